@@ -1,0 +1,25 @@
+/**
+ * The `klaviyo-sync` command line. Each subcommand lives in the module that owns it; this file only wires them.
+ */
+import { Command } from 'commander';
+import { registerSandboxCommand } from '../sandbox/cli';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('klaviyo-sync')
+    .description('Replicate a Klaviyo account into Postgres or SQLite, orchestrated by Temporal.')
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: false });
+  registerSandboxCommand(program);
+  return program;
+}
+
+if (require.main === module || process.argv[1]?.endsWith('klaviyo-sync.js') || process.argv[1]?.endsWith('klaviyo-sync')) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      process.stderr.write(`klaviyo-sync: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    });
+}
