@@ -1,0 +1,273 @@
+import { CampaignModel } from './campaigns';
+import { CatalogModel } from './catalog';
+import { IdsChecksum } from './checksum';
+import { Collection } from './collection';
+import { EventModel } from './events';
+import { FlowModel } from './flows';
+import { ListModel, SegmentModel, type GroupMembers } from './groups';
+import { ShortIdPool } from './ids';
+import { MetricModel } from './metrics';
+import { ProfileModel } from './profiles';
+import { Rng, STREAM, rngFor } from './prng';
+import { TagModel } from './tags';
+import { TemplateModel } from './templates';
+import { isoSeconds } from './time';
+import {
+  STREAM_NAMES,
+  type Account,
+  type AccountOptions,
+  type AdvanceSummary,
+  type Row,
+  type SizeOptions,
+  type StreamName,
+  type StreamTruth,
+  type Table,
+} from './types';
+
+const SIZE_KEYS: ReadonlyArray<keyof SizeOptions> = ['profiles', 'lists', 'segments', 'campaigns', 'flows', 'templates', 'events', 'metrics', 'tags', 'catalogItems'];
+
+function validate(options: AccountOptions): void {
+  if (!Number.isInteger(options.seed)) throw new TypeError(`createAccount: seed must be an integer, got ${String(options.seed)}`);
+  if (!(options.anchor instanceof Date) || Number.isNaN(options.anchor.getTime())) {
+    throw new TypeError('createAccount: anchor must be a valid Date (the instant the synthetic history ends at)');
+  }
+  for (const k of SIZE_KEYS) {
+    const n = options.sizes?.[k];
+    if (!Number.isInteger(n) || n < 0) {
+      throw new TypeError(`createAccount: sizes.${k} must be a non-negative integer, got ${String(n)}; start from SIZE_PRESETS`);
+    }
+  }
+  if (options.sizes.events > 0 && (options.sizes.profiles === 0 || options.sizes.metrics === 0)) {
+    throw new RangeError('createAccount: events need at least one profile and one metric; raise sizes.profiles and sizes.metrics or set sizes.events to 0');
+  }
+}
+
+/** Up to n distinct live slots of `table`, drawn from r. */
+function pickLive(r: Rng, table: Collection, n: number): number[] {
+  return r.sample(Array.from(table.liveSlots()), n);
+}
+
+/**
+ * A deterministic synthetic Klaviyo account. Tables generate rows from (seed, slot) on demand; `advance` records
+ * its changes as overlays (touched slots, appended slots, deleted slots) on top of that.
+ */
+export class SyntheticAccount implements Account {
+  readonly options: AccountOptions;
+  readonly profiles: Collection;
+  readonly lists: Collection;
+  readonly segments: Collection;
+  readonly campaigns: Collection;
+  readonly flows: Collection;
+  readonly templates: Collection;
+  readonly events: Collection;
+  readonly metrics: Collection;
+  readonly tags: Collection;
+  readonly catalogItems: Collection;
+  private readonly seed: number;
+  private currentVersion = 0;
+  /** Epoch seconds of the latest instant the account has written; `advance` may not go back before it. */
+  private clock: number;
+  private truthCache: { version: number; value: Record<StreamName, StreamTruth> } | undefined;
+  private readonly m: {
+    profiles: ProfileModel;
+    lists: ListModel;
+    segments: SegmentModel;
+    templates: TemplateModel;
+    events: EventModel;
+    tags: TagModel;
+  };
+
+  constructor(options: AccountOptions) {
+    validate(options);
+    this.options = { seed: options.seed, sizes: { ...options.sizes }, anchor: new Date(options.anchor.getTime()) };
+    const seed = options.seed >>> 0;
+    const sizes = this.options.sizes;
+    const anchorSec = Math.floor(options.anchor.getTime() / 1000);
+    this.seed = seed;
+    this.clock = anchorSec;
+    const version = () => this.currentVersion;
+    const ids = new ShortIdPool();
+
+    const tags = new TagModel(seed, sizes.tags);
+    this.tags = new Collection('tags', tags, version);
+    tags.attach(this.tags);
+    const metrics = new MetricModel(seed, sizes.metrics, anchorSec, ids);
+    this.metrics = new Collection('metrics', metrics, version);
+
+    // Profiles link to their lists and segments, and memberships are subsets of profiles: the links resolve lazily.
+    const profiles: ProfileModel = new ProfileModel(seed, sizes.profiles, anchorSec, {
+      listIds: () => lists.ids,
+      listsOf: (p) => lists.groupsOf(p),
+      segmentsOf: (p) => segments.groupsOf(p),
+    });
+    const groupOptions = { seed, anchorSec, ids, profiles, tags, version };
+    const lists = new ListModel({ ...groupOptions, count: sizes.lists });
+    const segments = new SegmentModel(
+      { ...groupOptions, count: sizes.segments },
+      { metricId: (name) => metrics.idByName(name), listIds: lists.ids },
+    );
+    this.profiles = new Collection('profiles', profiles, version);
+    this.lists = new Collection('lists', lists, version);
+    this.segments = new Collection('segments', segments, version);
+
+    const catalog = new CatalogModel(seed, sizes.catalogItems, anchorSec);
+    this.catalogItems = new Collection('catalog items', catalog, version);
+    const campaigns = new CampaignModel(seed, sizes.campaigns, anchorSec, [...lists.ids, ...segments.ids], tags);
+    this.campaigns = new Collection('campaigns', campaigns, version);
+    this.flows = new Collection('flows', new FlowModel(seed, sizes.flows, anchorSec, ids, tags), version);
+    const templates = new TemplateModel(seed, sizes.templates, anchorSec, ids);
+    this.templates = new Collection('templates', templates, version);
+    const events = new EventModel(seed, sizes.events, anchorSec, {
+      profiles, metrics, catalog, campaigns, campaignsPerChannel: sizes.campaigns, lists,
+    });
+    this.events = new Collection('events', events, version);
+    this.m = { profiles, lists, segments, templates, events, tags };
+  }
+
+  get version(): number {
+    return this.currentVersion;
+  }
+
+  listMembers(listId: string): Table | undefined {
+    const slot = this.lists.slotOf(listId);
+    return slot === undefined ? undefined : this.m.lists.members[slot].table;
+  }
+
+  segmentMembers(segmentId: string): Table | undefined {
+    const slot = this.segments.slotOf(segmentId);
+    return slot === undefined ? undefined : this.m.segments.members[slot].table;
+  }
+
+  lookup(type: string, id: string): Row | undefined {
+    if (type === 'tag-group') return this.m.tags.groupRow(id);
+    const table = this.byType()[type];
+    if (!table) return undefined;
+    const slot = table.slotOf(id);
+    return slot === undefined ? undefined : table.row(slot);
+  }
+
+  private byType(): Record<string, Collection | undefined> {
+    return {
+      profile: this.profiles,
+      list: this.lists,
+      segment: this.segments,
+      campaign: this.campaigns,
+      flow: this.flows,
+      template: this.templates,
+      event: this.events,
+      metric: this.metrics,
+      tag: this.tags,
+      'catalog-item': this.catalogItems,
+    };
+  }
+
+  advance(options: { at?: Date; scale?: number } = {}): AdvanceSummary {
+    const at = options.at ?? new Date();
+    const atSec = Math.floor(at.getTime() / 1000);
+    if (!Number.isFinite(atSec)) throw new TypeError('advance: `at` must be a valid Date');
+    if (atSec < this.clock) {
+      throw new RangeError(
+        `advance: at=${isoSeconds(atSec)} is before the account's clock ${isoSeconds(this.clock)}; ` +
+          'pass a later `at` (or none, to use now), since synced watermarks must never move backwards',
+      );
+    }
+    const scale = options.scale ?? 1;
+    if (!Number.isFinite(scale) || scale <= 0) throw new RangeError(`advance: scale must be a positive number, got ${scale}`);
+
+    const r = rngFor(this.seed, STREAM.advance, this.currentVersion + 1);
+    /** share of n, scaled, at least 1 when n > 0, at most n. */
+    const amount = (n: number, share: number) => (n === 0 ? 0 : Math.min(n, Math.max(1, Math.round(n * share * scale))));
+    const { profiles, lists, segments, templates, events } = this.m;
+
+    const touchedProfiles = pickLive(r, this.profiles, amount(this.profiles.count(), 0.005));
+    for (const p of touchedProfiles) profiles.touch(p, atSec);
+    const touchedTemplates = pickLive(r, this.templates, amount(this.templates.count(), 0.05));
+    for (const t of touchedTemplates) templates.touch(t, atSec);
+    const touchedLists = pickLive(r, this.lists, amount(this.lists.count(), 0.1));
+    for (const l of touchedLists) lists.touch(l, atSec);
+
+    const groups: GroupMembers[] = [...lists.members, ...segments.members];
+    const profileCount = this.profiles.count();
+    const changes = groups.length === 0 || profileCount === 0 ? 0 : Math.max(1, Math.round(profileCount * 0.004 * scale));
+    let membershipsAdded = 0;
+    let membershipsRemoved = 0;
+    // A few tries per change: a drawn profile may already be a member, a drawn slot may already be gone.
+    for (let k = 0; k < changes; k++) {
+      for (let attempt = 0; attempt < 10; attempt++) {
+        if (r.pick(groups).add(r.int(profileCount), atSec)) {
+          membershipsAdded++;
+          break;
+        }
+      }
+    }
+    for (let k = 0; k < Math.ceil(changes / 2); k++) {
+      for (let attempt = 0; attempt < 10; attempt++) {
+        const g = r.pick(groups);
+        if (g.slots() > 0 && g.remove(r.int(g.slots()))) {
+          membershipsRemoved++;
+          break;
+        }
+      }
+    }
+
+    const eventCount = this.options.sizes.events === 0 ? 0 : Math.max(1, Math.round(Math.max(this.events.count(), 1000) * 0.002 * scale));
+    const newestEvent = events.lastTimestamp() ?? this.clock;
+    events.append(eventCount, Math.min(Math.max(newestEvent + 1, this.clock), atSec), atSec);
+
+    let catalogItemsDeleted = 0;
+    for (const slot of pickLive(r, this.catalogItems, amount(this.catalogItems.count(), 0.005))) {
+      if (this.catalogItems.delete(slot)) catalogItemsDeleted++;
+    }
+    let tagsDeleted = 0;
+    for (const slot of pickLive(r, this.tags, Math.min(this.tags.count(), Math.max(1, Math.round(scale))))) {
+      if (this.tags.delete(slot)) tagsDeleted++;
+    }
+
+    this.currentVersion++;
+    this.clock = atSec;
+    return {
+      at: isoSeconds(atSec),
+      profilesUpdated: touchedProfiles.length,
+      templatesUpdated: touchedTemplates.length,
+      listsUpdated: touchedLists.length,
+      membershipsAdded,
+      membershipsRemoved,
+      eventsAppended: eventCount,
+      catalogItemsDeleted,
+      tagsDeleted,
+    };
+  }
+
+  truth(): Record<StreamName, StreamTruth> {
+    if (this.truthCache?.version === this.currentVersion) return this.truthCache.value;
+    const tables: Record<Exclude<StreamName, 'list_profiles' | 'segment_profiles'>, Collection> = {
+      profiles: this.profiles,
+      lists: this.lists,
+      segments: this.segments,
+      campaigns: this.campaigns,
+      flows: this.flows,
+      templates: this.templates,
+      events: this.events,
+      metrics: this.metrics,
+      tags: this.tags,
+      catalog_items: this.catalogItems,
+    };
+    const value = {} as Record<StreamName, StreamTruth>;
+    for (const name of STREAM_NAMES) {
+      const sum = new IdsChecksum();
+      if (name === 'list_profiles' || name === 'segment_profiles') {
+        const model = name === 'list_profiles' ? this.m.lists : this.m.segments;
+        model.members.forEach((members, g) => {
+          const prefix = `${model.ids[g]}:`;
+          for (const slot of members.table.liveSlots()) sum.add(prefix + members.id(slot));
+        });
+      } else {
+        const table = tables[name];
+        for (const slot of table.liveSlots()) sum.add(table.id(slot));
+      }
+      value[name] = { count: sum.count, checksum: sum.digest() };
+    }
+    this.truthCache = { version: this.currentVersion, value };
+    return value;
+  }
+}

@@ -1,0 +1,104 @@
+import type { Source } from './collection';
+import type { ShortIdPool } from './ids';
+import { STREAM, rngFor } from './prng';
+import type { TagModel } from './tags';
+import { DAY, HISTORY_DAYS, between, isoSeconds } from './time';
+import type { Row, SortKey } from './types';
+import { FLOW_KINDS } from './vocabulary';
+
+const FLOW_SORT_FIELDS = ['created', 'name', 'status', 'trigger_type', 'updated'] as const;
+
+interface FlowPlan {
+  name: string;
+  status: string;
+  archived: boolean;
+  trigger: string;
+  created: number;
+  updated: number;
+}
+
+/** Flows: the usual automations (welcome, abandoned cart, winback...), some in draft, some archived. */
+export class FlowModel implements Source {
+  readonly keyFields = FLOW_SORT_FIELDS;
+  private readonly ids: string[] = [];
+  private readonly start: number;
+  private readonly end: number;
+
+  constructor(
+    private readonly seed: number,
+    count: number,
+    anchorSec: number,
+    ids: ShortIdPool,
+    private readonly tags: TagModel,
+  ) {
+    for (let i = 0; i < count; i++) this.ids.push(ids.draw(rngFor(seed, STREAM.flow, i, 1)));
+    this.end = anchorSec - 1;
+    this.start = anchorSec - HISTORY_DAYS * DAY;
+  }
+
+  slots(): number {
+    return this.ids.length;
+  }
+
+  id(i: number): string {
+    return this.ids[i];
+  }
+
+  private plan(i: number): FlowPlan {
+    const r = rngFor(this.seed, STREAM.flow, i);
+    const kind = FLOW_KINDS[i % FLOW_KINDS.length];
+    const round = Math.floor(i / FLOW_KINDS.length);
+    const name = round === 0 ? kind.name : `${kind.name} ${round + 1}`;
+    const unconfigured = kind.trigger === 'Unconfigured';
+    const x = r.float();
+    const status = unconfigured || x < 0.2 ? 'draft' : x < 0.3 ? 'manual' : 'live';
+    const created = between(this.start, this.end - DAY, r.float());
+    return {
+      name,
+      status,
+      archived: status !== 'live' && r.chance(0.3),
+      trigger: kind.trigger,
+      created,
+      updated: between(created, this.end, Math.sqrt(r.float())),
+    };
+  }
+
+  key(i: number, field: string): SortKey {
+    const plan = this.plan(i);
+    switch (field) {
+      case 'created':
+        return plan.created;
+      case 'updated':
+        return plan.updated;
+      case 'name':
+        return plan.name;
+      case 'status':
+        return plan.status;
+      case 'trigger_type':
+        return plan.trigger;
+      default:
+        throw new Error(`flows: no sort key '${field}'`);
+    }
+  }
+
+  row(i: number): Row {
+    const plan = this.plan(i);
+    const r = rngFor(this.seed, STREAM.flow, i, 2);
+    const id = this.ids[i];
+    const actions = Array.from({ length: r.between(1, 6) }, () => ({ type: 'flow-action', id: String(r.between(10_000_000, 99_999_999)) }));
+    return {
+      type: 'flow',
+      id,
+      attributes: {
+        name: plan.name,
+        status: plan.status,
+        archived: plan.archived,
+        created: isoSeconds(plan.created),
+        updated: isoSeconds(plan.updated),
+        trigger_type: plan.trigger,
+      },
+      relationships: { 'flow-actions': actions, tags: this.tags.liveSample(r, r.int(3)).map((t) => ({ type: 'tag', id: t })) },
+      hidden: { id },
+    };
+  }
+}

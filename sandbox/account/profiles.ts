@@ -1,0 +1,380 @@
+import type { Source } from './collection';
+import { ulid } from './ids';
+import { Rng, STREAM, hash32, rngFor, unit } from './prng';
+import { DAY, HISTORY_DAYS, between, isoDate, isoSeconds } from './time';
+import type { Row, SortKey } from './types';
+import * as V from './vocabulary';
+
+/** Membership questions the profile rows need answered (lists and segments live in groups.ts). */
+export interface ProfileGroupLinks {
+  listIds(): readonly string[];
+  listsOf(profile: number): string[];
+  segmentsOf(profile: number): string[];
+}
+
+interface Identity {
+  first: string;
+  last: string;
+  email: string | null;
+  phone: string | null;
+  place: V.Place;
+}
+
+interface Suppressions {
+  global: { reason: (typeof V.SUPPRESSION_REASONS)[number]; timestamp: number } | null;
+  list: { list_id: string; reason: string; timestamp: number } | null;
+}
+
+const PROFILE_SORT_FIELDS = [
+  'created',
+  'email',
+  'subscriptions.email.marketing.list_suppressions.timestamp',
+  'subscriptions.email.marketing.suppression.timestamp',
+  'updated',
+] as const;
+
+const fold = (s: string) => s.normalize('NFD').replace(/[^A-Za-z]/g, '').toLowerCase();
+const FIRST_ASCII = V.FIRST_NAMES.map(fold);
+const LAST_ASCII = V.LAST_NAMES.map(fold);
+const PLACE_CUMULATIVE: number[] = [];
+for (const w of V.PLACE_WEIGHTS) PLACE_CUMULATIVE.push((PLACE_CUMULATIVE[PLACE_CUMULATIVE.length - 1] ?? 0) + w);
+/** Multiplier coprime with every phone number range, so (index * it) mod range is a bijection: unique numbers. */
+const PHONE_STRIDE = 7919;
+
+function pickPlace(r: Rng): V.Place {
+  const x = r.float() * PLACE_CUMULATIVE[PLACE_CUMULATIVE.length - 1];
+  let k = 0;
+  while (PLACE_CUMULATIVE[k] <= x) k++;
+  return V.PLACES[k];
+}
+
+/**
+ * Profiles, in creation order: slot i's `created` grows with i, and its id is a ULID of that instant, so ids
+ * sort by creation too (as Klaviyo's do).
+ */
+export class ProfileModel implements Source {
+  readonly keyFields = PROFILE_SORT_FIELDS;
+  private readonly idCache: Array<string | undefined>;
+  /** Slot -> (updated, number of times updated) written by `advance`. */
+  private readonly touched = new Map<number, { sec: number; rev: number }>();
+  private readonly start: number;
+  private readonly span: number;
+  private readonly end: number;
+
+  constructor(
+    private readonly seed: number,
+    private readonly total: number,
+    anchorSec: number,
+    private readonly groups: ProfileGroupLinks,
+  ) {
+    this.idCache = new Array<string | undefined>(total);
+    this.end = anchorSec - 1;
+    this.start = anchorSec - (HISTORY_DAYS + 5) * DAY;
+    this.span = this.end - this.start;
+  }
+
+  slots(): number {
+    return this.total;
+  }
+
+  /** Epoch seconds; non-decreasing in i. Sign-ups accelerate over time (density grows towards the anchor). */
+  created(i: number): number {
+    const u = (i + unit(this.seed, STREAM.profileCreated, i)) / this.total;
+    return this.start + Math.floor(this.span * u ** 0.8);
+  }
+
+  /** How many profiles exist at `sec` (created at or before it). */
+  countCreatedBy(sec: number): number {
+    let lo = 0;
+    let hi = this.total;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.created(mid) <= sec) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  id(i: number): string {
+    let id = this.idCache[i];
+    if (id === undefined) {
+      const r = rngFor(this.seed, STREAM.profileId, i);
+      id = ulid(this.created(i) * 1000 + r.int(1000), r);
+      this.idCache[i] = id;
+    }
+    return id;
+  }
+
+  updated(i: number): number {
+    const touch = this.touched.get(i);
+    if (touch) return touch.sec;
+    const created = this.created(i);
+    return created + Math.floor((this.end - created) * Math.sqrt(unit(this.seed, STREAM.profileUpdated, i)));
+  }
+
+  /** Records an update by `advance`: `updated` moves to `sec` and a visible attribute changes with it. */
+  touch(i: number, sec: number): void {
+    this.touched.set(i, { sec, rev: (this.touched.get(i)?.rev ?? 0) + 1 });
+  }
+
+  key(i: number, field: string): SortKey {
+    switch (field) {
+      case 'created':
+        return this.created(i);
+      case 'updated':
+        return this.updated(i);
+      case 'email':
+        return this.email(i);
+      case 'subscriptions.email.marketing.suppression.timestamp':
+        return this.suppressions(i).global?.timestamp ?? null;
+      case 'subscriptions.email.marketing.list_suppressions.timestamp':
+        return this.suppressions(i).list?.timestamp ?? null;
+      default:
+        throw new Error(`profiles: no sort key '${field}'`);
+    }
+  }
+
+  /** The identity's draws, without building strings: enough for the email sort key. */
+  private draws(i: number): { f: number; l: number; place: V.Place; hasEmail: boolean; hasPhone: boolean; style: number; domain: string } {
+    const r = rngFor(this.seed, STREAM.profileIdentity, i);
+    const f = r.int(V.FIRST_NAMES.length);
+    const l = r.int(V.LAST_NAMES.length);
+    const place = pickPlace(r);
+    const hasEmail = r.chance(0.96);
+    const hasPhone = !hasEmail || r.chance(0.6);
+    return { f, l, place, hasEmail, hasPhone, style: r.int(4), domain: r.pick(V.EMAIL_DOMAINS) };
+  }
+
+  email(i: number): string | null {
+    const d = this.draws(i);
+    if (!d.hasEmail) return null;
+    const fa = FIRST_ASCII[d.f];
+    const la = LAST_ASCII[d.l];
+    // The slot number in the local part keeps emails unique, as Klaviyo requires.
+    const n = i + 1;
+    const local = d.style === 0 ? `${fa}.${la}${n}` : d.style === 1 ? `${fa}${la}${n}` : d.style === 2 ? `${fa[0]}${la}${n}` : `${fa}_${la}.${n}`;
+    return `${local}@${d.domain}`;
+  }
+
+  private identity(i: number): Identity {
+    const d = this.draws(i);
+    return {
+      first: V.FIRST_NAMES[d.f],
+      last: V.LAST_NAMES[d.l],
+      email: this.email(i),
+      phone: d.hasPhone ? this.phone(i, d.place) : null,
+      place: d.place,
+    };
+  }
+
+  private phone(i: number, place: V.Place): string {
+    const plan = V.PHONE_PLANS[place.code];
+    const northAmerican = place.code === 'US' || place.code === 'CA';
+    // North American subscriber numbers cannot start with 0 or 1.
+    const low = northAmerican ? 2 * 10 ** (plan.digits - 1) : 0;
+    const range = 10 ** plan.digits - low;
+    const n = low + ((i * PHONE_STRIDE + (hash32(this.seed, STREAM.profileIdentity, 0, 1) % range)) % range);
+    return `${plan.prefix}${northAmerican ? place.area : ''}${String(n).padStart(plan.digits, '0')}`;
+  }
+
+  private suppressions(i: number): Suppressions {
+    if (!this.draws(i).hasEmail) return { global: null, list: null };
+    const r = rngFor(this.seed, STREAM.profileSuppression, i);
+    const created = this.created(i);
+    const lists = this.groups.listIds();
+    const global = r.chance(0.06)
+      ? { reason: r.pick(V.SUPPRESSION_REASONS), timestamp: between(created, this.end, r.float()) }
+      : null;
+    const list =
+      lists.length > 0 && r.chance(0.04)
+        ? { list_id: r.pick(lists), reason: 'USER_SUPPRESSED', timestamp: between(created, this.end, r.float()) }
+        : null;
+    return { global, list };
+  }
+
+  row(i: number): Row {
+    const who = this.identity(i);
+    const created = this.created(i);
+    const updated = this.updated(i);
+    const id = this.id(i);
+    const r = rngFor(this.seed, STREAM.profileDetails, i);
+    const supp = this.suppressions(i);
+    const rev = this.touched.get(i)?.rev ?? 0;
+    const attributes: Record<string, unknown> = {
+      email: who.email,
+      phone_number: who.phone,
+      external_id: r.chance(0.3) ? `cust_${(100000 + i * 7).toString()}` : null,
+      first_name: r.chance(0.93) ? who.first : null,
+      last_name: r.chance(0.9) ? who.last : null,
+      organization: r.chance(0.15) ? r.pick(V.ORGANIZATIONS) : null,
+      locale: r.chance(0.8) ? r.pick(V.LOCALES[who.place.code]) : null,
+      title: r.chance(0.12) ? r.pick(V.JOB_TITLES) : null,
+      image: r.chance(0.1) ? `https://images.example.com/avatars/${r.between(1, 5000)}.jpg` : null,
+      created: isoSeconds(created),
+      updated: isoSeconds(updated),
+      last_event_date: r.chance(0.85) ? isoSeconds(between(created, this.end, r.float())) : null,
+      location: this.location(r, who.place),
+      properties: this.properties(r, i, created, rev),
+      subscriptions: this.subscriptions(i, who, created, supp),
+      predictive_analytics: this.predictive(i),
+    };
+    return {
+      type: 'profile',
+      id,
+      attributes,
+      relationships: {
+        lists: this.groups.listsOf(i).map((lid) => ({ type: 'list', id: lid })),
+        segments: this.groups.segmentsOf(i).map((sid) => ({ type: 'segment', id: sid })),
+        'push-tokens': [],
+      },
+      // The suppression filters name fields inside arrays; a profile holds at most one of each, so they are scalars.
+      hidden: {
+        id,
+        'subscriptions.email.marketing.suppression.reason': supp.global?.reason ?? null,
+        'subscriptions.email.marketing.suppression.timestamp': supp.global ? isoSeconds(supp.global.timestamp) : null,
+        'subscriptions.email.marketing.list_suppressions.list_id': supp.list?.list_id ?? null,
+        'subscriptions.email.marketing.list_suppressions.reason': supp.list?.reason ?? null,
+        'subscriptions.email.marketing.list_suppressions.timestamp': supp.list ? isoSeconds(supp.list.timestamp) : null,
+      },
+    };
+  }
+
+  private location(r: Rng, place: V.Place): Record<string, unknown> {
+    if (r.chance(0.08)) {
+      return { address1: null, address2: null, city: null, country: null, latitude: null, longitude: null, region: null, zip: null, timezone: null, ip: null };
+    }
+    const jitter = () => Math.round((r.float() - 0.5) * 0.2 * 10000) / 10000;
+    return {
+      address1: r.chance(0.7) ? `${r.between(1, 2400)} ${r.pick(place.streets)}` : null,
+      address2: r.chance(0.2) ? `Apt ${r.between(1, 40)}${r.pick(['A', 'B', 'C', ''])}` : null,
+      city: place.city,
+      country: place.country,
+      latitude: Math.round((place.latitude + jitter()) * 10000) / 10000,
+      longitude: Math.round((place.longitude + jitter()) * 10000) / 10000,
+      region: place.region,
+      zip: place.zip,
+      timezone: place.timezone,
+      ip: r.chance(0.75) ? `${r.between(11, 223)}.${r.int(256)}.${r.int(256)}.${r.between(1, 254)}` : null,
+    };
+  }
+
+  private properties(r: Rng, i: number, created: number, rev: number): Record<string, unknown> {
+    const props: Record<string, unknown> = { $source: r.pick(V.PROFILE_SOURCES) };
+    if (r.chance(0.6)) props['Accepts Marketing'] = r.chance(0.7);
+    props.loyalty_points = r.int(80) * 25 + rev * 50;
+    if (r.chance(0.55)) props.loyalty_tier = r.pick(V.LOYALTY_TIERS);
+    if (r.chance(0.4)) {
+      props.preferences = {
+        size: r.pick(V.SIZES),
+        interests: r.sample(V.INTERESTS, r.between(1, 3)),
+        newsletter: { frequency: r.pick(['daily', 'weekly', 'monthly']), format: r.pick(['html', 'text']) },
+      };
+    }
+    if (r.chance(0.3)) {
+      props.birthday = isoDate(created - (18 * 365 + r.int(45 * 365)) * DAY);
+    }
+    if (r.chance(0.25)) props['Shopify Tags'] = r.sample(V.SHOPIFY_TAGS, r.between(1, 2));
+    if (r.chance(0.15)) props.referral_code = `REF-${(i + 1).toString(36).toUpperCase()}`;
+    return props;
+  }
+
+  private subscriptions(i: number, who: Identity, created: number, supp: Suppressions): Record<string, unknown> {
+    const r = rngFor(this.seed, STREAM.profileSubscriptions, i);
+    const stamp = () => isoSeconds(between(created, this.end, r.float()));
+    let emailMarketing: Record<string, unknown>;
+    if (who.email === null) {
+      emailMarketing = {
+        can_receive_email_marketing: false, consent: 'NEVER_SUBSCRIBED', consent_timestamp: null, last_updated: null,
+        method: null, method_detail: '', custom_method_detail: null, double_optin: null, suppression: [], list_suppressions: [],
+      };
+    } else {
+      const consent = supp.global?.reason === 'UNSUBSCRIBE' ? 'UNSUBSCRIBED' : r.pick(['SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'NEVER_SUBSCRIBED', 'UNSUBSCRIBED']);
+      const touched = consent !== 'NEVER_SUBSCRIBED';
+      const at = touched ? stamp() : null;
+      emailMarketing = {
+        can_receive_email_marketing: supp.global === null && consent !== 'UNSUBSCRIBED',
+        consent,
+        consent_timestamp: at,
+        last_updated: at,
+        method: touched ? r.pick(V.EMAIL_METHODS) : null,
+        method_detail: touched && r.chance(0.5) ? 'shop.example.com/signup' : '',
+        custom_method_detail: touched && r.chance(0.1) ? 'spring marketing drive' : null,
+        double_optin: touched ? r.chance(0.3) : null,
+        suppression: supp.global ? [{ reason: supp.global.reason, timestamp: isoSeconds(supp.global.timestamp) }] : [],
+        list_suppressions: supp.list
+          ? [{ list_id: supp.list.list_id, reason: supp.list.reason, timestamp: isoSeconds(supp.list.timestamp) }]
+          : [],
+      };
+    }
+    let sms: Record<string, unknown>;
+    if (who.phone === null) {
+      sms = {
+        marketing: { can_receive_sms_marketing: false, consent: 'NEVER_SUBSCRIBED', consent_timestamp: null, method: null, method_detail: '', last_updated: null },
+        transactional: null,
+      };
+    } else {
+      const consent = r.pick(['SUBSCRIBED', 'SUBSCRIBED', 'UNSUBSCRIBED', 'NEVER_SUBSCRIBED']);
+      const at = consent === 'NEVER_SUBSCRIBED' ? null : stamp();
+      sms = {
+        marketing: {
+          can_receive_sms_marketing: consent === 'SUBSCRIBED', consent, consent_timestamp: at,
+          method: at ? r.pick(V.SMS_METHODS) : null, method_detail: at && r.chance(0.4) ? 'JOIN' : '', last_updated: at,
+        },
+        transactional: r.chance(0.5)
+          ? { can_receive_sms_transactional: true, consent: 'SUBSCRIBED', consent_timestamp: stamp(), method: 'CHECKOUT', method_detail: '', last_updated: null }
+          : null,
+      };
+    }
+    const pushConsent = r.chance(0.12) ? 'SUBSCRIBED' : r.chance(0.1) ? 'UNSUBSCRIBED' : 'NEVER_SUBSCRIBED';
+    const whatsapp =
+      who.phone !== null && r.chance(0.05)
+        ? {
+            marketing: { consent: 'SUBSCRIBED', consent_timestamp: stamp(), last_updated: null, created_timestamp: isoSeconds(created), metadata: null, can_receive: true, valid_until: null, phone_number: who.phone },
+            transactional: null,
+            conversational: null,
+          }
+        : null;
+    return {
+      email: { marketing: emailMarketing },
+      sms,
+      mobile_push: {
+        marketing: {
+          can_receive_push_marketing: pushConsent === 'SUBSCRIBED',
+          consent: pushConsent,
+          consent_timestamp: pushConsent === 'NEVER_SUBSCRIBED' ? null : stamp(),
+        },
+      },
+      whatsapp,
+    };
+  }
+
+  private predictive(i: number): Record<string, unknown> {
+    const r = rngFor(this.seed, STREAM.profilePredictive, i);
+    if (r.chance(0.3)) {
+      return {
+        historic_clv: null, predicted_clv: null, total_clv: null, historic_number_of_orders: null,
+        predicted_number_of_orders: null, average_days_between_orders: null, average_order_value: null,
+        churn_probability: null, expected_date_of_next_order: null, ranked_channel_affinity: null,
+      };
+    }
+    const orders = r.chance(0.35) ? 0 : r.between(1, 14);
+    const aov = orders > 0 ? r.money(18, 180) : 0;
+    const historic = Math.round(orders * aov * 100) / 100;
+    const predicted = r.money(0, 160);
+    const channels = ['email', 'sms', 'push'];
+    const first = r.int(3);
+    const affinity = [channels[first], ...channels.filter((_, k) => k !== first)];
+    return {
+      historic_clv: historic,
+      predicted_clv: predicted,
+      total_clv: Math.round((historic + predicted) * 100) / 100,
+      historic_number_of_orders: orders,
+      predicted_number_of_orders: Math.round(r.float() * 300) / 100,
+      average_days_between_orders: orders > 1 ? r.between(14, 240) : null,
+      average_order_value: aov,
+      churn_probability: Math.round(r.float() * 100) / 100,
+      expected_date_of_next_order: orders > 0 ? isoSeconds(this.end + r.between(1, 120) * DAY) : null,
+      ranked_channel_affinity: r.chance(0.5) ? affinity.reverse() : affinity,
+    };
+  }
+}
