@@ -70,6 +70,11 @@ export interface StreamDef {
   parent?: ParentDef;
   /** to-one relationships stored as `<name>_id` columns, e.g. `{ metric: 'metric_id' }` */
   relationshipColumns?: Record<string, string>;
+  /**
+   * when set, the only attributes a row keeps (each in its own column), requested as a sparse fieldset through
+   * `params`; membership rows keep `joined_group_at` because the profile itself is the `profiles` stream
+   */
+  keepAttributes?: string[];
   /** API key scopes the stream needs */
   scopes: string[];
   /** rate tier of the operation: burst per second and steady per minute, from the spec */

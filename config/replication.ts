@@ -1,0 +1,426 @@
+/**
+ * Replication config in Sling's shape, and the plan the `replicate` workflow runs.
+ *
+ *   source: KLAVIYO                 # connection NAMES (see ./connections.ts); secrets never appear here
+ *   target: MY_PG
+ *   defaults:
+ *     mode: full-refresh            # full-refresh | incremental
+ *     object: klaviyo.{stream_name} # the default; `{stream_table}` is an alias of `{stream_name}`
+ *     source_options: { start_date: 2024-01-01 }
+ *   streams:
+ *     '*':                          # every stream
+ *     profiles: { mode: incremental }
+ *     tags: { disabled: true }
+ *
+ * Options merge per stream: defaults < `'*'` < the stream's own entry. An `object` without a dot is a table in
+ * the default schema `klaviyo`. `incremental` inherited from defaults or `'*'` means "incremental where the stream
+ * has a cursor": streams without one run full-refresh; set on a stream's own entry it must be possible.
+ * `start_date` only concerns incremental streams (where a first run starts instead of the stream's lookback).
+ *
+ * No Node built-ins here: the module stays loadable anywhere, workflow bundles included.
+ */
+import YAML, { LineCounter } from 'yaml';
+import { z } from 'zod';
+import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
+import type { Mode, StreamName } from '../streams/types';
+
+export const MODES: readonly Mode[] = ['full-refresh', 'incremental'];
+export const DEFAULT_MODE: Mode = 'full-refresh';
+export const DEFAULT_SCHEMA = 'klaviyo';
+export const DEFAULT_OBJECT = `${DEFAULT_SCHEMA}.{stream_name}`;
+/** Postgres' limit (63 bytes) and the characters that need no quoting in either database. */
+export const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+export interface SourceOptions {
+  /** ISO 8601 date or date-time (UTC unless it has an offset), not in the future */
+  start_date?: string | null;
+}
+
+export interface StreamOptions {
+  mode?: Mode | null;
+  /** `schema.table` or `table`, with `{stream_name}` / `{stream_table}` placeholders */
+  object?: string | null;
+  disabled?: boolean | null;
+  source_options?: SourceOptions | null;
+}
+
+export interface ReplicationConfig {
+  /** connection name of the Klaviyo account */
+  source: string;
+  /** connection name of the database */
+  target: string;
+  defaults?: StreamOptions | null;
+  /** stream name (or `'*'`) → options; an empty entry takes the defaults */
+  streams: Record<string, StreamOptions | null>;
+}
+
+/** What the `replicate` workflow takes (e.g. from `temporal workflow start --input-file`): a config or its YAML. */
+export interface ReplicationInput {
+  /** a human name for the replication, e.g. the YAML file's name */
+  name?: string;
+  config?: ReplicationConfig;
+  yaml?: string;
+}
+
+export interface PlannedStream {
+  stream: StreamName;
+  mode: Mode;
+  object: { schema: string; table: string };
+  /** `schema.table` */
+  objectName: string;
+  /** where a first incremental run starts, as `YYYY-MM-DDTHH:MM:SSZ`; only on incremental streams */
+  startDate?: string;
+  /** the stream this one reads its parent ids from (memberships); it comes earlier in the plan when planned */
+  parent?: StreamName;
+}
+
+export interface ReplicationPlan {
+  name: string;
+  source: string;
+  target: string;
+  /** parents before their children */
+  streams: PlannedStream[];
+}
+
+export interface PlanOptions {
+  /** names the config in error messages, e.g. the file it came from */
+  source?: string;
+  /** the plan's name; defaults to the source's file name without extension */
+  name?: string;
+  /** for the start_date check; defaults to the current time */
+  now?: Date;
+}
+
+export class ConfigError extends Error {
+  constructor(
+    /** the file or name of the config */
+    readonly source: string,
+    /** one line each, without the header */
+    readonly problems: string[],
+    header = `${source} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}`,
+  ) {
+    super(`${header}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses and validates a replication YAML; every problem (syntax first, then content) is in the ConfigError. */
+export function parseReplicationYaml(text: string, source = 'replication.yaml'): ReplicationConfig {
+  const lineCounter = new LineCounter();
+  // merge keys (`<<: *base`) as Sling users write them with anchors
+  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
+  if (doc.errors.length > 0) {
+    const lines = text.split('\n');
+    const problems = doc.errors.map((e) => {
+      const { line, col } = lineCounter.linePos(e.pos[0]);
+      const excerpt = lines[line - 1] === undefined ? '' : `\n      ${lines[line - 1]}\n      ${' '.repeat(col - 1)}^`;
+      return `${source}:${line}:${col}: ${e.message}${excerpt}`;
+    });
+    throw new ConfigError(source, problems, `${source} is not valid YAML`);
+  }
+  const config: unknown = doc.toJS();
+  planReplication(config, { source });
+  return config as ReplicationConfig;
+}
+
+/** The JSON for `temporal workflow start --workflow-type replicate --input-file <file>`: `{ name?, config }`. */
+export function replicationToJson(yamlText: string, opts: { source?: string; name?: string } = {}): string {
+  const config = parseReplicationYaml(yamlText, opts.source);
+  const input: ReplicationInput = opts.name === undefined ? { config } : { name: opts.name, config };
+  return `${JSON.stringify(input, null, 2)}\n`;
+}
+
+/** Plans a workflow input: exactly one of `config` and `yaml`. */
+export function resolveReplicationInput(input: ReplicationInput, opts: Pick<PlanOptions, 'now'> = {}): ReplicationPlan {
+  const source = input?.name ?? 'replication input';
+  const hasConfig = input?.config !== undefined && input?.config !== null;
+  const hasYaml = typeof input?.yaml === 'string';
+  if (hasConfig === hasYaml) {
+    throw new ConfigError(source, [`give exactly one of config (an object) or yaml (the file's text), not ${hasConfig ? 'both' : 'neither'}`]);
+  }
+  const config = hasYaml ? parseReplicationYaml(input.yaml!, input.name ?? 'replication.yaml') : input.config;
+  return planReplication(config, { source, name: input.name ?? 'replication', now: opts.now });
+}
+
+const SourceOptionsSchema = z.strictObject({ start_date: z.string().nullish() });
+const StreamOptionsSchema = z.strictObject({
+  mode: z.string().nullish(),
+  object: z.string().nullish(),
+  disabled: z.boolean().nullish(),
+  source_options: SourceOptionsSchema.nullish(),
+});
+type ParsedOptions = z.infer<typeof StreamOptionsSchema>;
+
+const TOP_LEVEL_KEYS = ['source', 'target', 'defaults', 'streams'];
+
+/** Validates a config (from YAML, JSON or code) and expands it into the ordered list of streams to run. */
+export function planReplication(config: ReplicationConfig | unknown, opts: PlanOptions = {}): ReplicationPlan {
+  const source = opts.source ?? 'replication config';
+  const problems: string[] = [];
+  const report = (p: string) => {
+    if (!problems.includes(p)) problems.push(p);
+  };
+
+  if (!isMapping(config)) {
+    const empty = config === null || config === undefined;
+    throw new ConfigError(source, [
+      `${empty ? 'is empty' : 'must be a mapping'}: write source: KLAVIYO, target: MY_PG and streams: ('*' for every stream)`,
+    ]);
+  }
+  const unknownKeys = Object.keys(config).filter((k) => !TOP_LEVEL_KEYS.includes(k));
+  if (unknownKeys.length > 0) report(`unknown key${plural(unknownKeys)} ${unknownKeys.join(', ')}; supported: ${TOP_LEVEL_KEYS.join(', ')}`);
+
+  const sourceName = checkConnectionName(config.source, 'source', 'KLAVIYO', report);
+  const targetName = checkConnectionName(config.target, 'target', 'MY_PG', report);
+  const now = opts.now ?? new Date();
+  // start dates by the path that sets them, normalised; mode and start_date are checked once where they are written
+  const startDates = new Map<string, string>();
+  const checkValues = (path: string, options: ParsedOptions | undefined) => {
+    if (options?.mode != null && !(MODES as readonly string[]).includes(options.mode)) {
+      report(`${path}.mode: unknown mode "${options.mode}"; use one of: ${MODES.join(', ')}`);
+    }
+    const startDate = options?.source_options?.start_date;
+    if (startDate != null) {
+      const parsed = parseStartDate(startDate, now);
+      if (typeof parsed === 'string') startDates.set(path, parsed);
+      else report(`${path}.source_options.start_date: ${parsed.problem}`);
+    }
+  };
+  const defaults = checkOptions(config.defaults, 'defaults', report);
+  checkValues('defaults', defaults);
+
+  const entries = new Map<string, ParsedOptions>();
+  if (config.streams === undefined || config.streams === null) {
+    report(`streams: missing: list the streams to replicate, or '*' for all of them (${STREAM_NAMES.join(', ')})`);
+  } else if (!isMapping(config.streams)) {
+    report(`streams: must be a mapping of stream name to options, e.g. streams: { '*': null, profiles: { mode: incremental } }`);
+  } else if (Object.keys(config.streams).length === 0) {
+    report(`streams: is empty: list the streams to replicate, or '*' for all of them (${STREAM_NAMES.join(', ')})`);
+  } else {
+    for (const [key, value] of Object.entries(config.streams)) {
+      const options = checkOptions(value, `streams.${key}`, report);
+      checkValues(`streams.${key}`, options);
+      if (key !== '*' && !isStreamName(key)) {
+        report(`streams.${key}: unknown stream "${key}"; the streams are: ${STREAM_NAMES.join(', ')} (or '*' for all)`);
+      } else if (options) {
+        entries.set(key, options);
+      }
+    }
+  }
+
+  const planned: PlannedStream[] = [];
+  for (const stream of selectedStreams(entries)) {
+    const layers: Layer[] = [{ path: 'defaults', options: defaults ?? {} }];
+    if (entries.has('*')) layers.push({ path: 'streams.*', options: entries.get('*')! });
+    if (entries.has(stream)) layers.push({ path: `streams.${stream}`, options: entries.get(stream)! });
+    const entry = planStream(stream, layers, startDates, report);
+    if (entry) planned.push(entry);
+  }
+
+  if (problems.length === 0) checkDistinctObjects(planned, report);
+  if (problems.length === 0 && planned.length === 0) {
+    report(`streams: every listed stream is disabled, so there is nothing to replicate: enable one (disabled: false)`);
+  }
+  if (problems.length > 0) throw new ConfigError(source, problems);
+
+  const name = opts.name ?? (opts.source === undefined ? 'replication' : fileStem(opts.source));
+  return { name, source: sourceName!, target: targetName!, streams: planned };
+}
+
+interface Layer {
+  path: string;
+  options: ParsedOptions;
+}
+
+/** The innermost layer that sets an option, and where: defaults < '*' < the stream's own entry. */
+function pick<T>(layers: Layer[], get: (o: ParsedOptions) => T | null | undefined): { value: T; path: string } | undefined {
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const value = get(layers[i].options);
+    if (value !== undefined && value !== null) return { value, path: layers[i].path };
+  }
+  return undefined;
+}
+
+function planStream(
+  stream: StreamName,
+  layers: Layer[],
+  startDates: Map<string, string>,
+  report: (p: string) => void,
+): PlannedStream | undefined {
+  const def = getStream(stream);
+  const own = `streams.${stream}`;
+  if (pick(layers, (o) => o.disabled)?.value === true) return undefined;
+
+  const modeOption = pick(layers, (o) => o.mode);
+  let mode: Mode = DEFAULT_MODE;
+  // an unknown mode was reported where it is written
+  if (modeOption && (MODES as readonly string[]).includes(modeOption.value)) {
+    if (modeOption.value === 'incremental' && !def.cursor) {
+      // Inherited incremental means "where possible"; asked for on the stream itself, it is a mistake to point out.
+      if (modeOption.path === own) {
+        report(`${own}.mode: ${stream} has no cursor, so it can only be full-refresh; incremental works on: ${incrementalStreams()}`);
+      }
+    } else {
+      mode = modeOption.value as Mode;
+    }
+  }
+
+  const startPath = pick(layers, (o) => o.source_options?.start_date)?.path;
+  // an invalid start_date was reported where it is written, and has no entry in startDates
+  const parsedStart = startPath === undefined ? undefined : startDates.get(startPath);
+  let startDate: string | undefined;
+  if (parsedStart !== undefined) {
+    const where = `${startPath}.source_options.start_date`;
+    if (mode === 'incremental') startDate = parsedStart;
+    else if (startPath === own) {
+      report(
+        def.cursor
+          ? `${where}: start_date only applies to incremental streams; set mode: incremental on ${stream} or remove start_date`
+          : `${where}: ${stream} has no cursor (full-refresh only), so start_date does not apply: remove it (incremental works on: ${incrementalStreams()})`,
+      );
+    }
+  }
+
+  const objectOption = pick(layers, (o) => o.object) ?? { value: DEFAULT_OBJECT, path: 'defaults' };
+  const object = renderObject(objectOption.value, stream);
+  if ('problem' in object) {
+    report(`${objectOption.path}.object: ${object.problem}`);
+    return undefined;
+  }
+  return {
+    stream,
+    mode,
+    object,
+    objectName: `${object.schema}.${object.table}`,
+    ...(startDate ? { startDate } : {}),
+    ...(def.parent ? { parent: def.parent.stream } : {}),
+  };
+}
+
+/**
+ * With `'*'`, every stream in table order (already parents first); otherwise the listed streams in their order,
+ * each child preceded by its parent when the parent is listed after it.
+ */
+function selectedStreams(entries: Map<string, ParsedOptions>): StreamName[] {
+  if (entries.has('*')) return [...STREAM_NAMES];
+  const listed = [...entries.keys()].filter(isStreamName);
+  const ordered: StreamName[] = [];
+  for (const name of listed) {
+    const parent = getStream(name).parent?.stream;
+    if (parent && listed.includes(parent) && !ordered.includes(parent)) ordered.push(parent);
+    if (!ordered.includes(name)) ordered.push(name);
+  }
+  return ordered;
+}
+
+function checkOptions(value: unknown, path: string, report: (p: string) => void): ParsedOptions | undefined {
+  const result = StreamOptionsSchema.nullish().safeParse(value);
+  if (result.success) return result.data ?? {};
+  for (const issue of result.error.issues) {
+    const at = [path, ...issue.path.map(String)].join('.');
+    if (issue.code === 'unrecognized_keys') {
+      const supported = issue.path.length === 0 ? Object.keys(StreamOptionsSchema.shape) : Object.keys(SourceOptionsSchema.shape);
+      report(`${at}: unknown key${plural(issue.keys)} ${issue.keys.join(', ')}; supported: ${supported.join(', ')}`);
+    } else if (issue.code === 'invalid_type' && issue.path.length === 0) {
+      report(`${at}: must be a mapping of options (e.g. { mode: incremental }) or empty`);
+    } else if (issue.code === 'invalid_type') {
+      report(`${at}: must be ${issue.expected === 'boolean' ? 'true or false' : `a ${issue.expected}`}`);
+    } else {
+      report(`${at}: ${issue.message}`);
+    }
+  }
+  return undefined;
+}
+
+/** A name, not a URL or key: a URL or key is not repeated, since it may carry a secret. */
+function checkConnectionName(value: unknown, key: 'source' | 'target', example: string, report: (p: string) => void): string | undefined {
+  const how = `name a connection defined in an env var or env.yaml, e.g. ${key}: ${example}`;
+  if (value === undefined || value === null || value === '') {
+    report(`${key}: missing: ${how}`);
+  } else if (typeof value !== 'string') {
+    report(`${key}: must be a connection name: ${how}`);
+  } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value) || value.includes('@')) {
+    report(`${key}: looks like a URL; put the URL in an env var (e.g. ${example}=...) and ${how}`);
+  } else if (/^pk_[A-Za-z0-9]{8,}$/.test(value)) {
+    report(`${key}: looks like an API key; put the key in a connection and ${how}`);
+  } else if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
+    report(`${key}: "${value}" is not a connection name (letters, digits and _): ${how}`);
+  } else {
+    return value;
+  }
+  return undefined;
+}
+
+const PLACEHOLDERS = ['stream_name', 'stream_table'];
+
+function renderObject(template: string, stream: StreamName): { schema: string; table: string } | { problem: string } {
+  const unknown = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]).filter((p) => !PLACEHOLDERS.includes(p));
+  if (unknown.length > 0) {
+    return { problem: `unknown placeholder${plural(unknown)} ${unknown.map((p) => `{${p}}`).join(', ')} in "${template}"; use {stream_name} (or its alias {stream_table})` };
+  }
+  const rendered = template.replace(/\{(stream_name|stream_table)\}/g, stream);
+  const parts = rendered.split('.');
+  if (parts.length > 2) {
+    return { problem: `"${template}" has ${parts.length - 1} dots; use table or schema.table (e.g. ${DEFAULT_OBJECT})` };
+  }
+  const [schema, table] = parts.length === 2 ? parts : [DEFAULT_SCHEMA, parts[0]];
+  for (const [what, id] of [['schema', schema], ['table', table]]) {
+    if (!IDENTIFIER.test(id)) {
+      const forStream = rendered === template ? '' : ` (for ${stream})`;
+      return { problem: `"${template}" gives ${what} "${id}"${forStream}, which is not a valid identifier: letters, digits and _, not starting with a digit, at most 63 characters` };
+    }
+  }
+  return { schema, table };
+}
+
+function checkDistinctObjects(planned: PlannedStream[], report: (p: string) => void): void {
+  // SQLite compares table names without regard to case, so the check does too.
+  const byObject = new Map<string, StreamName[]>();
+  for (const p of planned) byObject.set(p.objectName.toLowerCase(), [...(byObject.get(p.objectName.toLowerCase()) ?? []), p.stream]);
+  for (const [object, streams] of byObject) {
+    if (streams.length > 1) report(`streams ${streams.join(', ')} would all write to ${object}: put {stream_name} in object`);
+  }
+}
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** ISO 8601 (UTC unless it has an offset) → `YYYY-MM-DDTHH:MM:SSZ`, the form Klaviyo filters take unquoted. */
+function parseStartDate(value: string, now: Date): string | { problem: string } {
+  const m = ISO_DATE.exec(value.trim());
+  const invalid = { problem: `"${value}" is not a date: use ISO 8601, e.g. 2024-01-31 or 2024-01-31T08:00:00Z` };
+  if (!m) return invalid;
+  const [y, mo, d, h = '00', mi = '00', s = '00'] = m.slice(1, 7);
+  const fields = [y, mo, d, h, mi, s].map(Number);
+  const check = new Date(Date.UTC(fields[0], fields[1] - 1, fields[2], fields[3], fields[4], fields[5]));
+  const roundTrips =
+    check.getUTCFullYear() === fields[0] && check.getUTCMonth() === fields[1] - 1 && check.getUTCDate() === fields[2] &&
+    check.getUTCHours() === fields[3] && check.getUTCMinutes() === fields[4] && check.getUTCSeconds() === fields[5];
+  if (!roundTrips) return invalid;
+  const zone = (m[8] ?? 'Z').toUpperCase().replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
+  const instant = new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}${m[7] ?? ''}${zone}`);
+  if (instant.getTime() > now.getTime()) {
+    return { problem: `"${value}" is in the future (now is ${formatInstant(now)}); use a past date` };
+  }
+  return formatInstant(instant);
+}
+
+function formatInstant(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function incrementalStreams(): string {
+  return STREAMS.filter((s) => s.cursor).map((s) => s.name).join(', ');
+}
+
+function fileStem(source: string): string {
+  const base = source.split(/[\\/]/).pop() ?? source;
+  return base.replace(/\.(ya?ml|json)$/i, '') || 'replication';
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function plural(items: unknown[]): string {
+  return items.length > 1 ? 's' : '';
+}

@@ -1,0 +1,214 @@
+/**
+ * The stream table: every Klaviyo stream klaviyo-sync replicates, as data (see ./types.ts for what each field means).
+ *
+ * Operations, paths, scopes, rate limits, page sizes, sorts and filter operators are those of Klaviyo API revision
+ * 2025-07-15 (shared/klaviyo/endpoints.json). They are written out rather than read at runtime so that the table has
+ * no file I/O and can be imported by workflow code; test/streams.test.ts checks every value against endpoints.json.
+ *
+ * Parents come before their children, so the table order is also a valid run order.
+ */
+import type { PartitionDef, StreamDef, StreamName } from './types';
+
+const CAMPAIGN_CHANNELS = ['email', 'sms', 'mobile_push'] as const;
+
+/** Klaviyo lists campaigns only per channel, and archived ones only when asked for with `equals(archived,true)`. */
+const CAMPAIGN_PARTITIONS: PartitionDef[] = CAMPAIGN_CHANNELS.flatMap((channel) => [
+  { label: channel, filter: `and(equals(messages.channel,'${channel}'),equals(archived,false))` },
+  { label: `${channel}_archived`, filter: `and(equals(messages.channel,'${channel}'),equals(archived,true))` },
+]);
+
+/** Flows are split on `archived` the same way, so archived flows are read as well (Airbyte does the same). */
+const FLOW_PARTITIONS: PartitionDef[] = [
+  { label: 'not_archived', filter: 'equals(archived,false)' },
+  { label: 'archived', filter: 'equals(archived,true)' },
+];
+
+/** A membership row is (parent id, profile id, joined_group_at); the profile's attributes live in `profiles`. */
+function membershipStream(
+  name: 'list_profiles' | 'segment_profiles',
+  parent: 'lists' | 'segments',
+  operation: string,
+  scopes: string[],
+): StreamDef {
+  const parentColumn = parent === 'lists' ? 'list_id' : 'segment_id';
+  return {
+    name,
+    description: `Membership of profiles in ${parent}: one row per (${parentColumn}, profile_id), with joined_group_at`,
+    operation,
+    path: `/api/${parent}/{id}/profiles`,
+    resourceType: 'profile',
+    primaryKey: [parentColumn, 'profile_id'],
+    idColumn: 'profile_id',
+    pageSize: 100,
+    servedPageSize: 100,
+    params: { 'fields[profile]': 'joined_group_at' },
+    keepAttributes: ['joined_group_at'],
+    parent: { stream: parent, column: parentColumn },
+    scopes,
+    rateLimit: { burst: 75, steady: 700 },
+  };
+}
+
+const TABLE: StreamDef[] = [
+  {
+    name: 'profiles',
+    description: 'Profiles with their subscriptions, incremental on `updated`',
+    operation: 'get_profiles',
+    path: '/api/profiles',
+    resourceType: 'profile',
+    primaryKey: ['id'],
+    idColumn: 'id',
+    // `updated` accepts only greater-than/less-than on this operation, so the boundary row is not re-read.
+    cursor: { field: 'updated', operator: 'greater-than', defaultLookbackDays: 30 },
+    sort: 'updated',
+    pageSize: 100,
+    servedPageSize: 100,
+    // not predictive_analytics: asking for it drops the rate limit from 75/s·700/m to 10/s·150/m
+    params: { 'additional-fields[profile]': 'subscriptions' },
+    scopes: ['profiles:read'],
+    rateLimit: { burst: 75, steady: 700 },
+  },
+  {
+    name: 'lists',
+    description: 'Lists',
+    operation: 'get_lists',
+    path: '/api/lists',
+    resourceType: 'list',
+    primaryKey: ['id'],
+    idColumn: 'id',
+    servedPageSize: 10,
+    scopes: ['lists:read'],
+    rateLimit: { burst: 75, steady: 700 },
+  },
+  {
+    name: 'segments',
+    description: 'Segments with their definitions',
+    operation: 'get_segments',
+    path: '/api/segments',
+    resourceType: 'segment',
+    primaryKey: ['id'],
+    idColumn: 'id',
+    servedPageSize: 10,
+    scopes: ['segments:read'],
+    rateLimit: { burst: 75, steady: 700 },
+  },
+  {
+    name: 'campaigns',
+    description: 'Campaigns of every channel, archived or not',
+    operation: 'get_campaigns',
+    path: '/api/campaigns',
+    resourceType: 'campaign',
+    primaryKey: ['id'],
+    idColumn: 'id',
+    servedPageSize: 10,
+    partitions: CAMPAIGN_PARTITIONS,
+    scopes: ['campaigns:read'],
+    rateLimit: { burst: 10, steady: 150 },
+  },
+  {
+    name: 'flows',
+    description: 'Flows, archived or not',
+    operation: 'get_flows',
+    path: '/api/flows',
+    resourceType: 'flow',
+    primaryKey: ['id'],
+    idColumn: 'id',
+    pageSize: 50,
+    servedPageSize: 50,
+    partitions: FLOW_PARTITIONS,
+    scopes: ['flows:read'],
+    rateLimit: { burst: 3, steady: 60 },
+  },
+  {
+    name: 'templates',
+    description: 'Email templates with their HTML, incremental on `updated`',
+    operation: 'get_templates',
+    path: '/api/templates',
+    resourceType: 'template',
+    primaryKey: ['id'],
+    idColumn: 'id',
+    cursor: { field: 'updated', operator: 'greater-or-equal', defaultLookbackDays: 365 },
+    sort: 'updated',
+    servedPageSize: 10,
+    scopes: ['templates:read'],
+    rateLimit: { burst: 10, steady: 150 },
+  },
+  {
+    name: 'events',
+    description: 'Events with their metric and profile ids, incremental on `datetime`',
+    operation: 'get_events',
+    path: '/api/events',
+    resourceType: 'event',
+    primaryKey: ['id'],
+    idColumn: 'id',
+    cursor: { field: 'datetime', operator: 'greater-or-equal', defaultLookbackDays: 30 },
+    sort: 'datetime',
+    servedPageSize: 200,
+    relationshipColumns: { metric: 'metric_id', profile: 'profile_id' },
+    scopes: ['events:read'],
+    rateLimit: { burst: 350, steady: 3500 },
+  },
+  {
+    name: 'metrics',
+    description: 'Metrics (event types)',
+    operation: 'get_metrics',
+    path: '/api/metrics',
+    resourceType: 'metric',
+    primaryKey: ['id'],
+    idColumn: 'id',
+    servedPageSize: 200,
+    scopes: ['metrics:read'],
+    rateLimit: { burst: 10, steady: 150 },
+  },
+  {
+    name: 'tags',
+    description: 'Tags',
+    operation: 'get_tags',
+    path: '/api/tags',
+    resourceType: 'tag',
+    primaryKey: ['id'],
+    idColumn: 'id',
+    servedPageSize: 50,
+    scopes: ['tags:read'],
+    rateLimit: { burst: 3, steady: 60 },
+  },
+  {
+    name: 'catalog_items',
+    description: 'Catalog items of the $custom:::$default catalog',
+    operation: 'get_catalog_items',
+    path: '/api/catalog-items',
+    resourceType: 'catalog-item',
+    primaryKey: ['id'],
+    idColumn: 'id',
+    servedPageSize: 100,
+    scopes: ['catalogs:read'],
+    rateLimit: { burst: 350, steady: 3500 },
+  },
+  membershipStream('list_profiles', 'lists', 'get_profiles_for_list', ['lists:read', 'profiles:read']),
+  membershipStream('segment_profiles', 'segments', 'get_profiles_for_segment', ['profiles:read', 'segments:read']),
+];
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+/** Frozen, because workflows and activities share these objects and a stray mutation would change every run. */
+export const STREAMS: readonly StreamDef[] = deepFreeze(TABLE);
+
+export const STREAM_NAMES: readonly StreamName[] = Object.freeze(STREAMS.map((s) => s.name));
+
+const BY_NAME = new Map<string, StreamDef>(STREAMS.map((s) => [s.name, s]));
+
+export function isStreamName(name: string): name is StreamName {
+  return BY_NAME.has(name);
+}
+
+export function getStream(name: string): StreamDef {
+  const stream = BY_NAME.get(name);
+  if (!stream) throw new Error(`unknown stream "${name}"; the streams are: ${STREAM_NAMES.join(', ')}`);
+  return stream;
+}

@@ -1,0 +1,301 @@
+/**
+ * Replication config: YAML in Sling's shape → a validated, ordered plan; every mistake reported at once, each with
+ * its fix.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  ConfigError,
+  parseReplicationYaml,
+  planReplication,
+  replicationToJson,
+  resolveReplicationInput,
+  type ReplicationConfig,
+  type ReplicationInput,
+} from '../config/replication';
+import { STREAM_NAMES } from '../streams/streams';
+
+const NOW = new Date('2025-06-01T12:00:00Z');
+
+function problemsOf(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.name, 'ConfigError');
+    // the message carries every problem, one per line after the header
+    assert.equal(err.message.slice(err.message.indexOf('\n') + 1), err.problems.map((p) => `  ${p}`).join('\n'));
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+const plan = (yaml: string) => planReplication(parseReplicationYaml(yaml), { now: NOW });
+
+void describe('parseReplicationYaml', () => {
+  void it('reports YAML syntax errors with file, line, column and the parser message', () => {
+    const text = 'source: KLAVIYO\ntarget: MY_PG\nstreams:\n  profiles: { mode: incremental\n  lists:\n';
+    const err = (() => {
+      try {
+        parseReplicationYaml(text, 'conf/nightly.yaml');
+      } catch (e) {
+        return e as ConfigError;
+      }
+      assert.fail('no error');
+    })();
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /^conf\/nightly\.yaml is not valid YAML:/);
+    assert.match(err.problems[0], /^conf\/nightly\.yaml:\d+:\d+: \S.+/);
+    assert.match(err.message, /flow mapping|Flow map/i);
+  });
+
+  void it('gives the position of a duplicate stream entry', () => {
+    const problems = problemsOf(() => parseReplicationYaml('source: K\ntarget: T\nstreams:\n  lists: ~\n  lists: { disabled: true }\n'));
+    assert.equal(problems.length, 1);
+    assert.match(problems[0], /^replication\.yaml:5:3: Map keys must be unique\n {6} {2}lists: \{ disabled: true \}\n {6} {2}\^$/);
+  });
+
+  void it('returns a config that is plain JSON and plans the same', () => {
+    const yaml = "source: KLAVIYO\ntarget: MY_PG\ndefaults:\n  source_options: { start_date: 2024-01-01 }\nstreams:\n  '*':\n";
+    const config = parseReplicationYaml(yaml);
+    assert.deepEqual(JSON.parse(JSON.stringify(config)), config);
+    assert.equal(config.defaults?.source_options?.start_date, '2024-01-01');
+    assert.deepEqual(planReplication(config, { now: NOW }), plan(yaml));
+  });
+
+  void it('rejects an empty file and a file that is not a mapping', () => {
+    assert.match(problemsOf(() => parseReplicationYaml(''))[0], /is empty: write source: KLAVIYO, target: MY_PG and streams:/);
+    assert.match(problemsOf(() => parseReplicationYaml('- profiles\n'))[0], /must be a mapping/);
+  });
+});
+
+void describe('planReplication', () => {
+  void it("expands '*' to every stream with the defaults: full-refresh into klaviyo.<stream>", () => {
+    const p = plan('source: KLAVIYO\ntarget: MY_PG\nstreams:\n  "*":\n');
+    assert.equal(p.source, 'KLAVIYO');
+    assert.equal(p.target, 'MY_PG');
+    assert.equal(p.name, 'replication');
+    assert.deepEqual(p.streams.map((s) => s.stream), [...STREAM_NAMES]);
+    for (const s of p.streams) {
+      assert.equal(s.mode, 'full-refresh');
+      assert.deepEqual(s.object, { schema: 'klaviyo', table: s.stream });
+      assert.equal(s.objectName, `klaviyo.${s.stream}`);
+      assert.equal(s.startDate, undefined);
+    }
+    assert.equal(p.streams.find((s) => s.stream === 'list_profiles')?.parent, 'lists');
+    assert.equal(p.streams.find((s) => s.stream === 'segment_profiles')?.parent, 'segments');
+    assert.equal(p.streams.find((s) => s.stream === 'lists')?.parent, undefined);
+  });
+
+  void it("merges options: explicit entries win over '*', '*' wins over defaults; disabled drops a stream", () => {
+    const p = plan(`
+source: KLAVIYO
+target: MY_PG
+defaults:
+  mode: full-refresh
+  object: raw.{stream_name}
+  source_options: { start_date: 2024-01-01 }
+streams:
+  '*':
+    object: klaviyo_{stream_table}
+    mode: incremental
+  profiles:
+    object: crm.people
+    source_options: { start_date: '2025-05-01T10:00:00+02:00' }
+  lists: { mode: full-refresh }
+  tags: { disabled: true }
+  catalog_items: { disabled: true }
+  metrics: ~
+`);
+    const by = Object.fromEntries(p.streams.map((s) => [s.stream, s]));
+    assert.equal(by.tags, undefined);
+    assert.equal(by.catalog_items, undefined);
+    assert.equal(p.streams.length, STREAM_NAMES.length - 2);
+    assert.deepEqual(by.profiles, {
+      stream: 'profiles',
+      mode: 'incremental',
+      object: { schema: 'crm', table: 'people' },
+      objectName: 'crm.people',
+      startDate: '2025-05-01T08:00:00Z',
+    });
+    // '*' asked for incremental: events and templates have a cursor and get it with the defaults' start date...
+    assert.equal(by.events.mode, 'incremental');
+    assert.equal(by.events.startDate, '2024-01-01T00:00:00Z');
+    assert.equal(by.templates.mode, 'incremental');
+    // ...streams without one run full-refresh, without a start date
+    assert.equal(by.metrics.mode, 'full-refresh');
+    assert.equal(by.metrics.startDate, undefined);
+    assert.equal(by.lists.mode, 'full-refresh');
+    // the '*' object (one part: the default schema) beats the defaults' object
+    assert.deepEqual(by.events.object, { schema: 'klaviyo', table: 'klaviyo_events' });
+  });
+
+  void it('follows YAML anchors and merge keys', () => {
+    const p = plan(`
+source: K
+target: T
+streams:
+  profiles: &incremental { mode: incremental, source_options: { start_date: 2025-01-01 } }
+  events:
+    <<: *incremental
+    object: raw.events
+`);
+    assert.deepEqual(
+      p.streams.map((s) => [s.stream, s.mode, s.startDate, s.objectName]),
+      [
+        ['profiles', 'incremental', '2025-01-01T00:00:00Z', 'klaviyo.profiles'],
+        ['events', 'incremental', '2025-01-01T00:00:00Z', 'raw.events'],
+      ],
+    );
+  });
+
+  void it('re-enables a stream that the wildcard disables', () => {
+    const p = plan("source: K\ntarget: T\nstreams:\n  '*': { disabled: true }\n  events: { disabled: false, mode: incremental }\n");
+    assert.deepEqual(p.streams.map((s) => [s.stream, s.mode]), [['events', 'incremental']]);
+  });
+
+  void it('keeps the listed order but puts a parent before its child', () => {
+    const p = plan('source: K\ntarget: T\nstreams:\n  events:\n  segment_profiles:\n  list_profiles:\n  lists:\n  profiles:\n');
+    assert.deepEqual(p.streams.map((s) => s.stream), ['events', 'segment_profiles', 'lists', 'list_profiles', 'profiles']);
+  });
+
+  void it('names the plan after its file, or as told', () => {
+    const config = parseReplicationYaml('source: K\ntarget: T\nstreams:\n  tags:\n');
+    assert.equal(planReplication(config, { source: 'conf/nightly.yaml' }).name, 'nightly');
+    assert.equal(planReplication(config, { source: 'conf/nightly.yaml', name: 'hourly' }).name, 'hourly');
+  });
+
+  void it('collects every problem, one per line, each naming its fix', () => {
+    const problems = problemsOf(() =>
+      parseReplicationYaml(`
+source: KLAVIYO
+target: MY_PG
+hooks: {}
+defaults:
+  mode: snapshot
+  source_options: { start_date: 2030-01-01 }
+streams:
+  profile:
+  lists: { mode: incremental }
+  tags: { source_options: { start_date: 2024-02-30 } }
+  events: { object: 'a.b.c', primary_key: [id] }
+  flows: incremental
+  campaigns: { object: '{stream}' }
+  metrics: { object: 'klaviyo.1{stream_name}' }
+`),
+    );
+    const expected = [
+      /^unknown key hooks; supported: source, target, defaults, streams$/,
+      /^defaults\.mode: unknown mode "snapshot"; use one of: full-refresh, incremental$/,
+      /^defaults\.source_options\.start_date: "2030-01-01" is in the future .*use a past date$/,
+      /^streams\.profile: unknown stream "profile"; the streams are: profiles, lists, segments, campaigns, flows, templates, events, metrics, tags, catalog_items, list_profiles, segment_profiles/,
+      /^streams\.tags\.source_options\.start_date: "2024-02-30" is not a date: use ISO 8601, e\.g\. 2024-01-31/,
+      /^streams\.events: unknown key primary_key; supported: mode, object, disabled, source_options$/,
+      /^streams\.flows: must be a mapping of options \(e\.g\. \{ mode: incremental \}\) or empty$/,
+      /^streams\.lists\.mode: lists has no cursor, so it can only be full-refresh; incremental works on: profiles, templates, events$/,
+      /^streams\.campaigns\.object: unknown placeholder \{stream\} in "\{stream\}"; use \{stream_name\} \(or its alias \{stream_table\}\)$/,
+      /^streams\.metrics\.object: "klaviyo\.1\{stream_name\}" gives table "1metrics" \(for metrics\), which is not a valid identifier/,
+    ];
+    for (const re of expected) assert.ok(problems.some((p) => re.test(p)), `no problem matching ${re}:\n${problems.join('\n')}`);
+    assert.equal(problems.length, expected.length, problems.join('\n'));
+    // an invalid value is reported once, where it is written, not once per stream that inherits it
+    assert.equal(problems.filter((p) => p.includes('snapshot')).length, 1);
+  });
+
+  void it('explains a bad object template: too many dots, invalid identifiers, and tables that collide', () => {
+    const dots = problemsOf(() => plan("source: K\ntarget: T\ndefaults: { object: 'db.klaviyo.{stream_name}' }\nstreams: { tags: }\n"));
+    assert.deepEqual(dots, ['defaults.object: "db.klaviyo.{stream_name}" has 2 dots; use table or schema.table (e.g. klaviyo.{stream_name})']);
+    const dash = problemsOf(() => plan("source: K\ntarget: T\nstreams: { tags: { object: 'my-schema.tags' } }\n"));
+    assert.match(dash[0], /^streams\.tags\.object: "my-schema\.tags" gives schema "my-schema", which is not a valid identifier: letters, digits and _/);
+    const long = problemsOf(() => plan(`source: K\ntarget: T\nstreams: { tags: { object: 'k.${'t'.repeat(64)}' } }\n`));
+    assert.match(long[0], /at most 63 characters/);
+    const same = problemsOf(() => plan("source: K\ntarget: T\ndefaults: { object: 'klaviyo.data' }\nstreams: { tags:, lists: }\n"));
+    assert.deepEqual(same, ['streams tags, lists would all write to klaviyo.data: put {stream_name} in object']);
+  });
+
+  void it('checks start_date: ISO dates, offsets, and never the future', () => {
+    const startOf = (value: string) =>
+      plan(`source: K\ntarget: T\nstreams: { events: { mode: incremental, source_options: { start_date: '${value}' } } }\n`).streams[0].startDate;
+    assert.equal(startOf('2024-01-31'), '2024-01-31T00:00:00Z');
+    assert.equal(startOf('2024-01-31T08:30:00'), '2024-01-31T08:30:00Z');
+    assert.equal(startOf('2024-01-31T08:30:00-0500'), '2024-01-31T13:30:00Z');
+    assert.equal(startOf('2025-06-01T12:00:00Z'), '2025-06-01T12:00:00Z');
+    for (const bad of ['yesterday', '2024-13-01', '31/01/2024', '2024-01-31T25:00:00Z']) {
+      assert.throws(() => startOf(bad), (e: ConfigError) => e.problems[0].includes(`"${bad}" is not a date`));
+    }
+    assert.throws(() => startOf('2025-06-01T12:00:01Z'), /is in the future \(now is 2025-06-01T12:00:00Z\)/);
+  });
+
+  void it('refuses start_date on a stream that runs full-refresh', () => {
+    const problems = problemsOf(() =>
+      plan('source: K\ntarget: T\nstreams:\n  profiles: { source_options: { start_date: 2024-01-01 } }\n  lists: { source_options: { start_date: 2024-01-01 } }\n'),
+    );
+    assert.deepEqual(problems, [
+      'streams.profiles.source_options.start_date: start_date only applies to incremental streams; set mode: incremental on profiles or remove start_date',
+      'streams.lists.source_options.start_date: lists has no cursor (full-refresh only), so start_date does not apply: remove it (incremental works on: profiles, templates, events)',
+    ]);
+  });
+
+  void it('refuses a plan with zero streams', () => {
+    assert.match(problemsOf(() => plan('source: K\ntarget: T\nstreams: {}\n'))[0], /^streams: is empty: list the streams to replicate, or '\*'/);
+    assert.match(problemsOf(() => plan('source: K\ntarget: T\n'))[0], /^streams: missing/);
+    assert.match(
+      problemsOf(() => plan("source: K\ntarget: T\nstreams: { '*': { disabled: true } }\n"))[0],
+      /every listed stream is disabled, so there is nothing to replicate/,
+    );
+  });
+
+  void it('carries connection names only, and never repeats a URL or key given in their place', () => {
+    const secretUrl = 'postgresql://admin:hunter2@db.internal:5432/warehouse';
+    const key = 'pk_0123456789abcdef0123456789abcdef01';
+    const err = (() => {
+      try {
+        planReplication({ source: key, target: secretUrl, streams: { tags: null } });
+      } catch (e) {
+        return e as ConfigError;
+      }
+      assert.fail('no error');
+    })();
+    assert.doesNotMatch(err.message, /hunter2|admin|pk_0123/);
+    assert.match(err.message, /source: looks like an API key/);
+    assert.match(err.message, /target: looks like a URL; put the URL in an env var/);
+    assert.match(problemsOf(() => planReplication({ target: 'T', streams: { tags: null } }))[0], /^source: missing: name a connection defined in an env var or env\.yaml, e\.g\. source: KLAVIYO$/);
+  });
+
+  void it('accepts a config object as well as YAML, and checks its types', () => {
+    const config: ReplicationConfig = { source: 'KLAVIYO', target: 'LITE', streams: { events: { mode: 'incremental' } } };
+    assert.deepEqual(planReplication(config).streams.map((s) => [s.stream, s.mode]), [['events', 'incremental']]);
+    const problems = problemsOf(() => planReplication({ source: 'K', target: 'T', defaults: { disabled: 'yes', mode: 3 }, streams: [] }));
+    assert.deepEqual(problems, [
+      'defaults.mode: must be a string',
+      'defaults.disabled: must be true or false',
+      "streams: must be a mapping of stream name to options, e.g. streams: { '*': null, profiles: { mode: incremental } }",
+    ]);
+  });
+});
+
+void describe('workflow input', () => {
+  const yaml = "source: KLAVIYO\ntarget: MY_PG\nstreams:\n  '*':\n  events: { mode: incremental }\n";
+
+  void it('replicationToJson gives the JSON `temporal workflow start --input-file` passes to replicate', () => {
+    const json = replicationToJson(yaml, { name: 'nightly' });
+    const input = JSON.parse(json) as ReplicationInput;
+    assert.deepEqual(input, {
+      name: 'nightly',
+      config: { source: 'KLAVIYO', target: 'MY_PG', streams: { '*': null, events: { mode: 'incremental' } } },
+    });
+    assert.deepEqual(resolveReplicationInput(input), { ...planReplication(input.config), name: 'nightly' });
+    assert.throws(() => replicationToJson('source: K\nstreams: {}\n', { source: 'bad.yaml' }), /^ConfigError: bad\.yaml has 2 problems/);
+  });
+
+  void it('resolveReplicationInput plans either the YAML or the config, not both', () => {
+    const fromYaml = resolveReplicationInput({ yaml, name: 'hourly' });
+    assert.equal(fromYaml.name, 'hourly');
+    assert.equal(fromYaml.streams.find((s) => s.stream === 'events')?.mode, 'incremental');
+    assert.deepEqual(resolveReplicationInput({ config: parseReplicationYaml(yaml) }).streams, fromYaml.streams);
+    assert.equal(resolveReplicationInput({ yaml }).name, 'replication');
+    assert.match(problemsOf(() => resolveReplicationInput({ yaml, config: parseReplicationYaml(yaml) }))[0], /give exactly one of config .* or yaml .*, not both/);
+    assert.match(problemsOf(() => resolveReplicationInput({}))[0], /not neither/);
+    assert.match(problemsOf(() => resolveReplicationInput({ yaml: 'source: [', name: 'x.yaml' }))[0], /^x\.yaml:\d+:\d+: /);
+  });
+});

@@ -1,0 +1,265 @@
+/**
+ * The stream table against the Klaviyo contract (shared/klaviyo/endpoints.json, revision 2025-07-15): every value
+ * the table writes out literally must be one the operation documents or allows.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
+import type { StreamDef } from '../streams/types';
+import { KLAVIYO_DIR } from './helpers/spec';
+
+interface EndpointOperation {
+  operationId: string;
+  path: string;
+  path_params: string[];
+  query_params: string[];
+  scopes: string[];
+  ratelimit: { burst: string; steady: string };
+  filter: Array<{ field: string; operators: string[] }>;
+  filter_required: boolean;
+  page_size: { default: number; minimum: number; maximum: number } | null;
+  max_per_page_from_description: number | null;
+  sort: string[];
+  additional_fields: Record<string, string[]>;
+  sparse_fieldsets: Record<string, string[]>;
+  collection: boolean;
+  resource_type: string;
+  relationships: string[];
+  attributes: Array<{ name: string; type: string }>;
+}
+
+const endpoints = JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, 'endpoints.json'), 'utf8')) as {
+  revision: string;
+  operations: EndpointOperation[];
+};
+const operations = new Map(endpoints.operations.map((o) => [o.operationId, o]));
+
+function operationOf(stream: StreamDef): EndpointOperation {
+  const op = operations.get(stream.operation);
+  assert.ok(op, `${stream.name}: operation ${stream.operation} is not in endpoints.json`);
+  return op;
+}
+
+/** Splits `a,b(c,d),'e,f'` at its top-level commas. */
+function splitArgs(text: string): string[] {
+  const args: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "'") quoted = !quoted;
+    else if (!quoted && (ch === '(' || ch === '[')) depth++;
+    else if (!quoted && (ch === ')' || ch === ']')) depth--;
+    else if (!quoted && depth === 0 && ch === ',') {
+      args.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  args.push(text.slice(start));
+  return args;
+}
+
+/** The (field, operator) pairs of a Klaviyo filter expression such as `and(equals(a,'x'),equals(b,true))`. */
+function filterTerms(expression: string): Array<{ field: string; operator: string }> {
+  const m = /^([a-z-]+)\((.*)\)$/.exec(expression);
+  assert.ok(m, `not a filter expression: ${expression}`);
+  const [, operator, inner] = m;
+  const args = splitArgs(inner);
+  if (operator === 'and') return args.flatMap(filterTerms);
+  assert.equal(args.length, 2, `${expression}: expected operator(field,value)`);
+  return [{ field: args[0], operator }];
+}
+
+function assertFilterAllowed(op: EndpointOperation, field: string, operator: string, what: string): void {
+  const allowed = op.filter.find((f) => f.field === field);
+  assert.ok(allowed, `${what}: ${op.operationId} cannot filter on ${field}`);
+  assert.ok(allowed.operators.includes(operator), `${what}: ${op.operationId} allows ${allowed.operators.join(', ')} on ${field}, not ${operator}`);
+}
+
+function perSecond(rate: string): number {
+  const m = /^(\d+)\/([sm])$/.exec(rate);
+  assert.ok(m, `unexpected rate ${rate}`);
+  return Number(m[1]);
+}
+
+void describe('stream table', () => {
+  void it('has the twelve streams in the agreed order, reachable by name', () => {
+    const expected = ['profiles', 'lists', 'segments', 'campaigns', 'flows', 'templates', 'events', 'metrics', 'tags', 'catalog_items', 'list_profiles', 'segment_profiles'];
+    assert.deepEqual(STREAMS.map((s) => s.name), expected);
+    assert.deepEqual([...STREAM_NAMES], expected);
+    for (const name of expected) {
+      assert.equal(getStream(name).name, name);
+      assert.equal(isStreamName(name), true);
+    }
+    assert.equal(isStreamName('profile'), false);
+    assert.throws(() => getStream('profile'), /unknown stream "profile"; the streams are: profiles, lists, .*segment_profiles/);
+  });
+
+  void it('reads collection operations that exist in revision 2025-07-15, at their paths and resource types', () => {
+    assert.equal(endpoints.revision, '2025-07-15');
+    for (const s of STREAMS) {
+      const op = operationOf(s);
+      assert.equal(op.collection, true, `${s.name}: ${op.operationId} is not a collection`);
+      assert.equal(s.path, op.path, `${s.name}: path`);
+      assert.equal(s.resourceType, op.resource_type, `${s.name}: resource type`);
+    }
+    assert.equal(new Set(STREAMS.map((s) => s.operation)).size, STREAMS.length, 'one operation per stream');
+  });
+
+  void it('copies scopes and rate limits from the spec exactly', () => {
+    for (const s of STREAMS) {
+      const op = operationOf(s);
+      assert.deepEqual([...s.scopes].sort(), [...op.scopes].sort(), `${s.name}: scopes`);
+      assert.deepEqual(s.rateLimit, { burst: perSecond(op.ratelimit.burst), steady: perSecond(op.ratelimit.steady) }, `${s.name}: rate limit`);
+      assert.match(op.ratelimit.burst, /\/s$/);
+      assert.match(op.ratelimit.steady, /\/m$/);
+    }
+  });
+
+  void it('sends page[size] only where the operation takes it, within its documented range', () => {
+    for (const s of STREAMS) {
+      const op = operationOf(s);
+      if (s.pageSize === undefined) {
+        assert.equal(op.page_size, null, `${s.name}: ${op.operationId} takes page[size] (max ${op.page_size?.maximum}); send the maximum`);
+        continue;
+      }
+      assert.ok(op.page_size && op.query_params.includes('page[size]'), `${s.name}: ${op.operationId} has no page[size]`);
+      assert.ok(s.pageSize >= op.page_size.minimum && s.pageSize <= op.page_size.maximum, `${s.name}: page size ${s.pageSize}`);
+      assert.equal(s.pageSize, op.page_size.maximum, `${s.name}: fewer requests with the maximum page size`);
+    }
+  });
+
+  void it('states the page size the API serves: what is sent, else what the description documents', () => {
+    const served = Object.fromEntries(STREAMS.map((s) => [s.name, s.servedPageSize]));
+    assert.deepEqual(served, {
+      profiles: 100, lists: 10, segments: 10, campaigns: 10, flows: 50, templates: 10, events: 200, metrics: 200,
+      tags: 50, catalog_items: 100, list_profiles: 100, segment_profiles: 100,
+    });
+    for (const s of STREAMS) {
+      const op = operationOf(s);
+      const documented = s.pageSize ?? op.max_per_page_from_description;
+      // get_campaigns documents no page size: 10 is what the API is known to serve
+      if (documented !== null) assert.equal(s.servedPageSize, documented, `${s.name}: served page size`);
+    }
+    assert.equal(operationOf(getStream('campaigns')).max_per_page_from_description, null);
+  });
+
+  void it('sorts and filters only in ways the operation allows', () => {
+    for (const s of STREAMS) {
+      const op = operationOf(s);
+      if (s.sort !== undefined) assert.ok(op.sort.includes(s.sort), `${s.name}: sort ${s.sort} not in ${op.sort.join(', ')}`);
+      if (s.cursor) {
+        assert.equal(s.sort, s.cursor.field, `${s.name}: a watermark needs the listing sorted ascending on its cursor`);
+        assertFilterAllowed(op, s.cursor.field, s.cursor.operator, `${s.name} cursor`);
+        const attribute = op.attributes.find((a) => a.name === s.cursor!.field);
+        assert.equal(attribute?.type, 'string(date-time)', `${s.name}: cursor ${s.cursor.field} must be a date-time attribute`);
+        // inclusive where the endpoint allows it: re-reading the boundary row is harmless, missing rows is not
+        const inclusive = op.filter.find((f) => f.field === s.cursor!.field)!.operators.includes('greater-or-equal');
+        assert.equal(s.cursor.operator, inclusive ? 'greater-or-equal' : 'greater-than', `${s.name}: cursor operator`);
+      }
+      for (const p of s.partitions ?? []) {
+        assert.ok(op.query_params.includes('filter'));
+        for (const term of filterTerms(p.filter)) assertFilterAllowed(op, term.field, term.operator, `${s.name} partition ${p.label}`);
+      }
+      if (op.filter_required) assert.ok(s.partitions && s.partitions.length > 0, `${s.name}: ${op.operationId} requires a filter on every request`);
+    }
+  });
+
+  void it('goes incremental exactly on profiles, events and templates, as issue #3 fixes them', () => {
+    const cursors = Object.fromEntries(STREAMS.filter((s) => s.cursor).map((s) => [s.name, s.cursor]));
+    assert.deepEqual(cursors, {
+      profiles: { field: 'updated', operator: 'greater-than', defaultLookbackDays: 30 },
+      templates: { field: 'updated', operator: 'greater-or-equal', defaultLookbackDays: 365 },
+      events: { field: 'datetime', operator: 'greater-or-equal', defaultLookbackDays: 30 },
+    });
+    assert.deepEqual(getStream('profiles').params, { 'additional-fields[profile]': 'subscriptions' });
+    assert.deepEqual(getStream('events').relationshipColumns, { metric: 'metric_id', profile: 'profile_id' });
+  });
+
+  void it('partitions campaigns by channel × archived and flows by archived', () => {
+    const campaigns = getStream('campaigns').partitions!;
+    assert.equal(campaigns.length, 6);
+    for (const channel of ['email', 'sms', 'mobile_push']) {
+      for (const archived of [false, true]) {
+        assert.ok(
+          campaigns.some((p) => p.filter === `and(equals(messages.channel,'${channel}'),equals(archived,${archived}))`),
+          `campaigns: no partition for ${channel}, archived ${archived}`,
+        );
+      }
+    }
+    assert.deepEqual(getStream('flows').partitions!.map((p) => p.filter), ['equals(archived,false)', 'equals(archived,true)']);
+    for (const s of STREAMS) {
+      const labels = (s.partitions ?? []).map((p) => p.label);
+      assert.equal(new Set(labels).size, labels.length, `${s.name}: partition labels must be unique`);
+      for (const label of labels) assert.match(label, /^[a-z_]+$/);
+    }
+  });
+
+  void it('sends only query parameters and values the operation documents', () => {
+    for (const s of STREAMS) {
+      const op = operationOf(s);
+      for (const [name, value] of Object.entries(s.params ?? {})) {
+        assert.ok(op.query_params.includes(name), `${s.name}: ${op.operationId} has no ${name}`);
+        const allowed = op.additional_fields[name] ?? op.sparse_fieldsets[name];
+        assert.ok(allowed, `${s.name}: no enum for ${name}`);
+        for (const v of value.split(',')) assert.ok(allowed.includes(v), `${s.name}: ${name}=${v} is not allowed`);
+      }
+      for (const relationship of Object.keys(s.relationshipColumns ?? {})) {
+        assert.ok(op.relationships.includes(relationship), `${s.name}: no relationship ${relationship}`);
+      }
+      for (const attribute of s.keepAttributes ?? []) {
+        assert.ok(op.attributes.some((a) => a.name === attribute), `${s.name}: no attribute ${attribute}`);
+        assert.ok(s.params?.['fields[profile]']?.split(',').includes(attribute), `${s.name}: ${attribute} is kept but not requested`);
+      }
+    }
+  });
+
+  void it('keys rows by id, and memberships by (parent id, profile id) under their parent', () => {
+    for (const s of STREAMS) {
+      const op = operationOf(s);
+      if (!s.parent) {
+        assert.deepEqual(s.primaryKey, ['id'], s.name);
+        assert.equal(s.idColumn, 'id', s.name);
+        assert.deepEqual(op.path_params, [], `${s.name}: a top-level stream has no path parameter`);
+        continue;
+      }
+      assert.deepEqual(s.primaryKey, [s.parent.column, 'profile_id'], s.name);
+      assert.equal(s.idColumn, 'profile_id', s.name);
+      assert.deepEqual(op.path_params, ['id'], s.name);
+      assert.ok(s.path.includes('{id}'), s.name);
+    }
+    assert.deepEqual(getStream('list_profiles').parent, { stream: 'lists', column: 'list_id' });
+    assert.deepEqual(getStream('segment_profiles').parent, { stream: 'segments', column: 'segment_id' });
+    for (const name of ['list_profiles', 'segment_profiles']) {
+      assert.deepEqual(getStream(name).keepAttributes, ['joined_group_at']);
+      assert.equal(getStream(name).pageSize, 100);
+    }
+  });
+
+  void it('reaches every stream from a top-level one, with parents earlier in the table', () => {
+    for (const [index, s] of STREAMS.entries()) {
+      const seen = new Set<string>([s.name]);
+      let current: StreamDef = s;
+      while (current.parent) {
+        const parentIndex = STREAM_NAMES.indexOf(current.parent.stream);
+        assert.ok(parentIndex >= 0, `${current.name}: parent ${current.parent.stream} is not a stream`);
+        assert.ok(parentIndex < index, `${s.name}: its parent ${current.parent.stream} must come first`);
+        assert.ok(!seen.has(current.parent.stream), `${s.name}: parent cycle`);
+        seen.add(current.parent.stream);
+        current = getStream(current.parent.stream);
+      }
+      assert.equal(current.parent, undefined);
+    }
+  });
+
+  void it('is frozen, so no caller can change a run for the others', () => {
+    const profiles = getStream('profiles');
+    assert.ok(Object.isFrozen(STREAMS));
+    assert.ok(Object.isFrozen(profiles) && Object.isFrozen(profiles.cursor) && Object.isFrozen(profiles.scopes));
+    assert.throws(() => (profiles.scopes as string[]).push('x'), TypeError);
+    assert.throws(() => ((getStream('campaigns').partitions![0] as { filter: string }).filter = 'x'), TypeError);
+  });
+});
