@@ -1,0 +1,141 @@
+/**
+ * Klaviyo resource → flat row, and the columns a stream's table needs.
+ *
+ * A row is: the primary key (`id`, or for child streams the parent's id column plus the resource id column), one
+ * column per top-level attribute (nested objects and arrays stored whole as JSON), one `<name>_id` column per to-one
+ * relationship listed in `stream.relationshipColumns`, and `_synced_at`. Column types come from the spec attribute
+ * list of the stream's operation (streams/attributes.json); attributes the spec does not list get a type from their
+ * values. A stream with `keepAttributes` keeps only those (memberships keep `joined_group_at`; the profile itself is
+ * the profiles stream).
+ */
+import type { StreamDef } from '../../streams/types';
+import attributesDoc from '../../streams/attributes.json';
+import { inferColumnType, specColumnType, type ColumnType } from './column-types';
+import { IdentifierError, validateColumnName } from './naming';
+
+export type { ColumnType } from './column-types';
+
+/** A JSON:API resource as Klaviyo returns it in `data[]`. */
+export interface KlaviyoResource {
+  type: string;
+  id: string;
+  attributes?: Record<string, unknown>;
+  /** to-one: `data` is `{type, id}` or null; to-many (an array) is not stored */
+  relationships?: Record<string, { data?: unknown }>;
+}
+
+/** A flat row: column name → JS value, before any dialect conversion. */
+export type Row = Record<string, unknown>;
+
+export interface ColumnDef {
+  name: string;
+  type: ColumnType;
+}
+
+export const SYNCED_AT = '_synced_at';
+
+interface SpecAttribute {
+  name: string;
+  type: ColumnType;
+  /** only present when requested with `additional-fields` */
+  onRequest: boolean;
+}
+
+const specByOperation = new Map<string, SpecAttribute[]>(
+  Object.entries(attributesDoc.operations as Record<string, Array<{ name: string; type: string; onRequest?: boolean }>>).map(
+    ([op, attrs]) => [op, attrs.map((a) => ({ name: a.name, type: specColumnType(a.type), onRequest: a.onRequest === true }))],
+  ),
+);
+
+function specAttributes(stream: StreamDef): SpecAttribute[] {
+  const attrs = specByOperation.get(stream.operation);
+  if (!attrs) {
+    throw new Error(
+      `stream ${stream.name}: operation ${JSON.stringify(stream.operation)} is not in streams/attributes.json; ` +
+        `fix the stream definition or regenerate the file with scripts/gen-attributes.ts`,
+    );
+  }
+  return attrs;
+}
+
+function keeps(stream: StreamDef, attribute: string): boolean {
+  return !stream.keepAttributes || stream.keepAttributes.includes(attribute);
+}
+
+/** The spec type of one attribute of the stream, if the spec lists it. */
+export function specAttributeType(stream: StreamDef, attribute: string): ColumnType | undefined {
+  return specAttributes(stream).find((a) => a.name === attribute)?.type;
+}
+
+/** Columns we fill ourselves from ids: the primary key and the relationship id columns. */
+function idColumns(stream: StreamDef): ColumnDef[] {
+  const names = [...new Set([...stream.primaryKey, ...Object.values(stream.relationshipColumns ?? {})])];
+  return names.map((name) => ({ name: validateColumnName(name, `stream ${stream.name}`), type: 'text' }));
+}
+
+const SYNCED_AT_COLUMN: ColumnDef = { name: SYNCED_AT, type: 'timestamp' };
+
+/**
+ * The columns a new table starts with: ids, every kept spec attribute Klaviyo always sends (so an empty stream
+ * still has its full shape), `_synced_at`. Attributes sent only on request are added when they first arrive.
+ */
+export function baseColumns(stream: StreamDef): ColumnDef[] {
+  const ids = idColumns(stream);
+  const taken = new Set(ids.map((c) => c.name));
+  const spec = specAttributes(stream)
+    .filter((a) => !a.onRequest && !taken.has(a.name) && keeps(stream, a.name))
+    .map((a) => ({ name: validateColumnName(a.name, `stream ${stream.name}`), type: a.type }));
+  return [...ids, ...spec, SYNCED_AT_COLUMN];
+}
+
+/**
+ * One resource → one row. `parentId` is required for child streams (the list id of a list membership).
+ * Every primary key column must end up non-empty; a resource without an id is a protocol error worth stopping on.
+ */
+export function toRow(stream: StreamDef, resource: KlaviyoResource, parentId?: string, syncedAt: Date = new Date()): Row {
+  const where = `stream ${stream.name}, resource ${JSON.stringify(resource?.id)}`;
+  if (typeof resource?.id !== 'string' || resource.id === '') throw new Error(`${where}: resource has no id`);
+  const row: Row = {};
+  const fixed = new Set([...idColumns(stream).map((c) => c.name), SYNCED_AT]);
+  for (const [name, value] of Object.entries(resource.attributes ?? {})) {
+    if (!keeps(stream, name)) continue;
+    validateColumnName(name, `${where}, attribute`);
+    if (fixed.has(name)) {
+      throw new IdentifierError(`${where}: attribute ${JSON.stringify(name)} collides with a key or relationship column`);
+    }
+    row[name] = value;
+  }
+  if (stream.parent) {
+    if (typeof parentId !== 'string' || parentId === '') throw new Error(`${where}: child stream needs the parent's id`);
+    row[stream.parent.column] = parentId;
+  }
+  row[stream.idColumn] = resource.id;
+  for (const [relationship, column] of Object.entries(stream.relationshipColumns ?? {})) {
+    const data = resource.relationships?.[relationship]?.data as { id?: unknown } | null | undefined;
+    row[column] = data && !Array.isArray(data) && typeof data.id === 'string' ? data.id : null;
+  }
+  for (const key of stream.primaryKey) {
+    if (typeof row[key] !== 'string' || row[key] === '') throw new Error(`${where}: primary key column ${key} is empty`);
+  }
+  row[SYNCED_AT] = syncedAt.toISOString();
+  return row;
+}
+
+/**
+ * The columns a page of rows needs, typed: fixed and spec columns by definition, others from their values. An
+ * attribute the spec does not list and that is null in every row of the page gets no column yet (its values are
+ * null anyway); the first page that carries a value adds it.
+ */
+export function pageColumns(stream: StreamDef, rows: Row[]): ColumnDef[] {
+  const known = new Map<string, ColumnType>();
+  for (const c of [...idColumns(stream), SYNCED_AT_COLUMN]) known.set(c.name, c.type);
+  for (const a of specAttributes(stream)) if (!known.has(a.name)) known.set(a.name, a.type);
+  const names = new Set<string>();
+  for (const row of rows) for (const name of Object.keys(row)) names.add(name);
+  const cols: ColumnDef[] = [];
+  for (const name of names) {
+    const type = known.get(name) ?? inferColumnType(rows.map((r) => r[name]));
+    if (type) cols.push({ name, type });
+  }
+  return cols;
+}

@@ -1,0 +1,85 @@
+/**
+ * One knex instance per destination per process, so every activity on a worker shares one pool.
+ * Postgres through `pg`; SQLite through better-sqlite3 in WAL mode (readers never block the writer) with a busy
+ * timeout, and with write transactions that take the write lock when they begin (see ImmediateSqliteClient).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import knex, { type Knex } from 'knex';
+
+export type Target = { kind: 'postgres'; url: string } | { kind: 'sqlite'; filename: string };
+
+/** how long a SQLite writer waits for another process's write transaction before failing with SQLITE_BUSY */
+const SQLITE_BUSY_TIMEOUT_MS = 30_000;
+
+/* eslint-disable @typescript-eslint/no-require-imports -- knex exposes no public hook for the SQLite BEGIN statement */
+const BetterSqlite3Client = require('knex/lib/dialects/better-sqlite3') as new (config: Knex.Config) => any;
+const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction') as new (...args: any[]) => any;
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/**
+ * knex opens SQLite transactions with a plain (deferred) BEGIN, which takes the write lock only at the first write.
+ * If another process committed in between, that upgrade fails with SQLITE_BUSY at once, without waiting for the busy
+ * timeout. BEGIN IMMEDIATE takes the lock up front, so concurrent writers queue instead of failing; it also makes
+ * read-then-write sequences inside a transaction (state checks, column checks) consistent.
+ */
+class ImmediateSqliteTransaction extends SqliteTransaction {
+  begin(conn: unknown): Promise<unknown> {
+    return (this as any).query(conn, 'BEGIN IMMEDIATE;');
+  }
+}
+
+class ImmediateSqliteClient extends BetterSqlite3Client {
+  transaction(...args: unknown[]): unknown {
+    return new ImmediateSqliteTransaction(this, ...args);
+  }
+}
+
+const cache = new Map<string, Knex>();
+
+function cacheKey(target: Target): string {
+  return target.kind === 'postgres' ? `postgres ${target.url}` : `sqlite ${path.resolve(target.filename)}`;
+}
+
+function create(target: Target): Knex {
+  if (target.kind === 'postgres') {
+    // min 0: an idle worker holds no connections
+    return knex({ client: 'pg', connection: target.url, pool: { min: 0, max: 10 } });
+  }
+  const filename = path.resolve(target.filename);
+  fs.mkdirSync(path.dirname(filename), { recursive: true });
+  return knex({
+    client: ImmediateSqliteClient as unknown as typeof knex.Client,
+    connection: { filename },
+    useNullAsDefault: true,
+    pool: {
+      afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        try {
+          conn.pragma('journal_mode = WAL');
+          conn.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`);
+          done(null, conn);
+        } catch (err) {
+          done(err as Error, conn);
+        }
+      },
+    },
+  });
+}
+
+/** The shared knex instance for a target, created on first use. */
+export function connect(target: Target): Knex {
+  const key = cacheKey(target);
+  let db = cache.get(key);
+  if (!db) {
+    db = create(target);
+    cache.set(key, db);
+  }
+  return db;
+}
+
+/** Closes every pool this process opened (worker shutdown, end of a test file). */
+export async function closeAll(): Promise<void> {
+  const all = [...cache.values()];
+  cache.clear();
+  await Promise.all(all.map((db) => db.destroy()));
+}

@@ -1,0 +1,435 @@
+/**
+ * The write side of a sync: activities fetch a Klaviyo page and hand it here; rows never pass through Temporal.
+ *
+ * Any activity can die mid-page and be retried, so:
+ * - every write is an upsert on the primary key (a page written twice leaves the same rows);
+ * - a page's rows and its partition's state commit in one transaction (state never runs ahead of the data);
+ * - a full refresh loads a staging table and swaps it in only in `finish`, in one transaction, so readers see the
+ *   old table or the new one and a run that dies leaves the old table as it was;
+ * - state is keyed by run id: `prepare` with the same run id resumes, a new run id starts clean and shuts out any
+ *   late writer of the old run.
+ */
+import type { Knex } from 'knex';
+import type { Mode, StreamDef } from '../../streams/types';
+import { baseColumns, pageColumns, toRow, type ColumnDef, type KlaviyoResource, type Row } from './columns';
+import type { ColumnType } from './column-types';
+import { connect, type Target } from './connect';
+import { dialectFor, query, type Dialect } from './dialect';
+import {
+  primaryKeyName,
+  quoteIdent,
+  stagingTable,
+  tableSql,
+  targetTable,
+  validateColumnName,
+  validateObjectName,
+  type ObjectName,
+  type TableRef,
+} from './naming';
+import {
+  ensureStateTable,
+  lockPartitionState,
+  readStreamState,
+  saveState,
+  supersedeOtherRuns,
+  type PartitionState,
+} from './state';
+import { earliestWatermark, laterWatermark, pageWatermark } from './watermark';
+
+export interface RunInput {
+  stream: StreamDef;
+  mode: Mode;
+  object: ObjectName;
+  runId: string;
+}
+
+export interface PrepareInput extends RunInput {
+  /** channel/archived labels, list ids, ...; omitted or empty for an unpartitioned stream (partition '') */
+  partitions?: string[];
+}
+
+export interface PartitionProgress {
+  /** where to continue; null: start from the first page (or nothing left if `done`) */
+  nextUrl: string | null;
+  done: boolean;
+  rows: number;
+  pages: number;
+  /** this partition's watermark from finished runs (incremental runs start after it) */
+  watermark: string | null;
+}
+
+export interface PrepareResult {
+  /** the earliest partition watermark: a safe common starting point; null if any partition has none */
+  watermark: string | null;
+  /** true when this run id was already in progress and its cursors were kept */
+  resumed: boolean;
+  partitions: Record<string, PartitionProgress>;
+}
+
+export interface WritePageInput extends RunInput {
+  partition: string;
+  resources: KlaviyoResource[];
+  /** the parent's id for child streams (the list id of list_profiles) */
+  parentId?: string;
+  /** `links.next` of this page; null on the last page */
+  nextUrl: string | null;
+  done: boolean;
+}
+
+export interface WritePageResult {
+  /** rows upserted (duplicates within the page counted once) */
+  rows: number;
+  columnsAdded: string[];
+  /** the page had been committed before (a retry after a crash): rows rewritten, counts left alone */
+  replayed: boolean;
+}
+
+export interface FinishResult {
+  /** rows and pages written by the run, over all partitions */
+  rows: number;
+  pages: number;
+  watermark: string | null;
+}
+
+/** A write or finish for a run that is not the stream's current unfinished run: not worth retrying. */
+export class RunStateError extends Error {
+  override name = 'RunStateError';
+}
+
+const MODES: readonly Mode[] = ['full-refresh', 'incremental'];
+
+function checkRun(input: RunInput): ObjectName {
+  const object = validateObjectName(input.object);
+  const where = `stream ${input.stream?.name}`;
+  if (!MODES.includes(input.mode)) {
+    throw new Error(`${where}: mode must be one of ${MODES.join(', ')}, got ${JSON.stringify(input.mode)}`);
+  }
+  if (typeof input.runId !== 'string' || input.runId === '') throw new Error(`${where}: runId must be a non-empty string`);
+  return object;
+}
+
+function progressOf(states: PartitionState[], resumed: boolean): PrepareResult {
+  const partitions: Record<string, PartitionProgress> = {};
+  for (const s of states) {
+    partitions[s.partition] = { nextUrl: s.nextUrl, done: s.done, rows: s.rows, pages: s.pages, watermark: s.watermark };
+  }
+  return { watermark: earliestWatermark(states.map((s) => s.watermark)), resumed, partitions };
+}
+
+async function createTable(
+  trx: Knex.Transaction,
+  d: Dialect,
+  ref: TableRef,
+  columns: ColumnDef[],
+  primaryKey: string[],
+): Promise<void> {
+  const defs = columns.map((c) => `${quoteIdent(c.name)} ${d.sqlType(c.type)}${primaryKey.includes(c.name) ? ' NOT NULL' : ''}`);
+  await trx.raw(
+    `CREATE TABLE ${tableSql(ref)} (${defs.join(', ')}, ` +
+      `CONSTRAINT ${quoteIdent(primaryKeyName(ref))} PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')}))`,
+  );
+}
+
+/** Klaviyo can repeat a resource within a page; one statement may not update a row twice (Postgres rejects it). */
+function dedupe(rows: Row[], primaryKey: string[]): Row[] {
+  const byKey = new Map<string, Row>();
+  for (const row of rows) byKey.set(JSON.stringify(primaryKey.map((k) => row[k])), row);
+  return [...byKey.values()];
+}
+
+/** `INSERT ... ON CONFLICT (pk) DO UPDATE`, in batches that stay under the dialect's bound-parameter limit. */
+async function upsert(
+  trx: Knex.Transaction,
+  d: Dialect,
+  ref: TableRef,
+  rows: Row[],
+  columns: string[],
+  types: Map<string, ColumnType>,
+  primaryKey: string[],
+): Promise<void> {
+  const names = columns.map(quoteIdent).join(', ');
+  const updates = columns
+    .filter((c) => !primaryKey.includes(c))
+    .map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`)
+    .join(', ');
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  const batch = Math.max(1, Math.floor(d.maxParams / columns.length));
+  for (let i = 0; i < rows.length; i += batch) {
+    const chunk = rows.slice(i, i + batch);
+    const bindings = chunk.flatMap((row) => columns.map((c) => d.encode(row[c], types.get(c) ?? 'text')));
+    await trx.raw(
+      `INSERT INTO ${tableSql(ref)} (${names}) VALUES ${chunk.map(() => tuple).join(', ')} ` +
+        `ON CONFLICT (${primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates}`,
+      bindings as Knex.RawBinding[],
+    );
+  }
+}
+
+export class Destination {
+  private readonly db: Knex;
+  private readonly d: Dialect;
+
+  constructor(target: Target) {
+    this.db = connect(target);
+    this.d = dialectFor(target.kind);
+  }
+
+  /**
+   * Gets a stream ready for a run: schema, state table, the target table if missing, and for a full refresh the
+   * staging table. The same run id (and mode) still in progress resumes: staging and cursors are kept. A different
+   * run id starts every partition from the first page and empties staging. A target table that had to be created
+   * resets the watermarks: an empty table has nothing to be incremental on.
+   */
+  async prepare(input: PrepareInput): Promise<PrepareResult> {
+    const object = checkRun(input);
+    const { stream, mode, runId } = input;
+    const partitions = [...new Set(input.partitions?.length ? input.partitions : [''])];
+    const d = this.d;
+    return this.db.transaction(async (trx) => {
+      await d.lockSchema(trx, object.schema);
+      await ensureStateTable(trx, d, object.schema);
+      const target = targetTable(d.kind, object);
+      const targetExisted = (await d.columns(trx, target)) !== null;
+      if (!targetExisted) await createTable(trx, d, target, baseColumns(stream), stream.primaryKey);
+
+      const existing = await readStreamState(trx, d, object.schema, stream.name, true);
+      const ofRun = existing.filter((s) => s.runId === runId && s.mode === mode);
+      if (ofRun.length > 0 && ofRun.every((s) => s.status === 'finished')) return progressOf(ofRun, true);
+      // an incremental run writes into the target: if that was dropped, the pages its cursors account for are gone
+      let resumed = ofRun.some((s) => s.status === 'running') && (targetExisted || mode === 'full-refresh');
+
+      if (mode === 'full-refresh') {
+        const staging = stagingTable(d.kind, object);
+        // staging gone (dropped by hand?) means the rows the cursors account for are gone too: start over
+        if (resumed && !(await d.columns(trx, staging))) resumed = false;
+        if (!resumed) {
+          await trx.raw(`DROP TABLE IF EXISTS ${tableSql(staging)}`);
+          await createTable(trx, d, staging, baseColumns(stream), stream.primaryKey);
+        }
+      }
+      if (!resumed) await supersedeOtherRuns(trx, d, object.schema, stream.name, runId);
+
+      const byPartition = new Map(existing.map((s) => [s.partition, s]));
+      const updatedAt = new Date().toISOString();
+      const states: PartitionState[] = [];
+      for (const partition of partitions) {
+        const prev = byPartition.get(partition);
+        if (resumed && prev?.runId === runId && prev.mode === mode && prev.status === 'running') {
+          states.push(prev);
+          continue;
+        }
+        const fresh: PartitionState = {
+          stream: stream.name,
+          partition,
+          runId,
+          mode,
+          nextUrl: null,
+          done: false,
+          watermark: targetExisted ? (prev?.watermark ?? null) : null,
+          runWatermark: null,
+          rows: 0,
+          pages: 0,
+          status: 'running',
+          updatedAt,
+        };
+        await saveState(trx, d, object.schema, fresh);
+        states.push(fresh);
+      }
+      return progressOf(states, resumed);
+    });
+  }
+
+  /**
+   * Writes one page in one transaction: adds columns for new attributes, upserts the rows (into staging for a full
+   * refresh, into the target for incremental) and advances the partition's state. A page whose `nextUrl`/`done` the
+   * state already holds was committed before a crash: its rows are upserted again but not counted again.
+   * A partition the run was not prepared with joins the run here.
+   */
+  async writePage(input: WritePageInput): Promise<WritePageResult> {
+    const object = checkRun(input);
+    const { stream, mode, runId, partition, nextUrl, done } = input;
+    const where = `stream ${stream.name}, partition ${JSON.stringify(partition)}, run ${runId}`;
+    if (typeof partition !== 'string') throw new Error(`${where}: partition must be a string ('' when unpartitioned)`);
+    if (nextUrl === null && !done) throw new Error(`${where}: a page without a next URL must be the last (done: true)`);
+    const syncedAt = new Date();
+    const rows = dedupe(
+      input.resources.map((r) => toRow(stream, r, input.parentId, syncedAt)),
+      stream.primaryKey,
+    );
+    const columns = pageColumns(stream, rows);
+    const pageMax = pageWatermark(stream, rows, syncedAt);
+    const d = this.d;
+    const ref = mode === 'full-refresh' ? stagingTable(d.kind, object) : targetTable(d.kind, object);
+
+    return this.db.transaction(async (trx) => {
+      const state =
+        (await lockPartitionState(trx, d, object.schema, stream.name, partition)) ??
+        (await this.joinRun(trx, input, object, where));
+      if (state.runId !== runId || state.mode !== mode) {
+        throw new RunStateError(`${where}: the partition belongs to run ${state.runId} (${state.mode}); this run was superseded`);
+      }
+      if (state.status !== 'running') {
+        throw new RunStateError(`${where}: the run is ${state.status}; nothing more can be written to it`);
+      }
+
+      const existing = await d.columns(trx, ref);
+      if (!existing) throw new RunStateError(`${where}: table ${tableSql(ref)} does not exist; call prepare first`);
+      const added = columns.filter((c) => !existing.has(c.name));
+      // columns first: an ALTER takes the table's strongest lock, and taking it before our own row locks avoids deadlocks
+      for (const c of added) {
+        await trx.raw(d.addColumnSql(ref, c.name, c.type));
+        existing.set(c.name, c.type);
+      }
+      if (rows.length > 0) await upsert(trx, d, ref, rows, columns.map((c) => c.name), existing, stream.primaryKey);
+
+      const replayed = state.pages > 0 && state.nextUrl === nextUrl && state.done === done;
+      if (!replayed) {
+        await saveState(trx, d, object.schema, {
+          ...state,
+          nextUrl,
+          done,
+          rows: state.rows + rows.length,
+          pages: state.pages + 1,
+          runWatermark: laterWatermark(state.runWatermark, pageMax),
+          updatedAt: syncedAt.toISOString(),
+        });
+      }
+      return { rows: rows.length, columnsAdded: added.map((c) => c.name), replayed };
+    });
+  }
+
+  private async joinRun(
+    trx: Knex.Transaction,
+    input: WritePageInput,
+    object: ObjectName,
+    where: string,
+  ): Promise<PartitionState> {
+    const states = await readStreamState(trx, this.d, object.schema, input.stream.name, true);
+    const model = states.find((s) => s.runId === input.runId && s.mode === input.mode && s.status === 'running');
+    if (!model) throw new RunStateError(`${where}: no such run in progress; call prepare first`);
+    const state: PartitionState = {
+      ...model,
+      partition: input.partition,
+      nextUrl: null,
+      done: false,
+      watermark: null,
+      runWatermark: null,
+      rows: 0,
+      pages: 0,
+      updatedAt: new Date().toISOString(),
+    };
+    await saveState(trx, this.d, object.schema, state);
+    return state;
+  }
+
+  /**
+   * Ends a run once every partition is done. Full refresh: staging replaces the target in one transaction (rows
+   * deleted in Klaviyo disappear). Both modes: each partition's watermark becomes the later of it and the run's.
+   * Calling it again for a finished run returns the same result.
+   */
+  async finish(input: RunInput): Promise<FinishResult> {
+    const object = checkRun(input);
+    const { stream, mode, runId } = input;
+    const d = this.d;
+    const where = `stream ${stream.name}, run ${runId}`;
+    return this.db.transaction(async (trx) => {
+      await d.lockSchema(trx, object.schema);
+      const states = (await readStreamState(trx, d, object.schema, stream.name, true)).filter((s) => s.runId === runId);
+      const summary = (): FinishResult => ({
+        rows: states.reduce((n, s) => n + s.rows, 0),
+        pages: states.reduce((n, s) => n + s.pages, 0),
+        watermark: earliestWatermark(states.map((s) => s.watermark)),
+      });
+      if (states.length === 0) throw new RunStateError(`${where}: no such run; call prepare first`);
+      if (states.some((s) => s.mode !== mode)) {
+        throw new RunStateError(`${where}: the run was prepared as ${states[0].mode}, not ${mode}`);
+      }
+      if (states.every((s) => s.status === 'finished')) return summary();
+      if (states.some((s) => s.status === 'superseded')) {
+        throw new RunStateError(`${where}: a newer run of the stream started; this one cannot finish`);
+      }
+      const pending = states.filter((s) => !s.done).map((s) => JSON.stringify(s.partition));
+      if (pending.length > 0) {
+        throw new RunStateError(
+          `${where}: ${pending.length} partition(s) not read to the end ` +
+            `(${pending.slice(0, 10).join(', ')}${pending.length > 10 ? ', ...' : ''}); ` +
+            `write their last page (done: true, an empty page for a partition that vanished) before finish`,
+        );
+      }
+      if (mode === 'full-refresh') await this.swap(trx, object, where);
+      const updatedAt = new Date().toISOString();
+      for (const s of states) {
+        s.watermark = laterWatermark(s.watermark, s.runWatermark);
+        s.status = 'finished';
+        s.updatedAt = updatedAt;
+        await saveState(trx, d, object.schema, s);
+      }
+      return summary();
+    });
+  }
+
+  private async swap(trx: Knex.Transaction, object: ObjectName, where: string): Promise<void> {
+    const d = this.d;
+    const staging = stagingTable(d.kind, object);
+    const target = targetTable(d.kind, object);
+    if (!(await d.columns(trx, staging))) {
+      throw new RunStateError(`${where}: staging table ${tableSql(staging)} is missing; run the stream again`);
+    }
+    try {
+      await trx.raw(`DROP TABLE IF EXISTS ${tableSql(target)}`);
+      await trx.raw(`ALTER TABLE ${tableSql(staging)} RENAME TO ${quoteIdent(target.name)}`);
+      await d.renamePrimaryKey(trx, target, primaryKeyName(staging), primaryKeyName(target));
+    } catch (err) {
+      throw new Error(
+        `${where}: could not replace ${tableSql(target)} with ${tableSql(staging)} (a full refresh swaps tables, so ` +
+          `views or foreign keys on the table block it; drop them or sync the stream incrementally): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * Where one partition of a run stands, read fresh from the state table: a page activity starts (or, after a
+   * crash, resumes) from here. A partition the run was not prepared with starts from its first page.
+   */
+  async progress(input: RunInput & { partition: string }): Promise<PartitionProgress> {
+    const object = checkRun(input);
+    const states = await readStreamState(this.db, this.d, object.schema, input.stream.name);
+    const s = states.find((x) => x.partition === input.partition);
+    if (!s || s.runId !== input.runId || s.mode !== input.mode) {
+      if (!states.some((x) => x.runId === input.runId && x.mode === input.mode && x.status === 'running')) {
+        throw new RunStateError(`stream ${input.stream.name}, run ${input.runId}: no such run in progress; call prepare first`);
+      }
+      return { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null };
+    }
+    if (s.status === 'superseded') throw new RunStateError(`stream ${input.stream.name}, run ${input.runId}: a newer run of the stream started`);
+    return { nextUrl: s.nextUrl, done: s.done || s.status === 'finished', rows: s.rows, pages: s.pages, watermark: s.watermark };
+  }
+
+  /** A partition's watermark, or without `partition` the earliest over the stream's partitions (null if none). */
+  async readWatermark(stream: string, object: ObjectName, partition?: string): Promise<string | null> {
+    const { schema } = validateObjectName(object);
+    const states = await readStreamState(this.db, this.d, schema, stream);
+    if (partition !== undefined) return states.find((s) => s.partition === partition)?.watermark ?? null;
+    return states.length ? earliestWatermark(states.map((s) => s.watermark)) : null;
+  }
+
+  async tableRowCount(object: ObjectName): Promise<number> {
+    const ref = targetTable(this.d.kind, validateObjectName(object));
+    const [row] = await query<{ n: number | string }>(this.db, `SELECT count(*) AS n FROM ${tableSql(ref)}`);
+    return Number(row.n);
+  }
+
+  /**
+   * Every row of the target table ordered by `keyColumns`, with values decoded to one portable form (ISO datetimes
+   * to the millisecond, numbers, booleans, parsed JSON) so the two dialects can be compared. For tests and checks.
+   */
+  async snapshot(object: ObjectName, keyColumns: string[]): Promise<Row[]> {
+    const ref = targetTable(this.d.kind, validateObjectName(object));
+    const order = keyColumns.map((c) => quoteIdent(validateColumnName(c, 'snapshot key'))).join(', ');
+    const types = await this.d.columns(this.db, ref);
+    if (!types) throw new Error(`snapshot: table ${tableSql(ref)} does not exist`);
+    const rows = await query(this.db, `SELECT * FROM ${tableSql(ref)}${order ? ` ORDER BY ${order}` : ''}`);
+    return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, this.d.decode(v, types.get(k) ?? 'text')])));
+  }
+}

