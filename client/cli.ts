@@ -3,6 +3,9 @@
  */
 import { Command } from 'commander';
 import { registerSandboxCommand } from '../sandbox/cli';
+import { registerRunCommand } from './commands/run';
+import { registerWorkerCommand } from './commands/worker';
+import { registerRenderCommand } from './commands/render';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -11,6 +14,9 @@ export function buildProgram(): Command {
     .description('Replicate a Klaviyo account into Postgres or SQLite, orchestrated by Temporal.')
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false });
+  registerRunCommand(program);
+  registerWorkerCommand(program);
+  registerRenderCommand(program);
   registerSandboxCommand(program);
   return program;
 }

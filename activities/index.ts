@@ -1,0 +1,189 @@
+/**
+ * The activities of klaviyo-sync, built by `createActivities(deps)` (dependency injection as in
+ * samples-typescript/activities-dependency-injection). Every activity resolves connections here, on the worker, by
+ * name: secrets never travel through Temporal. Page activities fetch with the Klaviyo client and commit each page
+ * together with its cursor in the target database, then return counts only.
+ */
+import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { ConfigError, resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
+import { ConnectionError, resolveConnection, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
+import { getStream } from '../streams/streams';
+import type { StreamDef, StreamName } from '../streams/types';
+import { KlaviyoClient, type JsonApiResource } from './klaviyo/client';
+import { KlaviyoErrorType } from './klaviyo/errors';
+import { processRateLimiter, type RateLimitMode } from './klaviyo/ratelimit';
+import { firstPageUrl } from './klaviyo/urls';
+import { Destination } from './db/destination';
+import type { Target } from './db/connect';
+import type { FinishResult, PagesResult, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
+
+export interface ActivityDeps {
+  /** where connections are resolved from (env vars, env.yaml) */
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** `sling` (3 requests/s, 3 at once per account) or `documented` (each endpoint's published limits) */
+  rateLimitMode: RateLimitMode;
+  /** a page activity returns to its workflow after this many pages or seconds, whichever comes first */
+  maxPagesPerCall: number;
+  maxSecondsPerCall: number;
+  now: () => Date;
+}
+
+export function defaultDeps(env: NodeJS.ProcessEnv = process.env): ActivityDeps {
+  const mode = env.KLAVIYO_SYNC_RATE_LIMITS ?? 'sling';
+  if (mode !== 'sling' && mode !== 'documented') {
+    throw new Error(`KLAVIYO_SYNC_RATE_LIMITS must be sling or documented, not ${JSON.stringify(mode)}`);
+  }
+  return { env, cwd: process.cwd(), rateLimitMode: mode, maxPagesPerCall: 100, maxSecondsPerCall: 60, now: () => new Date() };
+}
+
+/** Config and connection problems are the user's to fix: fail at once, with the message that says how. */
+function userError<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof ConnectionError) {
+      throw ApplicationFailure.create({ message: err.message, type: err.name, nonRetryable: true });
+    }
+    throw err;
+  }
+}
+
+export function createActivities(partial: Partial<ActivityDeps> = {}) {
+  const deps: ActivityDeps = { ...defaultDeps(partial.env), ...partial };
+
+  const klaviyo = (name: string): { conn: KlaviyoConnection; client: KlaviyoClient } => {
+    const conn = userError(() => resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'klaviyo' })) as KlaviyoConnection;
+    const limiter = processRateLimiter(`${conn.name}@${conn.baseUrl}`, { mode: deps.rateLimitMode });
+    return { conn, client: new KlaviyoClient({ baseUrl: conn.baseUrl, apiKey: conn.apiKey, limiter, connection: conn.name }) };
+  };
+
+  const targetOf = (name: string): Target => {
+    const conn = userError(() => resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'database' })) as DatabaseConnection;
+    return conn.kind === 'postgres' ? { kind: 'postgres', url: conn.url } : { kind: 'sqlite', filename: conn.filename };
+  };
+  const destination = (name: string): Destination => new Destination(targetOf(name));
+
+  /** Every id of a stream, walked page by page (the parent ids of a membership stream). */
+  const fetchIds = async (source: string, stream: StreamDef): Promise<string[]> => {
+    const { conn, client } = klaviyo(source);
+    const ids: string[] = [];
+    const listings = stream.partitions?.map((p) => p.filter) ?? [undefined];
+    for (const partitionFilter of listings) {
+      let url: string | undefined = firstPageUrl(conn.baseUrl, stream, { partitionFilter, now: deps.now() });
+      while (url) {
+        const page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
+        for (const r of asArray(page.document.data)) ids.push(r.id);
+        url = page.document.links?.next ?? undefined;
+        heartbeat({ ids: ids.length });
+      }
+    }
+    return ids;
+  };
+
+  return {
+    /** Parses and validates the replication and checks that both connections resolve: nothing is written. */
+    async planReplication(input: ReplicationInput): Promise<ReplicationPlan> {
+      const plan = userError(() => resolveReplicationInput(input, { now: deps.now() }));
+      klaviyo(plan.source);
+      targetOf(plan.target);
+      return plan;
+    },
+
+    /** One cheap request, so a bad key or base URL fails the replication before any table is touched. */
+    async checkSource(args: { source: string; streams: StreamName[] }): Promise<void> {
+      const first = getStream(args.streams[0]);
+      const probe = first.parent ? getStream(first.parent.stream) : first;
+      const { conn, client } = klaviyo(args.source);
+      const url = firstPageUrl(conn.baseUrl, probe, { partitionFilter: probe.partitions?.[0]?.filter, now: deps.now() });
+      await client.getPage(url, { operation: probe.operation, signal: cancellationSignal() });
+    },
+
+    /** Gets the target ready and says which partitions remain (resuming this run where its pages stopped). */
+    async prepareStream(task: StreamTask): Promise<PrepareResult> {
+      const stream = getStream(task.stream);
+      let keys: string[];
+      if (stream.parent) keys = await fetchIds(task.source, getStream(stream.parent.stream));
+      else if (stream.partitions) keys = stream.partitions.map((p) => p.label);
+      else keys = [''];
+      const dest = destination(task.target);
+      const prep = await dest.prepare({ stream, mode: task.mode, object: task.object, runId: task.runId, partitions: keys });
+      return {
+        watermark: prep.watermark,
+        partitions: keys.map((key) => ({
+          key,
+          ...(stream.parent ? { parentId: key } : {}),
+          done: prep.partitions[key]?.done ?? false,
+        })),
+      };
+    },
+
+    /**
+     * Pages one partition from where its saved cursor stands, each page written with its next cursor in one
+     * transaction, until the partition ends or this call's budget is spent. A retry after a crash reads the cursor
+     * again from the database, so at most the page in flight is fetched twice, and writing it twice is an upsert.
+     */
+    async syncPages(task: PartitionTask): Promise<PagesResult> {
+      const stream = getStream(task.stream);
+      const dest = destination(task.target);
+      const { conn, client } = klaviyo(task.source);
+      const run = { stream, mode: task.mode, object: task.object, runId: task.runId };
+      const progress = await dest.progress({ ...run, partition: task.partition });
+      if (progress.done) return { done: true, rows: 0, pages: 0 };
+
+      let url = progress.nextUrl;
+      if (!url) {
+        const since = task.mode === 'incremental' ? (progress.watermark ?? task.startDate ?? lookback(stream, deps.now())) : null;
+        const partitionFilter = stream.partitions?.find((p) => p.label === task.partition)?.filter;
+        url = firstPageUrl(conn.baseUrl, stream, { parentId: task.parentId, partitionFilter, since, now: deps.now() });
+      }
+
+      const started = Date.now();
+      let rows = 0;
+      let pages = 0;
+      for (;;) {
+        let resources: JsonApiResource[];
+        let next: string | null;
+        try {
+          const page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
+          resources = asArray(page.document.data);
+          next = page.document.links?.next ?? null;
+        } catch (err) {
+          // A list or segment deleted while its members are read: it has no members any more (FIELD-NOTES).
+          if (!(stream.parent && err instanceof ApplicationFailure && err.type === KlaviyoErrorType.NotFound)) throw err;
+          resources = [];
+          next = null;
+        }
+        const written = await dest.writePage({ ...run, partition: task.partition, parentId: task.parentId, resources, nextUrl: next, done: next === null });
+        rows += written.rows;
+        pages++;
+        heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
+        if (next === null) return { done: true, rows, pages };
+        url = next;
+        if (pages >= deps.maxPagesPerCall || Date.now() - started >= deps.maxSecondsPerCall * 1000) return { done: false, rows, pages };
+      }
+    },
+
+    /** Publishes the run: the staging table replaces the target (full refresh) or the watermark advances. */
+    async finishStream(task: StreamTask): Promise<FinishResult> {
+      const stream = getStream(task.stream);
+      const dest = destination(task.target);
+      const fin = await dest.finish({ stream, mode: task.mode, object: task.object, runId: task.runId });
+      return { ...fin, tableRows: await dest.tableRowCount(task.object) };
+    },
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+
+function asArray(data: JsonApiResource[] | JsonApiResource | null): JsonApiResource[] {
+  if (data === null || data === undefined) return [];
+  return Array.isArray(data) ? data : [data];
+}
+
+/** Where a first incremental run starts without `start_date`: the stream's lookback before now. */
+function lookback(stream: StreamDef, now: Date): string {
+  const days = stream.cursor?.defaultLookbackDays ?? 30;
+  return new Date(now.getTime() - days * 86_400_000).toISOString();
+}

@@ -1,0 +1,224 @@
+/**
+ * The one way activities talk to Klaviyo: a GET of one JSON:API page, paced by a RateLimiter, over a pooled
+ * keep-alive connection, with every failure turned into a Temporal ApplicationFailure (see errors.ts).
+ *
+ * The API key is a secret: it is sent only to the configured base URL's origin, and it never appears in a thrown
+ * failure, its details or its cause.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import { ApplicationFailure } from '@temporalio/common';
+import { version } from '../../package.json';
+import {
+  crossOriginFailure,
+  failureForInvalidBody,
+  failureForNetworkError,
+  failureForResponse,
+  firstErrorItem,
+  retryAfterSeconds,
+  type RequestContext,
+} from './errors';
+import { STREAM_OPERATIONS, type OperationTable } from './operations';
+import type { RateLimiter } from './ratelimit';
+
+export const KLAVIYO_REVISION = '2025-07-15';
+export const USER_AGENT = `klaviyo-sync/${version}`;
+export const DEFAULT_CONNECTION = 'KLAVIYO';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Klaviyo can take tens of seconds on a large filtered page; beyond a minute something is stuck. */
+const HEADERS_TIMEOUT_MS = 60_000;
+const BODY_TIMEOUT_MS = 60_000;
+const KEEP_ALIVE_TIMEOUT_MS = 30_000;
+const CONNECTIONS_PER_ORIGIN = 16;
+
+let processAgent: Agent | undefined;
+
+/** One pool per process, so consecutive activities reuse warm TLS connections. */
+export function sharedAgent(): Agent {
+  processAgent ??= new Agent({
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    headersTimeout: HEADERS_TIMEOUT_MS,
+    bodyTimeout: BODY_TIMEOUT_MS,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    connections: CONNECTIONS_PER_ORIGIN,
+  });
+  return processAgent;
+}
+
+export interface KlaviyoClientOptions {
+  /** e.g. `https://a.klaviyo.com`, or a sandbox's `http://127.0.0.1:<port>` */
+  baseUrl: string;
+  /** a private key (`pk_...`) */
+  apiKey: string;
+  limiter: RateLimiter;
+  /** default: the process-wide pooled Agent */
+  dispatcher?: Dispatcher;
+  /** scopes per operation, named in 403 messages; default: those of the stream table */
+  operations?: OperationTable;
+  /** the connection whose `secrets.api_key` holds the key, named in 401 messages; default `KLAVIYO` */
+  connection?: string;
+}
+
+export interface GetPageOptions {
+  /** Klaviyo operationId (StreamDef.operation): picks the rate limit and names the request in errors */
+  operation: string;
+  /** Temporal's `cancellationSignal()`: aborts the wait for the limiter and the request itself */
+  signal?: AbortSignal;
+}
+
+/** `RateLimit-*` headers of a successful response; null where Klaviyo did not send them. */
+export interface RateLimitInfo {
+  /** the first number of `RateLimit-Limit` (e.g. `10, 10;w=1, 150;w=60` gives 10) */
+  limit: number | null;
+  remaining: number | null;
+  /** seconds until the steady window resets */
+  reset: number | null;
+}
+
+export interface JsonApiResource {
+  type: string;
+  id: string;
+  attributes: Record<string, unknown>;
+  relationships?: Record<string, { data?: unknown; links?: Record<string, string> }>;
+  links?: { self?: string };
+}
+
+export interface JsonApiDocument {
+  data: JsonApiResource[] | JsonApiResource | null;
+  included?: JsonApiResource[];
+  links?: { self?: string; first?: string | null; last?: string | null; prev?: string | null; next?: string | null };
+}
+
+export interface KlaviyoPage {
+  document: JsonApiDocument;
+  status: number;
+  rateLimit: RateLimitInfo;
+}
+
+const REDACTED = '[redacted]';
+
+function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function leadingInteger(value: string | undefined): number | null {
+  const m = /^\s*(\d+)/.exec(value ?? '');
+  return m ? Number(m[1]) : null;
+}
+
+export function parseRateLimit(headers: IncomingHttpHeaders): RateLimitInfo {
+  return {
+    limit: leadingInteger(header(headers, 'ratelimit-limit')),
+    remaining: leadingInteger(header(headers, 'ratelimit-remaining')),
+    reset: leadingInteger(header(headers, 'ratelimit-reset')),
+  };
+}
+
+export class KlaviyoClient {
+  private readonly origin: string;
+  /** a #private field, so neither `inspect(client)` nor `JSON.stringify(client)` can show it */
+  readonly #apiKey: string;
+  private readonly limiter: RateLimiter;
+  private readonly dispatcher: Dispatcher;
+  private readonly operations: OperationTable;
+  private readonly connection: string;
+
+  constructor(options: KlaviyoClientOptions) {
+    this.connection = options.connection ?? DEFAULT_CONNECTION;
+    // A key with whitespace or control characters would make every request fail inside undici; say so once, here.
+    if (!/^[\x21-\x7e]+$/.test(options.apiKey)) {
+      throw ApplicationFailure.nonRetryable(
+        `The Klaviyo API key is empty or contains spaces or control characters: check secrets.api_key of connection ` +
+          `${this.connection}; a private key starts with pk_.`,
+        'KlaviyoAuthError',
+      );
+    }
+    this.origin = new URL(options.baseUrl).origin;
+    this.#apiKey = options.apiKey;
+    this.limiter = options.limiter;
+    this.dispatcher = options.dispatcher ?? sharedAgent();
+    this.operations = options.operations ?? STREAM_OPERATIONS;
+  }
+
+  /** GETs one page: `url` is a first-page URL (urls.ts) or a `links.next`, used exactly as given. */
+  async getPage(url: string, { operation, signal }: GetPageOptions): Promise<KlaviyoPage> {
+    const target = new URL(url);
+    if (target.origin !== this.origin) throw crossOriginFailure(target, this.origin, operation);
+    const ctx: RequestContext = {
+      operation,
+      url: target,
+      scopes: this.operations[operation]?.scopes,
+      connection: this.connection,
+    };
+
+    signal?.throwIfAborted();
+    const release = await this.limiter.acquire(operation, signal);
+    try {
+      let status: number;
+      let headers: IncomingHttpHeaders;
+      let text: string;
+      try {
+        const res = await request(target, {
+          method: 'GET',
+          dispatcher: this.dispatcher,
+          signal,
+          headers: {
+            authorization: `Klaviyo-API-Key ${this.#apiKey}`,
+            revision: KLAVIYO_REVISION,
+            accept: 'application/vnd.api+json',
+            'user-agent': USER_AGENT,
+          },
+        });
+        status = res.statusCode;
+        headers = res.headers;
+        text = await res.body.text();
+      } catch (err) {
+        // Temporal's cancellation reason (a CancelledFailure) must propagate as it is.
+        if (signal?.aborted) throw signal.reason;
+        throw failureForNetworkError(err, ctx, (s) => this.scrub(s));
+      }
+
+      const body = this.parseBody(text);
+      if (status < 200 || status >= 300) {
+        const retryAfter = header(headers, 'retry-after');
+        if (status === 429) {
+          await this.limiter.penalize(operation, retryAfterSeconds(retryAfter, firstErrorItem(body)?.detail));
+        }
+        throw failureForResponse({ status, retryAfter, body }, ctx);
+      }
+      if (typeof body !== 'object' || body === null || !('data' in body)) {
+        const problem = typeof body === 'object' ? 'JSON without `data`' : 'a body that is not JSON';
+        throw failureForInvalidBody(status, problem, ctx);
+      }
+      return { document: body as JsonApiDocument, status, rateLimit: parseRateLimit(headers) };
+    } finally {
+      release();
+    }
+  }
+
+  /** The parsed body with the key scrubbed from every string (a server may echo headers); its text if not JSON. */
+  private parseBody(text: string): unknown {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return text.includes(this.#apiKey) ? this.scrub(text) : text || undefined;
+    }
+    return text.includes(this.#apiKey) ? this.scrubDeep(parsed) : parsed;
+  }
+
+  private scrub(s: string): string {
+    return s.split(this.#apiKey).join(REDACTED);
+  }
+
+  private scrubDeep(value: unknown): unknown {
+    if (typeof value === 'string') return this.scrub(value);
+    if (Array.isArray(value)) return value.map((v) => this.scrubDeep(v));
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.scrub(k), this.scrubDeep(v)]));
+    }
+    return value;
+  }
+}

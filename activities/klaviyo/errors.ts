@@ -1,0 +1,251 @@
+/**
+ * Klaviyo responses and transport errors as Temporal failures: the failure's `type` and `nonRetryable` decide whether
+ * Temporal retries the activity, and its message is what an operator reads in the UI, so each one names the fix.
+ *
+ * Nothing here sees the API key; the client scrubs bodies and transport messages before they get here.
+ */
+import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
+
+export const KlaviyoErrorType = {
+  RateLimited: 'KlaviyoRateLimited',
+  ServerError: 'KlaviyoServerError',
+  NetworkError: 'KlaviyoNetworkError',
+  BadRequest: 'KlaviyoBadRequest',
+  AuthError: 'KlaviyoAuthError',
+  PermissionError: 'KlaviyoPermissionError',
+  NotFound: 'KlaviyoNotFound',
+  ClientError: 'KlaviyoClientError',
+  UnexpectedResponse: 'KlaviyoUnexpectedResponse',
+  CrossOriginRefused: 'KlaviyoCrossOriginRefused',
+} as const;
+export type KlaviyoErrorType = (typeof KlaviyoErrorType)[keyof typeof KlaviyoErrorType];
+
+/** One item of Klaviyo's `{"errors": [...]}` body (spec `ClientError` / `ServerError`, plus observed `status`). */
+export interface KlaviyoErrorItem {
+  id?: string;
+  status?: number;
+  code?: string;
+  title?: string;
+  detail?: string;
+  source?: { pointer?: string; parameter?: string };
+}
+
+/** Which request failed: enough to find it, nothing secret. */
+export interface RequestContext {
+  operation: string;
+  url: URL;
+  /** scopes the operation needs, for the 403 message */
+  scopes?: readonly string[];
+  /** the connection whose secrets hold the key, for the 401 message */
+  connection: string;
+}
+
+export interface ResponseFacts {
+  status: number;
+  /** the `Retry-After` header, if any */
+  retryAfter?: string;
+  /** the parsed body (or its text when it was not JSON) */
+  body: unknown;
+}
+
+/** What every Klaviyo failure carries in `details[0]`, for code that handles failures without parsing messages. */
+export interface KlaviyoFailureDetails {
+  operation: string;
+  host: string;
+  path: string;
+  status?: number;
+  code?: string;
+  detail?: string;
+  parameter?: string;
+  retryAfterSeconds?: number;
+}
+
+export const MAX_RETRY_AFTER_SECONDS = 60;
+
+export function firstErrorItem(body: unknown): KlaviyoErrorItem | undefined {
+  if (!body || typeof body !== 'object') return undefined;
+  const errors = (body as { errors?: unknown }).errors;
+  if (!Array.isArray(errors) || !errors[0] || typeof errors[0] !== 'object') return undefined;
+  return errors[0] as KlaviyoErrorItem;
+}
+
+/**
+ * Seconds to wait after a 429: `Retry-After` (integer seconds), else the body's "Expected available in N second(s)",
+ * else 1; at least 1 (Klaviyo says "0 seconds" near a window's end) and at most 60, so a wild value cannot park a
+ * sync for hours.
+ */
+export function retryAfterSeconds(retryAfter: string | undefined, detail: string | undefined): number {
+  const fromHeader = retryAfter !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(retryAfter) ? Number(retryAfter) : NaN;
+  const fromDetail = Number(/available in (\d+(?:\.\d+)?) seconds?/i.exec(detail ?? '')?.[1] ?? NaN);
+  const seconds = Number.isFinite(fromHeader) ? fromHeader : Number.isFinite(fromDetail) ? fromDetail : 1;
+  return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(seconds)));
+}
+
+function where(url: URL): string {
+  return `GET ${url.host}${url.pathname}`;
+}
+
+function baseDetails(ctx: RequestContext): KlaviyoFailureDetails {
+  return { operation: ctx.operation, host: ctx.url.host, path: ctx.url.pathname };
+}
+
+function quoted(text: string | undefined): string {
+  return text ? `"${text}"` : 'no detail given';
+}
+
+/** The failure for a non-2xx response. */
+export function failureForResponse(res: ResponseFacts, ctx: RequestContext): ApplicationFailure {
+  const item = firstErrorItem(res.body);
+  const text = typeof res.body === 'string' && res.body ? res.body.slice(0, 200) : undefined;
+  const detail = item?.detail ?? item?.title ?? text;
+  const details: KlaviyoFailureDetails = {
+    ...baseDetails(ctx),
+    status: res.status,
+    code: item?.code,
+    detail,
+    parameter: item?.source?.parameter,
+  };
+  const req = where(ctx.url);
+  const op = ctx.operation;
+
+  if (res.status === 429) {
+    const seconds = retryAfterSeconds(res.retryAfter, detail);
+    return ApplicationFailure.create({
+      type: KlaviyoErrorType.RateLimited,
+      message:
+        `Klaviyo throttled ${req} (${op}): ${quoted(detail)}; retrying in ${seconds} s, and if this persists ` +
+        `another client is sharing the account's quota, so slow it down or use the sling rate-limit mode.`,
+      nextRetryDelay: `${seconds}s`,
+      category: ApplicationFailureCategory.BENIGN,
+      details: [{ ...details, retryAfterSeconds: seconds }],
+    });
+  }
+  if (res.status >= 500) {
+    return ApplicationFailure.create({
+      type: KlaviyoErrorType.ServerError,
+      message:
+        `Klaviyo answered ${res.status} to ${req} (${op}): ${quoted(detail)}; this is retried, and if it persists ` +
+        `check https://status.klaviyo.com.`,
+      details: [details],
+    });
+  }
+  if (res.status === 400) {
+    const param = item?.source?.parameter;
+    return ApplicationFailure.create({
+      type: KlaviyoErrorType.BadRequest,
+      nonRetryable: true,
+      message:
+        `Klaviyo rejected ${req} (${op}) as a bad request: ${quoted(detail)}` +
+        (param ? ` (parameter ${param})` : '') +
+        `; fix ${param ? 'that parameter' : 'the request'} in the stream definition or the source options.`,
+      details: [details],
+    });
+  }
+  if (res.status === 401) {
+    return ApplicationFailure.create({
+      type: KlaviyoErrorType.AuthError,
+      nonRetryable: true,
+      message:
+        `Klaviyo rejected the API key (${item?.code ?? 'authentication_failed'}): check secrets.api_key of ` +
+        `connection ${ctx.connection}; a private key starts with pk_ (${req}).`,
+      details: [details],
+    });
+  }
+  if (res.status === 403) {
+    const needs = ctx.scopes?.length
+      ? `the scope${ctx.scopes.length > 1 ? 's' : ''} ${ctx.scopes.join(' and ')}`
+      : `the read scope of ${op}`;
+    return ApplicationFailure.create({
+      type: KlaviyoErrorType.PermissionError,
+      nonRetryable: true,
+      message:
+        `Klaviyo denied ${req} (${op}, ${item?.code ?? 'permission_denied'}): ${quoted(detail)}; the API key needs ` +
+        `${needs}, so grant ${ctx.scopes && ctx.scopes.length > 1 ? 'them' : 'it'} to the private key in Klaviyo ` +
+        `(Settings > API keys) or leave this stream out.`,
+      details: [details],
+    });
+  }
+  if (res.status === 404) {
+    return ApplicationFailure.create({
+      type: KlaviyoErrorType.NotFound,
+      nonRetryable: true,
+      message:
+        `Klaviyo found nothing at ${req} (${op}): ${quoted(detail)}; the list or segment was probably deleted ` +
+        `during the run, so skip it.`,
+      details: [details],
+    });
+  }
+  if (res.status >= 400) {
+    return ApplicationFailure.create({
+      type: KlaviyoErrorType.ClientError,
+      nonRetryable: true,
+      message:
+        `Klaviyo answered ${res.status} to ${req} (${op}): ${quoted(detail)}; the request itself is wrong, so ` +
+        `fix the stream definition rather than retrying.`,
+      details: [details],
+    });
+  }
+  return ApplicationFailure.create({
+    type: KlaviyoErrorType.UnexpectedResponse,
+    nonRetryable: true,
+    message:
+      `Klaviyo answered ${res.status} to ${req} (${op}), which is not a JSON:API page; check that the base URL ` +
+      `points at the Klaviyo API (https://a.klaviyo.com), not at a redirect or proxy page.`,
+    details: [details],
+  });
+}
+
+/** A 2xx whose body is not a JSON:API document: a truncated or proxied body, worth another try. */
+export function failureForInvalidBody(status: number, problem: string, ctx: RequestContext): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: KlaviyoErrorType.UnexpectedResponse,
+    message:
+      `Klaviyo answered ${status} to ${where(ctx.url)} (${ctx.operation}) with ${problem}; this is retried, and if ` +
+      `it persists check that the base URL points at the Klaviyo API.`,
+    details: [{ ...baseDetails(ctx), status }],
+  });
+}
+
+/** What a transport error is, in words an operator can act on. */
+function describeTransportError(err: unknown): { code: string; message: string } {
+  const e = (err ?? {}) as { code?: unknown; name?: unknown; message?: unknown };
+  const code = typeof e.code === 'string' ? e.code : typeof e.name === 'string' ? e.name : 'Error';
+  const message = typeof e.message === 'string' ? e.message : String(err);
+  return { code, message };
+}
+
+/**
+ * Connection resets, refused connections, DNS failures and connect/headers/body timeouts: all transient from where
+ * we stand. `message` must already be scrubbed of secrets; the cause is rebuilt from code and message only, so no
+ * undici object (which may reference the request and its headers) travels with the failure.
+ */
+export function failureForNetworkError(
+  err: unknown,
+  ctx: RequestContext,
+  scrub: (s: string) => string,
+): ApplicationFailure {
+  const { code, message } = describeTransportError(err);
+  const safeMessage = scrub(message);
+  const cause = Object.assign(new Error(safeMessage), { name: code });
+  return ApplicationFailure.create({
+    type: KlaviyoErrorType.NetworkError,
+    message:
+      `Could not complete ${where(ctx.url)} (${ctx.operation}): ${code} ${safeMessage}; this is retried, and if it ` +
+      `persists check this worker's network path to ${ctx.url.host}.`,
+    cause,
+    details: [{ ...baseDetails(ctx), code, detail: safeMessage }],
+  });
+}
+
+/** The key goes only to the configured origin: a `links.next` elsewhere is refused before anything is sent. */
+export function crossOriginFailure(target: URL, baseOrigin: string, operation: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: KlaviyoErrorType.CrossOriginRefused,
+    nonRetryable: true,
+    message:
+      `Refused to send the Klaviyo API key to ${target.origin} for ${operation}: only the configured base URL's ` +
+      `origin ${baseOrigin} receives it; a next link on another origin means a misbehaving proxy or server, so ` +
+      `check the base URL.`,
+    details: [{ operation, host: target.host, path: target.pathname }],
+  });
+}

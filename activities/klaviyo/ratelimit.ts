@@ -1,0 +1,239 @@
+/**
+ * Client-side pacing of Klaviyo requests, so that a sync stays under the account's quota instead of learning it
+ * from 429s. Klaviyo counts per account in fixed windows (burst: 1 s, steady: 60 s); we pace with sliding windows,
+ * which never admit more than a fixed window would, padded in time so that network jitter between our send and
+ * Klaviyo's arrival cannot push a fourth request into a window that already holds three.
+ *
+ * `RateLimiter` is the seam: this in-process limiter is per worker; a shared one (e.g. Postgres-backed, for several
+ * workers on one account) implements the same two methods.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import { STREAM_OPERATIONS, type OperationRate, type OperationTable } from './operations';
+
+/** Gives back the concurrency slot taken by `acquire`; calling it more than once is harmless. */
+export type Release = () => void;
+
+export interface RateLimiter {
+  /**
+   * Resolves when a request for `operation` may be sent, with the release for its concurrency slot (call it once
+   * the response body has been read). Rejects with `signal.reason` if the signal aborts first.
+   */
+  acquire(operation: string, signal?: AbortSignal): Promise<Release>;
+  /** After a 429: every caller of `operation` (in `sling` mode: of the whole account) waits `seconds` first. */
+  penalize(operation: string, seconds: number): Promise<void>;
+}
+
+/**
+ * - `sling`: one budget for the whole account, whatever the operation: 3 requests/s, 3 in flight (Sling's default,
+ *   the burst of the smallest tier our streams use; a listing of flows or tags longer than 60 pages can still meet
+ *   their 60/min steady limit, and then a 429 and `penalize` pace it).
+ * - `documented`: each operation's own documented burst/s and steady/min, plus an account-wide concurrency cap.
+ */
+export type RateLimitMode = 'sling' | 'documented';
+
+export interface Clock {
+  now(): number;
+  /** Waits `ms`; rejects with `signal.reason` when the signal aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    delay(ms, undefined, { signal }).then(
+      () => undefined,
+      (err: unknown) => {
+        throw signal?.aborted ? signal.reason : err;
+      },
+    ),
+};
+
+export interface RateLimiterOptions {
+  /** default `sling` */
+  mode?: RateLimitMode;
+  /** documented mode: each operation's rate tier; default: those of the stream table */
+  operations?: OperationTable;
+  /** requests in flight at once for the account; default 3 in `sling` mode, 8 in `documented` mode */
+  concurrency?: number;
+  clock?: Clock;
+}
+
+// Sling paces per second only: its steady window holds what the burst window lets through, so it never binds.
+export const SLING_RATE: OperationRate = { burst: 3, steady: 180 };
+const BURST_WINDOW_MS = 1_000 + 100;
+const STEADY_WINDOW_MS = 60_000 + 1_000;
+const SLING_CONCURRENCY = 3;
+const DOCUMENTED_CONCURRENCY = 8;
+const ACCOUNT_LANE = '*';
+
+/** A sliding log of send times: at most `limit` sends in any `spanMs`. */
+class SlidingWindow {
+  private stamps: number[] = [];
+  private head = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly spanMs: number,
+  ) {}
+
+  /** How long from `now` until one more send fits (0: it fits now). */
+  wait(now: number): number {
+    while (this.head < this.stamps.length && this.stamps[this.head] <= now - this.spanMs) this.head++;
+    if (this.head > 1024) {
+      this.stamps = this.stamps.slice(this.head);
+      this.head = 0;
+    }
+    if (this.stamps.length - this.head < this.limit) return 0;
+    return this.stamps[this.stamps.length - this.limit] + this.spanMs - now;
+  }
+
+  record(now: number): void {
+    this.stamps.push(now);
+  }
+}
+
+/** The windows one operation (or, in sling mode, the whole account) must fit in, and any 429 penalty. */
+class Lane {
+  private readonly windows: SlidingWindow[];
+  blockedUntil = 0;
+
+  constructor(rate: OperationRate) {
+    this.windows = [new SlidingWindow(rate.burst, BURST_WINDOW_MS), new SlidingWindow(rate.steady, STEADY_WINDOW_MS)];
+  }
+
+  /**
+   * Sleeps until the request fits, then records it. The final check and the record happen in one synchronous step,
+   * so concurrent callers can never over-admit, only wake and sleep again.
+   */
+  async take(clock: Clock, signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      const now = clock.now();
+      const wait = Math.max(this.blockedUntil - now, ...this.windows.map((w) => w.wait(now)));
+      if (wait <= 0) {
+        for (const w of this.windows) w.record(now);
+        return;
+      }
+      await clock.sleep(wait, signal);
+    }
+  }
+}
+
+/** Counts requests in flight; waiters are served first come, first served. */
+class Semaphore {
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+
+  constructor(private readonly max: number) {}
+
+  acquire(signal?: AbortSignal): Promise<Release> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.active < this.max) {
+      this.active++;
+      return Promise.resolve(this.releaser());
+    }
+    return new Promise<Release>((resolve, reject) => {
+      const grant = () => {
+        signal?.removeEventListener('abort', onAbort);
+        this.active++;
+        resolve(this.releaser());
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(grant);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(grant);
+    });
+  }
+
+  private releaser(): Release {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.active--;
+      this.waiters.shift()?.();
+    };
+  }
+}
+
+class InProcessRateLimiter implements RateLimiter {
+  private readonly lanes = new Map<string, Lane>();
+  private readonly slots: Semaphore;
+  private readonly clock: Clock;
+
+  constructor(
+    private readonly mode: RateLimitMode,
+    private readonly operations: OperationTable,
+    concurrency: number,
+    clock: Clock,
+  ) {
+    this.slots = new Semaphore(concurrency);
+    this.clock = clock;
+  }
+
+  async acquire(operation: string, signal?: AbortSignal): Promise<Release> {
+    const lane = this.lane(operation);
+    // The slot comes first so that the recorded send time is the real one: a request stamped and then left waiting
+    // for a slot would leave the window looking emptier than the wire is.
+    const release = await this.slots.acquire(signal);
+    try {
+      await lane.take(this.clock, signal);
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return release;
+  }
+
+  async penalize(operation: string, seconds: number): Promise<void> {
+    const lane = this.lane(operation);
+    lane.blockedUntil = Math.max(lane.blockedUntil, this.clock.now() + seconds * 1000);
+  }
+
+  private lane(operation: string): Lane {
+    const key = this.mode === 'sling' ? ACCOUNT_LANE : operation;
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = new Lane(this.mode === 'sling' ? SLING_RATE : this.documentedRate(operation));
+      this.lanes.set(key, lane);
+    }
+    return lane;
+  }
+
+  private documentedRate(operation: string): OperationRate {
+    const facts = this.operations[operation];
+    if (!facts) {
+      throw new Error(
+        `No documented rate limit for Klaviyo operation ${operation}: add its stream to streams/streams.ts (or its ` +
+          `tier to the limiter's operations), or use the sling mode.`,
+      );
+    }
+    return facts.rateLimit;
+  }
+}
+
+export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter {
+  const mode = options.mode ?? 'sling';
+  const concurrency = options.concurrency ?? (mode === 'sling' ? SLING_CONCURRENCY : DOCUMENTED_CONCURRENCY);
+  const operations = options.operations ?? STREAM_OPERATIONS;
+  return new InProcessRateLimiter(mode, operations, concurrency, options.clock ?? systemClock);
+}
+
+const processLimiters = new Map<string, RateLimiter>();
+
+/**
+ * The limiter this process uses for one Klaviyo account (in one mode). Activities are short-lived and build a client
+ * per call, so the budget has to live here for consecutive and concurrent activities to share it. The options of the
+ * first call for an account win.
+ */
+export function processRateLimiter(account: string, options: RateLimiterOptions = {}): RateLimiter {
+  const key = `${account}\u0000${options.mode ?? 'sling'}`;
+  let limiter = processLimiters.get(key);
+  if (!limiter) {
+    limiter = createRateLimiter(options);
+    processLimiters.set(key, limiter);
+  }
+  return limiter;
+}

@@ -1,0 +1,93 @@
+/**
+ * The first request of a listing. Later pages follow `links.next` exactly as Klaviyo returns it: it already carries
+ * the filter, sort and cursor, and re-adding parameters breaks pagination (MeltanoLabs/tap-klaviyo#179).
+ */
+import type { StreamDef } from '../../streams/types';
+
+export interface FirstPageOptions {
+  /** the parent's id, for paths with `{id}` (list and segment memberships) */
+  parentId?: string;
+  /** the partition's fixed filter expression, e.g. `equals(messages.channel,'email')` */
+  partitionFilter?: string;
+  /** the watermark to resume after (any ISO 8601 instant); null or absent reads everything */
+  since?: string | null;
+  now: Date;
+}
+
+/**
+ * A datetime as Klaviyo filters take it: unquoted, UTC with `Z` (a `+00:00` would need encoding, and `+` decoded as
+ * a space breaks the filter), whole seconds, and never later than `now`, because a future value is a 400 and a
+ * cursor saved from a skewed clock would otherwise wedge the stream. Whole seconds are truncated, which can only
+ * re-read rows at the boundary; writes are upserts.
+ */
+export function filterDatetime(since: string, now: Date): string {
+  const at = new Date(since);
+  if (Number.isNaN(at.getTime())) {
+    throw new Error(`The cursor value ${JSON.stringify(since)} is not an ISO 8601 datetime; reset the stream's state.`);
+  }
+  const clamped = Math.min(at.getTime(), now.getTime());
+  return new Date(Math.floor(clamped / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+}
+
+/** The terms of `expr` if it is one `and(...)` call as a whole (not `and(a,b),x`), else `[expr]`. */
+function andTerms(expr: string): string[] {
+  if (!expr.startsWith('and(') || !expr.endsWith(')')) return [expr];
+  const terms: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let start = 4;
+  for (let i = 4; i < expr.length - 1; i++) {
+    const c = expr[i];
+    if (c === "'") quoted = !quoted;
+    if (quoted) continue;
+    if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    if (depth < 0) return [expr];
+    if (depth === 0 && c === ',') {
+      terms.push(expr.slice(start, i));
+      start = i + 1;
+    }
+  }
+  terms.push(expr.slice(start, -1));
+  return depth === 0 ? terms : [expr];
+}
+
+/**
+ * `and(a,b)` when both are present, either alone otherwise (an `and` of one term is not valid); a partition filter
+ * that is itself an `and(...)` is flattened into one `and` rather than nested.
+ */
+function combineFilters(terms: Array<string | undefined>): string | undefined {
+  const flat = terms.filter((t): t is string => !!t).flatMap(andTerms);
+  if (flat.length === 0) return undefined;
+  return flat.length === 1 ? flat[0] : `and(${flat.join(',')})`;
+}
+
+export function firstPageUrl(baseUrl: string, stream: StreamDef, options: FirstPageOptions): string {
+  let path = stream.path;
+  if (path.includes('{id}')) {
+    if (!options.parentId) {
+      const parent = stream.parent?.stream ?? 'parent';
+      throw new Error(`Stream ${stream.name} reads ${stream.path} and needs the id of a ${parent} row.`);
+    }
+    path = path.replace('{id}', encodeURIComponent(options.parentId));
+  }
+
+  let cursorTerm: string | undefined;
+  if (options.since) {
+    if (!stream.cursor) {
+      throw new Error(`Stream ${stream.name} has no cursor, so it cannot resume from ${options.since}.`);
+    }
+    cursorTerm = `${stream.cursor.operator}(${stream.cursor.field},${filterDatetime(options.since, options.now)})`;
+  }
+
+  // URLSearchParams percent-encodes `[`, `]`, `(`, `,`, `'` and `:`; Klaviyo's own next links encode the same way.
+  const query = new URLSearchParams();
+  const filter = combineFilters([options.partitionFilter, cursorTerm]);
+  if (filter) query.set('filter', filter);
+  if (stream.sort) query.set('sort', stream.sort);
+  if (stream.pageSize !== undefined) query.set('page[size]', String(stream.pageSize));
+  for (const [name, value] of Object.entries(stream.params ?? {})) query.set(name, value);
+
+  const search = query.toString();
+  return `${baseUrl.replace(/\/+$/, '')}${path}${search ? `?${search}` : ''}`;
+}

@@ -1,0 +1,51 @@
+/**
+ * How klaviyo-sync reaches Temporal: the standard environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and API
+ * key variables, and `temporal.toml` profiles via TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE), read by
+ * @temporalio/envconfig. With nothing set, a local dev server at localhost:7233, namespace `default`.
+ */
+import { loadClientConnectConfig } from '@temporalio/envconfig';
+import { Connection, Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+
+export const TASK_QUEUE = 'klaviyo-sync';
+
+export interface TemporalTarget {
+  address: string;
+  namespace: string;
+  connectionOptions: Record<string, unknown>;
+}
+
+export function temporalTarget(env: NodeJS.ProcessEnv = process.env): TemporalTarget {
+  const cfg = loadClientConnectConfig({ overrideEnvVars: env as Record<string, string> });
+  const connectionOptions = { ...(cfg.connectionOptions as Record<string, unknown>) };
+  const address = (connectionOptions.address as string | undefined) ?? 'localhost:7233';
+  connectionOptions.address = address;
+  return { address, namespace: cfg.namespace ?? 'default', connectionOptions };
+}
+
+function unreachable(t: TemporalTarget, err: unknown): Error {
+  const why = err instanceof Error ? err.message : String(err);
+  return new Error(
+    `cannot reach the Temporal server at ${t.address} (namespace ${t.namespace}): ${why}. ` +
+      'Start one with `npm run temporal` (a local dev server), or set TEMPORAL_ADDRESS to a running server.',
+  );
+}
+
+export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promise<{ client: Client; target: TemporalTarget }> {
+  const target = temporalTarget(env);
+  try {
+    const connection = await Connection.connect({ ...(target.connectionOptions as any), connectTimeout: '5s' });
+    return { client: new Client({ connection, namespace: target.namespace }), target };
+  } catch (err) {
+    throw unreachable(target, err);
+  }
+}
+
+export async function connectWorker(env: NodeJS.ProcessEnv = process.env): Promise<{ connection: NativeConnection; target: TemporalTarget }> {
+  const target = temporalTarget(env);
+  try {
+    return { connection: await NativeConnection.connect(target.connectionOptions as any), target };
+  } catch (err) {
+    throw unreachable(target, err);
+  }
+}

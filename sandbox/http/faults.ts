@@ -1,0 +1,142 @@
+/**
+ * Fault injection for /api/ requests: a share of requests answers with an error status, has its socket reset, or
+ * is delayed; `failNext` fails the next N requests deterministically. Draws come from a seeded PRNG, so the same
+ * seed and the same request sequence give the same faults.
+ *
+ * CLI form: `500=0.02,503=0.02,reset=0.01,slow=0.05:1500,429=0.02`.
+ * JSON form (POST /__sandbox/faults): `{"500":0.02,"reset":0.01,"slow":{"p":0.05,"ms":1500},"failNext":{"count":3,"status":503}}`;
+ * `{}` clears everything.
+ */
+
+export interface FaultConfig {
+  /** HTTP status (4xx/5xx) -> share of requests */
+  statuses: Record<number, number>;
+  reset: number;
+  slow: { p: number; ms: number } | null;
+  failNext: { count: number; status: number | 'reset' } | null;
+}
+
+export type Fault = { kind: 'status'; status: number } | { kind: 'reset' };
+
+export function emptyFaults(): FaultConfig {
+  return { statuses: {}, reset: 0, slow: null, failNext: null };
+}
+
+function share(name: string, value: unknown): number {
+  const p = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new Error(`fault '${name}' needs a share between 0 and 1, got ${JSON.stringify(value)}`);
+  return p;
+}
+
+function faultStatus(name: string): number {
+  const status = Number(name);
+  if (!/^[45]\d\d$/.test(name)) throw new Error(`unknown fault '${name}': use an HTTP status 400-599, reset, slow or failNext`);
+  return status;
+}
+
+function checkTotal(config: FaultConfig): FaultConfig {
+  const total = Object.values(config.statuses).reduce((a, b) => a + b, config.reset);
+  if (total > 1) throw new Error(`fault shares add up to ${total}, more than 1`);
+  return config;
+}
+
+/** Parses the CLI form `500=0.02,reset=0.01,slow=0.05:1500`. */
+export function parseFaultSpec(text: string): FaultConfig {
+  const config = emptyFaults();
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [name, value] = part.split('=', 2);
+    if (value === undefined) throw new Error(`fault '${part}' has no '=': write e.g. 503=0.02 or slow=0.05:1500`);
+    if (name === 'reset') config.reset = share(name, value);
+    else if (name === 'slow') {
+      const [p, ms] = value.split(':');
+      const delay = Number(ms);
+      if (!(Number.isInteger(delay) && delay >= 0)) throw new Error(`fault 'slow=${value}' needs a delay in ms: write slow=<share>:<ms>, e.g. slow=0.05:1500`);
+      config.slow = { p: share(name, p), ms: delay };
+    } else config.statuses[faultStatus(name)] = share(name, value);
+  }
+  return checkTotal(config);
+}
+
+/** Parses the JSON form of POST /__sandbox/faults. */
+export function parseFaultJson(body: unknown): FaultConfig {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('the faults body must be a JSON object, e.g. {"503":0.05} or {} to clear');
+  const config = emptyFaults();
+  for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
+    if (name === 'reset') config.reset = share(name, value);
+    else if (name === 'slow') {
+      const v = value as { p?: unknown; ms?: unknown } | null;
+      if (typeof v !== 'object' || v === null || !Number.isInteger(v.ms) || (v.ms as number) < 0) {
+        throw new Error('fault "slow" must look like {"p":0.05,"ms":1500}');
+      }
+      config.slow = { p: share(name, v.p), ms: v.ms as number };
+    } else if (name === 'failNext') {
+      const v = value as { count?: unknown; status?: unknown } | null;
+      const count = v?.count;
+      const status = v?.status ?? 503;
+      if (!Number.isInteger(count) || (count as number) < 0 || (status !== 'reset' && !(typeof status === 'number' && /^[45]\d\d$/.test(String(status))))) {
+        throw new Error('fault "failNext" must look like {"count":3,"status":503} (status 400-599 or "reset")');
+      }
+      config.failNext = { count: count as number, status: status as number | 'reset' };
+    } else config.statuses[faultStatus(name)] = share(name, value);
+  }
+  return checkTotal(config);
+}
+
+/** The JSON form of a config, as GET /__sandbox/faults shows it. */
+export function faultsToJson(config: FaultConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...config.statuses };
+  if (config.reset) out.reset = config.reset;
+  if (config.slow) out.slow = config.slow;
+  if (config.failNext && config.failNext.count > 0) out.failNext = config.failNext;
+  return out;
+}
+
+/** mulberry32: small, fast, and good enough to decide which requests fail. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class FaultInjector {
+  private config: FaultConfig = emptyFaults();
+  private random: () => number;
+
+  constructor(private readonly seed: number) {
+    this.random = prng(seed);
+  }
+
+  get current(): FaultConfig {
+    return this.config;
+  }
+
+  /** Replaces the configuration and restarts the random sequence, so a test run is repeatable. */
+  set(config: FaultConfig): void {
+    this.config = config;
+    this.random = prng(this.seed);
+  }
+
+  /** For one /api/ request: the delay to add and the fault to answer with, if any. */
+  draw(): { delayMs: number; fault: Fault | null } {
+    const c = this.config;
+    if (c.failNext && c.failNext.count > 0) {
+      c.failNext.count--;
+      const status = c.failNext.status;
+      return { delayMs: 0, fault: status === 'reset' ? { kind: 'reset' } : { kind: 'status', status } };
+    }
+    const delayMs = c.slow && this.random() < c.slow.p ? c.slow.ms : 0;
+    let r = this.random();
+    if (r < c.reset) return { delayMs, fault: { kind: 'reset' } };
+    r -= c.reset;
+    for (const [status, p] of Object.entries(c.statuses)) {
+      if (r < p) return { delayMs, fault: { kind: 'status', status: Number(status) } };
+      r -= p;
+    }
+    return { delayMs, fault: null };
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * The `included` member of compound documents. Included resources come from `account.lookup`; campaign messages and
+ * flow actions, which the synthetic account names in relationships but does not model, are derived from the id and
+ * the row that links to them as minimal resources valid under the spec's schema, so `include=` returns what the
+ * relationship data points at.
+ */
+import type { Account, Row } from '../account/types';
+import { identifiers } from './documents';
+
+/** A small deterministic number from an id, to vary synthesized values without randomness. */
+function hashOf(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+function timeAttr(row: Row, ...names: string[]): string | null {
+  for (const n of names) if (typeof row.attributes[n] === 'string') return row.attributes[n] as string;
+  return null;
+}
+
+function campaignMessage(id: string, owner: Row): Row {
+  const channel = String(owner.hidden?.['messages.channel'] ?? 'email');
+  const name = typeof owner.attributes.name === 'string' ? owner.attributes.name : 'Campaign';
+  const definition =
+    channel === 'sms'
+      ? { channel: 'sms', content: { body: `${name}: reply STOP to opt out`, media_url: null }, render_options: { shorten_links: true, add_org_prefix: true, add_info_link: true, add_opt_out_language: false } }
+      : channel === 'mobile_push'
+        ? { channel: 'mobile_push', notification_type: 'standard', content: { title: name, body: `${name} is here`, dynamic_image: null }, kv_pairs: null, options: null }
+        : { channel: 'email', label: name, content: { subject: name, preview_text: null, from_email: 'news@example.com', from_label: 'Example Store', reply_to_email: null, cc_email: null, bcc_email: null } };
+  const sendTime = timeAttr(owner, 'send_time', 'scheduled_at');
+  return {
+    type: 'campaign-message',
+    id,
+    attributes: {
+      definition,
+      send_times: sendTime ? [{ datetime: sendTime, is_local: false }] : [],
+      created_at: timeAttr(owner, 'created_at'),
+      updated_at: timeAttr(owner, 'updated_at'),
+    },
+  };
+}
+
+function synthesize(type: string, id: string, owner: Row): Row | undefined {
+  if (type === 'campaign-message') return campaignMessage(id, owner);
+  if (type !== 'flow-action') return undefined;
+  const created = timeAttr(owner, 'created') ?? timeAttr(owner, 'updated');
+  return {
+    type,
+    id,
+    attributes: {
+      action_type: ['SEND_EMAIL', 'TIME_DELAY', 'SEND_SMS', 'CONDITIONAL_SPLIT'][hashOf(id) % 4],
+      status: typeof owner.attributes.status === 'string' ? owner.attributes.status : 'live',
+      created,
+      updated: timeAttr(owner, 'updated') ?? created,
+      settings: {},
+    },
+  };
+}
+
+/** The included resources for `rows` under the requested relationships, each once, in first-seen order. */
+export function includedFor(rows: readonly Row[], include: ReadonlySet<string>, account: Account): Row[] {
+  const out: Row[] = [];
+  if (include.size === 0) return out;
+  const seen = new Set<string>();
+  for (const row of rows) {
+    for (const name of include) {
+      for (const ref of identifiers(row, name)) {
+        const key = `${ref.type}\u0000${ref.id}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const target = account.lookup(ref.type, ref.id) ?? synthesize(ref.type, ref.id, row);
+        if (target) out.push(target);
+      }
+    }
+  }
+  return out;
+}

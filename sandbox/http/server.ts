@@ -1,0 +1,185 @@
+/**
+ * The sandbox's HTTP server (node:http, keep-alive). For /api/ requests, in Klaviyo's order: injected faults,
+ * method, route, API key and scopes, revision header, query parsing, rate limit, then the operation itself.
+ * /__sandbox/ requests go to admin.ts. Any unexpected exception answers a JSON:API 500 and is logged, so bad input
+ * can never take the server down.
+ */
+import http from 'node:http';
+import type { Account } from '../account/types';
+import { adminAnswer } from './admin';
+import { answer } from './api';
+import { authenticate, checkRevision, maskKey, type ApiKey } from './auth';
+import { ApiError, injectedFault, invalid, methodNotAllowed, notFound, serverError } from './errors';
+import { FaultInjector, type FaultConfig } from './faults';
+import { RangeCache } from './listing';
+import { route, type Operation } from './operations';
+import { parseQuery } from './query';
+import { RateLimiter, type RateLimitMode, type RateTier } from './ratelimit';
+import { RequestStats } from './stats';
+
+export interface SandboxServerOptions {
+  account: Account;
+  apiKeys: readonly ApiKey[];
+  rateLimits: RateLimitMode;
+  faults: FaultConfig;
+  /** seeds the fault draws */
+  seed: number;
+  /** one line per request when set */
+  log?: (line: string) => void;
+  /** where unexpected exceptions are reported */
+  logError: (line: string) => void;
+}
+
+export interface SandboxServer {
+  server: http.Server;
+  rateLimiter: RateLimiter;
+  faults: FaultInjector;
+  stats: RequestStats;
+  /** the base URL for links when a request has no usable Host header; set once listening */
+  setDefaultBase(base: string): void;
+}
+
+const JSON_API = 'application/vnd.api+json';
+const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/** The tier a request counts against: the first conditional tier whose condition it meets, else the documented one. */
+function tierOf(operation: Operation, params: ReadonlyMap<string, string>): RateTier {
+  for (const tier of operation.tiers.slice(1)) {
+    const [name, value] = tier.name.split('=');
+    const sent = params.get(name)?.split(',') ?? [];
+    // The spec writes `include=list` / `include=segment` where the include values are `lists` / `segments`.
+    if (sent.includes(value) || sent.includes(`${value}s`)) return tier;
+  }
+  return operation.tiers[0];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export function createSandboxServer(options: SandboxServerOptions): SandboxServer {
+  const { account, log, logError } = options;
+  const keys = new Map(options.apiKeys.map((k) => [k.key, k]));
+  const rateLimiter = new RateLimiter(options.rateLimits);
+  const faults = new FaultInjector(options.seed);
+  faults.set(options.faults);
+  const stats = new RequestStats();
+  const ranges = new RangeCache();
+  let defaultBase = 'http://127.0.0.1';
+  // A key never reaches the log, even when a client puts it in the URL by mistake.
+  const redact = (text: string): string => options.apiKeys.reduce((t, k) => t.split(k.key).join(maskKey(k.key)), text);
+
+  function send(res: http.ServerResponse, status: number, body: string | Buffer, headers: Record<string, string>, contentType = JSON_API): void {
+    res.writeHead(status, { 'content-type': contentType, ...headers });
+    res.end(body);
+  }
+
+  function sendError(res: http.ServerResponse, err: ApiError, contentType = JSON_API): void {
+    send(res, err.status, err.body(), err.headers, contentType);
+  }
+
+  async function handleApi(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, rawQuery: string): Promise<[string, number]> {
+    const { delayMs, fault } = faults.draw();
+    if (delayMs > 0) {
+      stats.recordFault('slow');
+      await sleep(delayMs);
+    }
+    const found = route(rawPath);
+    const opId = found?.operation.id ?? 'unknown';
+    if (fault?.kind === 'reset') {
+      stats.recordFault('reset');
+      req.socket.destroy();
+      return [opId, 0];
+    }
+    if (fault) {
+      stats.recordFault(String(fault.status));
+      sendError(res, injectedFault(fault.status));
+      return [opId, fault.status];
+    }
+    if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '?', 'GET', rawPath);
+    if (!found) throw notFound(`No API endpoint at ${rawPath}. The sandbox serves the 13 GET operations of revision 2025-07-15 (e.g. /api/profiles).`);
+    const { operation } = found;
+    const apiKey = authenticate(req.headers.authorization, keys, operation);
+    const revisionError = checkRevision(req.headers.revision);
+    if (revisionError) throw revisionError;
+
+    let pathId: string | null = null;
+    if (found.id !== null) {
+      try {
+        pathId = decodeURIComponent(found.id);
+      } catch {
+        throw notFound(`The id in ${rawPath} has a malformed percent-escape.`);
+      }
+    }
+    const query = parseQuery(rawQuery);
+    const decision = rateLimiter.take(apiKey, operation.id, tierOf(operation, query.params));
+    if (!decision.ok) throw decision.error;
+
+    const host = req.headers.host;
+    const base = host && HOST.test(host) ? `http://${host}` : defaultBase;
+    send(res, 200, answer({ account, operation, pathId, query, base, now: Date.now(), ranges }), decision.headers);
+    return [operation.id, 200];
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const started = performance.now();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const rawPath = q < 0 ? url : url.slice(0, q);
+    const rawQuery = q < 0 ? '' : url.slice(q + 1);
+    let opId = 'unknown';
+    let status = 0;
+    try {
+      if (rawPath === '/__sandbox' || rawPath.startsWith('/__sandbox/')) {
+        opId = 'sandbox';
+        const body = await adminAnswer({ account, rateLimiter, faults, stats }, req.method ?? 'GET', rawPath, req);
+        send(res, 200, JSON.stringify(body), {}, 'application/json');
+        status = 200;
+      } else if (rawPath.startsWith('/api/')) {
+        [opId, status] = await handleApi(req, res, rawPath, rawQuery);
+      } else {
+        throw notFound(`Nothing at ${rawPath}: the API is under /api/ and the sandbox's own endpoints under /__sandbox/.`);
+      }
+    } catch (err) {
+      if (opId === 'unknown') opId = route(rawPath)?.operation.id ?? 'unknown';
+      const apiError = err instanceof ApiError ? err : serverError(500, 'The sandbox failed unexpectedly; see its log.');
+      if (!(err instanceof ApiError)) logError(`sandbox: unexpected error on ${req.method} ${url}: ${err instanceof Error ? err.stack : String(err)}`);
+      status = apiError.status;
+      if (!res.headersSent) sendError(res, apiError, opId === 'sandbox' ? 'application/json' : JSON_API);
+      else res.destroy();
+    }
+    stats.record(opId, status);
+    if (log) log(`${req.method} ${redact(url.length > 300 ? `${url.slice(0, 300)}…` : url)} ${status || 'reset'} ${(performance.now() - started).toFixed(1)}ms`);
+  }
+
+  // Long filters and cursors make long URLs; Node's 16 KB default would refuse some valid Klaviyo requests.
+  const server = http.createServer({ keepAlive: true, maxHeaderSize: 64 * 1024 }, (req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      logError(`sandbox: failed to answer ${req.method} ${req.url}: ${err instanceof Error ? err.stack : String(err)}`);
+      res.destroy();
+    });
+  });
+  // Requests Node cannot even parse still get a JSON:API answer rather than a bare status line.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const error = tooLarge
+      ? new ApiError(431, 'request_too_large', 'Request header fields too large.', 'The request line and headers exceed 64 KB; shorten the filter.')
+      : invalid(undefined, `The HTTP request is malformed (${err.code ?? 'parse error'}).`);
+    const body = error.body();
+    socket.end(
+      `HTTP/1.1 ${error.status} ${tooLarge ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: ${JSON_API}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  server.keepAliveTimeout = 30_000;
+  server.headersTimeout = 31_000;
+  return {
+    server,
+    rateLimiter,
+    faults,
+    stats,
+    setDefaultBase: (base) => {
+      defaultBase = base;
+    },
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * The whole system for end-to-end tests, every piece real: a Temporal dev server, the sandbox Klaviyo as a process
+ * over HTTP, an embedded Postgres, SQLite files, and a klaviyo-sync worker in this process.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { request } from 'undici';
+import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { createWorker } from '../../worker';
+import { Destination } from '../../activities/db/destination';
+import { closeAll } from '../../activities/db/connect';
+import type { Target } from '../../activities/db/connect';
+import { getStream } from '../../streams/streams';
+import type { StreamName } from '../../streams/types';
+import { idsChecksum } from '../../sandbox/account/checksum';
+import type { ReplicationSummary } from '../../workflows/types';
+import { startSandbox, type SandboxProcess } from './sandbox';
+import { startTemporal, type TestTemporal } from './temporal';
+import { startPostgres, type TestPostgres } from './postgres';
+
+// Workers log every state change at INFO; tests want warnings and errors only.
+Runtime.install({ logger: new DefaultLogger('WARN') });
+
+export const API_KEY = 'pk_e2e_test_key_0123456789';
+
+export interface Stack {
+  temporal: TestTemporal;
+  sandbox: SandboxProcess;
+  postgres: TestPostgres;
+  sqliteFile: string;
+  /** the environment the worker resolves connections from: KLAVIYO, PG, LITE */
+  env: NodeJS.ProcessEnv;
+  tmp: string;
+  stop(): Promise<void>;
+}
+
+export async function startStack(sandboxArgs: string[] = []): Promise<Stack> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-e2e-'));
+  const [temporal, sandbox, postgres] = await Promise.all([
+    startTemporal(),
+    startSandbox(['--size', 'tiny', '--seed', '11', '--api-key', API_KEY, '--rate-limits', 'off', ...sandboxArgs]),
+    startPostgres(),
+  ]);
+  const sqliteFile = path.join(tmp, 'klaviyo.db');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.baseUrl, secrets: { api_key: API_KEY } }),
+    PG: postgres.url,
+    LITE: `sqlite://${sqliteFile}`,
+  };
+  return {
+    temporal,
+    sandbox,
+    postgres,
+    sqliteFile,
+    env,
+    tmp,
+    async stop() {
+      await closeAll();
+      await Promise.allSettled([temporal.teardown(), sandbox.stop(), postgres.stop()]);
+      fs.rmSync(tmp, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function stackWorker(stack: Stack, env: NodeJS.ProcessEnv = stack.env, taskQueue = 'klaviyo-sync'): Promise<Worker> {
+  return createWorker({
+    connection: stack.temporal.env.nativeConnection,
+    taskQueue,
+    deps: { env, rateLimitMode: 'documented', maxPagesPerCall: 5 },
+  });
+}
+
+/** Runs `replicate` to its end with a worker of this process; returns the summary or throws the failure. */
+export async function replicateWith(stack: Stack, yaml: string, workflowId: string, env?: NodeJS.ProcessEnv): Promise<ReplicationSummary> {
+  const worker = await stackWorker(stack, env);
+  return worker.runUntil(
+    stack.temporal.env.client.workflow.execute('replicate', {
+      taskQueue: 'klaviyo-sync',
+      workflowId,
+      args: [{ name: workflowId, yaml }],
+    }),
+  ) as Promise<ReplicationSummary>;
+}
+
+export function targetOf(stack: Stack, name: 'PG' | 'LITE'): Target {
+  return name === 'PG' ? { kind: 'postgres', url: stack.postgres.url } : { kind: 'sqlite', filename: stack.sqliteFile };
+}
+
+/** Ids as the sandbox's truth counts them: membership rows as `<group id>:<profile id>`. */
+export async function tableIds(dest: Destination, stream: StreamName, object = { schema: 'klaviyo', table: stream }): Promise<string[]> {
+  const def = getStream(stream);
+  const rows = await dest.snapshot(object, def.primaryKey);
+  return rows.map((r) => def.primaryKey.map((k) => String(r[k])).join(':'));
+}
+
+export async function truth(stack: Stack): Promise<Record<StreamName, { count: number; checksum: string }>> {
+  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/truth`);
+  return (await res.body.json()) as Record<StreamName, { count: number; checksum: string }>;
+}
+
+export async function advance(stack: Stack): Promise<Record<string, unknown>> {
+  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/advance`, { method: 'POST' });
+  return (await res.body.json()) as Record<string, unknown>;
+}
+
+export function checksumOf(ids: string[]): { count: number; checksum: string } {
+  return { count: ids.length, checksum: idsChecksum(ids) };
+}
+
+/** Every resource of a plain listing, straight from the sandbox (for comparing values, not just ids). */
+export async function sandboxResources(stack: Stack, pathAndQuery: string): Promise<Map<string, any>> {
+  const out = new Map<string, any>();
+  let url: string | undefined = `${stack.sandbox.baseUrl}${pathAndQuery}`;
+  while (url) {
+    const res = await request(url, { headers: { authorization: `Klaviyo-API-Key ${API_KEY}`, revision: '2025-07-15' } });
+    const body = (await res.body.json()) as any;
+    if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`);
+    for (const r of body.data) out.set(r.id, r);
+    url = body.links?.next ?? undefined;
+  }
+  return out;
+}
+
+export const ALL_STREAMS_YAML = (target: string, extra = '') => `
+source: KLAVIYO
+target: ${target}
+defaults:
+  mode: full-refresh
+  object: klaviyo.{stream_name}
+streams:
+  '*':
+  profiles:
+    mode: incremental
+    source_options:
+      start_date: 2015-01-01
+  events:
+    mode: incremental
+    source_options:
+      start_date: 2015-01-01
+  templates:
+    mode: incremental
+    source_options:
+      start_date: 2015-01-01
+${extra}`;

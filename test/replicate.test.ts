@@ -1,0 +1,147 @@
+/**
+ * End to end: the `replicate` workflow on a real Temporal dev server copies every stream of the sandbox Klaviyo
+ * (over HTTP) into SQLite and Postgres, exactly; a second run after the sandbox's clock moves picks up what changed
+ * and drops what was deleted.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkflowFailedError } from '@temporalio/client';
+import { Destination } from '../activities/db/destination';
+import { STREAM_NAMES } from '../streams/streams';
+import type { StreamName } from '../streams/types';
+import {
+  ALL_STREAMS_YAML,
+  advance,
+  checksumOf,
+  replicateWith,
+  sandboxResources,
+  startStack,
+  tableIds,
+  targetOf,
+  truth,
+  type Stack,
+} from './helpers/stack';
+
+let stack: Stack;
+
+before(async () => {
+  stack = await startStack();
+});
+after(async () => {
+  await stack?.stop();
+});
+
+async function assertExact(dest: Destination, streams: readonly StreamName[] = STREAM_NAMES): Promise<void> {
+  const t = await truth(stack);
+  for (const s of streams) {
+    const ids = await tableIds(dest, s);
+    assert.deepEqual(checksumOf(ids), t[s], `${s}: table ids differ from the sandbox's`);
+    assert.equal(new Set(ids).size, ids.length, `${s}: duplicate rows`);
+  }
+}
+
+/** Values too, not just ids: every profile's and template's current attributes as the API serves them. */
+async function assertValues(dest: Destination): Promise<void> {
+  for (const [stream, path] of [
+    ['profiles', '/api/profiles?page[size]=100'],
+    ['templates', '/api/templates'],
+    ['lists', '/api/lists'],
+  ] as const) {
+    const api = await sandboxResources(stack, path);
+    const rows = await dest.snapshot({ schema: 'klaviyo', table: stream }, ['id']);
+    assert.equal(rows.length, api.size, `${stream}: row count`);
+    for (const row of rows) {
+      const r = api.get(String(row.id));
+      assert.ok(r, `${stream} ${row.id} is not in the sandbox`);
+      for (const attr of ['updated', 'name', 'email', 'first_name', 'html']) {
+        if (!(attr in r.attributes)) continue;
+        const want = r.attributes[attr];
+        const got = row[attr];
+        if (attr === 'updated') assert.equal(new Date(String(got)).getTime(), new Date(want).getTime(), `${stream} ${row.id}.${attr}`);
+        else assert.equal(got ?? null, want ?? null, `${stream} ${row.id}.${attr}`);
+      }
+    }
+  }
+}
+
+for (const targetName of ['LITE', 'PG'] as const) {
+  describe(`replicate into ${targetName === 'LITE' ? 'SQLite' : 'Postgres'}`, () => {
+    test('all 12 streams land exactly, then an incremental run after /__sandbox/advance picks up changes and deletions', async () => {
+      const dest = new Destination(targetOf(stack, targetName));
+      const first = await replicateWith(stack, ALL_STREAMS_YAML(targetName), `e2e-all-${targetName}-1`);
+      assert.equal(first.streams.length, 12);
+      assert.ok(first.streams.every((s) => s.status === 'completed'));
+      await assertExact(dest);
+      await assertValues(dest);
+
+      const before = await truth(stack);
+      const changes = await advance(stack);
+      const after = await truth(stack);
+      assert.ok(after.events.count > before.events.count, 'advance appended events');
+      assert.ok(after.catalog_items.count < before.catalog_items.count, 'advance deleted catalog items');
+
+      const second = await replicateWith(stack, ALL_STREAMS_YAML(targetName), `e2e-all-${targetName}-2`);
+      await assertExact(dest);
+      await assertValues(dest);
+      const byStream = Object.fromEntries(second.streams.map((s) => [s.stream, s]));
+      // incremental: only what changed since the watermark is read (the boundary row may be read again)
+      const appended = after.events.count - before.events.count;
+      assert.ok(byStream.events.rows >= appended && byStream.events.rows <= appended + 5, `events re-read ${byStream.events.rows} for ${appended} appended`);
+      const updatedProfiles = Number(changes.profilesUpdated);
+      assert.ok(byStream.profiles.rows >= updatedProfiles && byStream.profiles.rows <= updatedProfiles + 5, `profiles read ${byStream.profiles.rows} for ${updatedProfiles} updated`);
+      assert.ok(byStream.profiles.rows < after.profiles.count, 'profiles did not re-read everything');
+    });
+  });
+}
+
+test('a replication of list_profiles alone fetches the lists itself and lands exact memberships', async () => {
+  const dest = new Destination(targetOf(stack, 'LITE'));
+  const yaml = `
+source: KLAVIYO
+target: LITE
+streams:
+  list_profiles:
+    object: solo.list_profiles
+`;
+  const summary = await replicateWith(stack, yaml, 'e2e-list-profiles-alone');
+  assert.deepEqual(summary.streams.map((s) => s.stream), ['list_profiles']);
+  const ids = await tableIds(dest, 'list_profiles', { schema: 'solo', table: 'list_profiles' });
+  assert.deepEqual(checksumOf(ids), (await truth(stack)).list_profiles);
+});
+
+test('a bad API key fails the replication within seconds with Klaviyo\'s message and the fix, and writes nothing', async () => {
+  const env = {
+    ...stack.env,
+    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: stack.sandbox.baseUrl, secrets: { api_key: 'pk_wrong_key_000000' } }),
+    BADLITE: `sqlite://${stack.tmp}/bad-key.db`,
+  };
+  const yaml = `
+source: KLAVIYO
+target: BADLITE
+streams:
+  '*':
+`;
+  const t0 = Date.now();
+  await assert.rejects(replicateWith(stack, yaml, 'e2e-bad-key', env), (err: unknown) => {
+    assert.ok(err instanceof WorkflowFailedError);
+    const text = chain(err);
+    assert.match(text, /authentication_failed|rejected the API key/i);
+    assert.match(text, /api_key/);
+    assert.doesNotMatch(text, /pk_wrong_key_000000/, 'the key never appears in errors');
+    return true;
+  });
+  assert.ok(Date.now() - t0 < 15_000, `failed in ${Date.now() - t0} ms`);
+  const fs = await import('node:fs');
+  const written = fs.existsSync(`${stack.tmp}/bad-key.db`) ? fs.statSync(`${stack.tmp}/bad-key.db`).size : 0;
+  assert.equal(written, 0, 'nothing was written');
+});
+
+function chain(err: unknown): string {
+  const parts: string[] = [];
+  let e: any = err;
+  while (e) {
+    parts.push(String(e.message));
+    e = e.cause;
+  }
+  return parts.join(' <- ');
+}

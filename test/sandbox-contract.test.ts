@@ -1,0 +1,396 @@
+/**
+ * Holds a real sandbox process to Klaviyo's published contract (openapi 2025-07-15): every one of the 13 GET
+ * operations answers documents that validate against the spec's 200 schema on its first, a middle and its last page;
+ * pages have the documented sizes; `links.next` carries the query and vanishes on the last page; filters, sorts,
+ * includes and additional-fields do what they say; and error bodies validate against ClientError.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSandbox, type SandboxProcess } from './helpers/sandbox';
+import { klaviyoGet, validateResponse, type KlaviyoResponse } from './helpers/spec';
+
+const KEY = 'pk_test';
+const CHANNELS = ['email', 'sms', 'mobile_push'] as const;
+
+type Resource = { type: string; id: string; attributes: Record<string, any>; relationships?: Record<string, any>; links: { self: string } };
+interface Page {
+  data: Resource[];
+  links: { self: string; next?: string; [k: string]: unknown };
+  included?: Resource[];
+}
+interface Walk {
+  pages: Page[];
+  rows: Resource[];
+}
+
+let sb: SandboxProcess;
+let truth: Record<string, { count: number; checksum: string }>;
+
+function q(params: Record<string, string | number>): string {
+  return Object.entries(params)
+    .map(([k, v]) => `${encodeURIComponent(k).replace(/%5B/g, '[').replace(/%5D/g, ']')}=${encodeURIComponent(String(v))}`)
+    .join('&');
+}
+
+function assertValid(operationId: string, res: KlaviyoResponse, what: string): void {
+  const errors = validateResponse(operationId, res.status, res.body);
+  assert.deepEqual(errors, [], `${what}: the body does not match the spec:\n${errors.join('\n')}`);
+}
+
+async function get(pathAndQuery: string): Promise<KlaviyoResponse> {
+  return klaviyoGet(sb.baseUrl, pathAndQuery, { key: KEY });
+}
+
+async function getOk(operationId: string, pathAndQuery: string): Promise<KlaviyoResponse> {
+  const res = await get(pathAndQuery);
+  assert.equal(res.status, 200, `GET ${pathAndQuery} answered ${res.status}: ${res.text.slice(0, 600)}`);
+  assert.match(String(res.headers['content-type']), /^application\/vnd\.api\+json/, `GET ${pathAndQuery}: content-type`);
+  if (operationId === 'get_profile') assertValid(operationId, res, `GET ${pathAndQuery}`);
+  return res;
+}
+
+/**
+ * Follows `links.next` from `first` to the end. Every page but the last holds exactly `pageSize` rows, the last
+ * 1..pageSize (0 only when it is the only page); `next` keeps the original query; ids never repeat; the first, a
+ * middle and the last page validate against the spec.
+ */
+async function walk(operationId: string, first: string, pageSize: number): Promise<Walk> {
+  const pages: Page[] = [];
+  const responses: KlaviyoResponse[] = [];
+  const original = new URL(first, sb.baseUrl);
+  let url: string | undefined = first;
+  while (url) {
+    const res = await getOk(operationId, url);
+    const page = res.body as Page;
+    assert.ok(Array.isArray(page.data), `GET ${url}: data is not an array`);
+    pages.push(page);
+    responses.push(res);
+    assert.ok(pages.length <= 5000, `GET ${first}: more than 5000 pages, links.next probably loops`);
+    url = page.links?.next;
+    if (url) {
+      const next = new URL(url);
+      assert.equal(next.pathname, original.pathname, `links.next ${url} left the path of ${first}`);
+      assert.ok(next.searchParams.get('page[cursor]'), `links.next ${url} has no page[cursor]`);
+      for (const [k, v] of original.searchParams) {
+        if (k !== 'page[cursor]') assert.equal(next.searchParams.get(k), v, `links.next ${url} lost or changed ${k}=${v}`);
+      }
+    }
+  }
+  const last = pages.length - 1;
+  pages.forEach((p, i) => {
+    if (i < last) assert.equal(p.data.length, pageSize, `${first}: page ${i + 1} of ${pages.length} has ${p.data.length} rows, expected ${pageSize}`);
+    else assert.ok(p.data.length <= pageSize && (p.data.length > 0 || pages.length === 1), `${first}: last page has ${p.data.length} rows (page size ${pageSize})`);
+  });
+  assert.equal('next' in pages[last].links, false, `${first}: the last page still has links.next`);
+  for (const i of new Set([0, Math.floor(last / 2), last])) assertValid(operationId, responses[i], `${first} page ${i + 1}/${pages.length}`);
+  const rows = pages.flatMap((p) => p.data);
+  const ids = new Set(rows.map((r) => r.id));
+  assert.equal(ids.size, rows.length, `${first}: ${rows.length - ids.size} ids repeat across pages`);
+  return { pages, rows };
+}
+
+const memo = new Map<string, Promise<Walk>>();
+function walkOnce(operationId: string, first: string, pageSize: number): Promise<Walk> {
+  let w = memo.get(first);
+  if (!w) memo.set(first, (w = walk(operationId, first, pageSize)));
+  return w;
+}
+
+function time(v: unknown, what: string): number {
+  const t = typeof v === 'string' ? Date.parse(v) : NaN;
+  assert.ok(Number.isFinite(t), `${what}: '${String(v)}' is not a datetime`);
+  return t;
+}
+
+/** Asserts `values` are in ascending (or descending) order. */
+function assertOrdered(values: Array<string | number>, descending: boolean, what: string): void {
+  for (let i = 1; i < values.length; i++) {
+    const [a, b] = descending ? [values[i], values[i - 1]] : [values[i - 1], values[i]];
+    assert.ok(a <= b, `${what}: row ${i} (${String(values[i])}) is out of order after ${String(values[i - 1])}`);
+  }
+}
+
+/** Z-suffixed ISO datetime, unquoted in filters as Klaviyo wants. */
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
+  before(async () => {
+    sb = await startSandbox(['--size', 'small', '--seed', '7', '--api-key', KEY, '--rate-limits', 'off']);
+    const res = await get('/__sandbox/truth');
+    assert.equal(res.status, 200, `GET /__sandbox/truth: ${res.status} ${res.text}`);
+    truth = res.body;
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  void describe('each operation pages through, first, middle and last pages valid', () => {
+    const fixed: Array<[string, string, number, string]> = [
+      ['get_lists', '/api/lists', 10, 'lists'],
+      ['get_segments', '/api/segments', 10, 'segments'],
+      ['get_templates', '/api/templates', 10, 'templates'],
+      ['get_events', '/api/events', 200, 'events'],
+      ['get_metrics', '/api/metrics', 200, 'metrics'],
+      ['get_tags', '/api/tags', 50, 'tags'],
+      ['get_catalog_items', '/api/catalog-items', 100, 'catalog_items'],
+    ];
+    for (const [op, path, size, stream] of fixed) {
+      void test(`${op}: pages of ${size}, all ${stream} once`, async () => {
+        const { rows, pages } = await walkOnce(op, path, size);
+        assert.equal(rows.length, truth[stream].count, `${path}: walked ${rows.length} rows, truth says ${truth[stream].count}`);
+        assert.ok(rows.length > 0, `${path}: no rows at all`);
+        if (truth[stream].count > size) assert.ok(pages.length > 1, `${path}: ${rows.length} rows fit one page of ${size}?`);
+      });
+    }
+
+    void test('get_profiles: default page size 20, page[size]=100 walks every profile', async () => {
+      const first = await getOk('get_profiles', '/api/profiles');
+      assert.equal(first.body.data.length, Math.min(20, truth.profiles.count), 'default page[size] is 20');
+      assertValid('get_profiles', first, 'GET /api/profiles');
+      const { rows } = await walkOnce('get_profiles', '/api/profiles?page[size]=100', 100);
+      assert.equal(rows.length, truth.profiles.count);
+      for (const r of rows) {
+        assert.equal(r.type, 'profile');
+        assert.equal('subscriptions' in r.attributes, false, `profile ${r.id}: subscriptions sent without additional-fields`);
+        assert.equal('predictive_analytics' in r.attributes, false, `profile ${r.id}: predictive_analytics sent without additional-fields`);
+      }
+    });
+
+    void test('get_profile: first, middle and last profiles by id', async () => {
+      const { rows } = await walkOnce('get_profiles', '/api/profiles?page[size]=100', 100);
+      for (const row of [rows[0], rows[Math.floor(rows.length / 2)], rows[rows.length - 1]]) {
+        const res = await getOk('get_profile', `/api/profiles/${row.id}`);
+        assert.equal(res.body.data.id, row.id);
+        assert.deepEqual(res.body.data.attributes, row.attributes, `profile ${row.id}: by id differs from the listing`);
+        const more = await getOk('get_profile', `/api/profiles/${row.id}?additional-fields[profile]=subscriptions,predictive_analytics`);
+        assert.ok(more.body.data.attributes.subscriptions, `profile ${row.id}: subscriptions missing though asked for`);
+        assert.ok('predictive_analytics' in more.body.data.attributes, `profile ${row.id}: predictive_analytics missing though asked for`);
+      }
+    });
+
+    void test('get_flows: page[size] default 50, page[size]=7 walks', async () => {
+      const first = await getOk('get_flows', '/api/flows');
+      assertValid('get_flows', first, 'GET /api/flows');
+      assert.ok(first.body.data.length > 0 && first.body.data.length <= 50, `default flows page has ${first.body.data.length} rows`);
+      const { rows } = await walkOnce('get_flows', '/api/flows?page[size]=7', 7);
+      if (first.body.links.next === undefined) assert.equal(rows.length, first.body.data.length, 'one default page holds every flow');
+    });
+
+    void test('get_campaigns: pages of 10 per channel, archived ones apart, together the truth', async () => {
+      let total = 0;
+      for (const channel of CHANNELS) {
+        for (const archived of [false, true]) {
+          const filter = archived ? `and(equals(messages.channel,'${channel}'),equals(archived,true))` : `equals(messages.channel,'${channel}')`;
+          const { rows } = await walkOnce('get_campaigns', `/api/campaigns?${q({ filter })}`, 10);
+          for (const r of rows) assert.equal(r.attributes.archived, archived, `campaign ${r.id} (filter ${filter}): archived=${r.attributes.archived}`);
+          total += rows.length;
+        }
+      }
+      assert.equal(total, truth.campaigns.count, 'campaigns over 3 channels x archived');
+    });
+
+    void test('get_profiles_for_list / get_profiles_for_segment: every group, members carry joined_group_at', async () => {
+      for (const [op, group, stream] of [
+        ['get_profiles_for_list', 'lists', 'list_profiles'],
+        ['get_profiles_for_segment', 'segments', 'segment_profiles'],
+      ] as const) {
+        const groups = (await walkOnce(group === 'lists' ? 'get_lists' : 'get_segments', `/api/${group}`, 10)).rows;
+        let members = 0;
+        let largest: { id: string; n: number } = { id: '', n: -1 };
+        for (const g of groups) {
+          const { rows } = await walkOnce(op, `/api/${group}/${g.id}/profiles?page[size]=100`, 100);
+          for (const r of rows) assert.equal(r.type, 'profile');
+          members += rows.length;
+          if (rows.length > largest.n) largest = { id: g.id, n: rows.length };
+        }
+        assert.equal(members, truth[stream].count, `${stream}: members over all ${group}`);
+        assert.ok(largest.n > 20, `${group}: the largest group has only ${largest.n} members; cannot test paging`);
+        const first = await getOk(op, `/api/${group}/${largest.id}/profiles`);
+        assertValid(op, first, `${group}/${largest.id}/profiles`);
+        assert.equal(first.body.data.length, 20, 'default membership page[size] is 20');
+      }
+    });
+  });
+
+  void describe('filters, sorts, includes and additional-fields', () => {
+    void test('profiles: greater-than(updated,T) sorted by updated, with subscriptions and predictive_analytics', async () => {
+      const all = (await walkOnce('get_profiles', '/api/profiles?page[size]=100', 100)).rows;
+      const times = all.map((r) => time(r.attributes.updated, `profile ${r.id} updated`)).sort((a, b) => a - b);
+      const t = times[Math.floor(times.length * 0.7)];
+      const expected = times.filter((x) => x > t).length;
+      const filter = `greater-than(updated,${iso(t)})`;
+      const path = `/api/profiles?${q({ filter, sort: 'updated', 'page[size]': 100, 'additional-fields[profile]': 'subscriptions,predictive_analytics' })}`;
+      const { rows } = await walk('get_profiles', path, 100);
+      assert.equal(rows.length, expected, `${filter}: ${rows.length} rows, ${expected} profiles are newer`);
+      const updated = rows.map((r) => time(r.attributes.updated, `profile ${r.id}`));
+      for (const u of updated) assert.ok(u > t, `${filter} returned updated=${iso(u)}`);
+      assertOrdered(updated, false, 'sort=updated');
+      for (const r of rows) {
+        assert.ok(r.attributes.subscriptions && typeof r.attributes.subscriptions === 'object', `profile ${r.id}: no subscriptions`);
+        assert.ok('predictive_analytics' in r.attributes, `profile ${r.id}: no predictive_analytics`);
+      }
+      const desc = await walk('get_profiles', `/api/profiles?${q({ filter, sort: '-updated', 'page[size]': 100 })}`, 100);
+      assertOrdered(desc.rows.map((r) => time(r.attributes.updated, r.id)), true, 'sort=-updated');
+      assert.deepEqual(desc.rows.map((r) => r.id).sort(), rows.map((r) => r.id).sort(), 'sort=-updated holds the same rows');
+    });
+
+    void test('profiles: any(id,[...]), equals(email,...) and fields[profile] sparse fieldsets', async () => {
+      const all = (await walkOnce('get_profiles', '/api/profiles?page[size]=100', 100)).rows;
+      const picks = [all[3], all[500 % all.length], all[all.length - 2]];
+      const anyIds = await walk('get_profiles', `/api/profiles?${q({ filter: `any(id,[${picks.map((p) => `'${p.id}'`).join(',')}])` })}`, 20);
+      assert.deepEqual(anyIds.rows.map((r) => r.id).sort(), picks.map((p) => p.id).sort());
+      const withEmail = all.find((r) => typeof r.attributes.email === 'string' && !r.attributes.email.includes("'"))!;
+      const byEmail = await walk('get_profiles', `/api/profiles?${q({ filter: `equals(email,'${withEmail.attributes.email}')` })}`, 20);
+      assert.ok(byEmail.rows.some((r) => r.id === withEmail.id), `equals(email,'${withEmail.attributes.email}') misses ${withEmail.id}`);
+      for (const r of byEmail.rows) assert.equal(r.attributes.email, withEmail.attributes.email);
+      const sparse = await getOk('get_profiles', `/api/profiles?${q({ 'fields[profile]': 'email,created' })}`);
+      assertValid('get_profiles', sparse, 'fields[profile]=email,created');
+      for (const r of sparse.body.data as Resource[]) {
+        assert.deepEqual(Object.keys(r.attributes).sort(), ['created', 'email'], `fields[profile]=email,created gave ${Object.keys(r.attributes).join(',')}`);
+      }
+    });
+
+    void test('events: datetime range with include=metric,profile', async () => {
+      const all = (await walkOnce('get_events', '/api/events', 200)).rows;
+      const times = all.map((r) => time(r.attributes.datetime, `event ${r.id}`)).sort((a, b) => a - b);
+      const from = times[Math.floor(times.length * 0.4)];
+      const to = times[Math.floor(times.length * 0.55)];
+      const expected = times.filter((x) => x >= from && x < to).length;
+      const filter = `and(greater-or-equal(datetime,${iso(from)}),less-than(datetime,${iso(to)}))`;
+      const { rows, pages } = await walk('get_events', `/api/events?${q({ filter, include: 'metric,profile', sort: 'datetime' })}`, 200);
+      assert.equal(rows.length, expected, `${filter}: ${rows.length} rows, expected ${expected}`);
+      const dts = rows.map((r) => time(r.attributes.datetime, `event ${r.id}`));
+      for (const d of dts) assert.ok(d >= from && d < to, `${filter} returned datetime ${iso(d)}`);
+      assertOrdered(dts, false, 'events sort=datetime');
+      for (const page of pages) {
+        const included = new Set((page.included ?? []).map((r) => `${r.type}:${r.id}`));
+        assert.equal(included.size, (page.included ?? []).length, 'included repeats a resource');
+        for (const e of page.data) {
+          for (const rel of ['metric', 'profile']) {
+            const d = e.relationships?.[rel]?.data;
+            assert.ok(d && d.id, `event ${e.id}: relationships.${rel}.data missing though include=${rel}`);
+            assert.ok(included.has(`${d.type}:${d.id}`), `event ${e.id}: ${d.type} ${d.id} is not in included`);
+          }
+        }
+      }
+    });
+
+    void test('campaigns: each channel with include=campaign-messages,tags', async () => {
+      for (const channel of CHANNELS) {
+        const filter = `equals(messages.channel,'${channel}')`;
+        const { pages } = await walk('get_campaigns', `/api/campaigns?${q({ filter, include: 'campaign-messages,tags' })}`, 10);
+        for (const page of pages) {
+          const included = new Map((page.included ?? []).map((r) => [`${r.type}:${r.id}`, r]));
+          for (const c of page.data) {
+            const messages = c.relationships?.['campaign-messages']?.data;
+            assert.ok(Array.isArray(messages) && messages.length > 0, `campaign ${c.id}: no campaign-messages data though included`);
+            for (const m of messages) {
+              const msg = included.get(`campaign-message:${m.id}`);
+              assert.ok(msg, `campaign ${c.id}: campaign-message ${m.id} not in included`);
+              const def = msg.attributes.definition;
+              if (def) assert.equal(def.channel, channel, `campaign-message ${m.id} of a ${channel} campaign has channel ${def.channel}`);
+            }
+            for (const t of c.relationships?.tags?.data ?? []) assert.ok(included.has(`tag:${t.id}`), `campaign ${c.id}: tag ${t.id} not in included`);
+          }
+        }
+      }
+    });
+
+    void test('campaigns: sort=-created_at and a created_at window within a channel', async () => {
+      const base = "equals(messages.channel,'email')";
+      const sorted = await walk('get_campaigns', `/api/campaigns?${q({ filter: base, sort: '-created_at' })}`, 10);
+      const created = sorted.rows.map((r) => time(r.attributes.created_at, r.id));
+      assertOrdered(created, true, 'campaigns sort=-created_at');
+      const cut = [...created].sort((a, b) => a - b)[Math.floor(created.length / 2)];
+      const filter = `and(${base},greater-or-equal(created_at,${iso(cut)}))`;
+      const recent = await walk('get_campaigns', `/api/campaigns?${q({ filter })}`, 10);
+      assert.equal(recent.rows.length, created.filter((c) => c >= cut).length, filter);
+    });
+
+    void test('flows: equals(archived,true) only archived, equals(archived,false) none', async () => {
+      const archived = await walk('get_flows', `/api/flows?${q({ filter: 'equals(archived,true)' })}`, 50);
+      assert.ok(archived.rows.length > 0, 'the small account should have some archived flows');
+      for (const r of archived.rows) assert.equal(r.attributes.archived, true, `flow ${r.id}`);
+      const live = await walk('get_flows', `/api/flows?${q({ filter: 'equals(archived,false)', sort: 'name' })}`, 50);
+      for (const r of live.rows) assert.equal(r.attributes.archived, false, `flow ${r.id}`);
+      assertOrdered(live.rows.map((r) => r.attributes.name), false, 'flows sort=name');
+      assert.equal(archived.rows.length + live.rows.length, truth.flows.count, 'archived + live flows');
+    });
+
+    void test('catalog items: any(ids,[...]) returns exactly those items', async () => {
+      const all = (await walkOnce('get_catalog_items', '/api/catalog-items', 100)).rows;
+      const picks = [all[0], all[Math.floor(all.length / 2)], all[all.length - 1]].map((r) => r.id);
+      const filter = `any(ids,[${picks.map((id) => `'${id}'`).join(',')}])`;
+      const { rows } = await walk('get_catalog_items', `/api/catalog-items?${q({ filter })}`, 100);
+      assert.deepEqual(rows.map((r) => r.id).sort(), [...picks].sort(), filter);
+      const sorted = await walk('get_catalog_items', '/api/catalog-items?sort=-created', 100);
+      assertOrdered(sorted.rows.map((r) => time(r.attributes.created, r.id)), true, 'catalog items sort=-created');
+    });
+
+    void test('lists, segments, templates, tags: sorts keep every row in order', async () => {
+      const cases: Array<[string, string, string, number, string, boolean]> = [
+        ['get_lists', '/api/lists', 'name', 10, 'lists', false],
+        ['get_segments', '/api/segments', '-created', 10, 'segments', true],
+        ['get_templates', '/api/templates', '-updated', 10, 'templates', true],
+        ['get_tags', '/api/tags', 'name', 50, 'tags', false],
+      ];
+      for (const [op, path, sort, size, stream, isTime] of cases) {
+        const { rows } = await walk(op, `${path}?sort=${sort}`, size);
+        assert.equal(rows.length, truth[stream].count, `${path}?sort=${sort}`);
+        const field = sort.replace(/^-/, '');
+        const values = rows.map((r) => (isTime ? time(r.attributes[field], r.id) : (r.attributes[field] as string)));
+        assertOrdered(values, sort.startsWith('-'), `${path}?sort=${sort}`);
+      }
+    });
+
+    void test('tags: starts-with(name,...) and lists: equals(name,...)', async () => {
+      const tags = (await walkOnce('get_tags', '/api/tags', 50)).rows;
+      const prefix = String(tags[0].attributes.name).slice(0, 2);
+      const filter = `starts-with(name,'${prefix}')`;
+      const { rows } = await walk('get_tags', `/api/tags?${q({ filter })}`, 50);
+      assert.equal(rows.length, tags.filter((t) => String(t.attributes.name).startsWith(prefix)).length, filter);
+      const lists = (await walkOnce('get_lists', '/api/lists', 10)).rows;
+      const name = lists.map((l) => String(l.attributes.name)).find((n) => !n.includes("'"))!;
+      const byName = await walk('get_lists', `/api/lists?${q({ filter: `equals(name,'${name}')` })}`, 10);
+      assert.ok(byName.rows.length >= 1 && byName.rows.every((r) => r.attributes.name === name), `equals(name,'${name}')`);
+    });
+
+    void test('memberships: sort=-joined_group_at and greater-or-equal(joined_group_at,T); the profile includes its list', async () => {
+      const lists = (await walkOnce('get_lists', '/api/lists', 10)).rows;
+      const sizes = await Promise.all(lists.map(async (l) => ({ id: l.id, rows: (await walkOnce('get_profiles_for_list', `/api/lists/${l.id}/profiles?page[size]=100`, 100)).rows })));
+      const list = sizes.reduce((a, b) => (b.rows.length > a.rows.length ? b : a));
+      const joined = list.rows.map((r) => time(r.attributes.joined_group_at, r.id)).sort((a, b) => a - b);
+      const cut = joined[Math.floor(joined.length / 3)];
+      const filter = `greater-or-equal(joined_group_at,${iso(cut)})`;
+      const { rows } = await walk('get_profiles_for_list', `/api/lists/${list.id}/profiles?${q({ filter, sort: '-joined_group_at', 'page[size]': 30 })}`, 30);
+      assert.equal(rows.length, joined.filter((j) => j >= cut).length, filter);
+      assertOrdered(rows.map((r) => time(r.attributes.joined_group_at, r.id)), true, 'sort=-joined_group_at');
+      const member = list.rows[0];
+      const res = await getOk('get_profile', `/api/profiles/${member.id}?include=lists`);
+      const included = (res.body.included ?? []) as Resource[];
+      assert.ok(included.some((r) => r.type === 'list' && r.id === list.id), `profile ${member.id} is in list ${list.id} but include=lists omits it`);
+    });
+  });
+
+  void describe('errors validate against ClientError', () => {
+    const cases: Array<[string, string, number, string | undefined]> = [
+      ['get_campaigns', '/api/campaigns', 400, 'filter'],
+      ['get_profiles', `/api/profiles?${q({ filter: 'equals(nickname,"x")' })}`, 400, 'filter'],
+      ['get_profiles', '/api/profiles?sort=nickname', 400, 'sort'],
+      ['get_lists', '/api/lists?page[size]=5', 400, 'page[size]'],
+      ['get_profiles', '/api/profiles?page[cursor]=bogus', 400, 'page[cursor]'],
+      ['get_profile', '/api/profiles/01NOSUCHPROFILE0000000000X', 404, undefined],
+    ];
+    for (const [op, path, status, parameter] of cases) {
+      void test(`${path} -> ${status}`, async () => {
+        const res = await get(path);
+        assert.equal(res.status, status, `GET ${path}: ${res.text.slice(0, 400)}`);
+        assertValid(op, res, `GET ${path}`);
+        assert.ok(res.body.errors.length >= 1, 'errors is empty');
+        if (parameter) assert.equal(res.body.errors[0].source?.parameter, parameter, `GET ${path}: source.parameter`);
+      });
+    }
+  });
+});

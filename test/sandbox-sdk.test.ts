@@ -1,0 +1,174 @@
+/**
+ * The official Klaviyo Node SDK (klaviyo-api 19.0.2, revision 2025-07-15), pointed at a real sandbox process, pages
+ * through all 12 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
+ * after `POST /__sandbox/advance` the truth moves and the SDK still finds it. If the SDK can sync the sandbox,
+ * the sandbox speaks Klaviyo as the SDK understands it.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'undici';
+import {
+  ApiKeySession,
+  CampaignsApi,
+  CatalogsApi,
+  EventsApi,
+  FlowsApi,
+  ListsApi,
+  MetricsApi,
+  ProfilesApi,
+  SegmentsApi,
+  TagsApi,
+  TemplatesApi,
+} from 'klaviyo-api';
+import { IdsChecksum } from '../sandbox/account/checksum';
+import { startSandbox, type SandboxProcess } from './helpers/sandbox';
+
+const KEY = 'pk_test';
+type Truth = Record<string, { count: number; checksum: string }>;
+interface SdkPage {
+  body: { data: Array<{ id?: string | null }>; links?: { next?: string } };
+}
+
+let sb: SandboxProcess;
+
+function sdk(baseUrl: string) {
+  const session = new ApiKeySession(KEY);
+  const apis = {
+    profiles: new ProfilesApi(session),
+    lists: new ListsApi(session),
+    segments: new SegmentsApi(session),
+    campaigns: new CampaignsApi(session),
+    flows: new FlowsApi(session),
+    templates: new TemplatesApi(session),
+    events: new EventsApi(session),
+    metrics: new MetricsApi(session),
+    tags: new TagsApi(session),
+    catalogs: new CatalogsApi(session),
+  };
+  for (const api of Object.values(apis)) api.basePath = baseUrl;
+  return apis;
+}
+
+/** An SDK (axios) error says only "Request failed with status code 400"; the body says why. */
+function explain(what: string, err: unknown): Error {
+  const res = (err as { response?: { status?: number; data?: unknown; config?: { url?: string; params?: unknown } } }).response;
+  if (!res) return err instanceof Error ? err : new Error(String(err));
+  return new Error(`${what}: HTTP ${res.status} for ${res.config?.url} ${JSON.stringify(res.config?.params)}: ${JSON.stringify(res.data)}`);
+}
+
+/** Pages with the SDK from the first page to the last, passing `links.next` back as `pageCursor`. */
+async function pageAll(what: string, fetchPage: (cursor: string | undefined) => Promise<SdkPage>): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  for (let pages = 1; ; pages++) {
+    let page: SdkPage;
+    try {
+      page = await fetchPage(cursor);
+    } catch (err) {
+      throw explain(`${what} page ${pages}`, err);
+    }
+    for (const row of page.body.data) {
+      assert.ok(row.id, `${what}: a row without id`);
+      ids.push(row.id);
+    }
+    cursor = page.body.links?.next;
+    if (!cursor) return ids;
+    assert.ok(pages < 5000, `${what}: more than 5000 pages, links.next probably loops`);
+  }
+}
+
+/** Reads every stream through the SDK and returns, per truth stream name, the ids it saw. */
+async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
+  const k = sdk(baseUrl);
+  const groupMembers = async (groups: string[], members: (id: string, cursor?: string) => Promise<SdkPage>, what: string) => {
+    const out: string[] = [];
+    for (const g of groups) for (const p of await pageAll(`${what} ${g}`, (c) => members(g, c))) out.push(`${g}:${p}`);
+    return out;
+  };
+  const campaigns = async () => {
+    const out: string[] = [];
+    for (const channel of ['email', 'sms', 'mobile_push']) {
+      for (const filter of [`equals(messages.channel,'${channel}')`, `and(equals(messages.channel,'${channel}'),equals(archived,true))`]) {
+        out.push(...(await pageAll(`campaigns ${filter}`, (c) => k.campaigns.getCampaigns(filter, { pageCursor: c }))));
+      }
+    }
+    return out;
+  };
+  const flows = async () => {
+    const out: string[] = [];
+    for (const filter of ['equals(archived,false)', 'equals(archived,true)']) {
+      out.push(...(await pageAll(`flows ${filter}`, (c) => k.flows.getFlows({ filter, pageSize: 50, pageCursor: c }))));
+    }
+    return out;
+  };
+  const [profiles, lists, segments, campaignIds, flowIds, templates, events, metrics, tags, catalogItems] = await Promise.all([
+    pageAll('profiles', (c) => k.profiles.getProfiles({ pageSize: 100, pageCursor: c })),
+    pageAll('lists', (c) => k.lists.getLists({ pageCursor: c })),
+    pageAll('segments', (c) => k.segments.getSegments({ pageCursor: c })),
+    campaigns(),
+    flows(),
+    pageAll('templates', (c) => k.templates.getTemplates({ pageCursor: c })),
+    pageAll('events', (c) => k.events.getEvents({ pageCursor: c })),
+    pageAll('metrics', (c) => k.metrics.getMetrics({ pageCursor: c })),
+    pageAll('tags', (c) => k.tags.getTags({ pageCursor: c })),
+    pageAll('catalog items', (c) => k.catalogs.getCatalogItems({ pageCursor: c })),
+  ]);
+  const [listProfiles, segmentProfiles] = await Promise.all([
+    groupMembers(lists, (id, c) => k.lists.getProfilesForList(id, { pageSize: 100, pageCursor: c }), 'list'),
+    groupMembers(segments, (id, c) => k.segments.getProfilesForSegment(id, { pageSize: 100, pageCursor: c }), 'segment'),
+  ]);
+  return {
+    profiles,
+    lists,
+    segments,
+    campaigns: campaignIds,
+    flows: flowIds,
+    templates,
+    events,
+    metrics,
+    tags,
+    catalog_items: catalogItems,
+    list_profiles: listProfiles,
+    segment_profiles: segmentProfiles,
+  };
+}
+
+function summarize(seen: Record<string, string[]>): Truth {
+  const out: Truth = {};
+  for (const [stream, ids] of Object.entries(seen)) {
+    assert.equal(new Set(ids).size, ids.length, `${stream}: the SDK saw ${ids.length - new Set(ids).size} ids twice`);
+    const c = new IdsChecksum();
+    for (const id of ids) c.add(id);
+    out[stream] = { count: c.count, checksum: c.digest() };
+  }
+  return out;
+}
+
+async function sandboxJson(method: 'GET' | 'POST', path: string): Promise<any> {
+  const res = await request(`${sb.baseUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'POST' ? '{}' : undefined });
+  const text = await res.body.text();
+  assert.equal(res.statusCode, 200, `${method} ${path}: ${res.statusCode} ${text}`);
+  return JSON.parse(text);
+}
+
+before(async () => {
+  sb = await startSandbox(['--size', 'small', '--seed', '7', '--api-key', KEY, '--rate-limits', 'off']);
+});
+after(async () => {
+  await sb?.stop();
+});
+
+void test('the official SDK reads every stream exactly as /__sandbox/truth says, before and after advance', async () => {
+  const before = (await sandboxJson('GET', '/__sandbox/truth')) as Truth;
+  assert.equal(Object.keys(before).length, 12, `truth has ${Object.keys(before).join(', ')}`);
+  const seen = summarize(await readAccount(sb.baseUrl));
+  assert.deepEqual(seen, before, 'what the SDK read vs /__sandbox/truth');
+
+  const summary = await sandboxJson('POST', '/__sandbox/advance');
+  assert.ok(summary.eventsAppended > 0, `advance appended no events: ${JSON.stringify(summary)}`);
+  const afterAdvance = (await sandboxJson('GET', '/__sandbox/truth')) as Truth;
+  assert.notDeepEqual(afterAdvance, before, 'advance changed nothing in the truth');
+  assert.equal(afterAdvance.events.count, before.events.count + summary.eventsAppended, 'events after advance');
+  const seenAgain = summarize(await readAccount(sb.baseUrl));
+  assert.deepEqual(seenAgain, afterAdvance, 'what the SDK read after advance vs /__sandbox/truth');
+});

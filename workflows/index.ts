@@ -1,0 +1,3 @@
+// The workflows a klaviyo-sync worker registers (its workflowsPath).
+export { replicate } from './replicate';
+export { syncStream, syncPartition } from './sync-stream';
