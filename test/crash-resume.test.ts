@@ -60,7 +60,11 @@ test('SIGKILL of the worker mid-stream: the replication completes with exact tab
     const summary = (await handle.result()) as ReplicationSummary;
     assert.ok(summary.streams.every((s) => s.status === 'completed'));
   } finally {
+    const exited = new Promise((r) => worker.once('exit', r));
     worker.kill('SIGTERM');
+    const timer = setTimeout(() => worker.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
   }
   const t = await truth(stack);
   for (const s of ['events', 'profiles', 'list_profiles', 'campaigns'] as const) {

@@ -1,5 +1,5 @@
 /**
- * The stream table against the Klaviyo contract (shared/klaviyo/endpoints.json, revision 2025-07-15): every value
+ * The stream table against the Klaviyo contract (spec/klaviyo/endpoints.json, revision 2025-07-15): every value
  * the table writes out literally must be one the operation documents or allows.
  */
 import { describe, it } from 'node:test';

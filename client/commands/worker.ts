@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { connectWorker, TASK_QUEUE } from '../temporal';
 import { createWorker } from '../../worker';
 import type { RateLimitMode } from '../../activities/klaviyo/ratelimit';
+import { closeAll } from '../../activities/db/connect';
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -26,6 +27,7 @@ export function registerWorkerCommand(program: Command): void {
       process.once('SIGTERM', stop);
       process.stdout.write(`klaviyo-sync worker polling task queue ${opts.taskQueue} on ${target.address} (namespace ${target.namespace})\n`);
       await worker.run();
+      await closeAll();
       await connection.close();
     });
 }

@@ -4,7 +4,7 @@
  * relationship shapes, which endpoints.json does not give). The server reads only the snapshot, so it runs from a
  * clone without ../shared; test/sandbox-http.test.ts checks that the snapshot still matches the source files.
  *
- *   npx tsx sandbox/http/generate-operations-spec.ts [path/to/shared/klaviyo]
+ *   npx tsx sandbox/http/generate-operations-spec.ts [path/to/spec/klaviyo]
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -122,7 +122,7 @@ export function buildOperationsSpec(sharedDir: string): OperationsSpec {
 export const SNAPSHOT_PATH = path.join(__dirname, 'operations-spec.json');
 
 if (require.main === module) {
-  const shared = path.resolve(process.argv[2] ?? path.join(__dirname, '..', '..', '..', 'shared', 'klaviyo'));
+  const shared = path.resolve(process.argv[2] ?? path.join(__dirname, '..', '..', 'spec', 'klaviyo'));
   fs.writeFileSync(SNAPSHOT_PATH, JSON.stringify(buildOperationsSpec(shared), null, 1) + '\n');
   process.stdout.write(`wrote ${path.relative(process.cwd(), SNAPSHOT_PATH)} from ${shared}\n`);
 }

@@ -9,7 +9,7 @@ import addFormats from 'ajv-formats';
 import { request } from 'undici';
 import { ROOT } from './sandbox';
 
-export const KLAVIYO_DIR = path.resolve(ROOT, '..', 'shared', 'klaviyo');
+export const KLAVIYO_DIR = path.resolve(ROOT, 'spec', 'klaviyo');
 export const SPEC_FILE = path.join(KLAVIYO_DIR, 'openapi-2025-07-15-subset.json');
 export const REVISION = '2025-07-15';
 
@@ -68,7 +68,7 @@ function load(): LoadedSpec {
   try {
     raw = JSON.parse(fs.readFileSync(SPEC_FILE, 'utf8'));
   } catch (err) {
-    throw new Error(`cannot read the Klaviyo spec at ${SPEC_FILE} (expected next to the repo, in ../shared/klaviyo): ${String(err)}`);
+    throw new Error(`cannot read the Klaviyo spec at ${SPEC_FILE} (vendored in spec/klaviyo/): ${String(err)}`);
   }
   const ajv = new Ajv({ strict: false, allErrors: true });
   addFormats(ajv);
