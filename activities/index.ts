@@ -4,7 +4,7 @@
  * name: secrets never travel through Temporal. Page activities fetch with the Klaviyo client and commit each page
  * together with its cursor in the target database, then return counts only.
  */
-import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError, resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
 import { ConnectionError, resolveConnection, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
@@ -16,6 +16,7 @@ import { processRateLimiter, type RateLimitMode } from './klaviyo/ratelimit';
 import { firstPageUrl } from './klaviyo/urls';
 import { Destination } from './db/destination';
 import type { Target } from './db/connect';
+import { ensureSearchAttributes } from '../client/search-attributes';
 import type { FinishResult, PagesResult, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
 
 export interface ActivityDeps {
@@ -83,12 +84,17 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
   };
 
   return {
-    /** Parses and validates the replication and checks that both connections resolve: nothing is written. */
-    async planReplication(input: ReplicationInput): Promise<ReplicationPlan> {
+    /**
+     * Parses and validates the replication and checks that both connections resolve: nothing is written. Also
+     * says whether the namespace has our search attributes (registering them where the server allows it).
+     */
+    async planReplication(input: ReplicationInput): Promise<ReplicationPlan & { searchAttributes: boolean }> {
       const plan = userError(() => resolveReplicationInput(input, { now: deps.now() }));
       klaviyo(plan.source);
       targetOf(plan.target);
-      return plan;
+      const client = Context.current().client;
+      const searchAttributes = await ensureSearchAttributes(client.connection.operatorService as any, activityInfo().namespace);
+      return { ...plan, searchAttributes };
     },
 
     /** One cheap request, so a bad key or base URL fails the replication before any table is touched. */

@@ -2,7 +2,7 @@
  * Activity proxies, one set per concern, with timeouts and retry policies in one place.
  * Activities are imported as types only: workflow code never loads activity code.
  */
-import { proxyActivities, ActivityCancellationType } from '@temporalio/workflow';
+import { proxyActivities, ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 
 /** Errors that retrying cannot fix: a person must change config, the key, or the query. */
@@ -28,7 +28,7 @@ export const planning = proxyActivities<Activities>({
  * noticed through the heartbeat timeout; the retry resumes from the cursor saved with the last written page.
  * 429s set their own next retry delay (Retry-After); 5xx and network errors back off exponentially.
  */
-export const paging = proxyActivities<Activities>({
+export const PAGING_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
   retry: {
@@ -39,4 +39,5 @@ export const paging = proxyActivities<Activities>({
     nonRetryableErrorTypes: NON_RETRYABLE,
   },
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
+};
+export const paging = proxyActivities<Activities>(PAGING_OPTIONS);

@@ -2,11 +2,22 @@
  * The `replicate` workflow: plan the replication (config + connections checked by an activity, so secrets stay
  * on the worker), then run one child workflow per stream, a parent stream before its child, and report a
  * per-stream summary. A failed stream fails the replication with its cause, after the others finished.
+ * While it runs, the `progress` query and the Web UI's current details show rows and pages per stream.
  */
-import { ApplicationFailure, executeChild, workflowInfo, condition } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  condition,
+  executeChild,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { ReplicationInput } from '../config/replication';
 import type { StreamName } from '../streams/types';
 import { planning } from './activities';
+import { pagesWrittenSignal, progressMarkdown, progressQuery, type ReplicationProgress, type StreamProgress } from './progress';
+import { KLAVIYO_REPLICATION, KLAVIYO_STREAM } from './search-attributes';
 import { syncStream } from './sync-stream';
 import type { ReplicationSummary, StreamSummary, StreamTask } from './types';
 
@@ -16,7 +27,34 @@ const STREAM_CONCURRENCY = 4;
 export async function replicate(input: ReplicationInput): Promise<ReplicationSummary> {
   const info = workflowInfo();
   const started = Date.now();
+  const progress: ReplicationProgress = {
+    replicationId: info.workflowId,
+    name: input?.name ?? 'replication',
+    source: '',
+    target: '',
+    status: 'planning',
+    streams: [],
+  };
+  const byStream = new Map<StreamName, StreamProgress>();
+  const show = () => setCurrentDetails(progressMarkdown(progress));
+  setHandler(progressQuery, () => progress, { description: 'Rows and pages per stream, as JSON' });
+  setHandler(pagesWrittenSignal, ({ stream, rows, pages }) => {
+    const s = byStream.get(stream);
+    if (!s) return;
+    s.rows += rows;
+    s.pages += pages;
+    show();
+  });
+
   const plan = await planning.planReplication(input);
+  Object.assign(progress, { name: plan.name, source: plan.source, target: plan.target, status: 'running' });
+  for (const s of plan.streams) {
+    const p: StreamProgress = { stream: s.stream, mode: s.mode, object: s.objectName, status: 'pending', rows: 0, pages: 0 };
+    progress.streams.push(p);
+    byStream.set(s.stream, p);
+  }
+  show();
+  if (plan.searchAttributes) upsertSearchAttributes([{ key: KLAVIYO_REPLICATION, value: plan.name }]);
   await planning.checkSource({ source: plan.source, streams: plan.streams.map((s) => s.stream) });
 
   const planned = new Set<StreamName>(plan.streams.map((s) => s.stream));
@@ -27,7 +65,10 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
     if (s.parent && planned.has(s.parent)) await condition(() => finished.has(s.parent!));
     await condition(() => running < STREAM_CONCURRENCY);
     running++;
-    const t0 = Date.now();
+    const p = byStream.get(s.stream)!;
+    p.status = 'running';
+    p.startedAt = Date.now();
+    show();
     const task: StreamTask = {
       replicationId: info.workflowId,
       replicationName: plan.name,
@@ -38,23 +79,37 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       mode: s.mode,
       object: s.object,
       startDate: s.startDate,
+      searchAttributes: plan.searchAttributes,
     };
     try {
-      const summary = await executeChild(syncStream, { workflowId: `${info.workflowId}/${s.stream}`, args: [task] });
+      const summary = await executeChild(syncStream, {
+        workflowId: `${info.workflowId}/${s.stream}`,
+        args: [task],
+        staticSummary: `${plan.name}: ${s.stream} (${s.mode}) → ${s.objectName}`,
+        staticDetails: `Replication **${plan.name}** (${plan.source} → ${plan.target}), stream **${s.stream}**, mode ${s.mode}, table \`${s.objectName}\`.`,
+        ...(plan.searchAttributes
+          ? { typedSearchAttributes: [{ key: KLAVIYO_REPLICATION, value: plan.name }, { key: KLAVIYO_STREAM, value: s.stream }] }
+          : {}),
+      });
       finished.set(s.stream, summary);
+      Object.assign(p, { status: 'completed', rows: summary.rows, pages: summary.pages, tableRows: summary.tableRows });
     } catch (err) {
+      const error = rootMessage(err);
       finished.set(s.stream, {
         stream: s.stream,
         mode: s.mode,
-        object: `${s.object.schema}.${s.object.table}`,
+        object: s.objectName,
         status: 'failed',
-        rows: 0,
-        pages: 0,
-        durationMs: Date.now() - t0,
-        error: rootMessage(err),
+        rows: p.rows,
+        pages: p.pages,
+        durationMs: Date.now() - p.startedAt!,
+        error,
       });
+      Object.assign(p, { status: 'failed', error });
     } finally {
       running--;
+      p.durationMs = Date.now() - p.startedAt!;
+      show();
     }
   };
 
@@ -69,6 +124,8 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
     durationMs: Date.now() - started,
   };
   const failed = streams.filter((s) => s.status === 'failed');
+  progress.status = failed.length > 0 ? 'failed' : 'completed';
+  show();
   if (failed.length > 0) {
     throw ApplicationFailure.create({
       type: 'ReplicationFailed',

@@ -7,8 +7,10 @@
  * A stream partitioned by a parent (memberships of each list) fans out one `syncPartition` child per parent id,
  * at most PARTITION_WINDOW at a time.
  */
-import { condition, continueAsNew, executeChild, workflowInfo } from '@temporalio/workflow';
-import { paging } from './activities';
+import { condition, continueAsNew, executeChild, getExternalWorkflowHandle, workflowInfo } from '@temporalio/workflow';
+import { paging, PAGING_OPTIONS } from './activities';
+import { pagesWrittenSignal } from './progress';
+import { KLAVIYO_REPLICATION, KLAVIYO_STREAM } from './search-attributes';
 import type { PartitionTask, StreamSummary, StreamTask } from './types';
 
 const PARTITION_WINDOW = 4;
@@ -30,7 +32,14 @@ export async function syncStream(task: StreamTask): Promise<StreamSummary> {
       }
       inFlight++;
       const child: PartitionTask = { ...task, partition: p.key, parentId: p.parentId };
-      void executeChild(syncPartition, { workflowId: `${workflowInfo().workflowId}/${p.key}`, args: [child] })
+      void executeChild(syncPartition, {
+        workflowId: `${workflowInfo().workflowId}/${p.key}`,
+        args: [child],
+        staticSummary: `${task.replicationName}: ${task.stream} of ${p.key}`,
+        ...(task.searchAttributes
+          ? { typedSearchAttributes: [{ key: KLAVIYO_REPLICATION, value: task.replicationName }, { key: KLAVIYO_STREAM, value: task.stream }] }
+          : {}),
+      })
         .catch((err: unknown) => {
           failure ??= err;
         })
@@ -63,10 +72,18 @@ export async function syncPartition(task: PartitionTask): Promise<void> {
   await pagePartition(task);
 }
 
-/** Page a partition to its end, continuing-as-new (the caller's workflow) when history grows large. */
+/**
+ * Page a partition to its end, telling the replication after each batch, and continuing-as-new (the calling
+ * workflow) when its history grows large.
+ */
 async function pagePartition(task: PartitionTask): Promise<void> {
+  const replication = getExternalWorkflowHandle(task.replicationId);
+  const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
+  let pages = 0;
   for (;;) {
-    const r = await paging.syncPages(task);
+    const r = await paging.syncPages.executeWithOptions({ ...PAGING_OPTIONS, summary: `${where} from page ${pages + 1}` }, [task]);
+    pages += r.pages;
+    if (r.pages > 0) await replication.signal(pagesWrittenSignal, { stream: task.stream, rows: r.rows, pages: r.pages });
     if (r.done) return;
     if (workflowInfo().continueAsNewSuggested) {
       if (workflowInfo().workflowType === 'syncPartition') await continueAsNew<typeof syncPartition>(task);

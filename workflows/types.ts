@@ -18,6 +18,8 @@ export interface StreamTask {
   object: { schema: string; table: string };
   /** ISO date where a first incremental run starts (source_options.start_date) */
   startDate?: string;
+  /** whether the server has klaviyo-sync's search attributes (KlaviyoReplication, KlaviyoStream) registered */
+  searchAttributes?: boolean;
 }
 
 /** One listing of a stream: '' for a plain stream, a filter label (campaigns, flows) or a parent id (memberships). */
