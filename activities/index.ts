@@ -138,7 +138,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const progress = await dest.progress({ ...run, partition: task.partition });
       if (progress.done) return { done: true, rows: 0, pages: 0 };
 
-      let url = progress.nextUrl;
+      let url = progress.nextUrl && rebase(progress.nextUrl, conn.baseUrl);
       if (!url) {
         const since = task.mode === 'incremental' ? (progress.watermark ?? task.startDate ?? lookback(stream, deps.now())) : null;
         const partitionFilter = stream.partitions?.find((p) => p.label === task.partition)?.filter;
@@ -186,6 +186,16 @@ export type Activities = ReturnType<typeof createActivities>;
 function asArray(data: JsonApiResource[] | JsonApiResource | null): JsonApiResource[] {
   if (data === null || data === undefined) return [];
   return Array.isArray(data) ? data : [data];
+}
+
+/**
+ * A cursor saved under an earlier base URL (the connection's base_url changed, e.g. a sandbox on another port)
+ * continues against the configured one: the key only ever goes to the configured origin.
+ */
+function rebase(saved: string, baseUrl: string): string {
+  const s = new URL(saved);
+  const b = new URL(baseUrl);
+  return s.origin === b.origin ? saved : `${b.origin}${s.pathname}${s.search}`;
 }
 
 /** Where a first incremental run starts without `start_date`: the stream's lookback before now. */

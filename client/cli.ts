@@ -6,6 +6,11 @@ import { registerSandboxCommand } from '../sandbox/cli';
 import { registerRunCommand } from './commands/run';
 import { registerWorkerCommand } from './commands/worker';
 import { registerRenderCommand } from './commands/render';
+import { registerDiscoverCommand } from './commands/discover';
+import { registerConnsCommand } from './commands/conns';
+import { registerScheduleCommand } from './commands/schedule';
+import { registerStatusCommand } from './commands/status';
+import { registerDemoCommand } from './commands/demo';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -16,7 +21,12 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false });
   registerRunCommand(program);
   registerWorkerCommand(program);
+  registerStatusCommand(program);
   registerRenderCommand(program);
+  registerDiscoverCommand(program);
+  registerConnsCommand(program);
+  registerScheduleCommand(program);
+  registerDemoCommand(program);
   registerSandboxCommand(program);
   return program;
 }
@@ -26,6 +36,6 @@ if (require.main === module || process.argv[1]?.endsWith('klaviyo-sync.js') || p
     .parseAsync(process.argv)
     .catch((err: unknown) => {
       process.stderr.write(`klaviyo-sync: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
+      process.exit(err instanceof Error && err.name === 'Interrupted' ? 130 : 1);
     });
 }

@@ -3,6 +3,7 @@
  * answers. Used by the tests and by the demo; the demo passes a db file so a restarted server resumes its runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import { Connection } from '@temporalio/client';
 import { requireTemporalCli } from './temporal-cli';
@@ -18,6 +19,8 @@ export interface DevServerOptions {
   searchAttributes?: string[];
   extraArgs?: string[];
   startTimeoutMs?: number;
+  /** run on after this process exits (the demo's server), logging to this file */
+  detachedLog?: string;
 }
 
 export interface DevServer {
@@ -38,6 +41,21 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether a Temporal server answers at `address`. */
+export async function temporalAnswers(address: string): Promise<boolean> {
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: '1s' });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
   const cli = requireTemporalCli();
   const port = opts.port ?? (await freePort());
@@ -49,10 +67,18 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   for (const sa of opts.searchAttributes ?? []) args.push('--search-attribute', sa);
   args.push(...(opts.extraArgs ?? []));
 
-  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  let child: ChildProcess;
+  if (opts.detachedLog) {
+    const fd = fs.openSync(opts.detachedLog, 'a');
+    child = spawn(cli, args, { stdio: ['ignore', fd, fd], detached: true });
+    child.unref();
+    output = `(log: ${opts.detachedLog})`;
+  } else {
+    child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  }
   const address = `127.0.0.1:${port}`;
   const stop = () =>
     new Promise<void>((resolve) => {

@@ -32,7 +32,7 @@ function startWorker(): ChildProcess {
   return child;
 }
 
-test('SIGKILL of the worker mid-stream: the replication completes with exact tables', async () => {
+void test('SIGKILL of the worker mid-stream: the replication completes with exact tables', async () => {
   const dest = new Destination(targetOf(stack, 'LITE'));
   const handle = await stack.temporal.env.client.workflow.start('replicate', {
     taskQueue: 'klaviyo-sync',

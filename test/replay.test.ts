@@ -11,7 +11,7 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 
 const DIR = path.join(__dirname, 'histories');
 
-test('recorded histories replay through the current workflow code', async () => {
+void test('recorded histories replay through the current workflow code', async () => {
   const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json'));
   const types = new Set(files.map((f) => f.split('--')[0]));
   assert.ok(files.length >= 3, `expected recorded histories in ${DIR}, found ${files.length}`);

@@ -65,8 +65,8 @@ async function assertValues(dest: Destination): Promise<void> {
 }
 
 for (const targetName of ['LITE', 'PG'] as const) {
-  describe(`replicate into ${targetName === 'LITE' ? 'SQLite' : 'Postgres'}`, () => {
-    test('all 12 streams land exactly, then an incremental run after /__sandbox/advance picks up changes and deletions', async () => {
+  void describe(`replicate into ${targetName === 'LITE' ? 'SQLite' : 'Postgres'}`, () => {
+    void test('all 12 streams land exactly, then an incremental run after /__sandbox/advance picks up changes and deletions', async () => {
       const dest = new Destination(targetOf(stack, targetName));
       const first = await replicateWith(stack, ALL_STREAMS_YAML(targetName), `e2e-all-${targetName}-1`);
       assert.equal(first.streams.length, 12);
@@ -94,7 +94,7 @@ for (const targetName of ['LITE', 'PG'] as const) {
   });
 }
 
-test('a replication of list_profiles alone fetches the lists itself and lands exact memberships', async () => {
+void test('a replication of list_profiles alone fetches the lists itself and lands exact memberships', async () => {
   const dest = new Destination(targetOf(stack, 'LITE'));
   const yaml = `
 source: KLAVIYO
@@ -109,7 +109,7 @@ streams:
   assert.deepEqual(checksumOf(ids), (await truth(stack)).list_profiles);
 });
 
-test('a bad API key fails the replication within seconds with Klaviyo\'s message and the fix, and writes nothing', async () => {
+void test('a bad API key fails the replication within seconds with Klaviyo\'s message and the fix, and writes nothing', async () => {
   const env = {
     ...stack.env,
     KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: stack.sandbox.baseUrl, secrets: { api_key: 'pk_wrong_key_000000' } }),

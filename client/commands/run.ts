@@ -13,8 +13,11 @@ import type { replicate } from '../../workflows';
 import type { ReplicationSummary } from '../../workflows/types';
 import { connectClient, connectWorker, TASK_QUEUE } from '../temporal';
 import { createWorker } from '../../worker';
+import { closeAll } from '../../activities/db/connect';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { readConfigFile } from './files';
 import { formatSummary } from './summary';
+import { defaultView, followProgress } from '../progress-view';
 
 export interface RunOptions {
   name?: string;
@@ -22,6 +25,12 @@ export interface RunOptions {
   taskQueue: string;
   detach?: boolean;
   withWorker?: boolean;
+  /** resolves when the user interrupts (Ctrl-C): the worker stops and the workflow waits for the next worker */
+  interrupt?: Promise<void>;
+}
+
+export class Interrupted extends Error {
+  override name = 'Interrupted';
 }
 
 export function registerRunCommand(program: Command): void {
@@ -55,6 +64,8 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     workflowId,
     args: [{ name, yaml }],
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+    staticSummary: `Klaviyo replication ${name}: ${plan.streams.length} streams, ${plan.source} → ${plan.target}`,
+    staticDetails: plan.streams.map((s) => `- ${s.stream} (${s.mode}) → \`${s.objectName}\``).join('\n'),
   });
   process.stderr.write(`replication ${name}: workflow ${workflowId} on ${target.address} (${plan.streams.length} streams)\n`);
   if (opts.detach) {
@@ -65,13 +76,23 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   let worker: Awaited<ReturnType<typeof createWorker>> | undefined;
   let workerDone: Promise<void> | undefined;
   if (opts.withWorker) {
+    // the bars and the summary are the output here: the worker says only what went wrong
+    Runtime.install({ logger: new DefaultLogger('WARN') });
     const { connection } = await connectWorker();
     worker = await createWorker({ connection, namespace: target.namespace, taskQueue: opts.taskQueue });
     workerDone = worker.run();
   }
   try {
-    return await handle.result();
+    const result = handle.result();
+    const interrupted = opts.interrupt?.then(() => {
+      throw new Interrupted(`interrupted: workflow ${workflowId} is still open and resumes with the next worker`);
+    });
+    interrupted?.catch(() => undefined);
+    const finished = interrupted ? Promise.race([result, interrupted]) : result;
+    await followProgress(handle, defaultView(), finished);
+    return await finished;
   } catch (err) {
+    if (err instanceof Interrupted) throw err;
     if (err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure && err.cause.details?.[0]) {
       process.stdout.write(formatSummary(err.cause.details[0] as ReplicationSummary));
     }
@@ -80,7 +101,9 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     if (worker) {
       worker.shutdown();
       await workerDone;
+      await closeAll();
     }
+    await client.connection.close();
   }
 }
 

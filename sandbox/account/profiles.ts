@@ -2,7 +2,7 @@ import type { Source } from './collection';
 import { ulid } from './ids';
 import { Rng, STREAM, hash32, rngFor, unit } from './prng';
 import { DAY, HISTORY_DAYS, between, isoDate, isoSeconds } from './time';
-import type { Row, SortKey } from './types';
+import type { RelationshipData, Row, SortKey } from './types';
 import * as V from './vocabulary';
 
 /** Membership questions the profile rows need answered (lists and segments live in groups.ts). */
@@ -10,6 +10,17 @@ export interface ProfileGroupLinks {
   listIds(): readonly string[];
   listsOf(profile: number): string[];
   segmentsOf(profile: number): string[];
+}
+
+/** The identity's draws, without building strings: enough for the email sort key. */
+interface Draws {
+  f: number;
+  l: number;
+  place: V.Place;
+  hasEmail: boolean;
+  hasPhone: boolean;
+  style: number;
+  domain: string;
 }
 
 interface Identity {
@@ -40,6 +51,25 @@ const PLACE_CUMULATIVE: number[] = [];
 for (const w of V.PLACE_WEIGHTS) PLACE_CUMULATIVE.push((PLACE_CUMULATIVE[PLACE_CUMULATIVE.length - 1] ?? 0) + w);
 /** Multiplier coprime with every phone number range, so (index * it) mod range is a bijection: unique numbers. */
 const PHONE_STRIDE = 7919;
+
+const APARTMENT_LETTERS = ['A', 'B', 'C', ''];
+const NEWSLETTER_FREQUENCIES = ['daily', 'weekly', 'monthly'];
+const NEWSLETTER_FORMATS = ['html', 'text'];
+/** Repeats weight the draw. */
+const EMAIL_CONSENTS = ['SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'NEVER_SUBSCRIBED', 'UNSUBSCRIBED'];
+const SMS_CONSENTS = ['SUBSCRIBED', 'SUBSCRIBED', 'UNSUBSCRIBED', 'NEVER_SUBSCRIBED'];
+const CHANNEL_AFFINITIES = ['email', 'sms', 'push'];
+
+/** Up to ±0.1 degree, to four decimals. */
+function jitter(r: Rng): number {
+  return Math.round((r.float() - 0.5) * 0.2 * 10000) / 10000;
+}
+
+function identifiers(type: string, ids: readonly string[]): Array<{ type: string; id: string }> {
+  const out = new Array<{ type: string; id: string }>(ids.length);
+  for (let k = 0; k < ids.length; k++) out[k] = { type, id: ids[k] };
+  return out;
+}
 
 function pickPlace(r: Rng): V.Place {
   const x = r.float() * PLACE_CUMULATIVE[PLACE_CUMULATIVE.length - 1];
@@ -134,8 +164,7 @@ export class ProfileModel implements Source {
     }
   }
 
-  /** The identity's draws, without building strings: enough for the email sort key. */
-  private draws(i: number): { f: number; l: number; place: V.Place; hasEmail: boolean; hasPhone: boolean; style: number; domain: string } {
+  private draws(i: number): Draws {
     const r = rngFor(this.seed, STREAM.profileIdentity, i);
     const f = r.int(V.FIRST_NAMES.length);
     const l = r.int(V.LAST_NAMES.length);
@@ -145,8 +174,7 @@ export class ProfileModel implements Source {
     return { f, l, place, hasEmail, hasPhone, style: r.int(4), domain: r.pick(V.EMAIL_DOMAINS) };
   }
 
-  email(i: number): string | null {
-    const d = this.draws(i);
+  email(i: number, d: Draws = this.draws(i)): string | null {
     if (!d.hasEmail) return null;
     const fa = FIRST_ASCII[d.f];
     const la = LAST_ASCII[d.l];
@@ -156,12 +184,11 @@ export class ProfileModel implements Source {
     return `${local}@${d.domain}`;
   }
 
-  private identity(i: number): Identity {
-    const d = this.draws(i);
+  private identity(i: number, d: Draws): Identity {
     return {
       first: V.FIRST_NAMES[d.f],
       last: V.LAST_NAMES[d.l],
-      email: this.email(i),
+      email: this.email(i, d),
       phone: d.hasPhone ? this.phone(i, d.place) : null,
       place: d.place,
     };
@@ -177,10 +204,9 @@ export class ProfileModel implements Source {
     return `${plan.prefix}${northAmerican ? place.area : ''}${String(n).padStart(plan.digits, '0')}`;
   }
 
-  private suppressions(i: number): Suppressions {
-    if (!this.draws(i).hasEmail) return { global: null, list: null };
+  private suppressions(i: number, d: Draws = this.draws(i), created = this.created(i)): Suppressions {
+    if (!d.hasEmail) return { global: null, list: null };
     const r = rngFor(this.seed, STREAM.profileSuppression, i);
-    const created = this.created(i);
     const lists = this.groups.listIds();
     const global = r.chance(0.06)
       ? { reason: r.pick(V.SUPPRESSION_REASONS), timestamp: between(created, this.end, r.float()) }
@@ -193,12 +219,13 @@ export class ProfileModel implements Source {
   }
 
   row(i: number): Row {
-    const who = this.identity(i);
+    const d = this.draws(i);
+    const who = this.identity(i, d);
     const created = this.created(i);
     const updated = this.updated(i);
     const id = this.id(i);
     const r = rngFor(this.seed, STREAM.profileDetails, i);
-    const supp = this.suppressions(i);
+    const supp = this.suppressions(i, d, created);
     const rev = this.touched.get(i)?.rev ?? 0;
     const attributes: Record<string, unknown> = {
       email: who.email,
@@ -222,11 +249,7 @@ export class ProfileModel implements Source {
       type: 'profile',
       id,
       attributes,
-      relationships: {
-        lists: this.groups.listsOf(i).map((lid) => ({ type: 'list', id: lid })),
-        segments: this.groups.segmentsOf(i).map((sid) => ({ type: 'segment', id: sid })),
-        'push-tokens': [],
-      },
+      relationships: this.relationships(i),
       // The suppression filters name fields inside arrays; a profile holds at most one of each, so they are scalars.
       hidden: {
         id,
@@ -239,18 +262,34 @@ export class ProfileModel implements Source {
     };
   }
 
+  /**
+   * Memberships are read when asked for: finding them tests the profile against every list and segment, while
+   * most responses (GET /api/profiles without `include`) show these relationships as links only.
+   */
+  private relationships(i: number): Record<string, RelationshipData> {
+    const groups = this.groups;
+    return {
+      get lists() {
+        return identifiers('list', groups.listsOf(i));
+      },
+      get segments() {
+        return identifiers('segment', groups.segmentsOf(i));
+      },
+      'push-tokens': [],
+    };
+  }
+
   private location(r: Rng, place: V.Place): Record<string, unknown> {
     if (r.chance(0.08)) {
       return { address1: null, address2: null, city: null, country: null, latitude: null, longitude: null, region: null, zip: null, timezone: null, ip: null };
     }
-    const jitter = () => Math.round((r.float() - 0.5) * 0.2 * 10000) / 10000;
     return {
       address1: r.chance(0.7) ? `${r.between(1, 2400)} ${r.pick(place.streets)}` : null,
-      address2: r.chance(0.2) ? `Apt ${r.between(1, 40)}${r.pick(['A', 'B', 'C', ''])}` : null,
+      address2: r.chance(0.2) ? `Apt ${r.between(1, 40)}${r.pick(APARTMENT_LETTERS)}` : null,
       city: place.city,
       country: place.country,
-      latitude: Math.round((place.latitude + jitter()) * 10000) / 10000,
-      longitude: Math.round((place.longitude + jitter()) * 10000) / 10000,
+      latitude: Math.round((place.latitude + jitter(r)) * 10000) / 10000,
+      longitude: Math.round((place.longitude + jitter(r)) * 10000) / 10000,
       region: place.region,
       zip: place.zip,
       timezone: place.timezone,
@@ -267,7 +306,7 @@ export class ProfileModel implements Source {
       props.preferences = {
         size: r.pick(V.SIZES),
         interests: r.sample(V.INTERESTS, r.between(1, 3)),
-        newsletter: { frequency: r.pick(['daily', 'weekly', 'monthly']), format: r.pick(['html', 'text']) },
+        newsletter: { frequency: r.pick(NEWSLETTER_FREQUENCIES), format: r.pick(NEWSLETTER_FORMATS) },
       };
     }
     if (r.chance(0.3)) {
@@ -278,9 +317,13 @@ export class ProfileModel implements Source {
     return props;
   }
 
+  /** A datetime between the profile's creation and the end of history. */
+  private stamp(r: Rng, created: number): string {
+    return isoSeconds(between(created, this.end, r.float()));
+  }
+
   private subscriptions(i: number, who: Identity, created: number, supp: Suppressions): Record<string, unknown> {
     const r = rngFor(this.seed, STREAM.profileSubscriptions, i);
-    const stamp = () => isoSeconds(between(created, this.end, r.float()));
     let emailMarketing: Record<string, unknown>;
     if (who.email === null) {
       emailMarketing = {
@@ -288,9 +331,9 @@ export class ProfileModel implements Source {
         method: null, method_detail: '', custom_method_detail: null, double_optin: null, suppression: [], list_suppressions: [],
       };
     } else {
-      const consent = supp.global?.reason === 'UNSUBSCRIBE' ? 'UNSUBSCRIBED' : r.pick(['SUBSCRIBED', 'SUBSCRIBED', 'SUBSCRIBED', 'NEVER_SUBSCRIBED', 'UNSUBSCRIBED']);
+      const consent = supp.global?.reason === 'UNSUBSCRIBE' ? 'UNSUBSCRIBED' : r.pick(EMAIL_CONSENTS);
       const touched = consent !== 'NEVER_SUBSCRIBED';
-      const at = touched ? stamp() : null;
+      const at = touched ? this.stamp(r, created) : null;
       emailMarketing = {
         can_receive_email_marketing: supp.global === null && consent !== 'UNSUBSCRIBED',
         consent,
@@ -313,15 +356,15 @@ export class ProfileModel implements Source {
         transactional: null,
       };
     } else {
-      const consent = r.pick(['SUBSCRIBED', 'SUBSCRIBED', 'UNSUBSCRIBED', 'NEVER_SUBSCRIBED']);
-      const at = consent === 'NEVER_SUBSCRIBED' ? null : stamp();
+      const consent = r.pick(SMS_CONSENTS);
+      const at = consent === 'NEVER_SUBSCRIBED' ? null : this.stamp(r, created);
       sms = {
         marketing: {
           can_receive_sms_marketing: consent === 'SUBSCRIBED', consent, consent_timestamp: at,
           method: at ? r.pick(V.SMS_METHODS) : null, method_detail: at && r.chance(0.4) ? 'JOIN' : '', last_updated: at,
         },
         transactional: r.chance(0.5)
-          ? { can_receive_sms_transactional: true, consent: 'SUBSCRIBED', consent_timestamp: stamp(), method: 'CHECKOUT', method_detail: '', last_updated: null }
+          ? { can_receive_sms_transactional: true, consent: 'SUBSCRIBED', consent_timestamp: this.stamp(r, created), method: 'CHECKOUT', method_detail: '', last_updated: null }
           : null,
       };
     }
@@ -329,7 +372,7 @@ export class ProfileModel implements Source {
     const whatsapp =
       who.phone !== null && r.chance(0.05)
         ? {
-            marketing: { consent: 'SUBSCRIBED', consent_timestamp: stamp(), last_updated: null, created_timestamp: isoSeconds(created), metadata: null, can_receive: true, valid_until: null, phone_number: who.phone },
+            marketing: { consent: 'SUBSCRIBED', consent_timestamp: this.stamp(r, created), last_updated: null, created_timestamp: isoSeconds(created), metadata: null, can_receive: true, valid_until: null, phone_number: who.phone },
             transactional: null,
             conversational: null,
           }
@@ -341,7 +384,7 @@ export class ProfileModel implements Source {
         marketing: {
           can_receive_push_marketing: pushConsent === 'SUBSCRIBED',
           consent: pushConsent,
-          consent_timestamp: pushConsent === 'NEVER_SUBSCRIBED' ? null : stamp(),
+          consent_timestamp: pushConsent === 'NEVER_SUBSCRIBED' ? null : this.stamp(r, created),
         },
       },
       whatsapp,
@@ -361,9 +404,9 @@ export class ProfileModel implements Source {
     const aov = orders > 0 ? r.money(18, 180) : 0;
     const historic = Math.round(orders * aov * 100) / 100;
     const predicted = r.money(0, 160);
-    const channels = ['email', 'sms', 'push'];
     const first = r.int(3);
-    const affinity = [channels[first], ...channels.filter((_, k) => k !== first)];
+    const affinity = [CHANNEL_AFFINITIES[first]];
+    for (let k = 0; k < 3; k++) if (k !== first) affinity.push(CHANNEL_AFFINITIES[k]);
     return {
       historic_clv: historic,
       predicted_clv: predicted,

@@ -1,0 +1,34 @@
+/** `klaviyo-sync status <workflow id>`: the per-stream table of a running or finished replication. */
+import type { Command } from 'commander';
+import type { ReplicationProgress } from '../../workflows/progress';
+import { connectClient } from '../temporal';
+
+export function formatProgress(p: ReplicationProgress): string {
+  const header = ['stream', 'mode', 'status', 'rows', 'pages', 'table'];
+  const rows = p.streams.map((s) => [s.stream, s.mode, s.status, String(s.rows), String(s.pages), s.object]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (c: string[]) => c.map((x, i) => (i === 3 || i === 4 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
+  const errors = p.streams.filter((s) => s.error).map((s) => `${s.stream} failed: ${s.error}`);
+  return [`${p.name} (${p.replicationId}): ${p.status}, ${p.source} → ${p.target}`, line(header), ...rows.map(line), ...errors].join('\n') + '\n';
+}
+
+export function registerStatusCommand(program: Command): void {
+  program
+    .command('status')
+    .description('Print rows and pages per stream of a replication (running or finished), from its progress query')
+    .argument('<workflow-id>', 'the replication\'s workflow id, e.g. klaviyo-sync-demo')
+    .option('--json', 'print the progress query\'s JSON')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      const { client } = await connectClient();
+      const handle = client.workflow.getHandle(id);
+      let p: ReplicationProgress;
+      try {
+        p = (await handle.query('progress')) as ReplicationProgress;
+      } catch (err) {
+        const desc = await handle.describe().catch(() => undefined);
+        if (!desc) throw new Error(`no replication with workflow id ${id}: list them with \`temporal workflow list --query "WorkflowType='replicate'"\``);
+        throw new Error(`replication ${id} is ${desc.status.name} but did not answer the progress query (is a \`klaviyo-sync worker\` running?): ${(err as Error).message}`);
+      }
+      process.stdout.write(opts.json ? `${JSON.stringify(p, null, 2)}\n` : formatProgress(p));
+    });
+}

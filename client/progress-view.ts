@@ -1,0 +1,91 @@
+/**
+ * Follows a running replication through its `progress` query: a bar per stream on a terminal (cli-progress),
+ * a plain line per change elsewhere (CI logs, pipes).
+ */
+import cliProgress from 'cli-progress';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { ReplicationProgress, StreamProgress } from '../workflows/progress';
+
+const POLL_MS = 1000;
+
+export interface ProgressView {
+  update(p: ReplicationProgress): void;
+  stop(): void;
+}
+
+function rate(s: StreamProgress, now: number): string {
+  if (!s.startedAt) return '';
+  const secs = ((s.durationMs ?? now - s.startedAt) || 1) / 1000;
+  return `${Math.round(s.rows / secs)} rows/s`;
+}
+
+export function barsView(stream: NodeJS.WriteStream = process.stderr): ProgressView {
+  const multi = new cliProgress.MultiBar(
+    {
+      stream,
+      format: ' {stream} |{bar}| {status} {rows} rows, {pages} pages {rate}',
+      hideCursor: true,
+      clearOnComplete: false,
+      barsize: 20,
+      forceRedraw: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  const bars = new Map<string, cliProgress.SingleBar>();
+  return {
+    update(p) {
+      const width = Math.max(...p.streams.map((s) => s.stream.length));
+      for (const s of p.streams) {
+        const done = s.status === 'completed' || s.status === 'failed';
+        const payload = { stream: s.stream.padEnd(width), status: s.status.padEnd(9), rows: s.rows, pages: s.pages, rate: rate(s, Date.now()) };
+        let bar = bars.get(s.stream);
+        if (!bar) {
+          bar = multi.create(1, 0, payload);
+          bars.set(s.stream, bar);
+        }
+        // Klaviyo does not say how many rows a listing has: the bar fills when the stream is done
+        bar.update(done ? 1 : s.status === 'running' ? 0.5 : 0, payload);
+      }
+    },
+    stop: () => multi.stop(),
+  };
+}
+
+export function linesView(write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): ProgressView {
+  const last = new Map<string, string>();
+  return {
+    update(p) {
+      for (const s of p.streams) {
+        const line = `${s.stream}: ${s.status}, ${s.rows} rows, ${s.pages} pages${s.error ? ` (${s.error})` : ''}`;
+        if (last.get(s.stream) !== line) {
+          last.set(s.stream, line);
+          write(line);
+        }
+      }
+    },
+    stop() {},
+  };
+}
+
+/** Polls the `progress` query until the workflow closes; queries that fail (no worker yet) are retried quietly. */
+export async function followProgress(handle: WorkflowHandle, view: ProgressView, done: Promise<unknown>): Promise<void> {
+  let finished = false;
+  void done.finally(() => (finished = true)).catch(() => undefined);
+  const poll = async () => {
+    try {
+      view.update((await handle.query('progress')) as ReplicationProgress);
+    } catch {
+      // not started by a worker yet, or closed: the next poll or the result tells
+    }
+  };
+  while (!finished) {
+    await poll();
+    await Promise.race([new Promise((r) => setTimeout(r, POLL_MS)), done.catch(() => undefined)]);
+  }
+  await poll();
+  view.stop();
+}
+
+export function defaultView(): ProgressView {
+  return process.stderr.isTTY ? barsView() : linesView();
+}

@@ -1,0 +1,103 @@
+/**
+ * `klaviyo-sync discover` as a real process: all 12 streams, with endpoint, scopes, rate tier and page size as the
+ * Klaviyo contract (spec/klaviyo/endpoints.json) gives them, and key, cursor and parent as the stream table does.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { STREAMS, STREAM_NAMES } from '../streams/streams';
+import type { DiscoveredStream } from '../client/commands/discover';
+import { CLI, ROOT } from './helpers/sandbox';
+import { KLAVIYO_DIR } from './helpers/spec';
+
+const run = (args: string[]) => promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT });
+
+interface EndpointOperation {
+  operationId: string;
+  path: string;
+  scopes: string[];
+  ratelimit: { burst: string; steady: string };
+  page_size: { maximum: number } | null;
+  max_per_page_from_description: number | null;
+}
+const operations = new Map(
+  (JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, 'endpoints.json'), 'utf8')) as { operations: EndpointOperation[] }).operations.map((o) => [
+    o.operationId,
+    o,
+  ]),
+);
+
+test('discover --json lists the 12 streams with the values of the Klaviyo contract and the stream table', async () => {
+  const { stdout } = await run(['discover', '--json']);
+  const streams = JSON.parse(stdout) as DiscoveredStream[];
+  assert.deepEqual(
+    streams.map((s) => s.name),
+    [...STREAM_NAMES],
+  );
+  assert.equal(streams.length, 12);
+
+  for (const s of streams) {
+    const op = operations.get(s.operation);
+    assert.ok(op, `${s.name}: operation ${s.operation} is not in endpoints.json`);
+    assert.equal(s.endpoint, op.path, `${s.name}: endpoint`);
+    assert.deepEqual(s.scopes, op.scopes, `${s.name}: scopes`);
+    assert.deepEqual(s.rateLimit, { burst: parseInt(op.ratelimit.burst, 10), steady: parseInt(op.ratelimit.steady, 10) }, `${s.name}: rate tier`);
+    const documented = op.page_size?.maximum ?? op.max_per_page_from_description;
+    // get_campaigns documents no page size; the sandbox's (observed) 10 is what the table says
+    assert.equal(s.pageSize, documented ?? 10, `${s.name}: page size`);
+    const def = STREAMS.find((d) => d.name === s.name)!;
+    assert.equal(s.description, def.description);
+    assert.deepEqual(s.primaryKey, def.primaryKey);
+  }
+
+  const byName = new Map(streams.map((s) => [s.name, s]));
+  const cursors = Object.fromEntries(streams.map((s) => [s.name, s.cursor]));
+  assert.deepEqual(cursors, {
+    profiles: { field: 'updated', operator: 'greater-than' },
+    lists: null,
+    segments: null,
+    campaigns: null,
+    flows: null,
+    templates: { field: 'updated', operator: 'greater-or-equal' },
+    events: { field: 'datetime', operator: 'greater-or-equal' },
+    metrics: null,
+    tags: null,
+    catalog_items: null,
+    list_profiles: null,
+    segment_profiles: null,
+  });
+  assert.deepEqual(
+    streams.filter((s) => s.parent).map((s) => [s.name, s.parent, s.primaryKey]),
+    [
+      ['list_profiles', 'lists', ['list_id', 'profile_id']],
+      ['segment_profiles', 'segments', ['segment_id', 'profile_id']],
+    ],
+  );
+  assert.equal(byName.get('catalog_items')!.endpoint, '/api/catalog-items');
+  assert.deepEqual(byName.get('segment_profiles')!.scopes, ['profiles:read', 'segments:read']);
+});
+
+test('discover prints a table: a header and one row per stream with endpoint, key, cursor, parent, page size, rate and scopes', async () => {
+  const [{ stdout }, help] = await Promise.all([run(['discover']), run(['discover', '--help'])]);
+  const lines = stdout.trimEnd().split('\n');
+  assert.equal(lines.length, 13, stdout);
+  assert.match(lines[0], /^STREAM\s+ENDPOINT\s+PRIMARY KEY\s+CURSOR\s+PARENT\s+PAGE SIZE\s+RATE \(BURST, STEADY\)\s+SCOPES\s+DESCRIPTION$/);
+  const rows = new Map(lines.slice(1).map((l) => [l.split(/\s+/)[0], l.split(/\s{2,}/)]));
+  assert.deepEqual([...rows.keys()], [...STREAM_NAMES]);
+  assert.deepEqual(rows.get('profiles')!.slice(0, 8), ['profiles', 'GET /api/profiles', 'id', 'updated greater-than', '-', '100', '75/s, 700/min', 'profiles:read']);
+  assert.deepEqual(rows.get('flows')!.slice(0, 8), ['flows', 'GET /api/flows', 'id', '-', '-', '50', '3/s, 60/min', 'flows:read']);
+  assert.deepEqual(rows.get('list_profiles')!.slice(0, 8), [
+    'list_profiles',
+    'GET /api/lists/{id}/profiles',
+    'list_id, profile_id',
+    '-',
+    'lists',
+    '100',
+    '75/s, 700/min',
+    'lists:read, profiles:read',
+  ]);
+  assert.match(help.stdout, /--json/);
+});
