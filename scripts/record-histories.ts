@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { execFileSync } from 'node:child_process';
+import { requireTemporalCli } from '../client/temporal-cli';
 import { ALL_STREAMS_YAML, replicateWith, startStack } from '../test/helpers/stack';
 
 async function main(): Promise<void> {
@@ -28,12 +29,19 @@ async function main(): Promise<void> {
       }
     }
     fs.mkdirSync(dir, { recursive: true });
+    const index: Record<string, { workflowId: string; workflowType: string }> = {};
     for (const [type, workflowId] of wanted) {
-      const history = await client.workflow.getHandle(workflowId).fetchHistory();
+      // the CLI's JSON is the format `historyFromJSON` (and the Web UI's download) uses
+      const json = execFileSync(requireTemporalCli(), ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', stack.temporal.address], {
+        maxBuffer: 64 * 1024 * 1024,
+      });
       const file = path.join(dir, `${type}--${workflowId.replace(/[^A-Za-z0-9_-]+/g, '_')}.json`);
-      fs.writeFileSync(file, historyToJSON(history));
+      fs.writeFileSync(file, json);
+      index[path.basename(file)] = { workflowId, workflowType: type };
       process.stdout.write(`recorded ${file}\n`);
     }
+    // replay needs each history's real workflow id (child ids derive from it)
+    fs.writeFileSync(path.join(dir, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
   } finally {
     await stack.stop();
   }

@@ -12,13 +12,14 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 const DIR = path.join(__dirname, 'histories');
 
 void test('recorded histories replay through the current workflow code', async () => {
-  const files = fs.readdirSync(DIR).filter((f) => f.endsWith('.json'));
-  const types = new Set(files.map((f) => f.split('--')[0]));
+  const index = JSON.parse(fs.readFileSync(path.join(DIR, 'index.json'), 'utf8')) as Record<string, { workflowId: string; workflowType: string }>;
+  const files = Object.keys(index);
+  const types = new Set(Object.values(index).map((h) => h.workflowType));
   assert.ok(files.length >= 3, `expected recorded histories in ${DIR}, found ${files.length}`);
   for (const t of ['replicate', 'syncStream', 'syncPartition']) assert.ok(types.has(t), `a ${t} history is recorded`);
 
   const histories = files.map((f) => ({
-    workflowId: f.replace(/\.json$/, ''),
+    workflowId: index[f].workflowId,
     history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'))),
   }));
   let replayed = 0;
