@@ -71,7 +71,7 @@ function scopeLines(stdout: string): Record<string, string> {
   return Object.fromEntries([...stdout.matchAll(/^ {2}(\S+:read)\s+(\w+)\s+GET \//gm)].map((m) => [m[1], m[2]]));
 }
 
-test('conns test: Klaviyo keys with every scope, with two, and an unknown one', async () => {
+void test('conns test: Klaviyo keys with every scope, with two, and an unknown one', async () => {
   const [full, limited, wrong] = await Promise.all([
     cli(['conns', 'test', 'KLAVIYO'], { KLAVIYO: klaviyo(FULL_KEY) }),
     cli(['conns', 'test', 'LIMITED'], { LIMITED: klaviyo(LIMITED_KEY) }),
@@ -106,7 +106,7 @@ test('conns test: Klaviyo keys with every scope, with two, and an unknown one', 
   for (const r of [full, limited, wrong]) assertNoSecret(r, FULL_KEY, LIMITED_KEY, WRONG_KEY);
 });
 
-test('conns test: Postgres reachable and writable, on a dead port, with a wrong password, and for a role without CREATE', async () => {
+void test('conns test: Postgres reachable and writable, on a dead port, with a wrong password, and for a role without CREATE', async () => {
   const url = new URL(pg.url);
   const password = decodeURIComponent(url.password);
   const where = (port: string) => `127.0.0.1:${port}/${url.pathname.slice(1)}`;
@@ -164,7 +164,7 @@ test('conns test: Postgres reachable and writable, on a dead port, with a wrong 
   }
 });
 
-test('conns test: SQLite files that exist, do not exist yet, are not databases, or cannot be created', async () => {
+void test('conns test: SQLite files that exist, do not exist yet, are not databases, or cannot be created', async () => {
   const existing = path.join(tmp, 'existing.db');
   const db = knex({ client: 'better-sqlite3', connection: { filename: existing }, useNullAsDefault: true });
   await db.schema.createTable('t', (t) => t.integer('x'));
@@ -203,7 +203,7 @@ test('conns test: SQLite files that exist, do not exist yet, are not databases, 
   assert.match(unknown.stderr, /^klaviyo-sync: connection NOPE not found: set NOPE=.* or add it under connections: in env\.yaml/);
 });
 
-test('conns list shows env vars and env.yaml connections, masked, with the broken and the shadowed ones marked', async () => {
+void test('conns list shows env vars and env.yaml connections, masked, with the broken and the shadowed ones marked', async () => {
   const dir = fs.mkdtempSync(path.join(tmp, 'list-'));
   fs.writeFileSync(
     path.join(dir, 'env.yaml'),

@@ -30,7 +30,7 @@ const operations = new Map(
   ]),
 );
 
-test('discover --json lists the 12 streams with the values of the Klaviyo contract and the stream table', async () => {
+void test('discover --json lists the 12 streams with the values of the Klaviyo contract and the stream table', async () => {
   const { stdout } = await run(['discover', '--json']);
   const streams = JSON.parse(stdout) as DiscoveredStream[];
   assert.deepEqual(
@@ -80,7 +80,7 @@ test('discover --json lists the 12 streams with the values of the Klaviyo contra
   assert.deepEqual(byName.get('segment_profiles')!.scopes, ['profiles:read', 'segments:read']);
 });
 
-test('discover prints a table: a header and one row per stream with endpoint, key, cursor, parent, page size, rate and scopes', async () => {
+void test('discover prints a table: a header and one row per stream with endpoint, key, cursor, parent, page size, rate and scopes', async () => {
   const [{ stdout }, help] = await Promise.all([run(['discover']), run(['discover', '--help'])]);
   const lines = stdout.trimEnd().split('\n');
   assert.equal(lines.length, 13, stdout);

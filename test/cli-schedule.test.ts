@@ -9,7 +9,6 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { requireTemporalCli } from '../client/temporal-cli';
 import { CLI } from './helpers/sandbox';
@@ -97,7 +96,7 @@ function essence(d: ScheduleDescription) {
   };
 }
 
-test('schedule create --every 1h: a schedule that starts replicate with the YAML, never overlapping', async () => {
+void test('schedule create --every 1h: a schedule that starts replicate with the YAML, never overlapping', async () => {
   const created = await cli(['schedule', 'create', file, '--every', '1h']);
   assert.equal(created.code, 0, created.stderr);
   assert.match(
@@ -119,7 +118,7 @@ test('schedule create --every 1h: a schedule that starts replicate with the YAML
   assert.ok(next > Date.now() && next <= Date.now() + 3_600_000, 'the next run is within the hour');
 });
 
-test('schedule create refuses an existing id, bad options, a bad config or connection, before creating anything', async () => {
+void test('schedule create refuses an existing id, bad options, a bad config or connection, before creating anything', async () => {
   const bad = path.join(tmp, 'bad.yaml');
   fs.writeFileSync(bad, 'source: KLAVIYO\ntarget: MY_PG\nstreams:\n  nope:\n');
   const [again, neither, both, badEvery, badCron, badYaml, noConnection, help] = await Promise.all([
@@ -155,7 +154,7 @@ test('schedule create refuses an existing id, bad options, a bad config or conne
   for (const flag of ['--every <duration>', '--cron <expr>', '--id <id>']) assert.ok(help.stdout.includes(flag), help.stdout);
 });
 
-test('schedule create --cron, then list shows id, spec, next run and the last run with its status', async () => {
+void test('schedule create --cron, then list shows id, spec, next run and the last run with its status', async () => {
   const cron = await cli(['schedule', 'create', file, '--cron', '30 3 * * *', '--id', 'nightly-cron', '--name', 'nightly_cron']);
   assert.equal(cron.code, 0, cron.stderr);
   const d = await client.schedule.getHandle('nightly-cron').describe();
@@ -192,7 +191,7 @@ test('schedule create --cron, then list shows id, spec, next run and the last ru
   assert.equal(cronLast, 'never run');
 });
 
-test('the temporal CLI command line creates the same schedule as schedule create', async () => {
+void test('the temporal CLI command line creates the same schedule as schedule create', async () => {
   // exactly what `jq -cRs '{name: "nightly", yaml: .}' nightly.yaml` prints
   const input = JSON.stringify({ name: 'nightly', yaml: fs.readFileSync(file, 'utf8') });
   const temporalCli = await run(requireTemporalCli(), [
@@ -217,7 +216,7 @@ test('the temporal CLI command line creates the same schedule as schedule create
   assert.deepEqual(essence(theirs), essence(ours));
 });
 
-test('schedule delete removes a schedule, and says so when there is none', async () => {
+void test('schedule delete removes a schedule, and says so when there is none', async () => {
   const deleted = await cli(['schedule', 'delete', 'nightly-cron']);
   assert.equal(deleted.code, 0, deleted.stderr);
   assert.equal(deleted.stdout, 'deleted schedule nightly-cron\n');

@@ -27,7 +27,7 @@ import { STREAMS } from '../../streams/streams';
 import type { StreamDef } from '../../streams/types';
 import { KlaviyoClient } from '../../activities/klaviyo/client';
 import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../activities/klaviyo/errors';
-import { createRateLimiter, type RateLimiter } from '../../activities/klaviyo/ratelimit';
+import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
 import { firstPageUrl } from '../../activities/klaviyo/urls';
 import { formatTable } from './table';
 
@@ -61,8 +61,6 @@ export interface TestOptions {
   schema?: string;
   /** each finding as it is made, one line */
   print: (line: string) => void;
-  /** Klaviyo: default a limiter in documented mode (each operation's published limits) */
-  limiter?: RateLimiter;
 }
 
 /** Resolves with a one-line summary when the connection can do everything a replication needs; throws otherwise. */
@@ -117,7 +115,8 @@ async function testKlaviyo(conn: KlaviyoConnection, opts: TestOptions): Promise<
   const client = new KlaviyoClient({
     baseUrl: conn.baseUrl,
     apiKey: conn.apiKey,
-    limiter: opts.limiter ?? createRateLimiter({ mode: 'documented' }),
+    // each operation's published limits: ten requests to ten operations go out at once, and never too fast
+    limiter: createRateLimiter({ mode: 'documented' }),
     connection: conn.name,
   });
   const probes = scopeProbes();
@@ -166,8 +165,7 @@ async function checkScope(client: KlaviyoClient, conn: KlaviyoConnection, probe:
             `Klaviyo at ${conn.baseUrl} rejected the API key of connection ${conn.name} (${details?.code ?? 'authentication_failed'}): ` +
               `put a valid private key (pk_..., from Klaviyo > Settings > API keys) in its secrets.api_key`,
           );
-        case KlaviyoErrorType.NetworkError:
-        {
+        case KlaviyoErrorType.NetworkError: {
           const reason = details?.detail ?? err.message;
           const code = details?.code && !reason.includes(details.code) ? `${details.code} ` : '';
           throw new Error(`cannot reach Klaviyo at ${conn.baseUrl}: ${code}${reason}; check the network, or the base_url of connection ${conn.name}`);
@@ -215,7 +213,7 @@ async function testPostgres(conn: PostgresConnection, opts: TestOptions): Promis
   try {
     let server: { version: string; user: string };
     try {
-      const res = await db.raw(`select current_setting('server_version') as version, current_user as "user", 1 as one`);
+      const res = await db.raw(`select current_setting('server_version') as version, current_user as "user"`);
       server = res.rows[0];
     } catch (err) {
       throw new Error(postgresLoginProblem(err, conn, where, scrub));
