@@ -1,0 +1,294 @@
+/**
+ * The Temporal CLI commands the README gives, run as real processes: `klaviyo-sync render` makes the input,
+ * `temporal workflow start|query|result|list|cancel|describe` drive a replication on a real dev server (started with
+ * klaviyo-sync's search attributes), executed by `klaviyo-sync worker` as a child process against the sandbox
+ * Klaviyo over HTTP and a SQLite file.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { request } from 'undici';
+import { startDevServer, type DevServer } from '../client/dev-server';
+import { requireTemporalCli } from '../client/temporal-cli';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import type { ReplicationProgress } from '../workflows/progress';
+import { CLI, startSandbox, type SandboxProcess } from './helpers/sandbox';
+import { API_KEY, checksumOf } from './helpers/stack';
+
+const REPLICATION_YAML = `source: KLAVIYO
+target: LITE
+defaults:
+  mode: full-refresh
+  object: klaviyo.{stream_name}
+streams:
+  profiles:
+    mode: incremental
+    source_options:
+      start_date: 2015-01-01
+  lists:
+  list_profiles:
+  events:
+    mode: incremental
+    source_options:
+      start_date: 2015-01-01
+`;
+
+/** Full-refresh streams only, so a cancelled run can be checked for tables swapped in half-loaded. */
+const MEMBERSHIPS_YAML = `source: KLAVIYO
+target: LITE
+defaults:
+  mode: full-refresh
+  object: klaviyo.{stream_name}
+streams:
+  lists:
+  list_profiles:
+  segment_profiles:
+`;
+
+let temporalCli: string;
+let server: DevServer;
+let sandbox: SandboxProcess;
+let worker: ChildProcess;
+let workerOutput = '';
+let tmp: string;
+let sqliteFile: string;
+let env: NodeJS.ProcessEnv;
+
+before(async () => {
+  temporalCli = requireTemporalCli();
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-temporal-cli-'));
+  sqliteFile = path.join(tmp, 'klaviyo.db');
+  [server, sandbox] = await Promise.all([
+    startDevServer({ searchAttributes: Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) => `${name}=${type}`) }),
+    // 1,500 profiles: about 13 pages of list memberships, enough to cancel a slowed run in the middle of one
+    startSandbox(['--size', 'tiny', '--seed', '11', '--profiles', '1500', '--api-key', API_KEY, '--rate-limits', 'off']),
+  ]);
+  // HOME: no ~/.sling/env.yaml nor Temporal CLI profile of this machine takes part
+  env = {
+    PATH: process.env.PATH,
+    HOME: tmp,
+    TEMPORAL_ADDRESS: server.address,
+    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.baseUrl, secrets: { api_key: API_KEY } }),
+    LITE: `sqlite://${sqliteFile}`,
+  };
+  worker = await startWorker();
+});
+
+after(async () => {
+  if (worker) await stopChild(worker);
+  await Promise.allSettled([sandbox?.stop(), server?.stop()]);
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** `klaviyo-sync worker` (documented rate limits: the default, sling's 3 requests/s, would make this test slow). */
+async function startWorker(): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [CLI, 'worker', '--rate-limits', 'documented'], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => (workerOutput += d));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`klaviyo-sync worker did not start polling within 60 s:\n${workerOutput}`)), 60_000);
+    child.stdout!.on('data', (d: string) => {
+      workerOutput += d;
+      if (workerOutput.includes('klaviyo-sync worker polling task queue klaviyo-sync')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`klaviyo-sync worker exited with code ${code} before polling:\n${workerOutput}`));
+    });
+  });
+  return child;
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
+  });
+}
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    execFile(command, args, { cwd: tmp, env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') return reject(err);
+      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** A `temporal` command that must succeed, with `--address` last as the README writes it. */
+async function temporal(...args: string[]): Promise<string> {
+  const r = await run(temporalCli, [...args, '--address', server.address]);
+  assert.equal(r.code, 0, `temporal ${args.join(' ')} exited with ${r.code}:\n${r.stderr}${r.stdout}`);
+  return r.stdout;
+}
+
+/** `klaviyo-sync render <file> > <file>.json`: the shell redirection is the test writing stdout to the file. */
+async function render(yamlFile: string, yamlText: string): Promise<string> {
+  fs.writeFileSync(path.join(tmp, yamlFile), yamlText);
+  const r = await run(process.execPath, [CLI, 'render', yamlFile]);
+  assert.equal(r.code, 0, r.stderr);
+  const jsonFile = yamlFile.replace(/\.yaml$/, '.json');
+  fs.writeFileSync(path.join(tmp, jsonFile), r.stdout);
+  return jsonFile;
+}
+
+/** `temporal workflow query --name progress` prints `QueryResult  <the progress as one line of JSON>`. */
+async function queryProgress(workflowId: string): Promise<ReplicationProgress> {
+  const out = await temporal('workflow', 'query', '--workflow-id', workflowId, '--name', 'progress');
+  const m = /^\s*QueryResult\s+(\{.*\})\s*$/m.exec(out);
+  assert.ok(m, `no QueryResult line in:\n${out}`);
+  return JSON.parse(m[1]) as ReplicationProgress;
+}
+
+/** The `Status` of `temporal workflow describe`'s Results section: COMPLETED, FAILED, CANCELED, ... */
+async function describeStatus(workflowId: string): Promise<string> {
+  const out = await temporal('workflow', 'describe', '--workflow-id', workflowId);
+  const m = /^\s*Status\s+([A-Z_]+)\s*$/m.exec(out);
+  assert.ok(m, `no Status in:\n${out}`);
+  return m[1];
+}
+
+/** `temporal workflow list --query ...` as workflow id -> status (its table: Status, WorkflowId, Type, StartTime). */
+async function listWorkflows(query: string): Promise<Map<string, string>> {
+  const out = await temporal('workflow', 'list', '--query', query);
+  const rows = out.split('\n').slice(1).filter((line) => line.trim() !== '');
+  return new Map(rows.map((line) => line.trim().split(/\s+/)).map(([status, id]) => [id, status]));
+}
+
+/** Lists until `done` holds: visibility is updated shortly after the workflows themselves. */
+async function listUntil(query: string, done: (listed: Map<string, string>) => boolean): Promise<Map<string, string>> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const listed = await listWorkflows(query);
+    if (done(listed) || Date.now() > deadline) return listed;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function truth(): Promise<Record<string, { count: number; checksum: string }>> {
+  const res = await request(`${sandbox.baseUrl}/__sandbox/truth`);
+  return (await res.body.json()) as Record<string, { count: number; checksum: string }>;
+}
+
+async function sandboxPost(pathname: string, body: unknown): Promise<void> {
+  const res = await request(`${sandbox.baseUrl}${pathname}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const text = await res.body.text();
+  assert.equal(res.statusCode, 200, `POST ${pathname}: ${text}`);
+}
+
+/** Rows of a SQLite table (`klaviyo.list_profiles` is the table `klaviyo__list_profiles`), or undefined if it is missing. */
+function sqliteRows(table: string): Array<Record<string, unknown>> | undefined {
+  const db = new Database(sqliteFile, { readonly: true });
+  try {
+    const exists = db.prepare(`select 1 from sqlite_master where type = 'table' and name = ?`).get(table);
+    return exists ? (db.prepare(`select * from "${table}"`).all() as Array<Record<string, unknown>>) : undefined;
+  } finally {
+    db.close();
+  }
+}
+
+/** Membership ids as the sandbox's truth counts them: `<list id>:<profile id>`. */
+function membershipIds(table: string): string[] {
+  return (sqliteRows(table) ?? []).map((r) => `${String(r.list_id)}:${String(r.profile_id)}`).sort();
+}
+
+void test('render, workflow start, query, result and list: a replication started with the Temporal CLI lands exactly, findable by its search attributes', { timeout: 90_000 }, async () => {
+  const inputFile = await render('replication.yaml', REPLICATION_YAML);
+  const input = JSON.parse(fs.readFileSync(path.join(tmp, inputFile), 'utf8')) as { name: string; config: { streams: Record<string, unknown> } };
+  assert.equal(input.name, 'replication', 'the replication is named after its file');
+  assert.deepEqual(Object.keys(input.config.streams), ['profiles', 'lists', 'list_profiles', 'events']);
+
+  const started = await temporal('workflow', 'start', '--type', 'replicate', '--task-queue', 'klaviyo-sync', '--workflow-id', 'cli-demo', '--input-file', inputFile);
+  assert.match(started, /WorkflowId\s+cli-demo\n/);
+
+  // `workflow result` waits for the end
+  const result = await temporal('workflow', 'result', '--workflow-id', 'cli-demo');
+  assert.match(result, /Status\s+COMPLETED\n/, result);
+  assert.equal(await describeStatus('cli-demo'), 'COMPLETED');
+
+  const want = await truth();
+  const progress = await queryProgress('cli-demo');
+  assert.equal(progress.replicationId, 'cli-demo');
+  assert.equal(progress.name, 'replication');
+  assert.equal(progress.status, 'completed');
+  assert.equal(`${progress.source} → ${progress.target}`, 'KLAVIYO → LITE');
+  assert.deepEqual(
+    progress.streams.map((s) => [s.stream, s.mode, s.object, s.status, s.rows, s.tableRows]),
+    [
+      ['profiles', 'incremental', 'klaviyo.profiles', 'completed', want.profiles.count, want.profiles.count],
+      ['lists', 'full-refresh', 'klaviyo.lists', 'completed', want.lists.count, want.lists.count],
+      ['list_profiles', 'full-refresh', 'klaviyo.list_profiles', 'completed', want.list_profiles.count, want.list_profiles.count],
+      ['events', 'incremental', 'klaviyo.events', 'completed', want.events.count, want.events.count],
+    ],
+  );
+  assert.deepEqual(checksumOf(membershipIds('klaviyo__list_profiles')), want.list_profiles, 'list_profiles in SQLite are the sandbox\'s');
+
+  // the replication, a child per stream, and a child per list for the memberships
+  const listIds = (sqliteRows('klaviyo__lists') ?? []).map((r) => String(r.id));
+  assert.equal(listIds.length, want.lists.count);
+  const expected = new Map([
+    ['cli-demo', 'Completed'],
+    ...['profiles', 'lists', 'list_profiles', 'events'].map((s) => [`cli-demo/${s}`, 'Completed'] as const),
+    ...listIds.map((id) => [`cli-demo/list_profiles/${id}`, 'Completed'] as const),
+  ]);
+  const byReplication = await listUntil(`KlaviyoReplication='replication'`, (l) => l.size >= expected.size);
+  assert.deepEqual(new Map([...byReplication].sort()), new Map([...expected].sort()));
+
+  const byStream = await listUntil(`KlaviyoStream='profiles'`, (l) => l.size >= 1);
+  assert.deepEqual([...byStream], [['cli-demo/profiles', 'Completed']]);
+});
+
+void test('workflow cancel: a slowed replication ends Canceled, and the full-refresh table it was loading keeps its previous rows', { timeout: 90_000 }, async () => {
+  // the table a completed run left, which a swap would replace
+  const previous = membershipIds('klaviyo__list_profiles');
+  assert.deepEqual(checksumOf(previous), (await truth()).list_profiles, 'the first test left list_profiles complete');
+  // memberships change in the sandbox, so a swapped-in table would differ from the previous one
+  await sandboxPost('/__sandbox/advance', {});
+  assert.notDeepEqual((await truth()).list_profiles, checksumOf(previous), 'advance changed the memberships');
+  await sandboxPost('/__sandbox/faults', { slow: { p: 1, ms: 1000 } });
+
+  const inputFile = await render('memberships.yaml', MEMBERSHIPS_YAML);
+  await temporal('workflow', 'start', '--type', 'replicate', '--task-queue', 'klaviyo-sync', '--workflow-id', 'cli-cancel', '--input-file', inputFile);
+
+  // cancel once list_profiles has written a page (into its staging table) and has pages left
+  const deadline = Date.now() + 45_000;
+  let progress: ReplicationProgress;
+  for (;;) {
+    progress = await queryProgress('cli-cancel');
+    const memberships = progress.streams?.find((s) => s.stream === 'list_profiles');
+    if (memberships?.status === 'running' && memberships.pages > 0) break;
+    assert.ok(Date.now() < deadline, `list_profiles wrote no page within 45 s: ${JSON.stringify(progress)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  await temporal('workflow', 'cancel', '--workflow-id', 'cli-cancel');
+  // `workflow result` waits for the end (and exits 1 for anything but a completion)
+  await run(temporalCli, ['workflow', 'result', '--workflow-id', 'cli-cancel', '--address', server.address]);
+  await sandboxPost('/__sandbox/faults', {});
+
+  assert.equal(await describeStatus('cli-cancel'), 'CANCELED');
+  const children = await listUntil(`KlaviyoReplication='memberships'`, (l) => ['lists', 'list_profiles', 'segment_profiles'].every((s) => l.has(`cli-cancel/${s}`)));
+  assert.equal(children.get('cli-cancel/lists'), 'Completed');
+  assert.equal(children.get('cli-cancel/list_profiles'), 'Canceled');
+  assert.equal(children.get('cli-cancel/segment_profiles'), 'Canceled');
+
+  assert.deepEqual(membershipIds('klaviyo__list_profiles'), previous, 'list_profiles still holds the previous run\'s rows');
+  assert.ok((sqliteRows('klaviyo__list_profiles__staging') ?? []).length > 0, 'the cancelled run\'s pages went to the staging table');
+  // segment_profiles had no previous table: there is none, or an empty one
+  assert.equal((sqliteRows('klaviyo__segment_profiles') ?? []).length, 0, 'segment_profiles has no rows from the cancelled run');
+});
