@@ -35,10 +35,10 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-export async function startStack(sandboxArgs: string[] = []): Promise<Stack> {
+export async function startStack(sandboxArgs: string[] = [], temporalArgs: string[] = []): Promise<Stack> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-e2e-'));
   const [temporal, sandbox, postgres] = await Promise.all([
-    startTemporal(),
+    startTemporal({ extraArgs: temporalArgs }),
     startSandbox(['--size', 'tiny', '--seed', '11', '--api-key', API_KEY, '--rate-limits', 'off', ...sandboxArgs]),
     startPostgres(),
   ]);
@@ -64,17 +64,23 @@ export async function startStack(sandboxArgs: string[] = []): Promise<Stack> {
   };
 }
 
-export async function stackWorker(stack: Stack, env: NodeJS.ProcessEnv = stack.env, taskQueue = 'klaviyo-sync'): Promise<Worker> {
+export async function stackWorker(stack: Stack, env: NodeJS.ProcessEnv = stack.env, maxPagesPerCall = 5): Promise<Worker> {
   return createWorker({
     connection: stack.temporal.env.nativeConnection,
-    taskQueue,
-    deps: { env, rateLimitMode: 'documented', maxPagesPerCall: 5 },
+    taskQueue: 'klaviyo-sync',
+    deps: { env, rateLimitMode: 'documented', maxPagesPerCall },
   });
 }
 
 /** Runs `replicate` to its end with a worker of this process; returns the summary or throws the failure. */
-export async function replicateWith(stack: Stack, yaml: string, workflowId: string, env?: NodeJS.ProcessEnv): Promise<ReplicationSummary> {
-  const worker = await stackWorker(stack, env);
+export async function replicateWith(
+  stack: Stack,
+  yaml: string,
+  workflowId: string,
+  env?: NodeJS.ProcessEnv,
+  maxPagesPerCall?: number,
+): Promise<ReplicationSummary> {
+  const worker = await stackWorker(stack, env, maxPagesPerCall);
   return worker.runUntil(
     stack.temporal.env.client.workflow.execute('replicate', {
       taskQueue: 'klaviyo-sync',
