@@ -8,7 +8,13 @@ import type { Command } from 'commander';
 import { WorkflowFailedError, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { parseReplicationYaml, planReplication } from '../../config/replication';
-import { resolveConnection } from '../../config/connections';
+import { resolveConnection, type KlaviyoConnection } from '../../config/connections';
+import { getStream } from '../../streams/streams';
+import type { StreamName } from '../../streams/types';
+import { KlaviyoClient } from '../../activities/klaviyo/client';
+import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
+import { firstPageUrl } from '../../activities/klaviyo/urls';
+import { testConnection } from './conns';
 import type { replicate } from '../../workflows';
 import type { ReplicationSummary } from '../../workflows/types';
 import { connectClient, connectWorker, TASK_QUEUE } from '../temporal';
@@ -53,11 +59,14 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   const yaml = readConfigFile(file);
   const name = opts.name ?? path.basename(file).replace(/\.ya?ml$/i, '');
   const plan = planReplication(parseReplicationYaml(yaml, file), { source: file, name });
-  // The worker resolves connections again when it runs; checking here makes a typo fail before anything starts.
-  resolveConnection(plan.source, { expect: 'klaviyo' });
-  resolveConnection(plan.target, { expect: 'database' });
+  // The worker resolves connections again when it runs; checking here makes a typo, a bad key or an unreachable
+  // database fail with its fix before any workflow starts or anything is written.
+  const source = resolveConnection(plan.source, { expect: 'klaviyo' }) as KlaviyoConnection;
+  const target = resolveConnection(plan.target, { expect: 'database' });
+  await testConnection(target, { schema: plan.streams[0]?.object.schema, print: () => undefined });
+  await checkKey(source, plan.streams[0].stream);
 
-  const { client, target } = await connectClient();
+  const { client, target: temporal } = await connectClient();
   const workflowId = opts.workflowId ?? `klaviyo-sync-${name}`;
   const handle = await client.workflow.start<typeof replicate>('replicate', {
     taskQueue: opts.taskQueue,
@@ -67,7 +76,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     staticSummary: `Klaviyo replication ${name}: ${plan.streams.length} streams, ${plan.source} → ${plan.target}`,
     staticDetails: plan.streams.map((s) => `- ${s.stream} (${s.mode}) → \`${s.objectName}\``).join('\n'),
   });
-  process.stderr.write(`replication ${name}: workflow ${workflowId} on ${target.address} (${plan.streams.length} streams)\n`);
+  process.stderr.write(`replication ${name}: workflow ${workflowId} on ${temporal.address} (${plan.streams.length} streams)\n`);
   if (opts.detach) {
     process.stdout.write(`${workflowId}\n`);
     return undefined;
@@ -79,7 +88,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     // the bars and the summary are the output here: the worker says only what went wrong
     Runtime.install({ logger: new DefaultLogger('WARN') });
     const { connection } = await connectWorker();
-    worker = await createWorker({ connection, namespace: target.namespace, taskQueue: opts.taskQueue });
+    worker = await createWorker({ connection, namespace: temporal.namespace, taskQueue: opts.taskQueue });
     workerDone = worker.run();
   }
   try {
@@ -104,6 +113,19 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
       await closeAll();
     }
     await client.connection.close();
+  }
+}
+
+/** One request, as the workflow's own check makes: a wrong key or base URL fails here, with Klaviyo's answer. */
+async function checkKey(conn: KlaviyoConnection, first: StreamName): Promise<void> {
+  const def = getStream(first);
+  const probe = def.parent ? getStream(def.parent.stream) : def;
+  const client = new KlaviyoClient({ baseUrl: conn.baseUrl, apiKey: conn.apiKey, limiter: createRateLimiter(), connection: conn.name });
+  const url = firstPageUrl(conn.baseUrl, probe, { partitionFilter: probe.partitions?.[0]?.filter, now: new Date() });
+  try {
+    await client.getPage(url, { operation: probe.operation });
+  } catch (err) {
+    throw new Error(err instanceof Error ? err.message : String(err));
   }
 }
 
