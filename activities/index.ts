@@ -36,7 +36,7 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env): ActivityDeps 
   if (mode !== 'sling' && mode !== 'documented') {
     throw new Error(`KLAVIYO_SYNC_RATE_LIMITS must be sling or documented, not ${JSON.stringify(mode)}`);
   }
-  return { env, cwd: process.cwd(), rateLimitMode: mode, maxPagesPerCall: 100, maxSecondsPerCall: 60, now: () => new Date() };
+  return { env, cwd: process.cwd(), rateLimitMode: mode, maxPagesPerCall: 20, maxSecondsPerCall: 15, now: () => new Date() };
 }
 
 /** Config and connection problems are the user's to fix: fail at once, with the message that says how. */

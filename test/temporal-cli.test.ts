@@ -1,8 +1,8 @@
 /**
- * The Temporal CLI commands the README gives, run as real processes: `klaviyo-sync render` makes the input,
- * `temporal workflow start|query|result|list|cancel|describe` drive a replication on a real dev server (started with
- * klaviyo-sync's search attributes), executed by `klaviyo-sync worker` as a child process against the sandbox
- * Klaviyo over HTTP and a SQLite file.
+ * The Temporal CLI commands the README gives, run as real processes exactly as written there: `klaviyo-sync render`
+ * makes the input, `temporal workflow start|query|result|list|cancel|describe` drive a replication on a real dev
+ * server (started with klaviyo-sync's search attributes, found through TEMPORAL_ADDRESS as a user's shell would),
+ * executed by `klaviyo-sync worker` as a child process against the sandbox Klaviyo over HTTP and a SQLite file.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -131,20 +131,19 @@ function run(command: string, args: string[]): Promise<Result> {
   });
 }
 
-/** A `temporal` command that must succeed, with `--address` last as the README writes it. */
+/** A `temporal` command that must succeed; like the README's, it names no server: the CLI reads TEMPORAL_ADDRESS. */
 async function temporal(...args: string[]): Promise<string> {
-  const r = await run(temporalCli, [...args, '--address', server.address]);
+  const r = await run(temporalCli, args);
   assert.equal(r.code, 0, `temporal ${args.join(' ')} exited with ${r.code}:\n${r.stderr}${r.stdout}`);
   return r.stdout;
 }
 
-/** `klaviyo-sync render <file> > <file>.json`: the shell redirection is the test writing stdout to the file. */
+/** `klaviyo-sync render <name>.yaml -o <name>.json`; returns the JSON file's name. */
 async function render(yamlFile: string, yamlText: string): Promise<string> {
   fs.writeFileSync(path.join(tmp, yamlFile), yamlText);
-  const r = await run(process.execPath, [CLI, 'render', yamlFile]);
-  assert.equal(r.code, 0, r.stderr);
   const jsonFile = yamlFile.replace(/\.yaml$/, '.json');
-  fs.writeFileSync(path.join(tmp, jsonFile), r.stdout);
+  const r = await run(process.execPath, [CLI, 'render', yamlFile, '-o', jsonFile]);
+  assert.equal(r.code, 0, r.stderr);
   return jsonFile;
 }
 
@@ -278,7 +277,7 @@ void test('workflow cancel: a slowed replication ends Canceled, and the full-ref
   }
   await temporal('workflow', 'cancel', '--workflow-id', 'cli-cancel');
   // `workflow result` waits for the end (and exits 1 for anything but a completion)
-  await run(temporalCli, ['workflow', 'result', '--workflow-id', 'cli-cancel', '--address', server.address]);
+  await run(temporalCli, ['workflow', 'result', '--workflow-id', 'cli-cancel']);
   await sandboxPost('/__sandbox/faults', {});
 
   assert.equal(await describeStatus('cli-cancel'), 'CANCELED');

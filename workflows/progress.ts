@@ -5,7 +5,7 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Mode, StreamName } from '../streams/types';
 
-export type StreamStatus = 'pending' | 'running' | 'completed' | 'failed';
+export type StreamStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 
 export interface StreamProgress {
   stream: StreamName;
@@ -25,7 +25,7 @@ export interface ReplicationProgress {
   name: string;
   source: string;
   target: string;
-  status: 'planning' | 'running' | 'completed' | 'failed';
+  status: 'planning' | 'running' | 'completed' | 'failed' | 'cancelled';
   streams: StreamProgress[];
 }
 

@@ -8,6 +8,7 @@ import {
   ApplicationFailure,
   condition,
   executeChild,
+  isCancellation,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -94,6 +95,12 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       finished.set(s.stream, summary);
       Object.assign(p, { status: 'completed', rows: summary.rows, pages: summary.pages, tableRows: summary.tableRows });
     } catch (err) {
+      if (isCancellation(err)) {
+        // a cancelled replication ends Canceled: its streams did not fail
+        p.status = 'cancelled';
+        progress.status = 'cancelled';
+        throw err;
+      }
       const error = rootMessage(err);
       finished.set(s.stream, {
         stream: s.stream,

@@ -18,7 +18,8 @@ import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
 import { runReplication } from './run';
 import { formatSummary } from './summary';
 
-const DATA = path.join(PROJECT_ROOT, '.data');
+/** the demo's state: Temporal's db, the sandbox account, the SQLite target (KLAVIYO_SYNC_DATA moves it, for tests) */
+const DATA = process.env.KLAVIYO_SYNC_DATA ? path.resolve(process.env.KLAVIYO_SYNC_DATA) : path.join(PROJECT_ROOT, '.data');
 const STATE_FILE = path.join(DATA, 'demo-sandbox.json');
 const DEMO_KEY = 'pk_demo_sandbox_key';
 
@@ -67,13 +68,15 @@ async function ensureTemporal(opts: DemoOptions): Promise<{ address: string; uiU
   const uiUrl = process.env.TEMPORAL_UI_URL ?? `http://localhost:${opts.uiPort}`;
   if (await temporalAnswers(address)) return { address, uiUrl, started: false };
   if (fromEnv) throw new Error(`no Temporal server answers at TEMPORAL_ADDRESS=${fromEnv}: start it, or unset TEMPORAL_ADDRESS to let the demo start a local one`);
-  await startDevServer({
+  const server = await startDevServer({
     port: Number(opts.port),
     uiPort: Number(opts.uiPort),
     dbFilename: path.join(DATA, 'temporal.db'),
     searchAttributes: Object.entries(SEARCH_ATTRIBUTES).map(([k, t]) => `${k}=${t}`),
     detachedLog: path.join(DATA, 'temporal.log'),
   });
+  // it outlives the demo, so the Web UI stays up: `kill $(cat .data/temporal.pid)` stops it
+  fs.writeFileSync(path.join(DATA, 'temporal.pid'), `${server.child.pid}\n`);
   return { address, uiUrl, started: true };
 }
 
@@ -95,7 +98,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const state = loadState(opts.size);
   const temporal = await ensureTemporal(opts);
   process.stderr.write(
-    `Temporal ${temporal.started ? 'started' : 'reused'} at ${temporal.address} (Web UI ${temporal.uiUrl}; state in .data/temporal.db)\n`,
+    `Temporal ${temporal.started ? 'started' : 'reused'} at ${temporal.address} (Web UI ${temporal.uiUrl}; state in ${path.join(DATA, 'temporal.db')})\n`,
   );
 
   const sandbox = await startDemoSandbox(state, opts);
@@ -138,7 +141,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     if (summary) process.stdout.write(formatSummary(summary));
     process.stdout.write(
       `\nWeb UI: ${temporal.uiUrl}/namespaces/default/workflows/${workflowId}\n` +
-        `Data:   ${path.join(DATA, 'klaviyo.db')} (e.g. sqlite3 .data/klaviyo.db 'select count(*) from klaviyo__profiles')\n` +
+        `Data:   ${path.join(DATA, 'klaviyo.db')} (e.g. sqlite3 ${path.relative(process.cwd(), path.join(DATA, 'klaviyo.db'))} 'select count(*) from klaviyo__profiles')\n` +
+        `Temporal keeps running for the Web UI; stop it with: kill $(cat ${path.relative(process.cwd(), path.join(DATA, 'temporal.pid'))})\n` +
         'Run `npm run demo` again for an incremental sync.\n',
     );
   } finally {

@@ -68,6 +68,12 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
 
   const { client, target: temporal } = await connectClient();
   const workflowId = opts.workflowId ?? `klaviyo-sync-${name}`;
+  const running = await client.workflow
+    .getHandle(workflowId)
+    .describe()
+    .then((d) => (d.status.name === 'RUNNING' ? d : undefined))
+    .catch(() => undefined);
+  if (running) process.stderr.write(`joining the running replication ${workflowId} (started ${running.startTime.toISOString()}): it resumes where its pages stopped\n`);
   const handle = await client.workflow.start<typeof replicate>('replicate', {
     taskQueue: opts.taskQueue,
     workflowId,
@@ -108,7 +114,8 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     throw new Error(`replication ${name} failed: ${rootMessage(err)}`);
   } finally {
     if (worker) {
-      worker.shutdown();
+      // the SDK's worker also stops by itself on SIGINT/SIGTERM
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await workerDone;
       await closeAll();
     }
