@@ -118,3 +118,14 @@ void test('every command has --help', async () => {
     assert.match(r.stdout, /Usage: klaviyo-sync/, `${c} --help`);
   }
 });
+
+void test('run --detach starts the workflow and prints its id; a worker finishes it', async () => {
+  const file = writeYaml('cli-detach.yaml', GOOD('LITE'));
+  const r = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-detached']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'cli-run-detached');
+  const worker = await stackWorker(stack);
+  const handle = stack.temporal.env.client.workflow.getHandle('cli-run-detached');
+  const summary = (await worker.runUntil(handle.result())) as { streams: Array<{ status: string }> };
+  assert.ok(summary.streams.every((s) => s.status === 'completed'));
+});
