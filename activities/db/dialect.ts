@@ -77,7 +77,10 @@ const postgres: Dialect = {
     `ALTER TABLE ${tableSql(ref)} ADD COLUMN IF NOT EXISTS ${quoteIdent(name)} ${POSTGRES_TYPES[type]}`,
   async lockSchema(trx, schema) {
     await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`klaviyo-sync schema ${schema}`]);
-    await trx.raw(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists: ask first, so a role
+    // with rights on an existing schema only can replicate into it
+    const exists = await trx.raw('SELECT 1 FROM pg_namespace WHERE nspname = ?', [schema]);
+    if (exists.rows.length === 0) await trx.raw(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
   },
   forUpdate: ' FOR UPDATE',
   async renamePrimaryKey(trx, table, from, to) {
