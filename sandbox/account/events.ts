@@ -2,13 +2,20 @@ import type { CampaignModel, Channel } from './campaigns';
 import type { CatalogModel, Product } from './catalog';
 import type { Source } from './collection';
 import type { ListModel } from './groups';
-import { base62, fromBase62, uuid1 } from './ids';
+import * as ids from './ids';
 import type { MetricModel } from './metrics';
 import type { ProfileModel } from './profiles';
-import { Rng, STREAM, hash32, rngFor, unit } from './prng';
-import { DAY, HISTORY_DAYS, isoSeconds } from './time';
+import * as prng from './prng';
+import type { Rng } from './prng';
+import * as time from './time';
 import type { Row, SortKey } from './types';
-import * as V from './vocabulary';
+import * as vocabulary from './vocabulary';
+
+// Copies of the imported bindings, read per row: tsx turns each read of an import into uninlined getter calls.
+const { base62, fromBase62, uuid1 } = ids;
+const { STREAM, hash32, rngFor, unit } = prng;
+const { DAY, HISTORY_DAYS, isoSeconds } = time;
+const V = { ...vocabulary };
 
 const EVENT_SORT_FIELDS = ['datetime', 'timestamp'] as const;
 

@@ -1,11 +1,16 @@
 import { Collection, type Source } from './collection';
 import type { ShortIdPool } from './ids';
 import type { ProfileModel } from './profiles';
-import { Rng, STREAM, hash32, mix32, rngFor, unit } from './prng';
+import * as prng from './prng';
+import type { Rng } from './prng';
 import type { TagModel } from './tags';
-import { DAY, HISTORY_DAYS, between, isoSeconds } from './time';
+import * as time from './time';
 import type { Row, SortKey } from './types';
 import { LIST_NAMES, SEGMENT_NAMES } from './vocabulary';
+
+// Copies of the imported bindings, read per profile row: tsx turns each read of an import into uninlined getter calls.
+const { STREAM, hash32, mix32, rngFor, unit } = prng;
+const { DAY, HISTORY_DAYS, between, isoSeconds } = time;
 
 const GROUP_SORT_FIELDS = ['created', 'name', 'updated'] as const;
 
@@ -23,27 +28,20 @@ export class GroupMembers implements Source {
   /** Profile -> its latest appended slot. */
   private readonly addedSlot = new Map<number, number>();
   private readonly removedBase = new Set<number>();
-  private readonly salt: number;
 
   constructor(
     private readonly seed: number,
     private readonly streams: { membership: number; joined: number },
     private readonly group: number,
     readonly groupId: string,
-    private readonly fraction: number,
     private readonly groupCreated: number,
     private readonly profiles: ProfileModel,
-    /** A per-profile hash shared by all groups of a kind; mixing it with this group's salt decides membership. */
-    private readonly profileHash: (p: number) => number,
+    /** Whether profile p is a base member (see GroupModel.memberships). */
+    private readonly inBase: (p: number) => boolean,
     private readonly end: number,
     version: () => number,
   ) {
     this.table = new Collection(`members of ${groupId}`, this, version);
-    this.salt = hash32(seed, streams.membership, group + 1);
-  }
-
-  private inBase(p: number): boolean {
-    return mix32((this.profileHash(p) ^ this.salt) >>> 0) / 0x100000000 < this.fraction;
   }
 
   private baseSlots(): Uint32Array {
@@ -56,8 +54,11 @@ export class GroupMembers implements Source {
     return this.base;
   }
 
-  isMember(p: number): boolean {
-    if (this.inBase(p) && !this.removedBase.has(p)) return true;
+  /** `inBase` is `this.inBase(p)`, which GroupModel.groupsOf reads for every group at once. */
+  isMember(p: number, inBase = this.inBase(p)): boolean {
+    // Skip the lookups in overlays that `advance` has not filled.
+    if (inBase && (this.removedBase.size === 0 || !this.removedBase.has(p))) return true;
+    if (this.addedSlot.size === 0) return false;
     const slot = this.addedSlot.get(p);
     return slot !== undefined && this.table.isLive(slot);
   }
@@ -133,7 +134,12 @@ abstract class GroupModel implements Source {
   private readonly count: number;
   private readonly tags: TagModel;
   private readonly profiles: ProfileModel;
-  private profileHashes: Uint32Array | undefined;
+  /** Per group: the share of profiles in its base, and the salt that picks them. */
+  private readonly fractions: number[] = [];
+  private readonly salts: number[] = [];
+  /** 32-bit words of `memberships` per profile. */
+  private readonly words: number;
+  private baseMemberships: Uint32Array | undefined;
 
   protected constructor(
     o: GroupOptions,
@@ -146,12 +152,12 @@ abstract class GroupModel implements Source {
     this.profiles = o.profiles;
     this.end = o.anchorSec - 1;
     this.start = o.anchorSec - HISTORY_DAYS * DAY;
+    this.words = Math.ceil(o.count / 32);
     for (let i = 0; i < o.count; i++) {
       this.ids.push(o.ids.draw(rngFor(o.seed, STREAM.groupIds, streams.meta, i + 1)));
-      const fraction = 0.03 + 0.37 * unit(o.seed, streams.meta, i, 99);
-      this.members.push(
-        new GroupMembers(o.seed, streams, i, this.ids[i], fraction, this.created(i), o.profiles, (p) => this.profileHash(p), this.end, o.version),
-      );
+      this.fractions.push(0.03 + 0.37 * unit(o.seed, streams.meta, i, 99));
+      this.salts.push(hash32(o.seed, streams.membership, i + 1));
+      this.members.push(new GroupMembers(o.seed, streams, i, this.ids[i], this.created(i), o.profiles, (p) => this.inBase(p, i), this.end, o.version));
     }
   }
 
@@ -159,12 +165,28 @@ abstract class GroupModel implements Source {
     return this.count;
   }
 
-  private profileHash(p: number): number {
-    if (!this.profileHashes) {
-      this.profileHashes = new Uint32Array(this.profiles.slots());
-      for (let k = 0; k < this.profileHashes.length; k++) this.profileHashes[k] = hash32(this.seed, this.streams.membership, k);
+  /**
+   * Base membership of every profile in every group, a bit each, the bits of one profile side by side: each profile
+   * row asks every group, and reading one word beats reading fifty arrays. A profile is in group g's base when its
+   * hash mixed with g's salt falls under g's fraction.
+   */
+  private memberships(): Uint32Array {
+    if (!this.baseMemberships) {
+      const n = this.profiles.slots();
+      const bits = new Uint32Array(n * this.words);
+      for (let p = 0; p < n; p++) {
+        const hash = hash32(this.seed, this.streams.membership, p);
+        for (let g = 0; g < this.count; g++) {
+          if (mix32((hash ^ this.salts[g]) >>> 0) / 0x100000000 < this.fractions[g]) bits[p * this.words + (g >>> 5)] |= 1 << (g & 31);
+        }
+      }
+      this.baseMemberships = bits;
     }
-    return this.profileHashes[p];
+    return this.baseMemberships;
+  }
+
+  private inBase(p: number, g: number): boolean {
+    return (this.memberships()[p * this.words + (g >>> 5)] & (1 << (g & 31))) !== 0;
   }
 
   id(i: number): string {
@@ -206,7 +228,11 @@ abstract class GroupModel implements Source {
   /** Groups profile p belongs to right now. */
   groupsOf(p: number): string[] {
     const out: string[] = [];
-    for (let g = 0; g < this.members.length; g++) if (this.members[g].isMember(p)) out.push(this.ids[g]);
+    const bits = this.memberships();
+    const at = p * this.words;
+    for (let g = 0; g < this.members.length; g++) {
+      if (this.members[g].isMember(p, (bits[at + (g >>> 5)] & (1 << (g & 31))) !== 0)) out.push(this.ids[g]);
+    }
     return out;
   }
 

@@ -190,6 +190,11 @@ function collection(req: ApiRequest): Buffer {
   const rawCursor = cursorText(req);
   const after = rawCursor === undefined ? null : decodeCursor(rawCursor, cursorState);
 
+  const out = new ByteSink(pageSize * 4096);
+  out.push('{"data":[');
+  // Rows are written as the listing finds them; only an `include` needs them again afterwards.
+  const rows: Row[] = [];
+  let written = 0;
   const page = listPage(
     {
       table,
@@ -205,15 +210,17 @@ function collection(req: ApiRequest): Buffer {
       pageSize,
     },
     req.ranges,
+    (row) => {
+      if (written++ > 0) out.push(',');
+      writeResource(out, row, shape, operation.relationships, include);
+      if (include.size > 0) rows.push(row);
+    },
   );
 
   const links: Record<string, string> = { self: requestUrl(req) };
   if (page.hasMore && page.last) links.next = requestUrl(req, encodeCursor({ ...cursorState, ...page.last }));
-  const out = new ByteSink(pageSize * 4096);
-  out.push('{"data":');
-  writeResources(out, page.rows, shape, operation.relationships, include);
-  out.push(',"links":', JSON.stringify(links));
-  writeIncluded(out, page.rows, include, req, shape);
+  out.push('],"links":', JSON.stringify(links));
+  writeIncluded(out, rows, include, req, shape);
   out.push('}');
   return out.bytes();
 }

@@ -5,7 +5,11 @@
  * that end with '/' like Klaviyo's.
  */
 import type { RelationshipData, Row } from '../account/types';
-import { ADDITIONAL_ONLY, collectionOf, type Operation } from './operations';
+import * as operations from './operations';
+import type { Operation } from './operations';
+
+// Copies of the imported bindings, read per resource: tsx turns each read of an import into uninlined getter calls.
+const { ADDITIONAL_ONLY, collectionOf } = operations;
 
 export interface Shape {
   /** scheme, host and port of the links, e.g. `http://127.0.0.1:4010` */

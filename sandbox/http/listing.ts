@@ -72,7 +72,6 @@ export interface ListingQuery {
 }
 
 export interface ListingPage {
-  rows: Row[];
   /** the (key, id) of the last row served, for the next cursor; null when the page is empty */
   last: { key: SortKey; id: string } | null;
   hasMore: boolean;
@@ -125,7 +124,11 @@ function rangeBounds(q: ListingQuery, order: Uint32Array, bounded: readonly Comp
   return [start, end];
 }
 
-export function listPage(q: ListingQuery, ranges: RangeCache): ListingPage {
+/**
+ * Hands the page's rows to `serve` one by one, as they are found. Serving each before generating the next keeps a
+ * page's rows from piling up in memory, where every young-generation collection would copy them.
+ */
+export function listPage(q: ListingQuery, ranges: RangeCache, serve: (row: Row) => void): ListingPage {
   const { table, sortField } = q;
   const order = table.order(sortField);
   const bounded = sortField === null ? [] : q.conditions.filter((c) => c.bound && (c.field === sortField || q.sameOrder[c.field] === sortField));
@@ -154,25 +157,26 @@ export function listPage(q: ListingQuery, ranges: RangeCache): ListingPage {
       const k = c.byId ? table.id(slot) : table.key(slot, c.field);
       return typeof k === 'string' ? !c.set.has(k) : k === null;
     });
-  const rows: Row[] = [];
+  let served = 0;
   let lastSlot = -1;
   let hasMore = false;
   const step = q.descending ? -1 : 1;
   for (let i = q.descending ? end - 1 : start; q.descending ? i >= start : i < end; i += step) {
     const slot = order[i];
-    if (rows.length === q.pageSize && residual.length === 0) {
+    if (served === q.pageSize && residual.length === 0) {
       hasMore = true;
       break;
     }
     if (cheap.length > 0 && rejected(slot)) continue;
     const row = table.row(slot);
     if (!row || !residual.every((c) => c.test(fieldValues(row, c.field)))) continue;
-    if (rows.length === q.pageSize) {
+    if (served === q.pageSize) {
       hasMore = true;
       break;
     }
-    rows.push(row);
+    serve(row);
+    served++;
     lastSlot = slot;
   }
-  return { rows, last: lastSlot < 0 ? null : { key: keyOf(lastSlot), id: table.id(lastSlot) }, hasMore };
+  return { last: lastSlot < 0 ? null : { key: keyOf(lastSlot), id: table.id(lastSlot) }, hasMore };
 }
