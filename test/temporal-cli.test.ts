@@ -17,25 +17,9 @@ import { requireTemporalCli } from '../client/temporal-cli';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import type { ReplicationProgress } from '../workflows/progress';
 import { CLI, startSandbox, type SandboxProcess } from './helpers/sandbox';
-import { API_KEY, checksumOf } from './helpers/stack';
+import { API_KEY, checksumOf, FOUR_STREAMS_YAML } from './helpers/stack';
 
-const REPLICATION_YAML = `source: KLAVIYO
-target: LITE
-defaults:
-  mode: full-refresh
-  object: klaviyo.{stream_name}
-streams:
-  profiles:
-    mode: incremental
-    source_options:
-      start_date: 2015-01-01
-  lists:
-  list_profiles:
-  events:
-    mode: incremental
-    source_options:
-      start_date: 2015-01-01
-`;
+const REPLICATION_YAML = FOUR_STREAMS_YAML;
 
 /** Full-refresh streams only, so a cancelled run can be checked for tables swapped in half-loaded. */
 const MEMBERSHIPS_YAML = `source: KLAVIYO

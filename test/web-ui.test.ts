@@ -18,7 +18,7 @@ import { closeAll } from '../activities/db/connect';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import type { ReplicationSummary } from '../workflows/types';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';
-import { API_KEY } from './helpers/stack';
+import { API_KEY, FOUR_STREAMS_YAML } from './helpers/stack';
 import { startTemporal, type TestTemporal } from './helpers/temporal';
 
 /** Debian's package `chromium`, installed by `scripts/install-tools.sh --browser` (npm test's pretest). */
@@ -38,23 +38,7 @@ const UI_TIMEOUT_MS = 30_000;
 
 const NAME = 'ui-demo';
 const STREAMS = ['profiles', 'lists', 'list_profiles', 'events'] as const;
-const YAML = `source: KLAVIYO
-target: LITE
-defaults:
-  mode: full-refresh
-  object: klaviyo.{stream_name}
-streams:
-  profiles:
-    mode: incremental
-    source_options:
-      start_date: 2015-01-01
-  lists:
-  list_profiles:
-  events:
-    mode: incremental
-    source_options:
-      start_date: 2015-01-01
-`;
+const YAML = FOUR_STREAMS_YAML;
 
 let tmp: string;
 let temporal: TestTemporal;

@@ -150,3 +150,22 @@ streams:
     source_options:
       start_date: 2015-01-01
 ${extra}`;
+
+/** Four streams of every kind (incremental, full refresh, a fanned-out child) into SQLite: for the CLI and UI tests. */
+export const FOUR_STREAMS_YAML = `source: KLAVIYO
+target: LITE
+defaults:
+  mode: full-refresh
+  object: klaviyo.{stream_name}
+streams:
+  profiles:
+    mode: incremental
+    source_options:
+      start_date: 2015-01-01
+  lists:
+  list_profiles:
+  events:
+    mode: incremental
+    source_options:
+      start_date: 2015-01-01
+`;
