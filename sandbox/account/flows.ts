@@ -1,8 +1,9 @@
 import type { Source } from './collection';
+import { DrawnIdModel } from './drawn';
 import type { ShortIdPool } from './ids';
 import { STREAM, rngFor } from './prng';
 import type { TagModel } from './tags';
-import { DAY, HISTORY_DAYS, between, isoSeconds } from './time';
+import { DAY, between, isoSeconds } from './time';
 import type { Row, SortKey } from './types';
 import { FLOW_KINDS } from './vocabulary';
 
@@ -18,30 +19,11 @@ interface FlowPlan {
 }
 
 /** Flows: the usual automations (welcome, abandoned cart, winback...), some in draft, some archived. */
-export class FlowModel implements Source {
+export class FlowModel extends DrawnIdModel implements Source {
   readonly keyFields = FLOW_SORT_FIELDS;
-  private readonly ids: string[] = [];
-  private readonly start: number;
-  private readonly end: number;
 
-  constructor(
-    private readonly seed: number,
-    count: number,
-    anchorSec: number,
-    ids: ShortIdPool,
-    private readonly tags: TagModel,
-  ) {
-    for (let i = 0; i < count; i++) this.ids.push(ids.draw(rngFor(seed, STREAM.flow, i, 1)));
-    this.end = anchorSec - 1;
-    this.start = anchorSec - HISTORY_DAYS * DAY;
-  }
-
-  slots(): number {
-    return this.ids.length;
-  }
-
-  id(i: number): string {
-    return this.ids[i];
+  constructor(seed: number, count: number, anchorSec: number, ids: ShortIdPool, private readonly tags: TagModel) {
+    super(seed, STREAM.flow, count, anchorSec, ids);
   }
 
   private plan(i: number): FlowPlan {

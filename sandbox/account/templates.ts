@@ -1,7 +1,8 @@
 import type { Source } from './collection';
+import { DrawnIdModel } from './drawn';
 import type { ShortIdPool } from './ids';
 import { STREAM, rngFor } from './prng';
-import { DAY, HISTORY_DAYS, between, isoSeconds } from './time';
+import { DAY, between, isoSeconds } from './time';
 import type { Row, SortKey } from './types';
 import { EDITOR_TYPES, SHOP_URL, TEMPLATE_KINDS } from './vocabulary';
 
@@ -10,30 +11,12 @@ const TEMPLATE_SORT_FIELDS = ['created', 'name', 'updated'] as const;
 const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 /** Email templates with rendered HTML and a plain-text part; `advance` revises some of them. */
-export class TemplateModel implements Source {
+export class TemplateModel extends DrawnIdModel implements Source {
   readonly keyFields = TEMPLATE_SORT_FIELDS;
-  private readonly ids: string[] = [];
   private readonly touched = new Map<number, { sec: number; rev: number }>();
-  private readonly start: number;
-  private readonly end: number;
 
-  constructor(
-    private readonly seed: number,
-    count: number,
-    anchorSec: number,
-    ids: ShortIdPool,
-  ) {
-    for (let i = 0; i < count; i++) this.ids.push(ids.draw(rngFor(seed, STREAM.template, i, 1)));
-    this.end = anchorSec - 1;
-    this.start = anchorSec - HISTORY_DAYS * DAY;
-  }
-
-  slots(): number {
-    return this.ids.length;
-  }
-
-  id(i: number): string {
-    return this.ids[i];
+  constructor(seed: number, count: number, anchorSec: number, ids: ShortIdPool) {
+    super(seed, STREAM.template, count, anchorSec, ids);
   }
 
   name(i: number): string {
