@@ -3,10 +3,24 @@
  * is delayed; `failNext` fails the next N requests deterministically. Draws come from a seeded PRNG, so the same
  * seed and the same request sequence give the same faults.
  *
- * CLI form: `500=0.02,503=0.02,reset=0.01,slow=0.05:1500,429=0.02`.
- * JSON form (POST /__sandbox/faults): `{"500":0.02,"reset":0.01,"slow":{"p":0.05,"ms":1500},"failNext":{"count":3,"status":503}}`;
- * `{}` clears everything.
+ * `mangle` spoils the 200 answers of one path prefix (or all) the way a broken server or proxy would: a body that is not
+ * JSON, a `links.next` pointing at the page itself or relative, or numeric resource ids.
+ *
+ * CLI form: `500=0.02,503=0.02,reset=0.01,slow=0.05:1500,429=0.02,mangle=self-next:/api/tags`.
+ * JSON form (POST /__sandbox/faults): `{"500":0.02,"reset":0.01,"slow":{"p":0.05,"ms":1500},"failNext":{"count":3,"status":503},
+ * "mangle":{"kind":"self-next","path":"/api/tags","skip":1}}`; `{}` clears everything.
  */
+
+export const MANGLE_KINDS = ['invalid-json', 'self-next', 'relative-next', 'numeric-id'] as const;
+export type MangleKind = (typeof MANGLE_KINDS)[number];
+
+export interface Mangle {
+  kind: MangleKind;
+  /** only answers to paths starting with this are spoiled; null: every /api/ answer */
+  path: string | null;
+  /** this many matching answers pass unspoiled first (e.g. a connector's pre-check) */
+  skip: number;
+}
 
 export interface FaultConfig {
   /** HTTP status (4xx/5xx) -> share of requests */
@@ -14,12 +28,13 @@ export interface FaultConfig {
   reset: number;
   slow: { p: number; ms: number } | null;
   failNext: { count: number; status: number | 'reset' } | null;
+  mangle: Mangle | null;
 }
 
 export type Fault = { kind: 'status'; status: number } | { kind: 'reset' };
 
 export function emptyFaults(): FaultConfig {
-  return { statuses: {}, reset: 0, slow: null, failNext: null };
+  return { statuses: {}, reset: 0, slow: null, failNext: null, mangle: null };
 }
 
 function share(name: string, value: unknown): number {
@@ -30,8 +45,19 @@ function share(name: string, value: unknown): number {
 
 function faultStatus(name: string): number {
   const status = Number(name);
-  if (!/^[45]\d\d$/.test(name)) throw new Error(`unknown fault '${name}': use an HTTP status 400-599, reset, slow or failNext`);
+  if (!/^[45]\d\d$/.test(name)) throw new Error(`unknown fault '${name}': use an HTTP status 400-599, reset, slow, failNext or mangle`);
   return status;
+}
+
+function mangleOf(kind: unknown, path: unknown, skip: unknown = 0): Mangle {
+  if (!MANGLE_KINDS.includes(kind as MangleKind)) {
+    throw new Error(`fault "mangle" needs a kind, one of ${MANGLE_KINDS.join(', ')}; got ${JSON.stringify(kind)}`);
+  }
+  if (path !== undefined && path !== null && !(typeof path === 'string' && path.startsWith('/api/'))) {
+    throw new Error(`fault "mangle" takes a path starting with /api/, got ${JSON.stringify(path)}`);
+  }
+  if (!(Number.isInteger(skip) && (skip as number) >= 0)) throw new Error(`fault "mangle" takes a skip count of 0 or more, got ${JSON.stringify(skip)}`);
+  return { kind: kind as MangleKind, path: (path as string | undefined) ?? null, skip: skip as number };
 }
 
 function checkTotal(config: FaultConfig): FaultConfig {
@@ -52,6 +78,9 @@ export function parseFaultSpec(text: string): FaultConfig {
       const delay = Number(ms);
       if (!(Number.isInteger(delay) && delay >= 0)) throw new Error(`fault 'slow=${value}' needs a delay in ms: write slow=<share>:<ms>, e.g. slow=0.05:1500`);
       config.slow = { p: share(name, p), ms: delay };
+    } else if (name === 'mangle') {
+      const colon = value.indexOf(':');
+      config.mangle = colon < 0 ? mangleOf(value, undefined) : mangleOf(value.slice(0, colon), value.slice(colon + 1));
     } else config.statuses[faultStatus(name)] = share(name, value);
   }
   return checkTotal(config);
@@ -77,6 +106,10 @@ export function parseFaultJson(body: unknown): FaultConfig {
         throw new Error('fault "failNext" must look like {"count":3,"status":503} (status 400-599 or "reset")');
       }
       config.failNext = { count: count as number, status: status as number | 'reset' };
+    } else if (name === 'mangle') {
+      const v = value as { kind?: unknown; path?: unknown; skip?: unknown } | null;
+      if (typeof v !== 'object' || v === null) throw new Error('fault "mangle" must look like {"kind":"self-next","path":"/api/tags","skip":0}');
+      config.mangle = mangleOf(v.kind, v.path, v.skip ?? 0);
     } else config.statuses[faultStatus(name)] = share(name, value);
   }
   return checkTotal(config);
@@ -88,7 +121,38 @@ export function faultsToJson(config: FaultConfig): Record<string, unknown> {
   if (config.reset) out.reset = config.reset;
   if (config.slow) out.slow = config.slow;
   if (config.failNext && config.failNext.count > 0) out.failNext = config.failNext;
+  if (config.mangle) out.mangle = config.mangle;
   return out;
+}
+
+/**
+ * A 200 answer as the configured mangle spoils it, or unchanged when it does not apply to `rawPath`. `requestUrl` is
+ * the absolute URL of the request, which a self-pointing `links.next` repeats.
+ */
+export function mangleBody(config: FaultConfig, rawPath: string, requestUrl: string, body: Buffer): Buffer {
+  const m = config.mangle;
+  if (!m || (m.path !== null && !rawPath.startsWith(m.path))) return body;
+  if (m.skip > 0) {
+    m.skip--;
+    return body;
+  }
+  if (m.kind === 'invalid-json') return Buffer.concat([body.subarray(0, Math.floor(body.length / 2)), Buffer.from('<html>')]);
+  const doc = JSON.parse(body.toString('utf8')) as { data: unknown; links?: Record<string, unknown> };
+  if (m.kind === 'self-next') doc.links = { ...doc.links, next: requestUrl };
+  else if (m.kind === 'relative-next') {
+    // the next page's link made relative; on a last page, the page's own link, so there is always one to follow
+    const next = doc.links?.next;
+    const u = new URL(typeof next === 'string' ? next : requestUrl);
+    doc.links = { ...doc.links, next: `${u.pathname}${u.search}` };
+  } else {
+    let n = 1;
+    const renumber = (r: unknown) => {
+      if (r && typeof r === 'object') (r as { id: unknown }).id = n++;
+    };
+    if (Array.isArray(doc.data)) doc.data.forEach(renumber);
+    else renumber(doc.data);
+  }
+  return Buffer.from(JSON.stringify(doc));
 }
 
 /** mulberry32: small, fast, and good enough to decide which requests fail. */

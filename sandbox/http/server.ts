@@ -10,7 +10,7 @@ import { adminAnswer } from './admin';
 import { answer } from './api';
 import { authenticate, checkRevision, maskKey, type ApiKey } from './auth';
 import { ApiError, injectedFault, invalid, methodNotAllowed, notFound, serverError } from './errors';
-import { FaultInjector, type FaultConfig } from './faults';
+import { FaultInjector, mangleBody, type FaultConfig } from './faults';
 import { RangeCache } from './listing';
 import { route, type Operation } from './operations';
 import { parseQuery } from './query';
@@ -118,7 +118,9 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
 
     const host = req.headers.host;
     const base = host && HOST.test(host) ? `http://${host}` : defaultBase;
-    send(res, 200, answer({ account, operation, pathId, query, base, now: Date.now(), ranges }), decision.headers);
+    const body = answer({ account, operation, pathId, query, base, now: Date.now(), ranges });
+    const requestUrl = `${base}${rawPath}${rawQuery ? `?${rawQuery}` : ''}`;
+    send(res, 200, mangleBody(faults.current, rawPath, requestUrl, body), decision.headers);
     return [operation.id, 200];
   }
 
