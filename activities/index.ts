@@ -5,12 +5,12 @@
  * together with its cursor in the target database, then return counts only.
  */
 import { activityInfo, cancellationSignal, Context, heartbeat } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
-import { ConfigError, resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
-import { ConnectionError, resolveConnection, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
+import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
+import { resolveConnection, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
 import type { StreamDef, StreamName } from '../streams/types';
 import { KlaviyoClient, type JsonApiResource } from './klaviyo/client';
+import { SyncError } from './errors';
 import { KlaviyoErrorType } from './klaviyo/errors';
 import { processRateLimiter, type RateLimitMode } from './klaviyo/ratelimit';
 import { firstPageUrl } from './klaviyo/urls';
@@ -39,29 +39,17 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env): ActivityDeps 
   return { env, cwd: process.cwd(), rateLimitMode: mode, maxPagesPerCall: 20, maxSecondsPerCall: 15, now: () => new Date() };
 }
 
-/** Config and connection problems are the user's to fix: fail at once, with the message that says how. */
-function userError<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof ConfigError || err instanceof ConnectionError) {
-      throw ApplicationFailure.create({ message: err.message, type: err.name, nonRetryable: true });
-    }
-    throw err;
-  }
-}
-
 export function createActivities(partial: Partial<ActivityDeps> = {}) {
   const deps: ActivityDeps = { ...defaultDeps(partial.env), ...partial };
 
   const klaviyo = (name: string): { conn: KlaviyoConnection; client: KlaviyoClient } => {
-    const conn = userError(() => resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'klaviyo' })) as KlaviyoConnection;
+    const conn = resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'klaviyo' }) as KlaviyoConnection;
     const limiter = processRateLimiter(`${conn.name}@${conn.baseUrl}`, { mode: deps.rateLimitMode });
     return { conn, client: new KlaviyoClient({ baseUrl: conn.baseUrl, apiKey: conn.apiKey, limiter, connection: conn.name }) };
   };
 
   const targetOf = (name: string): Target => {
-    const conn = userError(() => resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'database' })) as DatabaseConnection;
+    const conn = resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'database' }) as DatabaseConnection;
     return conn.kind === 'postgres' ? { kind: 'postgres', url: conn.url } : { kind: 'sqlite', filename: conn.filename };
   };
   const destination = (name: string): Destination => new Destination(targetOf(name));
@@ -89,7 +77,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      * says whether the namespace has our search attributes (registering them where the server allows it).
      */
     async planReplication(input: ReplicationInput): Promise<ReplicationPlan & { searchAttributes: boolean }> {
-      const plan = userError(() => resolveReplicationInput(input, { now: deps.now() }));
+      const plan = resolveReplicationInput(input, { now: deps.now() });
       klaviyo(plan.source);
       targetOf(plan.target);
       const client = Context.current().client;
@@ -157,7 +145,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           next = page.document.links?.next ?? null;
         } catch (err) {
           // A list or segment deleted while its members are read: it has no members any more (FIELD-NOTES).
-          if (!(stream.parent && err instanceof ApplicationFailure && err.type === KlaviyoErrorType.NotFound)) throw err;
+          if (!(stream.parent && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;
           resources = [];
           next = null;
         }

@@ -12,9 +12,10 @@ import { getStream, STREAMS } from '../streams/streams';
 import type { StreamDef } from '../streams/types';
 import { filterDatetime, firstPageUrl } from '../activities/klaviyo/urls';
 import { createRateLimiter, processRateLimiter, type Clock, type Release } from '../activities/klaviyo/ratelimit';
+import { SyncError, toApplicationFailure } from '../activities/errors';
 import {
-  failureForNetworkError,
-  failureForResponse,
+  failureForNetworkError as classifyNetworkError,
+  failureForResponse as classifyResponse,
   retryAfterSeconds,
   type KlaviyoFailureDetails,
   type RequestContext,
@@ -24,6 +25,16 @@ import { KlaviyoClient, type JsonApiDocument, type JsonApiResource, type Klaviyo
 import { idsChecksum } from '../sandbox/account/checksum';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';
 import { version } from '../package.json';
+
+/** What Temporal sees of a client error: the worker's interceptor maps every classified error like this. */
+function asFailure(err: unknown): ApplicationFailure {
+  assert.ok(err instanceof SyncError, `not a classified error: ${inspect(err)}`);
+  const f = toApplicationFailure(err);
+  assert.ok(f instanceof ApplicationFailure);
+  return f;
+}
+const failureForResponse = (...args: Parameters<typeof classifyResponse>) => asFailure(classifyResponse(...args));
+const failureForNetworkError = (...args: Parameters<typeof classifyNetworkError>) => asFailure(classifyNetworkError(...args));
 
 const NOW = new Date('2025-06-01T12:00:00.750Z');
 const BASE = 'https://a.klaviyo.com';
@@ -396,9 +407,8 @@ void describe('KlaviyoClient on a broken network', () => {
       const client = new KlaviyoClient({ baseUrl: peer.url, apiKey: SECRET_KEY, limiter: createRateLimiter() });
       const err = await client.getPage(`${peer.url}/api/tags`, { operation: 'get_tags' }).then(
         () => assert.fail('expected a failure'),
-        (e: unknown) => e,
+        (e: unknown) => asFailure(e),
       );
-      assert.ok(err instanceof ApplicationFailure);
       assert.equal(err.type, 'KlaviyoNetworkError');
       assert.equal(err.nonRetryable, false);
       assert.match(err.message, /GET 127\.0\.0\.1:\d+\/api\/tags \(get_tags\)/);
@@ -413,8 +423,8 @@ void describe('KlaviyoClient on a broken network', () => {
     const dispatcher = new Agent({ headersTimeout: 300 });
     try {
       const client = new KlaviyoClient({ baseUrl: peer.url, apiKey: SECRET_KEY, limiter: createRateLimiter(), dispatcher });
-      await assert.rejects(client.getPage(`${peer.url}/api/tags`, { operation: 'get_tags' }), (e: unknown) => {
-        assert.ok(e instanceof ApplicationFailure);
+      await assert.rejects(client.getPage(`${peer.url}/api/tags`, { operation: 'get_tags' }), (raw: unknown) => {
+        const e = asFailure(raw);
         assert.equal(e.type, 'KlaviyoNetworkError');
         assert.match(e.message, /UND_ERR_HEADERS_TIMEOUT/);
         assertNoKey(e);
@@ -439,8 +449,8 @@ void describe('KlaviyoClient on a broken network', () => {
     try {
       const client = new KlaviyoClient({ baseUrl: peer.url, apiKey: SECRET_KEY, limiter: createRateLimiter() });
       const elsewhere = peer.url.replace('127.0.0.1', 'localhost');
-      await assert.rejects(client.getPage(`${elsewhere}/api/tags?page%5Bcursor%5D=abc`, { operation: 'get_tags' }), (e: unknown) => {
-        assert.ok(e instanceof ApplicationFailure);
+      await assert.rejects(client.getPage(`${elsewhere}/api/tags?page%5Bcursor%5D=abc`, { operation: 'get_tags' }), (raw: unknown) => {
+        const e = asFailure(raw);
         assert.equal(e.type, 'KlaviyoCrossOriginRefused');
         assert.equal(e.nonRetryable, true);
         assert.ok(e.message.includes(elsewhere) && e.message.includes(peer.url), e.message);
@@ -461,8 +471,8 @@ void describe('KlaviyoClient on a broken network', () => {
   void it('rejects a malformed key up front without echoing it', () => {
     assert.throws(
       () => new KlaviyoClient({ baseUrl: BASE, apiKey: `${SECRET_KEY}\n`, limiter: createRateLimiter() }),
-      (e: unknown) => {
-        assert.ok(e instanceof ApplicationFailure);
+      (raw: unknown) => {
+        const e = asFailure(raw);
         assert.deepEqual([e.type, e.nonRetryable], ['KlaviyoAuthError', true]);
         assertNoKey(e);
         return true;
@@ -499,8 +509,7 @@ async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
     () => assert.fail('expected the request to fail'),
     (e: unknown) => e,
   );
-  assert.ok(err instanceof ApplicationFailure, `not an ApplicationFailure: ${inspect(err)}`);
-  return err;
+  return asFailure(err);
 }
 
 function rowsOf(doc: JsonApiDocument): JsonApiResource[] {

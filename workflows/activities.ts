@@ -1,43 +1,29 @@
 /**
- * Activity proxies, one set per concern, with timeouts and retry policies in one place.
+ * Activity proxies, one set per concern, with timeouts in one place and the retry policy of
+ * workflows/retry-policy.ts (the same numbers the CLI's pre-checks retry with).
  * Activities are imported as types only: workflow code never loads activity code.
  */
 import { proxyActivities, ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { RETRY_POLICY, temporalRetryPolicy } from './retry-policy';
 
-/** Errors that retrying cannot fix: a person must change config, the key, or the query. */
-export const NON_RETRYABLE = [
-  'ConfigError',
-  'ConnectionError',
-  'KlaviyoAuthError',
-  'KlaviyoPermissionError',
-  'KlaviyoBadRequest',
-  'IdentifierError',
-  'RunStateError',
-];
-
-/** Planning and checks: quick, and a failure is almost always the user's to fix. */
+/** Planning and checks: quick; a transient failure gets RETRY_POLICY.checkAttempts attempts, as a CLI pre-check does. */
 export const planning = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+  retry: temporalRetryPolicy(RETRY_POLICY.checkAttempts),
   cancellationType: ActivityCancellationType.TRY_CANCEL,
 });
 
 /**
  * Page work: each call fetches and writes pages for up to a time budget, heartbeating per page. A killed worker is
  * noticed through the heartbeat timeout; the retry resumes from the cursor saved with the last written page.
- * 429s set their own next retry delay (Retry-After); 5xx and network errors back off exponentially.
+ * 429s set their own next retry delay (Retry-After); 5xx, network and database-connection errors back off
+ * exponentially for RETRY_POLICY.pageAttempts attempts; user-fixable and protocol failures are not retried.
  */
 export const PAGING_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
-  retry: {
-    initialInterval: '1s',
-    backoffCoefficient: 2,
-    maximumInterval: '1 minute',
-    maximumAttempts: 30,
-    nonRetryableErrorTypes: NON_RETRYABLE,
-  },
+  retry: temporalRetryPolicy(RETRY_POLICY.pageAttempts),
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
 export const paging = proxyActivities<Activities>(PAGING_OPTIONS);

@@ -1,20 +1,23 @@
 /**
  * The one way activities talk to Klaviyo: a GET of one JSON:API page, paced by a RateLimiter, over a pooled
- * keep-alive connection, with every failure turned into a Temporal ApplicationFailure (see errors.ts).
+ * keep-alive connection, with every failure thrown as a classified error (errors.ts; the worker maps it to a
+ * Temporal failure). A 2xx body is checked against the JSON:API shape we rely on (zod) before anyone uses it.
  *
  * The API key is a secret: it is sent only to the configured base URL's origin, and it never appears in a thrown
  * failure, its details or its cause.
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ApplicationFailure } from '@temporalio/common';
+import { z } from 'zod';
 import { version } from '../../package.json';
+import { UserFixableError } from '../errors';
 import {
   crossOriginFailure,
   failureForInvalidBody,
   failureForNetworkError,
   failureForResponse,
   firstErrorItem,
+  KlaviyoErrorType,
   retryAfterSeconds,
   type RequestContext,
 } from './errors';
@@ -98,6 +101,59 @@ export interface KlaviyoPage {
 
 const REDACTED = '[redacted]';
 
+/** A resource as we use it: a string type and a non-empty string id (a numeric id would be stored as another key). */
+const ResourceSchema = z
+  .object({
+    type: z.string(),
+    id: z.string().min(1),
+    attributes: z.record(z.string(), z.unknown()).optional(),
+    relationships: z.record(z.string(), z.unknown()).optional(),
+  })
+  .loose();
+
+/** `links.next` is followed exactly as given, so it must be an absolute http(s) URL. */
+const NextLinkSchema = z
+  .string()
+  .refine((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), { message: 'not an absolute http(s) URL' })
+  .nullish();
+
+/** A collection page (`data` an array) or a single resource; `data: null` for an empty to-one answer. */
+const documentSchema = (data: unknown) =>
+  z
+    .object({
+      data: Array.isArray(data) ? z.array(ResourceSchema) : data === null ? z.null() : ResourceSchema,
+      included: z.array(ResourceSchema).optional(),
+      links: z.object({ next: NextLinkSchema }).loose().optional(),
+    })
+    .loose();
+
+/** The value at a zod issue's path, for naming what Klaviyo sent. */
+function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = body;
+  for (const key of path) v = v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[key] : undefined;
+  return v;
+}
+
+function shown(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value) ?? String(value);
+  const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `the ${typeof value}`;
+  return `${kind} ${text.length > 120 ? `${text.slice(0, 120)}…` : text}`;
+}
+
+/** What is wrong with a 2xx body, in words naming the field and the value, or undefined if it is a usable page. */
+export function documentProblem(body: unknown): string | undefined {
+  if (typeof body === 'string') return `a body that is not JSON (it begins ${JSON.stringify(body.slice(0, 80))})`;
+  if (typeof body !== 'object' || body === null) return 'an empty body or one that is not JSON';
+  if (!('data' in body)) return 'JSON without `data`';
+  const parsed = documentSchema((body as { data: unknown }).data).safeParse(body);
+  if (parsed.success) return undefined;
+  const issue = parsed.error.issues[0];
+  const path = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('').replace(/^\./, '');
+  const expected = path.endsWith('links.next') ? 'an absolute URL' : issue.code === 'invalid_type' ? `a ${String(issue.expected)}` : issue.message;
+  return `${path} = ${shown(valueAt(body, issue.path))} where a JSON:API page has ${expected}`;
+}
+
 function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
@@ -129,10 +185,10 @@ export class KlaviyoClient {
     this.connection = options.connection ?? DEFAULT_CONNECTION;
     // A key with whitespace or control characters would make every request fail inside undici; say so once, here.
     if (!/^[\x21-\x7e]+$/.test(options.apiKey)) {
-      throw ApplicationFailure.nonRetryable(
+      throw new UserFixableError(
         `The Klaviyo API key is empty or contains spaces or control characters: check secrets.api_key of connection ` +
           `${this.connection}; a private key starts with pk_.`,
-        'KlaviyoAuthError',
+        { type: KlaviyoErrorType.AuthError },
       );
     }
     this.origin = new URL(options.baseUrl).origin;
@@ -188,10 +244,8 @@ export class KlaviyoClient {
         }
         throw failureForResponse({ status, retryAfter, body }, ctx);
       }
-      if (typeof body !== 'object' || body === null || !('data' in body)) {
-        const problem = typeof body === 'object' ? 'JSON without `data`' : 'a body that is not JSON';
-        throw failureForInvalidBody(status, problem, ctx);
-      }
+      const problem = documentProblem(body);
+      if (problem) throw failureForInvalidBody(status, problem, ctx);
       return { document: body as JsonApiDocument, status, rateLimit: parseRateLimit(headers) };
     } finally {
       release();

@@ -1,10 +1,12 @@
 /**
- * Klaviyo responses and transport errors as Temporal failures: the failure's `type` and `nonRetryable` decide whether
- * Temporal retries the activity, and its message is what an operator reads in the UI, so each one names the fix.
+ * Klaviyo responses and transport errors in the classes of activities/errors.ts (user-fixable, protocol,
+ * rate-limited, transient): the class decides whether and when the activity is retried (the worker's interceptor
+ * maps it to a Temporal failure), and the message is what an operator reads in the UI, so each one names the fix.
  *
  * Nothing here sees the API key; the client scrubs bodies and transport messages before they get here.
  */
-import { ApplicationFailure, ApplicationFailureCategory } from '@temporalio/common';
+import { ProtocolError, RateLimitedError, TransientError, UserFixableError, type SyncError } from '../errors';
+import { RETRY_POLICY } from '../../workflows/retry-policy';
 
 export const KlaviyoErrorType = {
   RateLimited: 'KlaviyoRateLimited',
@@ -17,6 +19,7 @@ export const KlaviyoErrorType = {
   ClientError: 'KlaviyoClientError',
   UnexpectedResponse: 'KlaviyoUnexpectedResponse',
   CrossOriginRefused: 'KlaviyoCrossOriginRefused',
+  PagingLoop: 'KlaviyoPagingLoop',
 } as const;
 export type KlaviyoErrorType = (typeof KlaviyoErrorType)[keyof typeof KlaviyoErrorType];
 
@@ -60,7 +63,7 @@ export interface KlaviyoFailureDetails {
   retryAfterSeconds?: number;
 }
 
-export const MAX_RETRY_AFTER_SECONDS = 60;
+export const MAX_RETRY_AFTER_SECONDS = RETRY_POLICY.maximumRetryAfterSeconds;
 
 export function firstErrorItem(body: unknown): KlaviyoErrorItem | undefined {
   if (!body || typeof body !== 'object') return undefined;
@@ -94,7 +97,7 @@ function quoted(text: string | undefined): string {
 }
 
 /** The failure for a non-2xx response. */
-export function failureForResponse(res: ResponseFacts, ctx: RequestContext): ApplicationFailure {
+export function failureForResponse(res: ResponseFacts, ctx: RequestContext): SyncError {
   const item = firstErrorItem(res.body);
   const text = typeof res.body === 'string' && res.body ? res.body.slice(0, 200) : undefined;
   const detail = item?.detail ?? item?.title ?? text;
@@ -110,100 +113,79 @@ export function failureForResponse(res: ResponseFacts, ctx: RequestContext): App
 
   if (res.status === 429) {
     const seconds = retryAfterSeconds(res.retryAfter, detail);
-    return ApplicationFailure.create({
-      type: KlaviyoErrorType.RateLimited,
-      message:
-        `Klaviyo throttled ${req} (${op}): ${quoted(detail)}; retrying in ${seconds} s, and if this persists ` +
+    return new RateLimitedError(
+      `Klaviyo throttled ${req} (${op}): ${quoted(detail)}; retrying in ${seconds} s, and if this persists ` +
         `another client is sharing the account's quota, so slow it down or use the sling rate-limit mode.`,
-      nextRetryDelay: `${seconds}s`,
-      category: ApplicationFailureCategory.BENIGN,
-      details: [{ ...details, retryAfterSeconds: seconds }],
-    });
+      seconds,
+      { type: KlaviyoErrorType.RateLimited, details: { ...details, retryAfterSeconds: seconds } },
+    );
   }
   if (res.status >= 500) {
-    return ApplicationFailure.create({
-      type: KlaviyoErrorType.ServerError,
-      message:
-        `Klaviyo answered ${res.status} to ${req} (${op}): ${quoted(detail)}; this is retried, and if it persists ` +
+    return new TransientError(
+      `Klaviyo answered ${res.status} to ${req} (${op}): ${quoted(detail)}; this is retried, and if it persists ` +
         `check https://status.klaviyo.com.`,
-      details: [details],
-    });
+      { type: KlaviyoErrorType.ServerError, details },
+    );
   }
   if (res.status === 400) {
     const param = item?.source?.parameter;
-    return ApplicationFailure.create({
-      type: KlaviyoErrorType.BadRequest,
-      nonRetryable: true,
-      message:
-        `Klaviyo rejected ${req} (${op}) as a bad request: ${quoted(detail)}` +
+    return new UserFixableError(
+      `Klaviyo rejected ${req} (${op}) as a bad request: ${quoted(detail)}` +
         (param ? ` (parameter ${param})` : '') +
         `; fix ${param ? 'that parameter' : 'the request'} in the stream definition or the source options.`,
-      details: [details],
-    });
+      { type: KlaviyoErrorType.BadRequest, details },
+    );
   }
   if (res.status === 401) {
-    return ApplicationFailure.create({
-      type: KlaviyoErrorType.AuthError,
-      nonRetryable: true,
-      message:
-        `Klaviyo rejected the API key (${item?.code ?? 'authentication_failed'}): check secrets.api_key of ` +
+    return new UserFixableError(
+      `Klaviyo rejected the API key (${item?.code ?? 'authentication_failed'}): check secrets.api_key of ` +
         `connection ${ctx.connection}; a private key starts with pk_ (${req}).`,
-      details: [details],
-    });
+      { type: KlaviyoErrorType.AuthError, details },
+    );
   }
   if (res.status === 403) {
     const needs = ctx.scopes?.length
       ? `the scope${ctx.scopes.length > 1 ? 's' : ''} ${ctx.scopes.join(' and ')}`
       : `the read scope of ${op}`;
-    return ApplicationFailure.create({
-      type: KlaviyoErrorType.PermissionError,
-      nonRetryable: true,
-      message:
-        `Klaviyo denied ${req} (${op}, ${item?.code ?? 'permission_denied'}): ${quoted(detail)}; the API key needs ` +
+    return new UserFixableError(
+      `Klaviyo denied ${req} (${op}, ${item?.code ?? 'permission_denied'}): ${quoted(detail)}; the API key needs ` +
         `${needs}, so grant ${ctx.scopes && ctx.scopes.length > 1 ? 'them' : 'it'} to the private key in Klaviyo ` +
         `(Settings > API keys) or leave this stream out.`,
-      details: [details],
-    });
+      { type: KlaviyoErrorType.PermissionError, details },
+    );
   }
   if (res.status === 404) {
-    return ApplicationFailure.create({
-      type: KlaviyoErrorType.NotFound,
-      nonRetryable: true,
-      message:
-        `Klaviyo found nothing at ${req} (${op}): ${quoted(detail)}; the list or segment was probably deleted ` +
+    return new UserFixableError(
+      `Klaviyo found nothing at ${req} (${op}): ${quoted(detail)}; the list or segment was probably deleted ` +
         `during the run, so skip it.`,
-      details: [details],
-    });
+      { type: KlaviyoErrorType.NotFound, details },
+    );
   }
   if (res.status >= 400) {
-    return ApplicationFailure.create({
-      type: KlaviyoErrorType.ClientError,
-      nonRetryable: true,
-      message:
-        `Klaviyo answered ${res.status} to ${req} (${op}): ${quoted(detail)}; the request itself is wrong, so ` +
+    return new UserFixableError(
+      `Klaviyo answered ${res.status} to ${req} (${op}): ${quoted(detail)}; the request itself is wrong, so ` +
         `fix the stream definition rather than retrying.`,
-      details: [details],
-    });
+      { type: KlaviyoErrorType.ClientError, details },
+    );
   }
-  return ApplicationFailure.create({
-    type: KlaviyoErrorType.UnexpectedResponse,
-    nonRetryable: true,
-    message:
-      `Klaviyo answered ${res.status} to ${req} (${op}), which is not a JSON:API page; check that the base URL ` +
+  return new ProtocolError(
+    `Klaviyo answered ${res.status} to ${req} (${op}), which is not a JSON:API page; check that the base URL ` +
       `points at the Klaviyo API (https://a.klaviyo.com), not at a redirect or proxy page.`,
-    details: [details],
-  });
+    { type: KlaviyoErrorType.UnexpectedResponse, details },
+  );
 }
 
-/** A 2xx whose body is not a JSON:API document: a truncated or proxied body, worth another try. */
-export function failureForInvalidBody(status: number, problem: string, ctx: RequestContext): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: KlaviyoErrorType.UnexpectedResponse,
-    message:
-      `Klaviyo answered ${status} to ${where(ctx.url)} (${ctx.operation}) with ${problem}; this is retried, and if ` +
-      `it persists check that the base URL points at the Klaviyo API.`,
-    details: [{ ...baseDetails(ctx), status }],
-  });
+/**
+ * A 2xx whose body is not a JSON:API document (not JSON, no `data`, a resource without a string id): the same
+ * request gives the same answer, so it fails at once, naming what came back.
+ */
+export function failureForInvalidBody(status: number, problem: string, ctx: RequestContext): SyncError {
+  return new ProtocolError(
+    `Klaviyo answered ${status} to ${where(ctx.url)} (${ctx.operation}) with ${problem}; this is not retried: check ` +
+      `that the base URL points at the Klaviyo API (https://a.klaviyo.com) and not at a proxy or captive page, and ` +
+      `if it does, report the response to Klaviyo.`,
+    { type: KlaviyoErrorType.UnexpectedResponse, details: { ...baseDetails(ctx), status, detail: problem } },
+  );
 }
 
 /** What a transport error is, in words an operator can act on. */
@@ -219,33 +201,23 @@ function describeTransportError(err: unknown): { code: string; message: string }
  * we stand. `message` must already be scrubbed of secrets; the cause is rebuilt from code and message only, so no
  * undici object (which may reference the request and its headers) travels with the failure.
  */
-export function failureForNetworkError(
-  err: unknown,
-  ctx: RequestContext,
-  scrub: (s: string) => string,
-): ApplicationFailure {
+export function failureForNetworkError(err: unknown, ctx: RequestContext, scrub: (s: string) => string): SyncError {
   const { code, message } = describeTransportError(err);
   const safeMessage = scrub(message);
   const cause = Object.assign(new Error(safeMessage), { name: code });
-  return ApplicationFailure.create({
-    type: KlaviyoErrorType.NetworkError,
-    message:
-      `Could not complete ${where(ctx.url)} (${ctx.operation}): ${code} ${safeMessage}; this is retried, and if it ` +
+  return new TransientError(
+    `Could not complete ${where(ctx.url)} (${ctx.operation}): ${code} ${safeMessage}; this is retried, and if it ` +
       `persists check this worker's network path to ${ctx.url.host}.`,
-    cause,
-    details: [{ ...baseDetails(ctx), code, detail: safeMessage }],
-  });
+    { type: KlaviyoErrorType.NetworkError, cause, details: { ...baseDetails(ctx), code, detail: safeMessage } },
+  );
 }
 
 /** The key goes only to the configured origin: a `links.next` elsewhere is refused before anything is sent. */
-export function crossOriginFailure(target: URL, baseOrigin: string, operation: string): ApplicationFailure {
-  return ApplicationFailure.create({
-    type: KlaviyoErrorType.CrossOriginRefused,
-    nonRetryable: true,
-    message:
-      `Refused to send the Klaviyo API key to ${target.origin} for ${operation}: only the configured base URL's ` +
+export function crossOriginFailure(target: URL, baseOrigin: string, operation: string): SyncError {
+  return new ProtocolError(
+    `Refused to send the Klaviyo API key to ${target.origin} for ${operation}: only the configured base URL's ` +
       `origin ${baseOrigin} receives it; a next link on another origin means a misbehaving proxy or server, so ` +
       `check the base URL.`,
-    details: [{ operation, host: target.host, path: target.pathname }],
-  });
+    { type: KlaviyoErrorType.CrossOriginRefused, details: { operation, host: target.host, path: target.pathname } },
+  );
 }

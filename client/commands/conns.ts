@@ -12,7 +12,6 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import knex from 'knex';
 import YAML from 'yaml';
-import { ApplicationFailure } from '@temporalio/common';
 import {
   ENV_FILE_VARIABLE,
   describeConnection,
@@ -25,6 +24,7 @@ import {
 import { DEFAULT_SCHEMA, IDENTIFIER } from '../../config/replication';
 import { STREAMS } from '../../streams/streams';
 import type { StreamDef } from '../../streams/types';
+import { SyncError } from '../../activities/errors';
 import { KlaviyoClient } from '../../activities/klaviyo/client';
 import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../activities/klaviyo/errors';
 import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
@@ -155,8 +155,8 @@ async function checkScope(client: KlaviyoClient, conn: KlaviyoConnection, probe:
       await client.getPage(url, { operation: probe.stream.operation });
       return { scope: probe.scope, status: 'ok' };
     } catch (err) {
-      if (!(err instanceof ApplicationFailure)) throw err;
-      const details = err.details?.[0] as KlaviyoFailureDetails | undefined;
+      if (!(err instanceof SyncError)) throw err;
+      const details = err.details as KlaviyoFailureDetails | undefined;
       switch (err.type) {
         case KlaviyoErrorType.PermissionError:
           return { scope: probe.scope, status: 'missing' };
