@@ -12,6 +12,7 @@ import type { StreamDef, StreamName } from '../streams/types';
 import { KlaviyoClient, type JsonApiResource } from './klaviyo/client';
 import { SyncError } from './errors';
 import { KlaviyoErrorType } from './klaviyo/errors';
+import { checkStreamScopes } from './klaviyo/scopes';
 import { processRateLimiter, type RateLimitMode } from './klaviyo/ratelimit';
 import { firstPageUrl } from './klaviyo/urls';
 import { Destination } from './db/destination';
@@ -85,13 +86,13 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       return { ...plan, searchAttributes };
     },
 
-    /** One cheap request, so a bad key or base URL fails the replication before any table is touched. */
+    /**
+     * One cheap request per scope the streams need (the CLI's pre-check, klaviyo/scopes.ts), so a bad key, a missing
+     * scope or a wrong base URL fails the replication before any table is touched.
+     */
     async checkSource(args: { source: string; streams: StreamName[] }): Promise<void> {
-      const first = getStream(args.streams[0]);
-      const probe = first.parent ? getStream(first.parent.stream) : first;
       const { conn, client } = klaviyo(args.source);
-      const url = firstPageUrl(conn.baseUrl, probe, { partitionFilter: probe.partitions?.[0]?.filter, now: deps.now() });
-      await client.getPage(url, { operation: probe.operation, signal: cancellationSignal() });
+      await checkStreamScopes(client, args.streams, { connection: conn.name, baseUrl: conn.baseUrl, signal: cancellationSignal() });
     },
 
     /** Gets the target ready and says which partitions remain (resuming this run where its pages stopped). */

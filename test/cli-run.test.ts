@@ -9,12 +9,14 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CLI, ROOT } from './helpers/sandbox';
+import { request } from 'undici';
 import { stackWorker, startStack, truth, type Stack } from './helpers/stack';
 
 let stack: Stack;
+const LISTS_ONLY_KEY = 'pk_cli_lists_only_0123456789';
 
 before(async () => {
-  stack = await startStack();
+  stack = await startStack(['--api-key', `${LISTS_ONLY_KEY}=lists:read`]);
 });
 after(async () => {
   await stack?.stop();
@@ -128,4 +130,40 @@ void test('run --detach starts the workflow and prints its id; a worker finishes
   const handle = stack.temporal.env.client.workflow.getHandle('cli-run-detached');
   const summary = (await worker.runUntil(handle.result())) as { streams: Array<{ status: string }> };
   assert.ok(summary.streams.every((s) => s.status === 'completed'));
+});
+
+async function setFaults(body: unknown): Promise<void> {
+  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/faults`, { method: 'POST', body: JSON.stringify(body) });
+  assert.equal(res.statusCode, 200);
+  await res.body.dump();
+}
+
+void test('the pre-check rides through three 503s with the one retry policy, then the run completes', async (t) => {
+  t.after(() => setFaults({}));
+  await setFaults({ failNext: { count: 3, status: 503 } });
+  const file = writeYaml('cli-503.yaml', GOOD('LITE'));
+  const t0 = Date.now();
+  const r = await cli(['run', file, '--with-worker', '--workflow-id', 'cli-run-503']);
+  assert.equal(r.code, 0, r.stderr);
+  // three failed attempts of the first probe, waiting 1, 2 and 4 s (RETRY_POLICY), then the other probes
+  const retries = r.stderr.split('\n').filter((l) => /^checking the Klaviyo key \(attempt \d of 5\): Klaviyo answered 503/.test(l));
+  assert.equal(retries.length, 3, r.stderr);
+  assert.match(retries[2], /attempt 3 of 5.*Next attempt in 4 s\./);
+  assert.ok(Date.now() - t0 >= 7_000, 'waited the backoff');
+});
+
+void test('a key lacking the second stream\'s scope fails the pre-check naming scope and stream, before any table', async () => {
+  await setFaults({});
+  const lite = path.join(stack.tmp, 'cli-scope.db');
+  const file = writeYaml('cli-scope.yaml', 'source: KLAVIYO\ntarget: SCOPELITE\nstreams:\n  lists:\n  tags:\n');
+  const r = await cli(['run', file], {
+    TEMPORAL_ADDRESS: '127.0.0.1:1',
+    SCOPELITE: `sqlite://${lite}`,
+    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: stack.sandbox.baseUrl, secrets: { api_key: LISTS_ONLY_KEY } }),
+  });
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /the API key of connection KLAVIYO lacks tags:read, which tags needs: grant it to the private key in Klaviyo/);
+  assert.doesNotMatch(r.stderr, /Temporal server/, 'failed before reaching for Temporal');
+  assert.doesNotMatch(r.stderr, new RegExp(LISTS_ONLY_KEY));
+  assert.equal(fs.existsSync(lite) ? fs.statSync(lite).size : 0, 0, 'nothing was written');
 });

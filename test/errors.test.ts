@@ -25,6 +25,7 @@ import { Destination } from '../activities/db/destination';
 import { closeAll } from '../activities/db/connect';
 import { documentProblem } from '../activities/klaviyo/client';
 import { failureForInvalidBody, failureForResponse } from '../activities/klaviyo/errors';
+import { scopesOf } from '../activities/klaviyo/scopes';
 import { ConfigError } from '../config/replication';
 import { getStream } from '../streams/streams';
 import { backoffSeconds, nextRetrySeconds, RETRY_POLICY, temporalRetryPolicy } from '../workflows/retry-policy';
@@ -149,6 +150,11 @@ void describe('what a page may look like', () => {
     );
     assert.match(String(documentProblem('<html><body>Sign in')), /^a body that is not JSON \(it begins "<html><body>Sign in"\)$/);
     assert.equal(documentProblem({ errors: [] }), 'JSON without `data`');
+  });
+
+  void test('a membership stream needs its parent\'s scopes and profiles\'', () => {
+    assert.deepEqual(scopesOf(getStream('segment_profiles')).sort(), ['profiles:read', 'segments:read']);
+    assert.deepEqual(scopesOf(getStream('tags')), ['tags:read']);
   });
 });
 

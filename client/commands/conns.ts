@@ -23,12 +23,11 @@ import {
 } from '../../config/connections';
 import { DEFAULT_SCHEMA, IDENTIFIER } from '../../config/replication';
 import { STREAMS } from '../../streams/streams';
-import type { StreamDef } from '../../streams/types';
-import { SyncError } from '../../activities/errors';
+import { SyncError, withRetries } from '../../activities/errors';
 import { KlaviyoClient } from '../../activities/klaviyo/client';
 import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../activities/klaviyo/errors';
 import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
-import { firstPageUrl } from '../../activities/klaviyo/urls';
+import { probeScope, scopeProbes, type ScopeProbe } from '../../activities/klaviyo/scopes';
 import { formatTable } from './table';
 
 export function registerConnsCommand(program: Command): void {
@@ -78,38 +77,12 @@ export async function testConnection(conn: Connection, opts: TestOptions): Promi
 // ---------------------------------------------------------------------------------------------------------------
 // Klaviyo
 
-export interface ScopeProbe {
-  scope: string;
-  /** a top-level stream that needs this scope alone, so a 403 on it means exactly this scope is missing */
-  stream: StreamDef;
-}
-
-/** Every scope the streams need, in stream-table order, each with the stream whose first page tests it. */
-export function scopeProbes(streams: readonly StreamDef[] = STREAMS): ScopeProbe[] {
-  const scopes = [...new Set(streams.flatMap((s) => s.scopes))];
-  return scopes.map((scope) => {
-    const stream = streams.find((s) => !s.parent && s.scopes.length === 1 && s.scopes[0] === scope);
-    if (!stream) throw new Error(`no top-level stream needs only ${scope}, so conns test cannot check it on its own`);
-    return { scope, stream };
-  });
-}
-
-/** The stream's first request, with its first partition's filter (campaigns need a channel) and 1 row per page. */
-export function probeUrl(baseUrl: string, stream: StreamDef, now = new Date()): string {
-  const smallest: StreamDef = stream.pageSize === undefined ? stream : { ...stream, pageSize: 1 };
-  return firstPageUrl(baseUrl, smallest, { partitionFilter: stream.partitions?.[0]?.filter, now });
-}
-
-export type ScopeStatus = 'ok' | 'missing' | 'error';
-
 export interface ScopeCheck {
   scope: string;
-  status: ScopeStatus;
+  status: 'ok' | 'missing' | 'error';
   /** what went wrong, for status `error` */
   detail?: string;
 }
-
-const RATE_LIMITED_ATTEMPTS = 3;
 
 async function testKlaviyo(conn: KlaviyoConnection, opts: TestOptions): Promise<{ summary: string }> {
   const client = new KlaviyoClient({
@@ -148,35 +121,26 @@ async function testKlaviyo(conn: KlaviyoConnection, opts: TestOptions): Promise<
   return { summary: `ok: the key has all ${results.length} scopes the ${STREAMS.length} streams need` };
 }
 
+/** One scope's probe, retried with the one policy (a 429 waits Retry-After, a 5xx backs off). */
 async function checkScope(client: KlaviyoClient, conn: KlaviyoConnection, probe: ScopeProbe): Promise<ScopeCheck> {
-  const url = probeUrl(conn.baseUrl, probe.stream);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await client.getPage(url, { operation: probe.stream.operation });
-      return { scope: probe.scope, status: 'ok' };
-    } catch (err) {
-      if (!(err instanceof SyncError)) throw err;
-      const details = err.details as KlaviyoFailureDetails | undefined;
-      switch (err.type) {
-        case KlaviyoErrorType.PermissionError:
-          return { scope: probe.scope, status: 'missing' };
-        case KlaviyoErrorType.AuthError:
-          throw new Error(
-            `Klaviyo at ${conn.baseUrl} rejected the API key of connection ${conn.name} (${details?.code ?? 'authentication_failed'}): ` +
-              `put a valid private key (pk_..., from Klaviyo > Settings > API keys) in its secrets.api_key`,
-          );
-        case KlaviyoErrorType.NetworkError: {
-          const reason = details?.detail ?? err.message;
-          const code = details?.code && !reason.includes(details.code) ? `${details.code} ` : '';
-          throw new Error(`cannot reach Klaviyo at ${conn.baseUrl}: ${code}${reason}; check the network, or the base_url of connection ${conn.name}`);
-        }
-        case KlaviyoErrorType.RateLimited:
-          // the client has told the limiter to hold this operation back for the Retry-After, so a retry waits it out
-          if (attempt < RATE_LIMITED_ATTEMPTS) continue;
-          return { scope: probe.scope, status: 'error', detail: err.message };
-        default:
-          return { scope: probe.scope, status: 'error', detail: err.message };
+  try {
+    return { scope: probe.scope, status: await withRetries(() => probeScope(client, conn.baseUrl, probe)) };
+  } catch (err) {
+    if (!(err instanceof SyncError)) throw err;
+    const details = err.details as KlaviyoFailureDetails | undefined;
+    switch (err.type) {
+      case KlaviyoErrorType.AuthError:
+        throw new Error(
+          `Klaviyo at ${conn.baseUrl} rejected the API key of connection ${conn.name} (${details?.code ?? 'authentication_failed'}): ` +
+            `put a valid private key (pk_..., from Klaviyo > Settings > API keys) in its secrets.api_key`,
+        );
+      case KlaviyoErrorType.NetworkError: {
+        const reason = details?.detail ?? err.message;
+        const code = details?.code && !reason.includes(details.code) ? `${details.code} ` : '';
+        throw new Error(`cannot reach Klaviyo at ${conn.baseUrl}: ${code}${reason}; check the network, or the base_url of connection ${conn.name}`);
       }
+      default:
+        return { scope: probe.scope, status: 'error', detail: err.message };
     }
   }
 }

@@ -9,11 +9,12 @@ import { WorkflowFailedError, WorkflowIdConflictPolicy } from '@temporalio/clien
 import { ApplicationFailure } from '@temporalio/common';
 import { parseReplicationYaml, planReplication } from '../../config/replication';
 import { resolveConnection, type KlaviyoConnection } from '../../config/connections';
-import { getStream } from '../../streams/streams';
 import type { StreamName } from '../../streams/types';
+import { withRetries } from '../../activities/errors';
 import { KlaviyoClient } from '../../activities/klaviyo/client';
 import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
-import { firstPageUrl } from '../../activities/klaviyo/urls';
+import { checkStreamScopes } from '../../activities/klaviyo/scopes';
+import { RETRY_POLICY } from '../../workflows/retry-policy';
 import { testConnection } from './conns';
 import type { replicate } from '../../workflows';
 import type { ReplicationSummary } from '../../workflows/types';
@@ -64,7 +65,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   const source = resolveConnection(plan.source, { expect: 'klaviyo' }) as KlaviyoConnection;
   const target = resolveConnection(plan.target, { expect: 'database' });
   await testConnection(target, { schema: plan.streams[0]?.object.schema, print: () => undefined });
-  await checkKey(source, plan.streams[0].stream);
+  await checkKey(source, plan.streams.map((s) => s.stream));
 
   const { client, target: temporal } = await connectClient();
   const workflowId = opts.workflowId ?? `klaviyo-sync-${name}`;
@@ -123,17 +124,19 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   }
 }
 
-/** One request, as the workflow's own check makes: a wrong key or base URL fails here, with Klaviyo's answer. */
-async function checkKey(conn: KlaviyoConnection, first: StreamName): Promise<void> {
-  const def = getStream(first);
-  const probe = def.parent ? getStream(def.parent.stream) : def;
+/**
+ * The workflow's own pre-check (`checkSource`): one request per scope the selected streams need, so a wrong key, a
+ * missing scope or a wrong base URL fails here with its fix; a 429 waits Retry-After and a 5xx or network error backs
+ * off, with the same numbers Temporal retries the activity with.
+ */
+async function checkKey(conn: KlaviyoConnection, streams: StreamName[]): Promise<void> {
   const client = new KlaviyoClient({ baseUrl: conn.baseUrl, apiKey: conn.apiKey, limiter: createRateLimiter(), connection: conn.name });
-  const url = firstPageUrl(conn.baseUrl, probe, { partitionFilter: probe.partitions?.[0]?.filter, now: new Date() });
-  try {
-    await client.getPage(url, { operation: probe.operation });
-  } catch (err) {
-    throw new Error(err instanceof Error ? err.message : String(err));
-  }
+  const retry = <T>(fn: () => Promise<T>) =>
+    withRetries(fn, {
+      onRetry: (err, seconds, attempt) =>
+        process.stderr.write(`checking the Klaviyo key (attempt ${attempt} of ${RETRY_POLICY.checkAttempts}): ${err.message} Next attempt in ${seconds} s.\n`),
+    });
+  await checkStreamScopes(client, streams, { connection: conn.name, baseUrl: conn.baseUrl, retry });
 }
 
 function rootMessage(err: unknown): string {

@@ -1,0 +1,94 @@
+/**
+ * Does the API key have every scope the selected streams need? One cheap request per distinct scope, each on a
+ * top-level stream that needs that scope alone, so a 403 names exactly the missing scope. A membership stream needs
+ * its parent's scopes and profiles' (its operation reads both).
+ *
+ * The one pre-check of a replication: the CLI runs it before starting the workflow (retrying in process with the one
+ * policy), the workflow's `checkSource` activity runs it before any table is touched (Temporal retries it with the
+ * same numbers), and `conns test` runs the per-scope probe for every stream.
+ */
+import { STREAMS, getStream } from '../../streams/streams';
+import type { StreamDef, StreamName } from '../../streams/types';
+import { SyncError, UserFixableError } from '../errors';
+import type { KlaviyoClient } from './client';
+import { KlaviyoErrorType } from './errors';
+import { firstPageUrl } from './urls';
+
+export interface ScopeProbe {
+  scope: string;
+  /** a top-level stream that needs this scope alone, so a 403 on it means exactly this scope is missing */
+  stream: StreamDef;
+}
+
+/** Every scope the streams need, in stream-table order, each with the stream whose first page tests it. */
+export function scopeProbes(streams: readonly StreamDef[] = STREAMS): ScopeProbe[] {
+  const scopes = [...new Set(streams.flatMap((s) => s.scopes))];
+  return scopes.map((scope) => {
+    const stream = STREAMS.find((s) => !s.parent && s.scopes.length === 1 && s.scopes[0] === scope);
+    if (!stream) throw new Error(`no top-level stream needs only ${scope}, so the scope cannot be checked on its own`);
+    return { scope, stream };
+  });
+}
+
+/** The scopes a stream's run needs: its own, and for a child stream its parent's (the parent's ids are read first). */
+export function scopesOf(stream: StreamDef): string[] {
+  return [...new Set([...(stream.parent ? getStream(stream.parent.stream).scopes : []), ...stream.scopes])];
+}
+
+/** The stream's first request, with its first partition's filter (campaigns need a channel) and 1 row per page. */
+export function probeUrl(baseUrl: string, stream: StreamDef, now = new Date()): string {
+  const smallest: StreamDef = stream.pageSize === undefined ? stream : { ...stream, pageSize: 1 };
+  return firstPageUrl(baseUrl, smallest, { partitionFilter: stream.partitions?.[0]?.filter, now });
+}
+
+export type ScopeStatus = 'ok' | 'missing';
+
+/**
+ * One probe: `ok`, or `missing` on a 403. Anything else (a bad key, throttling, an outage) is thrown as the
+ * client classified it, for the caller's retry policy.
+ */
+export async function probeScope(client: KlaviyoClient, baseUrl: string, probe: ScopeProbe, signal?: AbortSignal): Promise<ScopeStatus> {
+  try {
+    await client.getPage(probeUrl(baseUrl, probe.stream), { operation: probe.stream.operation, signal });
+    return 'ok';
+  } catch (err) {
+    if (err instanceof SyncError && err.type === KlaviyoErrorType.PermissionError) return 'missing';
+    throw err;
+  }
+}
+
+export interface KeyCheckOptions {
+  /** the connection named in the message */
+  connection: string;
+  baseUrl: string;
+  /** wraps each probe: the CLI passes `withRetries`, an activity nothing (Temporal retries the activity) */
+  retry?: <T>(fn: () => Promise<T>) => Promise<T>;
+  signal?: AbortSignal;
+}
+
+/**
+ * Probes every distinct scope the selected streams need; throws a user-fixable error naming each missing scope and
+ * the streams that need it, or the first failure that is not a 403 (a bad key fails on the first probe, before the
+ * others are sent).
+ */
+export async function checkStreamScopes(client: KlaviyoClient, streams: readonly StreamName[], opts: KeyCheckOptions): Promise<void> {
+  const selected = streams.map(getStream);
+  const needed = new Set(selected.flatMap(scopesOf));
+  const probes = scopeProbes().filter((p) => needed.has(p.scope));
+  if (probes.length === 0) return;
+  const retry = opts.retry ?? (<T>(fn: () => Promise<T>) => fn());
+  const run = (p: ScopeProbe) => retry(() => probeScope(client, opts.baseUrl, p, opts.signal));
+  const first = await run(probes[0]);
+  const rest = await Promise.all(probes.slice(1).map(run));
+  const statuses = [first, ...rest];
+  const missing = probes.filter((_, i) => statuses[i] === 'missing').map((p) => p.scope);
+  if (missing.length === 0) return;
+  const them = missing.length > 1 ? 'them' : 'it';
+  const blocked = selected.filter((s) => scopesOf(s).some((sc) => missing.includes(sc))).map((s) => s.name);
+  throw new UserFixableError(
+    `the API key of connection ${opts.connection} lacks ${missing.join(', ')}, which ${blocked.join(', ')} ` +
+      `need${blocked.length > 1 ? '' : 's'}: grant ${them} to the private key in Klaviyo (Settings > API keys), or ` +
+      `disable ${blocked.length > 1 ? 'those streams' : 'that stream'} in the replication; nothing was written.`,
+    { type: KlaviyoErrorType.PermissionError, details: { connection: opts.connection, missing, streams: blocked } },
+  );
+}
