@@ -12,6 +12,7 @@ import type { StreamDef, StreamName } from '../streams/types';
 import { KlaviyoClient, type JsonApiResource } from './klaviyo/client';
 import { SyncError } from './errors';
 import { KlaviyoErrorType } from './klaviyo/errors';
+import { PagingGuard } from './klaviyo/paging';
 import { checkStreamScopes } from './klaviyo/scopes';
 import { processRateLimiter, type RateLimitMode } from './klaviyo/ratelimit';
 import { firstPageUrl } from './klaviyo/urls';
@@ -61,11 +62,12 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     const ids: string[] = [];
     const listings = stream.partitions?.map((p) => p.filter) ?? [undefined];
     for (const partitionFilter of listings) {
-      let url: string | undefined = firstPageUrl(conn.baseUrl, stream, { partitionFilter, now: deps.now() });
+      const guard = new PagingGuard(stream.name, partitionFilter ?? '');
+      let url: string | null = firstPageUrl(conn.baseUrl, stream, { partitionFilter, now: deps.now() });
       while (url) {
         const page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
         for (const r of asArray(page.document.data)) ids.push(r.id);
-        url = page.document.links?.next ?? undefined;
+        url = guard.follow(url, page.document.links?.next ?? null);
         heartbeat({ ids: ids.length });
       }
     }
@@ -135,6 +137,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       }
 
       const started = Date.now();
+      const guard = new PagingGuard(stream.name, task.partition);
       let rows = 0;
       let pages = 0;
       for (;;) {
@@ -143,7 +146,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         try {
           const page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
           resources = asArray(page.document.data);
-          next = page.document.links?.next ?? null;
+          next = guard.follow(url, page.document.links?.next ?? null);
         } catch (err) {
           // A list or segment deleted while its members are read: it has no members any more (FIELD-NOTES).
           if (!(stream.parent && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;

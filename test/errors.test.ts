@@ -25,6 +25,7 @@ import { Destination } from '../activities/db/destination';
 import { closeAll } from '../activities/db/connect';
 import { documentProblem } from '../activities/klaviyo/client';
 import { failureForInvalidBody, failureForResponse } from '../activities/klaviyo/errors';
+import { PagingGuard } from '../activities/klaviyo/paging';
 import { scopesOf } from '../activities/klaviyo/scopes';
 import { ConfigError } from '../config/replication';
 import { getStream } from '../streams/streams';
@@ -150,6 +151,25 @@ void describe('what a page may look like', () => {
     );
     assert.match(String(documentProblem('<html><body>Sign in')), /^a body that is not JSON \(it begins "<html><body>Sign in"\)$/);
     assert.equal(documentProblem({ errors: [] }), 'JSON without `data`');
+  });
+
+  void test('a links.next back to the page itself, or to a page already read, ends paging naming the URL', () => {
+    const a = 'https://a.klaviyo.com/api/tags';
+    const b = 'https://a.klaviyo.com/api/tags?page%5Bcursor%5D=b';
+    const c = 'https://a.klaviyo.com/api/tags?page%5Bcursor%5D=c';
+    const fine = new PagingGuard('tags', '');
+    assert.equal(fine.follow(a, b), b);
+    assert.equal(fine.follow(b, c), c);
+    assert.equal(fine.follow(c, null), null);
+
+    assert.throws(() => new PagingGuard('tags', '').follow(a, a), (e: unknown) => {
+      assert.ok(e instanceof ProtocolError);
+      assert.match(e.message, /links\.next for stream tags points back at the page itself: https:\/\/a\.klaviyo\.com\/api\/tags;/);
+      return true;
+    });
+    const loop = new PagingGuard('list_profiles', 'L1');
+    loop.follow(a, b);
+    assert.throws(() => loop.follow(b, a), /partition L1 points back at a page already read \(2 pages into this call\): https:\/\/a\.klaviyo\.com\/api\/tags;/);
   });
 
   void test('a membership stream needs its parent\'s scopes and profiles\'', () => {
