@@ -152,6 +152,18 @@ void test('the pre-check rides through three 503s with the one retry policy, the
   assert.ok(Date.now() - t0 >= 7_000, 'waited the backoff');
 });
 
+void test('the pre-check waits out three 429s (Retry-After: 1) instead of exiting 1 saying it is retrying', async (t) => {
+  t.after(() => setFaults({}));
+  await setFaults({ failNext: { count: 3, status: 429 } });
+  const file = writeYaml('cli-429.yaml', GOOD('LITE'));
+  const r = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-429']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'cli-run-429');
+  const waits = r.stderr.split('\n').filter((l) => /^checking the Klaviyo key \(attempt \d of 5\): Klaviyo throttled .*Next attempt in 1 s\.$/.test(l));
+  assert.equal(waits.length, 3, r.stderr);
+  await stack.temporal.env.client.workflow.getHandle('cli-run-429').terminate('the pre-check was the point');
+});
+
 void test('a key lacking the second stream\'s scope fails the pre-check naming scope and stream, before any table', async () => {
   await setFaults({});
   const lite = path.join(stack.tmp, 'cli-scope.db');
