@@ -100,7 +100,8 @@ export function classify(err: unknown, ctx: FailureContext = {}): SyncError | un
 export function toApplicationFailure(err: unknown, ctx: FailureContext = {}): unknown {
   const e = classify(err, ctx);
   if (!e) return err;
-  const cause = e.cause instanceof Error ? e.cause : undefined;
+  // No cause: the replication's summary and the CLI show a failure's innermost message, and that must be this one,
+  // which names the fix; what a cause would add (the driver's code and words) is in the message and the details.
   if (e instanceof RateLimitedError) {
     return ApplicationFailure.create({
       type: e.type,
@@ -108,7 +109,6 @@ export function toApplicationFailure(err: unknown, ctx: FailureContext = {}): un
       nextRetryDelay: `${Math.min(RETRY_POLICY.maximumRetryAfterSeconds, e.retryAfterSeconds)}s`,
       category: ApplicationFailureCategory.BENIGN,
       details: e.details ? [e.details] : undefined,
-      cause,
     });
   }
   return ApplicationFailure.create({
@@ -116,7 +116,6 @@ export function toApplicationFailure(err: unknown, ctx: FailureContext = {}): un
     message: e.message,
     nonRetryable: e.nonRetryable,
     details: e.details ? [e.details] : undefined,
-    cause,
   });
 }
 

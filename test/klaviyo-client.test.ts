@@ -34,7 +34,6 @@ function asFailure(err: unknown): ApplicationFailure {
   return f;
 }
 const failureForResponse = (...args: Parameters<typeof classifyResponse>) => asFailure(classifyResponse(...args));
-const failureForNetworkError = (...args: Parameters<typeof classifyNetworkError>) => asFailure(classifyNetworkError(...args));
 
 const NOW = new Date('2025-06-01T12:00:00.750Z');
 const BASE = 'https://a.klaviyo.com';
@@ -327,15 +326,19 @@ void describe('error mapping', () => {
     assert.deepEqual([other.type, other.nonRetryable], ['KlaviyoClientError', true]);
   });
 
-  void it('transport errors: retryable KlaviyoNetworkError whose cause carries only a code and a scrubbed message', () => {
+  void it('transport errors: retryable KlaviyoNetworkError; its cause carries only a code and a scrubbed message', () => {
     const err = Object.assign(new Error('read ECONNRESET (key pk_secret)'), { code: 'ECONNRESET', request: { headers: 'pk_secret' } });
-    const f = failureForNetworkError(err, ctx('get_tags'), (s) => s.replace('pk_secret', '[redacted]'));
+    const raw = classifyNetworkError(err, ctx('get_tags'), (s) => s.replace('pk_secret', '[redacted]'));
+    assert.equal(raw.cause instanceof Error && raw.cause.name, 'ECONNRESET');
+    assert.equal('request' in (raw.cause as object), false);
+    const f = asFailure(raw);
     assert.equal(f.type, 'KlaviyoNetworkError');
     assert.equal(f.nonRetryable, false);
-    assert.match(f.message, /ECONNRESET read ECONNRESET \(key \[redacted\]\)/);
-    assert.equal(f.cause?.name, 'ECONNRESET');
-    assert.equal('request' in f.cause!, false);
-    assert.doesNotMatch(JSON.stringify({ f, details: f.details, cause: f.cause?.message }), /pk_secret/);
+    assert.match(f.message, /ECONNRESET read ECONNRESET \(key \[redacted\]\).*check this worker's network path/);
+    // no cause on the Temporal failure: summaries show a failure's innermost message, which must be the one naming the fix
+    assert.equal(f.cause, undefined);
+    assert.equal((f.details![0] as KlaviyoFailureDetails).code, 'ECONNRESET');
+    assert.doesNotMatch(JSON.stringify({ f, details: f.details, cause: String(raw.cause) }), /pk_secret/);
   });
 });
 
