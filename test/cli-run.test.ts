@@ -9,7 +9,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CLI, ROOT } from './helpers/sandbox';
+import net from 'node:net';
 import { request } from 'undici';
+import { freePort } from '../client/dev-server';
 import { stackWorker, startStack, truth, type Stack } from './helpers/stack';
 
 let stack: Stack;
@@ -178,4 +180,31 @@ void test('a key lacking the second stream\'s scope fails the pre-check naming s
   assert.doesNotMatch(r.stderr, /Temporal server/, 'failed before reaching for Temporal');
   assert.doesNotMatch(r.stderr, new RegExp(LISTS_ONLY_KEY));
   assert.equal(fs.existsSync(lite) ? fs.statSync(lite).size : 0, 0, 'nothing was written');
+});
+
+void test('the database pre-check rides through a Postgres that is not up yet (connection refused), with the one policy', async () => {
+  // a port nothing listens on for 2.5 s, then a proxy to the test Postgres
+  const port = await freePort();
+  const pg = new URL(stack.postgres.url);
+  const proxy = net.createServer((client) => {
+    const upstream = net.connect(Number(pg.port), pg.hostname);
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  const opened = new Promise<void>((resolve) => setTimeout(() => proxy.listen(port, '127.0.0.1', () => resolve()), 2_500));
+  try {
+    const late = new URL(stack.postgres.url);
+    late.hostname = '127.0.0.1';
+    late.port = String(port);
+    const file = writeYaml('cli-late-pg.yaml', GOOD('LATEPG'));
+    const r = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-late-pg'], { LATEPG: late.toString() });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^checking LATEPG \(attempt 1 of 5\): cannot reach Postgres at 127\.0\.0\.1:\d+\/.*ECONNREFUSED.*; next attempt in 1 s$/m);
+    assert.doesNotMatch(r.stderr, new RegExp(decodeURIComponent(late.password) || 'no-password'), 'no password in the output');
+    await stack.temporal.env.client.workflow.getHandle('cli-run-late-pg').terminate('the pre-check was the point');
+  } finally {
+    await opened;
+    await new Promise<void>((resolve) => proxy.close(() => resolve()));
+  }
 });

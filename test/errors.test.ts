@@ -186,6 +186,7 @@ void describe('database errors by SQLSTATE and SQLite code', () => {
     assert.equal(kind(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })), 'transient');
     assert.equal(kind(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })), 'transient');
     assert.equal(kind(Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' })), 'user-fixable');
+    assert.equal(kind(new Error('Connection terminated unexpectedly')), 'transient');
     assert.equal(kind(new Error('something else')), undefined);
 
     const password = classify(pgError('28P01', 'password authentication failed for user "sync"'), { database: 'PG' });

@@ -116,7 +116,14 @@ export function classifyDatabaseError(err: unknown, ctx: FailureContext = {}): S
     return new TransientError(`no database connection became free in time (${err.message}); this is retried`, { type: 'DatabaseUnavailable' });
   }
   const found = driverError(err);
-  if (!found) return undefined;
+  if (!found) {
+    // pg's own words when the server closes the connection (a restart, a proxy), with no code
+    const words = err instanceof Error ? err.message : '';
+    if (!/^Connection terminated\b/.test(words)) return undefined;
+    return new TransientError(`${ctx.database ? `database ${ctx.database}` : 'the target database'} closed the connection (${words}); this is retried`, {
+      type: 'DatabaseUnavailable',
+    });
+  }
   const code = found.code;
   const message = driverWords(found.message);
   const db = ctx.database ?? 'the target';

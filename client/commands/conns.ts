@@ -23,7 +23,7 @@ import {
 } from '../../config/connections';
 import { DEFAULT_SCHEMA, IDENTIFIER } from '../../config/replication';
 import { STREAMS } from '../../streams/streams';
-import { SyncError, withRetries } from '../../activities/errors';
+import { classify, SyncError, TransientError, withRetries } from '../../activities/errors';
 import { KlaviyoClient } from '../../activities/klaviyo/client';
 import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../activities/klaviyo/errors';
 import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
@@ -180,7 +180,9 @@ async function testPostgres(conn: PostgresConnection, opts: TestOptions): Promis
       const res = await db.raw(`select current_setting('server_version') as version, current_user as "user"`);
       server = res.rows[0];
     } catch (err) {
-      throw new Error(postgresLoginProblem(err, conn, where, scrub));
+      const problem = postgresLoginProblem(err, conn, where, scrub);
+      // classified as the worker classifies it: an unreachable or restarting server is worth another attempt
+      throw classify(err)?.kind === 'transient' ? new TransientError(problem, { type: 'DatabaseUnavailable' }) : new Error(problem);
     }
     opts.print(`connected to PostgreSQL ${server.version} as ${server.user}`);
 

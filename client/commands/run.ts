@@ -64,7 +64,10 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   // database fail with its fix before any workflow starts or anything is written.
   const source = resolveConnection(plan.source, { expect: 'klaviyo' }) as KlaviyoConnection;
   const target = resolveConnection(plan.target, { expect: 'database' });
-  await testConnection(target, { schema: plan.streams[0]?.object.schema, print: () => undefined });
+  await withRetries(() => testConnection(target, { schema: plan.streams[0]?.object.schema, print: () => undefined }), {
+    onRetry: (err, seconds, attempt) =>
+      process.stderr.write(`checking ${plan.target} (attempt ${attempt} of ${RETRY_POLICY.checkAttempts}): ${err.message}; next attempt in ${seconds} s\n`),
+  });
   await checkKey(source, plan.streams.map((s) => s.stream));
 
   const { client, target: temporal } = await connectClient();
