@@ -7,7 +7,7 @@
 import { activityInfo, cancellationSignal, Context, heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ConfigError, resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
-import { ConnectionError, resolveConnection, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
+import { ConnectionError, resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
 import type { StreamDef, StreamName } from '../streams/types';
 import { KlaviyoClient, type JsonApiResource } from './klaviyo/client';
@@ -89,7 +89,8 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      * says whether the namespace has our search attributes (registering them where the server allows it).
      */
     async planReplication(input: ReplicationInput): Promise<ReplicationPlan & { searchAttributes: boolean }> {
-      const plan = userError(() => resolveReplicationInput(input, { now: deps.now() }));
+      const targetSchema = (target: string) => targetSchemaOf(target, { env: deps.env, cwd: deps.cwd });
+      const plan = userError(() => resolveReplicationInput(input, { now: deps.now(), targetSchema }));
       klaviyo(plan.source);
       targetOf(plan.target);
       const client = Context.current().client;

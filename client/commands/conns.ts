@@ -22,7 +22,7 @@ import {
   type PostgresConnection,
   type SqliteConnection,
 } from '../../config/connections';
-import { DEFAULT_SCHEMA, IDENTIFIER } from '../../config/replication';
+import { DEFAULT_SCHEMA, schemaNameProblem } from '../../config/replication';
 import { STREAMS } from '../../streams/streams';
 import type { StreamDef } from '../../streams/types';
 import { KlaviyoClient } from '../../activities/klaviyo/client';
@@ -249,11 +249,10 @@ async function testPostgres(conn: PostgresConnection, opts: TestOptions): Promis
   }
 }
 
-/** The schema goes into SQL between double quotes, so it must be a plain identifier: nothing to escape. */
+/** The schema goes into SQL, so it must be a name the writer accepts (activities/db/naming.ts). */
 export function checkSchemaOption(schema: string | undefined): void {
-  if (schema !== undefined && !IDENTIFIER.test(schema)) {
-    throw new Error(`--schema ${JSON.stringify(schema)} is not a plain identifier: use letters, digits and _, not starting with a digit`);
-  }
+  const problem = schema === undefined ? undefined : schemaNameProblem(schema);
+  if (problem) throw new Error(`--schema: ${problem}`);
 }
 
 function postgresLoginProblem(err: unknown, conn: PostgresConnection, where: string, scrub: (s: string) => string): string {
