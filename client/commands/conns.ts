@@ -2,15 +2,16 @@
  * `klaviyo-sync conns list` and `klaviyo-sync conns test <NAME>`, after Sling's `conns` commands.
  *
  * `test` asks each kind of connection what a replication will need from it: a Klaviyo key, one cheap request per
- * scope the streams use; Postgres, a login and the right to create the target schema and tables in it (tried in a
- * transaction that is rolled back); SQLite, a file that is a database and can be written, or a place to create one.
- * Nothing is written anywhere. Output names connections through describeConnection, so no secret is printed.
+ * scope the streams use; Postgres, a login, the target schema (created only when it is missing, as the writer does)
+ * and the right to create tables in it (tried in a transaction that is rolled back); SQLite, a file that is a
+ * database and can be written, or a place to create one. Nothing is written anywhere. Output names connections
+ * through describeConnection, so no secret is printed.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import knex from 'knex';
+import knex, { type Knex } from 'knex';
 import YAML from 'yaml';
 import { ApplicationFailure } from '@temporalio/common';
 import {
@@ -29,6 +30,8 @@ import { KlaviyoClient } from '../../activities/klaviyo/client';
 import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../activities/klaviyo/errors';
 import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
 import { firstPageUrl } from '../../activities/klaviyo/urls';
+import { dialectFor } from '../../activities/db/dialect';
+import { physicalTable, tableSql } from '../../activities/db/naming';
 import { formatTable } from './table';
 
 export function registerConnsCommand(program: Command): void {
@@ -43,7 +46,8 @@ export function registerConnsCommand(program: Command): void {
     .command('test')
     .description(
       'Test a connection: a Klaviyo key is checked for every scope the streams need; a database for login and for ' +
-        'the right to create the target schema (Postgres) or file (SQLite). Exits 1 if anything is missing.',
+        'the right to create tables in the target schema, and the schema when it is missing (Postgres), or the file ' +
+        '(SQLite). Exits 1 if anything is missing.',
     )
     .argument('<NAME>', 'connection name (an env var, or a key under connections: in env.yaml)')
     .option('--schema <schema>', `Postgres schema to check (default: the connection's schema, else ${DEFAULT_SCHEMA})`)
@@ -221,15 +225,19 @@ async function testPostgres(conn: PostgresConnection, opts: TestOptions): Promis
     opts.print(`connected to PostgreSQL ${server.version} as ${server.user}`);
 
     const existed = (await db.raw('select 1 from pg_namespace where nspname = ?', [schema])).rows.length > 0;
-    // the statements a replication runs first (see activities/db/dialect.ts lockSchema), in order
-    const statements = [`CREATE SCHEMA IF NOT EXISTS "${schema}"`, `CREATE TABLE "${schema}"."${PROBE_TABLE}" (id integer)`];
+    // what a replication does first, with the writer's own code: the schema, created only when it is missing
+    // (activities/db/dialect.ts lockSchema), then a table in it
+    const steps = [
+      (trx: Knex.Transaction) => dialectFor('postgres').lockSchema(trx, schema),
+      (trx: Knex.Transaction) => trx.raw(`CREATE TABLE ${tableSql(physicalTable('postgres', schema, PROBE_TABLE))} (id integer)`),
+    ];
     const trx = await db.transaction();
     let step = 0;
     try {
-      for (; step < statements.length; step++) await trx.raw(statements[step]);
+      for (; step < steps.length; step++) await steps[step](trx);
     } catch (err) {
       const database = decodeURIComponent(url.pathname.slice(1));
-      // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists
+      // creating a missing schema needs CREATE on the database
       const [what, grant] =
         step === 0
           ? [`run CREATE SCHEMA IF NOT EXISTS ${schema}`, `GRANT CREATE ON DATABASE ${database} TO ${server.user}`]
