@@ -27,7 +27,8 @@ export function registerStatusCommand(program: Command): void {
       } catch (err) {
         const desc = await handle.describe().catch(() => undefined);
         if (!desc) throw new Error(`no replication with workflow id ${id}: list them with \`temporal workflow list --query "WorkflowType='replicate'"\``);
-        throw new Error(`replication ${id} is ${desc.status.name} but did not answer the progress query (is a \`klaviyo-sync worker\` running?): ${(err as Error).message}`);
+        throw new Error(`replication ${id} is ${desc.status.name} but did not answer the progress query: a worker polling its task queue answers it ` +
+            `(\`klaviyo-sync worker --task-queue ${desc.taskQueue}\`): ${(err as Error).message}`);
       }
       process.stdout.write(opts.json ? `${JSON.stringify(p, null, 2)}\n` : formatProgress(p));
     });
