@@ -253,6 +253,15 @@ void test('a start Temporal refuses says why, with the server’s answer and the
   for (const r of [tooLong, noNamespace]) assert.doesNotMatch(r.stderr, /\n\s+at /, 'a sentence, not a stack trace');
 });
 
+void test('worker takes KLAVIYO_SYNC_RATE_LIMITS when no --rate-limits is given; the flag wins over it', async () => {
+  const env = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, KLAVIYO_SYNC_RATE_LIMITS: 'documented' };
+  for (const [args, mode] of [[[], 'documented'], [['--rate-limits', 'sling'], 'sling']] as const) {
+    const w = await standaloneWorker(env, [...args, '--task-queue', 'cli-rate-limits']);
+    await stopWorker(w.child);
+    assert.match(w.output(), new RegExp(`polling task queue cli-rate-limits .*; rate limits: ${mode}\\b`), w.output());
+  }
+});
+
 void test('a Postgres role with rights only on an existing schema, named by the connection, replicates into it', async () => {
   const password = `own${Date.now()}`;
   const admin = knex({ client: 'pg', connection: stack.postgres.url });
