@@ -178,3 +178,34 @@ void describe('state belongs to a target table', () => {
     }
   });
 });
+
+void test("no update is skipped at a watermark's second: profiles updated later in the same second are read", async (t) => {
+  const object = { schema: 'second', table: 'profiles' };
+  const profiles = yaml('KLAVIYO', { profiles: { table: 'second.profiles' } });
+  await run('second-0', profiles);
+  // Klaviyo's `updated` has one-second resolution: T, a run, then more updates at the same T
+  const at = new Date(Math.floor(Date.now() / 1000) * 1000);
+  const first = await advanceAt(stack.sandbox, at, 20);
+  assert.equal(first.profilesUpdated, 20);
+  const r1 = streamOf(await run('second-1', profiles), 'profiles');
+  assert.ok(r1.rows >= 20, `the first run after T read ${r1.rows} rows`);
+  assert.equal(r1.watermark, at.toISOString(), 'the watermark is T');
+  const second = await advanceAt(stack.sandbox, at, 20);
+  assert.equal(second.profilesUpdated, 20);
+  const r2 = streamOf(await run('second-2', profiles), 'profiles');
+  // greater-than(updated, T) reads none of them; the overlap re-reads T's second: the 20 profiles updated first at T
+  // (already in the table, upserted again) and the 20 updated at T again (fewer if some were drawn twice)
+  assert.ok(r2.rows >= 20, `the run after the second update at T read ${r2.rows} rows (0 without an overlap)`);
+  assert.ok(r2.rows <= 40, `the overlap re-read only T's second: ${r2.rows} rows, ${r2.rows - 20} of them re-read`);
+  t.diagnostic(`after 20 updates at T: ${r1.rows} rows; after 20 more at the same T: ${r2.rows} rows (${r2.rows - 20} re-read by the overlap)`);
+  await assertProfilesCurrent(stack.sandbox, object);
+  await assertExact(stack.sandbox, 'profiles', object);
+
+  // `source_options.lookback` widens the overlap: with 1d, the run reads every profile updated after T - 1 d - 1 s
+  const lookback = profiles.replace('start_date: 2015-01-01', 'start_date: 2015-01-01\n      lookback: 1d');
+  const r3 = streamOf(await run('second-3', lookback), 'profiles');
+  const api = await sandboxResources(stack, '/api/profiles?page[size]=100');
+  const inDay = [...api.values()].filter((p) => Date.parse(p.attributes.updated) > at.getTime() - 86_401_000).length;
+  assert.equal(r3.rows, inDay, `lookback 1d re-read the ${inDay} profiles updated in the day before the watermark`);
+  t.diagnostic(`with lookback 1d: ${r3.rows} rows`);
+});
