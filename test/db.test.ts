@@ -237,7 +237,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         done: false,
         rows: 2,
         pages: 1,
-        watermark: null,
+        watermark: '2025-01-03T00:00:00.500Z',
       });
     });
 
@@ -290,7 +290,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(ids(rows), ['A']);
       assert.equal('extra' in rows[0], false, 'the column added by the failed page was rolled back');
       const state = await dest.prepare(run);
-      assert.deepEqual(state.partitions[''], { nextUrl: 'u2', done: false, rows: 1, pages: 1, watermark: null });
+      assert.deepEqual(state.partitions[''], { nextUrl: 'u2', done: false, rows: 1, pages: 1, watermark: '2025-01-02T00:00:00.000Z' });
     });
 
     void test('writing the same page twice leaves the same rows and counts', async () => {
@@ -392,13 +392,15 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await dest.prepare({ ...run1, runId: 'run-4' });
     });
 
-    void test('incremental: the watermark is promoted only by finish, never backwards, never into the future', async () => {
+    void test('incremental: the watermark commits with each page, never backwards, never into the future; a new run continues from it', async () => {
       const object = fresh('profiles');
       const run1 = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
       await dest.prepare(run1);
       await dest.writePage({ ...run1, partition: '', resources: [profile('A', '2025-01-05T00:00:00+00:00')], nextUrl: 'p2', done: false });
+      // profiles are listed sorted by `updated`: everything below the page's highest value has been read
+      assert.equal(await dest.readWatermark(object), '2025-01-05T00:00:00.000Z', 'committed with the page');
       await dest.writePage({ ...run1, partition: '', resources: [profile('B', '2025-01-07T12:30:00+01:00')], nextUrl: null, done: true });
-      assert.equal(await dest.readWatermark(object), null, 'not promoted before finish');
+      assert.equal(await dest.readWatermark(object), '2025-01-07T11:30:00.000Z');
       assert.deepEqual(await dest.finish(run1), { rows: 2, pages: 2, watermark: '2025-01-07T11:30:00.000Z' });
 
       const run2 = { ...run1, runId: 'run-2' };
@@ -413,10 +415,31 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.ok(promoted >= before && promoted <= Date.now(), `watermark ${watermark} is capped at now`);
       assert.equal(await dest.tableRowCount(object), 3, 'incremental upserts into the target');
 
-      const run3 = { ...run1, runId: 'run-3' };
+      // run 3 commits a page and dies; run 4 (a new run id: new workflow, or after terminate) starts from that page
+      const run3 = { ...run1, object: fresh('profiles'), runId: 'run-3' };
       await dest.prepare(run3);
-      await dest.writePage({ ...run3, partition: '', resources: [profile('G', '2025-01-01T00:00:00Z')], nextUrl: null, done: true });
-      assert.equal(await dest.readWatermark(object), watermark, 'an unfinished run leaves the watermark');
+      await dest.writePage({ ...run3, partition: '', resources: [profile('G', '2025-02-01T00:00:00Z')], nextUrl: 'p2', done: false });
+      const run4 = await dest.prepare({ ...run3, runId: 'run-4' });
+      assert.equal(run4.resumed, false);
+      assert.deepEqual(run4.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: '2025-02-01T00:00:00.000Z' });
+      await assert.rejects(
+        dest.writePage({ ...run3, partition: '', resources: [profile('H', '2025-03-01T00:00:00Z')], nextUrl: null, done: true }),
+        RunStateError,
+        'the late writer of run 3 can move neither rows nor the watermark',
+      );
+      assert.equal(await dest.readWatermark(run3.object), '2025-02-01T00:00:00.000Z');
+    });
+
+    void test('full refresh: pages go to staging, so the watermark moves only when the swap publishes them', async () => {
+      const object = fresh('profiles');
+      const run1 = { stream: profiles, mode: 'full-refresh' as const, object, runId: 'run-1' };
+      await dest.prepare(run1);
+      await dest.writePage({ ...run1, partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: 'p2', done: false });
+      assert.equal(await dest.readWatermark(object), null);
+      const next = await dest.prepare({ ...run1, runId: 'run-2' });
+      assert.deepEqual(next.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null }, 'a new run starts from the first page');
+      await dest.writePage({ ...run1, runId: 'run-2', partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: null, done: true });
+      assert.equal((await dest.finish({ ...run1, runId: 'run-2' })).watermark, '2025-01-05T00:00:00.000Z');
     });
 
     void test('state belongs to the table: two tables of one stream in one schema keep their own runs and watermarks', async () => {

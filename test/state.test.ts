@@ -5,6 +5,7 @@
  * - no update is skipped at a watermark's second: a profile updated later in the same second is read again;
  * - committed progress survives a new run: a terminated incremental backfill continues from its last committed
  *   page; a terminated full refresh leaves the previous table intact and a new run starts from the first page.
+ * Each test but the full-refresh one failed before issue #7's fixes (the numbers are in their messages).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -208,4 +209,75 @@ void test("no update is skipped at a watermark's second: profiles updated later 
   const inDay = [...api.values()].filter((p) => Date.parse(p.attributes.updated) > at.getTime() - 86_401_000).length;
   assert.equal(r3.rows, inDay, `lookback 1d re-read the ${inDay} profiles updated in the day before the watermark`);
   t.diagnostic(`with lookback 1d: ${r3.rows} rows`);
+});
+
+void describe('committed progress survives a new run', () => {
+  async function eventsRequests(): Promise<number> {
+    const stats = await admin(big, 'stats');
+    return Object.values((stats.operations.get_events ?? {}) as Record<string, number>).reduce((n, c) => n + c, 0);
+  }
+
+  /** Starts a replication, waits until `ready`, terminates it, and returns once the worker has stopped. */
+  async function terminateWhen(id: string, text: string, ready: () => Promise<boolean>): Promise<void> {
+    const worker = await stackWorker(stack, env);
+    const client = stack.temporal.env.client;
+    await worker.runUntil(async () => {
+      const handle = await client.workflow.start('replicate', { taskQueue: 'klaviyo-sync', workflowId: id, args: [{ name: id, yaml: text }] });
+      const deadline = Date.now() + 120_000;
+      while (!(await ready())) {
+        assert.ok(Date.now() < deadline, `${id}: never got far enough to be stopped`);
+        await sleep(100);
+      }
+      await handle.terminate('stopped by the test in the middle of a stream');
+      await assert.rejects(handle.result());
+    });
+  }
+
+  void test('a terminated incremental backfill: a new run continues from the last committed page', async (t) => {
+    const object = { schema: 'resume', table: 'events' };
+    const events = yaml('KLAVIYO_BIG', { events: { table: 'resume.events' } });
+    const total = (await truthOf(big)).events.count;
+    await terminateWhen('resume-events', events, async () => (await dest.tableRowCount(object).catch(() => 0)) >= 4000);
+    const committed = await dest.tableRowCount(object);
+    assert.ok(committed < total, `stopped mid-stream: ${committed} of ${total} events committed`);
+
+    // a new run of the same workflow id (a new run id; a new workflow id behaves the same)
+    const before = await eventsRequests();
+    const second = streamOf(await run('resume-events', events), 'events');
+    const requests = (await eventsRequests()) - before;
+    // it reads what was not committed, plus the rows of the last committed watermark's second again
+    assert.ok(second.rows >= total - committed, `the new run read ${second.rows} rows, ${total - committed} were missing`);
+    assert.ok(
+      second.rows <= total - committed + 200,
+      `the new run read ${second.rows} rows in ${requests} requests for ${total - committed} missing (${committed} committed before)`,
+    );
+    await assertExact(big, 'events', object);
+    t.diagnostic(`${committed} of ${total} events committed when stopped; the new run read ${second.rows} rows in ${requests} requests`);
+  });
+
+  void test('a terminated full refresh leaves the previous table intact; a new run starts again from the first page', async (t) => {
+    const object = { schema: 'full', table: 'events' };
+    const events = yaml('KLAVIYO_BIG', { events: { table: 'full.events', mode: 'full-refresh' } });
+    await run('full-events-1', events);
+    const previous = await truthOf(big);
+    await assertExact(big, 'events', object);
+
+    await advanceAt(big, new Date(), 5);
+    const start = await eventsRequests();
+    await terminateWhen('full-events-2', events, async () => (await eventsRequests()) - start >= 30);
+    const ids = await tableIds(dest, object);
+    assert.deepEqual(checksumOf(ids), previous.events, 'the table still holds the last full load');
+    const stopped = (await eventsRequests()) - start;
+
+    const before = await eventsRequests();
+    const third = streamOf(await run('full-events-3', events), 'events');
+    const now = await truthOf(big);
+    assert.equal(third.rows, now.events.count, 'the new run read every row again, from the first page');
+    const requests = (await eventsRequests()) - before;
+    assert.ok(requests >= Math.ceil(now.events.count / 200), 'every page requested');
+    await assertExact(big, 'events', object);
+    t.diagnostic(
+      `stopped after ${stopped} requests with ${previous.events.count} rows intact; the new run read ${third.rows} of ${now.events.count} rows in ${requests} requests`,
+    );
+  });
 });

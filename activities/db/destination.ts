@@ -37,7 +37,7 @@ import {
   supersedeOtherRuns,
   type PartitionState,
 } from './state';
-import { earliestWatermark, laterWatermark, pageWatermark } from './watermark';
+import { earliestWatermark, laterWatermark, pageWatermark, watermarkPerPage } from './watermark';
 
 export interface RunInput {
   stream: StreamDef;
@@ -250,7 +250,9 @@ export class Destination {
 
   /**
    * Writes one page in one transaction: adds columns for new attributes, upserts the rows (into staging for a full
-   * refresh, into the target for incremental) and advances the partition's state. A page whose `nextUrl`/`done` the
+   * refresh, into the target for incremental) and advances the partition's state: its cursor, and for an incremental
+   * stream sorted by its cursor the watermark (the page's highest cursor value, capped at now), so a new run
+   * continues from the last committed page. A page whose `nextUrl`/`done` the
    * state already holds was committed before a crash: its rows are upserted again but not counted again.
    * A partition the run was not prepared with joins the run here.
    */
@@ -267,6 +269,8 @@ export class Destination {
     );
     const columns = pageColumns(stream, rows);
     const pageMax = pageWatermark(stream, rows, syncedAt);
+    // incremental pages land in the target, so with a listing sorted by the cursor the page is safe progress at once
+    const perPage = mode === 'incremental' && watermarkPerPage(stream);
     const d = this.d;
     const ref = mode === 'full-refresh' ? stagingTable(d.kind, object) : targetTable(d.kind, object);
 
@@ -299,6 +303,7 @@ export class Destination {
           done,
           rows: state.rows + rows.length,
           pages: state.pages + 1,
+          watermark: perPage ? laterWatermark(state.watermark, pageMax) : state.watermark,
           runWatermark: laterWatermark(state.runWatermark, pageMax),
           updatedAt: syncedAt.toISOString(),
         });
@@ -333,7 +338,8 @@ export class Destination {
 
   /**
    * Ends a run once every partition is done. Full refresh: staging replaces the target in one transaction (rows
-   * deleted in Klaviyo disappear). Both modes: each partition's watermark becomes the later of it and the run's.
+   * deleted in Klaviyo disappear). Both modes: each partition's watermark becomes the later of it and the run's
+   * (already so for incremental streams sorted by their cursor, whose pages committed it).
    * Calling it again for a finished run returns the same result.
    */
   async finish(input: RunInput): Promise<FinishResult> {

@@ -30,6 +30,15 @@ export function earliestWatermark(watermarks: Array<string | null>): string | nu
 }
 
 /**
+ * Whether an incremental run of the stream commits its watermark with each page. Only a listing sorted ascending
+ * by the cursor has read every row below its page's highest cursor value once the page commits; any other keeps
+ * the run's highest value aside (run_watermark) until the run finishes.
+ */
+export function watermarkPerPage(stream: StreamDef): boolean {
+  return stream.cursor !== undefined && stream.sort === stream.cursor.field;
+}
+
+/**
  * Where an incremental run starts reading: the watermark (capped at `now`) less the cursor's overlap and the
  * replication's `lookback`, so rows changed later in the watermark's own instant are read again (and upserted).
  * Null without a watermark.
