@@ -461,50 +461,66 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal((await dest.prepare({ ...a, stream: events, runId: 'run-e' })).watermark, null);
     });
 
-    void test('a state table keyed by (stream, partition) is migrated in place: rows go to the table named after their stream', async () => {
-      const object = fresh('profiles');
+    /** The state table as versions before issue #7 made it: a finished profiles run and an unfinished events run. */
+    async function legacyState(schema: string): Promise<void> {
       const d = dialectFor(kind);
       const db = connect(target);
-      const state = tableSql(stateTable(kind, object.schema));
-      const table = (name: string) => tableSql(physicalTable(kind, object.schema, name));
-      // the state table as versions before issue #7 made it, with a finished profiles run and an unfinished events run
-      if (kind === 'postgres') await db.raw(`CREATE SCHEMA "${object.schema}"`);
+      const state = tableSql(stateTable(kind, schema));
+      if (kind === 'postgres') await db.raw(`CREATE SCHEMA "${schema}"`);
       const cols: Array<[string, 'text' | 'boolean' | 'integer' | 'timestamp', boolean]> = [
         ['stream', 'text', true], ['partition', 'text', true], ['run_id', 'text', true], ['mode', 'text', true],
         ['next_url', 'text', false], ['done', 'boolean', true], ['watermark', 'text', false], ['run_watermark', 'text', false],
         ['rows', 'integer', true], ['pages', 'integer', true], ['status', 'text', true], ['updated_at', 'timestamp', true],
       ];
-      const pkey = `"${stateTable(kind, object.schema).name}_pkey"`;
       await db.raw(
         `CREATE TABLE ${state} (${cols.map(([c, t, nn]) => `"${c}" ${d.sqlType(t)}${nn ? ' NOT NULL' : ''}`).join(', ')}, ` +
-          `CONSTRAINT ${pkey} PRIMARY KEY ("stream", "partition"))`,
+          `CONSTRAINT "${stateTable(kind, schema).name}_pkey" PRIMARY KEY ("stream", "partition"))`,
       );
       const now = d.encode(new Date().toISOString(), 'timestamp');
       await db.raw(`INSERT INTO ${state} VALUES (?, '', 'old-1', 'incremental', NULL, ?, ?, ?, 3, 1, ?, ?), (?, '', 'old-2', 'incremental', ?, ?, ?, ?, 5, 1, ?, ?)`, [
         'profiles', d.encode(true, 'boolean'), '2025-01-05T00:00:00.000Z', '2025-01-05T00:00:00.000Z', 'finished', now,
         'events', 'https://a.klaviyo.com/api/events?page[cursor]=x', d.encode(false, 'boolean'), '2025-02-01T00:00:00.000Z', '2025-02-02T00:00:00.000Z', 'running', now,
       ] as never[]);
-      await db.raw(`CREATE TABLE ${table('profiles')} ("id" text NOT NULL PRIMARY KEY)`);
-      await db.raw(`CREATE TABLE ${table('events')} ("id" text NOT NULL PRIMARY KEY)`);
-      // read before any prepare migrates it: the same assignment
+      for (const table of ['profiles', 'events']) {
+        await db.raw(`CREATE TABLE ${tableSql(physicalTable(kind, schema, table))} ("id" text NOT NULL PRIMARY KEY)`);
+      }
+    }
+    const keyedByTable = async (schema: string) => (await dialectFor(kind).columns(connect(target), stateTable(kind, schema)))?.has('table_name');
+
+    void test('a state table keyed by (stream, partition) is migrated in place by prepare: rows go to the table named after their stream', async () => {
+      const object = fresh('profiles');
+      await legacyState(object.schema);
+      // read before anything migrates it: the same assignment
       assert.equal(await dest.readWatermark(object), '2025-01-05T00:00:00.000Z');
 
       const run = { stream: profiles, mode: 'incremental' as const, object, runId: 'new-1' };
       const prepared = await dest.prepare(run);
       assert.equal(prepared.watermark, '2025-01-05T00:00:00.000Z', 'the profiles row went to table profiles');
       assert.equal(prepared.resumed, false);
-      const migrated = await d.columns(db, stateTable(kind, object.schema));
-      assert.ok(migrated?.has('table_name'), 'table_name added');
+      assert.ok(await keyedByTable(object.schema), 'table_name added');
       // the key is (table_name, partition) now: a second table of the stream gets its own row
       const us = { schema: object.schema, table: 'us_profiles' };
       assert.equal((await dest.prepare({ ...run, object: us, runId: 'new-2' })).watermark, null);
       assert.equal(await dest.readWatermark(object), '2025-01-05T00:00:00.000Z');
-      // the unfinished events run kept its cursor: its next run id starts from the first page, from its watermark
+      // the unfinished events run kept its state: a new run id starts from the first page, from its watermark
       const ev = await dest.prepare({ stream: events, mode: 'incremental', object: { schema: object.schema, table: 'events' }, runId: 'new-3' });
       assert.deepEqual(ev.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: '2025-02-01T00:00:00.000Z' });
       await dest.writePage({ ...run, partition: '', resources: [profile('A', '2025-01-06T00:00:00Z')], nextUrl: null, done: true });
       assert.equal((await dest.finish(run)).watermark, '2025-01-06T00:00:00.000Z');
       assert.equal((await dest.prepare({ ...run, runId: 'new-4' })).watermark, '2025-01-06T00:00:00.000Z', 'migrating twice is a no-op');
+    });
+
+    void test('a run started before the upgrade migrates the state table with its next page and finishes', async () => {
+      const { schema } = fresh('events');
+      await legacyState(schema);
+      const old = { stream: events, mode: 'incremental' as const, object: { schema, table: 'events' }, runId: 'old-2' };
+      assert.deepEqual(await dest.progress({ ...old, partition: '' }), {
+        nextUrl: 'https://a.klaviyo.com/api/events?page[cursor]=x', done: false, rows: 5, pages: 1, watermark: '2025-02-01T00:00:00.000Z',
+      });
+      await dest.writePage({ ...old, partition: '', resources: [event('E9', '2025-02-03T00:00:00Z')], nextUrl: null, done: true });
+      assert.ok(await keyedByTable(schema), 'migrated by the page');
+      assert.deepEqual(await dest.finish(old), { rows: 6, pages: 2, watermark: '2025-02-03T00:00:00.000Z' });
+      assert.equal(await dest.readWatermark({ schema, table: 'profiles' }), '2025-01-05T00:00:00.000Z');
     });
 
     void test('concurrent pages of different partitions add the same new column without conflict', async () => {

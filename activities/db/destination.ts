@@ -31,6 +31,7 @@ import {
 } from './naming';
 import {
   ensureStateTable,
+  migrateStateTable,
   lockPartitionState,
   readTableState,
   saveState,
@@ -103,6 +104,9 @@ export class RunStateError extends Error {
 }
 
 const MODES: readonly Mode[] = ['full-refresh', 'incremental'];
+
+/** Schemas whose state table is known to be keyed by table, per database: checked once per process, not per page. */
+const currentStateTables = new WeakMap<Knex, Set<string>>();
 
 function checkRun(input: RunInput): ObjectName {
   const object = validateObjectName(input.object);
@@ -275,6 +279,7 @@ export class Destination {
     const ref = mode === 'full-refresh' ? stagingTable(d.kind, object) : targetTable(d.kind, object);
 
     return this.db.transaction(async (trx) => {
+      await this.stateTableCurrent(trx, object.schema);
       const state =
         (await lockPartitionState(trx, d, object.schema, object.table, partition)) ??
         (await this.joinRun(trx, input, object, where));
@@ -310,6 +315,18 @@ export class Destination {
       }
       return { rows: rows.length, columnsAdded: added.map((c) => c.name), replayed };
     });
+  }
+
+  /**
+   * A run started before the upgrade to per-table state can still be writing: its writes and finish migrate the state
+   * table as prepare does. Remembered only once seen current, since a migration done here commits with the page.
+   */
+  private async stateTableCurrent(trx: Knex.Transaction, schema: string): Promise<void> {
+    let known = currentStateTables.get(this.db);
+    if (known?.has(schema)) return;
+    if ((await migrateStateTable(trx, this.d, schema)) !== 'current') return;
+    if (!known) currentStateTables.set(this.db, (known = new Set()));
+    known.add(schema);
   }
 
   private async joinRun(
@@ -349,6 +366,7 @@ export class Destination {
     const where = `stream ${stream.name}, run ${runId}`;
     return this.db.transaction(async (trx) => {
       await d.lockSchema(trx, object.schema);
+      await this.stateTableCurrent(trx, object.schema);
       const states = (await readTableState(trx, d, object.schema, object.table, true)).filter((s) => s.runId === runId);
       const summary = (): FinishResult => ({
         rows: states.reduce((n, s) => n + s.rows, 0),

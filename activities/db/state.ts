@@ -65,29 +65,44 @@ function createSql(d: Dialect, ref: TableRef, name: TableRef = ref): string {
   );
 }
 
-/**
- * Creates the state table, or migrates one keyed by (stream, partition) from before state belonged to tables, in
- * the caller's transaction. Such a state table cannot say which table a row was for: each row goes to the table
- * named after its stream, the default `object: <schema>.{stream_name}`. A replication into another table name (e.g.
- * `us_profiles`) then finds no state and reads again from its start_date (upserts: nothing lost, nothing doubled).
- */
+/** Creates the state table, or migrates one from before state belonged to tables; in the caller's transaction. */
 export async function ensureStateTable(trx: Knex.Transaction, d: Dialect, schema: string): Promise<void> {
+  if ((await migrateStateTable(trx, d, schema)) === 'missing') await trx.raw(createSql(d, stateTable(d.kind, schema)));
+}
+
+/**
+ * Migrates, in the caller's transaction, a state table keyed by (stream, partition), as versions before issue #7
+ * made it, to (table_name, partition); `current` if there is nothing to do, `missing` if there is no state table.
+ * Such a table cannot say which table a row was for: each row goes to the table named after its stream, where the
+ * default `object: <schema>.{stream_name}` put it. A replication into another table name (e.g. `us_profiles`) then
+ * finds no state and reads again from its start_date (upserts: nothing lost, nothing doubled).
+ */
+export async function migrateStateTable(
+  trx: Knex.Transaction,
+  d: Dialect,
+  schema: string,
+): Promise<'current' | 'migrated' | 'missing'> {
   const ref = stateTable(d.kind, schema);
-  const existing = await d.columns(trx, ref);
-  if (!existing) {
-    await trx.raw(createSql(d, ref));
-    return;
-  }
-  if (existing.has('table_name')) return;
+  let existing = await d.columns(trx, ref);
+  if (!existing) return 'missing';
+  if (existing.has('table_name')) return 'current';
+  // one migration at a time (prepare already holds this lock; a writer of a run started before the upgrade does not)
+  await d.lockSchema(trx, schema);
+  existing = await d.columns(trx, ref);
+  if (existing?.has('table_name')) return 'current';
   const others = COLUMNS.filter((c) => c.key !== 'table').map((c) => quoteIdent(c.column));
+  const key = `PRIMARY KEY (${KEY.map(quoteIdent).join(', ')})`;
   if (d.kind === 'postgres') {
+    const [pkey] = await query<{ name: string }>(
+      trx,
+      `SELECT conname AS name FROM pg_catalog.pg_constraint WHERE conrelid = to_regclass(?) AND contype = 'p'`,
+      [tableSql(ref)],
+    );
     await trx.raw(`ALTER TABLE ${tableSql(ref)} ADD COLUMN "table_name" text`);
     await trx.raw(`UPDATE ${tableSql(ref)} SET "table_name" = "stream"`);
     await trx.raw(`ALTER TABLE ${tableSql(ref)} ALTER COLUMN "table_name" SET NOT NULL`);
-    await trx.raw(`ALTER TABLE ${tableSql(ref)} DROP CONSTRAINT ${quoteIdent(primaryKeyName(ref))}`);
-    await trx.raw(
-      `ALTER TABLE ${tableSql(ref)} ADD CONSTRAINT ${quoteIdent(primaryKeyName(ref))} PRIMARY KEY (${KEY.map(quoteIdent).join(', ')})`,
-    );
+    if (pkey) await trx.raw(`ALTER TABLE ${tableSql(ref)} DROP CONSTRAINT ${quoteIdent(pkey.name)}`);
+    await trx.raw(`ALTER TABLE ${tableSql(ref)} ADD CONSTRAINT ${quoteIdent(primaryKeyName(ref))} ${key}`);
   } else {
     // SQLite cannot change a primary key: rebuild the table (DDL is transactional in SQLite)
     const rebuilt: TableRef = { schema: null, name: `${ref.name}__rebuild` };
@@ -99,6 +114,7 @@ export async function ensureStateTable(trx: Knex.Transaction, d: Dialect, schema
     await trx.raw(`DROP TABLE ${tableSql(ref)}`);
     await trx.raw(`ALTER TABLE ${tableSql(rebuilt)} RENAME TO ${quoteIdent(ref.name)}`);
   }
+  return 'migrated';
 }
 
 function fromDb(d: Dialect, row: Record<string, unknown>): PartitionState {
