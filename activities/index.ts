@@ -15,6 +15,7 @@ import { KlaviyoErrorType } from './klaviyo/errors';
 import { processRateLimiter, type RateLimitMode } from './klaviyo/ratelimit';
 import { firstPageUrl } from './klaviyo/urls';
 import { Destination } from './db/destination';
+import { resumeFrom } from './db/watermark';
 import type { Target } from './db/connect';
 import { ensureSearchAttributes } from '../client/search-attributes';
 import type { FinishResult, PagesResult, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
@@ -141,7 +142,8 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
 
       let url = progress.nextUrl && rebase(progress.nextUrl, conn.baseUrl);
       if (!url) {
-        const since = task.mode === 'incremental' ? (progress.watermark ?? task.startDate ?? lookback(stream, deps.now())) : null;
+        const resumed = stream.cursor && resumeFrom(progress.watermark, stream.cursor, task.lookbackSeconds ?? 0, deps.now());
+        const since = task.mode === 'incremental' ? (resumed ?? task.startDate ?? lookback(stream, deps.now())) : null;
         const partitionFilter = stream.partitions?.find((p) => p.label === task.partition)?.filter;
         url = firstPageUrl(conn.baseUrl, stream, { parentId: task.parentId, partitionFilter, since, now: deps.now() });
       }

@@ -46,6 +46,8 @@ export function schemaNameProblem(schema: string): string | undefined {
 export interface SourceOptions {
   /** ISO 8601 date or date-time (UTC unless it has an offset), not in the future */
   start_date?: string | null;
+  /** incremental runs re-read this much before the saved watermark: seconds, or `30s`, `15m`, `2h`, `1d` */
+  lookback?: number | string | null;
 }
 
 export interface StreamOptions {
@@ -82,6 +84,8 @@ export interface PlannedStream {
   objectName: string;
   /** where a first incremental run starts, as `YYYY-MM-DDTHH:MM:SSZ`; only on incremental streams */
   startDate?: string;
+  /** `source_options.lookback` in seconds; only on incremental streams that set it */
+  lookbackSeconds?: number;
   /** the stream this one reads its parent ids from (memberships); it comes earlier in the plan when planned */
   parent?: StreamName;
 }
@@ -159,7 +163,19 @@ export function resolveReplicationInput(input: ReplicationInput, opts: Pick<Plan
   return planReplication(config, { source, name: input.name ?? 'replication', now: opts.now, targetSchema: opts.targetSchema });
 }
 
-const SourceOptionsSchema = z.strictObject({ start_date: z.string().nullish() });
+const LOOKBACK = /^(\d+)(s|m|h|d)$/;
+const LOOKBACK_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+const LOOKBACK_PROBLEM = 'must be a whole number of seconds or a duration such as 30s, 15m, 2h or 1d';
+const LookbackSchema = z
+  .union([z.number(), z.string()], { error: LOOKBACK_PROBLEM })
+  .refine((v) => (typeof v === 'number' ? Number.isInteger(v) && v >= 0 : LOOKBACK.test(v)), { error: LOOKBACK_PROBLEM });
+const SourceOptionsSchema = z.strictObject({ start_date: z.string().nullish(), lookback: LookbackSchema.nullish() });
+
+function lookbackSeconds(value: number | string): number {
+  if (typeof value === 'number') return value;
+  const [, n, unit] = LOOKBACK.exec(value)!;
+  return Number(n) * LOOKBACK_UNITS[unit];
+}
 const StreamOptionsSchema = z.strictObject({
   mode: z.string().nullish(),
   object: z.string().nullish(),
@@ -300,6 +316,8 @@ function planStream(
     }
   }
 
+  const lookback = mode === 'incremental' ? pick(layers, (o) => o.source_options?.lookback)?.value : undefined;
+
   const objectOption = pick(layers, (o) => o.object) ?? { value: DEFAULT_OBJECT, path: 'defaults' };
   const object = renderObject(objectOption.value, stream, defaultSchema);
   if ('problem' in object) {
@@ -312,6 +330,7 @@ function planStream(
     object,
     objectName: `${object.schema}.${object.table}`,
     ...(startDate ? { startDate } : {}),
+    ...(lookback !== undefined ? { lookbackSeconds: lookbackSeconds(lookback) } : {}),
     ...(def.parent ? { parent: def.parent.stream } : {}),
   };
 }

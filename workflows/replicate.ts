@@ -80,6 +80,7 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       mode: s.mode,
       object: s.object,
       startDate: s.startDate,
+      ...(s.lookbackSeconds !== undefined ? { lookbackSeconds: s.lookbackSeconds } : {}),
       searchAttributes: plan.searchAttributes,
     };
     try {
