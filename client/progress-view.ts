@@ -1,10 +1,11 @@
 /**
- * Follows a running replication through its `progress` query: a bar per stream on a terminal (cli-progress),
- * a plain line per change elsewhere (CI logs, pipes).
+ * Follows a running replication: a bar per stream on a terminal (cli-progress), a plain line per change elsewhere
+ * (CI logs, pipes). The figures are `liveProgress`: the replication's `progress` query (stream statuses, final
+ * counts) combined with each running stream's own (`<id>/<stream>`) and its running partitions' (live counts).
  */
 import cliProgress from 'cli-progress';
-import type { WorkflowHandle } from '@temporalio/client';
-import type { ReplicationProgress, StreamProgress } from '../workflows/progress';
+import type { WorkflowClient, WorkflowHandle } from '@temporalio/client';
+import type { PartitionRunProgress, ReplicationProgress, StreamProgress, StreamRunProgress } from '../workflows/progress';
 
 const POLL_MS = 1000;
 
@@ -36,8 +37,14 @@ export function barsView(stream: NodeJS.WriteStream = process.stderr): ProgressV
     update(p) {
       const width = Math.max(...p.streams.map((s) => s.stream.length));
       for (const s of p.streams) {
-        const done = s.status === 'completed' || s.status === 'failed';
-        const payload = { stream: s.stream.padEnd(width), status: s.status.padEnd(9), rows: s.rows, pages: s.pages, rate: rate(s, Date.now()) };
+        const done = s.status === 'completed' || s.status === 'failed' || s.status === 'cancelled';
+        const payload = {
+          stream: s.stream.padEnd(width),
+          status: s.status.padEnd(9),
+          rows: s.rows,
+          pages: s.pages,
+          rate: rate(s, Date.now()),
+        };
         let bar = bars.get(s.stream);
         if (!bar) {
           bar = multi.create(1, 0, payload);
@@ -56,7 +63,8 @@ export function linesView(write: (line: string) => void = (l) => process.stderr.
   return {
     update(p) {
       for (const s of p.streams) {
-        const line = `${s.stream}: ${s.status}, ${s.rows} rows, ${s.pages} pages${s.error ? ` (${s.error})` : ''}`;
+        const line =
+          `${s.stream}: ${s.status}, ${s.rows} rows, ${s.pages} pages${s.error ? ` (${s.error})` : ''}`;
         if (last.get(s.stream) !== line) {
           last.set(s.stream, line);
           write(line);
@@ -67,15 +75,49 @@ export function linesView(write: (line: string) => void = (l) => process.stderr.
   };
 }
 
-/** Polls the `progress` query until the workflow closes; queries that fail (no worker yet) are retried quietly. */
-export async function followProgress(handle: WorkflowHandle, view: ProgressView, done: Promise<unknown>): Promise<void> {
+/**
+ * The replication's progress with live figures: for each running stream, its own workflow's counts plus those of
+ * its running partition children. A stream workflow that
+ * does not answer yet (just started) keeps the replication's figures.
+ */
+export async function liveProgress(client: WorkflowClient, handle: WorkflowHandle): Promise<ReplicationProgress> {
+  const p = (await handle.query('progress')) as ReplicationProgress;
+  if (p.status !== 'running') return p;
+  await Promise.all(
+    p.streams
+      .filter((s) => s.status === 'running')
+      .map(async (s) => {
+        const id = `${p.replicationId}/${s.stream}`;
+        const stream = await client
+          .getHandle(id)
+          .query<StreamRunProgress>('progress')
+          .catch(() => undefined);
+        const partitions = await Promise.all(
+          (stream?.running ?? []).map((pid) =>
+            client
+              .getHandle(pid)
+              .query<PartitionRunProgress>('progress')
+              .catch(() => undefined),
+          ),
+        );
+        if (stream) {
+          s.rows = stream.rows + partitions.reduce((n, x) => n + (x?.rows ?? 0), 0);
+          s.pages = stream.pages + partitions.reduce((n, x) => n + (x?.pages ?? 0), 0);
+        }
+      }),
+  );
+  return p;
+}
+
+/** Polls `liveProgress` until `done` settles; polls that fail (no worker yet, server restarting) are retried quietly. */
+export async function followProgress(client: WorkflowClient, handle: WorkflowHandle, view: ProgressView, done: Promise<unknown>): Promise<void> {
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   const poll = async () => {
     try {
-      view.update((await handle.query('progress')) as ReplicationProgress);
+      view.update(await liveProgress(client, handle));
     } catch {
-      // not started by a worker yet, or closed: the next poll or the result tells
+      // not started by a worker yet, or the server is restarting: the next poll or the result tells
     }
   };
   while (!finished) {

@@ -35,6 +35,7 @@ import {
   type PartitionState,
 } from './state';
 import { earliestWatermark, laterWatermark, pageWatermark } from './watermark';
+import { stateTable as cancelStateTable } from './naming';
 
 export interface RunInput {
   stream: StreamDef;
@@ -431,5 +432,33 @@ export class Destination {
     if (!types) throw new Error(`snapshot: table ${tableSql(ref)} does not exist`);
     const rows = await query(this.db, `SELECT * FROM ${tableSql(ref)}${order ? ` ORDER BY ${order}` : ''}`);
     return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, this.d.decode(v, types.get(k) ?? 'text')])));
+  }
+
+  /**
+   * A cancelled run of a stream: its state rows stop saying running (`cancelled`, so a late writer of the run is
+   * refused) and, for a full refresh, its staging table is dropped. The target table keeps what the last completed
+   * run swapped in; the next run starts afresh. Staging that a newer run of the stream already uses is left alone.
+   */
+  async cancelRun(input: RunInput): Promise<{ stagingDropped: boolean }> {
+    const object = checkRun(input);
+    const { stream, mode, runId } = input;
+    const d = this.d;
+    return this.db.transaction(async (trx) => {
+      await d.lockSchema(trx, object.schema);
+      const states = await readStreamState(trx, d, object.schema, stream.name, true);
+      if (states.some((s) => s.runId === runId && s.status === 'running')) {
+        await trx.raw(
+          `UPDATE ${tableSql(cancelStateTable(d.kind, object.schema))} SET "status" = 'cancelled', "updated_at" = ? ` +
+            `WHERE "stream" = ? AND "run_id" = ? AND "status" = 'running'`,
+          [d.encode(new Date().toISOString(), 'timestamp'), stream.name, runId] as Knex.RawBinding[],
+        );
+      }
+      const newerRun = states.some((s) => s.runId !== runId && s.status === 'running');
+      if (mode !== 'full-refresh' || newerRun) return { stagingDropped: false };
+      const staging = stagingTable(d.kind, object);
+      const existed = (await d.columns(trx, staging)) !== null;
+      if (existed) await trx.raw(`DROP TABLE IF EXISTS ${tableSql(staging)}`);
+      return { stagingDropped: existed };
+    });
   }
 }

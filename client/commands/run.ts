@@ -104,7 +104,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     });
     interrupted?.catch(() => undefined);
     const finished = interrupted ? Promise.race([result, interrupted]) : result;
-    await followProgress(handle, defaultView(), finished);
+    await followProgress(client.workflow, handle, defaultView(), finished);
     return await finished;
   } catch (err) {
     if (err instanceof Interrupted) throw err;

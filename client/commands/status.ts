@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { ReplicationProgress } from '../../workflows/progress';
 import { connectClient } from '../temporal';
+import { liveProgress } from '../progress-view';
 
 export function formatProgress(p: ReplicationProgress): string {
   const header = ['stream', 'mode', 'status', 'rows', 'pages', 'table'];
@@ -15,7 +16,10 @@ export function formatProgress(p: ReplicationProgress): string {
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description('Print rows and pages per stream of a replication (running or finished), from its progress query')
+    .description(
+      'Print rows and pages per stream of a replication (running or finished): its progress query, with live counts ' +
+        'of running streams from their own workflows',
+    )
     .argument('<workflow-id>', 'the replication\'s workflow id, e.g. klaviyo-sync-demo')
     .option('--json', 'print the progress query\'s JSON')
     .action(async (id: string, opts: { json?: boolean }) => {
@@ -23,7 +27,7 @@ export function registerStatusCommand(program: Command): void {
       const handle = client.workflow.getHandle(id);
       let p: ReplicationProgress;
       try {
-        p = (await handle.query('progress')) as ReplicationProgress;
+        p = await liveProgress(client.workflow, handle);
       } catch (err) {
         const desc = await handle.describe().catch(() => undefined);
         if (!desc) throw new Error(`no replication with workflow id ${id}: list them with \`temporal workflow list --query "WorkflowType='replicate'"\``);
