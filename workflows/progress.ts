@@ -24,6 +24,8 @@ export interface StreamProgress {
   error?: string;
   startedAt?: number;
   durationMs?: number;
+  /** added by the client while a page activity retries: its attempt and last failure (from describe) */
+  retrying?: { attempt: number; failure: string; workflowId: string };
 }
 
 export interface ReplicationProgress {
