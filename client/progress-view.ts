@@ -143,20 +143,26 @@ export function isUnavailable(err: unknown): boolean {
 /**
  * The workflow's result, waiting out a Temporal server that is restarting or unreachable: the replication runs on
  * (its state is the server's and the target's), so a follow only has to ask again. Gives up after `patienceMs`
- * without an answer, with what to do.
+ * without an answer, with what to do, or when `until` settles.
  */
 export async function resultAcrossRestarts<T>(
   handle: WorkflowHandle,
-  opts: { patienceMs?: number; onWait?: (err: unknown) => void } = {},
+  opts: { patienceMs?: number; onWait?: (err: unknown) => void; until?: Promise<unknown> } = {},
 ): Promise<T> {
   const patience = opts.patienceMs ?? 10 * 60_000;
+  // the caller stopped following (Ctrl-C): no more waiting for the server
+  let stopped = false;
+  void opts.until?.then(
+    () => (stopped = true),
+    () => (stopped = true),
+  );
   let since: number | undefined;
   let lastFailure = 0;
   for (;;) {
     try {
       return (await handle.result()) as T;
     } catch (err) {
-      if (!isUnavailable(err)) throw err;
+      if (stopped || !isUnavailable(err)) throw err;
       // a failure long after the previous one starts a new outage (the result call had been waiting fine)
       if (since === undefined || Date.now() - lastFailure > 60_000) {
         since = Date.now();

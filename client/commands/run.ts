@@ -101,6 +101,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     // a restarting Temporal server is waited for: the replication survives it, and the follow does too
     const result = resultAcrossRestarts<ReplicationSummary>(handle, {
       onWait: () => process.stderr.write(`the Temporal server at ${temporal.address} is not answering; waiting for it (the replication goes on)\n`),
+      until: opts.interrupt,
     });
     const interrupted = opts.interrupt?.then(() => {
       throw new Interrupted(`interrupted: workflow ${workflowId} is still open and resumes with the next worker`);
