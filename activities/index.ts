@@ -181,6 +181,15 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const fin = await dest.finish({ stream, mode: task.mode, object: task.object, runId: task.runId });
       return { ...fin, tableRows: await dest.tableRowCount(task.object) };
     },
+
+    /**
+     * After a stream was cancelled (run in a non-cancellable scope): drops its full-refresh staging table and marks
+     * the run's state cancelled. The target table keeps the last completed run's rows.
+     */
+    async cancelStream(task: StreamTask): Promise<{ stagingDropped: boolean }> {
+      const stream = getStream(task.stream);
+      return destination(task.target).cancelRun({ stream, mode: task.mode, object: task.object, runId: task.runId });
+    },
   };
 }
 

@@ -41,3 +41,13 @@ export const PAGING_OPTIONS: ActivityOptions = {
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
 export const paging = proxyActivities<Activities>(PAGING_OPTIONS);
+
+/**
+ * Cleanup after a cancel (drop a full-refresh stream's staging table, mark its run cancelled). Called in a
+ * non-cancellable scope, so it runs to its end although the workflow was cancelled.
+ */
+export const cleanup = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5, nonRetryableErrorTypes: NON_RETRYABLE },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});

@@ -36,6 +36,7 @@ import {
   readTableState,
   saveState,
   supersedeOtherRuns,
+  cancelRunState,
   type PartitionState,
 } from './state';
 import { earliestWatermark, laterWatermark, pageWatermark, watermarkPerPage } from './watermark';
@@ -464,5 +465,28 @@ export class Destination {
     if (!types) throw new Error(`snapshot: table ${tableSql(ref)} does not exist`);
     const rows = await query(this.db, `SELECT * FROM ${tableSql(ref)}${order ? ` ORDER BY ${order}` : ''}`);
     return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, this.d.decode(v, types.get(k) ?? 'text')])));
+  }
+
+  /**
+   * A cancelled run of a stream: its state rows stop saying running (`cancelled`, so a late writer of the run is
+   * refused) and, for a full refresh, its staging table is dropped. The target table keeps what the last completed
+   * run swapped in; the next run starts afresh. Staging that a newer run of the stream already uses is left alone.
+   */
+  async cancelRun(input: RunInput): Promise<{ stagingDropped: boolean }> {
+    const object = checkRun(input);
+    const { mode, runId } = input;
+    const d = this.d;
+    return this.db.transaction(async (trx) => {
+      await d.lockSchema(trx, object.schema);
+      await this.stateTableCurrent(trx, object.schema);
+      const states = await readTableState(trx, d, object.schema, object.table, true);
+      if (states.some((s) => s.runId === runId && s.status === 'running')) await cancelRunState(trx, d, object.schema, object.table, runId);
+      const newerRun = states.some((s) => s.runId !== runId && s.status === 'running');
+      if (mode !== 'full-refresh' || newerRun) return { stagingDropped: false };
+      const staging = stagingTable(d.kind, object);
+      const existed = (await d.columns(trx, staging)) !== null;
+      if (existed) await trx.raw(`DROP TABLE IF EXISTS ${tableSql(staging)}`);
+      return { stagingDropped: existed };
+    });
   }
 }

@@ -14,7 +14,7 @@ import { query, type Db, type Dialect } from './dialect';
 import { primaryKeyName, quoteIdent, stateTable, tableSql, type TableRef } from './naming';
 
 /** `superseded`: a newer run of the stream started before this one finished; its writes are refused */
-export type RunStatus = 'running' | 'finished' | 'superseded';
+export type RunStatus = 'running' | 'finished' | 'superseded' | 'cancelled';
 
 export interface PartitionState {
   /** the target table (within the state table's schema), e.g. `profiles` or `us_profiles` */
@@ -186,6 +186,15 @@ export async function supersedeOtherRuns(
   await trx.raw(
     `UPDATE ${tableSql(stateTable(d.kind, schema))} SET "status" = 'superseded', "updated_at" = ? ` +
       `WHERE "table_name" = ? AND "run_id" <> ? AND "status" = 'running'`,
+    [d.encode(new Date().toISOString(), 'timestamp'), table, runId] as Knex.RawBinding[],
+  );
+}
+
+/** Marks a cancelled run's partitions of the table `cancelled`, so a late writer of that run is refused. */
+export async function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string): Promise<void> {
+  await trx.raw(
+    `UPDATE ${tableSql(stateTable(d.kind, schema))} SET "status" = 'cancelled', "updated_at" = ? ` +
+      `WHERE "table_name" = ? AND "run_id" = ? AND "status" = 'running'`,
     [d.encode(new Date().toISOString(), 'timestamp'), table, runId] as Knex.RawBinding[],
   );
 }

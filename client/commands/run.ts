@@ -23,7 +23,7 @@ import { closeAll } from '../../activities/db/connect';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { readConfigFile } from './files';
 import { formatSummary } from './summary';
-import { defaultView, followProgress } from '../progress-view';
+import { defaultView, followProgress, resultAcrossRestarts } from '../progress-view';
 
 export interface RunOptions {
   name?: string;
@@ -124,13 +124,17 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     workerDone = worker.run();
   }
   try {
-    const result = handle.result();
+    // a restarting Temporal server is waited for: the replication survives it, and the follow does too
+    const result = resultAcrossRestarts<ReplicationSummary>(handle, {
+      onWait: () => process.stderr.write(`the Temporal server at ${temporal.address} is not answering; waiting for it (the replication goes on)\n`),
+      until: opts.interrupt,
+    });
     const interrupted = opts.interrupt?.then(() => {
       throw new Interrupted(`interrupted: workflow ${workflowId} is still open and resumes with the next worker`);
     });
     interrupted?.catch(() => undefined);
     const finished = interrupted ? Promise.race([result, interrupted]) : result;
-    await followProgress(handle, defaultView(), finished);
+    await followProgress(client.workflow, handle, defaultView(), finished);
     return await finished;
   } catch (err) {
     if (err instanceof Interrupted) throw err;
