@@ -8,14 +8,14 @@
  * (about ten events per stream) whatever the account's size.
  *
  * Cancelled, it waits until every stream child ended Canceled (each drops its staging table first), then ends
- * Canceled itself. Children have parent close policy REQUEST_CANCEL: a terminated replication cancels them too.
+ * Canceled itself. A terminated replication terminates its children
+ * (Temporal's default parent close policy), so a new run of the same id can start its streams at once.
  */
 import {
   ApplicationFailure,
   condition,
   executeChild,
   isCancellation,
-  ParentClosePolicy,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -95,7 +95,6 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       const summary = await executeChild(syncStream, {
         workflowId: `${info.workflowId}/${s.stream}`,
         args: [task],
-        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
         staticSummary: `${plan.name}: ${s.stream} (${s.mode}) → ${s.objectName}`,
         staticDetails: `Replication **${plan.name}** (${plan.source} → ${plan.target}), stream **${s.stream}**, mode ${s.mode}, table \`${s.objectName}\`.`,
         ...(plan.searchAttributes

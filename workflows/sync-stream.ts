@@ -22,7 +22,6 @@ import {
   executeChild,
   getExternalWorkflowHandle,
   isCancellation,
-  ParentClosePolicy,
   patched,
   setCurrentDetails,
   setHandler,
@@ -162,7 +161,6 @@ async function fanOut(
         workflowId,
         args: [child],
         staticSummary: `${task.replicationName}: ${task.stream} of ${p.key}`,
-        parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
         ...(task.searchAttributes
           ? { typedSearchAttributes: [{ key: KLAVIYO_REPLICATION, value: task.replicationName }, { key: KLAVIYO_STREAM, value: task.stream }] }
           : {}),
