@@ -6,7 +6,7 @@
  */
 import { activityInfo, cancellationSignal, Context, heartbeat } from '@temporalio/activity';
 import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
-import { resolveConnection, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
+import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
 import type { StreamDef, StreamName } from '../streams/types';
 import { KlaviyoClient, type JsonApiResource } from './klaviyo/client';
@@ -17,6 +17,7 @@ import { checkStreamScopes } from './klaviyo/scopes';
 import { processRateLimiter, type RateLimitMode } from './klaviyo/ratelimit';
 import { firstPageUrl } from './klaviyo/urls';
 import { Destination } from './db/destination';
+import { resumeFrom } from './db/watermark';
 import type { Target } from './db/connect';
 import { ensureSearchAttributes } from '../client/search-attributes';
 import type { FinishResult, PagesResult, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
@@ -80,7 +81,8 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      * says whether the namespace has our search attributes (registering them where the server allows it).
      */
     async planReplication(input: ReplicationInput): Promise<ReplicationPlan & { searchAttributes: boolean }> {
-      const plan = resolveReplicationInput(input, { now: deps.now() });
+      const targetSchema = (target: string) => targetSchemaOf(target, { env: deps.env, cwd: deps.cwd });
+      const plan = resolveReplicationInput(input, { now: deps.now(), targetSchema });
       klaviyo(plan.source);
       targetOf(plan.target);
       const client = Context.current().client;
@@ -131,7 +133,8 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
 
       let url = progress.nextUrl && rebase(progress.nextUrl, conn.baseUrl);
       if (!url) {
-        const since = task.mode === 'incremental' ? (progress.watermark ?? task.startDate ?? lookback(stream, deps.now())) : null;
+        const resumed = stream.cursor && resumeFrom(progress.watermark, stream.cursor, task.lookbackSeconds ?? 0, deps.now());
+        const since = task.mode === 'incremental' ? (resumed ?? task.startDate ?? lookback(stream, deps.now())) : null;
         const partitionFilter = stream.partitions?.find((p) => p.label === task.partition)?.filter;
         url = firstPageUrl(conn.baseUrl, stream, { parentId: task.parentId, partitionFilter, since, now: deps.now() });
       }
@@ -169,6 +172,15 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const dest = destination(task.target);
       const fin = await dest.finish({ stream, mode: task.mode, object: task.object, runId: task.runId });
       return { ...fin, tableRows: await dest.tableRowCount(task.object) };
+    },
+
+    /**
+     * After a stream was cancelled (run in a non-cancellable scope): drops its full-refresh staging table and marks
+     * the run's state cancelled. The target table keeps the last completed run's rows.
+     */
+    async cancelStream(task: StreamTask): Promise<{ stagingDropped: boolean }> {
+      const stream = getStream(task.stream);
+      return destination(task.target).cancelRun({ stream, mode: task.mode, object: task.object, runId: task.runId });
     },
   };
 }

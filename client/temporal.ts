@@ -7,7 +7,17 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Connection, Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 
+/** the shared task queue: `klaviyo-sync worker`, `temporal workflow start` and schedules */
 export const TASK_QUEUE = 'klaviyo-sync';
+
+/**
+ * The task queue of the worker that `run --with-worker` and the demo run in their own process: one per workflow id,
+ * so no standalone worker (with its own environment, and so its own connections) takes their tasks, and running the
+ * same command again polls the same queue and resumes the same workflow.
+ */
+export function inProcessTaskQueue(workflowId: string): string {
+  return `${TASK_QUEUE}/with-worker/${workflowId}`;
+}
 
 export interface TemporalTarget {
   address: string;
@@ -27,7 +37,8 @@ function unreachable(t: TemporalTarget, err: unknown): Error {
   const why = err instanceof Error ? err.message : String(err);
   return new Error(
     `cannot reach the Temporal server at ${t.address} (namespace ${t.namespace}): ${why}. ` +
-      'Start one with `npm run temporal` (a local dev server), or set TEMPORAL_ADDRESS to a running server.',
+      'Start a local dev server with `temporal server start-dev` (`npm run setup` installs the CLI as ' +
+      '.tools/temporal/bin/temporal; `npm run demo` starts one and leaves it running), or set TEMPORAL_ADDRESS to a running server.',
   );
 }
 

@@ -22,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import YAML, { LineCounter } from 'yaml';
+import { schemaNameProblem } from './replication';
 
 export const DEFAULT_KLAVIYO_BASE_URL = 'https://a.klaviyo.com';
 export const ENV_FILE_VARIABLE = 'KLAVIYO_SYNC_ENV_FILE';
@@ -152,6 +153,21 @@ export function describeConnection(c: Connection): string {
   }
 }
 
+/**
+ * The schema a target connection names (a Postgres connection's `schema`, or `?schema=` in its URL), which is where
+ * objects that name no schema go, as in Sling. Undefined for SQLite, for none, and when the connection does not
+ * resolve (that is reported where the connection is used).
+ */
+export function targetSchemaOf(name: string, opts: Omit<ResolveConnectionOptions, 'expect'> = {}): string | undefined {
+  try {
+    const conn = resolveConnection(name, { ...opts, expect: 'database' });
+    return conn.kind === 'postgres' ? conn.schema : undefined;
+  } catch (err) {
+    if (err instanceof ConnectionError) return undefined;
+    throw err;
+  }
+}
+
 export function resolveConnection(name: string, opts: ResolveConnectionOptions = {}): Connection {
   const env = opts.env ?? process.env;
   const cwd = opts.cwd ?? process.cwd();
@@ -258,7 +274,6 @@ interface Context {
 }
 
 const URL_PATTERN = /^[a-z][a-z0-9+.-]*:\/\//i;
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 function fromDefinition(ctx: Context, definition: unknown, origin: string): Connection {
   if (typeof definition === 'string') {
@@ -296,9 +311,8 @@ function postgresFromUrl(ctx: Context, url: string, origin: string, schemaField?
   const schemaParam = parsed.searchParams.get('schema') ?? undefined;
   parsed.searchParams.delete('schema');
   const schema = schemaField ?? schemaParam;
-  if (schema !== undefined && !IDENTIFIER.test(schema)) {
-    throw new ConnectionError(ctx.name, `${origin}: schema "${schema}" is not a plain identifier (letters, digits and _, not starting with a digit)`);
-  }
+  const problem = schema === undefined ? undefined : schemaNameProblem(schema);
+  if (problem) throw new ConnectionError(ctx.name, `${origin}: ${problem}`);
   return new PostgresConnection(ctx.name, parsed.toString(), schema);
 }
 

@@ -5,16 +5,17 @@
  *   target: MY_PG
  *   defaults:
  *     mode: full-refresh            # full-refresh | incremental
- *     object: klaviyo.{stream_name} # the default; `{stream_table}` is an alias of `{stream_name}`
+ *     object: klaviyo.{stream_name} # `{stream_table}` is an alias of `{stream_name}`; default {stream_name}
  *     source_options: { start_date: 2024-01-01 }
  *   streams:
  *     '*':                          # every stream
  *     profiles: { mode: incremental }
  *     tags: { disabled: true }
  *
- * Options merge per stream: defaults < `'*'` < the stream's own entry. An `object` without a dot is a table in
- * the default schema `klaviyo`. `incremental` inherited from defaults or `'*'` means "incremental where the stream
- * has a cursor": streams without one run full-refresh; set on a stream's own entry it must be possible.
+ * Options merge per stream: defaults < `'*'` < the stream's own entry. An `object` without a dot (the default is
+ * `{stream_name}`) is a table in the target connection's `schema` (Postgres), else in `klaviyo`; names follow the
+ * writer's rule (activities/db/naming.ts). `incremental` inherited from defaults or `'*'` means "incremental where
+ * the stream has a cursor": streams without one run full-refresh; set on a stream's own entry it must be possible.
  * `start_date` only concerns incremental streams (where a first run starts instead of the stream's lookback).
  *
  * No Node built-ins here: the module stays loadable anywhere, workflow bundles included.
@@ -23,17 +24,30 @@ import YAML, { LineCounter } from 'yaml';
 import { z } from 'zod';
 import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
 import type { Mode, StreamName } from '../streams/types';
+import { IdentifierError, validateObjectName } from '../activities/db/naming';
 
 export const MODES: readonly Mode[] = ['full-refresh', 'incremental'];
 export const DEFAULT_MODE: Mode = 'full-refresh';
 export const DEFAULT_SCHEMA = 'klaviyo';
-export const DEFAULT_OBJECT = `${DEFAULT_SCHEMA}.{stream_name}`;
-/** Postgres' limit (63 bytes) and the characters that need no quoting in either database. */
-export const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+/** a table named after the stream, in the default schema: the target connection's `schema` (Postgres), else klaviyo */
+export const DEFAULT_OBJECT = '{stream_name}';
+
+/** Why the writer (activities/db/naming.ts) would refuse this schema name, or undefined when it is a valid one. */
+export function schemaNameProblem(schema: string): string | undefined {
+  try {
+    validateObjectName({ schema, table: 'probe' });
+    return undefined;
+  } catch (err) {
+    if (err instanceof IdentifierError) return err.message;
+    throw err;
+  }
+}
 
 export interface SourceOptions {
   /** ISO 8601 date or date-time (UTC unless it has an offset), not in the future */
   start_date?: string | null;
+  /** incremental runs re-read this much before the saved watermark: seconds, or `30s`, `15m`, `2h`, `1d` */
+  lookback?: number | string | null;
 }
 
 export interface StreamOptions {
@@ -70,6 +84,8 @@ export interface PlannedStream {
   objectName: string;
   /** where a first incremental run starts, as `YYYY-MM-DDTHH:MM:SSZ`; only on incremental streams */
   startDate?: string;
+  /** `source_options.lookback` in seconds; only on incremental streams that set it */
+  lookbackSeconds?: number;
   /** the stream this one reads its parent ids from (memberships); it comes earlier in the plan when planned */
   parent?: StreamName;
 }
@@ -89,6 +105,11 @@ export interface PlanOptions {
   name?: string;
   /** for the start_date check; defaults to the current time */
   now?: Date;
+  /**
+   * The schema of the target connection (a Postgres connection's `schema`, as in Sling), if it names one: objects
+   * that name no schema go there instead of `klaviyo`.
+   */
+  targetSchema?: (target: string) => string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -131,7 +152,7 @@ export function replicationToJson(yamlText: string, opts: { source?: string; nam
 }
 
 /** Plans a workflow input: exactly one of `config` and `yaml`. */
-export function resolveReplicationInput(input: ReplicationInput, opts: Pick<PlanOptions, 'now'> = {}): ReplicationPlan {
+export function resolveReplicationInput(input: ReplicationInput, opts: Pick<PlanOptions, 'now' | 'targetSchema'> = {}): ReplicationPlan {
   const source = input?.name ?? 'replication input';
   const hasConfig = input?.config !== undefined && input?.config !== null;
   const hasYaml = typeof input?.yaml === 'string';
@@ -139,10 +160,22 @@ export function resolveReplicationInput(input: ReplicationInput, opts: Pick<Plan
     throw new ConfigError(source, [`give exactly one of config (an object) or yaml (the file's text), not ${hasConfig ? 'both' : 'neither'}`]);
   }
   const config = hasYaml ? parseReplicationYaml(input.yaml!, input.name ?? 'replication.yaml') : input.config;
-  return planReplication(config, { source, name: input.name ?? 'replication', now: opts.now });
+  return planReplication(config, { source, name: input.name ?? 'replication', now: opts.now, targetSchema: opts.targetSchema });
 }
 
-const SourceOptionsSchema = z.strictObject({ start_date: z.string().nullish() });
+const LOOKBACK = /^(\d+)(s|m|h|d)$/;
+const LOOKBACK_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+const LOOKBACK_PROBLEM = 'must be a whole number of seconds or a duration such as 30s, 15m, 2h or 1d';
+const LookbackSchema = z
+  .union([z.number(), z.string()], { error: LOOKBACK_PROBLEM })
+  .refine((v) => (typeof v === 'number' ? Number.isInteger(v) && v >= 0 : LOOKBACK.test(v)), { error: LOOKBACK_PROBLEM });
+const SourceOptionsSchema = z.strictObject({ start_date: z.string().nullish(), lookback: LookbackSchema.nullish() });
+
+function lookbackSeconds(value: number | string): number {
+  if (typeof value === 'number') return value;
+  const [, n, unit] = LOOKBACK.exec(value)!;
+  return Number(n) * LOOKBACK_UNITS[unit];
+}
 const StreamOptionsSchema = z.strictObject({
   mode: z.string().nullish(),
   object: z.string().nullish(),
@@ -172,6 +205,7 @@ export function planReplication(config: ReplicationConfig | unknown, opts: PlanO
 
   const sourceName = checkConnectionName(config.source, 'source', 'KLAVIYO', report);
   const targetName = checkConnectionName(config.target, 'target', 'MY_PG', report);
+  const defaultSchema = (targetName === undefined ? undefined : opts.targetSchema?.(targetName)) ?? DEFAULT_SCHEMA;
   const now = opts.now ?? new Date();
   // start dates by the path that sets them, normalised; mode and start_date are checked once where they are written
   const startDates = new Map<string, string>();
@@ -213,7 +247,7 @@ export function planReplication(config: ReplicationConfig | unknown, opts: PlanO
     const layers: Layer[] = [{ path: 'defaults', options: defaults ?? {} }];
     if (entries.has('*')) layers.push({ path: 'streams.*', options: entries.get('*')! });
     if (entries.has(stream)) layers.push({ path: `streams.${stream}`, options: entries.get(stream)! });
-    const entry = planStream(stream, layers, startDates, report);
+    const entry = planStream(stream, layers, startDates, defaultSchema, report);
     if (entry) planned.push(entry);
   }
 
@@ -245,6 +279,7 @@ function planStream(
   stream: StreamName,
   layers: Layer[],
   startDates: Map<string, string>,
+  defaultSchema: string,
   report: (p: string) => void,
 ): PlannedStream | undefined {
   const def = getStream(stream);
@@ -281,8 +316,10 @@ function planStream(
     }
   }
 
+  const lookback = mode === 'incremental' ? pick(layers, (o) => o.source_options?.lookback)?.value : undefined;
+
   const objectOption = pick(layers, (o) => o.object) ?? { value: DEFAULT_OBJECT, path: 'defaults' };
-  const object = renderObject(objectOption.value, stream);
+  const object = renderObject(objectOption.value, stream, defaultSchema);
   if ('problem' in object) {
     report(`${objectOption.path}.object: ${object.problem}`);
     return undefined;
@@ -293,6 +330,7 @@ function planStream(
     object,
     objectName: `${object.schema}.${object.table}`,
     ...(startDate ? { startDate } : {}),
+    ...(lookback !== undefined ? { lookbackSeconds: lookbackSeconds(lookback) } : {}),
     ...(def.parent ? { parent: def.parent.stream } : {}),
   };
 }
@@ -353,7 +391,7 @@ function checkConnectionName(value: unknown, key: 'source' | 'target', example: 
 
 const PLACEHOLDERS = ['stream_name', 'stream_table'];
 
-function renderObject(template: string, stream: StreamName): { schema: string; table: string } | { problem: string } {
+function renderObject(template: string, stream: StreamName, defaultSchema: string): { schema: string; table: string } | { problem: string } {
   const unknown = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]).filter((p) => !PLACEHOLDERS.includes(p));
   if (unknown.length > 0) {
     return { problem: `unknown placeholder${plural(unknown)} ${unknown.map((p) => `{${p}}`).join(', ')} in "${template}"; use {stream_name} (or its alias {stream_table})` };
@@ -361,16 +399,17 @@ function renderObject(template: string, stream: StreamName): { schema: string; t
   const rendered = template.replace(/\{(stream_name|stream_table)\}/g, stream);
   const parts = rendered.split('.');
   if (parts.length > 2) {
-    return { problem: `"${template}" has ${parts.length - 1} dots; use table or schema.table (e.g. ${DEFAULT_OBJECT})` };
+    return { problem: `"${template}" has ${parts.length - 1} dots; use table or schema.table (e.g. ${DEFAULT_SCHEMA}.{stream_name})` };
   }
-  const [schema, table] = parts.length === 2 ? parts : [DEFAULT_SCHEMA, parts[0]];
-  for (const [what, id] of [['schema', schema], ['table', table]]) {
-    if (!IDENTIFIER.test(id)) {
-      const forStream = rendered === template ? '' : ` (for ${stream})`;
-      return { problem: `"${template}" gives ${what} "${id}"${forStream}, which is not a valid identifier: letters, digits and _, not starting with a digit, at most 63 characters` };
-    }
+  const [schema, table] = parts.length === 2 ? parts : [defaultSchema, parts[0]];
+  // the writer's own rule, so that a name it would refuse fails here, before anything starts, not in every stream
+  try {
+    return validateObjectName({ schema, table });
+  } catch (err) {
+    if (!(err instanceof IdentifierError)) throw err;
+    const forStream = rendered === template ? '' : ` (for ${stream})`;
+    return { problem: `"${template}"${forStream}: ${err.message}` };
   }
-  return { schema, table };
 }
 
 function checkDistinctObjects(planned: PlannedStream[], report: (p: string) => void): void {

@@ -58,8 +58,9 @@ const TABLE: StreamDef[] = [
     resourceType: 'profile',
     primaryKey: ['id'],
     idColumn: 'id',
-    // `updated` accepts only greater-than/less-than on this operation, so the boundary row is not re-read.
-    cursor: { field: 'updated', operator: 'greater-than', defaultLookbackDays: 30 },
+    // `updated` accepts only greater-than/less-than on this operation and has one-second resolution: a profile
+    // updated later in the watermark's second would never be read, so every run reads that second again.
+    cursor: { field: 'updated', operator: 'greater-than', overlapSeconds: 1, defaultLookbackDays: 30 },
     sort: 'updated',
     pageSize: 100,
     servedPageSize: 100,
@@ -127,7 +128,7 @@ const TABLE: StreamDef[] = [
     resourceType: 'template',
     primaryKey: ['id'],
     idColumn: 'id',
-    cursor: { field: 'updated', operator: 'greater-or-equal', defaultLookbackDays: 365 },
+    cursor: { field: 'updated', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 365 },
     sort: 'updated',
     servedPageSize: 10,
     scopes: ['templates:read'],
@@ -141,7 +142,7 @@ const TABLE: StreamDef[] = [
     resourceType: 'event',
     primaryKey: ['id'],
     idColumn: 'id',
-    cursor: { field: 'datetime', operator: 'greater-or-equal', defaultLookbackDays: 30 },
+    cursor: { field: 'datetime', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 30 },
     sort: 'datetime',
     servedPageSize: 200,
     relationshipColumns: { metric: 'metric_id', profile: 'profile_id' },

@@ -25,6 +25,13 @@ export interface CursorDef {
   field: string;
   /** the Klaviyo filter operator to resume with: inclusive where the endpoint allows it */
   operator: 'greater-than' | 'greater-or-equal';
+  /**
+   * how far before the watermark every incremental run reads again (the upsert absorbs what was read before): a
+   * row changed later in the watermark's own instant has the same cursor value, so `greater-than` on a field of
+   * one-second resolution needs 1; `greater-or-equal` reads the watermark's instant again already (0).
+   * `source_options.lookback` widens it per replication.
+   */
+  overlapSeconds: number;
   /** where a first incremental run starts when `source_options.start_date` is not given */
   defaultLookbackDays: number;
 }

@@ -164,6 +164,30 @@ void test('conns test: Postgres reachable and writable, on a dead port, with a w
   }
 });
 
+void test('conns test: a role with rights only on an existing schema passes, as the writer needs no CREATE on the database', async () => {
+  const owned = `${SCHEMA}_owned`;
+  const role = new URL(pg.url);
+  role.username = 'conns_schema_only';
+  role.password = LIMITED_PASSWORD;
+  const admin = knex({ client: 'pg', connection: pg.url });
+  try {
+    await admin.raw(`CREATE ROLE conns_schema_only LOGIN PASSWORD '${LIMITED_PASSWORD}'`);
+    await admin.raw(`CREATE SCHEMA ${owned}`);
+    await admin.raw(`GRANT USAGE, CREATE ON SCHEMA ${owned} TO conns_schema_only`);
+    const r = await cli(['conns', 'test', 'OWNED_PG', '--schema', owned], { OWNED_PG: role.toString() });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^ {2}schema ${owned} exists, and tables can be created in it \\(tried in a transaction, rolled back\\)$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^OWNED_PG: ok: a replication can write to schema ${owned}$`, 'm'));
+    const left = await admin.raw(`select 1 from pg_tables where schemaname = ?`, [owned]);
+    assert.equal(left.rows.length, 0, 'the probe table was rolled back');
+    assertNoSecret(r, LIMITED_PASSWORD);
+  } finally {
+    await admin.raw(`DROP SCHEMA IF EXISTS ${owned} CASCADE`).catch(() => undefined);
+    await admin.raw('DROP ROLE IF EXISTS conns_schema_only').catch(() => undefined);
+    await admin.destroy();
+  }
+});
+
 void test('conns test: SQLite files that exist, do not exist yet, are not databases, or cannot be created', async () => {
   const existing = path.join(tmp, 'existing.db');
   const db = knex({ client: 'better-sqlite3', connection: { filename: existing }, useNullAsDefault: true });

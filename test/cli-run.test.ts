@@ -5,14 +5,18 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import knex from 'knex';
+import type { Client } from '@temporalio/client';
 import { CLI, ROOT } from './helpers/sandbox';
 import net from 'node:net';
 import { request } from 'undici';
 import { freePort } from '../client/dev-server';
 import { stackWorker, startStack, truth, type Stack } from './helpers/stack';
+import { createWorker } from '../worker';
+import { inProcessTaskQueue } from '../client/temporal';
 
 let stack: Stack;
 const LISTS_ONLY_KEY = 'pk_cli_lists_only_0123456789';
@@ -24,14 +28,19 @@ after(async () => {
   await stack?.stop();
 });
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** The CLI as a process; `killAfterMs` ends one that would wait forever (a workflow no worker takes) with SIGKILL. */
+function cli(args: string[], env: NodeJS.ProcessEnv = {}, killAfterMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, ...env } });
     let stdout = '';
     let stderr = '';
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
   });
 }
 
@@ -65,8 +74,11 @@ void test('run --with-worker replicates, prints rows per stream; status prints t
   }
   assert.doesNotMatch(r.stdout + r.stderr, /pk_e2e_test_key/, 'the key is never printed');
 
-  // a query of a closed workflow is answered by a worker replaying it
-  const worker = await stackWorker(stack);
+  // a query of a closed workflow is answered by a worker replaying it, on the workflow's task queue: the one of the
+  // worker `--with-worker` ran
+  const { taskQueue } = await stack.temporal.env.client.workflow.getHandle('cli-run-good').describe();
+  assert.equal(taskQueue, inProcessTaskQueue('cli-run-good'));
+  const worker = await createWorker({ connection: stack.temporal.env.nativeConnection, taskQueue, deps: { env: stack.env, rateLimitMode: 'documented' } });
   const status = await worker.runUntil(cli(['status', 'cli-run-good', '--json']));
   assert.equal(status.code, 0, status.stderr);
   const progress = JSON.parse(status.stdout) as { status: string; streams: Array<{ stream: 'lists' | 'tags' | 'profiles'; rows: number }> };
@@ -109,6 +121,12 @@ void test('an unreachable Temporal names the address tried and the fix', async (
   const r = await cli(['run', file], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot reach the Temporal server at 127\.0\.0\.1:1.*TEMPORAL_ADDRESS/s);
+  // the commands the hint names exist
+  const scripts = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const named = [...r.stderr.matchAll(/`npm run ([\w:-]+)/g)].map((m) => m[1]);
+  assert.ok(named.length > 0, r.stderr);
+  for (const script of named) assert.ok(script in scripts, `the hint names npm run ${script}, which package.json does not have`);
+  assert.match(r.stderr, /`temporal server start-dev`/);
 });
 
 void test('every command has --help', async () => {
@@ -206,5 +224,152 @@ void test('the database pre-check rides through a Postgres that is not up yet (c
   } finally {
     await opened;
     await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    }
+});
+
+/** `klaviyo-sync worker` as its own process, as the README's steps leave one running; resolves once it polls. */
+function standaloneWorker(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, 'worker', ...args], { cwd: stack.tmp, env });
+    let output = '';
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      if (/polling task queue/.test(output)) resolve({ child, output: () => output });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`worker exited with ${code} before polling:\n${output}`)));
+  });
+}
+
+async function stopWorker(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Every worker identity that started a workflow or activity task of this workflow and of all its children. */
+async function taskIdentities(client: Client, workflowId: string): Promise<Set<string>> {
+  const identities = new Set<string>();
+  const pending = [workflowId];
+  while (pending.length > 0) {
+    const history = await client.workflow.getHandle(pending.pop()!).fetchHistory();
+    for (const e of history.events ?? []) {
+      const identity = e.workflowTaskStartedEventAttributes?.identity ?? e.activityTaskStartedEventAttributes?.identity;
+      if (identity) identities.add(identity);
+      const child = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+      if (child) pending.push(child);
+    }
+  }
+  return identities;
+}
+
+void test('run --with-worker keeps its tasks from a standalone worker with another environment', async () => {
+  // a worker of the shared queue that knows none of this run's connections: a task it took would fail "not found"
+  const bare = { PATH: process.env.PATH, HOME: stack.tmp, TEMPORAL_ADDRESS: stack.temporal.address };
+  const other = await standaloneWorker(bare);
+  try {
+    const file = writeYaml('cli-private-queue.yaml', GOOD('QUEUE_LITE'));
+    const r = await cli(['run', file, '--with-worker', '--workflow-id', 'cli-run-private-queue'], { QUEUE_LITE: `sqlite://${path.join(stack.tmp, 'queue.db')}` });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    const t = await truth(stack);
+    for (const s of ['lists', 'tags', 'profiles'] as const) {
+      assert.match(r.stdout, new RegExp(`^${s}\\s.*completed\\s+${t[s].count}\\s`, 'm'), r.stdout);
+    }
+    const identities = await taskIdentities(stack.temporal.env.client, 'cli-run-private-queue');
+    assert.ok(identities.size > 0);
+    for (const identity of identities) assert.ok(!identity.startsWith(`${other.child.pid}@`), `the standalone worker ran a task: ${[...identities].join(', ')}`);
+    assert.doesNotMatch(other.output(), /not found/, 'the standalone worker failed a task');
+    const description = await stack.temporal.env.client.workflow.getHandle('cli-run-private-queue').describe();
+    assert.notEqual(description.taskQueue, 'klaviyo-sync', 'an in-process worker polls a queue of its own');
+  } finally {
+    await stopWorker(other.child);
+  }
+});
+
+void test('a run joining a workflow on another task queue says so; run --with-worker joins it there and finishes it', async () => {
+  const file = writeYaml('cli-other-queue.yaml', GOOD('LITE'));
+  const config = { source: 'KLAVIYO', target: 'LITE', streams: { tags: null } };
+  await stack.temporal.env.client.workflow.start('replicate', {
+    taskQueue: 'elsewhere',
+    workflowId: 'cli-run-other-queue',
+    args: [{ name: 'cli-other-queue', config }],
+  });
+  const joined = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-other-queue']);
+  assert.equal(joined.code, 0, joined.stderr);
+  assert.match(joined.stderr, /cli-run-other-queue is running on task queue elsewhere, not klaviyo-sync: only a worker polling elsewhere executes it/);
+  assert.match(joined.stderr, /klaviyo-sync worker --task-queue elsewhere/);
+
+  // the worker of this process polls the queue the workflow is on, so the run ends (it would wait for ever otherwise)
+  const finished = await cli(['run', file, '--with-worker', '--workflow-id', 'cli-run-other-queue'], {}, 120_000);
+  assert.equal(finished.code, 0, finished.stderr);
+  assert.match(finished.stdout, new RegExp(`^tags\\s.*completed\\s+${(await truth(stack)).tags.count}\\s`, 'm'), finished.stdout);
+});
+
+void test('a YAML file over 2 MB starts: the workflow gets the parsed config, not the text', async () => {
+  const filler = Array.from({ length: 30_000 }, (_, i) => `# ${String(i).padStart(6, '0')} ${'a long comment to make the file big '.repeat(3)}`).join('\n');
+  const file = writeYaml('cli-big.yaml', `${filler}\n${GOOD('LITE')}`);
+  assert.ok(fs.statSync(file).size > 3_000_000, 'the file is over Temporal’s 2 MB payload limit');
+  const r = await cli(['run', file, '--with-worker', '--workflow-id', 'cli-run-big-yaml']);
+  assert.equal(r.code, 0, r.stderr);
+  const history = await stack.temporal.env.client.workflow.getHandle('cli-run-big-yaml').fetchHistory();
+  const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+  assert.ok(input && input.length < 10_000, `the input is the config (${input?.length} bytes)`);
+  assert.deepEqual(Object.keys(JSON.parse(Buffer.from(input).toString()) as object).sort(), ['config', 'name']);
+});
+
+void test('a start Temporal refuses says why, with the server’s answer and the fix', async () => {
+  const file = writeYaml('cli-start-fails.yaml', GOOD('LITE'));
+  // the server refuses ids over 1,000 characters: today's message was "Failed to start Workflow", the cause dropped
+  const longId = `cli-run-${'x'.repeat(1100)}`;
+  const tooLong = await cli(['run', file, '--detach', '--workflow-id', longId]);
+  assert.equal(tooLong.code, 1, tooLong.stderr);
+  assert.match(tooLong.stderr, /^klaviyo-sync: Temporal at \S+ \(namespace default\) refused to start workflow cli-run-x{5}[^:]*: .*WorkflowId exceeds maximum allowed length/m);
+  const noNamespace = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-no-namespace'], { TEMPORAL_NAMESPACE: 'no-such-namespace' });
+  assert.equal(noNamespace.code, 1, noNamespace.stderr);
+  assert.match(noNamespace.stderr, /refused to start workflow cli-run-no-namespace: .*not found: 'no-such-namespace'; create the namespace \(temporal operator namespace create --namespace no-such-namespace\) or set TEMPORAL_NAMESPACE to one that exists/);
+  for (const r of [tooLong, noNamespace]) assert.doesNotMatch(r.stderr, /\n\s+at /, 'a sentence, not a stack trace');
+});
+
+void test('worker takes KLAVIYO_SYNC_RATE_LIMITS when no --rate-limits is given; the flag wins over it', async () => {
+  const env = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, KLAVIYO_SYNC_RATE_LIMITS: 'documented' };
+  for (const [args, mode] of [[[], 'documented'], [['--rate-limits', 'sling'], 'sling']] as const) {
+    const w = await standaloneWorker(env, [...args, '--task-queue', 'cli-rate-limits']);
+    await stopWorker(w.child);
+    assert.match(w.output(), new RegExp(`polling task queue cli-rate-limits .*; rate limits: ${mode}\\b`), w.output());
+  }
+});
+
+void test('a Postgres role with rights only on an existing schema, named by the connection, replicates into it', async () => {
+  const password = `own${Date.now()}`;
+  const admin = knex({ client: 'pg', connection: stack.postgres.url });
+  try {
+    // no CREATE on the database: CREATE SCHEMA IF NOT EXISTS is refused even though the schema exists
+    await admin.raw(`CREATE ROLE run_owner LOGIN PASSWORD '${password}'`);
+    await admin.raw('CREATE SCHEMA run_owned');
+    await admin.raw('GRANT USAGE, CREATE ON SCHEMA run_owned TO run_owner');
+  } finally {
+    await admin.destroy();
+  }
+  const url = new URL(stack.postgres.url);
+  url.username = 'run_owner';
+  url.password = password;
+  url.searchParams.set('schema', 'run_owned');
+  const file = writeYaml('cli-owned-schema.yaml', 'source: KLAVIYO\ntarget: OWNED\nstreams:\n  tags:\n  lists:\n');
+  const r = await cli(['run', file, '--with-worker', '--workflow-id', 'cli-run-owned-schema'], { OWNED: url.toString() });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr + r.stdout, new RegExp(password));
+  const t = await truth(stack);
+  const db = knex({ client: 'pg', connection: stack.postgres.url });
+  try {
+    for (const s of ['tags', 'lists'] as const) {
+      const rows = await db.raw<{ rows: Array<{ n: string }> }>(`select count(*) as n from run_owned.${s}`);
+      assert.equal(Number(rows.rows[0].n), t[s].count, s);
+    }
+    const elsewhere = await db.raw<{ rows: unknown[] }>(`select 1 from pg_tables where schemaname <> 'run_owned' and tableowner = 'run_owner'`);
+    assert.equal(elsewhere.rows.length, 0, 'nothing was written outside the connection’s schema');
+  } finally {
+    await db.destroy();
   }
 });

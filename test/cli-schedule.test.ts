@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parse } from 'yaml';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { requireTemporalCli } from '../client/temporal-cli';
 import { CLI } from './helpers/sandbox';
@@ -111,7 +112,7 @@ void test('schedule create --every 1h: a schedule that starts replicate with the
   assert.equal(d.action.workflowType, 'replicate');
   assert.equal(d.action.taskQueue, 'klaviyo-sync');
   assert.equal(d.action.workflowId, 'klaviyo-sync-nightly');
-  assert.deepEqual(d.action.args, [{ name: 'nightly', yaml: YAML_TEXT }]);
+  assert.deepEqual(d.action.args, [{ name: 'nightly', config: parse(YAML_TEXT) }]);
   assert.equal(d.action.staticSummary, 'klaviyo-sync replication nightly: KLAVIYO to MY_PG');
   assert.deepEqual(d.memo, { replication: 'nightly', file, schedule: 'every 1h' });
   const next = d.info.nextActionTimes[0].getTime();
@@ -162,7 +163,7 @@ void test('schedule create --cron, then list shows id, spec, next run and the la
   assert.deepEqual(d.spec.calendars![0].hour, [{ start: 3, end: 3, step: 1 }]);
   assert.deepEqual(d.spec.calendars![0].minute, [{ start: 30, end: 30, step: 1 }]);
   assert.equal(d.action.workflowId, 'klaviyo-sync-nightly_cron');
-  assert.deepEqual(d.action.args, [{ name: 'nightly_cron', yaml: YAML_TEXT }]);
+  assert.deepEqual(d.action.args, [{ name: 'nightly_cron', config: parse(YAML_TEXT) }]);
 
   // no worker polls the queue, so the triggered run stays running
   await client.schedule.getHandle('klaviyo-sync-nightly').trigger();
@@ -192,8 +193,10 @@ void test('schedule create --cron, then list shows id, spec, next run and the la
 });
 
 void test('the temporal CLI command line creates the same schedule as schedule create', async () => {
-  // exactly what `jq -cRs '{name: "nightly", yaml: .}' nightly.yaml` prints
-  const input = JSON.stringify({ name: 'nightly', yaml: fs.readFileSync(file, 'utf8') });
+  // the README's steps: `klaviyo-sync render nightly.yaml -o nightly.json`, then `--input-file nightly.json`
+  const inputFile = path.join(tmp, 'nightly.json');
+  const rendered = await cli(['render', file, '-o', inputFile]);
+  assert.equal(rendered.code, 0, rendered.stderr);
   const temporalCli = await run(requireTemporalCli(), [
     'schedule', 'create',
     '--address', temporal.address,
@@ -203,7 +206,7 @@ void test('the temporal CLI command line creates the same schedule as schedule c
     '--type', 'replicate',
     '--task-queue', 'klaviyo-sync',
     '--workflow-id', 'klaviyo-sync-nightly',
-    '--input', input,
+    '--input-file', inputFile,
     '--static-summary', 'klaviyo-sync replication nightly: KLAVIYO to MY_PG',
     '--schedule-memo', 'replication="nightly"',
     '--schedule-memo', 'schedule="every 1h"',

@@ -194,7 +194,7 @@ streams:
       /^streams\.flows: must be a mapping of options \(e\.g\. \{ mode: incremental \}\) or empty$/,
       /^streams\.lists\.mode: lists has no cursor, so it can only be full-refresh; incremental works on: profiles, templates, events$/,
       /^streams\.campaigns\.object: unknown placeholder \{stream\} in "\{stream\}"; use \{stream_name\} \(or its alias \{stream_table\}\)$/,
-      /^streams\.metrics\.object: "klaviyo\.1\{stream_name\}" gives table "1metrics" \(for metrics\), which is not a valid identifier/,
+      /^streams\.metrics\.object: "klaviyo\.1\{stream_name\}" \(for metrics\): table \(in schema "klaviyo"\) "1metrics" is not a valid name/,
     ];
     for (const re of expected) assert.ok(problems.some((p) => re.test(p)), `no problem matching ${re}:\n${problems.join('\n')}`);
     assert.equal(problems.length, expected.length, problems.join('\n'));
@@ -206,11 +206,41 @@ streams:
     const dots = problemsOf(() => plan("source: K\ntarget: T\ndefaults: { object: 'db.klaviyo.{stream_name}' }\nstreams: { tags: }\n"));
     assert.deepEqual(dots, ['defaults.object: "db.klaviyo.{stream_name}" has 2 dots; use table or schema.table (e.g. klaviyo.{stream_name})']);
     const dash = problemsOf(() => plan("source: K\ntarget: T\nstreams: { tags: { object: 'my-schema.tags' } }\n"));
-    assert.match(dash[0], /^streams\.tags\.object: "my-schema\.tags" gives schema "my-schema", which is not a valid identifier: letters, digits and _/);
+    assert.match(dash[0], /^streams\.tags\.object: "my-schema\.tags": schema "my-schema" is not a valid name: use 1 to 63 lowercase letters, digits and single underscores/);
     const long = problemsOf(() => plan(`source: K\ntarget: T\nstreams: { tags: { object: 'k.${'t'.repeat(64)}' } }\n`));
-    assert.match(long[0], /at most 63 characters/);
+    assert.match(long[0], /use 1 to 49 lowercase letters/);
     const same = problemsOf(() => plan("source: K\ntarget: T\ndefaults: { object: 'klaviyo.data' }\nstreams: { tags:, lists: }\n"));
     assert.deepEqual(same, ['streams tags, lists would all write to klaviyo.data: put {stream_name} in object']);
+  });
+
+  void it("rejects the object names the writer would reject (activities/db/naming.ts), before anything starts", () => {
+    // each of these passed the config's own check and then failed every stream in the writer
+    const upper = problemsOf(() => plan("source: K\ntarget: T\nstreams: { profiles: { object: 'klaviyo.Profiles' } }\n"));
+    assert.equal(upper.length, 1, upper.join('\n'));
+    assert.match(upper[0], /^streams\.profiles\.object: "klaviyo\.Profiles": table \(in schema "klaviyo"\) "Profiles" is not a valid name: use 1 to 49 lowercase letters, digits and single underscores/);
+    const long = problemsOf(() => plan(`source: K\ntarget: T\nstreams: { tags: { object: 'klaviyo.${'t'.repeat(55)}' } }\n`));
+    assert.match(long[0], /^streams\.tags\.object: .*is not a valid name: use 1 to 49 lowercase letters/);
+    const doubled = problemsOf(() => plan("source: K\ntarget: T\nstreams: { list_profiles: { object: 'list__profiles' } }\n"));
+    assert.match(doubled[0], /^streams\.list_profiles\.object: "list__profiles": table \(in schema "klaviyo"\) "list__profiles" is not a valid name: .*single underscores/);
+    const schema = problemsOf(() => plan("source: K\ntarget: T\ndefaults: { object: 'Raw.{stream_name}' }\nstreams: { tags: }\n"));
+    assert.match(schema[0], /^defaults\.object: "Raw\.\{stream_name\}" \(for tags\): schema "Raw" is not a valid name: use 1 to 63 lowercase/);
+    // a name at the writer's limit passes
+    assert.equal(plan(`source: K\ntarget: T\nstreams: { tags: { object: 'k.${'t'.repeat(49)}' } }\n`).streams[0].object.table.length, 49);
+  });
+
+  void it("puts objects that name no schema in the target connection's schema, as Sling does", () => {
+    const yaml = "source: K\ntarget: WAREHOUSE\nstreams:\n  tags:\n  lists: { object: 'crm.{stream_name}' }\n  events: { object: 'k_{stream_name}' }\n";
+    const asked: string[] = [];
+    const p = planReplication(parseReplicationYaml(yaml), { now: NOW, targetSchema: (t) => (asked.push(t), 'analytics') });
+    assert.deepEqual(asked, ['WAREHOUSE']);
+    assert.deepEqual(
+      p.streams.map((s) => s.objectName),
+      ['analytics.tags', 'crm.lists', 'analytics.k_events'],
+    );
+    // through the workflow's input too; with no schema on the connection, klaviyo
+    const input: ReplicationInput = { name: 'w', config: parseReplicationYaml(yaml) };
+    assert.equal(resolveReplicationInput(input, { now: NOW, targetSchema: () => 'raw' }).streams[0].objectName, 'raw.tags');
+    assert.equal(resolveReplicationInput(input, { now: NOW, targetSchema: () => undefined }).streams[0].objectName, 'klaviyo.tags');
   });
 
   void it('checks start_date: ISO dates, offsets, and never the future', () => {

@@ -327,6 +327,6 @@ void describe('Postgres connections', () => {
     const badUrl = connectionError(() => resolveIn(dir, 'P', { P: 'postgresql://u:s3cr3t@[bad/db' }));
     assert.match(badUrl.message, /env var P is not a valid URL: use postgresql:\/\/user:password@host:5432\/db/);
     assert.doesNotMatch(badUrl.message, /s3cr3t/);
-    assert.match(connectionError(() => resolveIn(dir, 'P', { P: 'postgresql://h/db?schema=bad-name' })).message, /schema "bad-name" is not a plain identifier/);
+    assert.match(connectionError(() => resolveIn(dir, 'P', { P: 'postgresql://h/db?schema=bad-name' })).message, /schema "bad-name" is not a valid name: use 1 to 63 lowercase letters/);
   });
 });

@@ -13,8 +13,8 @@ import type { StreamDef } from '../streams/types';
 import { baseColumns, pageColumns, toRow, type KlaviyoResource, type Row } from '../activities/db/columns';
 import { closeAll, connect, type Target } from '../activities/db/connect';
 import { Destination, RunStateError } from '../activities/db/destination';
-import { toUtcIso } from '../activities/db/dialect';
-import { IdentifierError, physicalTable } from '../activities/db/naming';
+import { dialectFor, toUtcIso } from '../activities/db/dialect';
+import { IdentifierError, physicalTable, stateTable, tableSql } from '../activities/db/naming';
 import { startPostgres, type TestPostgres } from './helpers/postgres';
 
 // the real stream table: the layer must work with the definitions the engine runs
@@ -237,7 +237,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         done: false,
         rows: 2,
         pages: 1,
-        watermark: null,
+        watermark: '2025-01-03T00:00:00.500Z',
       });
     });
 
@@ -290,7 +290,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(ids(rows), ['A']);
       assert.equal('extra' in rows[0], false, 'the column added by the failed page was rolled back');
       const state = await dest.prepare(run);
-      assert.deepEqual(state.partitions[''], { nextUrl: 'u2', done: false, rows: 1, pages: 1, watermark: null });
+      assert.deepEqual(state.partitions[''], { nextUrl: 'u2', done: false, rows: 1, pages: 1, watermark: '2025-01-02T00:00:00.000Z' });
     });
 
     void test('writing the same page twice leaves the same rows and counts', async () => {
@@ -392,20 +392,22 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await dest.prepare({ ...run1, runId: 'run-4' });
     });
 
-    void test('incremental: the watermark is promoted only by finish, never backwards, never into the future', async () => {
+    void test('incremental: the watermark commits with each page, never backwards, never into the future; a new run continues from it', async () => {
       const object = fresh('profiles');
       const run1 = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
       await dest.prepare(run1);
       await dest.writePage({ ...run1, partition: '', resources: [profile('A', '2025-01-05T00:00:00+00:00')], nextUrl: 'p2', done: false });
+      // profiles are listed sorted by `updated`: everything below the page's highest value has been read
+      assert.equal(await dest.readWatermark(object), '2025-01-05T00:00:00.000Z', 'committed with the page');
       await dest.writePage({ ...run1, partition: '', resources: [profile('B', '2025-01-07T12:30:00+01:00')], nextUrl: null, done: true });
-      assert.equal(await dest.readWatermark('profiles', object), null, 'not promoted before finish');
+      assert.equal(await dest.readWatermark(object), '2025-01-07T11:30:00.000Z');
       assert.deepEqual(await dest.finish(run1), { rows: 2, pages: 2, watermark: '2025-01-07T11:30:00.000Z' });
 
       const run2 = { ...run1, runId: 'run-2' };
       assert.equal((await dest.prepare(run2)).watermark, '2025-01-07T11:30:00.000Z');
       // a re-read of older rows does not move the watermark back; a future timestamp is capped at now
       await dest.writePage({ ...run2, partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: 'p2', done: false });
-      assert.equal(await dest.readWatermark('profiles', object), '2025-01-07T11:30:00.000Z');
+      assert.equal(await dest.readWatermark(object), '2025-01-07T11:30:00.000Z');
       const before = Date.now();
       await dest.writePage({ ...run2, partition: '', resources: [profile('F', '2999-01-01T00:00:00Z')], nextUrl: null, done: true });
       const { watermark } = await dest.finish(run2);
@@ -413,10 +415,112 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.ok(promoted >= before && promoted <= Date.now(), `watermark ${watermark} is capped at now`);
       assert.equal(await dest.tableRowCount(object), 3, 'incremental upserts into the target');
 
-      const run3 = { ...run1, runId: 'run-3' };
+      // run 3 commits a page and dies; run 4 (a new run id: new workflow, or after terminate) starts from that page
+      const run3 = { ...run1, object: fresh('profiles'), runId: 'run-3' };
       await dest.prepare(run3);
-      await dest.writePage({ ...run3, partition: '', resources: [profile('G', '2025-01-01T00:00:00Z')], nextUrl: null, done: true });
-      assert.equal(await dest.readWatermark('profiles', object), watermark, 'an unfinished run leaves the watermark');
+      await dest.writePage({ ...run3, partition: '', resources: [profile('G', '2025-02-01T00:00:00Z')], nextUrl: 'p2', done: false });
+      const run4 = await dest.prepare({ ...run3, runId: 'run-4' });
+      assert.equal(run4.resumed, false);
+      assert.deepEqual(run4.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: '2025-02-01T00:00:00.000Z' });
+      await assert.rejects(
+        dest.writePage({ ...run3, partition: '', resources: [profile('H', '2025-03-01T00:00:00Z')], nextUrl: null, done: true }),
+        RunStateError,
+        'the late writer of run 3 can move neither rows nor the watermark',
+      );
+      assert.equal(await dest.readWatermark(run3.object), '2025-02-01T00:00:00.000Z');
+    });
+
+    void test('full refresh: pages go to staging, so the watermark moves only when the swap publishes them', async () => {
+      const object = fresh('profiles');
+      const run1 = { stream: profiles, mode: 'full-refresh' as const, object, runId: 'run-1' };
+      await dest.prepare(run1);
+      await dest.writePage({ ...run1, partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: 'p2', done: false });
+      assert.equal(await dest.readWatermark(object), null);
+      const next = await dest.prepare({ ...run1, runId: 'run-2' });
+      assert.deepEqual(next.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null }, 'a new run starts from the first page');
+      await dest.writePage({ ...run1, runId: 'run-2', partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: null, done: true });
+      assert.equal((await dest.finish({ ...run1, runId: 'run-2' })).watermark, '2025-01-05T00:00:00.000Z');
+    });
+
+    void test('state belongs to the table: two tables of one stream in one schema keep their own runs and watermarks', async () => {
+      const us = fresh('us_profiles');
+      const eu = { schema: us.schema, table: 'eu_profiles' };
+      const a = { stream: profiles, mode: 'incremental' as const, object: us, runId: 'run-a' };
+      const b = { stream: profiles, mode: 'incremental' as const, object: eu, runId: 'run-b' };
+      await dest.prepare(a);
+      // b's prepare does not supersede a: a still writes and finishes
+      await dest.prepare(b);
+      await dest.writePage({ ...a, partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: null, done: true });
+      await dest.writePage({ ...b, partition: '', resources: [profile('B', '2025-01-03T00:00:00Z')], nextUrl: null, done: true });
+      assert.equal((await dest.finish(a)).watermark, '2025-01-05T00:00:00.000Z');
+      assert.equal((await dest.finish(b)).watermark, '2025-01-03T00:00:00.000Z');
+      assert.equal(await dest.readWatermark(us), '2025-01-05T00:00:00.000Z');
+      assert.equal(await dest.readWatermark(eu), '2025-01-03T00:00:00.000Z');
+      assert.equal((await dest.prepare({ ...b, runId: 'run-b2' })).watermark, '2025-01-03T00:00:00.000Z');
+      // a table that another stream wrote does not hand that stream's watermark on
+      assert.equal((await dest.prepare({ ...a, stream: events, runId: 'run-e' })).watermark, null);
+    });
+
+    /** The state table as versions before issue #7 made it: a finished profiles run and an unfinished events run. */
+    async function legacyState(schema: string): Promise<void> {
+      const d = dialectFor(kind);
+      const db = connect(target);
+      const state = tableSql(stateTable(kind, schema));
+      if (kind === 'postgres') await db.raw(`CREATE SCHEMA "${schema}"`);
+      const cols: Array<[string, 'text' | 'boolean' | 'integer' | 'timestamp', boolean]> = [
+        ['stream', 'text', true], ['partition', 'text', true], ['run_id', 'text', true], ['mode', 'text', true],
+        ['next_url', 'text', false], ['done', 'boolean', true], ['watermark', 'text', false], ['run_watermark', 'text', false],
+        ['rows', 'integer', true], ['pages', 'integer', true], ['status', 'text', true], ['updated_at', 'timestamp', true],
+      ];
+      await db.raw(
+        `CREATE TABLE ${state} (${cols.map(([c, t, nn]) => `"${c}" ${d.sqlType(t)}${nn ? ' NOT NULL' : ''}`).join(', ')}, ` +
+          `CONSTRAINT "${stateTable(kind, schema).name}_pkey" PRIMARY KEY ("stream", "partition"))`,
+      );
+      const now = d.encode(new Date().toISOString(), 'timestamp');
+      await db.raw(`INSERT INTO ${state} VALUES (?, '', 'old-1', 'incremental', NULL, ?, ?, ?, 3, 1, ?, ?), (?, '', 'old-2', 'incremental', ?, ?, ?, ?, 5, 1, ?, ?)`, [
+        'profiles', d.encode(true, 'boolean'), '2025-01-05T00:00:00.000Z', '2025-01-05T00:00:00.000Z', 'finished', now,
+        'events', 'https://a.klaviyo.com/api/events?page[cursor]=x', d.encode(false, 'boolean'), '2025-02-01T00:00:00.000Z', '2025-02-02T00:00:00.000Z', 'running', now,
+      ] as never[]);
+      for (const table of ['profiles', 'events']) {
+        await db.raw(`CREATE TABLE ${tableSql(physicalTable(kind, schema, table))} ("id" text NOT NULL PRIMARY KEY)`);
+      }
+    }
+    const keyedByTable = async (schema: string) => (await dialectFor(kind).columns(connect(target), stateTable(kind, schema)))?.has('table_name');
+
+    void test('a state table keyed by (stream, partition) is migrated in place by prepare: rows go to the table named after their stream', async () => {
+      const object = fresh('profiles');
+      await legacyState(object.schema);
+      // read before anything migrates it: the same assignment
+      assert.equal(await dest.readWatermark(object), '2025-01-05T00:00:00.000Z');
+
+      const run = { stream: profiles, mode: 'incremental' as const, object, runId: 'new-1' };
+      const prepared = await dest.prepare(run);
+      assert.equal(prepared.watermark, '2025-01-05T00:00:00.000Z', 'the profiles row went to table profiles');
+      assert.equal(prepared.resumed, false);
+      assert.ok(await keyedByTable(object.schema), 'table_name added');
+      // the key is (table_name, partition) now: a second table of the stream gets its own row
+      const us = { schema: object.schema, table: 'us_profiles' };
+      assert.equal((await dest.prepare({ ...run, object: us, runId: 'new-2' })).watermark, null);
+      assert.equal(await dest.readWatermark(object), '2025-01-05T00:00:00.000Z');
+      // the unfinished events run kept its state: a new run id starts from the first page, from its watermark
+      const ev = await dest.prepare({ stream: events, mode: 'incremental', object: { schema: object.schema, table: 'events' }, runId: 'new-3' });
+      assert.deepEqual(ev.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: '2025-02-01T00:00:00.000Z' });
+      await dest.writePage({ ...run, partition: '', resources: [profile('A', '2025-01-06T00:00:00Z')], nextUrl: null, done: true });
+      assert.equal((await dest.finish(run)).watermark, '2025-01-06T00:00:00.000Z');
+      assert.equal((await dest.prepare({ ...run, runId: 'new-4' })).watermark, '2025-01-06T00:00:00.000Z', 'migrating twice is a no-op');
+    });
+
+    void test('a run started before the upgrade migrates the state table with its next page and finishes', async () => {
+      const { schema } = fresh('events');
+      await legacyState(schema);
+      const old = { stream: events, mode: 'incremental' as const, object: { schema, table: 'events' }, runId: 'old-2' };
+      assert.deepEqual(await dest.progress({ ...old, partition: '' }), {
+        nextUrl: 'https://a.klaviyo.com/api/events?page[cursor]=x', done: false, rows: 5, pages: 1, watermark: '2025-02-01T00:00:00.000Z',
+      });
+      await dest.writePage({ ...old, partition: '', resources: [event('E9', '2025-02-03T00:00:00Z')], nextUrl: null, done: true });
+      assert.ok(await keyedByTable(schema), 'migrated by the page');
+      assert.deepEqual(await dest.finish(old), { rows: 6, pages: 2, watermark: '2025-02-03T00:00:00.000Z' });
+      assert.equal(await dest.readWatermark({ schema, table: 'profiles' }), '2025-01-05T00:00:00.000Z');
     });
 
     void test('concurrent pages of different partitions add the same new column without conflict', async () => {

@@ -10,7 +10,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../client/dev-server';
+import { inProcessTaskQueue } from '../client/temporal';
 import { CLI, ROOT } from './helpers/sandbox';
 
 const data = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-demo-'));
@@ -75,6 +77,18 @@ void test('demo: Ctrl-C mid-run resumes on the next run; the run after that is i
   assert.match(first.stderr, /run `npm run demo` again to resume/);
   assert.doesNotMatch(first.stdout, /rows in/, 'no summary: the replication was still running');
 
+  // the demo's worker has a task queue of its own: a standalone worker left running (with an environment that has
+  // none of the demo's connections, so any task it took would fail) gets none of its tasks
+  const connection = await Connection.connect({ address: `127.0.0.1:${port}` });
+  const description = await new Client({ connection }).workflow.getHandle('klaviyo-sync-demo').describe();
+  await connection.close();
+  assert.equal(description.taskQueue, inProcessTaskQueue('klaviyo-sync-demo'));
+  const standalone = spawn(process.execPath, [CLI, 'worker'], { cwd: data, env: { PATH: process.env.PATH, HOME: data, TEMPORAL_ADDRESS: `127.0.0.1:${port}` } });
+  let standaloneOutput = '';
+  standalone.stdout.on('data', (d: Buffer) => (standaloneOutput += d.toString()));
+  standalone.stderr.on('data', (d: Buffer) => (standaloneOutput += d.toString()));
+  const standaloneExited = new Promise((resolve) => standalone.once('exit', resolve));
+
   // 2. resumes the same workflow to the end, against the same account (no clock move)
   const second = await demo([...ports, '--no-advance']);
   assert.equal(second.code, 0, second.stderr);
@@ -96,4 +110,9 @@ void test('demo: Ctrl-C mid-run resumes on the next run; the run after that is i
   assert.ok(rowsRead(third.stdout, 'events') >= appended && rowsRead(third.stdout, 'events') <= appended + 5);
   assert.equal(count('klaviyo__events'), 20000 + appended);
   assert.equal(count('klaviyo__catalog_items'), 300 - deleted);
+
+  standalone.kill('SIGTERM');
+  await standaloneExited;
+  assert.match(standaloneOutput, /polling task queue klaviyo-sync /, standaloneOutput);
+  assert.doesNotMatch(standaloneOutput, /not found|activity failed/i, 'the standalone worker took a task of the demo');
 });

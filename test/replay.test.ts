@@ -1,6 +1,8 @@
 /**
  * Determinism gate: recorded histories of real runs (test/histories/, made by `npm run record-histories`) replay
- * through the current workflow code. A change that would break running workflows fails here.
+ * through the current workflow code. A change that would break running workflows fails here. The set covers every
+ * workflow type and every way a run ends (completed, continued as new, failed, cancelled), and keeps histories of
+ * earlier workflow code (`v1--*`, from before bounded progress), which the current code replays through its patch.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,10 +20,31 @@ void test('recorded histories replay through the current workflow code', async (
   assert.ok(files.length >= 3, `expected recorded histories in ${DIR}, found ${files.length}`);
   for (const t of ['replicate', 'syncStream', 'syncPartition']) assert.ok(types.has(t), `a ${t} history is recorded`);
 
-  const histories = files.map((f) => ({
-    workflowId: index[f].workflowId,
-    history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'))),
-  }));
+  const json = new Map(files.map((f) => [f, JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as { events: Array<{ eventType: string }> }]));
+  // how each run ended, read from its last event
+  const shapes = new Set(
+    files.map((f) => {
+      const events = json.get(f)!.events;
+      return `${index[f].workflowType} ${events[events.length - 1].eventType.replace(/^EVENT_TYPE_WORKFLOW_EXECUTION_/, '')}`;
+    }),
+  );
+  for (const shape of [
+    'replicate COMPLETED',
+    'replicate FAILED',
+    'replicate CANCELED',
+    'syncStream COMPLETED',
+    'syncStream CONTINUED_AS_NEW',
+    'syncStream FAILED',
+    'syncStream CANCELED',
+    'syncPartition COMPLETED',
+    'syncPartition CONTINUED_AS_NEW',
+    'syncPartition CANCELED',
+  ]) {
+    assert.ok(shapes.has(shape), `a ${shape} history is recorded (have: ${[...shapes].join(', ')})`);
+  }
+  assert.ok(files.some((f) => f.startsWith('v1--')), 'histories of the earlier workflow code are kept');
+
+  const histories = files.map((f) => ({ workflowId: index[f].workflowId, history: historyFromJSON(json.get(f)) }));
   let replayed = 0;
   for await (const r of Worker.runReplayHistories({ workflowsPath: require.resolve('../workflows') }, histories)) {
     assert.equal(r.error, undefined, `${r.workflowId}: ${r.error?.message}`);

@@ -159,6 +159,8 @@ void describe('stream table', () => {
         // inclusive where the endpoint allows it: re-reading the boundary row is harmless, missing rows is not
         const inclusive = op.filter.find((f) => f.field === s.cursor!.field)!.operators.includes('greater-or-equal');
         assert.equal(s.cursor.operator, inclusive ? 'greater-or-equal' : 'greater-than', `${s.name}: cursor operator`);
+        // Klaviyo datetimes have one-second resolution: an exclusive filter must read the watermark's second again
+        if (s.cursor.operator === 'greater-than') assert.ok(s.cursor.overlapSeconds >= 1, `${s.name}: greater-than needs an overlap of 1 s`);
       }
       for (const p of s.partitions ?? []) {
         assert.ok(op.query_params.includes('filter'));
@@ -171,9 +173,9 @@ void describe('stream table', () => {
   void it('goes incremental exactly on profiles, events and templates, as issue #3 fixes them', () => {
     const cursors = Object.fromEntries(STREAMS.filter((s) => s.cursor).map((s) => [s.name, s.cursor]));
     assert.deepEqual(cursors, {
-      profiles: { field: 'updated', operator: 'greater-than', defaultLookbackDays: 30 },
-      templates: { field: 'updated', operator: 'greater-or-equal', defaultLookbackDays: 365 },
-      events: { field: 'datetime', operator: 'greater-or-equal', defaultLookbackDays: 30 },
+      profiles: { field: 'updated', operator: 'greater-than', overlapSeconds: 1, defaultLookbackDays: 30 },
+      templates: { field: 'updated', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 365 },
+      events: { field: 'datetime', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 30 },
     });
     assert.deepEqual(getStream('profiles').params, { 'additional-fields[profile]': 'subscriptions' });
     assert.deepEqual(getStream('events').relationshipColumns, { metric: 'metric_id', profile: 'profile_id' });

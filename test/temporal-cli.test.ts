@@ -15,7 +15,7 @@ import { request } from 'undici';
 import { startDevServer, type DevServer } from '../client/dev-server';
 import { requireTemporalCli } from '../client/temporal-cli';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
-import type { ReplicationProgress } from '../workflows/progress';
+import type { PartitionRunProgress, ReplicationProgress, StreamRunProgress } from '../workflows/progress';
 import { CLI, startSandbox, type SandboxProcess } from './helpers/sandbox';
 import { API_KEY, checksumOf, FOUR_STREAMS_YAML } from './helpers/stack';
 
@@ -132,11 +132,12 @@ async function render(yamlFile: string, yamlText: string): Promise<string> {
 }
 
 /** `temporal workflow query --name progress` prints `QueryResult  <the progress as one line of JSON>`. */
-async function queryProgress(workflowId: string): Promise<ReplicationProgress> {
-  const out = await temporal('workflow', 'query', '--workflow-id', workflowId, '--name', 'progress');
-  const m = /^\s*QueryResult\s+(\{.*\})\s*$/m.exec(out);
-  assert.ok(m, `no QueryResult line in:\n${out}`);
-  return JSON.parse(m[1]) as ReplicationProgress;
+async function queryProgress<T = ReplicationProgress>(workflowId: string): Promise<T> {
+  const r = await run(temporalCli, ['workflow', 'query', '--workflow-id', workflowId, '--name', 'progress']);
+  if (r.code !== 0) throw new Error(`temporal workflow query ${workflowId} exited with ${r.code}:\n${r.stderr}${r.stdout}`);
+  const m = /^\s*QueryResult\s+(\{.*\})\s*$/m.exec(r.stdout);
+  assert.ok(m, `no QueryResult line in:\n${r.stdout}`);
+  return JSON.parse(m[1]) as T;
 }
 
 /** The `Status` of `temporal workflow describe`'s Results section: COMPLETED, FAILED, CANCELED, ... */
@@ -237,7 +238,7 @@ void test('render, workflow start, query, result and list: a replication started
   assert.deepEqual([...byStream], [['cli-demo/profiles', 'Completed']]);
 });
 
-void test('workflow cancel: a slowed replication ends Canceled, and the full-refresh table it was loading keeps its previous rows', { timeout: 90_000 }, async () => {
+void test('workflow cancel: a slowed replication ends Canceled, its streams Canceled, staging dropped, and the full-refresh table it was loading keeps its previous rows', { timeout: 90_000 }, async () => {
   // the table a completed run left, which a swap would replace
   const previous = membershipIds('klaviyo__list_profiles');
   assert.deepEqual(checksumOf(previous), (await truth()).list_profiles, 'the first test left list_profiles complete');
@@ -249,13 +250,17 @@ void test('workflow cancel: a slowed replication ends Canceled, and the full-ref
   const inputFile = await render('memberships.yaml', MEMBERSHIPS_YAML);
   await temporal('workflow', 'start', '--type', 'replicate', '--task-queue', 'klaviyo-sync', '--workflow-id', 'cli-cancel', '--input-file', inputFile);
 
-  // cancel once list_profiles has written a page (into its staging table) and has pages left
+  // cancel once list_profiles has written a page (into its staging table) and has pages left: the replication's
+  // progress gives stream statuses, the stream's own workflow its partitions running, and each of those its pages
   const deadline = Date.now() + 45_000;
-  let progress: ReplicationProgress;
   for (;;) {
-    progress = await queryProgress('cli-cancel');
+    const progress = await queryProgress('cli-cancel');
     const memberships = progress.streams?.find((s) => s.stream === 'list_profiles');
-    if (memberships?.status === 'running' && memberships.pages > 0) break;
+    if (memberships?.status === 'running') {
+      const stream = await queryProgress<StreamRunProgress>('cli-cancel/list_profiles').catch(() => undefined);
+      const partitions = await Promise.all((stream?.running ?? []).map((id) => queryProgress<PartitionRunProgress>(id).catch(() => undefined)));
+      if (stream && stream.partitionsDone < stream.partitions && stream.pages + partitions.reduce((n, x) => n + (x?.pages ?? 0), 0) > 0) break;
+    }
     assert.ok(Date.now() < deadline, `list_profiles wrote no page within 45 s: ${JSON.stringify(progress)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -270,8 +275,13 @@ void test('workflow cancel: a slowed replication ends Canceled, and the full-ref
   assert.equal(children.get('cli-cancel/list_profiles'), 'Canceled');
   assert.equal(children.get('cli-cancel/segment_profiles'), 'Canceled');
 
+  const partitions = await listWorkflows(`KlaviyoStream='list_profiles'`);
+  assert.deepEqual([...partitions].filter(([id, status]) => id.startsWith('cli-cancel/') && status === 'Terminated'), [], 'no partition was terminated');
+
   assert.deepEqual(membershipIds('klaviyo__list_profiles'), previous, 'list_profiles still holds the previous run\'s rows');
-  assert.ok((sqliteRows('klaviyo__list_profiles__staging') ?? []).length > 0, 'the cancelled run\'s pages went to the staging table');
+  // the cancelled run had written pages into staging (checked above); its cleanup dropped the table
+  assert.equal(sqliteRows('klaviyo__list_profiles__staging'), undefined, 'the cancelled run\'s staging table is dropped');
+  assert.equal(sqliteRows('klaviyo__segment_profiles__staging'), undefined, 'no staging table of segment_profiles is left');
   // segment_profiles had no previous table: there is none, or an empty one
   assert.equal((sqliteRows('klaviyo__segment_profiles') ?? []).length, 0, 'segment_profiles has no rows from the cancelled run');
 });

@@ -140,7 +140,7 @@ void test('the replication\'s page: completed, its children on the timeline with
   await page.screenshot({ path: path.join(tmp, 'replication-current-details.png'), fullPage: true });
 });
 
-void test('a stream\'s page: its parent, its summary, and its page activities with theirs', { timeout: 60_000 }, async () => {
+void test('a stream\'s page: its parent, its summary, its rows as current details, and its page activities with theirs', { timeout: 60_000 }, async () => {
   await page.goto(workflowUrl(`${NAME}/profiles`));
   await heading(`${NAME}/profiles`);
   await page.getByRole('link', { name: NAME, exact: true }).waitFor();
@@ -151,6 +151,12 @@ void test('a stream\'s page: its parent, its summary, and its page activities wi
   // Summary, Details and Current Details: three rendered frames, in that order
   const summaryFrame = page.frameLocator('iframe[title="output"]').first();
   await summaryFrame.getByText(`${NAME}: profiles (incremental) → klaviyo.profiles`, { exact: true }).waitFor();
+  // the stream's own rows and pages (live while it runs, final here) are its current details
+  const profiles = summary.streams.find((s) => s.stream === 'profiles')!;
+  await page
+    .frameLocator('#user-metadata-current-details')
+    .getByText(`profiles: completed, ${truth.profiles.count} rows, ${profiles.pages} pages`)
+    .waitFor();
   await page.screenshot({ path: path.join(tmp, 'stream-summary.png'), fullPage: true });
 });
 

@@ -27,3 +27,13 @@ export const PAGING_OPTIONS: ActivityOptions = {
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
 export const paging = proxyActivities<Activities>(PAGING_OPTIONS);
+
+/**
+ * Cleanup after a cancel (drop a full-refresh stream's staging table, mark its run cancelled). Called in a
+ * non-cancellable scope, so it runs to its end although the workflow was cancelled.
+ */
+export const cleanup = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: temporalRetryPolicy(RETRY_POLICY.checkAttempts),
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});

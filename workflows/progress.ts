@@ -1,6 +1,11 @@
 /**
- * What a replication shows while it runs: the `progress` query (JSON), the Web UI's current details (a markdown
- * table), and the signal children send after each batch of pages. Pure data and formatting: no I/O.
+ * What a replication shows while it runs, without any workflow receiving a signal per page:
+ * - each stream workflow (`<replication id>/<stream>`) keeps its own live rows and pages (carried across its
+ *   continue-as-new) and answers the `progress` query with a `StreamRunProgress`; a partition child
+ *   (`<replication id>/<stream>/<partition>`) answers it with a `PartitionRunProgress`;
+ * - the replication answers it with stream statuses, and each stream's final counts once that stream ended;
+ * - `liveProgress` in client/progress-view.ts combines the three (what `klaviyo-sync status` and `run` print).
+ * Pure data and formatting: no I/O.
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Mode, StreamName } from '../streams/types';
@@ -12,12 +17,15 @@ export interface StreamProgress {
   mode: Mode;
   object: string;
   status: StreamStatus;
+  /** final once the stream ended; while it runs, 0 in the replication's own answer (the stream's query has them) */
   rows: number;
   pages: number;
   tableRows?: number;
   error?: string;
   startedAt?: number;
   durationMs?: number;
+  /** added by the client while a page activity retries: its attempt and last failure (from describe) */
+  retrying?: { attempt: number; failure: string; workflowId: string };
 }
 
 export interface ReplicationProgress {
@@ -29,15 +37,47 @@ export interface ReplicationProgress {
   streams: StreamProgress[];
 }
 
-/** Sent by stream and partition workflows after each page activity: rows and pages written since the last one. */
+/** A stream workflow's own answer: live counts over all its runs (continue-as-new carries them). */
+export interface StreamRunProgress {
+  stream: StreamName;
+  status: 'running' | 'completed' | 'failed' | 'cancelled';
+  /** rows and pages this stream's page activities reported so far (partition children: once each ended) */
+  rows: number;
+  pages: number;
+  /** partitions of the stream, and how many are done */
+  partitions: number;
+  partitionsDone: number;
+  /** partition children running now: their ids are `<this workflow id>/<key>` */
+  running: string[];
+  /** this workflow's runs so far (1 + continue-as-new count) */
+  runs: number;
+}
+
+/** A partition child's answer: the partition's live counts (continue-as-new carries them). */
+export interface PartitionRunProgress {
+  stream: StreamName;
+  partition: string;
+  rows: number;
+  pages: number;
+  runs: number;
+}
+
+/**
+ * Deprecated: what stream and partition workflows started before bounded progress sent the replication after each
+ * page batch. Only replays of such histories still send it (see NO_PAGE_SIGNALS in sync-stream.ts).
+ */
 export interface PagesWritten {
   stream: StreamName;
   rows: number;
   pages: number;
 }
+export const pagesWrittenSignal = defineSignal<[PagesWritten]>('pagesWritten');
 
 export const progressQuery = defineQuery<ReplicationProgress>('progress');
-export const pagesWrittenSignal = defineSignal<[PagesWritten]>('pagesWritten');
+export const streamProgressQuery = defineQuery<StreamRunProgress>('progress');
+export const partitionProgressQuery = defineQuery<PartitionRunProgress>('progress');
+
+const count = (s: StreamProgress, n: number) => (s.status === 'pending' || (s.status === 'running' && n === 0) ? '' : String(n));
 
 export function progressMarkdown(p: ReplicationProgress): string {
   const lines = [
@@ -45,7 +85,18 @@ export function progressMarkdown(p: ReplicationProgress): string {
     '',
     '| stream | mode | status | rows | pages |',
     '|---|---|---|---:|---:|',
-    ...p.streams.map((s) => `| ${s.stream} | ${s.mode} | ${s.status}${s.error ? `: ${s.error.slice(0, 120)}` : ''} | ${s.rows} | ${s.pages} |`),
+    ...p.streams.map(
+      (s) => `| ${s.stream} | ${s.mode} | ${s.status}${s.error ? `: ${s.error.slice(0, 120)}` : ''} | ${count(s, s.rows)} | ${count(s, s.pages)} |`,
+    ),
   ];
+  if (p.streams.some((s) => s.status === 'running')) {
+    lines.push('', `Live rows of a running stream: its own workflow \`${p.replicationId}/<stream>\` (query \`progress\`).`);
+  }
   return lines.join('\n');
+}
+
+export function streamMarkdown(p: StreamRunProgress): string {
+  const parts = p.partitions > 1 ? `, partitions ${p.partitionsDone}/${p.partitions}` : '';
+  const running = p.running.length ? `, running: ${p.running.map((id) => id.slice(id.lastIndexOf('/') + 1)).join(', ')}` : '';
+  return `**${p.stream}**: ${p.status}, ${p.rows} rows, ${p.pages} pages${parts}${running} (run ${p.runs})`;
 }

@@ -2,7 +2,14 @@
  * The `replicate` workflow: plan the replication (config + connections checked by an activity, so secrets stay
  * on the worker), then run one child workflow per stream, a parent stream before its child, and report a
  * per-stream summary. A failed stream fails the replication with its cause, after the others finished.
- * While it runs, the `progress` query and the Web UI's current details show rows and pages per stream.
+ * While it runs, the `progress` query and the Web UI's current details show each stream's status, and its rows
+ * and pages once it ended; a running stream's live counts are its own workflow's (`<id>/<stream>`, query
+ * `progress`): no signal per page reaches this workflow, so its history is bounded by the number of streams
+ * (about ten events per stream) whatever the account's size.
+ *
+ * Cancelled, it waits until every stream child ended Canceled (each drops its staging table first), then ends
+ * Canceled itself. A terminated replication terminates its children
+ * (Temporal's default parent close policy), so a new run of the same id can start its streams at once.
  */
 import {
   ApplicationFailure,
@@ -17,7 +24,7 @@ import {
 import type { ReplicationInput } from '../config/replication';
 import type { StreamName } from '../streams/types';
 import { planning } from './activities';
-import { pagesWrittenSignal, progressMarkdown, progressQuery, type ReplicationProgress, type StreamProgress } from './progress';
+import { progressMarkdown, progressQuery, type ReplicationProgress, type StreamProgress } from './progress';
 import { KLAVIYO_REPLICATION, KLAVIYO_STREAM } from './search-attributes';
 import { syncStream } from './sync-stream';
 import type { ReplicationSummary, StreamSummary, StreamTask } from './types';
@@ -38,13 +45,8 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
   };
   const byStream = new Map<StreamName, StreamProgress>();
   const show = () => setCurrentDetails(progressMarkdown(progress));
-  setHandler(progressQuery, () => progress, { description: 'Rows and pages per stream, as JSON' });
-  setHandler(pagesWrittenSignal, ({ stream, rows, pages }) => {
-    const s = byStream.get(stream);
-    if (!s) return;
-    s.rows += rows;
-    s.pages += pages;
-    show();
+  setHandler(progressQuery, () => progress, {
+    description: 'Status per stream, rows and pages once a stream ended, as JSON (live counts: query <id>/<stream>)',
   });
 
   const plan = await planning.planReplication(input);
@@ -63,10 +65,16 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
   let running = 0;
 
   const runOne = async (s: (typeof plan.streams)[number]): Promise<void> => {
-    if (s.parent && planned.has(s.parent)) await condition(() => finished.has(s.parent!));
-    await condition(() => running < STREAM_CONCURRENCY);
-    running++;
     const p = byStream.get(s.stream)!;
+    try {
+      if (s.parent && planned.has(s.parent)) await condition(() => finished.has(s.parent!));
+      await condition(() => running < STREAM_CONCURRENCY);
+    } catch (err) {
+      // cancelled before it started: nothing of it to clean up
+      if (isCancellation(err)) p.status = 'cancelled';
+      throw err;
+    }
+    running++;
     p.status = 'running';
     p.startedAt = Date.now();
     show();
@@ -80,6 +88,7 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       mode: s.mode,
       object: s.object,
       startDate: s.startDate,
+      ...(s.lookbackSeconds !== undefined ? { lookbackSeconds: s.lookbackSeconds } : {}),
       searchAttributes: plan.searchAttributes,
     };
     try {
@@ -96,9 +105,8 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       Object.assign(p, { status: 'completed', rows: summary.rows, pages: summary.pages, tableRows: summary.tableRows });
     } catch (err) {
       if (isCancellation(err)) {
-        // a cancelled replication ends Canceled: its streams did not fail
+        // a cancelled replication ends Canceled: its streams did not fail (the child cleaned up before it ended)
         p.status = 'cancelled';
-        progress.status = 'cancelled';
         throw err;
       }
       const error = rootMessage(err);
@@ -120,7 +128,19 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
     }
   };
 
-  await Promise.all(plan.streams.map(runOne));
+  // every stream settles before this workflow ends: on cancel, each child's cancellation completes first (no
+  // child is left running to be terminated by the parent's close)
+  const settled = await Promise.allSettled(plan.streams.map(runOne));
+  const rejected = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+  if (rejected.length > 0) {
+    const cancelled = rejected.find((e) => isCancellation(e));
+    if (cancelled !== undefined) {
+      progress.status = 'cancelled';
+      show();
+      throw cancelled;
+    }
+    throw rejected[0];
+  }
 
   const streams = plan.streams.map((s) => finished.get(s.stream)!);
   const summary: ReplicationSummary = {

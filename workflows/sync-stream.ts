@@ -6,89 +6,230 @@
  *
  * A stream partitioned by a parent (memberships of each list) fans out one `syncPartition` child per parent id,
  * at most PARTITION_WINDOW at a time.
+ *
+ * Bounded histories: nothing is signalled per page. Each stream and partition workflow keeps its own live rows and
+ * pages (carried across continue-as-new in its input) and answers the `progress` query with them; it continues
+ * as new when Temporal suggests it, after its in-flight children ended (a failure among them still fails it).
+ *
+ * Cancel: in-flight children and activities are cancelled and waited for; then, in a non-cancellable scope, the
+ * stream's staging table is dropped and its run marked cancelled (`cancelStream`), and the workflow ends Canceled.
  */
-import { condition, continueAsNew, executeChild, getExternalWorkflowHandle, workflowInfo } from '@temporalio/workflow';
-import { paging, PAGING_OPTIONS } from './activities';
-import { pagesWrittenSignal } from './progress';
+import {
+  CancellationScope,
+  condition,
+  ContinueAsNew,
+  continueAsNew,
+  executeChild,
+  getExternalWorkflowHandle,
+  isCancellation,
+  patched,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { cleanup, paging, PAGING_OPTIONS } from './activities';
+import {
+  pagesWrittenSignal,
+  partitionProgressQuery,
+  streamMarkdown,
+  streamProgressQuery,
+  type PartitionRunProgress,
+  type StreamRunProgress,
+} from './progress';
 import { KLAVIYO_REPLICATION, KLAVIYO_STREAM } from './search-attributes';
-import type { PartitionTask, StreamSummary, StreamTask } from './types';
+import type { PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
 
 const PARTITION_WINDOW = 4;
 
-export async function syncStream(task: StreamTask): Promise<StreamSummary> {
-  const started = Date.now();
-  const prep = await paging.prepareStream(task);
-  const pending = prep.partitions.filter((p) => !p.done);
+/**
+ * Workflows started before this change signalled the replication after every page batch; replaying their
+ * histories still does, new runs do not (the replication's history no longer grows with the pages).
+ */
+const NO_PAGE_SIGNALS = 'no-page-signals';
 
-  if (pending.some((p) => p.parentId !== undefined)) {
-    let inFlight = 0;
-    let failure: unknown;
+/** What a stream workflow carries into its next run when it continues as new. */
+export interface StreamCarry {
+  rows: number;
+  pages: number;
+  runs: number;
+  startedAt: number;
+}
+
+/** What a partition workflow carries into its next run. */
+export interface PartitionCarry {
+  rows: number;
+  pages: number;
+  runs: number;
+}
+
+export interface PartitionResult {
+  rows: number;
+  pages: number;
+}
+
+export async function syncStream(task: StreamTask, carried?: StreamCarry): Promise<StreamSummary> {
+  const started = carried?.startedAt ?? Date.now();
+  const progress: StreamRunProgress = {
+    stream: task.stream,
+    status: 'running',
+    rows: carried?.rows ?? 0,
+    pages: carried?.pages ?? 0,
+    partitions: 0,
+    partitionsDone: 0,
+    running: [],
+    runs: (carried?.runs ?? 0) + 1,
+  };
+  const show = () => setCurrentDetails(streamMarkdown(progress));
+  setHandler(streamProgressQuery, () => progress, { description: 'Live rows and pages of this stream, partitions done and running, as JSON' });
+  const carry = (): StreamCarry => ({ rows: progress.rows, pages: progress.pages, runs: progress.runs, startedAt: started });
+
+  try {
+    const prep = await paging.prepareStream(task);
+    const pending = prep.partitions.filter((p) => !p.done);
+    progress.partitions = prep.partitions.length;
+    progress.partitionsDone = prep.partitions.length - pending.length;
+    show();
+
+    if (pending.some((p) => p.parentId !== undefined)) {
+      await fanOut(task, pending, progress, show, () => continueAsNew<typeof syncStream>(task, carry()));
+    } else {
+      for (const p of pending) {
+        await pagePartition({ ...task, partition: p.key, parentId: p.parentId }, progress, show, () => continueAsNew<typeof syncStream>(task, carry()));
+        progress.partitionsDone++;
+        show();
+      }
+    }
+
+    const fin = await paging.finishStream(task);
+    Object.assign(progress, { status: 'completed', rows: fin.rows, pages: fin.pages });
+    show();
+    return {
+      stream: task.stream,
+      mode: task.mode,
+      object: `${task.object.schema}.${task.object.table}`,
+      status: 'completed',
+      rows: fin.rows,
+      pages: fin.pages,
+      tableRows: fin.tableRows,
+      watermark: fin.watermark,
+      durationMs: Date.now() - started,
+    };
+  } catch (err) {
+    if (err instanceof ContinueAsNew) throw err;
+    if (isCancellation(err)) {
+      progress.status = 'cancelled';
+      show();
+      // the workflow is cancelled, this is not: staging dropped, the run marked cancelled, then the stream ends Canceled
+      await CancellationScope.nonCancellable(() => cleanup.cancelStream(task));
+    } else {
+      progress.status = 'failed';
+      show();
+    }
+    throw err;
+  }
+}
+
+/**
+ * One child per parent id, at most PARTITION_WINDOW at a time. Continues as new when suggested, once the children
+ * in flight ended; a failure among them fails the stream (after the rest drained) instead of being dropped.
+ * Cancelled, it waits until every child in flight ended (each cancelled in turn) before giving the cancel back.
+ */
+async function fanOut(
+  task: StreamTask,
+  pending: PartitionState[],
+  progress: StreamRunProgress,
+  show: () => void,
+  continueNow: () => Promise<never>,
+): Promise<void> {
+  let inFlight = 0;
+  let failure: unknown;
+  try {
     for (const p of pending) {
       await condition(() => inFlight < PARTITION_WINDOW || failure !== undefined);
       if (failure !== undefined) break;
       if (workflowInfo().continueAsNewSuggested) {
         await condition(() => inFlight === 0);
-        await continueAsNew<typeof syncStream>(task);
+        if (failure !== undefined) break;
+        await continueNow();
       }
       inFlight++;
+      const workflowId = `${workflowInfo().workflowId}/${p.key}`;
+      progress.running.push(workflowId);
+      show();
       const child: PartitionTask = { ...task, partition: p.key, parentId: p.parentId };
       void executeChild(syncPartition, {
-        workflowId: `${workflowInfo().workflowId}/${p.key}`,
+        workflowId,
         args: [child],
         staticSummary: `${task.replicationName}: ${task.stream} of ${p.key}`,
         ...(task.searchAttributes
           ? { typedSearchAttributes: [{ key: KLAVIYO_REPLICATION, value: task.replicationName }, { key: KLAVIYO_STREAM, value: task.stream }] }
           : {}),
       })
+        .then((r: PartitionResult | void) => {
+          if (r) {
+            progress.rows += r.rows;
+            progress.pages += r.pages;
+          }
+          progress.partitionsDone++;
+        })
         .catch((err: unknown) => {
           failure ??= err;
         })
-        .finally(() => inFlight--);
+        .finally(() => {
+          inFlight--;
+          progress.running.splice(progress.running.indexOf(workflowId), 1);
+          show();
+        });
     }
     await condition(() => inFlight === 0);
-    if (failure !== undefined) throw failure;
-  } else {
-    for (const p of pending) {
-      await pagePartition({ ...task, partition: p.key, parentId: p.parentId });
-    }
+  } catch (err) {
+    // cancelled (or continuing as new with nothing in flight): every child in flight ends before this does
+    await CancellationScope.nonCancellable(() => condition(() => inFlight === 0));
+    throw err;
   }
-
-  const fin = await paging.finishStream(task);
-  return {
-    stream: task.stream,
-    mode: task.mode,
-    object: `${task.object.schema}.${task.object.table}`,
-    status: 'completed',
-    rows: fin.rows,
-    pages: fin.pages,
-    tableRows: fin.tableRows,
-    watermark: fin.watermark,
-    durationMs: Date.now() - started,
-  };
+  if (failure !== undefined) throw failure;
 }
 
-/** One partition (e.g. one list's memberships) as a child workflow of its stream. */
-export async function syncPartition(task: PartitionTask): Promise<void> {
-  await pagePartition(task);
+/** One partition (e.g. one list's memberships) as a child workflow of its stream; returns its rows and pages. */
+export async function syncPartition(task: PartitionTask, carried?: PartitionCarry): Promise<PartitionResult> {
+  const progress: PartitionRunProgress = {
+    stream: task.stream,
+    partition: task.partition,
+    rows: carried?.rows ?? 0,
+    pages: carried?.pages ?? 0,
+    runs: (carried?.runs ?? 0) + 1,
+  };
+  setHandler(partitionProgressQuery, () => progress, { description: 'Live rows and pages of this partition, as JSON' });
+  const show = () => setCurrentDetails(`**${task.stream}** of ${task.partition}: ${progress.rows} rows, ${progress.pages} pages (run ${progress.runs})`);
+  await pagePartition(task, progress, show, () =>
+    continueAsNew<typeof syncPartition>(task, { rows: progress.rows, pages: progress.pages, runs: progress.runs }),
+  );
+  return { rows: progress.rows, pages: progress.pages };
 }
 
 /**
- * Page a partition to its end, telling the replication after each batch, and continuing-as-new (the calling
- * workflow) when its history grows large.
+ * Page a partition to its end, adding each batch's rows and pages to `counts`, and continuing as new (through
+ * `continueNow`, the calling workflow's) when its history grows large.
  */
-async function pagePartition(task: PartitionTask): Promise<void> {
-  const replication = getExternalWorkflowHandle(task.replicationId);
+async function pagePartition(
+  task: PartitionTask,
+  counts: { rows: number; pages: number },
+  show: () => void,
+  continueNow: () => Promise<never>,
+): Promise<void> {
+  const signalReplication = !patched(NO_PAGE_SIGNALS);
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
   let pages = 0;
   for (;;) {
     const r = await paging.syncPages.executeWithOptions({ ...PAGING_OPTIONS, summary: `${where} from page ${pages + 1}` }, [task]);
     pages += r.pages;
-    if (r.pages > 0) await replication.signal(pagesWrittenSignal, { stream: task.stream, rows: r.rows, pages: r.pages });
-    if (r.done) return;
-    if (workflowInfo().continueAsNewSuggested) {
-      if (workflowInfo().workflowType === 'syncPartition') await continueAsNew<typeof syncPartition>(task);
-      const { partition: _p, parentId: _id, ...streamTask } = task;
-      await continueAsNew<typeof syncStream>(streamTask);
+    counts.rows += r.rows;
+    counts.pages += r.pages;
+    show();
+    if (signalReplication && r.pages > 0) {
+      await getExternalWorkflowHandle(task.replicationId).signal(pagesWrittenSignal, { stream: task.stream, rows: r.rows, pages: r.pages });
     }
+    if (r.done) return;
+    if (workflowInfo().continueAsNewSuggested) await continueNow();
   }
 }

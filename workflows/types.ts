@@ -18,6 +18,8 @@ export interface StreamTask {
   object: { schema: string; table: string };
   /** ISO date where a first incremental run starts (source_options.start_date) */
   startDate?: string;
+  /** incremental runs re-read this many seconds before the watermark, beyond the cursor's own overlap */
+  lookbackSeconds?: number;
   /** whether the server has klaviyo-sync's search attributes (KlaviyoReplication, KlaviyoStream) registered */
   searchAttributes?: boolean;
 }

@@ -6,8 +6,11 @@
  * - a page's rows and its partition's state commit in one transaction (state never runs ahead of the data);
  * - a full refresh loads a staging table and swaps it in only in `finish`, in one transaction, so readers see the
  *   old table or the new one and a run that dies leaves the old table as it was;
- * - state is keyed by run id: `prepare` with the same run id resumes, a new run id starts clean and shuts out any
- *   late writer of the old run.
+ * - state belongs to the target table (several replications of one stream into one schema each have their own) and
+ *   is keyed by run id: `prepare` with the same run id resumes, a new run id starts from the first page and shuts
+ *   out any late writer of the old run;
+ * - an incremental stream sorted ascending by its cursor commits its watermark with each page, so a new run (after
+ *   a failed, terminated or timed-out one) continues from the last committed page instead of its start date.
  */
 import type { Knex } from 'knex';
 import type { Mode, StreamDef } from '../../streams/types';
@@ -28,13 +31,15 @@ import {
 } from './naming';
 import {
   ensureStateTable,
+  migrateStateTable,
   lockPartitionState,
-  readStreamState,
+  readTableState,
   saveState,
   supersedeOtherRuns,
+  cancelRunState,
   type PartitionState,
 } from './state';
-import { earliestWatermark, laterWatermark, pageWatermark } from './watermark';
+import { earliestWatermark, laterWatermark, pageWatermark, watermarkPerPage } from './watermark';
 
 export interface RunInput {
   stream: StreamDef;
@@ -54,7 +59,10 @@ export interface PartitionProgress {
   done: boolean;
   rows: number;
   pages: number;
-  /** this partition's watermark from finished runs (incremental runs start after it) */
+  /**
+   * this partition's watermark: what earlier runs have safely read, committed per page for incremental streams
+   * sorted by their cursor and by finished runs otherwise (incremental runs start from it, less the overlap)
+   */
   watermark: string | null;
 }
 
@@ -97,6 +105,9 @@ export class RunStateError extends Error {
 }
 
 const MODES: readonly Mode[] = ['full-refresh', 'incremental'];
+
+/** Schemas whose state table is known to be keyed by table, per database: checked once per process, not per page. */
+const currentStateTables = new WeakMap<Knex, Set<string>>();
 
 function checkRun(input: RunInput): ObjectName {
   const object = validateObjectName(input.object);
@@ -192,7 +203,7 @@ export class Destination {
       const targetExisted = (await d.columns(trx, target)) !== null;
       if (!targetExisted) await createTable(trx, d, target, baseColumns(stream), stream.primaryKey);
 
-      const existing = await readStreamState(trx, d, object.schema, stream.name, true);
+      const existing = await readTableState(trx, d, object.schema, object.table, true);
       const ofRun = existing.filter((s) => s.runId === runId && s.mode === mode);
       if (ofRun.length > 0 && ofRun.every((s) => s.status === 'finished')) return progressOf(ofRun, true);
       // an incremental run writes into the target: if that was dropped, the pages its cursors account for are gone
@@ -207,7 +218,7 @@ export class Destination {
           await createTable(trx, d, staging, baseColumns(stream), stream.primaryKey);
         }
       }
-      if (!resumed) await supersedeOtherRuns(trx, d, object.schema, stream.name, runId);
+      if (!resumed) await supersedeOtherRuns(trx, d, object.schema, object.table, runId);
 
       const byPartition = new Map(existing.map((s) => [s.partition, s]));
       const updatedAt = new Date().toISOString();
@@ -218,14 +229,17 @@ export class Destination {
           states.push(prev);
           continue;
         }
+        // a watermark counts only for the stream that wrote it, into the table as it still is
+        const watermark = targetExisted && prev?.stream === stream.name ? prev.watermark : null;
         const fresh: PartitionState = {
+          table: object.table,
           stream: stream.name,
           partition,
           runId,
           mode,
           nextUrl: null,
           done: false,
-          watermark: targetExisted ? (prev?.watermark ?? null) : null,
+          watermark,
           runWatermark: null,
           rows: 0,
           pages: 0,
@@ -241,7 +255,9 @@ export class Destination {
 
   /**
    * Writes one page in one transaction: adds columns for new attributes, upserts the rows (into staging for a full
-   * refresh, into the target for incremental) and advances the partition's state. A page whose `nextUrl`/`done` the
+   * refresh, into the target for incremental) and advances the partition's state: its cursor, and for an incremental
+   * stream sorted by its cursor the watermark (the page's highest cursor value, capped at now), so a new run
+   * continues from the last committed page. A page whose `nextUrl`/`done` the
    * state already holds was committed before a crash: its rows are upserted again but not counted again.
    * A partition the run was not prepared with joins the run here.
    */
@@ -258,12 +274,15 @@ export class Destination {
     );
     const columns = pageColumns(stream, rows);
     const pageMax = pageWatermark(stream, rows, syncedAt);
+    // incremental pages land in the target, so with a listing sorted by the cursor the page is safe progress at once
+    const perPage = mode === 'incremental' && watermarkPerPage(stream);
     const d = this.d;
     const ref = mode === 'full-refresh' ? stagingTable(d.kind, object) : targetTable(d.kind, object);
 
     return this.db.transaction(async (trx) => {
+      await this.stateTableCurrent(trx, object.schema);
       const state =
-        (await lockPartitionState(trx, d, object.schema, stream.name, partition)) ??
+        (await lockPartitionState(trx, d, object.schema, object.table, partition)) ??
         (await this.joinRun(trx, input, object, where));
       if (state.runId !== runId || state.mode !== mode) {
         throw new RunStateError(`${where}: the partition belongs to run ${state.runId} (${state.mode}); this run was superseded`);
@@ -290,6 +309,7 @@ export class Destination {
           done,
           rows: state.rows + rows.length,
           pages: state.pages + 1,
+          watermark: perPage ? laterWatermark(state.watermark, pageMax) : state.watermark,
           runWatermark: laterWatermark(state.runWatermark, pageMax),
           updatedAt: syncedAt.toISOString(),
         });
@@ -298,13 +318,25 @@ export class Destination {
     });
   }
 
+  /**
+   * A run started before the upgrade to per-table state can still be writing: its writes and finish migrate the state
+   * table as prepare does. Remembered only once seen current, since a migration done here commits with the page.
+   */
+  private async stateTableCurrent(trx: Knex.Transaction, schema: string): Promise<void> {
+    let known = currentStateTables.get(this.db);
+    if (known?.has(schema)) return;
+    if ((await migrateStateTable(trx, this.d, schema)) !== 'current') return;
+    if (!known) currentStateTables.set(this.db, (known = new Set()));
+    known.add(schema);
+  }
+
   private async joinRun(
     trx: Knex.Transaction,
     input: WritePageInput,
     object: ObjectName,
     where: string,
   ): Promise<PartitionState> {
-    const states = await readStreamState(trx, this.d, object.schema, input.stream.name, true);
+    const states = await readTableState(trx, this.d, object.schema, object.table, true);
     const model = states.find((s) => s.runId === input.runId && s.mode === input.mode && s.status === 'running');
     if (!model) throw new RunStateError(`${where}: no such run in progress; call prepare first`);
     const state: PartitionState = {
@@ -324,7 +356,8 @@ export class Destination {
 
   /**
    * Ends a run once every partition is done. Full refresh: staging replaces the target in one transaction (rows
-   * deleted in Klaviyo disappear). Both modes: each partition's watermark becomes the later of it and the run's.
+   * deleted in Klaviyo disappear). Both modes: each partition's watermark becomes the later of it and the run's
+   * (already so for incremental streams sorted by their cursor, whose pages committed it).
    * Calling it again for a finished run returns the same result.
    */
   async finish(input: RunInput): Promise<FinishResult> {
@@ -334,7 +367,8 @@ export class Destination {
     const where = `stream ${stream.name}, run ${runId}`;
     return this.db.transaction(async (trx) => {
       await d.lockSchema(trx, object.schema);
-      const states = (await readStreamState(trx, d, object.schema, stream.name, true)).filter((s) => s.runId === runId);
+      await this.stateTableCurrent(trx, object.schema);
+      const states = (await readTableState(trx, d, object.schema, object.table, true)).filter((s) => s.runId === runId);
       const summary = (): FinishResult => ({
         rows: states.reduce((n, s) => n + s.rows, 0),
         pages: states.reduce((n, s) => n + s.pages, 0),
@@ -394,7 +428,7 @@ export class Destination {
    */
   async progress(input: RunInput & { partition: string }): Promise<PartitionProgress> {
     const object = checkRun(input);
-    const states = await readStreamState(this.db, this.d, object.schema, input.stream.name);
+    const states = await readTableState(this.db, this.d, object.schema, object.table);
     const s = states.find((x) => x.partition === input.partition);
     if (!s || s.runId !== input.runId || s.mode !== input.mode) {
       if (!states.some((x) => x.runId === input.runId && x.mode === input.mode && x.status === 'running')) {
@@ -406,10 +440,10 @@ export class Destination {
     return { nextUrl: s.nextUrl, done: s.done || s.status === 'finished', rows: s.rows, pages: s.pages, watermark: s.watermark };
   }
 
-  /** A partition's watermark, or without `partition` the earliest over the stream's partitions (null if none). */
-  async readWatermark(stream: string, object: ObjectName, partition?: string): Promise<string | null> {
-    const { schema } = validateObjectName(object);
-    const states = await readStreamState(this.db, this.d, schema, stream);
+  /** A table's partition's watermark, or without `partition` the earliest over its partitions (null if none). */
+  async readWatermark(object: ObjectName, partition?: string): Promise<string | null> {
+    const { schema, table } = validateObjectName(object);
+    const states = await readTableState(this.db, this.d, schema, table);
     if (partition !== undefined) return states.find((s) => s.partition === partition)?.watermark ?? null;
     return states.length ? earliestWatermark(states.map((s) => s.watermark)) : null;
   }
@@ -431,5 +465,28 @@ export class Destination {
     if (!types) throw new Error(`snapshot: table ${tableSql(ref)} does not exist`);
     const rows = await query(this.db, `SELECT * FROM ${tableSql(ref)}${order ? ` ORDER BY ${order}` : ''}`);
     return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, this.d.decode(v, types.get(k) ?? 'text')])));
+  }
+
+  /**
+   * A cancelled run of a stream: its state rows stop saying running (`cancelled`, so a late writer of the run is
+   * refused) and, for a full refresh, its staging table is dropped. The target table keeps what the last completed
+   * run swapped in; the next run starts afresh. Staging that a newer run of the stream already uses is left alone.
+   */
+  async cancelRun(input: RunInput): Promise<{ stagingDropped: boolean }> {
+    const object = checkRun(input);
+    const { mode, runId } = input;
+    const d = this.d;
+    return this.db.transaction(async (trx) => {
+      await d.lockSchema(trx, object.schema);
+      await this.stateTableCurrent(trx, object.schema);
+      const states = await readTableState(trx, d, object.schema, object.table, true);
+      if (states.some((s) => s.runId === runId && s.status === 'running')) await cancelRunState(trx, d, object.schema, object.table, runId);
+      const newerRun = states.some((s) => s.runId !== runId && s.status === 'running');
+      if (mode !== 'full-refresh' || newerRun) return { stagingDropped: false };
+      const staging = stagingTable(d.kind, object);
+      const existed = (await d.columns(trx, staging)) !== null;
+      if (existed) await trx.raw(`DROP TABLE IF EXISTS ${tableSql(staging)}`);
+      return { stagingDropped: existed };
+    });
   }
 }

@@ -3,7 +3,7 @@
  * a `Z` (`2025-01-01T00:00:00.000Z`), the form Klaviyo filters accept unquoted; integer cursors (an event's
  * `timestamp`) as decimal digits.
  */
-import type { StreamDef } from '../../streams/types';
+import type { CursorDef, StreamDef } from '../../streams/types';
 import { specAttributeType, type Row } from './columns';
 
 const NUMBER = /^-?\d+(?:\.\d+)?$/;
@@ -27,6 +27,27 @@ export function earliestWatermark(watermarks: Array<string | null>): string | nu
     if (earliest === null || magnitude(w) < magnitude(earliest)) earliest = w;
   }
   return earliest;
+}
+
+/**
+ * Whether an incremental run of the stream commits its watermark with each page. Only a listing sorted ascending
+ * by the cursor has read every row below its page's highest cursor value once the page commits; any other keeps
+ * the run's highest value aside (run_watermark) until the run finishes.
+ */
+export function watermarkPerPage(stream: StreamDef): boolean {
+  return stream.cursor !== undefined && stream.sort === stream.cursor.field;
+}
+
+/**
+ * Where an incremental run starts reading: the watermark (capped at `now`) less the cursor's overlap and the
+ * replication's `lookback`, so rows changed later in the watermark's own instant are read again (and upserted).
+ * Null without a watermark.
+ */
+export function resumeFrom(watermark: string | null, cursor: CursorDef, lookbackSeconds: number, now: Date): string | null {
+  if (watermark === null) return null;
+  const at = Date.parse(watermark);
+  if (Number.isNaN(at)) return watermark;
+  return new Date(Math.min(at, now.getTime()) - (cursor.overlapSeconds + lookbackSeconds) * 1000).toISOString();
 }
 
 /**

@@ -2,15 +2,16 @@
  * `klaviyo-sync conns list` and `klaviyo-sync conns test <NAME>`, after Sling's `conns` commands.
  *
  * `test` asks each kind of connection what a replication will need from it: a Klaviyo key, one cheap request per
- * scope the streams use; Postgres, a login and the right to create the target schema and tables in it (tried in a
- * transaction that is rolled back); SQLite, a file that is a database and can be written, or a place to create one.
- * Nothing is written anywhere. Output names connections through describeConnection, so no secret is printed.
+ * scope the streams use; Postgres, a login, the target schema (created only when it is missing, as the writer does)
+ * and the right to create tables in it (tried in a transaction that is rolled back); SQLite, a file that is a
+ * database and can be written, or a place to create one. Nothing is written anywhere. Output names connections
+ * through describeConnection, so no secret is printed.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import knex from 'knex';
+import knex, { type Knex } from 'knex';
 import YAML from 'yaml';
 import {
   ENV_FILE_VARIABLE,
@@ -21,13 +22,15 @@ import {
   type PostgresConnection,
   type SqliteConnection,
 } from '../../config/connections';
-import { DEFAULT_SCHEMA, IDENTIFIER } from '../../config/replication';
+import { DEFAULT_SCHEMA, schemaNameProblem } from '../../config/replication';
 import { STREAMS } from '../../streams/streams';
 import { classify, SyncError, TransientError, withRetries } from '../../activities/errors';
 import { KlaviyoClient } from '../../activities/klaviyo/client';
 import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../activities/klaviyo/errors';
 import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
 import { probeScope, scopeProbes, type ScopeProbe } from '../../activities/klaviyo/scopes';
+import { dialectFor } from '../../activities/db/dialect';
+import { physicalTable, tableSql } from '../../activities/db/naming';
 import { formatTable } from './table';
 
 export function registerConnsCommand(program: Command): void {
@@ -42,7 +45,8 @@ export function registerConnsCommand(program: Command): void {
     .command('test')
     .description(
       'Test a connection: a Klaviyo key is checked for every scope the streams need; a database for login and for ' +
-        'the right to create the target schema (Postgres) or file (SQLite). Exits 1 if anything is missing.',
+        'the right to create tables in the target schema, and the schema when it is missing (Postgres), or the file ' +
+        '(SQLite). Exits 1 if anything is missing.',
     )
     .argument('<NAME>', 'connection name (an env var, or a key under connections: in env.yaml)')
     .option('--schema <schema>', `Postgres schema to check (default: the connection's schema, else ${DEFAULT_SCHEMA})`)
@@ -187,15 +191,19 @@ async function testPostgres(conn: PostgresConnection, opts: TestOptions): Promis
     opts.print(`connected to PostgreSQL ${server.version} as ${server.user}`);
 
     const existed = (await db.raw('select 1 from pg_namespace where nspname = ?', [schema])).rows.length > 0;
-    // the statements a replication runs first (see activities/db/dialect.ts lockSchema), in order
-    const statements = [`CREATE SCHEMA IF NOT EXISTS "${schema}"`, `CREATE TABLE "${schema}"."${PROBE_TABLE}" (id integer)`];
+    // what a replication does first, with the writer's own code: the schema, created only when it is missing
+    // (activities/db/dialect.ts lockSchema), then a table in it
+    const steps = [
+      (trx: Knex.Transaction) => dialectFor('postgres').lockSchema(trx, schema),
+      (trx: Knex.Transaction) => trx.raw(`CREATE TABLE ${tableSql(physicalTable('postgres', schema, PROBE_TABLE))} (id integer)`),
+    ];
     const trx = await db.transaction();
     let step = 0;
     try {
-      for (; step < statements.length; step++) await trx.raw(statements[step]);
+      for (; step < steps.length; step++) await steps[step](trx);
     } catch (err) {
       const database = decodeURIComponent(url.pathname.slice(1));
-      // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists
+      // creating a missing schema needs CREATE on the database
       const [what, grant] =
         step === 0
           ? [`run CREATE SCHEMA IF NOT EXISTS ${schema}`, `GRANT CREATE ON DATABASE ${database} TO ${server.user}`]
@@ -215,11 +223,10 @@ async function testPostgres(conn: PostgresConnection, opts: TestOptions): Promis
   }
 }
 
-/** The schema goes into SQL between double quotes, so it must be a plain identifier: nothing to escape. */
+/** The schema goes into SQL, so it must be a name the writer accepts (activities/db/naming.ts). */
 export function checkSchemaOption(schema: string | undefined): void {
-  if (schema !== undefined && !IDENTIFIER.test(schema)) {
-    throw new Error(`--schema ${JSON.stringify(schema)} is not a plain identifier: use letters, digits and _, not starting with a digit`);
-  }
+  const problem = schema === undefined ? undefined : schemaNameProblem(schema);
+  if (problem) throw new Error(`--schema: ${problem}`);
 }
 
 function postgresLoginProblem(err: unknown, conn: PostgresConnection, where: string, scrub: (s: string) => string): string {

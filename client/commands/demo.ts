@@ -134,7 +134,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     const summary = await runReplication(path.join(PROJECT_ROOT, 'demo', 'replication.yaml'), {
       name: 'demo',
       workflowId,
-      taskQueue: 'klaviyo-sync',
+      // the worker of this process polls a task queue of its own (see inProcessTaskQueue): a standalone worker,
+      // with another environment, never takes the demo's tasks
       withWorker: true,
       interrupt: interrupted,
     });

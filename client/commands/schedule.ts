@@ -1,8 +1,9 @@
 /**
  * `klaviyo-sync schedule create|list|delete`: recurring replications as Temporal Schedules.
  *
- * A schedule starts the same `replicate` workflow `run` starts, with the same input `[{ name, yaml }]`: the YAML's
- * text as it was when the schedule was created (edit the file, then delete and create the schedule again). Runs
+ * A schedule starts the same `replicate` workflow `run` starts, with the same input `[{ name, config }]`: the parsed
+ * config as it was when the schedule was created (edit the file, then delete and create the schedule again); the
+ * parsed form, not the file's text, so comments and layout do not count against Temporal's 2 MB payload limit. Runs
  * never overlap (policy SKIP): a run still going when the next is due makes the schedule skip that one.
  */
 import path from 'node:path';
@@ -124,13 +125,14 @@ export interface CreatedSchedule {
 export async function createSchedule(file: string, opts: ScheduleCreateOptions): Promise<CreatedSchedule> {
   const yaml = readConfigFile(file);
   const name = opts.name ?? path.basename(file).replace(/\.ya?ml$/i, '');
-  const plan = planReplication(parseReplicationYaml(yaml, file), { source: file, name });
+  const config = parseReplicationYaml(yaml, file);
+  const plan = planReplication(config, { source: file, name });
   // The worker resolves connections again at every run; checking here makes a typo fail before anything exists.
   resolveConnection(plan.source, { expect: 'klaviyo' });
   resolveConnection(plan.target, { expect: 'database' });
   const { spec, description } = scheduleSpec(opts);
   const scheduleId = opts.id ?? `klaviyo-sync-${name}`;
-  const input: ReplicationInput = { name, yaml };
+  const input: ReplicationInput = { name, config };
 
   return withClient(async (client, target) => {
     try {
