@@ -140,7 +140,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       }
 
       const started = Date.now();
-      const guard = new PagingGuard(stream.name, task.partition);
+      const guard = new PagingGuard(stream.name, task.partition, progress.loopMark);
       let rows = 0;
       let pages = 0;
       for (;;) {

@@ -29,14 +29,22 @@ after(async () => {
 });
 
 /** The CLI as a process; `killAfterMs` ends one that would wait forever (a workflow no worker takes) with SIGKILL. */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}, killAfterMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  killAfterMs?: number,
+  onStderr?: (stderr: string) => void,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, ...env } });
     let stdout = '';
     let stderr = '';
     const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      onStderr?.(stderr);
+    });
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
@@ -201,7 +209,7 @@ void test('a key lacking the second stream\'s scope fails the pre-check naming s
 });
 
 void test('the database pre-check rides through a Postgres that is not up yet (connection refused), with the one policy', async () => {
-  // a port nothing listens on for 2.5 s, then a proxy to the test Postgres
+  // a port nothing listens on until the CLI has said its first attempt was refused, then a proxy to the test Postgres
   const port = await freePort();
   const pg = new URL(stack.postgres.url);
   const proxy = net.createServer((client) => {
@@ -210,21 +218,25 @@ void test('the database pre-check rides through a Postgres that is not up yet (c
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
   });
-  const opened = new Promise<void>((resolve) => setTimeout(() => proxy.listen(port, '127.0.0.1', () => resolve()), 2_500));
+  let opened: Promise<void> | undefined;
+  const openOnFirstRetry = (stderr: string) => {
+    if (!opened && /attempt 1 of 5/.test(stderr)) opened = new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', () => resolve()));
+  };
   try {
     const late = new URL(stack.postgres.url);
     late.hostname = '127.0.0.1';
     late.port = String(port);
     const file = writeYaml('cli-late-pg.yaml', GOOD('LATEPG'));
-    const r = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-late-pg'], { LATEPG: late.toString() });
+    const r = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-late-pg'], { LATEPG: late.toString() }, 120_000, openOnFirstRetry);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^checking LATEPG \(attempt 1 of 5\): cannot reach Postgres at 127\.0\.0\.1:\d+\/.*ECONNREFUSED.*; next attempt in 1 s$/m);
     assert.doesNotMatch(r.stderr, new RegExp(decodeURIComponent(late.password) || 'no-password'), 'no password in the output');
-    await stack.temporal.env.client.workflow.getHandle('cli-run-late-pg').terminate('the pre-check was the point');
   } finally {
+    // the detached replication is not this test's: it must not linger for another test's worker to pick up
+    await stack.temporal.env.client.workflow.getHandle('cli-run-late-pg').terminate('the pre-check was the point').catch(() => undefined);
     await opened;
-    await new Promise<void>((resolve) => proxy.close(() => resolve()));
-    }
+    if (opened) await new Promise<void>((resolve) => proxy.close(() => resolve()));
+  }
 });
 
 /** `klaviyo-sync worker` as its own process, as the README's steps leave one running; resolves once it polls. */

@@ -486,6 +486,26 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       }
     }
     const keyedByTable = async (schema: string) => (await dialectFor(kind).columns(connect(target), stateTable(kind, schema)))?.has('table_name');
+    const hasLoopMark = async (schema: string) => (await dialectFor(kind).columns(connect(target), stateTable(kind, schema)))?.has('loop_mark');
+
+    void test('a state table from before the paging loop check gains loop_mark when prepared; the mark follows pages 1, 2, 4', async () => {
+      const object = fresh('events');
+      await dest.prepare({ stream: events, mode: 'incremental', object, runId: 'run-0' });
+      await connect(target).raw(`ALTER TABLE ${tableSql(stateTable(kind, object.schema))} DROP COLUMN "loop_mark"`);
+      assert.equal(await hasLoopMark(object.schema), false);
+      const run = { stream: events, mode: 'incremental' as const, object, runId: 'run-1' };
+      await dest.prepare(run);
+      assert.ok(await hasLoopMark(object.schema), 'loop_mark added by prepare');
+      const marks: Array<string | null> = [];
+      for (let page = 1; page <= 5; page++) {
+        const nextUrl = `https://a.klaviyo.com/api/events?page[cursor]=p${page + 1}`;
+        await dest.writePage({ ...run, partition: '', resources: [event(`E${page}`, `2025-02-0${page}T00:00:00Z`)], nextUrl, done: false });
+        marks.push((await dest.progress({ ...run, partition: '' })).loopMark);
+      }
+      const at = (n: number) => `https://a.klaviyo.com/api/events?page[cursor]=p${n}`;
+      // the mark is the next link of pages 1, 2 and 4 (powers of two), kept in between
+      assert.deepEqual(marks, [at(2), at(3), at(3), at(5), at(5)]);
+    });
 
     void test('a state table keyed by (stream, partition) is migrated in place by prepare: rows go to the table named after their stream', async () => {
       const object = fresh('profiles');
@@ -498,6 +518,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(prepared.watermark, '2025-01-05T00:00:00.000Z', 'the profiles row went to table profiles');
       assert.equal(prepared.resumed, false);
       assert.ok(await keyedByTable(object.schema), 'table_name added');
+      assert.ok(await hasLoopMark(object.schema), 'loop_mark added');
       // the key is (table_name, partition) now: a second table of the stream gets its own row
       const us = { schema: object.schema, table: 'us_profiles' };
       assert.equal((await dest.prepare({ ...run, object: us, runId: 'new-2' })).watermark, null);
@@ -516,6 +537,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const old = { stream: events, mode: 'incremental' as const, object: { schema, table: 'events' }, runId: 'old-2' };
       assert.deepEqual(await dest.progress({ ...old, partition: '' }), {
         nextUrl: 'https://a.klaviyo.com/api/events?page[cursor]=x', done: false, rows: 5, pages: 1, watermark: '2025-02-01T00:00:00.000Z',
+        loopMark: null,
       });
       await dest.writePage({ ...old, partition: '', resources: [event('E9', '2025-02-03T00:00:00Z')], nextUrl: null, done: true });
       assert.ok(await keyedByTable(schema), 'migrated by the page');

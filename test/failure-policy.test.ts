@@ -141,6 +141,28 @@ void test('a links.next pointing at its own page ends the stream naming the URL,
   assert.ok(requests <= 3, `${requests} requests to the sandbox`);
 });
 
+void test('a links.next that loops back over more pages than one activity call reads ends the stream naming the URL', async () => {
+  // 7 pages of events, then back to the first: one call reads 5 pages (stackWorker), so no call sees a page twice;
+  // the loop mark saved with the state (at pages 1, 2, 4, 8, ...) catches it across calls
+  const period = 7;
+  await faults({ mangle: { kind: 'loop-next', path: '/api/events', skip: 1, period } });
+  const before = await apiRequests();
+  const yaml = `
+source: KLAVIYO
+target: LITE
+streams:
+  events:
+    object: klaviyo.events_loop
+`;
+  const o = await replicate(yaml, 'fp-long-loop', ['events']);
+  const requests = (await apiRequests()) - before;
+  assertFailedFast(o, `a links.next loop of ${period} pages`);
+  assert.match(o.text, /links\.next for stream events points back at a page already read .*: http:\/\/127\.0\.0\.1:\d+\/api\/events/);
+  // Brent's bound: the mark at page 8 lies in the loop, and the loop returns to it 7 pages later
+  assert.ok(requests <= 2 + 8 + period, `${requests} requests to the sandbox for a loop of ${period} pages`);
+  console.log(`a links.next loop of ${period} pages: stopped after ${requests} requests`);
+});
+
 void test('a wrong database password fails at once naming the connection and the fix', async () => {
   const u = new URL(stack.postgres.url);
   u.password = 'not-the-password';

@@ -66,6 +66,12 @@ export interface PartitionProgress {
   watermark: string | null;
 }
 
+/** Where a page activity continues from: its partition's progress, and the loop mark its paging guard checks. */
+export interface PartitionCursor extends PartitionProgress {
+  /** a `links.next` this run already followed (see PartitionState.loopMark): meeting it again means a paging loop */
+  loopMark: string | null;
+}
+
 export interface PrepareResult {
   /** the earliest partition watermark: a safe common starting point; null if any partition has none */
   watermark: string | null;
@@ -241,6 +247,7 @@ export class Destination {
           done: false,
           watermark,
           runWatermark: null,
+          loopMark: null,
           rows: 0,
           pages: 0,
           status: 'running',
@@ -312,6 +319,8 @@ export class Destination {
           watermark: perPage ? laterWatermark(state.watermark, pageMax) : state.watermark,
           runWatermark: laterWatermark(state.runWatermark, pageMax),
           updatedAt: syncedAt.toISOString(),
+          // Brent's cycle check: remember the next link each time the run's page count reaches a power of two
+          loopMark: isPowerOfTwo(state.pages + 1) ? nextUrl : state.loopMark,
         });
       }
       return { rows: rows.length, columnsAdded: added.map((c) => c.name), replayed };
@@ -346,6 +355,7 @@ export class Destination {
       done: false,
       watermark: null,
       runWatermark: null,
+      loopMark: null,
       rows: 0,
       pages: 0,
       updatedAt: new Date().toISOString(),
@@ -426,7 +436,7 @@ export class Destination {
    * Where one partition of a run stands, read fresh from the state table: a page activity starts (or, after a
    * crash, resumes) from here. A partition the run was not prepared with starts from its first page.
    */
-  async progress(input: RunInput & { partition: string }): Promise<PartitionProgress> {
+  async progress(input: RunInput & { partition: string }): Promise<PartitionCursor> {
     const object = checkRun(input);
     const states = await readTableState(this.db, this.d, object.schema, object.table);
     const s = states.find((x) => x.partition === input.partition);
@@ -434,10 +444,17 @@ export class Destination {
       if (!states.some((x) => x.runId === input.runId && x.mode === input.mode && x.status === 'running')) {
         throw new RunStateError(`stream ${input.stream.name}, run ${input.runId}: no such run in progress; call prepare first`);
       }
-      return { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null };
+      return { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null, loopMark: null };
     }
     if (s.status === 'superseded') throw new RunStateError(`stream ${input.stream.name}, run ${input.runId}: a newer run of the stream started`);
-    return { nextUrl: s.nextUrl, done: s.done || s.status === 'finished', rows: s.rows, pages: s.pages, watermark: s.watermark };
+    return {
+      nextUrl: s.nextUrl,
+      done: s.done || s.status === 'finished',
+      rows: s.rows,
+      pages: s.pages,
+      watermark: s.watermark,
+      loopMark: s.loopMark,
+    };
   }
 
   /** A table's partition's watermark, or without `partition` the earliest over its partitions (null if none). */
@@ -489,4 +506,8 @@ export class Destination {
       return { stagingDropped: existed };
     });
   }
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return n > 0 && (n & (n - 1)) === 0;
 }

@@ -36,9 +36,16 @@ export interface PartitionState {
   pages: number;
   status: RunStatus;
   updatedAt: string;
+  /**
+   * the `links.next` saved when this run's page count of the partition last reached a power of two (Brent's cycle
+   * check): a later `links.next` equal to it means paging went round in a loop, however many pages long, across any
+   * number of activity calls (activities/klaviyo/paging.ts)
+   */
+  loopMark: string | null;
 }
 
-const COLUMNS: Array<{ key: keyof PartitionState; column: string; type: ColumnType; notNull?: true }> = [
+/** `added`: a nullable column later versions added; an older state table gets it by ALTER TABLE (migrateStateTable) */
+const COLUMNS: Array<{ key: keyof PartitionState; column: string; type: ColumnType; notNull?: true; added?: true }> = [
   { key: 'table', column: 'table_name', type: 'text', notNull: true },
   { key: 'stream', column: 'stream', type: 'text', notNull: true },
   { key: 'partition', column: 'partition', type: 'text', notNull: true },
@@ -52,10 +59,16 @@ const COLUMNS: Array<{ key: keyof PartitionState; column: string; type: ColumnTy
   { key: 'pages', column: 'pages', type: 'integer', notNull: true },
   { key: 'status', column: 'status', type: 'text', notNull: true },
   { key: 'updatedAt', column: 'updated_at', type: 'timestamp', notNull: true },
+  { key: 'loopMark', column: 'loop_mark', type: 'text', added: true },
 ];
 
 const KEY = ['table_name', 'partition'];
 const SELECT_LIST = COLUMNS.map((c) => quoteIdent(c.column)).join(', ');
+
+/** The columns a state table has (one from an older version may lack the `added` ones until it is migrated). */
+function selectList(existing: Map<string, unknown>, columns = COLUMNS): string {
+  return columns.filter((c) => existing.has(c.column)).map((c) => quoteIdent(c.column)).join(', ');
+}
 
 function createSql(d: Dialect, ref: TableRef, name: TableRef = ref): string {
   const cols = COLUMNS.map((c) => `${quoteIdent(c.column)} ${d.sqlType(c.type)}${c.notNull ? ' NOT NULL' : ''}`);
@@ -76,6 +89,7 @@ export async function ensureStateTable(trx: Knex.Transaction, d: Dialect, schema
  * Such a table cannot say which table a row was for: each row goes to the table named after its stream, where the
  * default `object: <schema>.{stream_name}` put it. A replication into another table name (e.g. `us_profiles`) then
  * finds no state and reads again from its start_date (upserts: nothing lost, nothing doubled).
+ * Columns added since (`added` in COLUMNS, nullable) are added to a table that lacks them.
  */
 export async function migrateStateTable(
   trx: Knex.Transaction,
@@ -85,12 +99,23 @@ export async function migrateStateTable(
   const ref = stateTable(d.kind, schema);
   let existing = await d.columns(trx, ref);
   if (!existing) return 'missing';
-  if (existing.has('table_name')) return 'current';
+  if (COLUMNS.every((c) => existing!.has(c.column))) return 'current';
   // one migration at a time (prepare already holds this lock; a writer of a run started before the upgrade does not)
   await d.lockSchema(trx, schema);
-  existing = await d.columns(trx, ref);
-  if (existing?.has('table_name')) return 'current';
-  const others = COLUMNS.filter((c) => c.key !== 'table').map((c) => quoteIdent(c.column));
+  existing = (await d.columns(trx, ref))!;
+  if (COLUMNS.every((c) => existing!.has(c.column))) return 'current';
+  if (!existing.has('table_name')) await rekeyByTable(trx, d, ref, existing);
+  // columns later versions added (nullable): a plain ADD COLUMN in both dialects
+  const now = (await d.columns(trx, ref))!;
+  for (const c of COLUMNS.filter((x) => x.added && !now.has(x.column))) {
+    await trx.raw(`ALTER TABLE ${tableSql(ref)} ADD COLUMN ${quoteIdent(c.column)} ${d.sqlType(c.type)}`);
+  }
+  return 'migrated';
+}
+
+/** (stream, partition) → (table_name, partition), in the caller's transaction (see migrateStateTable). */
+async function rekeyByTable(trx: Knex.Transaction, d: Dialect, ref: TableRef, existing: Map<string, unknown>): Promise<void> {
+  const others = COLUMNS.filter((c) => c.key !== 'table' && existing.has(c.column)).map((c) => quoteIdent(c.column));
   const key = `PRIMARY KEY (${KEY.map(quoteIdent).join(', ')})`;
   if (d.kind === 'postgres') {
     const [pkey] = await query<{ name: string }>(
@@ -114,12 +139,11 @@ export async function migrateStateTable(
     await trx.raw(`DROP TABLE ${tableSql(ref)}`);
     await trx.raw(`ALTER TABLE ${tableSql(rebuilt)} RENAME TO ${quoteIdent(ref.name)}`);
   }
-  return 'migrated';
 }
 
 function fromDb(d: Dialect, row: Record<string, unknown>): PartitionState {
   const state: Record<string, unknown> = {};
-  for (const c of COLUMNS) state[c.key] = d.decode(row[c.column], c.type);
+  for (const c of COLUMNS) state[c.key] = d.decode(row[c.column] ?? null, c.type);
   return state as unknown as PartitionState;
 }
 
@@ -133,17 +157,16 @@ export async function readTableState(db: Db, d: Dialect, schema: string, table: 
   const columns = await d.columns(db, ref);
   if (!columns) return [];
   if (!columns.has('table_name')) {
-    const legacy = COLUMNS.filter((c) => c.key !== 'table');
     const rows = await query(
       db,
-      `SELECT ${legacy.map((c) => quoteIdent(c.column)).join(', ')} FROM ${tableSql(ref)} WHERE "stream" = ? ORDER BY "partition"`,
+      `SELECT ${selectList(columns, COLUMNS.filter((c) => c.key !== 'table'))} FROM ${tableSql(ref)} WHERE "stream" = ? ORDER BY "partition"`,
       [table],
     );
     return rows.map((r) => fromDb(d, { ...r, table_name: r.stream }));
   }
   const rows = await query(
     db,
-    `SELECT ${SELECT_LIST} FROM ${tableSql(ref)} WHERE "table_name" = ? ORDER BY "partition"${lock ? d.forUpdate : ''}`,
+    `SELECT ${selectList(columns)} FROM ${tableSql(ref)} WHERE "table_name" = ? ORDER BY "partition"${lock ? d.forUpdate : ''}`,
     [table],
   );
   return rows.map((r) => fromDb(d, r));

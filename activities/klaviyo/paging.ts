@@ -3,10 +3,11 @@
  * partition during this activity call, would page forever (each call writing the same rows), so it fails the
  * stream at once, naming the URL.
  *
- * What is covered: any cycle whose pages all fall within one activity call, i.e. a self-link always, and a loop of
- * up to `maxPagesPerCall` pages (20 by default) once a call starts inside it: the call's first URL is the cursor
- * saved by the previous call, so a loop that straddles two calls is caught in the second. A longer loop would need
- * the partition's seen cursors persisted with its state (not done: see the state table).
+ * What is covered: every loop, however long and across any number of activity calls. Within a call every page read
+ * is remembered, so a self-link or a short loop fails at once. Across calls, the state table keeps one `links.next`
+ * per partition, replaced each time the run's page count reaches a power of two (Brent's cycle detection, with the
+ * `loopMark` of activities/db/state.ts): once that mark lies inside a loop of L pages and the count has passed L,
+ * the loop comes back to it, so a loop is caught within about 2·(L + the pages before it) + L pages.
  */
 import { ProtocolError } from '../errors';
 import { KlaviyoErrorType } from './errors';
@@ -21,10 +22,14 @@ export class PagingGuard {
   private readonly seen = new Set<string>();
   private pages = 0;
 
+  /** `mark`: the partition's saved loop mark (a `links.next` this run already followed), if any */
   constructor(
     private readonly stream: string,
     private readonly partition: string,
-  ) {}
+    mark: string | null = null,
+  ) {
+    if (mark) this.seen.add(pageKey(mark));
+  }
 
   /**
    * The next URL to fetch after the page at `current`, or null at the end. Throws a ProtocolError when `next` is

@@ -4,14 +4,15 @@
  * seed and the same request sequence give the same faults.
  *
  * `mangle` spoils the 200 answers of one path prefix (or all) the way a broken server or proxy would: a body that is not
- * JSON, a `links.next` pointing at the page itself or relative, or numeric resource ids.
+ * JSON, a `links.next` pointing at the page itself or relative, numeric resource ids, or (`loop-next`) a `links.next`
+ * that leads back to the first spoiled page after `period` pages, so paging goes round a loop of that many pages.
  *
  * CLI form: `500=0.02,503=0.02,reset=0.01,slow=0.05:1500,429=0.02,mangle=self-next:/api/tags`.
  * JSON form (POST /__sandbox/faults): `{"500":0.02,"reset":0.01,"slow":{"p":0.05,"ms":1500},"failNext":{"count":3,"status":503},
  * "mangle":{"kind":"self-next","path":"/api/tags","skip":1}}`; `{}` clears everything.
  */
 
-export const MANGLE_KINDS = ['invalid-json', 'self-next', 'relative-next', 'numeric-id'] as const;
+export const MANGLE_KINDS = ['invalid-json', 'self-next', 'relative-next', 'numeric-id', 'loop-next'] as const;
 export type MangleKind = (typeof MANGLE_KINDS)[number];
 
 export interface Mangle {
@@ -20,6 +21,10 @@ export interface Mangle {
   path: string | null;
   /** this many matching answers pass unspoiled first (e.g. a connector's pre-check) */
   skip: number;
+  /** loop-next: the loop's length in pages (default 6) */
+  period?: number;
+  /** loop-next, as it runs: the first spoiled request's URL and the pages served since it */
+  loop?: { first: string; served: number };
 }
 
 export interface FaultConfig {
@@ -49,7 +54,7 @@ function faultStatus(name: string): number {
   return status;
 }
 
-function mangleOf(kind: unknown, path: unknown, skip: unknown = 0): Mangle {
+function mangleOf(kind: unknown, path: unknown, skip: unknown = 0, period: unknown = undefined): Mangle {
   if (!MANGLE_KINDS.includes(kind as MangleKind)) {
     throw new Error(`fault "mangle" needs a kind, one of ${MANGLE_KINDS.join(', ')}; got ${JSON.stringify(kind)}`);
   }
@@ -57,7 +62,12 @@ function mangleOf(kind: unknown, path: unknown, skip: unknown = 0): Mangle {
     throw new Error(`fault "mangle" takes a path starting with /api/, got ${JSON.stringify(path)}`);
   }
   if (!(Number.isInteger(skip) && (skip as number) >= 0)) throw new Error(`fault "mangle" takes a skip count of 0 or more, got ${JSON.stringify(skip)}`);
-  return { kind: kind as MangleKind, path: (path as string | undefined) ?? null, skip: skip as number };
+  if (period !== undefined && !(Number.isInteger(period) && (period as number) >= 1)) {
+    throw new Error(`fault "mangle" takes a period of 1 page or more, got ${JSON.stringify(period)}`);
+  }
+  const mangle: Mangle = { kind: kind as MangleKind, path: (path as string | undefined) ?? null, skip: skip as number };
+  if (kind === 'loop-next') mangle.period = (period as number | undefined) ?? 6;
+  return mangle;
 }
 
 function checkTotal(config: FaultConfig): FaultConfig {
@@ -107,9 +117,9 @@ export function parseFaultJson(body: unknown): FaultConfig {
       }
       config.failNext = { count: count as number, status: status as number | 'reset' };
     } else if (name === 'mangle') {
-      const v = value as { kind?: unknown; path?: unknown; skip?: unknown } | null;
+      const v = value as { kind?: unknown; path?: unknown; skip?: unknown; period?: unknown } | null;
       if (typeof v !== 'object' || v === null) throw new Error('fault "mangle" must look like {"kind":"self-next","path":"/api/tags","skip":0}');
-      config.mangle = mangleOf(v.kind, v.path, v.skip ?? 0);
+      config.mangle = mangleOf(v.kind, v.path, v.skip ?? 0, v.period);
     } else config.statuses[faultStatus(name)] = share(name, value);
   }
   return checkTotal(config);
@@ -139,6 +149,11 @@ export function mangleBody(config: FaultConfig, rawPath: string, requestUrl: str
   if (m.kind === 'invalid-json') return Buffer.concat([body.subarray(0, Math.floor(body.length / 2)), Buffer.from('<html>')]);
   const doc = JSON.parse(body.toString('utf8')) as { data: unknown; links?: Record<string, unknown> };
   if (m.kind === 'self-next') doc.links = { ...doc.links, next: requestUrl };
+  else if (m.kind === 'loop-next') {
+    // pages follow their own links until the period-th, whose link leads back to the first: a loop of `period` pages
+    if (!m.loop || m.loop.first === requestUrl) m.loop = { first: requestUrl, served: 0 };
+    if (++m.loop.served >= m.period!) doc.links = { ...doc.links, next: m.loop.first };
+  }
   else if (m.kind === 'relative-next') {
     // the next page's link made relative; on a last page, the page's own link, so there is always one to follow
     const next = doc.links?.next;
