@@ -15,7 +15,6 @@ import net from 'node:net';
 import { request } from 'undici';
 import { freePort } from '../client/dev-server';
 import { stackWorker, startStack, truth, type Stack } from './helpers/stack';
-import { createWorker } from '../worker';
 import { inProcessTaskQueue } from '../client/temporal';
 
 let stack: Stack;
@@ -82,16 +81,19 @@ void test('run --with-worker replicates, prints rows per stream; status prints t
   }
   assert.doesNotMatch(r.stdout + r.stderr, /pk_e2e_test_key/, 'the key is never printed');
 
-  // a query of a closed workflow is answered by a worker replaying it, on the workflow's task queue: the one of the
-  // worker `--with-worker` ran
+  // the run's workflow sat on the task queue of the worker `--with-worker` ran, which is gone: status reads the
+  // closed run's summary, which needs no worker
   const { taskQueue } = await stack.temporal.env.client.workflow.getHandle('cli-run-good').describe();
   assert.equal(taskQueue, inProcessTaskQueue('cli-run-good'));
-  const worker = await createWorker({ connection: stack.temporal.env.nativeConnection, taskQueue, deps: { env: stack.env, rateLimitMode: 'documented' } });
-  const status = await worker.runUntil(cli(['status', 'cli-run-good', '--json']));
+  const status = await cli(['status', 'cli-run-good', '--json'], {}, 60_000);
   assert.equal(status.code, 0, status.stderr);
   const progress = JSON.parse(status.stdout) as { status: string; streams: Array<{ stream: 'lists' | 'tags' | 'profiles'; rows: number }> };
   assert.equal(progress.status, 'completed');
+  assert.deepEqual(progress.streams.map((s) => s.stream).sort(), ['lists', 'profiles', 'tags']);
   for (const s of progress.streams) assert.equal(s.rows, t[s.stream].count, s.stream);
+  const table = await cli(['status', 'cli-run-good'], {}, 60_000);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, new RegExp(`^tags\\s+full-refresh\\s+completed\\s+${t.tags.count}\\s`, 'm'));
 });
 
 void test('bad input fails before anything starts, each with the fix', async () => {

@@ -1,6 +1,9 @@
 /** `klaviyo-sync status <workflow id>`: the per-stream table of a running or finished replication. */
 import type { Command } from 'commander';
+import { ApplicationFailure } from '@temporalio/common';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { ReplicationProgress } from '../../workflows/progress';
+import type { ReplicationSummary } from '../../workflows/types';
 import { connectClient } from '../temporal';
 import { liveProgress, retryText } from '../progress-view';
 
@@ -11,7 +14,8 @@ export function formatProgress(p: ReplicationProgress): string {
   const line = (c: string[]) => c.map((x, i) => (i === 3 || i === 4 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
   const errors = p.streams.filter((s) => s.error).map((s) => `${s.stream} failed: ${s.error}`);
   const retries = p.streams.filter((s) => s.retrying).map((s) => `${s.stream} ${retryText(s.retrying!)} (${s.retrying!.workflowId})`);
-  return [`${p.name} (${p.replicationId}): ${p.status}, ${p.source} → ${p.target}`, line(header), ...rows.map(line), ...errors, ...retries].join('\n') + '\n';
+  const route = p.source || p.target ? `, ${p.source} → ${p.target}` : '';
+  return [`${p.name} (${p.replicationId}): ${p.status}${route}`, line(header), ...rows.map(line), ...errors, ...retries].join('\n') + '\n';
 }
 
 export function registerStatusCommand(program: Command): void {
@@ -26,15 +30,46 @@ export function registerStatusCommand(program: Command): void {
     .action(async (id: string, opts: { json?: boolean }) => {
       const { client } = await connectClient();
       const handle = client.workflow.getHandle(id);
-      let p: ReplicationProgress;
+      const desc = await handle.describe().catch(() => undefined);
+      if (!desc) throw new Error(`no replication with workflow id ${id}: list them with \`temporal workflow list --query "WorkflowType='replicate'"\``);
+      // a closed replication's summary is its result (or its failure's details): no worker needed to read it
+      let p = desc.status.name === 'RUNNING' ? undefined : await summaryProgress(handle);
       try {
-        p = await liveProgress(client.workflow, handle);
+        p ??= await liveProgress(client.workflow, handle);
       } catch (err) {
-        const desc = await handle.describe().catch(() => undefined);
-        if (!desc) throw new Error(`no replication with workflow id ${id}: list them with \`temporal workflow list --query "WorkflowType='replicate'"\``);
-        throw new Error(`replication ${id} is ${desc.status.name} but did not answer the progress query: a worker polling its task queue answers it ` +
-            `(\`klaviyo-sync worker --task-queue ${desc.taskQueue}\`): ${(err as Error).message}`);
+        throw new Error(
+          `replication ${id} is ${desc.status.name} but did not answer the progress query: a worker polling its task queue answers it ` +
+            `(\`klaviyo-sync worker --task-queue ${desc.taskQueue}\`): ${(err as Error).message}`,
+        );
       }
       process.stdout.write(opts.json ? `${JSON.stringify(p, null, 2)}\n` : formatProgress(p));
     });
+}
+
+/**
+ * The per-stream table of a completed or failed replication, from its summary (the result, or the failure's
+ * details): what `status` shows when no worker polls the workflow's task queue to answer the query (e.g. after
+ * `run --with-worker` ended). Undefined for a run that left no summary (cancelled, terminated, still running).
+ */
+async function summaryProgress(handle: WorkflowHandle): Promise<ReplicationProgress | undefined> {
+  // result() of a closed run answers at once: completed gives the summary, failed throws with it in details
+  let summary: ReplicationSummary | undefined;
+  let status: 'completed' | 'failed' = 'completed';
+  try {
+    summary = (await handle.result()) as ReplicationSummary;
+  } catch (err) {
+    status = 'failed';
+    for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+      if (e instanceof ApplicationFailure && e.details?.[0]) summary = e.details[0] as ReplicationSummary;
+    }
+  }
+  if (!summary?.streams) return undefined;
+  return {
+    replicationId: summary.replicationId,
+    name: summary.name,
+    source: '',
+    target: '',
+    status,
+    streams: summary.streams.map((s) => ({ ...s })),
+  };
 }
