@@ -8,6 +8,7 @@ import { activityInfo, cancellationSignal, Context, heartbeat } from '@temporali
 import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
+import { partitionsOf } from '../streams/partitions';
 import type { StreamDef, StreamName } from '../streams/types';
 import { KlaviyoClient, type JsonApiResource } from './klaviyo/client';
 import { SyncError } from './errors';
@@ -61,10 +62,11 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
   const fetchIds = async (source: string, stream: StreamDef): Promise<string[]> => {
     const { conn, client } = klaviyo(source);
     const ids: string[] = [];
-    const listings = stream.partitions?.map((p) => p.filter) ?? [undefined];
-    for (const partitionFilter of listings) {
-      const guard = new PagingGuard(stream.name, partitionFilter ?? '');
-      let url: string | null = firstPageUrl(conn.baseUrl, stream, { partitionFilter, now: deps.now() });
+    const parts = partitionsOf(stream);
+    if (!parts.fixedKeys) throw new Error(`stream ${stream.name} is partitioned by its own parent, which a parent cannot be`);
+    for (const key of parts.fixedKeys) {
+      const guard = new PagingGuard(stream.name, key);
+      let url: string | null = firstPageUrl(conn.baseUrl, stream, { ...parts.request(key), now: deps.now() });
       while (url) {
         const page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
         for (const r of asArray(page.document.data)) ids.push(r.id);
@@ -102,17 +104,15 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     /** Gets the target ready and says which partitions remain (resuming this run where its pages stopped). */
     async prepareStream(task: StreamTask): Promise<PrepareResult> {
       const stream = getStream(task.stream);
-      let keys: string[];
-      if (stream.parent) keys = await fetchIds(task.source, getStream(stream.parent.stream));
-      else if (stream.partitions) keys = stream.partitions.map((p) => p.label);
-      else keys = [''];
+      const parts = partitionsOf(stream);
+      const keys = parts.fixedKeys ?? (await fetchIds(task.source, getStream(parts.parent!.stream)));
       const dest = destination(task.target);
       const prep = await dest.prepare({ stream, mode: task.mode, object: task.object, runId: task.runId, partitions: keys });
       return {
         watermark: prep.watermark,
         partitions: keys.map((key) => ({
           key,
-          ...(stream.parent ? { parentId: key } : {}),
+          ...(parts.parent ? { parentId: key } : {}),
           done: prep.partitions[key]?.done ?? false,
         })),
       };
@@ -127,6 +127,8 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const stream = getStream(task.stream);
       const dest = destination(task.target);
       const { conn, client } = klaviyo(task.source);
+      const parts = partitionsOf(stream);
+      const { parentId, partitionFilter } = parts.request(task.partition);
       const run = { stream, mode: task.mode, object: task.object, runId: task.runId };
       const progress = await dest.progress({ ...run, partition: task.partition });
       if (progress.done) return { done: true, rows: 0, pages: 0 };
@@ -135,8 +137,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       if (!url) {
         const resumed = stream.cursor && resumeFrom(progress.watermark, stream.cursor, task.lookbackSeconds ?? 0, deps.now());
         const since = task.mode === 'incremental' ? (resumed ?? task.startDate ?? lookback(stream, deps.now())) : null;
-        const partitionFilter = stream.partitions?.find((p) => p.label === task.partition)?.filter;
-        url = firstPageUrl(conn.baseUrl, stream, { parentId: task.parentId, partitionFilter, since, now: deps.now() });
+        url = firstPageUrl(conn.baseUrl, stream, { parentId, partitionFilter, since, now: deps.now() });
       }
 
       const started = Date.now();
@@ -152,11 +153,11 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           next = guard.follow(url, page.document.links?.next ?? null);
         } catch (err) {
           // A list or segment deleted while its members are read: it has no members any more (FIELD-NOTES).
-          if (!(stream.parent && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;
+          if (!(parts.notFoundIsEmpty && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;
           resources = [];
           next = null;
         }
-        const written = await dest.writePage({ ...run, partition: task.partition, parentId: task.parentId, resources, nextUrl: next, done: next === null });
+        const written = await dest.writePage({ ...run, partition: task.partition, parentId, resources, nextUrl: next, done: next === null });
         rows += written.rows;
         pages++;
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
