@@ -8,6 +8,13 @@
  */
 import type { ParentPartitioning, StreamDef } from './types';
 
+export interface PartitionRequest {
+  parentId?: string;
+  partitionFilter?: string;
+  /** nothing to read: the one partition ('') of a stream whose parent has no rows, which ends at once, empty */
+  empty?: true;
+}
+
 export interface Partitions {
   kind: StreamDef['partitioning']['kind'];
   /**
@@ -18,7 +25,7 @@ export interface Partitions {
   /** the parent stream and the column holding its id, for a stream partitioned by its parent; else null */
   parent: ParentPartitioning | null;
   /** what the first request of one partition needs: the parent id in the path, a fixed filter */
-  request(key: string): { parentId?: string; partitionFilter?: string };
+  request(key: string): PartitionRequest;
   /** a partition whose listing answers 404 (its parent vanished meanwhile) reads as empty instead of failing */
   notFoundIsEmpty: boolean;
   /** one child workflow per partition (there may be thousands), rather than the partitions one after another */
@@ -48,7 +55,7 @@ export function partitionsOf(stream: StreamDef): Partitions {
         kind: p.kind,
         fixedKeys: null,
         parent: p,
-        request: (key) => ({ parentId: key }),
+        request: (key) => (key === '' ? { empty: true } : { parentId: key }),
         notFoundIsEmpty: p.onParentNotFound === 'empty',
         fansOut: true,
       };
