@@ -8,6 +8,7 @@ import { activityInfo, cancellationSignal, Context, heartbeat } from '@temporali
 import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
+import { idColumnOf, partitionsOf, type Partitions } from '../streams/partitions';
 import type { StreamDef, StreamName } from '../streams/types';
 import { KlaviyoClient, type JsonApiResource } from './klaviyo/client';
 import { SyncError } from './errors';
@@ -20,7 +21,7 @@ import { Destination } from './db/destination';
 import { resumeFrom } from './db/watermark';
 import type { Target } from './db/connect';
 import { ensureSearchAttributes } from '../client/search-attributes';
-import type { FinishResult, PagesResult, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
+import type { FinishResult, PagesResult, PartitionPage, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
 
 export interface ActivityDeps {
   /** where connections are resolved from (env vars, env.yaml) */
@@ -61,10 +62,11 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
   const fetchIds = async (source: string, stream: StreamDef): Promise<string[]> => {
     const { conn, client } = klaviyo(source);
     const ids: string[] = [];
-    const listings = stream.partitions?.map((p) => p.filter) ?? [undefined];
-    for (const partitionFilter of listings) {
-      const guard = new PagingGuard(stream.name, partitionFilter ?? '');
-      let url: string | null = firstPageUrl(conn.baseUrl, stream, { partitionFilter, now: deps.now() });
+    const parts = partitionsOf(stream);
+    if (!parts.fixedKeys) throw new Error(`stream ${stream.name} is partitioned by its own parent, which a parent cannot be`);
+    for (const key of parts.fixedKeys) {
+      const guard = new PagingGuard(stream.name, key);
+      let url: string | null = firstPageUrl(conn.baseUrl, stream, { ...parts.request(key), now: deps.now() });
       while (url) {
         const page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
         for (const r of asArray(page.document.data)) ids.push(r.id);
@@ -73,6 +75,14 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       }
     }
     return ids;
+  };
+
+  /** The partitions a run starts with: the table's fixed keys, or the parent's ids (from this run's parent table if any). */
+  const partitionKeys = async (task: StreamTask, parts: Partitions, dest: Destination): Promise<string[]> => {
+    if (parts.fixedKeys) return parts.fixedKeys;
+    const parent = getStream(parts.parent!.stream);
+    const fromTable = task.parentObject ? await dest.columnValues(task.parentObject, idColumnOf(parent)) : null;
+    return fromTable ?? (await fetchIds(task.source, parent));
   };
 
   return {
@@ -99,22 +109,33 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       await checkStreamScopes(client, args.streams, { connection: conn.name, baseUrl: conn.baseUrl, signal: cancellationSignal() });
     },
 
-    /** Gets the target ready and says which partitions remain (resuming this run where its pages stopped). */
-    async prepareStream(task: StreamTask): Promise<PrepareResult> {
+    /**
+     * Gets the target ready and says which partitions remain (resuming this run where its pages stopped): the
+     * pending ones after `page.after`, in key order, at most `page.limit` (default PARTITIONS_PER_PREPARE).
+     *
+     * A run lists its partitions once: the first prepare writes one state row per partition, and every later
+     * prepare of the run (after continue-as-new, a retry) reads them back. A stream partitioned by its parent takes
+     * the parent's ids from the parent's table when this replication completed the parent (`task.parentObject`),
+     * and reads the parent endpoint only when the parent is not part of the run.
+     */
+    async prepareStream(task: StreamTask, page: PartitionPage = {}): Promise<PrepareResult> {
       const stream = getStream(task.stream);
-      let keys: string[];
-      if (stream.parent) keys = await fetchIds(task.source, getStream(stream.parent.stream));
-      else if (stream.partitions) keys = stream.partitions.map((p) => p.label);
-      else keys = [''];
       const dest = destination(task.target);
-      const prep = await dest.prepare({ stream, mode: task.mode, object: task.object, runId: task.runId, partitions: keys });
+      const run = { stream, mode: task.mode, object: task.object, runId: task.runId };
+      const listed = await dest.runPartitions(run);
+      const keys = listed.length > 0 ? listed : await partitionKeys(task, partitionsOf(stream), dest);
+      const prep = await dest.prepare({ ...run, partitions: keys });
+      const all = Object.keys(prep.partitions).sort();
+      const pending = all.filter((key) => !prep.partitions[key].done);
+      const after = page.after;
+      const rest = after === undefined ? pending : pending.filter((key) => key > after);
+      const limit = Math.max(1, page.limit ?? PARTITIONS_PER_PREPARE);
       return {
         watermark: prep.watermark,
-        partitions: keys.map((key) => ({
-          key,
-          ...(stream.parent ? { parentId: key } : {}),
-          done: prep.partitions[key]?.done ?? false,
-        })),
+        partitions: rest.slice(0, limit).map((key) => ({ key, done: false })),
+        total: all.length,
+        done: all.length - pending.length,
+        more: rest.length > limit,
       };
     },
 
@@ -126,17 +147,23 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     async syncPages(task: PartitionTask): Promise<PagesResult> {
       const stream = getStream(task.stream);
       const dest = destination(task.target);
-      const { conn, client } = klaviyo(task.source);
+      const parts = partitionsOf(stream);
+      const { parentId, partitionFilter, empty } = parts.request(task.partition);
       const run = { stream, mode: task.mode, object: task.object, runId: task.runId };
       const progress = await dest.progress({ ...run, partition: task.partition });
       if (progress.done) return { done: true, rows: 0, pages: 0 };
+      if (empty) {
+        // nothing to list (no parent rows): the partition ends with an empty page, so the run can finish
+        await dest.writePage({ ...run, partition: task.partition, resources: [], nextUrl: null, done: true });
+        return { done: true, rows: 0, pages: 1 };
+      }
 
+      const { conn, client } = klaviyo(task.source);
       let url = progress.nextUrl && rebase(progress.nextUrl, conn.baseUrl);
       if (!url) {
         const resumed = stream.cursor && resumeFrom(progress.watermark, stream.cursor, task.lookbackSeconds ?? 0, deps.now());
         const since = task.mode === 'incremental' ? (resumed ?? task.startDate ?? lookback(stream, deps.now())) : null;
-        const partitionFilter = stream.partitions?.find((p) => p.label === task.partition)?.filter;
-        url = firstPageUrl(conn.baseUrl, stream, { parentId: task.parentId, partitionFilter, since, now: deps.now() });
+        url = firstPageUrl(conn.baseUrl, stream, { parentId, partitionFilter, since, now: deps.now() });
       }
 
       const started = Date.now();
@@ -152,11 +179,11 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           next = guard.follow(url, page.document.links?.next ?? null);
         } catch (err) {
           // A list or segment deleted while its members are read: it has no members any more (FIELD-NOTES).
-          if (!(stream.parent && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;
+          if (!(parts.notFoundIsEmpty && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;
           resources = [];
           next = null;
         }
-        const written = await dest.writePage({ ...run, partition: task.partition, parentId: task.parentId, resources, nextUrl: next, done: next === null });
+        const written = await dest.writePage({ ...run, partition: task.partition, parentId, resources, nextUrl: next, done: next === null });
         rows += written.rows;
         pages++;
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
@@ -186,6 +213,12 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/**
+ * The most partitions one `prepareStream` result carries (~25 KB of keys): the workflow asks for the next ones
+ * when it has started these, so a stream of tens of thousands of lists never sends them in one payload.
+ */
+export const PARTITIONS_PER_PREPARE = 500;
 
 function asArray(data: JsonApiResource[] | JsonApiResource | null): JsonApiResource[] {
   if (data === null || data === undefined) return [];

@@ -23,6 +23,7 @@
 import YAML, { LineCounter } from 'yaml';
 import { z } from 'zod';
 import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
+import { parentOf } from '../streams/partitions';
 import type { Mode, StreamName } from '../streams/types';
 import { IdentifierError, validateObjectName } from '../activities/db/naming';
 
@@ -318,6 +319,7 @@ function planStream(
 
   const lookback = mode === 'incremental' ? pick(layers, (o) => o.source_options?.lookback)?.value : undefined;
 
+  const parent = parentOf(def);
   const objectOption = pick(layers, (o) => o.object) ?? { value: DEFAULT_OBJECT, path: 'defaults' };
   const object = renderObject(objectOption.value, stream, defaultSchema);
   if ('problem' in object) {
@@ -331,7 +333,7 @@ function planStream(
     objectName: `${object.schema}.${object.table}`,
     ...(startDate ? { startDate } : {}),
     ...(lookback !== undefined ? { lookbackSeconds: lookbackSeconds(lookback) } : {}),
-    ...(def.parent ? { parent: def.parent.stream } : {}),
+    ...(parent ? { parent: parent.stream } : {}),
   };
 }
 
@@ -344,7 +346,7 @@ function selectedStreams(entries: Map<string, ParsedOptions>): StreamName[] {
   const listed = [...entries.keys()].filter(isStreamName);
   const ordered: StreamName[] = [];
   for (const name of listed) {
-    const parent = getStream(name).parent?.stream;
+    const parent = parentOf(getStream(name))?.stream;
     if (parent && listed.includes(parent) && !ordered.includes(parent)) ordered.push(parent);
     if (!ordered.includes(name)) ordered.push(name);
   }

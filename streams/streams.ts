@@ -5,7 +5,8 @@
  * 2025-07-15 (shared/klaviyo/endpoints.json). They are written out rather than read at runtime so that the table has
  * no file I/O and can be imported by workflow code; test/streams.test.ts checks every value against endpoints.json.
  *
- * Parents come before their children, so the table order is also a valid run order.
+ * Parents come before their children, so the table order is also a valid run order. What can be derived is not
+ * written: the sort is the cursor's field, the id column the key column that is not the parent's (./partitions.ts).
  */
 import type { PartitionDef, StreamDef, StreamName } from './types';
 
@@ -38,12 +39,11 @@ function membershipStream(
     path: `/api/${parent}/{id}/profiles`,
     resourceType: 'profile',
     primaryKey: [parentColumn, 'profile_id'],
-    idColumn: 'profile_id',
+    partitioning: { kind: 'parent', stream: parent, column: parentColumn, onParentNotFound: 'empty' },
     pageSize: 100,
     servedPageSize: 100,
     params: { 'fields[profile]': 'joined_group_at' },
     keepAttributes: ['joined_group_at'],
-    parent: { stream: parent, column: parentColumn },
     scopes,
     rateLimit: { burst: 75, steady: 700 },
   };
@@ -57,11 +57,10 @@ const TABLE: StreamDef[] = [
     path: '/api/profiles',
     resourceType: 'profile',
     primaryKey: ['id'],
-    idColumn: 'id',
+    partitioning: { kind: 'none' },
     // `updated` accepts only greater-than/less-than on this operation and has one-second resolution: a profile
     // updated later in the watermark's second would never be read, so every run reads that second again.
     cursor: { field: 'updated', operator: 'greater-than', overlapSeconds: 1, defaultLookbackDays: 30 },
-    sort: 'updated',
     pageSize: 100,
     servedPageSize: 100,
     // not predictive_analytics: asking for it drops the rate limit from 75/s·700/m to 10/s·150/m
@@ -76,7 +75,7 @@ const TABLE: StreamDef[] = [
     path: '/api/lists',
     resourceType: 'list',
     primaryKey: ['id'],
-    idColumn: 'id',
+    partitioning: { kind: 'none' },
     servedPageSize: 10,
     scopes: ['lists:read'],
     rateLimit: { burst: 75, steady: 700 },
@@ -88,7 +87,7 @@ const TABLE: StreamDef[] = [
     path: '/api/segments',
     resourceType: 'segment',
     primaryKey: ['id'],
-    idColumn: 'id',
+    partitioning: { kind: 'none' },
     servedPageSize: 10,
     scopes: ['segments:read'],
     rateLimit: { burst: 75, steady: 700 },
@@ -100,9 +99,8 @@ const TABLE: StreamDef[] = [
     path: '/api/campaigns',
     resourceType: 'campaign',
     primaryKey: ['id'],
-    idColumn: 'id',
+    partitioning: { kind: 'filters', partitions: CAMPAIGN_PARTITIONS },
     servedPageSize: 10,
-    partitions: CAMPAIGN_PARTITIONS,
     scopes: ['campaigns:read'],
     rateLimit: { burst: 10, steady: 150 },
   },
@@ -113,10 +111,9 @@ const TABLE: StreamDef[] = [
     path: '/api/flows',
     resourceType: 'flow',
     primaryKey: ['id'],
-    idColumn: 'id',
+    partitioning: { kind: 'filters', partitions: FLOW_PARTITIONS },
     pageSize: 50,
     servedPageSize: 50,
-    partitions: FLOW_PARTITIONS,
     scopes: ['flows:read'],
     rateLimit: { burst: 3, steady: 60 },
   },
@@ -127,9 +124,8 @@ const TABLE: StreamDef[] = [
     path: '/api/templates',
     resourceType: 'template',
     primaryKey: ['id'],
-    idColumn: 'id',
+    partitioning: { kind: 'none' },
     cursor: { field: 'updated', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 365 },
-    sort: 'updated',
     servedPageSize: 10,
     scopes: ['templates:read'],
     rateLimit: { burst: 10, steady: 150 },
@@ -141,9 +137,8 @@ const TABLE: StreamDef[] = [
     path: '/api/events',
     resourceType: 'event',
     primaryKey: ['id'],
-    idColumn: 'id',
+    partitioning: { kind: 'none' },
     cursor: { field: 'datetime', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 30 },
-    sort: 'datetime',
     servedPageSize: 200,
     relationshipColumns: { metric: 'metric_id', profile: 'profile_id' },
     scopes: ['events:read'],
@@ -156,7 +151,7 @@ const TABLE: StreamDef[] = [
     path: '/api/metrics',
     resourceType: 'metric',
     primaryKey: ['id'],
-    idColumn: 'id',
+    partitioning: { kind: 'none' },
     servedPageSize: 200,
     scopes: ['metrics:read'],
     rateLimit: { burst: 10, steady: 150 },
@@ -168,7 +163,7 @@ const TABLE: StreamDef[] = [
     path: '/api/tags',
     resourceType: 'tag',
     primaryKey: ['id'],
-    idColumn: 'id',
+    partitioning: { kind: 'none' },
     servedPageSize: 50,
     scopes: ['tags:read'],
     rateLimit: { burst: 3, steady: 60 },
@@ -180,7 +175,7 @@ const TABLE: StreamDef[] = [
     path: '/api/catalog-items',
     resourceType: 'catalog-item',
     primaryKey: ['id'],
-    idColumn: 'id',
+    partitioning: { kind: 'none' },
     servedPageSize: 100,
     scopes: ['catalogs:read'],
     rateLimit: { burst: 350, steady: 3500 },

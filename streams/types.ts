@@ -43,12 +43,32 @@ export interface PartitionDef {
   filter: string;
 }
 
-export interface ParentDef {
+/**
+ * How a stream's rows are split into listings, stated rather than inferred (Airbyte's `ListPartitionRouter` and
+ * `SubstreamPartitionRouter`). One module, ./partitions.ts, turns the kind into what the engine needs.
+ */
+export type Partitioning =
+  /** one listing, partition key '' */
+  | { kind: 'none' }
+  /** separate listings whose union is the stream, one per fixed filter (campaigns: channel × archived; flows: archived) */
+  | { kind: 'filters'; partitions: PartitionDef[] }
+  /** one listing per row of the parent stream (the memberships of each list); partition key = the parent's id */
+  | ParentPartitioning;
+
+export interface ParentPartitioning {
+  kind: 'parent';
   /** the stream whose ids partition this one (lists for list_profiles) */
   stream: StreamName;
   /** the column that holds the parent's id in this stream's table */
   column: string;
+  /**
+   * a parent deleted between reading its id and reading its children (Klaviyo answers 404): `empty` reads it as
+   * a parent without children, so the stream completes without it (FIELD-NOTES)
+   */
+  onParentNotFound: 'empty';
 }
+
+export type PartitionKind = Partitioning['kind'];
 
 export interface StreamDef {
   name: StreamName;
@@ -59,22 +79,20 @@ export interface StreamDef {
   path: string;
   /** the JSON:API resource type of the rows */
   resourceType: string;
-  /** primary key columns; child streams key on (parent column, `profile_id`) */
+  /**
+   * primary key columns; child streams key on (parent column, `profile_id`). The resource id goes in the key column
+   * that is not the parent's (`idColumnOf`).
+   */
   primaryKey: string[];
-  /** for child streams: the column the resource id is stored in (e.g. `profile_id`); otherwise `id` */
-  idColumn: string;
+  /** the listing is sorted ascending on `cursor.field` (`sortOf`), so a committed page is a safe watermark */
   cursor?: CursorDef;
-  /** sort sent on every request (needed for a monotonic watermark) */
-  sort?: string;
   /** `page[size]` to send; only where the operation takes the parameter */
   pageSize?: number;
   /** the page size the API serves (for the benchmark and progress estimates) */
   servedPageSize: number;
   /** extra query parameters sent on the first request of each run */
   params?: Record<string, string>;
-  /** separate listings whose union is the stream (campaigns: channel × archived; flows: archived) */
-  partitions?: PartitionDef[];
-  parent?: ParentDef;
+  partitioning: Partitioning;
   /** to-one relationships stored as `<name>_id` columns, e.g. `{ metric: 'metric_id' }` */
   relationshipColumns?: Record<string, string>;
   /**

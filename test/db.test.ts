@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { getStream } from '../streams/streams';
+import { partitionsOf } from '../streams/partitions';
 import type { StreamDef } from '../streams/types';
 import { baseColumns, pageColumns, toRow, type KlaviyoResource, type Row } from '../activities/db/columns';
 import { closeAll, connect, type Target } from '../activities/db/connect';
@@ -547,7 +548,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
 
     void test('concurrent pages of different partitions add the same new column without conflict', async () => {
       const object = fresh('campaigns');
-      const labels = (campaigns.partitions ?? []).map((p) => p.label).slice(0, 3);
+      const labels = partitionsOf(campaigns).fixedKeys!.slice(0, 3);
       const run = { stream: campaigns, mode: 'full-refresh' as const, object, runId: 'run-1', partitions: labels };
       await dest.prepare(run);
       const campaign = (id: string, label: string): KlaviyoResource => ({

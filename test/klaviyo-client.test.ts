@@ -9,6 +9,7 @@ import { inspect } from 'node:util';
 import { Agent, request } from 'undici';
 import { ApplicationFailure } from '@temporalio/common';
 import { getStream, STREAMS } from '../streams/streams';
+import { parentOf, partitionsOf } from '../streams/partitions';
 import type { StreamDef } from '../streams/types';
 import { filterDatetime, firstPageUrl } from '../activities/klaviyo/urls';
 import { createRateLimiter, processRateLimiter, type Clock, type Release } from '../activities/klaviyo/ratelimit';
@@ -127,11 +128,11 @@ void describe('firstPageUrl', () => {
 
   void it('sends a partition filter alone, and joins it with the cursor in one flat and(...)', () => {
     const campaigns = getStream('campaigns');
-    const email = campaigns.partitions![0].filter;
+    const email = partitionsOf(campaigns).request('email').partitionFilter!;
     const alone = new URL(firstPageUrl(BASE, campaigns, { partitionFilter: email, now: NOW }));
     assert.equal(alone.searchParams.get('filter'), email);
 
-    const withCursor: StreamDef = { ...getStream('templates'), partitions: [{ label: 'x', filter: "equals(name,'a,b')" }] };
+    const withCursor: StreamDef = { ...getStream('templates'), partitioning: { kind: 'filters', partitions: [{ label: 'x', filter: "equals(name,'a,b')" }] } };
     const one = new URL(firstPageUrl(BASE, withCursor, { partitionFilter: "equals(name,'a,b')", since: '2025-01-01T00:00:00Z', now: NOW }));
     assert.equal(one.searchParams.get('filter'), "and(equals(name,'a,b'),greater-or-equal(updated,2025-01-01T00:00:00Z))");
 
@@ -539,12 +540,13 @@ async function readAccount(client: KlaviyoClient, baseUrl: string): Promise<Reco
   const seen: Record<string, string[]> = {};
   for (const stream of STREAMS) {
     const ids: string[] = [];
-    const parents = stream.parent ? (seen[stream.parent.stream] ?? assert.fail(`${stream.name} before its parent`)) : [undefined];
-    for (const parentId of parents) {
-      for (const partitionFilter of stream.partitions?.map((p) => p.filter) ?? [undefined]) {
-        const url = firstPageUrl(baseUrl, stream, { parentId, partitionFilter, since: null, now: new Date() });
-        for (const row of await walk(client, url, stream.operation)) ids.push(parentId ? `${parentId}:${row.id}` : row.id);
-      }
+    const parts = partitionsOf(stream);
+    const parent = parentOf(stream);
+    const keys = parts.fixedKeys ?? (parent ? (seen[parent.stream] ?? assert.fail(`${stream.name} before its parent`)) : []);
+    for (const key of keys) {
+      const { parentId, partitionFilter } = parts.request(key);
+      const url = firstPageUrl(baseUrl, stream, { parentId, partitionFilter, since: null, now: new Date() });
+      for (const row of await walk(client, url, stream.operation)) ids.push(parentId ? `${parentId}:${row.id}` : row.id);
     }
     seen[stream.name] = ids;
   }

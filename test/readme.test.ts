@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { defaultDeps } from '../activities';
+import { defaultDeps, PARTITIONS_PER_PREPARE } from '../activities';
 
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
 
@@ -21,4 +21,10 @@ void test('every `npm run` script README names exists', () => {
   const named = [...README.matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]);
   assert.ok(named.length > 0);
   for (const script of named) assert.ok(script in scripts, `README names npm run ${script}`);
+});
+
+void test('README gives the batch of partitions a prepare hands the stream workflow', () => {
+  const m = /receives them at most (\d+) at a time/.exec(README);
+  assert.ok(m, 'README states the batch');
+  assert.equal(Number(m[1]), PARTITIONS_PER_PREPARE);
 });

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
-import type { StreamDef } from '../streams/types';
+import { idColumnOf, parentOf, partitionsOf, sortOf } from '../streams/partitions';
+import type { PartitionDef, StreamDef } from '../streams/types';
 import { KLAVIYO_DIR } from './helpers/spec';
 
 interface EndpointOperation {
@@ -77,6 +78,11 @@ function assertFilterAllowed(op: EndpointOperation, field: string, operator: str
   const allowed = op.filter.find((f) => f.field === field);
   assert.ok(allowed, `${what}: ${op.operationId} cannot filter on ${field}`);
   assert.ok(allowed.operators.includes(operator), `${what}: ${op.operationId} allows ${allowed.operators.join(', ')} on ${field}, not ${operator}`);
+}
+
+/** The fixed filters of a stream partitioned by filters; none for the other kinds. */
+function filtersOf(stream: StreamDef): readonly PartitionDef[] {
+  return stream.partitioning.kind === 'filters' ? stream.partitioning.partitions : [];
 }
 
 function perSecond(rate: string): number {
@@ -150,9 +156,11 @@ void describe('stream table', () => {
   void it('sorts and filters only in ways the operation allows', () => {
     for (const s of STREAMS) {
       const op = operationOf(s);
-      if (s.sort !== undefined) assert.ok(op.sort.includes(s.sort), `${s.name}: sort ${s.sort} not in ${op.sort.join(', ')}`);
+      // the sort is derived: ascending on the cursor (a watermark needs it), none without a cursor
+      const sort = sortOf(s);
+      assert.equal(sort, s.cursor?.field, `${s.name}: sorted on its cursor, or not at all`);
+      if (sort !== undefined) assert.ok(op.sort.includes(sort), `${s.name}: sort ${sort} not in ${op.sort.join(', ')}`);
       if (s.cursor) {
-        assert.equal(s.sort, s.cursor.field, `${s.name}: a watermark needs the listing sorted ascending on its cursor`);
         assertFilterAllowed(op, s.cursor.field, s.cursor.operator, `${s.name} cursor`);
         const attribute = op.attributes.find((a) => a.name === s.cursor!.field);
         assert.equal(attribute?.type, 'string(date-time)', `${s.name}: cursor ${s.cursor.field} must be a date-time attribute`);
@@ -162,11 +170,11 @@ void describe('stream table', () => {
         // Klaviyo datetimes have one-second resolution: an exclusive filter must read the watermark's second again
         if (s.cursor.operator === 'greater-than') assert.ok(s.cursor.overlapSeconds >= 1, `${s.name}: greater-than needs an overlap of 1 s`);
       }
-      for (const p of s.partitions ?? []) {
+      for (const p of filtersOf(s)) {
         assert.ok(op.query_params.includes('filter'));
         for (const term of filterTerms(p.filter)) assertFilterAllowed(op, term.field, term.operator, `${s.name} partition ${p.label}`);
       }
-      if (op.filter_required) assert.ok(s.partitions && s.partitions.length > 0, `${s.name}: ${op.operationId} requires a filter on every request`);
+      if (op.filter_required) assert.ok(filtersOf(s).length > 0, `${s.name}: ${op.operationId} requires a filter on every request`);
     }
   });
 
@@ -182,7 +190,7 @@ void describe('stream table', () => {
   });
 
   void it('partitions campaigns by channel × archived and flows by archived', () => {
-    const campaigns = getStream('campaigns').partitions!;
+    const campaigns = filtersOf(getStream('campaigns'));
     assert.equal(campaigns.length, 6);
     for (const channel of ['email', 'sms', 'mobile_push']) {
       for (const archived of [false, true]) {
@@ -192,9 +200,9 @@ void describe('stream table', () => {
         );
       }
     }
-    assert.deepEqual(getStream('flows').partitions!.map((p) => p.filter), ['equals(archived,false)', 'equals(archived,true)']);
+    assert.deepEqual(filtersOf(getStream('flows')).map((p) => p.filter), ['equals(archived,false)', 'equals(archived,true)']);
     for (const s of STREAMS) {
-      const labels = (s.partitions ?? []).map((p) => p.label);
+      const labels = filtersOf(s).map((p) => p.label);
       assert.equal(new Set(labels).size, labels.length, `${s.name}: partition labels must be unique`);
       for (const label of labels) assert.match(label, /^[a-z_]+$/);
     }
@@ -219,22 +227,45 @@ void describe('stream table', () => {
     }
   });
 
+  void it('states each stream\'s partitioning as a kind, and what each kind means to the engine', () => {
+    const kinds = Object.fromEntries(STREAMS.map((s) => [s.name, s.partitioning.kind]));
+    assert.deepEqual(kinds, {
+      profiles: 'none', lists: 'none', segments: 'none', campaigns: 'filters', flows: 'filters', templates: 'none',
+      events: 'none', metrics: 'none', tags: 'none', catalog_items: 'none', list_profiles: 'parent', segment_profiles: 'parent',
+    });
+    assert.deepEqual(partitionsOf(getStream('profiles')).fixedKeys, ['']);
+    assert.deepEqual(partitionsOf(getStream('profiles')).request(''), {});
+    assert.deepEqual(partitionsOf(getStream('flows')).fixedKeys, ['not_archived', 'archived']);
+    assert.deepEqual(partitionsOf(getStream('flows')).request('archived'), { partitionFilter: 'equals(archived,true)' });
+    assert.throws(() => partitionsOf(getStream('flows')).request('x'), /flows has no partition "x"/);
+    const members = partitionsOf(getStream('list_profiles'));
+    assert.equal(members.fixedKeys, null, 'the keys are the parent ids, read at run time');
+    assert.deepEqual(members.request('Xy12'), { parentId: 'Xy12' });
+    assert.equal(members.notFoundIsEmpty, true, 'a vanished list reads as empty');
+    assert.equal(members.fansOut, true);
+    for (const s of STREAMS.filter((x) => x.partitioning.kind !== 'parent')) {
+      assert.equal(partitionsOf(s).notFoundIsEmpty, false, `${s.name}: a 404 is an error`);
+      assert.equal(partitionsOf(s).fansOut, false, s.name);
+    }
+  });
+
   void it('keys rows by id, and memberships by (parent id, profile id) under their parent', () => {
     for (const s of STREAMS) {
       const op = operationOf(s);
-      if (!s.parent) {
+      const parent = parentOf(s);
+      if (!parent) {
         assert.deepEqual(s.primaryKey, ['id'], s.name);
-        assert.equal(s.idColumn, 'id', s.name);
+        assert.equal(idColumnOf(s), 'id', s.name);
         assert.deepEqual(op.path_params, [], `${s.name}: a top-level stream has no path parameter`);
         continue;
       }
-      assert.deepEqual(s.primaryKey, [s.parent.column, 'profile_id'], s.name);
-      assert.equal(s.idColumn, 'profile_id', s.name);
+      assert.deepEqual(s.primaryKey, [parent.column, 'profile_id'], s.name);
+      assert.equal(idColumnOf(s), 'profile_id', s.name);
       assert.deepEqual(op.path_params, ['id'], s.name);
       assert.ok(s.path.includes('{id}'), s.name);
     }
-    assert.deepEqual(getStream('list_profiles').parent, { stream: 'lists', column: 'list_id' });
-    assert.deepEqual(getStream('segment_profiles').parent, { stream: 'segments', column: 'segment_id' });
+    assert.deepEqual(getStream('list_profiles').partitioning, { kind: 'parent', stream: 'lists', column: 'list_id', onParentNotFound: 'empty' });
+    assert.deepEqual(getStream('segment_profiles').partitioning, { kind: 'parent', stream: 'segments', column: 'segment_id', onParentNotFound: 'empty' });
     for (const name of ['list_profiles', 'segment_profiles']) {
       assert.deepEqual(getStream(name).keepAttributes, ['joined_group_at']);
       assert.equal(getStream(name).pageSize, 100);
@@ -245,15 +276,17 @@ void describe('stream table', () => {
     for (const [index, s] of STREAMS.entries()) {
       const seen = new Set<string>([s.name]);
       let current: StreamDef = s;
-      while (current.parent) {
-        const parentIndex = STREAM_NAMES.indexOf(current.parent.stream);
-        assert.ok(parentIndex >= 0, `${current.name}: parent ${current.parent.stream} is not a stream`);
-        assert.ok(parentIndex < index, `${s.name}: its parent ${current.parent.stream} must come first`);
-        assert.ok(!seen.has(current.parent.stream), `${s.name}: parent cycle`);
-        seen.add(current.parent.stream);
-        current = getStream(current.parent.stream);
+      for (let parent = parentOf(current); parent; parent = parentOf(current)) {
+        const parentIndex = STREAM_NAMES.indexOf(parent.stream);
+        assert.ok(parentIndex >= 0, `${current.name}: parent ${parent.stream} is not a stream`);
+        assert.ok(parentIndex < index, `${s.name}: its parent ${parent.stream} must come first`);
+        assert.ok(!seen.has(parent.stream), `${s.name}: parent cycle`);
+        seen.add(parent.stream);
+        current = getStream(parent.stream);
       }
-      assert.equal(current.parent, undefined);
+      assert.equal(parentOf(current), null);
+      // a parent's ids are listed with its own fixed keys: a parent partitioned by a parent is not supported
+      if (s !== current) assert.notEqual(partitionsOf(getStream(parentOf(s)!.stream)).fixedKeys, null);
     }
   });
 
@@ -262,6 +295,6 @@ void describe('stream table', () => {
     assert.ok(Object.isFrozen(STREAMS));
     assert.ok(Object.isFrozen(profiles) && Object.isFrozen(profiles.cursor) && Object.isFrozen(profiles.scopes));
     assert.throws(() => (profiles.scopes as string[]).push('x'), TypeError);
-    assert.throws(() => ((getStream('campaigns').partitions![0] as { filter: string }).filter = 'x'), TypeError);
+    assert.throws(() => ((filtersOf(getStream('campaigns'))[0] as { filter: string }).filter = 'x'), TypeError);
   });
 });

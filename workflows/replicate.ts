@@ -74,6 +74,9 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       if (isCancellation(err)) p.status = 'cancelled';
       throw err;
     }
+    // a parent completed in this run wrote its ids to its table: the child iterates them instead of listing them again
+    const parent = s.parent ? plan.streams.find((x) => x.stream === s.parent) : undefined;
+    const parentCompleted = parent !== undefined && finished.get(parent.stream)?.status === 'completed';
     running++;
     p.status = 'running';
     p.startedAt = Date.now();
@@ -90,6 +93,7 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       startDate: s.startDate,
       ...(s.lookbackSeconds !== undefined ? { lookbackSeconds: s.lookbackSeconds } : {}),
       searchAttributes: plan.searchAttributes,
+      ...(parentCompleted ? { parentObject: parent.object } : {}),
     };
     try {
       const summary = await executeChild(syncStream, {

@@ -5,7 +5,8 @@
  * after a crash, and simply ask `prepare` where it stands again.
  *
  * A stream partitioned by a parent (memberships of each list) fans out one `syncPartition` child per parent id,
- * at most PARTITION_WINDOW at a time.
+ * at most PARTITION_WINDOW at a time. `prepare` hands out the pending partitions a bounded batch at a time (the
+ * activity's PARTITIONS_PER_PREPARE, 500), and the stream asks for the next batch once it has started one.
  *
  * Bounded histories: nothing is signalled per page. Each stream and partition workflow keeps its own live rows and
  * pages (carried across continue-as-new in its input) and answers the `progress` query with them; it continues
@@ -37,6 +38,8 @@ import {
   type StreamRunProgress,
 } from './progress';
 import { KLAVIYO_REPLICATION, KLAVIYO_STREAM } from './search-attributes';
+import { getStream } from '../streams/streams';
+import { partitionsOf } from '../streams/partitions';
 import type { PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
 
 const PARTITION_WINDOW = 4;
@@ -84,20 +87,27 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
   const carry = (): StreamCarry => ({ rows: progress.rows, pages: progress.pages, runs: progress.runs, startedAt: started });
 
   try {
-    const prep = await paging.prepareStream(task);
-    const pending = prep.partitions.filter((p) => !p.done);
-    progress.partitions = prep.partitions.length;
-    progress.partitionsDone = prep.partitions.length - pending.length;
+    const { fansOut } = partitionsOf(getStream(task.stream));
+    const continueNow = () => continueAsNew<typeof syncStream>(task, carry());
+    let prep = await paging.prepareStream(task);
+    // results recorded before `total` held every partition, each with `done`
+    progress.partitions = prep.total ?? prep.partitions.length;
+    progress.partitionsDone = prep.done ?? prep.partitions.filter((p) => p.done).length;
     show();
-
-    if (pending.some((p) => p.parentId !== undefined)) {
-      await fanOut(task, pending, progress, show, () => continueAsNew<typeof syncStream>(task, carry()));
-    } else {
-      for (const p of pending) {
-        await pagePartition({ ...task, partition: p.key, parentId: p.parentId }, progress, show, () => continueAsNew<typeof syncStream>(task, carry()));
-        progress.partitionsDone++;
-        show();
+    for (;;) {
+      const pending = prep.partitions.filter((p) => !p.done);
+      if (fansOut) {
+        await fanOut(task, pending, progress, show, continueNow);
+      } else {
+        for (const p of pending) {
+          await pagePartition({ ...task, partition: p.key }, progress, show, continueNow);
+          progress.partitionsDone++;
+          show();
+        }
       }
+      if (!prep.more || pending.length === 0) break;
+      // the next pending partitions, a bounded batch at a time (these are started, and in key order)
+      prep = await paging.prepareStream(task, { after: pending[pending.length - 1].key });
     }
 
     const fin = await paging.finishStream(task);
@@ -156,7 +166,7 @@ async function fanOut(
       const workflowId = `${workflowInfo().workflowId}/${p.key}`;
       progress.running.push(workflowId);
       show();
-      const child: PartitionTask = { ...task, partition: p.key, parentId: p.parentId };
+      const child: PartitionTask = { ...task, partition: p.key };
       void executeChild(syncPartition, {
         workflowId,
         args: [child],

@@ -22,23 +22,44 @@ export interface StreamTask {
   lookbackSeconds?: number;
   /** whether the server has klaviyo-sync's search attributes (KlaviyoReplication, KlaviyoStream) registered */
   searchAttributes?: boolean;
+  /**
+   * for a stream partitioned by its parent: the parent stream's table, when this replication completed the parent
+   * before starting this stream. Its ids are the partitions; without it the stream reads the parent endpoint itself.
+   */
+  parentObject?: { schema: string; table: string };
 }
 
-/** One listing of a stream: '' for a plain stream, a filter label (campaigns, flows) or a parent id (memberships). */
+/**
+ * One listing of a stream: '' for a plain stream, a filter label (campaigns, flows) or a parent id (memberships);
+ * what the listing's requests need follows from the key (streams/partitions.ts).
+ */
 export interface PartitionTask extends StreamTask {
   partition: string;
-  parentId?: string;
 }
 
 export interface PartitionState {
   key: string;
-  parentId?: string;
   done: boolean;
 }
 
+/** Which partitions `prepareStream` returns: the pending ones after `after` (in key order), at most `limit`. */
+export interface PartitionPage {
+  after?: string;
+  limit?: number;
+}
+
 export interface PrepareResult {
+  /**
+   * pending partitions in key order, at most PartitionPage.limit of them (default 500), so a stream of tens of
+   * thousands of lists never puts them all in one payload. Results recorded before held every partition, with `done`.
+   */
   partitions: PartitionState[];
   watermark: string | null;
+  /** partitions of the run, and how many of them are done (absent from results recorded before) */
+  total?: number;
+  done?: number;
+  /** pending partitions remain after the last of `partitions`: ask again with `after` */
+  more?: boolean;
 }
 
 export interface PagesResult {

@@ -8,6 +8,7 @@
  * values. A stream with `keepAttributes` keeps only those (memberships keep `joined_group_at`; the profile itself is
  * the profiles stream).
  */
+import { idColumnOf, parentOf } from '../../streams/partitions';
 import type { StreamDef } from '../../streams/types';
 import attributesDoc from '../../streams/attributes.json';
 import { inferColumnType, specColumnType, type ColumnType } from './column-types';
@@ -105,11 +106,12 @@ export function toRow(stream: StreamDef, resource: KlaviyoResource, parentId?: s
     }
     row[name] = value;
   }
-  if (stream.parent) {
+  const parent = parentOf(stream);
+  if (parent) {
     if (typeof parentId !== 'string' || parentId === '') throw new Error(`${where}: child stream needs the parent's id`);
-    row[stream.parent.column] = parentId;
+    row[parent.column] = parentId;
   }
-  row[stream.idColumn] = resource.id;
+  row[idColumnOf(stream)] = resource.id;
   for (const [relationship, column] of Object.entries(stream.relationshipColumns ?? {})) {
     const data = resource.relationships?.[relationship]?.data as { id?: unknown } | null | undefined;
     row[column] = data && !Array.isArray(data) && typeof data.id === 'string' ? data.id : null;

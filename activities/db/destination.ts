@@ -457,6 +457,25 @@ export class Destination {
     };
   }
 
+  /**
+   * The partitions a run was prepared with (its state rows; none before its first `prepare`): a later prepare of
+   * the same run (after continue-as-new, or a retry) takes its partitions from here instead of listing them again.
+   */
+  async runPartitions(input: RunInput): Promise<string[]> {
+    const object = checkRun(input);
+    const states = await readTableState(this.db, this.d, object.schema, object.table);
+    return states.filter((s) => s.runId === input.runId && s.mode === input.mode).map((s) => s.partition);
+  }
+
+  /** The distinct non-empty values of one column of a target table (a parent stream's ids); null if there is no such table. */
+  async columnValues(object: ObjectName, column: string): Promise<string[] | null> {
+    const ref = targetTable(this.d.kind, validateObjectName(object));
+    const name = quoteIdent(validateColumnName(column, 'column values'));
+    if (!(await this.d.columns(this.db, ref))) return null;
+    const rows = await query<{ v: unknown }>(this.db, `SELECT DISTINCT ${name} AS v FROM ${tableSql(ref)} WHERE ${name} IS NOT NULL`);
+    return rows.map((r) => String(r.v)).filter((v) => v !== '');
+  }
+
   /** A table's partition's watermark, or without `partition` the earliest over its partitions (null if none). */
   async readWatermark(object: ObjectName, partition?: string): Promise<string | null> {
     const { schema, table } = validateObjectName(object);

@@ -3,6 +3,7 @@
  * a `Z` (`2025-01-01T00:00:00.000Z`), the form Klaviyo filters accept unquoted; integer cursors (an event's
  * `timestamp`) as decimal digits.
  */
+import { idColumnOf, sortOf } from '../../streams/partitions';
 import type { CursorDef, StreamDef } from '../../streams/types';
 import { specAttributeType, type Row } from './columns';
 
@@ -35,7 +36,7 @@ export function earliestWatermark(watermarks: Array<string | null>): string | nu
  * the run's highest value aside (run_watermark) until the run finishes.
  */
 export function watermarkPerPage(stream: StreamDef): boolean {
-  return stream.cursor !== undefined && stream.sort === stream.cursor.field;
+  return stream.cursor !== undefined && sortOf(stream) === stream.cursor.field;
 }
 
 /**
@@ -67,7 +68,7 @@ export function pageWatermark(stream: StreamDef, rows: Row[], now: Date): string
     const m = numeric ? Number(value) : typeof value === 'string' ? Date.parse(value) : NaN;
     if (!Number.isFinite(m)) {
       throw new Error(
-        `stream ${stream.name}: cursor ${field} of ${JSON.stringify(row[stream.idColumn])} is ${JSON.stringify(value)}, ` +
+        `stream ${stream.name}: cursor ${field} of ${JSON.stringify(row[idColumnOf(stream)])} is ${JSON.stringify(value)}, ` +
           `not ${numeric ? 'a number' : 'an ISO datetime'}; check the stream's cursor definition`,
       );
     }

@@ -8,6 +8,7 @@
  * same numbers), and `conns test` runs the per-scope probe for every stream.
  */
 import { STREAMS, getStream } from '../../streams/streams';
+import { parentOf, partitionsOf } from '../../streams/partitions';
 import type { StreamDef, StreamName } from '../../streams/types';
 import { SyncError, UserFixableError } from '../errors';
 import type { KlaviyoClient } from './client';
@@ -24,7 +25,7 @@ export interface ScopeProbe {
 export function scopeProbes(streams: readonly StreamDef[] = STREAMS): ScopeProbe[] {
   const scopes = [...new Set(streams.flatMap((s) => s.scopes))];
   return scopes.map((scope) => {
-    const stream = STREAMS.find((s) => !s.parent && s.scopes.length === 1 && s.scopes[0] === scope);
+    const stream = STREAMS.find((s) => !parentOf(s) && s.scopes.length === 1 && s.scopes[0] === scope);
     if (!stream) throw new Error(`no top-level stream needs only ${scope}, so the scope cannot be checked on its own`);
     return { scope, stream };
   });
@@ -32,13 +33,15 @@ export function scopeProbes(streams: readonly StreamDef[] = STREAMS): ScopeProbe
 
 /** The scopes a stream's run needs: its own, and for a child stream its parent's (the parent's ids are read first). */
 export function scopesOf(stream: StreamDef): string[] {
-  return [...new Set([...(stream.parent ? getStream(stream.parent.stream).scopes : []), ...stream.scopes])];
+  const parent = parentOf(stream);
+  return [...new Set([...(parent ? getStream(parent.stream).scopes : []), ...stream.scopes])];
 }
 
 /** The stream's first request, with its first partition's filter (campaigns need a channel) and 1 row per page. */
 export function probeUrl(baseUrl: string, stream: StreamDef, now = new Date()): string {
   const smallest: StreamDef = stream.pageSize === undefined ? stream : { ...stream, pageSize: 1 };
-  return firstPageUrl(baseUrl, smallest, { partitionFilter: stream.partitions?.[0]?.filter, now });
+  const first = partitionsOf(stream).fixedKeys?.[0];
+  return firstPageUrl(baseUrl, smallest, { ...(first !== undefined ? partitionsOf(stream).request(first) : {}), now });
 }
 
 export type ScopeStatus = 'ok' | 'missing';

@@ -2,6 +2,7 @@
  * The first request of a listing. Later pages follow `links.next` exactly as Klaviyo returns it: it already carries
  * the filter, sort and cursor, and re-adding parameters breaks pagination (MeltanoLabs/tap-klaviyo#179).
  */
+import { parentOf, sortOf } from '../../streams/partitions';
 import type { StreamDef } from '../../streams/types';
 
 export interface FirstPageOptions {
@@ -66,7 +67,7 @@ export function firstPageUrl(baseUrl: string, stream: StreamDef, options: FirstP
   let path = stream.path;
   if (path.includes('{id}')) {
     if (!options.parentId) {
-      const parent = stream.parent?.stream ?? 'parent';
+      const parent = parentOf(stream)?.stream ?? 'parent';
       throw new Error(`Stream ${stream.name} reads ${stream.path} and needs the id of a ${parent} row.`);
     }
     path = path.replace('{id}', encodeURIComponent(options.parentId));
@@ -84,7 +85,8 @@ export function firstPageUrl(baseUrl: string, stream: StreamDef, options: FirstP
   const query = new URLSearchParams();
   const filter = combineFilters([options.partitionFilter, cursorTerm]);
   if (filter) query.set('filter', filter);
-  if (stream.sort) query.set('sort', stream.sort);
+  const sort = sortOf(stream);
+  if (sort) query.set('sort', sort);
   if (stream.pageSize !== undefined) query.set('page[size]', String(stream.pageSize));
   for (const [name, value] of Object.entries(stream.params ?? {})) query.set(name, value);
 

@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { STREAMS } from '../../streams/streams';
+import { parentOf } from '../../streams/partitions';
 import type { CursorDef, StreamDef, StreamName } from '../../streams/types';
 import { formatTable } from './table';
 
@@ -36,7 +37,7 @@ export function discoverStreams(streams: readonly StreamDef[] = STREAMS): Discov
     endpoint: s.path,
     primaryKey: [...s.primaryKey],
     cursor: s.cursor ? { field: s.cursor.field, operator: s.cursor.operator } : null,
-    parent: s.parent?.stream ?? null,
+    parent: parentOf(s)?.stream ?? null,
     pageSize: s.servedPageSize,
     rateLimit: { burst: s.rateLimit.burst, steady: s.rateLimit.steady },
     scopes: [...s.scopes],

@@ -1,0 +1,87 @@
+/**
+ * What a stream's partitioning means to the engine, in one place: the one `switch` on its kind. Everything else
+ * (activities, the writer, the planner, the CLI) asks these functions, never the kind itself, so a new kind (e.g.
+ * time windows) is a case here and a row in the table. Pure and deterministic: workflow code may import it.
+ *
+ * Also the fields the table does not write out because they follow from others: a stream's sort is its cursor's
+ * field, and its id column is the primary key column that is not the parent's.
+ */
+import type { ParentPartitioning, StreamDef } from './types';
+
+export interface PartitionRequest {
+  parentId?: string;
+  partitionFilter?: string;
+  /** nothing to read: the one partition ('') of a stream whose parent has no rows, which ends at once, empty */
+  empty?: true;
+}
+
+export interface Partitions {
+  kind: StreamDef['partitioning']['kind'];
+  /**
+   * the partition keys the table alone determines (`['']` for one listing, the labels of fixed filters); null when
+   * the keys are the parent stream's ids, read at run time
+   */
+  fixedKeys: string[] | null;
+  /** the parent stream and the column holding its id, for a stream partitioned by its parent; else null */
+  parent: ParentPartitioning | null;
+  /** what the first request of one partition needs: the parent id in the path, a fixed filter */
+  request(key: string): PartitionRequest;
+  /** a partition whose listing answers 404 (its parent vanished meanwhile) reads as empty instead of failing */
+  notFoundIsEmpty: boolean;
+  /** one child workflow per partition (there may be thousands), rather than the partitions one after another */
+  fansOut: boolean;
+}
+
+export function partitionsOf(stream: StreamDef): Partitions {
+  const p = stream.partitioning;
+  switch (p.kind) {
+    case 'none':
+      return { kind: p.kind, fixedKeys: [''], parent: null, request: () => ({}), notFoundIsEmpty: false, fansOut: false };
+    case 'filters':
+      return {
+        kind: p.kind,
+        fixedKeys: p.partitions.map((f) => f.label),
+        parent: null,
+        request: (key) => {
+          const def = p.partitions.find((f) => f.label === key);
+          if (!def) throw new Error(`stream ${stream.name} has no partition ${JSON.stringify(key)}: ${p.partitions.map((f) => f.label).join(', ')}`);
+          return { partitionFilter: def.filter };
+        },
+        notFoundIsEmpty: false,
+        fansOut: false,
+      };
+    case 'parent':
+      return {
+        kind: p.kind,
+        fixedKeys: null,
+        parent: p,
+        request: (key) => (key === '' ? { empty: true } : { parentId: key }),
+        notFoundIsEmpty: p.onParentNotFound === 'empty',
+        fansOut: true,
+      };
+    default: {
+      const unknown: never = p;
+      throw new Error(`stream ${stream.name}: unknown partitioning ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/** The parent stream and column, or null for a stream not partitioned by a parent. */
+export function parentOf(stream: StreamDef): ParentPartitioning | null {
+  return partitionsOf(stream).parent;
+}
+
+/** The sort sent on every request: ascending on the cursor, so a committed page is a safe watermark; none without one. */
+export function sortOf(stream: StreamDef): string | undefined {
+  return stream.cursor?.field;
+}
+
+/** The column the resource id goes in: the primary key column that is not the parent's (`id`, `profile_id`). */
+export function idColumnOf(stream: StreamDef): string {
+  const parentColumn = parentOf(stream)?.column;
+  const rest = stream.primaryKey.filter((k) => k !== parentColumn);
+  if (rest.length !== 1) {
+    throw new Error(`stream ${stream.name}: primary key (${stream.primaryKey.join(', ')}) must be the resource id, after the parent's column if any`);
+  }
+  return rest[0];
+}
