@@ -140,7 +140,7 @@ export function parseReplicationYaml(text: string, source = 'replication.yaml'):
     throw new ConfigError(source, problems, `${source} is not valid YAML`);
   }
   const config: unknown = doc.toJS();
-  planReplication(config, { source });
+  buildReplicationPlan(config, { source });
   return config as ReplicationConfig;
 }
 
@@ -160,7 +160,7 @@ export function resolveReplicationInput(input: ReplicationInput, opts: Pick<Plan
     throw new ConfigError(source, [`give exactly one of config (an object) or yaml (the file's text), not ${hasConfig ? 'both' : 'neither'}`]);
   }
   const config = hasYaml ? parseReplicationYaml(input.yaml!, input.name ?? 'replication.yaml') : input.config;
-  return planReplication(config, { source, name: input.name ?? 'replication', now: opts.now, targetSchema: opts.targetSchema });
+  return buildReplicationPlan(config, { source, name: input.name ?? 'replication', now: opts.now, targetSchema: opts.targetSchema });
 }
 
 const LOOKBACK = /^(\d+)(s|m|h|d)$/;
@@ -187,7 +187,7 @@ type ParsedOptions = z.infer<typeof StreamOptionsSchema>;
 const TOP_LEVEL_KEYS = ['source', 'target', 'defaults', 'streams'];
 
 /** Validates a config (from YAML, JSON or code) and expands it into the ordered list of streams to run. */
-export function planReplication(config: ReplicationConfig | unknown, opts: PlanOptions = {}): ReplicationPlan {
+export function buildReplicationPlan(config: ReplicationConfig | unknown, opts: PlanOptions = {}): ReplicationPlan {
   const source = opts.source ?? 'replication config';
   const problems: string[] = [];
   const report = (p: string) => {

@@ -27,7 +27,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { cleanup, paging, PAGING_OPTIONS } from './activities';
+import { cleanup, pageActivities, PAGE_ACTIVITY_OPTIONS } from './activities';
 import {
   pagesWrittenSignal,
   partitionProgressQuery,
@@ -84,7 +84,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
   const carry = (): StreamCarry => ({ rows: progress.rows, pages: progress.pages, runs: progress.runs, startedAt: started });
 
   try {
-    const prep = await paging.prepareStream(task);
+    const prep = await pageActivities.prepareStream(task);
     const pending = prep.partitions.filter((p) => !p.done);
     progress.partitions = prep.partitions.length;
     progress.partitionsDone = prep.partitions.length - pending.length;
@@ -100,7 +100,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
       }
     }
 
-    const fin = await paging.finishStream(task);
+    const fin = await pageActivities.finishStream(task);
     Object.assign(progress, { status: 'completed', rows: fin.rows, pages: fin.pages });
     show();
     return {
@@ -221,7 +221,7 @@ async function pagePartition(
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
   let pages = 0;
   for (;;) {
-    const r = await paging.syncPages.executeWithOptions({ ...PAGING_OPTIONS, summary: `${where} from page ${pages + 1}` }, [task]);
+    const r = await pageActivities.syncPages.executeWithOptions({ ...PAGE_ACTIVITY_OPTIONS, summary: `${where} from page ${pages + 1}` }, [task]);
     pages += r.pages;
     counts.rows += r.rows;
     counts.pages += r.pages;

@@ -37,7 +37,7 @@ import {
   saveState,
   supersedeOtherRuns,
   cancelRunState,
-  type PartitionState,
+  type StateRow,
 } from './state';
 import { earliestWatermark, laterWatermark, pageWatermark, watermarkPerPage } from './watermark';
 
@@ -66,7 +66,8 @@ export interface PartitionProgress {
   watermark: string | null;
 }
 
-export interface PrepareResult {
+/** What `prepare` found or set up in the database (the prepareStream activity returns the workflow's PrepareResult). */
+export interface PreparedRun {
   /** the earliest partition watermark: a safe common starting point; null if any partition has none */
   watermark: string | null;
   /** true when this run id was already in progress and its cursors were kept */
@@ -92,7 +93,8 @@ export interface WritePageResult {
   replayed: boolean;
 }
 
-export interface FinishResult {
+/** What `finish` read back from the state table (the finishStream activity adds the table's rows: FinishResult). */
+export interface RunTotals {
   /** rows and pages written by the run, over all partitions */
   rows: number;
   pages: number;
@@ -119,7 +121,7 @@ function checkRun(input: RunInput): ObjectName {
   return object;
 }
 
-function progressOf(states: PartitionState[], resumed: boolean): PrepareResult {
+function progressOf(states: StateRow[], resumed: boolean): PreparedRun {
   const partitions: Record<string, PartitionProgress> = {};
   for (const s of states) {
     partitions[s.partition] = { nextUrl: s.nextUrl, done: s.done, rows: s.rows, pages: s.pages, watermark: s.watermark };
@@ -191,7 +193,7 @@ export class Destination {
    * run id starts every partition from the first page and empties staging. A target table that had to be created
    * resets the watermarks: an empty table has nothing to be incremental on.
    */
-  async prepare(input: PrepareInput): Promise<PrepareResult> {
+  async prepare(input: PrepareInput): Promise<PreparedRun> {
     const object = checkRun(input);
     const { stream, mode, runId } = input;
     const partitions = [...new Set(input.partitions?.length ? input.partitions : [''])];
@@ -222,7 +224,7 @@ export class Destination {
 
       const byPartition = new Map(existing.map((s) => [s.partition, s]));
       const updatedAt = new Date().toISOString();
-      const states: PartitionState[] = [];
+      const states: StateRow[] = [];
       for (const partition of partitions) {
         const prev = byPartition.get(partition);
         if (resumed && prev?.runId === runId && prev.mode === mode && prev.status === 'running') {
@@ -231,7 +233,7 @@ export class Destination {
         }
         // a watermark counts only for the stream that wrote it, into the table as it still is
         const watermark = targetExisted && prev?.stream === stream.name ? prev.watermark : null;
-        const fresh: PartitionState = {
+        const fresh: StateRow = {
           table: object.table,
           stream: stream.name,
           partition,
@@ -335,11 +337,11 @@ export class Destination {
     input: WritePageInput,
     object: ObjectName,
     where: string,
-  ): Promise<PartitionState> {
+  ): Promise<StateRow> {
     const states = await readTableState(trx, this.d, object.schema, object.table, true);
     const model = states.find((s) => s.runId === input.runId && s.mode === input.mode && s.status === 'running');
     if (!model) throw new RunStateError(`${where}: no such run in progress; call prepare first`);
-    const state: PartitionState = {
+    const state: StateRow = {
       ...model,
       partition: input.partition,
       nextUrl: null,
@@ -360,7 +362,7 @@ export class Destination {
    * (already so for incremental streams sorted by their cursor, whose pages committed it).
    * Calling it again for a finished run returns the same result.
    */
-  async finish(input: RunInput): Promise<FinishResult> {
+  async finish(input: RunInput): Promise<RunTotals> {
     const object = checkRun(input);
     const { stream, mode, runId } = input;
     const d = this.d;
@@ -369,7 +371,7 @@ export class Destination {
       await d.lockSchema(trx, object.schema);
       await this.stateTableCurrent(trx, object.schema);
       const states = (await readTableState(trx, d, object.schema, object.table, true)).filter((s) => s.runId === runId);
-      const summary = (): FinishResult => ({
+      const summary = (): RunTotals => ({
         rows: states.reduce((n, s) => n + s.rows, 0),
         pages: states.reduce((n, s) => n + s.pages, 0),
         watermark: earliestWatermark(states.map((s) => s.watermark)),

@@ -16,7 +16,8 @@ import { primaryKeyName, quoteIdent, stateTable, tableSql, type TableRef } from 
 /** `superseded`: a newer run of the stream started before this one finished; its writes are refused */
 export type RunStatus = 'running' | 'finished' | 'superseded' | 'cancelled';
 
-export interface PartitionState {
+/** One row of the state table, as stored (the workflows' per-partition summary is PartitionState in workflows/types.ts). */
+export interface StateRow {
   /** the target table (within the state table's schema), e.g. `profiles` or `us_profiles` */
   table: string;
   /** the stream that fills it */
@@ -38,7 +39,7 @@ export interface PartitionState {
   updatedAt: string;
 }
 
-const COLUMNS: Array<{ key: keyof PartitionState; column: string; type: ColumnType; notNull?: true }> = [
+const COLUMNS: Array<{ key: keyof StateRow; column: string; type: ColumnType; notNull?: true }> = [
   { key: 'table', column: 'table_name', type: 'text', notNull: true },
   { key: 'stream', column: 'stream', type: 'text', notNull: true },
   { key: 'partition', column: 'partition', type: 'text', notNull: true },
@@ -117,10 +118,10 @@ export async function migrateStateTable(
   return 'migrated';
 }
 
-function fromDb(d: Dialect, row: Record<string, unknown>): PartitionState {
+function fromDb(d: Dialect, row: Record<string, unknown>): StateRow {
   const state: Record<string, unknown> = {};
   for (const c of COLUMNS) state[c.key] = d.decode(row[c.column], c.type);
-  return state as unknown as PartitionState;
+  return state as unknown as StateRow;
 }
 
 /**
@@ -128,7 +129,7 @@ function fromDb(d: Dialect, row: Record<string, unknown>): PartitionState {
  * the transaction ends (Postgres; a SQLite write transaction already excludes other writers). A state table not yet
  * migrated (only `prepare` migrates) is read the way the migration will assign its rows.
  */
-export async function readTableState(db: Db, d: Dialect, schema: string, table: string, lock = false): Promise<PartitionState[]> {
+export async function readTableState(db: Db, d: Dialect, schema: string, table: string, lock = false): Promise<StateRow[]> {
   const ref = stateTable(d.kind, schema);
   const columns = await d.columns(db, ref);
   if (!columns) return [];
@@ -156,7 +157,7 @@ export async function lockPartitionState(
   schema: string,
   table: string,
   partition: string,
-): Promise<PartitionState | undefined> {
+): Promise<StateRow | undefined> {
   const rows = await query(
     trx,
     `SELECT ${SELECT_LIST} FROM ${tableSql(stateTable(d.kind, schema))} WHERE "table_name" = ? AND "partition" = ?${d.forUpdate}`,
@@ -165,7 +166,7 @@ export async function lockPartitionState(
   return rows.length ? fromDb(d, rows[0]) : undefined;
 }
 
-export async function saveState(trx: Knex.Transaction, d: Dialect, schema: string, state: PartitionState): Promise<void> {
+export async function saveState(trx: Knex.Transaction, d: Dialect, schema: string, state: StateRow): Promise<void> {
   const names = COLUMNS.map((c) => quoteIdent(c.column));
   const updates = COLUMNS.filter((c) => !KEY.includes(c.column)).map((c) => `${quoteIdent(c.column)} = excluded.${quoteIdent(c.column)}`);
   await trx.raw(
