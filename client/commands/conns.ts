@@ -14,8 +14,10 @@ import type { Command } from 'commander';
 import knex, { type Knex } from 'knex';
 import YAML from 'yaml';
 import {
+  CONNECTION_NAME,
   ENV_FILE_VARIABLE,
   describeConnection,
+  envFileSearch,
   resolveConnection,
   type Connection,
   type KlaviyoConnection,
@@ -339,19 +341,14 @@ export function listConnections(env: NodeJS.ProcessEnv = process.env, cwd: strin
   const listed: ListedConnection[] = [];
   const home = env.HOME || os.homedir();
   for (const [name, value] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
-    if (value === undefined || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name) || !looksLikeConnection(value)) continue;
+    if (value === undefined || !CONNECTION_NAME.test(name) || !looksLikeConnection(value)) continue;
     listed.push(resolveListed(name, 'env var', () => resolveConnection(name, { env: { [name]: value, HOME: home }, cwd })));
   }
 
-  const files: string[] = [];
-  const explicit = env[ENV_FILE_VARIABLE];
-  if (explicit) {
-    const file = path.resolve(cwd, explicit);
-    if (fs.existsSync(file)) files.push(file);
-    else listed.push({ name: `$${ENV_FILE_VARIABLE}`, source: 'env var', problem: `${file} does not exist: fix the path or unset it` });
-  }
-  for (const file of [path.join(cwd, 'env.yaml'), path.join(home, '.sling', 'env.yaml')]) {
-    if (!files.includes(file) && fs.existsSync(file)) files.push(file);
+  // the order resolveConnection reads them in
+  const { files, missingExplicit } = envFileSearch(env, cwd, home);
+  if (missingExplicit !== undefined) {
+    listed.push({ name: `$${ENV_FILE_VARIABLE}`, source: 'env var', problem: `${missingExplicit} does not exist: fix the path or unset it` });
   }
   for (const file of files) {
     const names = connectionNames(file);
