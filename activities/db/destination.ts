@@ -17,10 +17,9 @@ import type { Mode, StreamDef } from '../../streams/types';
 import { baseColumns, pageColumns, toRow, type ColumnDef, type KlaviyoResource, type Row } from './columns';
 import type { ColumnType } from './column-types';
 import { connect, type Target } from './connect';
-import { dialectFor, query, type Dialect } from './dialect';
+import { createTable, dialectFor, schemaOf, tableOf, upsertRows, type Dialect } from './dialect';
 import {
   primaryKeyName,
-  quoteIdent,
   stagingTable,
   tableSql,
   targetTable,
@@ -129,18 +128,10 @@ function progressOf(states: StateRow[], resumed: boolean): PreparedRun {
   return { watermark: earliestWatermark(states.map((s) => s.watermark)), resumed, partitions };
 }
 
-async function createTable(
-  trx: Knex.Transaction,
-  d: Dialect,
-  ref: TableRef,
-  columns: ColumnDef[],
-  primaryKey: string[],
-): Promise<void> {
-  const defs = columns.map((c) => `${quoteIdent(c.name)} ${d.sqlType(c.type)}${primaryKey.includes(c.name) ? ' NOT NULL' : ''}`);
-  await trx.raw(
-    `CREATE TABLE ${tableSql(ref)} (${defs.join(', ')}, ` +
-      `CONSTRAINT ${quoteIdent(primaryKeyName(ref))} PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')}))`,
-  );
+/** A data table: its columns, the primary key's NOT NULL, and the `<table>_pkey` constraint. */
+async function createDataTable(trx: Knex.Transaction, d: Dialect, ref: TableRef, columns: ColumnDef[], primaryKey: string[]): Promise<void> {
+  const defs = columns.map((c) => ({ name: c.name, type: c.type, notNull: primaryKey.includes(c.name) }));
+  await createTable(trx, d, ref, defs, primaryKey, primaryKeyName(ref));
 }
 
 /** Klaviyo can repeat a resource within a page; one statement may not update a row twice (Postgres rejects it). */
@@ -150,7 +141,7 @@ function dedupe(rows: Row[], primaryKey: string[]): Row[] {
   return [...byKey.values()];
 }
 
-/** `INSERT ... ON CONFLICT (pk) DO UPDATE`, in batches that stay under the dialect's bound-parameter limit. */
+/** Encodes a page's rows for the driver and upserts them on the primary key. */
 async function upsert(
   trx: Knex.Transaction,
   d: Dialect,
@@ -160,22 +151,8 @@ async function upsert(
   types: Map<string, ColumnType>,
   primaryKey: string[],
 ): Promise<void> {
-  const names = columns.map(quoteIdent).join(', ');
-  const updates = columns
-    .filter((c) => !primaryKey.includes(c))
-    .map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`)
-    .join(', ');
-  const tuple = `(${columns.map(() => '?').join(', ')})`;
-  const batch = Math.max(1, Math.floor(d.maxParams / columns.length));
-  for (let i = 0; i < rows.length; i += batch) {
-    const chunk = rows.slice(i, i + batch);
-    const bindings = chunk.flatMap((row) => columns.map((c) => d.encode(row[c], types.get(c) ?? 'text')));
-    await trx.raw(
-      `INSERT INTO ${tableSql(ref)} (${names}) VALUES ${chunk.map(() => tuple).join(', ')} ` +
-        `ON CONFLICT (${primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates}`,
-      bindings as Knex.RawBinding[],
-    );
-  }
+  const encoded = rows.map((row) => Object.fromEntries(columns.map((c) => [c, d.encode(row[c], types.get(c) ?? 'text')])));
+  await upsertRows(trx, d, ref, encoded, columns, primaryKey);
 }
 
 export class Destination {
@@ -203,7 +180,7 @@ export class Destination {
       await ensureStateTable(trx, d, object.schema);
       const target = targetTable(d.kind, object);
       const targetExisted = (await d.columns(trx, target)) !== null;
-      if (!targetExisted) await createTable(trx, d, target, baseColumns(stream), stream.primaryKey);
+      if (!targetExisted) await createDataTable(trx, d, target, baseColumns(stream), stream.primaryKey);
 
       const existing = await readTableState(trx, d, object.schema, object.table, true);
       const ofRun = existing.filter((s) => s.runId === runId && s.mode === mode);
@@ -216,8 +193,8 @@ export class Destination {
         // staging gone (dropped by hand?) means the rows the cursors account for are gone too: start over
         if (resumed && !(await d.columns(trx, staging))) resumed = false;
         if (!resumed) {
-          await trx.raw(`DROP TABLE IF EXISTS ${tableSql(staging)}`);
-          await createTable(trx, d, staging, baseColumns(stream), stream.primaryKey);
+          await schemaOf(trx, staging).dropTableIfExists(staging.name);
+          await createDataTable(trx, d, staging, baseColumns(stream), stream.primaryKey);
         }
       }
       if (!resumed) await supersedeOtherRuns(trx, d, object.schema, object.table, runId);
@@ -298,6 +275,7 @@ export class Destination {
       const added = columns.filter((c) => !existing.has(c.name));
       // columns first: an ALTER takes the table's strongest lock, and taking it before our own row locks avoids deadlocks
       for (const c of added) {
+        // hand-written (Dialect.addColumnSql): Postgres' ADD COLUMN IF NOT EXISTS, which knex's alterTable cannot say
         await trx.raw(d.addColumnSql(ref, c.name, c.type));
         existing.set(c.name, c.type);
       }
@@ -412,8 +390,8 @@ export class Destination {
       throw new RunStateError(`${where}: staging table ${tableSql(staging)} is missing; run the stream again`);
     }
     try {
-      await trx.raw(`DROP TABLE IF EXISTS ${tableSql(target)}`);
-      await trx.raw(`ALTER TABLE ${tableSql(staging)} RENAME TO ${quoteIdent(target.name)}`);
+      await schemaOf(trx, target).dropTableIfExists(target.name);
+      await schemaOf(trx, staging).renameTable(staging.name, target.name);
       await d.renamePrimaryKey(trx, target, primaryKeyName(staging), primaryKeyName(target));
     } catch (err) {
       throw new Error(
@@ -452,7 +430,7 @@ export class Destination {
 
   async tableRowCount(object: ObjectName): Promise<number> {
     const ref = targetTable(this.d.kind, validateObjectName(object));
-    const [row] = await query<{ n: number | string }>(this.db, `SELECT count(*) AS n FROM ${tableSql(ref)}`);
+    const [row] = await tableOf(this.db, ref).count({ n: '*' });
     return Number(row.n);
   }
 
@@ -462,10 +440,10 @@ export class Destination {
    */
   async snapshot(object: ObjectName, keyColumns: string[]): Promise<Row[]> {
     const ref = targetTable(this.d.kind, validateObjectName(object));
-    const order = keyColumns.map((c) => quoteIdent(validateColumnName(c, 'snapshot key'))).join(', ');
+    const order = keyColumns.map((c) => validateColumnName(c, 'snapshot key'));
     const types = await this.d.columns(this.db, ref);
     if (!types) throw new Error(`snapshot: table ${tableSql(ref)} does not exist`);
-    const rows = await query(this.db, `SELECT * FROM ${tableSql(ref)}${order ? ` ORDER BY ${order}` : ''}`);
+    const rows: Row[] = await tableOf(this.db, ref).select('*').orderBy(order);
     return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, this.d.decode(v, types.get(k) ?? 'text')])));
   }
 
@@ -487,7 +465,7 @@ export class Destination {
       if (mode !== 'full-refresh' || newerRun) return { stagingDropped: false };
       const staging = stagingTable(d.kind, object);
       const existed = (await d.columns(trx, staging)) !== null;
-      if (existed) await trx.raw(`DROP TABLE IF EXISTS ${tableSql(staging)}`);
+      if (existed) await schemaOf(trx, staging).dropTableIfExists(staging.name);
       return { stagingDropped: existed };
     });
   }

@@ -10,7 +10,7 @@
 import type { Knex } from 'knex';
 import type { Mode } from '../../streams/types';
 import type { ColumnType } from './column-types';
-import { query, type Db, type Dialect } from './dialect';
+import { createTable, query, tableOf, upsertRows, type Db, type Dialect } from './dialect';
 import { primaryKeyName, quoteIdent, stateTable, tableSql, type TableRef } from './naming';
 
 /** `superseded`: a newer run of the stream started before this one finished; its writes are refused */
@@ -56,19 +56,18 @@ const COLUMNS: Array<{ key: keyof StateRow; column: string; type: ColumnType; no
 ];
 
 const KEY = ['table_name', 'partition'];
-const SELECT_LIST = COLUMNS.map((c) => quoteIdent(c.column)).join(', ');
+const SELECT_COLUMNS = COLUMNS.map((c) => c.column);
 
-function createSql(d: Dialect, ref: TableRef, name: TableRef = ref): string {
-  const cols = COLUMNS.map((c) => `${quoteIdent(c.column)} ${d.sqlType(c.type)}${c.notNull ? ' NOT NULL' : ''}`);
-  return (
-    `CREATE TABLE IF NOT EXISTS ${tableSql(name)} (${cols.join(', ')}, ` +
-    `CONSTRAINT ${quoteIdent(primaryKeyName(ref))} PRIMARY KEY (${KEY.map(quoteIdent).join(', ')}))`
-  );
+/** The state table's CREATE TABLE, as `name` (a rebuild) with the constraint name of `ref`. */
+function create(trx: Knex.Transaction, d: Dialect, ref: TableRef, name: TableRef = ref): Promise<void> {
+  const columns = COLUMNS.map((c) => ({ name: c.column, type: c.type, notNull: c.notNull === true }));
+  return createTable(trx, d, name, columns, KEY, primaryKeyName(ref));
 }
 
 /** Creates the state table, or migrates one from before state belonged to tables; in the caller's transaction. */
 export async function ensureStateTable(trx: Knex.Transaction, d: Dialect, schema: string): Promise<void> {
-  if ((await migrateStateTable(trx, d, schema)) === 'missing') await trx.raw(createSql(d, stateTable(d.kind, schema)));
+  // prepare holds the schema lock (Dialect.lockSchema), so no other run creates it in between
+  if ((await migrateStateTable(trx, d, schema)) === 'missing') await create(trx, d, stateTable(d.kind, schema));
 }
 
 /**
@@ -91,6 +90,8 @@ export async function migrateStateTable(
   await d.lockSchema(trx, schema);
   existing = await d.columns(trx, ref);
   if (existing?.has('table_name')) return 'current';
+  // Hand-written: a one-off migration whose steps knex cannot say as they are (ALTER COLUMN ... SET NOT NULL alone,
+  // without re-declaring the type; INSERT ... SELECT renaming a column), kept in one place and run once per schema.
   const others = COLUMNS.filter((c) => c.key !== 'table').map((c) => quoteIdent(c.column));
   const key = `PRIMARY KEY (${KEY.map(quoteIdent).join(', ')})`;
   if (d.kind === 'postgres') {
@@ -108,7 +109,7 @@ export async function migrateStateTable(
     // SQLite cannot change a primary key: rebuild the table (DDL is transactional in SQLite)
     const rebuilt: TableRef = { schema: null, name: `${ref.name}__rebuild` };
     await trx.raw(`DROP TABLE IF EXISTS ${tableSql(rebuilt)}`);
-    await trx.raw(createSql(d, ref, rebuilt));
+    await create(trx, d, ref, rebuilt);
     await trx.raw(
       `INSERT INTO ${tableSql(rebuilt)} ("table_name", ${others.join(', ')}) SELECT "stream", ${others.join(', ')} FROM ${tableSql(ref)}`,
     );
@@ -134,19 +135,12 @@ export async function readTableState(db: Db, d: Dialect, schema: string, table: 
   const columns = await d.columns(db, ref);
   if (!columns) return [];
   if (!columns.has('table_name')) {
-    const legacy = COLUMNS.filter((c) => c.key !== 'table');
-    const rows = await query(
-      db,
-      `SELECT ${legacy.map((c) => quoteIdent(c.column)).join(', ')} FROM ${tableSql(ref)} WHERE "stream" = ? ORDER BY "partition"`,
-      [table],
-    );
+    const legacy = SELECT_COLUMNS.filter((c) => c !== 'table_name');
+    const rows: Record<string, unknown>[] = await tableOf(db, ref).select(legacy).where('stream', table).orderBy('partition');
     return rows.map((r) => fromDb(d, { ...r, table_name: r.stream }));
   }
-  const rows = await query(
-    db,
-    `SELECT ${SELECT_LIST} FROM ${tableSql(ref)} WHERE "table_name" = ? ORDER BY "partition"${lock ? d.forUpdate : ''}`,
-    [table],
-  );
+  const select = tableOf(db, ref).select(SELECT_COLUMNS).where('table_name', table).orderBy('partition');
+  const rows: Record<string, unknown>[] = await (lock && d.rowLocks ? select.forUpdate() : select);
   return rows.map((r) => fromDb(d, r));
 }
 
@@ -158,22 +152,14 @@ export async function lockPartitionState(
   table: string,
   partition: string,
 ): Promise<StateRow | undefined> {
-  const rows = await query(
-    trx,
-    `SELECT ${SELECT_LIST} FROM ${tableSql(stateTable(d.kind, schema))} WHERE "table_name" = ? AND "partition" = ?${d.forUpdate}`,
-    [table, partition],
-  );
+  const select = tableOf(trx, stateTable(d.kind, schema)).select(SELECT_COLUMNS).where({ table_name: table, partition });
+  const rows: Record<string, unknown>[] = await (d.rowLocks ? select.forUpdate() : select);
   return rows.length ? fromDb(d, rows[0]) : undefined;
 }
 
 export async function saveState(trx: Knex.Transaction, d: Dialect, schema: string, state: StateRow): Promise<void> {
-  const names = COLUMNS.map((c) => quoteIdent(c.column));
-  const updates = COLUMNS.filter((c) => !KEY.includes(c.column)).map((c) => `${quoteIdent(c.column)} = excluded.${quoteIdent(c.column)}`);
-  await trx.raw(
-    `INSERT INTO ${tableSql(stateTable(d.kind, schema))} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ` +
-      `ON CONFLICT (${KEY.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}`,
-    COLUMNS.map((c) => d.encode(state[c.key], c.type)) as Knex.RawBinding[],
-  );
+  const row = Object.fromEntries(COLUMNS.map((c) => [c.column, d.encode(state[c.key], c.type)]));
+  await upsertRows(trx, d, stateTable(d.kind, schema), [row], SELECT_COLUMNS, KEY);
 }
 
 /** Marks the partitions of every other unfinished run of the table superseded, so late writers of those runs fail. */
@@ -184,18 +170,15 @@ export async function supersedeOtherRuns(
   table: string,
   runId: string,
 ): Promise<void> {
-  await trx.raw(
-    `UPDATE ${tableSql(stateTable(d.kind, schema))} SET "status" = 'superseded', "updated_at" = ? ` +
-      `WHERE "table_name" = ? AND "run_id" <> ? AND "status" = 'running'`,
-    [d.encode(new Date().toISOString(), 'timestamp'), table, runId] as Knex.RawBinding[],
-  );
+  await tableOf(trx, stateTable(d.kind, schema))
+    .update({ status: 'superseded', updated_at: d.encode(new Date().toISOString(), 'timestamp') })
+    .where({ table_name: table, status: 'running' })
+    .whereNot('run_id', runId);
 }
 
 /** Marks a cancelled run's partitions of the table `cancelled`, so a late writer of that run is refused. */
 export async function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string): Promise<void> {
-  await trx.raw(
-    `UPDATE ${tableSql(stateTable(d.kind, schema))} SET "status" = 'cancelled', "updated_at" = ? ` +
-      `WHERE "table_name" = ? AND "run_id" = ? AND "status" = 'running'`,
-    [d.encode(new Date().toISOString(), 'timestamp'), table, runId] as Knex.RawBinding[],
-  );
+  await tableOf(trx, stateTable(d.kind, schema))
+    .update({ status: 'cancelled', updated_at: d.encode(new Date().toISOString(), 'timestamp') })
+    .where({ table_name: table, run_id: runId, status: 'running' });
 }
