@@ -1,7 +1,7 @@
 /**
  * Replication config in Sling's shape, and the plan the `replicate` workflow runs.
  *
- *   source: KLAVIYO                 # connection NAMES (see ./connections.ts); secrets never appear here
+ *   source: KLAVIYO                 # connection NAMES (see ./connections/); secrets never appear here
  *   target: MY_PG
  *   defaults:
  *     mode: full-refresh            # full-refresh | incremental
