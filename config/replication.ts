@@ -1,7 +1,7 @@
 /**
  * Replication config in Sling's shape, and the plan the `replicate` workflow runs.
  *
- *   source: KLAVIYO                 # connection NAMES (see ./connections.ts); secrets never appear here
+ *   source: KLAVIYO                 # connection NAMES (see ./connections/); secrets never appear here
  *   target: MY_PG
  *   defaults:
  *     mode: full-refresh            # full-refresh | incremental
@@ -44,38 +44,78 @@ export function schemaNameProblem(schema: string): string | undefined {
   }
 }
 
-export interface SourceOptions {
-  /** ISO 8601 date or date-time (UTC unless it has an offset), not in the future */
-  start_date?: string | null;
-  /** incremental runs re-read this much before the saved watermark: seconds, or `30s`, `15m`, `2h`, `1d` */
-  lookback?: number | string | null;
+// ---------------------------------------------------------------------------------------------------------------
+// The config's shape: zod schemas, and the types inferred from them. `start_date` is checked against `now` (the
+// time of the check unless a test fixes it), so planning builds its schema with the `now` it was given.
+
+const LOOKBACK = /^(\d+)(s|m|h|d)$/;
+const LOOKBACK_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+const LOOKBACK_PROBLEM = 'must be a whole number of seconds or a duration such as 30s, 15m, 2h or 1d';
+/** incremental runs re-read this much before the saved watermark: seconds, or `30s`, `15m`, `2h`, `1d` */
+const LookbackSchema = z
+  .union([z.number(), z.string()], { error: LOOKBACK_PROBLEM })
+  .refine((v) => (typeof v === 'number' ? Number.isInteger(v) && v >= 0 : LOOKBACK.test(v)), { error: LOOKBACK_PROBLEM });
+
+/** ISO 8601 date or date-time (UTC unless it has an offset), not in the future → `YYYY-MM-DDTHH:MM:SSZ` */
+function startDateSchema(now?: Date) {
+  return z.string().transform((value, ctx) => {
+    const parsed = parseStartDate(value, now ?? new Date());
+    if (typeof parsed === 'string') return parsed;
+    ctx.addIssue({ code: 'custom', message: parsed.problem });
+    return z.NEVER;
+  });
 }
 
-export interface StreamOptions {
-  mode?: Mode | null;
-  /** `schema.table` or `table`, with `{stream_name}` / `{stream_table}` placeholders */
-  object?: string | null;
-  disabled?: boolean | null;
-  source_options?: SourceOptions | null;
+function sourceOptionsSchema(now?: Date) {
+  return z.strictObject({ start_date: startDateSchema(now).nullish(), lookback: LookbackSchema.nullish() });
 }
 
-export interface ReplicationConfig {
+const ModeSchema = z.enum(MODES, {
+  error: (issue) => (typeof issue.input === 'string' ? `unknown mode "${issue.input}"; use one of: ${MODES.join(', ')}` : 'must be a string'),
+});
+
+function streamOptionsSchema(now?: Date) {
+  return z.strictObject({
+    mode: ModeSchema.nullish(),
+    /** `schema.table` or `table`, with `{stream_name}` / `{stream_table}` placeholders */
+    object: z.string().nullish(),
+    disabled: z.boolean().nullish(),
+    source_options: sourceOptionsSchema(now).nullish(),
+  });
+}
+
+export const StreamOptionsSchema = streamOptionsSchema();
+export const SourceOptionsSchema = sourceOptionsSchema();
+
+/**
+ * The whole config. Its top level is checked by hand in buildReplicationPlan, for messages that name the fix
+ * (a URL or key where a connection name belongs, an empty streams:); each options entry with the schemas above.
+ */
+export const ReplicationConfigSchema = z.strictObject({
   /** connection name of the Klaviyo account */
-  source: string;
+  source: z.string(),
   /** connection name of the database */
-  target: string;
-  defaults?: StreamOptions | null;
+  target: z.string(),
+  defaults: StreamOptionsSchema.nullish(),
   /** stream name (or `'*'`) → options; an empty entry takes the defaults */
-  streams: Record<string, StreamOptions | null>;
-}
+  streams: z.record(z.string(), StreamOptionsSchema.nullable()),
+});
 
 /** What the `replicate` workflow takes (e.g. from `temporal workflow start --input-file`): a config or its YAML. */
-export interface ReplicationInput {
+export const ReplicationInputSchema = z.object({
   /** a human name for the replication, e.g. the YAML file's name */
-  name?: string;
-  config?: ReplicationConfig;
-  yaml?: string;
-}
+  name: z.string().optional(),
+  config: ReplicationConfigSchema.optional(),
+  yaml: z.string().optional(),
+});
+
+/** A config as written (dates as given): what YAML, JSON and code hand in. */
+export type ReplicationConfig = z.input<typeof ReplicationConfigSchema>;
+export type StreamOptions = z.input<typeof StreamOptionsSchema>;
+export type SourceOptions = z.input<typeof SourceOptionsSchema>;
+export type ReplicationInput = z.input<typeof ReplicationInputSchema>;
+/** One layer of options as checked: mode known, start_date normalised to `YYYY-MM-DDTHH:MM:SSZ`. */
+type ParsedOptions = z.output<typeof StreamOptionsSchema>;
 
 export interface PlannedStream {
   stream: StreamName;
@@ -141,7 +181,7 @@ export function parseReplicationYaml(text: string, source = 'replication.yaml'):
     throw new ConfigError(source, problems, `${source} is not valid YAML`);
   }
   const config: unknown = doc.toJS();
-  planReplication(config, { source });
+  buildReplicationPlan(config, { source });
   return config as ReplicationConfig;
 }
 
@@ -161,34 +201,18 @@ export function resolveReplicationInput(input: ReplicationInput, opts: Pick<Plan
     throw new ConfigError(source, [`give exactly one of config (an object) or yaml (the file's text), not ${hasConfig ? 'both' : 'neither'}`]);
   }
   const config = hasYaml ? parseReplicationYaml(input.yaml!, input.name ?? 'replication.yaml') : input.config;
-  return planReplication(config, { source, name: input.name ?? 'replication', now: opts.now, targetSchema: opts.targetSchema });
+  return buildReplicationPlan(config, { source, name: input.name ?? 'replication', now: opts.now, targetSchema: opts.targetSchema });
 }
-
-const LOOKBACK = /^(\d+)(s|m|h|d)$/;
-const LOOKBACK_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
-const LOOKBACK_PROBLEM = 'must be a whole number of seconds or a duration such as 30s, 15m, 2h or 1d';
-const LookbackSchema = z
-  .union([z.number(), z.string()], { error: LOOKBACK_PROBLEM })
-  .refine((v) => (typeof v === 'number' ? Number.isInteger(v) && v >= 0 : LOOKBACK.test(v)), { error: LOOKBACK_PROBLEM });
-const SourceOptionsSchema = z.strictObject({ start_date: z.string().nullish(), lookback: LookbackSchema.nullish() });
 
 function lookbackSeconds(value: number | string): number {
   if (typeof value === 'number') return value;
   const [, n, unit] = LOOKBACK.exec(value)!;
   return Number(n) * LOOKBACK_UNITS[unit];
 }
-const StreamOptionsSchema = z.strictObject({
-  mode: z.string().nullish(),
-  object: z.string().nullish(),
-  disabled: z.boolean().nullish(),
-  source_options: SourceOptionsSchema.nullish(),
-});
-type ParsedOptions = z.infer<typeof StreamOptionsSchema>;
-
 const TOP_LEVEL_KEYS = ['source', 'target', 'defaults', 'streams'];
 
 /** Validates a config (from YAML, JSON or code) and expands it into the ordered list of streams to run. */
-export function planReplication(config: ReplicationConfig | unknown, opts: PlanOptions = {}): ReplicationPlan {
+export function buildReplicationPlan(config: ReplicationConfig | unknown, opts: PlanOptions = {}): ReplicationPlan {
   const source = opts.source ?? 'replication config';
   const problems: string[] = [];
   const report = (p: string) => {
@@ -207,22 +231,8 @@ export function planReplication(config: ReplicationConfig | unknown, opts: PlanO
   const sourceName = checkConnectionName(config.source, 'source', 'KLAVIYO', report);
   const targetName = checkConnectionName(config.target, 'target', 'MY_PG', report);
   const defaultSchema = (targetName === undefined ? undefined : opts.targetSchema?.(targetName)) ?? DEFAULT_SCHEMA;
-  const now = opts.now ?? new Date();
-  // start dates by the path that sets them, normalised; mode and start_date are checked once where they are written
-  const startDates = new Map<string, string>();
-  const checkValues = (path: string, options: ParsedOptions | undefined) => {
-    if (options?.mode != null && !(MODES as readonly string[]).includes(options.mode)) {
-      report(`${path}.mode: unknown mode "${options.mode}"; use one of: ${MODES.join(', ')}`);
-    }
-    const startDate = options?.source_options?.start_date;
-    if (startDate != null) {
-      const parsed = parseStartDate(startDate, now);
-      if (typeof parsed === 'string') startDates.set(path, parsed);
-      else report(`${path}.source_options.start_date: ${parsed.problem}`);
-    }
-  };
-  const defaults = checkOptions(config.defaults, 'defaults', report);
-  checkValues('defaults', defaults);
+  const schema = opts.now ? streamOptionsSchema(opts.now) : StreamOptionsSchema;
+  const defaults = checkOptions(schema, config.defaults, 'defaults', report);
 
   const entries = new Map<string, ParsedOptions>();
   if (config.streams === undefined || config.streams === null) {
@@ -233,8 +243,7 @@ export function planReplication(config: ReplicationConfig | unknown, opts: PlanO
     report(`streams: is empty: list the streams to replicate, or '*' for all of them (${STREAM_NAMES.join(', ')})`);
   } else {
     for (const [key, value] of Object.entries(config.streams)) {
-      const options = checkOptions(value, `streams.${key}`, report);
-      checkValues(`streams.${key}`, options);
+      const options = checkOptions(schema, value, `streams.${key}`, report);
       if (key !== '*' && !isStreamName(key)) {
         report(`streams.${key}: unknown stream "${key}"; the streams are: ${STREAM_NAMES.join(', ')} (or '*' for all)`);
       } else if (options) {
@@ -248,7 +257,7 @@ export function planReplication(config: ReplicationConfig | unknown, opts: PlanO
     const layers: Layer[] = [{ path: 'defaults', options: defaults ?? {} }];
     if (entries.has('*')) layers.push({ path: 'streams.*', options: entries.get('*')! });
     if (entries.has(stream)) layers.push({ path: `streams.${stream}`, options: entries.get(stream)! });
-    const entry = planStream(stream, layers, startDates, defaultSchema, report);
+    const entry = planStream(stream, layers, defaultSchema, report);
     if (entry) planned.push(entry);
   }
 
@@ -279,7 +288,6 @@ function pick<T>(layers: Layer[], get: (o: ParsedOptions) => T | null | undefine
 function planStream(
   stream: StreamName,
   layers: Layer[],
-  startDates: Map<string, string>,
   defaultSchema: string,
   report: (p: string) => void,
 ): PlannedStream | undefined {
@@ -289,26 +297,24 @@ function planStream(
 
   const modeOption = pick(layers, (o) => o.mode);
   let mode: Mode = DEFAULT_MODE;
-  // an unknown mode was reported where it is written
-  if (modeOption && (MODES as readonly string[]).includes(modeOption.value)) {
+  if (modeOption) {
     if (modeOption.value === 'incremental' && !def.cursor) {
       // Inherited incremental means "where possible"; asked for on the stream itself, it is a mistake to point out.
       if (modeOption.path === own) {
         report(`${own}.mode: ${stream} has no cursor, so it can only be full-refresh; incremental works on: ${incrementalStreams()}`);
       }
     } else {
-      mode = modeOption.value as Mode;
+      mode = modeOption.value;
     }
   }
 
-  const startPath = pick(layers, (o) => o.source_options?.start_date)?.path;
-  // an invalid start_date was reported where it is written, and has no entry in startDates
-  const parsedStart = startPath === undefined ? undefined : startDates.get(startPath);
+  // normalised by the schema; an invalid one was reported where it is written and left out
+  const start = pick(layers, (o) => o.source_options?.start_date);
   let startDate: string | undefined;
-  if (parsedStart !== undefined) {
-    const where = `${startPath}.source_options.start_date`;
-    if (mode === 'incremental') startDate = parsedStart;
-    else if (startPath === own) {
+  if (start !== undefined) {
+    const where = `${start.path}.source_options.start_date`;
+    if (mode === 'incremental') startDate = start.value;
+    else if (start.path === own) {
       report(
         def.cursor
           ? `${where}: start_date only applies to incremental streams; set mode: incremental on ${stream} or remove start_date`
@@ -353,8 +359,16 @@ function selectedStreams(entries: Map<string, ParsedOptions>): StreamName[] {
   return ordered;
 }
 
-function checkOptions(value: unknown, path: string, report: (p: string) => void): ParsedOptions | undefined {
-  const result = StreamOptionsSchema.nullish().safeParse(value);
+/** The issues that leave the rest of a layer usable: its other options are still checked and planned. */
+const LOCAL_ISSUES = ['mode', 'source_options.start_date'];
+
+function checkOptions(
+  schema: ReturnType<typeof streamOptionsSchema>,
+  value: unknown,
+  path: string,
+  report: (p: string) => void,
+): ParsedOptions | undefined {
+  const result = schema.nullish().safeParse(value);
   if (result.success) return result.data ?? {};
   for (const issue of result.error.issues) {
     const at = [path, ...issue.path.map(String)].join('.');
@@ -369,7 +383,16 @@ function checkOptions(value: unknown, path: string, report: (p: string) => void)
       report(`${at}: ${issue.message}`);
     }
   }
-  return undefined;
+  // an unknown mode or a bad start_date (reported above) is left out, and the layer's other options still count
+  const paths = result.error.issues.map((i) => i.path.join('.'));
+  if (!isMapping(value) || !paths.every((p) => LOCAL_ISSUES.includes(p))) return undefined;
+  const rest: Record<string, unknown> = { ...value };
+  if (paths.includes('mode')) delete rest.mode;
+  if (paths.includes('source_options.start_date') && isMapping(rest.source_options)) {
+    rest.source_options = { ...rest.source_options, start_date: null };
+  }
+  const retried = schema.safeParse(rest);
+  return retried.success ? retried.data : undefined;
 }
 
 /** A name, not a URL or key: a URL or key is not repeated, since it may carry a secret. */
@@ -423,22 +446,29 @@ function checkDistinctObjects(planned: PlannedStream[], report: (p: string) => v
   }
 }
 
-const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+const IsoDate = z.iso.date();
+/** with or without seconds (precision -1: minutes), any fraction, an offset or none (UTC) */
+const IsoDateTimes = [z.iso.datetime({ offset: true, local: true }), z.iso.datetime({ offset: true, local: true, precision: -1 })];
 
-/** ISO 8601 (UTC unless it has an offset) → `YYYY-MM-DDTHH:MM:SSZ`, the form Klaviyo filters take unquoted. */
+/**
+ * ISO 8601 (UTC unless it has an offset) → `YYYY-MM-DDTHH:MM:SSZ`, the form Klaviyo filters take unquoted. zod's ISO
+ * parsers check it (calendar dates, hours and minutes in range); before them, the spellings accepted before and
+ * they do not are made theirs: a space or `t` for the `T`, a lower-case `z`, an offset without its colon (`-0500`).
+ */
 function parseStartDate(value: string, now: Date): string | { problem: string } {
-  const m = ISO_DATE.exec(value.trim());
+  const text = value
+    .trim()
+    .replace(/^(\d{4}-\d{2}-\d{2})[ t](?=\d)/, '$1T')
+    .replace(/z$/, 'Z')
+    .replace(/(T[\d:.]+[+-]\d{2})(\d{2})$/, '$1:$2');
   const invalid = { problem: `"${value}" is not a date: use ISO 8601, e.g. 2024-01-31 or 2024-01-31T08:00:00Z` };
-  if (!m) return invalid;
-  const [y, mo, d, h = '00', mi = '00', s = '00'] = m.slice(1, 7);
-  const fields = [y, mo, d, h, mi, s].map(Number);
-  const check = new Date(Date.UTC(fields[0], fields[1] - 1, fields[2], fields[3], fields[4], fields[5]));
-  const roundTrips =
-    check.getUTCFullYear() === fields[0] && check.getUTCMonth() === fields[1] - 1 && check.getUTCDate() === fields[2] &&
-    check.getUTCHours() === fields[3] && check.getUTCMinutes() === fields[4] && check.getUTCSeconds() === fields[5];
-  if (!roundTrips) return invalid;
-  const zone = (m[8] ?? 'Z').toUpperCase().replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
-  const instant = new Date(`${y}-${mo}-${d}T${h}:${mi}:${s}${m[7] ?? ''}${zone}`);
+  let iso: string;
+  if (IsoDate.safeParse(text).success) iso = `${text}T00:00:00Z`;
+  else if (IsoDateTimes.some((schema) => schema.safeParse(text).success)) iso = /(Z|[+-]\d{2}:\d{2})$/.test(text) ? text : `${text}Z`;
+  else return invalid;
+  const instant = new Date(iso);
+  // years before 100 were never accepted (nor meant): Date.UTC takes 0-99 for 1900-1999
+  if (Number.isNaN(instant.getTime()) || instant.getUTCFullYear() < 100) return invalid;
   if (instant.getTime() > now.getTime()) {
     return { problem: `"${value}" is in the future (now is ${formatInstant(now)}); use a past date` };
   }

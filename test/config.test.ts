@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import {
   ConfigError,
   parseReplicationYaml,
-  planReplication,
+  buildReplicationPlan,
   replicationToJson,
   resolveReplicationInput,
   type ReplicationConfig,
@@ -30,7 +30,7 @@ function problemsOf(fn: () => unknown): string[] {
   assert.fail('expected a ConfigError');
 }
 
-const plan = (yaml: string) => planReplication(parseReplicationYaml(yaml), { now: NOW });
+const plan = (yaml: string) => buildReplicationPlan(parseReplicationYaml(yaml), { now: NOW });
 
 void describe('parseReplicationYaml', () => {
   void it('reports YAML syntax errors with file, line, column and the parser message', () => {
@@ -60,7 +60,7 @@ void describe('parseReplicationYaml', () => {
     const config = parseReplicationYaml(yaml);
     assert.deepEqual(JSON.parse(JSON.stringify(config)), config);
     assert.equal(config.defaults?.source_options?.start_date, '2024-01-01');
-    assert.deepEqual(planReplication(config, { now: NOW }), plan(yaml));
+    assert.deepEqual(buildReplicationPlan(config, { now: NOW }), plan(yaml));
   });
 
   void it('rejects an empty file and a file that is not a mapping', () => {
@@ -69,7 +69,7 @@ void describe('parseReplicationYaml', () => {
   });
 });
 
-void describe('planReplication', () => {
+void describe('buildReplicationPlan', () => {
   void it("expands '*' to every stream with the defaults: full-refresh into klaviyo.<stream>", () => {
     const p = plan('source: KLAVIYO\ntarget: MY_PG\nstreams:\n  "*":\n');
     assert.equal(p.source, 'KLAVIYO');
@@ -161,8 +161,8 @@ streams:
 
   void it('names the plan after its file, or as told', () => {
     const config = parseReplicationYaml('source: K\ntarget: T\nstreams:\n  tags:\n');
-    assert.equal(planReplication(config, { source: 'conf/nightly.yaml' }).name, 'nightly');
-    assert.equal(planReplication(config, { source: 'conf/nightly.yaml', name: 'hourly' }).name, 'hourly');
+    assert.equal(buildReplicationPlan(config, { source: 'conf/nightly.yaml' }).name, 'nightly');
+    assert.equal(buildReplicationPlan(config, { source: 'conf/nightly.yaml', name: 'hourly' }).name, 'hourly');
   });
 
   void it('collects every problem, one per line, each naming its fix', () => {
@@ -231,7 +231,7 @@ streams:
   void it("puts objects that name no schema in the target connection's schema, as Sling does", () => {
     const yaml = "source: K\ntarget: WAREHOUSE\nstreams:\n  tags:\n  lists: { object: 'crm.{stream_name}' }\n  events: { object: 'k_{stream_name}' }\n";
     const asked: string[] = [];
-    const p = planReplication(parseReplicationYaml(yaml), { now: NOW, targetSchema: (t) => (asked.push(t), 'analytics') });
+    const p = buildReplicationPlan(parseReplicationYaml(yaml), { now: NOW, targetSchema: (t) => (asked.push(t), 'analytics') });
     assert.deepEqual(asked, ['WAREHOUSE']);
     assert.deepEqual(
       p.streams.map((s) => s.objectName),
@@ -280,7 +280,7 @@ streams:
     const key = 'pk_0123456789abcdef0123456789abcdef01';
     const err = (() => {
       try {
-        planReplication({ source: key, target: secretUrl, streams: { tags: null } });
+        buildReplicationPlan({ source: key, target: secretUrl, streams: { tags: null } });
       } catch (e) {
         return e as ConfigError;
       }
@@ -289,13 +289,13 @@ streams:
     assert.doesNotMatch(err.message, /hunter2|admin|pk_0123/);
     assert.match(err.message, /source: looks like an API key/);
     assert.match(err.message, /target: looks like a URL; put the URL in an env var/);
-    assert.match(problemsOf(() => planReplication({ target: 'T', streams: { tags: null } }))[0], /^source: missing: name a connection defined in an env var or env\.yaml, e\.g\. source: KLAVIYO$/);
+    assert.match(problemsOf(() => buildReplicationPlan({ target: 'T', streams: { tags: null } }))[0], /^source: missing: name a connection defined in an env var or env\.yaml, e\.g\. source: KLAVIYO$/);
   });
 
   void it('accepts a config object as well as YAML, and checks its types', () => {
     const config: ReplicationConfig = { source: 'KLAVIYO', target: 'LITE', streams: { events: { mode: 'incremental' } } };
-    assert.deepEqual(planReplication(config).streams.map((s) => [s.stream, s.mode]), [['events', 'incremental']]);
-    const problems = problemsOf(() => planReplication({ source: 'K', target: 'T', defaults: { disabled: 'yes', mode: 3 }, streams: [] }));
+    assert.deepEqual(buildReplicationPlan(config).streams.map((s) => [s.stream, s.mode]), [['events', 'incremental']]);
+    const problems = problemsOf(() => buildReplicationPlan({ source: 'K', target: 'T', defaults: { disabled: 'yes', mode: 3 }, streams: [] }));
     assert.deepEqual(problems, [
       'defaults.mode: must be a string',
       'defaults.disabled: must be true or false',
@@ -314,7 +314,7 @@ void describe('workflow input', () => {
       name: 'nightly',
       config: { source: 'KLAVIYO', target: 'MY_PG', streams: { '*': null, events: { mode: 'incremental' } } },
     });
-    assert.deepEqual(resolveReplicationInput(input), { ...planReplication(input.config), name: 'nightly' });
+    assert.deepEqual(resolveReplicationInput(input), { ...buildReplicationPlan(input.config), name: 'nightly' });
     assert.throws(() => replicationToJson('source: K\nstreams: {}\n', { source: 'bad.yaml' }), /^ConfigError: bad\.yaml has 2 problems/);
   });
 

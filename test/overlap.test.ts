@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, planReplication } from '../config/replication';
+import { ConfigError, buildReplicationPlan } from '../config/replication';
 import { resumeFrom } from '../activities/db/watermark';
 import { firstPageUrl } from '../activities/klaviyo/urls';
 import { getStream } from '../streams/streams';
@@ -39,7 +39,7 @@ void describe('resuming an incremental stream', () => {
 
 void describe('source_options.lookback', () => {
   const plan = (options: string) =>
-    planReplication({ source: 'K', target: 'T', streams: { profiles: { mode: 'incremental', source_options: JSON.parse(options) }, lists: null } });
+    buildReplicationPlan({ source: 'K', target: 'T', streams: { profiles: { mode: 'incremental', source_options: JSON.parse(options) }, lists: null } });
 
   void test('takes seconds or a duration, on incremental streams only', () => {
     assert.equal(plan('{"lookback": 120}').streams[0].lookbackSeconds, 120);
@@ -48,7 +48,7 @@ void describe('source_options.lookback', () => {
     assert.equal(plan('{"lookback": "2h"}').streams[0].lookbackSeconds, 7200);
     assert.equal(plan('{"lookback": "1d", "start_date": "2024-01-01"}').streams[0].lookbackSeconds, 86_400);
     assert.equal(plan('{}').streams[0].lookbackSeconds, undefined);
-    const inherited = planReplication({ source: 'K', target: 'T', defaults: { source_options: { lookback: '1h' } }, streams: { profiles: { mode: 'incremental' }, lists: null } });
+    const inherited = buildReplicationPlan({ source: 'K', target: 'T', defaults: { source_options: { lookback: '1h' } }, streams: { profiles: { mode: 'incremental' }, lists: null } });
     assert.equal(inherited.streams[0].lookbackSeconds, 3600);
     assert.equal(inherited.streams[1].lookbackSeconds, undefined, 'a full-refresh stream has nothing to look back from');
   });

@@ -8,7 +8,7 @@ import type { Activities } from '../activities';
 import { RETRY_POLICY, temporalRetryPolicy } from './retry-policy';
 
 /** Planning and checks: quick; a transient failure gets RETRY_POLICY.checkAttempts attempts, as a CLI pre-check does. */
-export const planning = proxyActivities<Activities>({
+export const planActivities = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: temporalRetryPolicy(RETRY_POLICY.checkAttempts),
   cancellationType: ActivityCancellationType.TRY_CANCEL,
@@ -20,13 +20,13 @@ export const planning = proxyActivities<Activities>({
  * 429s set their own next retry delay (Retry-After); 5xx, network and database-connection errors back off
  * exponentially for RETRY_POLICY.pageAttempts attempts; user-fixable and protocol failures are not retried.
  */
-export const PAGING_OPTIONS: ActivityOptions = {
+export const PAGE_ACTIVITY_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '30 seconds',
   retry: temporalRetryPolicy(RETRY_POLICY.pageAttempts),
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 };
-export const paging = proxyActivities<Activities>(PAGING_OPTIONS);
+export const pageActivities = proxyActivities<Activities>(PAGE_ACTIVITY_OPTIONS);
 
 /**
  * Cleanup after a cancel (drop a full-refresh stream's staging table, mark its run cancelled). Called in a

@@ -23,7 +23,7 @@ import {
 } from '@temporalio/workflow';
 import type { ReplicationInput } from '../config/replication';
 import type { StreamName } from '../streams/types';
-import { planning } from './activities';
+import { planActivities } from './activities';
 import { progressMarkdown, progressQuery, type ReplicationProgress, type StreamProgress } from './progress';
 import { KLAVIYO_REPLICATION, KLAVIYO_STREAM } from './search-attributes';
 import { syncStream } from './sync-stream';
@@ -49,7 +49,7 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
     description: 'Status per stream, rows and pages once a stream ended, as JSON (live counts: query <id>/<stream>)',
   });
 
-  const plan = await planning.planReplication(input);
+  const plan = await planActivities.planReplication(input);
   Object.assign(progress, { name: plan.name, source: plan.source, target: plan.target, status: 'running' });
   for (const s of plan.streams) {
     const p: StreamProgress = { stream: s.stream, mode: s.mode, object: s.objectName, status: 'pending', rows: 0, pages: 0 };
@@ -58,7 +58,7 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
   }
   show();
   if (plan.searchAttributes) upsertSearchAttributes([{ key: KLAVIYO_REPLICATION, value: plan.name }]);
-  await planning.checkSource({ source: plan.source, streams: plan.streams.map((s) => s.stream) });
+  await planActivities.checkSource({ source: plan.source, streams: plan.streams.map((s) => s.stream) });
 
   const planned = new Set<StreamName>(plan.streams.map((s) => s.stream));
   const finished = new Map<StreamName, StreamSummary>();

@@ -28,7 +28,7 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import { cleanup, paging, PAGING_OPTIONS } from './activities';
+import { cleanup, pageActivities, PAGE_ACTIVITY_OPTIONS } from './activities';
 import {
   pagesWrittenSignal,
   partitionProgressQuery,
@@ -89,7 +89,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
   try {
     const { fansOut } = partitionsOf(getStream(task.stream));
     const continueNow = () => continueAsNew<typeof syncStream>(task, carry());
-    let prep = await paging.prepareStream(task);
+    let prep = await pageActivities.prepareStream(task);
     // results recorded before `total` held every partition, each with `done`
     progress.partitions = prep.total ?? prep.partitions.length;
     progress.partitionsDone = prep.done ?? prep.partitions.filter((p) => p.done).length;
@@ -107,10 +107,10 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
       }
       if (!prep.more || pending.length === 0) break;
       // the next pending partitions, a bounded batch at a time (these are started, and in key order)
-      prep = await paging.prepareStream(task, { after: pending[pending.length - 1].key });
+      prep = await pageActivities.prepareStream(task, { after: pending[pending.length - 1].key });
     }
 
-    const fin = await paging.finishStream(task);
+    const fin = await pageActivities.finishStream(task);
     Object.assign(progress, { status: 'completed', rows: fin.rows, pages: fin.pages });
     show();
     return {
@@ -231,7 +231,7 @@ async function pagePartition(
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
   let pages = 0;
   for (;;) {
-    const r = await paging.syncPages.executeWithOptions({ ...PAGING_OPTIONS, summary: `${where} from page ${pages + 1}` }, [task]);
+    const r = await pageActivities.syncPages.executeWithOptions({ ...PAGE_ACTIVITY_OPTIONS, summary: `${where} from page ${pages + 1}` }, [task]);
     pages += r.pages;
     counts.rows += r.rows;
     counts.pages += r.pages;

@@ -12,6 +12,11 @@ export type Target = { kind: 'postgres'; url: string } | { kind: 'sqlite'; filen
 /** how long a SQLite writer waits for another process's write transaction before failing with SQLITE_BUSY */
 const SQLITE_BUSY_TIMEOUT_MS = 30_000;
 
+/*
+ * knex (3.3) has no public way to begin a SQLite transaction other than with `BEGIN;`: Transaction_Sqlite.begin
+ * hard-codes it, `transaction(..., { isolationLevel })` is ignored with a warning (and would not mean IMMEDIATE),
+ * and the pool's afterCreate hook runs once per connection, not per transaction. So the client is subclassed.
+ */
 /* eslint-disable @typescript-eslint/no-require-imports -- knex exposes no public hook for the SQLite BEGIN statement */
 const BetterSqlite3Client = require('knex/lib/dialects/better-sqlite3') as new (config: Knex.Config) => any;
 const SqliteTransaction = require('knex/lib/dialects/sqlite3/execution/sqlite-transaction') as new (...args: any[]) => any;

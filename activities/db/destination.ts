@@ -17,10 +17,9 @@ import type { Mode, StreamDef } from '../../streams/types';
 import { baseColumns, pageColumns, toRow, type ColumnDef, type KlaviyoResource, type Row } from './columns';
 import type { ColumnType } from './column-types';
 import { connect, type Target } from './connect';
-import { dialectFor, query, type Dialect } from './dialect';
+import { createTable, dialectFor, schemaOf, tableOf, upsertRows, type Dialect } from './dialect';
 import {
   primaryKeyName,
-  quoteIdent,
   stagingTable,
   tableSql,
   targetTable,
@@ -37,7 +36,7 @@ import {
   saveState,
   supersedeOtherRuns,
   cancelRunState,
-  type PartitionState,
+  type StateRow,
 } from './state';
 import { earliestWatermark, laterWatermark, pageWatermark, watermarkPerPage } from './watermark';
 
@@ -68,11 +67,12 @@ export interface PartitionProgress {
 
 /** Where a page activity continues from: its partition's progress, and the loop mark its paging guard checks. */
 export interface PartitionCursor extends PartitionProgress {
-  /** a `links.next` this run already followed (see PartitionState.loopMark): meeting it again means a paging loop */
+  /** a `links.next` this run already followed (see StateRow.loopMark): meeting it again means a paging loop */
   loopMark: string | null;
 }
 
-export interface PrepareResult {
+/** What `prepare` found or set up in the database (the prepareStream activity returns the workflow's PrepareResult). */
+export interface PreparedRun {
   /** the earliest partition watermark: a safe common starting point; null if any partition has none */
   watermark: string | null;
   /** true when this run id was already in progress and its cursors were kept */
@@ -98,7 +98,8 @@ export interface WritePageResult {
   replayed: boolean;
 }
 
-export interface FinishResult {
+/** What `finish` read back from the state table (the finishStream activity adds the table's rows: FinishResult). */
+export interface RunTotals {
   /** rows and pages written by the run, over all partitions */
   rows: number;
   pages: number;
@@ -125,7 +126,7 @@ function checkRun(input: RunInput): ObjectName {
   return object;
 }
 
-function progressOf(states: PartitionState[], resumed: boolean): PrepareResult {
+function progressOf(states: StateRow[], resumed: boolean): PreparedRun {
   const partitions: Record<string, PartitionProgress> = {};
   for (const s of states) {
     partitions[s.partition] = { nextUrl: s.nextUrl, done: s.done, rows: s.rows, pages: s.pages, watermark: s.watermark };
@@ -133,18 +134,10 @@ function progressOf(states: PartitionState[], resumed: boolean): PrepareResult {
   return { watermark: earliestWatermark(states.map((s) => s.watermark)), resumed, partitions };
 }
 
-async function createTable(
-  trx: Knex.Transaction,
-  d: Dialect,
-  ref: TableRef,
-  columns: ColumnDef[],
-  primaryKey: string[],
-): Promise<void> {
-  const defs = columns.map((c) => `${quoteIdent(c.name)} ${d.sqlType(c.type)}${primaryKey.includes(c.name) ? ' NOT NULL' : ''}`);
-  await trx.raw(
-    `CREATE TABLE ${tableSql(ref)} (${defs.join(', ')}, ` +
-      `CONSTRAINT ${quoteIdent(primaryKeyName(ref))} PRIMARY KEY (${primaryKey.map(quoteIdent).join(', ')}))`,
-  );
+/** A data table: its columns, the primary key's NOT NULL, and the `<table>_pkey` constraint. */
+async function createDataTable(trx: Knex.Transaction, d: Dialect, ref: TableRef, columns: ColumnDef[], primaryKey: string[]): Promise<void> {
+  const defs = columns.map((c) => ({ name: c.name, type: c.type, notNull: primaryKey.includes(c.name) }));
+  await createTable(trx, d, ref, defs, primaryKey, primaryKeyName(ref));
 }
 
 /** Klaviyo can repeat a resource within a page; one statement may not update a row twice (Postgres rejects it). */
@@ -154,7 +147,7 @@ function dedupe(rows: Row[], primaryKey: string[]): Row[] {
   return [...byKey.values()];
 }
 
-/** `INSERT ... ON CONFLICT (pk) DO UPDATE`, in batches that stay under the dialect's bound-parameter limit. */
+/** Encodes a page's rows for the driver and upserts them on the primary key. */
 async function upsert(
   trx: Knex.Transaction,
   d: Dialect,
@@ -164,22 +157,8 @@ async function upsert(
   types: Map<string, ColumnType>,
   primaryKey: string[],
 ): Promise<void> {
-  const names = columns.map(quoteIdent).join(', ');
-  const updates = columns
-    .filter((c) => !primaryKey.includes(c))
-    .map((c) => `${quoteIdent(c)} = excluded.${quoteIdent(c)}`)
-    .join(', ');
-  const tuple = `(${columns.map(() => '?').join(', ')})`;
-  const batch = Math.max(1, Math.floor(d.maxParams / columns.length));
-  for (let i = 0; i < rows.length; i += batch) {
-    const chunk = rows.slice(i, i + batch);
-    const bindings = chunk.flatMap((row) => columns.map((c) => d.encode(row[c], types.get(c) ?? 'text')));
-    await trx.raw(
-      `INSERT INTO ${tableSql(ref)} (${names}) VALUES ${chunk.map(() => tuple).join(', ')} ` +
-        `ON CONFLICT (${primaryKey.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates}`,
-      bindings as Knex.RawBinding[],
-    );
-  }
+  const encoded = rows.map((row) => Object.fromEntries(columns.map((c) => [c, d.encode(row[c], types.get(c) ?? 'text')])));
+  await upsertRows(trx, d, ref, encoded, columns, primaryKey);
 }
 
 export class Destination {
@@ -197,7 +176,7 @@ export class Destination {
    * run id starts every partition from the first page and empties staging. A target table that had to be created
    * resets the watermarks: an empty table has nothing to be incremental on.
    */
-  async prepare(input: PrepareInput): Promise<PrepareResult> {
+  async prepare(input: PrepareInput): Promise<PreparedRun> {
     const object = checkRun(input);
     const { stream, mode, runId } = input;
     const partitions = [...new Set(input.partitions?.length ? input.partitions : [''])];
@@ -207,7 +186,7 @@ export class Destination {
       await ensureStateTable(trx, d, object.schema);
       const target = targetTable(d.kind, object);
       const targetExisted = (await d.columns(trx, target)) !== null;
-      if (!targetExisted) await createTable(trx, d, target, baseColumns(stream), stream.primaryKey);
+      if (!targetExisted) await createDataTable(trx, d, target, baseColumns(stream), stream.primaryKey);
 
       const existing = await readTableState(trx, d, object.schema, object.table, true);
       const ofRun = existing.filter((s) => s.runId === runId && s.mode === mode);
@@ -220,15 +199,15 @@ export class Destination {
         // staging gone (dropped by hand?) means the rows the cursors account for are gone too: start over
         if (resumed && !(await d.columns(trx, staging))) resumed = false;
         if (!resumed) {
-          await trx.raw(`DROP TABLE IF EXISTS ${tableSql(staging)}`);
-          await createTable(trx, d, staging, baseColumns(stream), stream.primaryKey);
+          await schemaOf(trx, staging).dropTableIfExists(staging.name);
+          await createDataTable(trx, d, staging, baseColumns(stream), stream.primaryKey);
         }
       }
       if (!resumed) await supersedeOtherRuns(trx, d, object.schema, object.table, runId);
 
       const byPartition = new Map(existing.map((s) => [s.partition, s]));
       const updatedAt = new Date().toISOString();
-      const states: PartitionState[] = [];
+      const states: StateRow[] = [];
       for (const partition of partitions) {
         const prev = byPartition.get(partition);
         if (resumed && prev?.runId === runId && prev.mode === mode && prev.status === 'running') {
@@ -237,7 +216,7 @@ export class Destination {
         }
         // a watermark counts only for the stream that wrote it, into the table as it still is
         const watermark = targetExisted && prev?.stream === stream.name ? prev.watermark : null;
-        const fresh: PartitionState = {
+        const fresh: StateRow = {
           table: object.table,
           stream: stream.name,
           partition,
@@ -303,6 +282,7 @@ export class Destination {
       const added = columns.filter((c) => !existing.has(c.name));
       // columns first: an ALTER takes the table's strongest lock, and taking it before our own row locks avoids deadlocks
       for (const c of added) {
+        // hand-written (Dialect.addColumnSql): Postgres' ADD COLUMN IF NOT EXISTS, which knex's alterTable cannot say
         await trx.raw(d.addColumnSql(ref, c.name, c.type));
         existing.set(c.name, c.type);
       }
@@ -344,11 +324,11 @@ export class Destination {
     input: WritePageInput,
     object: ObjectName,
     where: string,
-  ): Promise<PartitionState> {
+  ): Promise<StateRow> {
     const states = await readTableState(trx, this.d, object.schema, object.table, true);
     const model = states.find((s) => s.runId === input.runId && s.mode === input.mode && s.status === 'running');
     if (!model) throw new RunStateError(`${where}: no such run in progress; call prepare first`);
-    const state: PartitionState = {
+    const state: StateRow = {
       ...model,
       partition: input.partition,
       nextUrl: null,
@@ -370,7 +350,7 @@ export class Destination {
    * (already so for incremental streams sorted by their cursor, whose pages committed it).
    * Calling it again for a finished run returns the same result.
    */
-  async finish(input: RunInput): Promise<FinishResult> {
+  async finish(input: RunInput): Promise<RunTotals> {
     const object = checkRun(input);
     const { stream, mode, runId } = input;
     const d = this.d;
@@ -379,7 +359,7 @@ export class Destination {
       await d.lockSchema(trx, object.schema);
       await this.stateTableCurrent(trx, object.schema);
       const states = (await readTableState(trx, d, object.schema, object.table, true)).filter((s) => s.runId === runId);
-      const summary = (): FinishResult => ({
+      const summary = (): RunTotals => ({
         rows: states.reduce((n, s) => n + s.rows, 0),
         pages: states.reduce((n, s) => n + s.pages, 0),
         watermark: earliestWatermark(states.map((s) => s.watermark)),
@@ -420,8 +400,8 @@ export class Destination {
       throw new RunStateError(`${where}: staging table ${tableSql(staging)} is missing; run the stream again`);
     }
     try {
-      await trx.raw(`DROP TABLE IF EXISTS ${tableSql(target)}`);
-      await trx.raw(`ALTER TABLE ${tableSql(staging)} RENAME TO ${quoteIdent(target.name)}`);
+      await schemaOf(trx, target).dropTableIfExists(target.name);
+      await schemaOf(trx, staging).renameTable(staging.name, target.name);
       await d.renamePrimaryKey(trx, target, primaryKeyName(staging), primaryKeyName(target));
     } catch (err) {
       throw new Error(
@@ -470,9 +450,9 @@ export class Destination {
   /** The distinct non-empty values of one column of a target table (a parent stream's ids); null if there is no such table. */
   async columnValues(object: ObjectName, column: string): Promise<string[] | null> {
     const ref = targetTable(this.d.kind, validateObjectName(object));
-    const name = quoteIdent(validateColumnName(column, 'column values'));
+    const name = validateColumnName(column, 'column values');
     if (!(await this.d.columns(this.db, ref))) return null;
-    const rows = await query<{ v: unknown }>(this.db, `SELECT DISTINCT ${name} AS v FROM ${tableSql(ref)} WHERE ${name} IS NOT NULL`);
+    const rows: Array<{ v: unknown }> = await tableOf(this.db, ref).distinct({ v: name }).whereNotNull(name);
     return rows.map((r) => String(r.v)).filter((v) => v !== '');
   }
 
@@ -486,7 +466,7 @@ export class Destination {
 
   async tableRowCount(object: ObjectName): Promise<number> {
     const ref = targetTable(this.d.kind, validateObjectName(object));
-    const [row] = await query<{ n: number | string }>(this.db, `SELECT count(*) AS n FROM ${tableSql(ref)}`);
+    const [row] = await tableOf(this.db, ref).count({ n: '*' });
     return Number(row.n);
   }
 
@@ -496,10 +476,10 @@ export class Destination {
    */
   async snapshot(object: ObjectName, keyColumns: string[]): Promise<Row[]> {
     const ref = targetTable(this.d.kind, validateObjectName(object));
-    const order = keyColumns.map((c) => quoteIdent(validateColumnName(c, 'snapshot key'))).join(', ');
+    const order = keyColumns.map((c) => validateColumnName(c, 'snapshot key'));
     const types = await this.d.columns(this.db, ref);
     if (!types) throw new Error(`snapshot: table ${tableSql(ref)} does not exist`);
-    const rows = await query(this.db, `SELECT * FROM ${tableSql(ref)}${order ? ` ORDER BY ${order}` : ''}`);
+    const rows: Row[] = await tableOf(this.db, ref).select('*').orderBy(order);
     return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, this.d.decode(v, types.get(k) ?? 'text')])));
   }
 
@@ -521,7 +501,7 @@ export class Destination {
       if (mode !== 'full-refresh' || newerRun) return { stagingDropped: false };
       const staging = stagingTable(d.kind, object);
       const existed = (await d.columns(trx, staging)) !== null;
-      if (existed) await trx.raw(`DROP TABLE IF EXISTS ${tableSql(staging)}`);
+      if (existed) await schemaOf(trx, staging).dropTableIfExists(staging.name);
       return { stagingDropped: existed };
     });
   }

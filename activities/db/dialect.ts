@@ -1,7 +1,8 @@
 /**
- * What differs between Postgres and SQLite: SQL types, how to list a table's columns, value encoding, parameter
- * limits, locking. Everything else in activities/db/ writes one SQL text for both (double-quoted identifiers,
- * `INSERT ... ON CONFLICT ... DO UPDATE`, `?` placeholders that knex numbers for pg).
+ * What differs between Postgres and SQLite: SQL types, how to list a table's columns, value encoding, statement
+ * limits, locking. Everything else in activities/db/ is built with knex's query and schema builders (which quote
+ * identifiers in each dialect's way: `"klaviyo"."profiles"`, `` `klaviyo__profiles` ``), or where knex cannot say it,
+ * one hand-written SQL text for both (double-quoted identifiers, `?` placeholders that knex numbers for pg).
  */
 import type { Knex } from 'knex';
 import type { ColumnType } from './column-types';
@@ -13,6 +14,11 @@ export interface Dialect {
   kind: DbKind;
   /** bound parameters one statement may carry: pg's protocol limit 65535, SQLite's SQLITE_MAX_VARIABLE_NUMBER 32766 */
   maxParams: number;
+  /**
+   * rows one multi-row INSERT may carry: knex writes SQLite's as `SELECT ... UNION ALL SELECT ...`, and SQLite allows
+   * at most 500 terms in a compound SELECT (SQLITE_MAX_COMPOUND_SELECT); Postgres' VALUES lists have no such limit
+   */
+  maxRows: number;
   sqlType(type: ColumnType): string;
   /** the table's columns with their portable types, or null if the table does not exist */
   columns(db: Db, ref: TableRef): Promise<Map<string, ColumnType> | null>;
@@ -22,8 +28,11 @@ export interface Dialect {
    * Needed because concurrent `CREATE ... IF NOT EXISTS` can still fail with a duplicate-key error in Postgres.
    */
   lockSchema(trx: Knex.Transaction, schema: string): Promise<void>;
-  /** appended to the state read in writePage so two writers of one partition queue instead of interleaving */
-  forUpdate: string;
+  /**
+   * whether the state read in writePage takes row locks (`FOR UPDATE`) so two writers of one partition queue instead
+   * of interleaving; SQLite has none, and needs none: its write transactions exclude each other (BEGIN IMMEDIATE)
+   */
+  rowLocks: boolean;
   /** keeps Postgres' `<table>_pkey` naming after staging is renamed to the target */
   renamePrimaryKey(trx: Knex.Transaction, table: TableRef, from: string, to: string): Promise<void>;
   /** a JS value → what the driver binds for a column of this type */
@@ -62,7 +71,9 @@ const POSTGRES_TYPES: Record<ColumnType, string> = {
 const postgres: Dialect = {
   kind: 'postgres',
   maxParams: 65535,
+  maxRows: Number.POSITIVE_INFINITY,
   sqlType: (type) => POSTGRES_TYPES[type],
+  // hand-written: the catalog (format_type: the type as declared); knex's columnInfo reads information_schema's data_type
   async columns(db, ref) {
     const rows = await query<{ name: string; type: string }>(
       db,
@@ -76,14 +87,16 @@ const postgres: Dialect = {
   addColumnSql: (ref, name, type) =>
     `ALTER TABLE ${tableSql(ref)} ADD COLUMN IF NOT EXISTS ${quoteIdent(name)} ${POSTGRES_TYPES[type]}`,
   async lockSchema(trx, schema) {
+    // hand-written: knex has no advisory locks and no schema-exists check
     await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`klaviyo-sync schema ${schema}`]);
     // CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the schema exists: ask first, so a role
     // with rights on an existing schema only can replicate into it
     const exists = await trx.raw('SELECT 1 FROM pg_namespace WHERE nspname = ?', [schema]);
-    if (exists.rows.length === 0) await trx.raw(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    if (exists.rows.length === 0) await trx.schema.createSchemaIfNotExists(schema);
   },
-  forUpdate: ' FOR UPDATE',
+  rowLocks: true,
   async renamePrimaryKey(trx, table, from, to) {
+    // hand-written: knex's alterTable cannot rename a constraint
     await trx.raw(`ALTER TABLE ${tableSql(table)} RENAME CONSTRAINT ${quoteIdent(from)} TO ${quoteIdent(to)}`);
   },
   encode(value, type) {
@@ -142,7 +155,9 @@ export function toUtcIso(value: string): string {
 const sqlite: Dialect = {
   kind: 'sqlite',
   maxParams: 32766,
+  maxRows: 500,
   sqlType: (type) => SQLITE_TYPES[type],
+  // hand-written, like Postgres': the declared types, matched against SQLITE_TYPES (knex's columnInfo rewrites them)
   async columns(db, ref) {
     const rows = await query<{ name: string; type: string }>(db, 'SELECT name, type FROM pragma_table_info(?)', [ref.name]);
     if (rows.length === 0) return null;
@@ -153,7 +168,7 @@ const sqlite: Dialect = {
   addColumnSql: (ref, name, type) => `ALTER TABLE ${tableSql(ref)} ADD COLUMN ${quoteIdent(name)} ${SQLITE_TYPES[type]}`,
   // one writer at a time already: every transaction begins IMMEDIATE (activities/db/connect.ts)
   async lockSchema() {},
-  forUpdate: '',
+  rowLocks: false,
   // SQLite's primary key index follows its table on rename
   async renamePrimaryKey() {},
   encode(value, type) {
@@ -173,6 +188,64 @@ const sqlite: Dialect = {
     return value;
   },
 };
+
+/** A table's columns as the schema builder declares them: the dialect's SQL type, NOT NULL where asked. */
+export interface TableColumn {
+  name: string;
+  type: ColumnType;
+  notNull?: boolean;
+}
+
+/** The schema builder for a table's schema (Postgres) or the database (SQLite, whose tables have no schema). */
+export function schemaOf(db: Db, ref: TableRef): Knex.SchemaBuilder {
+  return ref.schema === null ? db.schema : db.schema.withSchema(ref.schema);
+}
+
+/** The query builder for a table: `"schema"."table"` (Postgres) or `` `table` `` (SQLite). */
+export function tableOf(db: Db, ref: TableRef): Knex.QueryBuilder {
+  return ref.schema === null ? db(ref.name) : db.withSchema(ref.schema).table(ref.name);
+}
+
+/**
+ * CREATE TABLE with the dialect's types and a primary key constraint named `constraintName`. (The legacy string form
+ * of the constraint name: knex 3.3's SQLite compiler prints the `{ constraintName }` form wrongly.)
+ */
+export async function createTable(
+  db: Db,
+  d: Dialect,
+  ref: TableRef,
+  columns: readonly TableColumn[],
+  primaryKey: readonly string[],
+  constraintName: string,
+): Promise<void> {
+  await schemaOf(db, ref).createTable(ref.name, (t) => {
+    for (const c of columns) {
+      const column = t.specificType(c.name, d.sqlType(c.type));
+      if (c.notNull) column.notNullable();
+    }
+    t.primary([...primaryKey], constraintName);
+  });
+}
+
+/**
+ * `INSERT ... ON CONFLICT (key) DO UPDATE SET` every other column, in batches that stay under the dialect's
+ * bound-parameter and row limits. `rows` hold values the driver binds (Dialect.encode), one key per column.
+ */
+export async function upsertRows(
+  trx: Knex.Transaction,
+  d: Dialect,
+  ref: TableRef,
+  rows: readonly Record<string, unknown>[],
+  columns: readonly string[],
+  key: readonly string[],
+): Promise<void> {
+  const updates = columns.filter((c) => !key.includes(c));
+  const batch = Math.max(1, Math.min(d.maxRows, Math.floor(d.maxParams / columns.length)));
+  for (let i = 0; i < rows.length; i += batch) {
+    const chunk = rows.slice(i, i + batch) as Record<string, unknown>[];
+    await tableOf(trx, ref).insert(chunk).onConflict([...key]).merge(updates);
+  }
+}
 
 export function dialectFor(kind: DbKind): Dialect {
   return kind === 'postgres' ? postgres : sqlite;

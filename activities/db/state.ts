@@ -10,13 +10,14 @@
 import type { Knex } from 'knex';
 import type { Mode } from '../../streams/types';
 import type { ColumnType } from './column-types';
-import { query, type Db, type Dialect } from './dialect';
+import { createTable, query, tableOf, upsertRows, type Db, type Dialect } from './dialect';
 import { primaryKeyName, quoteIdent, stateTable, tableSql, type TableRef } from './naming';
 
 /** `superseded`: a newer run of the stream started before this one finished; its writes are refused */
 export type RunStatus = 'running' | 'finished' | 'superseded' | 'cancelled';
 
-export interface PartitionState {
+/** One row of the state table, as stored (the workflows' per-partition summary is PartitionState in workflows/types.ts). */
+export interface StateRow {
   /** the target table (within the state table's schema), e.g. `profiles` or `us_profiles` */
   table: string;
   /** the stream that fills it */
@@ -45,7 +46,7 @@ export interface PartitionState {
 }
 
 /** `added`: a nullable column later versions added; an older state table gets it by ALTER TABLE (migrateStateTable) */
-const COLUMNS: Array<{ key: keyof PartitionState; column: string; type: ColumnType; notNull?: true; added?: true }> = [
+const COLUMNS: Array<{ key: keyof StateRow; column: string; type: ColumnType; notNull?: true; added?: true }> = [
   { key: 'table', column: 'table_name', type: 'text', notNull: true },
   { key: 'stream', column: 'stream', type: 'text', notNull: true },
   { key: 'partition', column: 'partition', type: 'text', notNull: true },
@@ -63,24 +64,18 @@ const COLUMNS: Array<{ key: keyof PartitionState; column: string; type: ColumnTy
 ];
 
 const KEY = ['table_name', 'partition'];
-const SELECT_LIST = COLUMNS.map((c) => quoteIdent(c.column)).join(', ');
+const SELECT_COLUMNS = COLUMNS.map((c) => c.column);
 
-/** The columns a state table has (one from an older version may lack the `added` ones until it is migrated). */
-function selectList(existing: Map<string, unknown>, columns = COLUMNS): string {
-  return columns.filter((c) => existing.has(c.column)).map((c) => quoteIdent(c.column)).join(', ');
-}
-
-function createSql(d: Dialect, ref: TableRef, name: TableRef = ref): string {
-  const cols = COLUMNS.map((c) => `${quoteIdent(c.column)} ${d.sqlType(c.type)}${c.notNull ? ' NOT NULL' : ''}`);
-  return (
-    `CREATE TABLE IF NOT EXISTS ${tableSql(name)} (${cols.join(', ')}, ` +
-    `CONSTRAINT ${quoteIdent(primaryKeyName(ref))} PRIMARY KEY (${KEY.map(quoteIdent).join(', ')}))`
-  );
+/** The state table's CREATE TABLE, as `name` (a rebuild) with the constraint name of `ref`. */
+function create(trx: Knex.Transaction, d: Dialect, ref: TableRef, name: TableRef = ref): Promise<void> {
+  const columns = COLUMNS.map((c) => ({ name: c.column, type: c.type, notNull: c.notNull === true }));
+  return createTable(trx, d, name, columns, KEY, primaryKeyName(ref));
 }
 
 /** Creates the state table, or migrates one from before state belonged to tables; in the caller's transaction. */
 export async function ensureStateTable(trx: Knex.Transaction, d: Dialect, schema: string): Promise<void> {
-  if ((await migrateStateTable(trx, d, schema)) === 'missing') await trx.raw(createSql(d, stateTable(d.kind, schema)));
+  // prepare holds the schema lock (Dialect.lockSchema), so no other run creates it in between
+  if ((await migrateStateTable(trx, d, schema)) === 'missing') await create(trx, d, stateTable(d.kind, schema));
 }
 
 /**
@@ -89,7 +84,6 @@ export async function ensureStateTable(trx: Knex.Transaction, d: Dialect, schema
  * Such a table cannot say which table a row was for: each row goes to the table named after its stream, where the
  * default `object: <schema>.{stream_name}` put it. A replication into another table name (e.g. `us_profiles`) then
  * finds no state and reads again from its start_date (upserts: nothing lost, nothing doubled).
- * Columns added since (`added` in COLUMNS, nullable) are added to a table that lacks them.
  */
 export async function migrateStateTable(
   trx: Knex.Transaction,
@@ -105,7 +99,8 @@ export async function migrateStateTable(
   existing = (await d.columns(trx, ref))!;
   if (COLUMNS.every((c) => existing!.has(c.column))) return 'current';
   if (!existing.has('table_name')) await rekeyByTable(trx, d, ref, existing);
-  // columns later versions added (nullable): a plain ADD COLUMN in both dialects
+  // columns later versions added (nullable): a plain ADD COLUMN in both dialects (knex's alterTable could say it,
+  // but this sits with the rest of the one-off migration)
   const now = (await d.columns(trx, ref))!;
   for (const c of COLUMNS.filter((x) => x.added && !now.has(x.column))) {
     await trx.raw(`ALTER TABLE ${tableSql(ref)} ADD COLUMN ${quoteIdent(c.column)} ${d.sqlType(c.type)}`);
@@ -115,6 +110,8 @@ export async function migrateStateTable(
 
 /** (stream, partition) → (table_name, partition), in the caller's transaction (see migrateStateTable). */
 async function rekeyByTable(trx: Knex.Transaction, d: Dialect, ref: TableRef, existing: Map<string, unknown>): Promise<void> {
+  // Hand-written: a one-off migration whose steps knex cannot say as they are (ALTER COLUMN ... SET NOT NULL alone,
+  // without re-declaring the type; INSERT ... SELECT renaming a column), kept in one place and run once per schema.
   const others = COLUMNS.filter((c) => c.key !== 'table' && existing.has(c.column)).map((c) => quoteIdent(c.column));
   const key = `PRIMARY KEY (${KEY.map(quoteIdent).join(', ')})`;
   if (d.kind === 'postgres') {
@@ -132,7 +129,7 @@ async function rekeyByTable(trx: Knex.Transaction, d: Dialect, ref: TableRef, ex
     // SQLite cannot change a primary key: rebuild the table (DDL is transactional in SQLite)
     const rebuilt: TableRef = { schema: null, name: `${ref.name}__rebuild` };
     await trx.raw(`DROP TABLE IF EXISTS ${tableSql(rebuilt)}`);
-    await trx.raw(createSql(d, ref, rebuilt));
+    await create(trx, d, ref, rebuilt);
     await trx.raw(
       `INSERT INTO ${tableSql(rebuilt)} ("table_name", ${others.join(', ')}) SELECT "stream", ${others.join(', ')} FROM ${tableSql(ref)}`,
     );
@@ -141,10 +138,10 @@ async function rekeyByTable(trx: Knex.Transaction, d: Dialect, ref: TableRef, ex
   }
 }
 
-function fromDb(d: Dialect, row: Record<string, unknown>): PartitionState {
+function fromDb(d: Dialect, row: Record<string, unknown>): StateRow {
   const state: Record<string, unknown> = {};
   for (const c of COLUMNS) state[c.key] = d.decode(row[c.column] ?? null, c.type);
-  return state as unknown as PartitionState;
+  return state as unknown as StateRow;
 }
 
 /**
@@ -152,23 +149,17 @@ function fromDb(d: Dialect, row: Record<string, unknown>): PartitionState {
  * the transaction ends (Postgres; a SQLite write transaction already excludes other writers). A state table not yet
  * migrated (only `prepare` migrates) is read the way the migration will assign its rows.
  */
-export async function readTableState(db: Db, d: Dialect, schema: string, table: string, lock = false): Promise<PartitionState[]> {
+export async function readTableState(db: Db, d: Dialect, schema: string, table: string, lock = false): Promise<StateRow[]> {
   const ref = stateTable(d.kind, schema);
   const columns = await d.columns(db, ref);
   if (!columns) return [];
   if (!columns.has('table_name')) {
-    const rows = await query(
-      db,
-      `SELECT ${selectList(columns, COLUMNS.filter((c) => c.key !== 'table'))} FROM ${tableSql(ref)} WHERE "stream" = ? ORDER BY "partition"`,
-      [table],
-    );
+    const legacy = SELECT_COLUMNS.filter((c) => c !== 'table_name' && columns.has(c));
+    const rows: Record<string, unknown>[] = await tableOf(db, ref).select(legacy).where('stream', table).orderBy('partition');
     return rows.map((r) => fromDb(d, { ...r, table_name: r.stream }));
   }
-  const rows = await query(
-    db,
-    `SELECT ${selectList(columns)} FROM ${tableSql(ref)} WHERE "table_name" = ? ORDER BY "partition"${lock ? d.forUpdate : ''}`,
-    [table],
-  );
+  const select = tableOf(db, ref).select(SELECT_COLUMNS.filter((c) => columns.has(c))).where('table_name', table).orderBy('partition');
+  const rows: Record<string, unknown>[] = await (lock && d.rowLocks ? select.forUpdate() : select);
   return rows.map((r) => fromDb(d, r));
 }
 
@@ -179,23 +170,15 @@ export async function lockPartitionState(
   schema: string,
   table: string,
   partition: string,
-): Promise<PartitionState | undefined> {
-  const rows = await query(
-    trx,
-    `SELECT ${SELECT_LIST} FROM ${tableSql(stateTable(d.kind, schema))} WHERE "table_name" = ? AND "partition" = ?${d.forUpdate}`,
-    [table, partition],
-  );
+): Promise<StateRow | undefined> {
+  const select = tableOf(trx, stateTable(d.kind, schema)).select(SELECT_COLUMNS).where({ table_name: table, partition });
+  const rows: Record<string, unknown>[] = await (d.rowLocks ? select.forUpdate() : select);
   return rows.length ? fromDb(d, rows[0]) : undefined;
 }
 
-export async function saveState(trx: Knex.Transaction, d: Dialect, schema: string, state: PartitionState): Promise<void> {
-  const names = COLUMNS.map((c) => quoteIdent(c.column));
-  const updates = COLUMNS.filter((c) => !KEY.includes(c.column)).map((c) => `${quoteIdent(c.column)} = excluded.${quoteIdent(c.column)}`);
-  await trx.raw(
-    `INSERT INTO ${tableSql(stateTable(d.kind, schema))} (${names.join(', ')}) VALUES (${names.map(() => '?').join(', ')}) ` +
-      `ON CONFLICT (${KEY.map(quoteIdent).join(', ')}) DO UPDATE SET ${updates.join(', ')}`,
-    COLUMNS.map((c) => d.encode(state[c.key], c.type)) as Knex.RawBinding[],
-  );
+export async function saveState(trx: Knex.Transaction, d: Dialect, schema: string, state: StateRow): Promise<void> {
+  const row = Object.fromEntries(COLUMNS.map((c) => [c.column, d.encode(state[c.key], c.type)]));
+  await upsertRows(trx, d, stateTable(d.kind, schema), [row], SELECT_COLUMNS, KEY);
 }
 
 /** Marks the partitions of every other unfinished run of the table superseded, so late writers of those runs fail. */
@@ -206,18 +189,15 @@ export async function supersedeOtherRuns(
   table: string,
   runId: string,
 ): Promise<void> {
-  await trx.raw(
-    `UPDATE ${tableSql(stateTable(d.kind, schema))} SET "status" = 'superseded', "updated_at" = ? ` +
-      `WHERE "table_name" = ? AND "run_id" <> ? AND "status" = 'running'`,
-    [d.encode(new Date().toISOString(), 'timestamp'), table, runId] as Knex.RawBinding[],
-  );
+  await tableOf(trx, stateTable(d.kind, schema))
+    .update({ status: 'superseded', updated_at: d.encode(new Date().toISOString(), 'timestamp') })
+    .where({ table_name: table, status: 'running' })
+    .whereNot('run_id', runId);
 }
 
 /** Marks a cancelled run's partitions of the table `cancelled`, so a late writer of that run is refused. */
 export async function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string): Promise<void> {
-  await trx.raw(
-    `UPDATE ${tableSql(stateTable(d.kind, schema))} SET "status" = 'cancelled', "updated_at" = ? ` +
-      `WHERE "table_name" = ? AND "run_id" = ? AND "status" = 'running'`,
-    [d.encode(new Date().toISOString(), 'timestamp'), table, runId] as Knex.RawBinding[],
-  );
+  await tableOf(trx, stateTable(d.kind, schema))
+    .update({ status: 'cancelled', updated_at: d.encode(new Date().toISOString(), 'timestamp') })
+    .where({ table_name: table, run_id: runId, status: 'running' });
 }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { WorkflowFailedError, WorkflowIdConflictPolicy } from '@temporalio/client';
 import { ApplicationFailure, NamespaceNotFoundError } from '@temporalio/common';
-import { parseReplicationYaml, planReplication, type ReplicationInput } from '../../config/replication';
+import { parseReplicationYaml, buildReplicationPlan, type ReplicationInput } from '../../config/replication';
 import { resolveConnection, type KlaviyoConnection } from '../../config/connections';
 import type { StreamName } from '../../streams/types';
 import { withRetries } from '../../activities/errors';
@@ -67,7 +67,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   const target = resolveConnection(config.target, { expect: 'database' });
   // planned as the worker plans it: objects that name no schema go to the target connection's schema
   const targetSchema = target.kind === 'postgres' ? target.schema : undefined;
-  const plan = planReplication(config, { source: file, name, targetSchema: () => targetSchema });
+  const plan = buildReplicationPlan(config, { source: file, name, targetSchema: () => targetSchema });
   for (const schema of new Set(plan.streams.map((s) => s.object.schema))) {
     await withRetries(() => testConnection(target, { schema, print: () => undefined }), {
       onRetry: (err, seconds, attempt) =>

@@ -9,7 +9,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleSpec, type ScheduleSummary } from '@temporalio/client';
-import { parseReplicationYaml, planReplication, type ReplicationInput } from '../../config/replication';
+import { parseReplicationYaml, buildReplicationPlan, type ReplicationInput } from '../../config/replication';
 import { resolveConnection } from '../../config/connections';
 import { connectClient, TASK_QUEUE, type TemporalTarget } from '../temporal';
 import { readConfigFile } from './files';
@@ -126,7 +126,7 @@ export async function createSchedule(file: string, opts: ScheduleCreateOptions):
   const yaml = readConfigFile(file);
   const name = opts.name ?? path.basename(file).replace(/\.ya?ml$/i, '');
   const config = parseReplicationYaml(yaml, file);
-  const plan = planReplication(config, { source: file, name });
+  const plan = buildReplicationPlan(config, { source: file, name });
   // The worker resolves connections again at every run; checking here makes a typo fail before anything exists.
   resolveConnection(plan.source, { expect: 'klaviyo' });
   resolveConnection(plan.target, { expect: 'database' });
