@@ -53,7 +53,7 @@ export interface ParentDef {
 export interface StreamDef {
   name: StreamName;
   description: string;
-  /** Klaviyo operationId, e.g. `get_profiles` (see ../shared/klaviyo/endpoints.json) */
+  /** Klaviyo operationId, e.g. `get_profiles` (see spec/klaviyo/endpoints.json) */
   operation: string;
   /** path template; `{id}` is the parent's id for child streams */
   path: string;
