@@ -133,6 +133,12 @@ async function statusOf(workflowId: string): Promise<string> {
   return (await env.client.workflow.getHandle(workflowId).describe()).status.name;
 }
 
+/** Whether the server suggested continue-as-new to the workflow's current run. */
+async function suggested(workflowId: string): Promise<boolean> {
+  const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  return (history.events ?? []).some((e) => e.workflowTaskStartedEventAttributes?.suggestContinueAsNew);
+}
+
 /** The carry the latest run of a stream workflow started with (its second argument), if it continued as new. */
 async function carriedInto(workflowId: string): Promise<StreamCarry | undefined> {
   const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
@@ -152,6 +158,7 @@ void test('a partition failing while the fan-out drains for continue-as-new fail
   const KEYS = keys(12);
   const BAD = KEYS[0];
   let lastActivity = Date.now();
+  let drained = false;
   const f = fakes({
     streams: [planned('list_profiles')],
     partitions: KEYS,
@@ -162,13 +169,16 @@ void test('a partition failing while the fan-out drains for continue-as-new fail
         lastActivity = Date.now();
         return { done: true, rows: 3, pages: 1 };
       }
-      // in flight until the stream has stopped starting children (it drains for continue-as-new), then fails
-      while (Date.now() - lastActivity < 1000) await sleep(50);
+      // in flight until the server suggested continue-as-new to the stream and it stopped starting children (it
+      // drains), then fails
+      while (!(await suggested('drain/list_profiles')) || Date.now() - lastActivity < 500) await sleep(100);
+      drained = true;
       throw ApplicationFailure.nonRetryable(`list ${BAD} cannot be read`, 'KlaviyoBadRequest');
     },
   });
   const err = await replicate('drain', f.activities);
 
+  assert.ok(drained, `${BAD} failed while the stream drained for continue-as-new`);
   assert.ok(err instanceof WorkflowFailedError, `the replication failed: ${String(err)}`);
   assert.match(String((err.cause as ApplicationFailure).message), new RegExp(`1 of 1 streams failed: list_profiles: list ${BAD} cannot be read`));
   assert.equal(f.log.syncPages.filter((k) => k === `list_profiles/${BAD}`).length, 1, `${BAD} was started once (its failure was not dropped)`);
