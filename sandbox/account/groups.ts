@@ -202,10 +202,8 @@ abstract class GroupModel implements Source {
   }
 
   updated(i: number): number {
-    const touched = this.touches.sec(i);
-    if (touched !== undefined) return touched;
     const created = this.created(i);
-    return between(created, this.end, Math.sqrt(unit(this.seed, this.streams.meta, i, 2)));
+    return this.touches.sec(i) ?? between(created, this.end, Math.sqrt(unit(this.seed, this.streams.meta, i, 2)));
   }
 
   name(i: number): string {

@@ -155,10 +155,8 @@ export class ProfileModel implements Source {
   }
 
   updated(i: number): number {
-    const touched = this.touches.sec(i);
-    if (touched !== undefined) return touched;
     const created = this.created(i);
-    return created + Math.floor((this.end - created) * Math.sqrt(unit(this.seed, STREAM.profileUpdated, i)));
+    return this.touches.sec(i) ?? created + Math.floor((this.end - created) * Math.sqrt(unit(this.seed, STREAM.profileUpdated, i)));
   }
 
   /** Records an update by `advance`: `updated` moves to `sec` and a visible attribute changes with it. */

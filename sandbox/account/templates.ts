@@ -32,10 +32,8 @@ export class TemplateModel extends DrawnIdModel implements Source {
   }
 
   updated(i: number): number {
-    const touched = this.touches.sec(i);
-    if (touched !== undefined) return touched;
     const created = this.created(i);
-    return between(created, this.end, Math.sqrt(rngFor(this.seed, STREAM.template, i, 2).float()));
+    return this.touches.sec(i) ?? between(created, this.end, Math.sqrt(rngFor(this.seed, STREAM.template, i, 2).float()));
   }
 
   /** Records an update by `advance`: `updated` moves to `sec` and the HTML and text gain a revision note. */
