@@ -12,7 +12,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Context } from '@temporalio/activity';
-import { WorkflowFailedError, type WorkflowExecutionInfo } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
@@ -22,6 +22,7 @@ import type { PlannedStream } from '../config/replication';
 import type { StreamName } from '../streams/types';
 import type { StreamCarry } from '../workflows/sync-stream';
 import type { PartitionTask, ReplicationSummary, StreamTask } from '../workflows/types';
+import { runsOf as listRuns } from './helpers/temporal';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 
@@ -122,11 +123,7 @@ async function replicate(id: string, activities: Partial<Activities>, whileRunni
   });
 }
 
-async function runsOf(workflowId: string): Promise<WorkflowExecutionInfo[]> {
-  const runs: WorkflowExecutionInfo[] = [];
-  for await (const r of env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(r);
-  return runs;
-}
+const runsOf = (workflowId: string) => listRuns(env.client, workflowId);
 
 /** The status of a workflow's latest run, from the server (not from visibility, which may lag). */
 async function statusOf(workflowId: string): Promise<string> {
