@@ -10,7 +10,7 @@ import path from 'node:path';
 import knex from 'knex';
 import type { Client } from '@temporalio/client';
 import { ROOT } from './helpers/sandbox';
-import { cli as runCli, startWorkerProcess } from './helpers/process';
+import { cli as runCli, startCli, startWorkerProcess } from './helpers/process';
 import net from 'node:net';
 import { freePort } from '../client/dev-server';
 import { stackWorker, startStack, truth, type Stack } from './helpers/stack';
@@ -184,7 +184,7 @@ void test('a key lacking the second stream\'s scope fails the pre-check naming s
 });
 
 void test('the database pre-check rides through a Postgres that is not up yet (connection refused), with the one policy', async () => {
-  // a port nothing listens on for 2.5 s, then a proxy to the test Postgres
+  // a port nothing listens on until the CLI said its first attempt was refused, then a proxy to the test Postgres
   const port = await freePort();
   const pg = new URL(stack.postgres.url);
   const proxy = net.createServer((client) => {
@@ -193,21 +193,32 @@ void test('the database pre-check rides through a Postgres that is not up yet (c
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
   });
-  const opened = new Promise<void>((resolve) => setTimeout(() => proxy.listen(port, '127.0.0.1', () => resolve()), 2_500));
+  let opened: Promise<void> = Promise.resolve();
   try {
     const late = new URL(stack.postgres.url);
     late.hostname = '127.0.0.1';
     late.port = String(port);
     const file = writeYaml('cli-late-pg.yaml', GOOD('LATEPG'));
-    const r = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-late-pg'], { LATEPG: late.toString() });
+    const run = startCli(['run', file, '--detach', '--workflow-id', 'cli-run-late-pg'], {
+      env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, LATEPG: late.toString() },
+    });
+    opened = run.waitForOutput(/checking LATEPG \(attempt 1 of 5\)/, 120_000).then(
+      () => new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', () => resolve())),
+      () => undefined,
+    );
+    const r = await run.exited;
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^checking LATEPG \(attempt 1 of 5\): cannot reach Postgres at 127\.0\.0\.1:\d+\/.*ECONNREFUSED.*; next attempt in 1 s$/m);
     assert.doesNotMatch(r.stderr, new RegExp(decodeURIComponent(late.password) || 'no-password'), 'no password in the output');
-    await stack.temporal.env.client.workflow.getHandle('cli-run-late-pg').terminate('the pre-check was the point');
   } finally {
+    // a workflow left on the shared queue would be taken by the standalone workers of later tests
+    await stack.temporal.env.client.workflow
+      .getHandle('cli-run-late-pg')
+      .terminate('the pre-check was the point')
+      .catch(() => undefined);
     await opened;
-    await new Promise<void>((resolve) => proxy.close(() => resolve()));
-    }
+    await new Promise<void>((resolve) => (proxy.listening ? proxy.close(() => resolve()) : resolve()));
+  }
 });
 
 /** `klaviyo-sync worker` as its own process, as the README's steps leave one running; resolves once it polls. */
