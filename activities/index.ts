@@ -178,7 +178,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           resources = asArray(page.document.data);
           next = guard.follow(url, page.document.links?.next ?? null);
         } catch (err) {
-          // A list or segment deleted while its members are read: it has no members any more (FIELD-NOTES).
+          // A list or segment deleted while its members are read: it has no members any more (a 404; PostHog's Klaviyo source skips it too).
           if (!(parts.notFoundIsEmpty && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;
           resources = [];
           next = null;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { Connection } from '@temporalio/client';
 import { requireTemporalCli } from './temporal-cli';
+import { stopChild } from './child-process';
 
 export interface DevServerOptions {
   port?: number;
@@ -80,13 +81,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   }
   const address = `127.0.0.1:${port}`;
-  const stop = () =>
-    new Promise<void>((resolve) => {
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-    });
+  const stop = () => stopChild(child);
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   for (;;) {

@@ -12,29 +12,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { request } from 'undici';
 import type { WorkflowExecutionInfo } from '@temporalio/client';
 import { requireTemporalCli } from '../client/temporal-cli';
-import { ALL_STREAMS_YAML, replicateWith, stackWorker, startStack, type Stack } from '../test/helpers/stack';
+import { ALL_STREAMS_YAML, MEMBERSHIPS_YAML, replicateWith, stackWorker, startStack, type Stack } from '../test/helpers/stack';
 
 const DIR = path.join(__dirname, '..', 'test', 'histories');
 
-const MEMBERSHIPS = `source: KLAVIYO
-target: LITE
-defaults:
-  mode: full-refresh
-  object: klaviyo.{stream_name}
-streams:
-  lists:
-  list_profiles:
-  segment_profiles:
-`;
-
-async function faults(stack: Stack, body: unknown): Promise<void> {
-  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/faults`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  if (res.statusCode !== 200) throw new Error(`faults: ${res.statusCode} ${await res.body.text()}`);
-  await res.body.dump();
-}
+const faults = (stack: Stack, body: unknown) => stack.sandbox.admin('faults', body);
 
 async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 60_000;
@@ -55,7 +39,7 @@ async function main(): Promise<void> {
     {
       const worker = await stackWorker(stack);
       await worker.runUntil(async () => {
-        const handle = await client.workflow.start('replicate', { taskQueue: 'klaviyo-sync', workflowId: 'record-failed', args: [{ name: 'record-failed', yaml: MEMBERSHIPS }] });
+        const handle = await client.workflow.start('replicate', { taskQueue: 'klaviyo-sync', workflowId: 'record-failed', args: [{ name: 'record-failed', yaml: MEMBERSHIPS_YAML }] });
         await until('record-failed/lists started', async () => (await client.workflow.getHandle('record-failed/lists').describe().catch(() => undefined)) !== undefined);
         await faults(stack, { failNext: { count: 1, status: 400 } });
         await handle.result().catch(() => undefined);
@@ -68,7 +52,7 @@ async function main(): Promise<void> {
       await faults(stack, { slow: { p: 1, ms: 300 } });
       const worker = await stackWorker(stack, stack.env, 2);
       await worker.runUntil(async () => {
-        const handle = await client.workflow.start('replicate', { taskQueue: 'klaviyo-sync', workflowId: 'record-cancel', args: [{ name: 'record-cancel', yaml: MEMBERSHIPS }] });
+        const handle = await client.workflow.start('replicate', { taskQueue: 'klaviyo-sync', workflowId: 'record-cancel', args: [{ name: 'record-cancel', yaml: MEMBERSHIPS_YAML }] });
         await until('record-cancel partitions running', async () => {
           const d = await client.workflow.getHandle('record-cancel/list_profiles').describe().catch(() => undefined);
           return (d?.raw.pendingChildren?.length ?? 0) > 0;

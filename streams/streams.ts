@@ -2,7 +2,7 @@
  * The stream table: every Klaviyo stream klaviyo-sync replicates, as data (see ./types.ts for what each field means).
  *
  * Operations, paths, scopes, rate limits, page sizes, sorts and filter operators are those of Klaviyo API revision
- * 2025-07-15 (shared/klaviyo/endpoints.json). They are written out rather than read at runtime so that the table has
+ * 2025-07-15 (spec/klaviyo/endpoints.json). They are written out rather than read at runtime so that the table has
  * no file I/O and can be imported by workflow code; test/streams.test.ts checks every value against endpoints.json.
  *
  * Parents come before their children, so the table order is also a valid run order. What can be derived is not

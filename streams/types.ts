@@ -63,7 +63,7 @@ export interface ParentPartitioning {
   column: string;
   /**
    * a parent deleted between reading its id and reading its children (Klaviyo answers 404): `empty` reads it as
-   * a parent without children, so the stream completes without it (FIELD-NOTES)
+   * a parent without children, so the stream completes without it (a 404; PostHog's Klaviyo source skips it too)
    */
   onParentNotFound: 'empty';
 }
@@ -73,7 +73,7 @@ export type PartitionKind = Partitioning['kind'];
 export interface StreamDef {
   name: StreamName;
   description: string;
-  /** Klaviyo operationId, e.g. `get_profiles` (see ../shared/klaviyo/endpoints.json) */
+  /** Klaviyo operationId, e.g. `get_profiles` (see spec/klaviyo/endpoints.json) */
   operation: string;
   /** path template; `{id}` is the parent's id for child streams */
   path: string;

@@ -8,7 +8,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import knex, { type Knex } from 'knex';
-import { request } from 'undici';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
 import { Destination } from '../activities/db/destination';
@@ -35,10 +34,7 @@ streams:
 ${STREAMS.map((s) => `  ${s}:`).join('\n')}
 `;
 
-async function faults(body: unknown): Promise<void> {
-  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/faults`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  assert.equal(res.statusCode, 200, await res.body.text());
-}
+const faults = (body: unknown) => stack.sandbox.admin('faults', body);
 
 function open(target: 'PG' | 'LITE'): Knex {
   return target === 'PG'

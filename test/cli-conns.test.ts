@@ -5,14 +5,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import knex from 'knex';
 import { freePort } from '../client/dev-server';
-import { CLI, startSandbox, type SandboxProcess } from './helpers/sandbox';
+import { startSandbox, type SandboxProcess } from './helpers/sandbox';
+import { cli as runCli, type ProcessResult as Result } from './helpers/process';
 import { startPostgres, type TestPostgres } from './helpers/postgres';
 
 const FULL_KEY = 'pk_conns_full_0123456789';
@@ -38,25 +38,10 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The CLI in a clean environment: HOME and the working directory are the test's, so no stray env.yaml is read. */
-function cli(args: string[], env: NodeJS.ProcessEnv = {}, cwd = tmp): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [CLI, ...args], { cwd, env: { PATH: process.env.PATH, HOME: tmp, ...env } }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
-      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-    });
-  });
-}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}, cwd = tmp): Promise<Result> => runCli(args, { cwd, env: { PATH: process.env.PATH, HOME: tmp, ...env } });
 
-function klaviyo(key: string): string {
-  return JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.baseUrl, secrets: { api_key: key } });
-}
+const klaviyo = (key: string): string => sandbox.connection(key);
 
 function assertNoSecret(r: Result, ...secrets: string[]): void {
   for (const secret of secrets) {

@@ -4,16 +4,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { STREAMS, STREAM_NAMES } from '../streams/streams';
 import type { DiscoveredStream } from '../client/commands/discover';
-import { CLI, ROOT } from './helpers/sandbox';
+import { cli } from './helpers/process';
 import { KLAVIYO_DIR } from './helpers/spec';
 
-const run = (args: string[]) => promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT });
+/** `klaviyo-sync <args>`, which must exit 0 */
+async function run(args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const r = await cli(args);
+  assert.equal(r.code, 0, r.stderr);
+  return r;
+}
 
 interface EndpointOperation {
   operationId: string;

@@ -6,18 +6,17 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { request } from 'undici';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { freePort, startDevServer, type DevServer } from '../client/dev-server';
 import { createWorker } from '../worker';
 import { closeAll } from '../activities/db/connect';
 import { Destination } from '../activities/db/destination';
-import { CLI, ROOT, startSandbox, type SandboxProcess } from './helpers/sandbox';
-import { API_KEY, checksumOf, tableIds } from './helpers/stack';
+import { startSandbox, TINY_SANDBOX, type SandboxProcess } from './helpers/sandbox';
+import { startCli } from './helpers/process';
+import { checksumOf, tableIds } from './helpers/stack';
 
 let tmp: string;
 let port: number;
@@ -35,12 +34,12 @@ before(async () => {
   dbFile = path.join(tmp, 'temporal.db');
   [server, sandbox] = await Promise.all([
     startDevServer({ port, dbFilename: dbFile }),
-    startSandbox(['--size', 'tiny', '--seed', '11', '--profiles', '3000', '--api-key', API_KEY, '--rate-limits', 'off']),
+    startSandbox([...TINY_SANDBOX, '--profiles', '3000']),
   ]);
   env = {
     ...process.env,
     TEMPORAL_ADDRESS: server.address,
-    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.baseUrl, secrets: { api_key: API_KEY } }),
+    KLAVIYO: sandbox.connection(),
     LITE: `sqlite://${path.join(tmp, 'klaviyo.db')}`,
   };
   connection = await NativeConnection.connect({ address: server.address });
@@ -57,10 +56,7 @@ after(async () => {
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-async function faults(body: unknown): Promise<void> {
-  const res = await request(`${sandbox.baseUrl}/__sandbox/faults`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  assert.equal(res.statusCode, 200, await res.body.text());
-}
+const faults = (body: unknown) => sandbox.admin('faults', body);
 
 async function waitFor(ms: number, ok: () => boolean): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -91,35 +87,31 @@ void test('run shows a retrying activity\'s last failure, and follows the replic
   const file = path.join(tmp, 'follow.yaml');
   fs.writeFileSync(file, YAML);
   await faults({ slow: { p: 1, ms: 400 } });
-  const child = spawn(process.execPath, [CLI, 'run', file, '--workflow-id', 'follow'], { cwd: ROOT, env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const run = startCli(['run', file, '--workflow-id', 'follow'], { env });
+  const stderr = () => run.stderr();
 
   // 1. rows flow; then every request answers 503 for a while: the page activities retry, and the lines say so
-  assert.ok(await waitFor(60_000, () => /: running, [1-9]\d* rows/.test(stderr)), `no rows within 60 s:\n${stderr}`);
+  assert.ok(await waitFor(60_000, () => /: running, [1-9]\d* rows/.test(stderr())), `no rows within 60 s:\n${stderr()}`);
   await faults({ slow: { p: 1, ms: 400 }, 503: 1 });
-  const sawRetry = await waitFor(30_000, () => /retrying \(attempt [2-9]\) after: .*503/.test(stderr));
+  const sawRetry = await waitFor(30_000, () => /retrying \(attempt [2-9]\) after: .*503/.test(stderr()));
   await faults({ slow: { p: 1, ms: 400 } });
 
   // 2. the Temporal server goes away for longer than the client's own gRPC retries last (about 20 s) and comes
   //    back with its workflows, while the replication still has pages to read
-  assert.equal(child.exitCode, null, `run still follows the replication:\n${stderr}`);
+  assert.equal(run.child.exitCode, null, `run still follows the replication:\n${stderr()}`);
   await server!.stop();
   await new Promise((r) => setTimeout(r, OUTAGE_MS));
   server = await startDevServer({ port, dbFilename: dbFile });
   await faults({});
 
-  const code = await exited;
-  process.stdout.write(`# run's progress lines:\n${stderr.split('\n').map((l) => `#   ${l}`).join('\n')}\n`);
-  assert.equal(code, 0, `run exits 0 once the replication completed:\n${stderr}`);
-  assert.match(stderr, /not answering; waiting for it/, 'run said it waits for the server');
-  assert.doesNotMatch(stderr, /UNAVAILABLE/);
-  assert.ok(sawRetry, `a line showed the retrying activity's 503:\n${stderr}`);
+  const { code, stdout } = await run.exited;
+  process.stdout.write(`# run's progress lines:\n${stderr().split('\n').map((l) => `#   ${l}`).join('\n')}\n`);
+  assert.equal(code, 0, `run exits 0 once the replication completed:\n${stderr()}`);
+  assert.match(stderr(), /not answering; waiting for it/, 'run said it waits for the server');
+  assert.doesNotMatch(stderr(), /UNAVAILABLE/);
+  assert.ok(sawRetry, `a line showed the retrying activity's 503:\n${stderr()}`);
 
-  const truth = (await (await request(`${sandbox.baseUrl}/__sandbox/truth`)).body.json()) as Record<string, { count: number; checksum: string }>;
+  const truth = await sandbox.truth();
   const dest = new Destination({ kind: 'sqlite', filename: path.join(tmp, 'klaviyo.db') });
   for (const s of ['profiles', 'lists', 'list_profiles'] as const) {
     const line = stdout.split('\n').find((l) => l.startsWith(`${s} `));

@@ -5,14 +5,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import knex from 'knex';
 import type { Client } from '@temporalio/client';
-import { CLI, ROOT } from './helpers/sandbox';
+import { ROOT } from './helpers/sandbox';
+import { cli as runCli, startCli, startWorkerProcess } from './helpers/process';
 import net from 'node:net';
-import { request } from 'undici';
 import { freePort } from '../client/dev-server';
 import { stackWorker, startStack, truth, type Stack } from './helpers/stack';
 import { inProcessTaskQueue } from '../client/temporal';
@@ -27,29 +26,9 @@ after(async () => {
   await stack?.stop();
 });
 
-/** The CLI as a process; `killAfterMs` ends one that would wait forever (a workflow no worker takes) with SIGKILL. */
-function cli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-  killAfterMs?: number,
-  onStderr?: (stderr: string) => void,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, ...env } });
-    let stdout = '';
-    let stderr = '';
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      onStderr?.(stderr);
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** The CLI as a process with the stack's connections; `killAfterMs` ends one that would wait forever (a workflow no worker takes) with SIGKILL. */
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}, killAfterMs?: number) =>
+  runCli(args, { env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, ...env }, killAfterMs });
 
 function writeYaml(name: string, text: string): string {
   const file = path.join(stack.tmp, name);
@@ -111,7 +90,7 @@ void test('bad input fails before anything starts, each with the fix', async () 
     {
       name: 'bad api key',
       yaml: GOOD('LITE'),
-      env: { KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: stack.sandbox.baseUrl, secrets: { api_key: 'pk_not_the_key_1234' } }) },
+      env: { KLAVIYO: stack.sandbox.connection('pk_not_the_key_1234') },
       expect: /api_key/,
     },
   ];
@@ -162,11 +141,7 @@ void test('run --detach starts the workflow and prints its id; a worker finishes
   assert.ok(summary.streams.every((s) => s.status === 'completed'));
 });
 
-async function setFaults(body: unknown): Promise<void> {
-  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/faults`, { method: 'POST', body: JSON.stringify(body) });
-  assert.equal(res.statusCode, 200);
-  await res.body.dump();
-}
+const setFaults = (body: unknown) => stack.sandbox.admin('faults', body);
 
 void test('the pre-check rides through three 503s with the one retry policy, then the run completes', async (t) => {
   t.after(() => setFaults({}));
@@ -201,7 +176,7 @@ void test('a key lacking the second stream\'s scope fails the pre-check naming s
   const r = await cli(['run', file], {
     TEMPORAL_ADDRESS: '127.0.0.1:1',
     SCOPELITE: `sqlite://${lite}`,
-    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: stack.sandbox.baseUrl, secrets: { api_key: LISTS_ONLY_KEY } }),
+    KLAVIYO: stack.sandbox.connection(LISTS_ONLY_KEY),
   });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /the API key of connection KLAVIYO lacks tags:read, which tags needs: grant it to the private key in Klaviyo/);
@@ -211,7 +186,7 @@ void test('a key lacking the second stream\'s scope fails the pre-check naming s
 });
 
 void test('the database pre-check rides through a Postgres that is not up yet (connection refused), with the one policy', async () => {
-  // a port nothing listens on until the CLI has said its first attempt was refused, then a proxy to the test Postgres
+  // a port nothing listens on until the CLI said its first attempt was refused, then a proxy to the test Postgres
   const port = await freePort();
   const pg = new URL(stack.postgres.url);
   const proxy = net.createServer((client) => {
@@ -220,48 +195,36 @@ void test('the database pre-check rides through a Postgres that is not up yet (c
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
   });
-  let opened: Promise<void> | undefined;
-  const openOnFirstRetry = (stderr: string) => {
-    if (!opened && /attempt 1 of 5/.test(stderr)) opened = new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', () => resolve()));
-  };
+  let opened: Promise<void> = Promise.resolve();
   try {
     const late = new URL(stack.postgres.url);
     late.hostname = '127.0.0.1';
     late.port = String(port);
     const file = writeYaml('cli-late-pg.yaml', GOOD('LATEPG'));
-    const r = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-late-pg'], { LATEPG: late.toString() }, 120_000, openOnFirstRetry);
+    const run = startCli(['run', file, '--detach', '--workflow-id', 'cli-run-late-pg'], {
+      env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, LATEPG: late.toString() },
+    });
+    opened = run.waitForOutput(/checking LATEPG \(attempt 1 of 5\)/, 120_000).then(
+      () => new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', () => resolve())),
+      () => undefined,
+    );
+    const r = await run.exited;
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /^checking LATEPG \(attempt 1 of 5\): cannot reach Postgres at 127\.0\.0\.1:\d+\/.*ECONNREFUSED.*; next attempt in 1 s$/m);
     assert.doesNotMatch(r.stderr, new RegExp(decodeURIComponent(late.password) || 'no-password'), 'no password in the output');
   } finally {
-    // the detached replication is not this test's: it must not linger for another test's worker to pick up
-    await stack.temporal.env.client.workflow.getHandle('cli-run-late-pg').terminate('the pre-check was the point').catch(() => undefined);
+    // a workflow left on the shared queue would be taken by the standalone workers of later tests
+    await stack.temporal.env.client.workflow
+      .getHandle('cli-run-late-pg')
+      .terminate('the pre-check was the point')
+      .catch(() => undefined);
     await opened;
-    if (opened) await new Promise<void>((resolve) => proxy.close(() => resolve()));
+    await new Promise<void>((resolve) => (proxy.listening ? proxy.close(() => resolve()) : resolve()));
   }
 });
 
 /** `klaviyo-sync worker` as its own process, as the README's steps leave one running; resolves once it polls. */
-function standaloneWorker(env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ child: ChildProcess; output: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, 'worker', ...args], { cwd: stack.tmp, env });
-    let output = '';
-    const onData = (d: Buffer) => {
-      output += d.toString();
-      if (/polling task queue/.test(output)) resolve({ child, output: () => output });
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`worker exited with ${code} before polling:\n${output}`)));
-  });
-}
-
-async function stopWorker(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
+const standaloneWorker = (env: NodeJS.ProcessEnv, args: string[] = []) => startWorkerProcess(args, { cwd: stack.tmp, env });
 
 /** Every worker identity that started a workflow or activity task of this workflow and of all its children. */
 async function taskIdentities(client: Client, workflowId: string): Promise<Set<string>> {
@@ -298,7 +261,7 @@ void test('run --with-worker keeps its tasks from a standalone worker with anoth
     const description = await stack.temporal.env.client.workflow.getHandle('cli-run-private-queue').describe();
     assert.notEqual(description.taskQueue, 'klaviyo-sync', 'an in-process worker polls a queue of its own');
   } finally {
-    await stopWorker(other.child);
+    await other.stop(10_000);
   }
 });
 
@@ -350,7 +313,7 @@ void test('worker takes KLAVIYO_SYNC_RATE_LIMITS when no --rate-limits is given;
   const env = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, KLAVIYO_SYNC_RATE_LIMITS: 'documented' };
   for (const [args, mode] of [[[], 'documented'], [['--rate-limits', 'sling'], 'sling']] as const) {
     const w = await standaloneWorker(env, [...args, '--task-queue', 'cli-rate-limits']);
-    await stopWorker(w.child);
+    await w.stop(10_000);
     assert.match(w.output(), new RegExp(`polling task queue cli-rate-limits .*; rate limits: ${mode}\\b`), w.output());
   }
 });

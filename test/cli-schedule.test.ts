@@ -5,13 +5,13 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { requireTemporalCli } from '../client/temporal-cli';
+import { runProcess } from './helpers/process';
 import { CLI } from './helpers/sandbox';
 import { startTemporal, type TestTemporal } from './helpers/temporal';
 
@@ -48,20 +48,7 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd: tmp, env: { ...env, ...extraEnv } }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
-      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-    });
-  });
-}
+const run = (command: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runProcess(command, args, { cwd: tmp, env: { ...env, ...extraEnv } });
 
 const cli = (args: string[], extraEnv?: NodeJS.ProcessEnv) => run(process.execPath, [CLI, ...args], extraEnv);
 

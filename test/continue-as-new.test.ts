@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Destination } from '../activities/db/destination';
 import { checksumOf, replicateWith, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
+import { runsOf } from './helpers/temporal';
 
 let stack: Stack;
 
@@ -17,11 +18,6 @@ after(async () => {
   await stack?.stop();
 });
 
-async function runsOf(workflowId: string): Promise<number> {
-  let n = 0;
-  for await (const _ of stack.temporal.env.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) n++;
-  return n;
-}
 
 void test('stream and partition workflows continue-as-new and land exact tables', async () => {
   const yaml = `
@@ -43,6 +39,6 @@ streams:
     const ids = await tableIds(dest, s);
     assert.deepEqual(checksumOf(ids), t[s], `${s}: exact`);
   }
-  const eventRuns = await runsOf('can/events');
+  const eventRuns = (await runsOf(stack.temporal.env.client, 'can/events')).length;
   assert.ok(eventRuns > 1, `events continued as new (${eventRuns} runs)`);
 });

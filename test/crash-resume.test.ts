@@ -4,10 +4,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Destination } from '../activities/db/destination';
-import { CLI, ROOT } from './helpers/sandbox';
+import { startWorkerProcess } from './helpers/process';
 import { ALL_STREAMS_YAML, checksumOf, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
 import type { ReplicationSummary } from '../workflows/types';
 
@@ -21,16 +20,8 @@ after(async () => {
   await stack?.stop();
 });
 
-function startWorker(): ChildProcess {
-  const child = spawn(process.execPath, [CLI, 'worker', '--rate-limits', 'documented'], {
-    cwd: ROOT,
-    env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: 'default' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.resume();
-  child.stderr!.resume();
-  return child;
-}
+const startWorker = () =>
+  startWorkerProcess(['--rate-limits', 'documented'], { env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: 'default' } });
 
 void test('SIGKILL of the worker mid-stream: the replication completes with exact tables', async () => {
   const dest = new Destination(targetOf(stack, 'LITE'));
@@ -40,7 +31,7 @@ void test('SIGKILL of the worker mid-stream: the replication completes with exac
     args: [{ name: 'crash', yaml: ALL_STREAMS_YAML('LITE') }],
   });
 
-  let worker = startWorker();
+  let worker = await startWorker();
   // wait until events are being written, then kill the worker without warning
   const deadline = Date.now() + 120_000;
   for (;;) {
@@ -49,22 +40,18 @@ void test('SIGKILL of the worker mid-stream: the replication completes with exac
     if (n >= 1000) break;
     await sleep(200);
   }
-  worker.kill('SIGKILL');
-  await new Promise((r) => worker.once('exit', r));
+  worker.child.kill('SIGKILL');
+  await worker.exited;
   const atKill = await dest.tableRowCount({ schema: 'klaviyo', table: 'events' });
   const total = (await truth(stack)).events.count;
   assert.ok(atKill < total, `the kill landed mid-stream (${atKill} of ${total} events written)`);
 
-  worker = startWorker();
+  worker = await startWorker();
   try {
     const summary = (await handle.result()) as ReplicationSummary;
     assert.ok(summary.streams.every((s) => s.status === 'completed'));
   } finally {
-    const exited = new Promise((r) => worker.once('exit', r));
-    worker.kill('SIGTERM');
-    const timer = setTimeout(() => worker.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    await worker.stop(10_000);
   }
   const t = await truth(stack);
   for (const s of ['events', 'profiles', 'list_profiles', 'campaigns'] as const) {

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { getStream } from '../streams/streams';
-import { partitionsOf } from '../streams/partitions';
+import { parentOf, partitionsOf } from '../streams/partitions';
 import type { StreamDef } from '../streams/types';
 import { baseColumns, pageColumns, toRow, type KlaviyoResource, type Row } from '../activities/db/columns';
 import { closeAll, connect, type Target } from '../activities/db/connect';
@@ -193,10 +193,18 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       dest = new Destination(target);
     });
 
+    type Run = { stream: StreamDef; mode: 'incremental' | 'full-refresh'; object: { schema: string; table: string }; runId: string; partitions?: string[] };
+    /** A run of `stream` into a fresh table of its name (run id `run-1` unless given), prepared. */
+    const startRun = async (stream: StreamDef, mode: Run['mode'], extra: Partial<Run> = {}) => {
+      const run: Run = { stream, mode, object: fresh(stream.name), runId: 'run-1', ...extra };
+      return { run, object: run.object, prepared: await dest.prepare(run) };
+    };
+    /** Writes one page of `run` into `partition` (a membership's parent id); `nextUrl` null ends the partition. */
+    const page = (run: Run, resources: KlaviyoResource[], nextUrl: string | null, partition = '') =>
+      dest.writePage({ ...run, partition, ...(parentOf(run.stream) && partition ? { parentId: partition } : {}), resources, nextUrl, done: nextUrl === null });
+
     void test('writes a page: flat rows with typed columns, state counted', async () => {
-      const object = fresh('profiles');
-      const run = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
-      const prepared = await dest.prepare(run);
+      const { object, run, prepared } = await startRun(profiles, 'incremental');
       assert.deepEqual(prepared, {
         watermark: null,
         resumed: false,
@@ -243,10 +251,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
 
     void test('a new attribute adds a column in the same transaction; older rows read null', async () => {
-      const object = fresh('profiles');
-      const run = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
-      await dest.prepare(run);
-      await dest.writePage({ ...run, partition: '', resources: [profile('A', '2025-01-02T00:00:00Z')], nextUrl: 'u2', done: false });
+      const { object, run } = await startRun(profiles, 'incremental');
+      await page(run, [profile('A', '2025-01-02T00:00:00Z')], 'u2');
       const second = await dest.writePage({
         ...run,
         partition: '',
@@ -271,10 +277,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
 
     void test('a page that fails commits nothing: no rows, no new column, no state change', async () => {
-      const object = fresh('profiles');
-      const run = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
-      await dest.prepare(run);
-      await dest.writePage({ ...run, partition: '', resources: [profile('A', '2025-01-02T00:00:00Z')], nextUrl: 'u2', done: false });
+      const { object, run } = await startRun(profiles, 'incremental');
+      await page(run, [profile('A', '2025-01-02T00:00:00Z')], 'u2');
       // a trigger makes the database refuse one row of the next page, after the column was added and other rows written
       const db = connect(target);
       if (kind === 'postgres') {
@@ -285,8 +289,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         await db.raw(`CREATE TRIGGER "${object.schema}__boom" BEFORE INSERT ON "${object.schema}__profiles" WHEN NEW.id = 'BAD'
           BEGIN SELECT RAISE(ABORT, 'boom'); END`);
       }
-      const page = [profile('B', '2025-01-03T00:00:00Z', { extra: 'x' }), profile('BAD', '2025-01-04T00:00:00Z')];
-      await assert.rejects(dest.writePage({ ...run, partition: '', resources: page, nextUrl: 'u3', done: false }), /boom/);
+      const refused = [profile('B', '2025-01-03T00:00:00Z', { extra: 'x' }), profile('BAD', '2025-01-04T00:00:00Z')];
+      await assert.rejects(page(run, refused, 'u3'), /boom/);
       const rows = await dest.snapshot(object, ['id']);
       assert.deepEqual(ids(rows), ['A']);
       assert.equal('extra' in rows[0], false, 'the column added by the failed page was rolled back');
@@ -295,9 +299,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
 
     void test('writing the same page twice leaves the same rows and counts', async () => {
-      const object = fresh('events');
-      const run = { stream: events, mode: 'full-refresh' as const, object, runId: 'run-1' };
-      await dest.prepare(run);
+      const { object, run } = await startRun(events, 'full-refresh');
       const page = {
         ...run,
         partition: '',
@@ -325,11 +327,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
 
     void test('a crash between pages resumes: same run id keeps staging and cursors; a new run id starts clean', async () => {
-      const object = fresh('list_profiles');
-      const run = { stream: listProfiles, mode: 'full-refresh' as const, object, runId: 'run-1', partitions: ['L1', 'L2'] };
-      await dest.prepare(run);
-      await dest.writePage({ ...run, partition: 'L1', parentId: 'L1', resources: [member('P1', '2025-01-01T00:00:00Z')], nextUrl: 'L1-p2', done: false });
-      await dest.writePage({ ...run, partition: 'L2', parentId: 'L2', resources: [member('P1', '2025-01-02T00:00:00Z')], nextUrl: null, done: true });
+      const { object, run } = await startRun(listProfiles, 'full-refresh', { partitions: ['L1', 'L2'] });
+      await page(run, [member('P1', '2025-01-01T00:00:00Z')], 'L1-p2', 'L1');
+      await page(run, [member('P1', '2025-01-02T00:00:00Z')], null, 'L2');
 
       // the worker dies here; the retried workflow prepares the same run again
       const resumed = await dest.prepare(run);
@@ -338,15 +338,15 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(resumed.partitions.L2, { nextUrl: null, done: true, rows: 1, pages: 1, watermark: null });
 
       await assert.rejects(dest.finish(run), (err: Error) => err instanceof RunStateError && /"L1"/.test(err.message));
-      await dest.writePage({ ...run, partition: 'L1', parentId: 'L1', resources: [member('P2', '2025-01-03T00:00:00Z')], nextUrl: null, done: true });
+      await page(run, [member('P2', '2025-01-03T00:00:00Z')], null, 'L1');
       // a list discovered after prepare joins the same run and the same staging table
-      await dest.writePage({ ...run, partition: 'L3', parentId: 'L3', resources: [member('P3', '2025-01-04T00:00:00Z')], nextUrl: null, done: true });
+      await page(run, [member('P3', '2025-01-04T00:00:00Z')], null, 'L3');
       assert.deepEqual(await dest.finish(run), { rows: 4, pages: 4, watermark: null });
       assert.deepEqual(await dest.finish(run), { rows: 4, pages: 4, watermark: null }, 'finish is idempotent');
       const rows = await dest.snapshot(object, ['list_id', 'profile_id']);
       assert.deepEqual(rows.map((r) => `${r.list_id}:${r.profile_id}`), ['L1:P1', 'L1:P2', 'L2:P1', 'L3:P3']);
       await assert.rejects(
-        dest.writePage({ ...run, partition: 'L1', parentId: 'L1', resources: [], nextUrl: null, done: true }),
+        page(run, [], null, 'L1'),
         RunStateError,
         'a finished run takes no more writes',
       );
@@ -365,7 +365,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       });
       const run1 = { stream: catalogItems, mode: 'full-refresh' as const, object, runId: 'run-1' };
       await dest.prepare(run1);
-      await dest.writePage({ ...run1, partition: '', resources: [item('a', 1), item('b', 2), item('c', 3)], nextUrl: null, done: true });
+      await page(run1, [item('a', 1), item('b', 2), item('c', 3)], null);
       assert.equal(await dest.tableRowCount(object), 0, 'nothing reaches the target before finish');
       await dest.finish(run1);
       assert.deepEqual(ids(await dest.snapshot(object, ['id'])), ['a', 'b', 'c']);
@@ -373,16 +373,16 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       // run 2 sees c deleted and b repriced, then dies before finish
       const run2 = { ...run1, runId: 'run-2' };
       await dest.prepare(run2);
-      await dest.writePage({ ...run2, partition: '', resources: [item('a', 1), item('b', 20)], nextUrl: null, done: true });
+      await page(run2, [item('a', 1), item('b', 20)], null);
       const during = await dest.snapshot(object, ['id']);
       assert.deepEqual(during.map((r) => [r.id, r.price]), [['a', 1], ['b', 2], ['c', 3]]);
 
       // a new run supersedes run 2: its late writes and its finish are refused
       const run3 = { ...run1, runId: 'run-3' };
       await dest.prepare(run3);
-      await assert.rejects(dest.writePage({ ...run2, partition: '', resources: [item('z', 9)], nextUrl: null, done: true }), RunStateError);
+      await assert.rejects(page(run2, [item('z', 9)], null), RunStateError);
       await assert.rejects(dest.finish(run2), RunStateError);
-      await dest.writePage({ ...run3, partition: '', resources: [item('a', 1), item('b', 20)], nextUrl: null, done: true });
+      await page(run3, [item('a', 1), item('b', 20)], null);
       assert.deepEqual(await dest.finish(run3), { rows: 2, pages: 1, watermark: null });
       const rows = await dest.snapshot(object, ['id']);
       assert.deepEqual(rows.map((r) => [r.id, r.price, r.published, r.images]), [
@@ -394,23 +394,21 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
 
     void test('incremental: the watermark commits with each page, never backwards, never into the future; a new run continues from it', async () => {
-      const object = fresh('profiles');
-      const run1 = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
-      await dest.prepare(run1);
-      await dest.writePage({ ...run1, partition: '', resources: [profile('A', '2025-01-05T00:00:00+00:00')], nextUrl: 'p2', done: false });
+      const { object, run: run1 } = await startRun(profiles, 'incremental');
+      await page(run1, [profile('A', '2025-01-05T00:00:00+00:00')], 'p2');
       // profiles are listed sorted by `updated`: everything below the page's highest value has been read
       assert.equal(await dest.readWatermark(object), '2025-01-05T00:00:00.000Z', 'committed with the page');
-      await dest.writePage({ ...run1, partition: '', resources: [profile('B', '2025-01-07T12:30:00+01:00')], nextUrl: null, done: true });
+      await page(run1, [profile('B', '2025-01-07T12:30:00+01:00')], null);
       assert.equal(await dest.readWatermark(object), '2025-01-07T11:30:00.000Z');
       assert.deepEqual(await dest.finish(run1), { rows: 2, pages: 2, watermark: '2025-01-07T11:30:00.000Z' });
 
       const run2 = { ...run1, runId: 'run-2' };
       assert.equal((await dest.prepare(run2)).watermark, '2025-01-07T11:30:00.000Z');
       // a re-read of older rows does not move the watermark back; a future timestamp is capped at now
-      await dest.writePage({ ...run2, partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: 'p2', done: false });
+      await page(run2, [profile('A', '2025-01-05T00:00:00Z')], 'p2');
       assert.equal(await dest.readWatermark(object), '2025-01-07T11:30:00.000Z');
       const before = Date.now();
-      await dest.writePage({ ...run2, partition: '', resources: [profile('F', '2999-01-01T00:00:00Z')], nextUrl: null, done: true });
+      await page(run2, [profile('F', '2999-01-01T00:00:00Z')], null);
       const { watermark } = await dest.finish(run2);
       const promoted = Date.parse(watermark!);
       assert.ok(promoted >= before && promoted <= Date.now(), `watermark ${watermark} is capped at now`);
@@ -419,12 +417,12 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       // run 3 commits a page and dies; run 4 (a new run id: new workflow, or after terminate) starts from that page
       const run3 = { ...run1, object: fresh('profiles'), runId: 'run-3' };
       await dest.prepare(run3);
-      await dest.writePage({ ...run3, partition: '', resources: [profile('G', '2025-02-01T00:00:00Z')], nextUrl: 'p2', done: false });
+      await page(run3, [profile('G', '2025-02-01T00:00:00Z')], 'p2');
       const run4 = await dest.prepare({ ...run3, runId: 'run-4' });
       assert.equal(run4.resumed, false);
       assert.deepEqual(run4.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: '2025-02-01T00:00:00.000Z' });
       await assert.rejects(
-        dest.writePage({ ...run3, partition: '', resources: [profile('H', '2025-03-01T00:00:00Z')], nextUrl: null, done: true }),
+        page(run3, [profile('H', '2025-03-01T00:00:00Z')], null),
         RunStateError,
         'the late writer of run 3 can move neither rows nor the watermark',
       );
@@ -432,10 +430,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
 
     void test('full refresh: pages go to staging, so the watermark moves only when the swap publishes them', async () => {
-      const object = fresh('profiles');
-      const run1 = { stream: profiles, mode: 'full-refresh' as const, object, runId: 'run-1' };
-      await dest.prepare(run1);
-      await dest.writePage({ ...run1, partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: 'p2', done: false });
+      const { object, run: run1 } = await startRun(profiles, 'full-refresh');
+      await page(run1, [profile('A', '2025-01-05T00:00:00Z')], 'p2');
       assert.equal(await dest.readWatermark(object), null);
       const next = await dest.prepare({ ...run1, runId: 'run-2' });
       assert.deepEqual(next.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null }, 'a new run starts from the first page');
@@ -451,8 +447,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await dest.prepare(a);
       // b's prepare does not supersede a: a still writes and finishes
       await dest.prepare(b);
-      await dest.writePage({ ...a, partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: null, done: true });
-      await dest.writePage({ ...b, partition: '', resources: [profile('B', '2025-01-03T00:00:00Z')], nextUrl: null, done: true });
+      await page(a, [profile('A', '2025-01-05T00:00:00Z')], null);
+      await page(b, [profile('B', '2025-01-03T00:00:00Z')], null);
       assert.equal((await dest.finish(a)).watermark, '2025-01-05T00:00:00.000Z');
       assert.equal((await dest.finish(b)).watermark, '2025-01-03T00:00:00.000Z');
       assert.equal(await dest.readWatermark(us), '2025-01-05T00:00:00.000Z');
@@ -527,7 +523,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       // the unfinished events run kept its state: a new run id starts from the first page, from its watermark
       const ev = await dest.prepare({ stream: events, mode: 'incremental', object: { schema: object.schema, table: 'events' }, runId: 'new-3' });
       assert.deepEqual(ev.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: '2025-02-01T00:00:00.000Z' });
-      await dest.writePage({ ...run, partition: '', resources: [profile('A', '2025-01-06T00:00:00Z')], nextUrl: null, done: true });
+      await page(run, [profile('A', '2025-01-06T00:00:00Z')], null);
       assert.equal((await dest.finish(run)).watermark, '2025-01-06T00:00:00.000Z');
       assert.equal((await dest.prepare({ ...run, runId: 'new-4' })).watermark, '2025-01-06T00:00:00.000Z', 'migrating twice is a no-op');
     });
@@ -540,7 +536,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         nextUrl: 'https://a.klaviyo.com/api/events?page[cursor]=x', done: false, rows: 5, pages: 1, watermark: '2025-02-01T00:00:00.000Z',
         loopMark: null,
       });
-      await dest.writePage({ ...old, partition: '', resources: [event('E9', '2025-02-03T00:00:00Z')], nextUrl: null, done: true });
+      await page(old, [event('E9', '2025-02-03T00:00:00Z')], null);
       assert.ok(await keyedByTable(schema), 'migrated by the page');
       assert.deepEqual(await dest.finish(old), { rows: 6, pages: 2, watermark: '2025-02-03T00:00:00.000Z' });
       assert.equal(await dest.readWatermark({ schema, table: 'profiles' }), '2025-01-05T00:00:00.000Z');
@@ -568,12 +564,10 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
 
     void test('a page larger than the bound-parameter limit is written in batches', async () => {
-      const object = fresh('profiles');
-      const run = { stream: profiles, mode: 'full-refresh' as const, object, runId: 'run-1' };
-      await dest.prepare(run);
+      const { object, run } = await startRun(profiles, 'full-refresh');
       // 8 columns (id, 6 attributes, _synced_at) x 9000 rows = 72000 parameters: over SQLite's 32766 and pg's 65535
       const many = Array.from({ length: 9000 }, (_, i) => profile(`p${String(i).padStart(5, '0')}`, '2025-01-01T00:00:00Z'));
-      assert.equal((await dest.writePage({ ...run, partition: '', resources: many, nextUrl: null, done: true })).rows, 9000);
+      assert.equal((await page(run, many, null)).rows, 9000);
       await dest.finish(run);
       assert.equal(await dest.tableRowCount(object), 9000);
     });
@@ -582,7 +576,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const object = { schema: `shared_${runTag}`, table: 'events' };
       const run = { stream: events, mode: 'incremental' as const, object, runId: 'run-1' };
       await dest.prepare(run);
-      await dest.writePage({ ...run, partition: '', resources: [event('E1', '2025-02-01T00:00:00Z'), event('E2', '2025-02-01T10:00:00.250+02:00')], nextUrl: 'p2', done: false });
+      await page(run, [event('E1', '2025-02-01T00:00:00Z'), event('E2', '2025-02-01T10:00:00.250+02:00')], 'p2');
       await dest.writePage({
         ...run,
         partition: '',

@@ -5,7 +5,6 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +12,7 @@ import Database from 'better-sqlite3';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../client/dev-server';
 import { inProcessTaskQueue } from '../client/temporal';
-import { CLI, ROOT } from './helpers/sandbox';
+import { startCli, startWorkerProcess, type ProcessResult } from './helpers/process';
 
 const data = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-demo-'));
 
@@ -26,30 +25,18 @@ after(() => {
   fs.rmSync(data, { recursive: true, force: true });
 });
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function demo(args: string[], interruptWhen?: (stderr: string) => boolean): Promise<Run> {
+/** `klaviyo-sync demo <args>` to its exit; Ctrl-C (SIGINT) once its output matches `interruptWhen`. */
+function demo(args: string[], interruptWhen?: RegExp): Promise<ProcessResult> {
   const env: NodeJS.ProcessEnv = { ...process.env, KLAVIYO_SYNC_DATA: data };
   delete env.TEMPORAL_ADDRESS;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'demo', '--size', 'small', '--sandbox-port', '0', ...args], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    let sent = false;
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (!sent && interruptWhen?.(stderr)) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
+  const run = startCli(['demo', '--size', 'small', '--sandbox-port', '0', ...args], { env });
+  if (interruptWhen) {
+    run.waitForOutput(interruptWhen, 600_000).then(
+      () => run.child.kill('SIGINT'),
+      () => undefined,
+    );
+  }
+  return run.exited;
 }
 
 function count(table: string): number {
@@ -72,7 +59,7 @@ void test('demo: Ctrl-C mid-run resumes on the next run; the run after that is i
   const ports = ['--port', String(port), '--ui-port', String(uiPort)];
 
   // 1. interrupted once rows are flowing
-  const first = await demo(ports, (err) => /: running, [1-9]\d* rows/.test(err));
+  const first = await demo(ports, /: running, [1-9]\d* rows/);
   assert.equal(first.code, 130, first.stderr);
   assert.match(first.stderr, /run `npm run demo` again to resume/);
   assert.doesNotMatch(first.stdout, /rows in/, 'no summary: the replication was still running');
@@ -83,11 +70,7 @@ void test('demo: Ctrl-C mid-run resumes on the next run; the run after that is i
   const description = await new Client({ connection }).workflow.getHandle('klaviyo-sync-demo').describe();
   await connection.close();
   assert.equal(description.taskQueue, inProcessTaskQueue('klaviyo-sync-demo'));
-  const standalone = spawn(process.execPath, [CLI, 'worker'], { cwd: data, env: { PATH: process.env.PATH, HOME: data, TEMPORAL_ADDRESS: `127.0.0.1:${port}` } });
-  let standaloneOutput = '';
-  standalone.stdout.on('data', (d: Buffer) => (standaloneOutput += d.toString()));
-  standalone.stderr.on('data', (d: Buffer) => (standaloneOutput += d.toString()));
-  const standaloneExited = new Promise((resolve) => standalone.once('exit', resolve));
+  const standalone = await startWorkerProcess([], { cwd: data, env: { PATH: process.env.PATH, HOME: data, TEMPORAL_ADDRESS: `127.0.0.1:${port}` } });
 
   // 2. resumes the same workflow to the end, against the same account (no clock move)
   const second = await demo([...ports, '--no-advance']);
@@ -111,8 +94,7 @@ void test('demo: Ctrl-C mid-run resumes on the next run; the run after that is i
   assert.equal(count('klaviyo__events'), 20000 + appended);
   assert.equal(count('klaviyo__catalog_items'), 300 - deleted);
 
-  standalone.kill('SIGTERM');
-  await standaloneExited;
-  assert.match(standaloneOutput, /polling task queue klaviyo-sync /, standaloneOutput);
-  assert.doesNotMatch(standaloneOutput, /not found|activity failed/i, 'the standalone worker took a task of the demo');
+  await standalone.stop(10_000);
+  assert.match(standalone.output(), /polling task queue klaviyo-sync /, standalone.output());
+  assert.doesNotMatch(standalone.output(), /not found|activity failed/i, 'the standalone worker took a task of the demo');
 });

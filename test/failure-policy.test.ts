@@ -29,11 +29,7 @@ beforeEach(async () => {
   await faults({});
 });
 
-async function faults(body: unknown): Promise<void> {
-  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/faults`, { method: 'POST', body: JSON.stringify(body) });
-  assert.equal(res.statusCode, 200, await res.body.text());
-  await res.body.dump();
-}
+const faults = (body: unknown) => stack.sandbox.admin('faults', body);
 
 async function apiRequests(): Promise<number> {
   const res = await request(`${stack.sandbox.baseUrl}/__sandbox/stats`);
@@ -199,7 +195,7 @@ void test('a key without the second stream\'s scope fails before any table exist
   const file = `${stack.tmp}/scope.db`;
   const env = {
     ...stack.env,
-    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: stack.sandbox.baseUrl, secrets: { api_key: LISTS_ONLY_KEY } }),
+    KLAVIYO: stack.sandbox.connection(LISTS_ONLY_KEY),
     SCOPELITE: `sqlite://${file}`,
   };
   const yaml = `

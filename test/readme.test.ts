@@ -28,3 +28,30 @@ void test('README gives the batch of partitions a prepare hands the stream workf
   assert.ok(m, 'README states the batch');
   assert.equal(Number(m[1]), PARTITIONS_PER_PREPARE);
 });
+
+void test('pointers in the code lead to what the repo holds: README headings and anchors, vendored spec paths', () => {
+  const root = path.join(__dirname, '..');
+  const headings = [...README.matchAll(/^#+ (.+)$/gm)].map((m) => m[1].trim());
+  const anchors = new Set(headings.map((h) => h.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
+  for (const [, anchor] of README.matchAll(/\]\(#([^)]+)\)/g)) assert.ok(anchors.has(anchor), `README links to #${anchor}, a heading it has`);
+
+  const sources: string[] = [];
+  const walk = (dir: string) => {
+    for (const e of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
+      if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules') walk(path.join(dir, e.name));
+      else if (e.isFile() && /\.(ts|js)$/.test(e.name) && !(dir === 'test' && e.name === 'readme.test.ts')) sources.push(path.join(dir, e.name));
+    }
+  };
+  walk('.');
+  let named = 0;
+  for (const file of sources) {
+    const text = fs.readFileSync(path.join(root, file), 'utf8');
+    for (const [, heading] of text.matchAll(/README, "([^"]+)"/g)) {
+      named++;
+      assert.ok(headings.includes(heading), `${file} points to the README heading "${heading}", which README.md has`);
+    }
+    // the spec is vendored in spec/klaviyo/; the field notes are not in the repo, so code cites their sources instead
+    assert.doesNotMatch(text, /shared\/klaviyo|FIELD-NOTES/, `${file} points outside the repo`);
+  }
+  assert.ok(named > 0, 'some message points to a README heading');
+});

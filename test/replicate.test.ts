@@ -112,7 +112,7 @@ streams:
 void test('a bad API key fails the replication within seconds with Klaviyo\'s message and the fix, and writes nothing', async () => {
   const env = {
     ...stack.env,
-    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: stack.sandbox.baseUrl, secrets: { api_key: 'pk_wrong_key_000000' } }),
+    KLAVIYO: stack.sandbox.connection('pk_wrong_key_000000'),
     BADLITE: `sqlite://${stack.tmp}/bad-key.db`,
   };
   const yaml = `

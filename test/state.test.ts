@@ -33,8 +33,7 @@ let big: SandboxProcess;
 let env: NodeJS.ProcessEnv;
 let dest: Destination;
 
-const connection = (sandbox: SandboxProcess) =>
-  JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.baseUrl, secrets: { api_key: API_KEY } });
+const connection = (sandbox: SandboxProcess) => sandbox.connection();
 
 before(async () => {
   stack = await startStack();

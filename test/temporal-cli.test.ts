@@ -6,38 +6,24 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { request } from 'undici';
 import { startDevServer, type DevServer } from '../client/dev-server';
 import { requireTemporalCli } from '../client/temporal-cli';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import type { PartitionRunProgress, ReplicationProgress, StreamRunProgress } from '../workflows/progress';
-import { CLI, startSandbox, type SandboxProcess } from './helpers/sandbox';
-import { API_KEY, checksumOf, FOUR_STREAMS_YAML } from './helpers/stack';
+import { CLI, startSandbox, TINY_SANDBOX, type SandboxProcess } from './helpers/sandbox';
+import { runProcess, startWorkerProcess, type RunningProcess } from './helpers/process';
+import { checksumOf, FOUR_STREAMS_YAML, MEMBERSHIPS_YAML } from './helpers/stack';
 
 const REPLICATION_YAML = FOUR_STREAMS_YAML;
-
-/** Full-refresh streams only, so a cancelled run can be checked for tables swapped in half-loaded. */
-const MEMBERSHIPS_YAML = `source: KLAVIYO
-target: LITE
-defaults:
-  mode: full-refresh
-  object: klaviyo.{stream_name}
-streams:
-  lists:
-  list_profiles:
-  segment_profiles:
-`;
 
 let temporalCli: string;
 let server: DevServer;
 let sandbox: SandboxProcess;
-let worker: ChildProcess;
-let workerOutput = '';
+let worker: RunningProcess;
 let tmp: string;
 let sqliteFile: string;
 let env: NodeJS.ProcessEnv;
@@ -49,71 +35,31 @@ before(async () => {
   [server, sandbox] = await Promise.all([
     startDevServer({ searchAttributes: Object.entries(SEARCH_ATTRIBUTES).map(([name, type]) => `${name}=${type}`) }),
     // 1,500 profiles: about 13 pages of list memberships, enough to cancel a slowed run in the middle of one
-    startSandbox(['--size', 'tiny', '--seed', '11', '--profiles', '1500', '--api-key', API_KEY, '--rate-limits', 'off']),
+    startSandbox([...TINY_SANDBOX, '--profiles', '1500']),
   ]);
   // HOME: no ~/.sling/env.yaml nor Temporal CLI profile of this machine takes part
   env = {
     PATH: process.env.PATH,
     HOME: tmp,
     TEMPORAL_ADDRESS: server.address,
-    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.baseUrl, secrets: { api_key: API_KEY } }),
+    KLAVIYO: sandbox.connection(),
     LITE: `sqlite://${sqliteFile}`,
   };
   worker = await startWorker();
 });
 
 after(async () => {
-  if (worker) await stopChild(worker);
+  await worker?.stop(10_000);
   await Promise.allSettled([sandbox?.stop(), server?.stop()]);
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 /** `klaviyo-sync worker` (documented rate limits: the default, sling's 3 requests/s, would make this test slow). */
-async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'worker', '--rate-limits', 'documented'], { cwd: tmp, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.setEncoding('utf8');
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => (workerOutput += d));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`klaviyo-sync worker did not start polling within 60 s:\n${workerOutput}`)), 60_000);
-    child.stdout!.on('data', (d: string) => {
-      workerOutput += d;
-      if (workerOutput.includes('klaviyo-sync worker polling task queue klaviyo-sync')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`klaviyo-sync worker exited with code ${code} before polling:\n${workerOutput}`));
-    });
-  });
-  return child;
+function startWorker(): Promise<RunningProcess> {
+  return startWorkerProcess(['--rate-limits', 'documented'], { cwd: tmp, env });
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-    setTimeout(() => child.kill('SIGKILL'), 10_000).unref();
-  });
-}
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    execFile(command, args, { cwd: tmp, env, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && typeof err.code !== 'number') return reject(err);
-      resolve({ code: err ? Number(err.code) : 0, stdout, stderr });
-    });
-  });
-}
+const run = (command: string, args: string[]) => runProcess(command, args, { cwd: tmp, env });
 
 /** A `temporal` command that must succeed; like the README's, it names no server: the CLI reads TEMPORAL_ADDRESS. */
 async function temporal(...args: string[]): Promise<string> {
@@ -165,16 +111,7 @@ async function listUntil(query: string, done: (listed: Map<string, string>) => b
   }
 }
 
-async function truth(): Promise<Record<string, { count: number; checksum: string }>> {
-  const res = await request(`${sandbox.baseUrl}/__sandbox/truth`);
-  return (await res.body.json()) as Record<string, { count: number; checksum: string }>;
-}
-
-async function sandboxPost(pathname: string, body: unknown): Promise<void> {
-  const res = await request(`${sandbox.baseUrl}${pathname}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
-  const text = await res.body.text();
-  assert.equal(res.statusCode, 200, `POST ${pathname}: ${text}`);
-}
+const truth = () => sandbox.truth();
 
 /** Rows of a SQLite table (`klaviyo.list_profiles` is the table `klaviyo__list_profiles`), or undefined if it is missing. */
 function sqliteRows(table: string): Array<Record<string, unknown>> | undefined {
@@ -243,9 +180,9 @@ void test('workflow cancel: a slowed replication ends Canceled, its streams Canc
   const previous = membershipIds('klaviyo__list_profiles');
   assert.deepEqual(checksumOf(previous), (await truth()).list_profiles, 'the first test left list_profiles complete');
   // memberships change in the sandbox, so a swapped-in table would differ from the previous one
-  await sandboxPost('/__sandbox/advance', {});
+  await sandbox.admin('advance');
   assert.notDeepEqual((await truth()).list_profiles, checksumOf(previous), 'advance changed the memberships');
-  await sandboxPost('/__sandbox/faults', { slow: { p: 1, ms: 1000 } });
+  await sandbox.admin('faults', { slow: { p: 1, ms: 1000 } });
 
   const inputFile = await render('memberships.yaml', MEMBERSHIPS_YAML);
   await temporal('workflow', 'start', '--type', 'replicate', '--task-queue', 'klaviyo-sync', '--workflow-id', 'cli-cancel', '--input-file', inputFile);
@@ -267,7 +204,7 @@ void test('workflow cancel: a slowed replication ends Canceled, its streams Canc
   await temporal('workflow', 'cancel', '--workflow-id', 'cli-cancel');
   // `workflow result` waits for the end (and exits 1 for anything but a completion)
   await run(temporalCli, ['workflow', 'result', '--workflow-id', 'cli-cancel']);
-  await sandboxPost('/__sandbox/faults', {});
+  await sandbox.admin('faults', {});
 
   assert.equal(await describeStatus('cli-cancel'), 'CANCELED');
   const children = await listUntil(`KlaviyoReplication='memberships'`, (l) => ['lists', 'list_profiles', 'segment_profiles'].every((s) => l.has(`cli-cancel/${s}`)));

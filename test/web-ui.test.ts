@@ -17,7 +17,7 @@ import { createWorker } from '../worker';
 import { closeAll } from '../activities/db/connect';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import type { ReplicationSummary } from '../workflows/types';
-import { startSandbox, type SandboxProcess } from './helpers/sandbox';
+import { startSandbox, TINY_SANDBOX, type SandboxProcess } from './helpers/sandbox';
 import { API_KEY, FOUR_STREAMS_YAML } from './helpers/stack';
 import { startTemporal, type TestTemporal } from './helpers/temporal';
 
@@ -60,11 +60,11 @@ before(async () => {
   const uiPort = await freePort();
   [temporal, sandbox] = await Promise.all([
     startTemporal({ uiPort, searchAttributes: Object.entries(SEARCH_ATTRIBUTES).map(([key, type]) => `${key}=${type}`) }),
-    startSandbox(['--size', 'tiny', '--seed', '11', '--api-key', API_KEY, '--rate-limits', 'off']),
+    startSandbox(TINY_SANDBOX),
   ]);
   uiUrl = `http://127.0.0.1:${uiPort}`;
   const env = {
-    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.baseUrl, secrets: { api_key: API_KEY } }),
+    KLAVIYO: sandbox.connection(),
     LITE: `sqlite://${path.join(tmp, 'klaviyo.db')}`,
   };
   worker = await createWorker({ connection: temporal.env.nativeConnection, deps: { env, rateLimitMode: 'documented', maxPagesPerCall: 5 } });
@@ -80,7 +80,7 @@ before(async () => {
     throw new Error('the worker stopped before the replication ended');
   });
   summary = (await Promise.race([replication, workerStopped])) as ReplicationSummary;
-  truth = (await (await request(`${sandbox.baseUrl}/__sandbox/truth`)).body.json()) as Record<string, { count: number }>;
+  truth = await sandbox.truth();
   const lists = await request(`${sandbox.baseUrl}/api/lists`, { headers: { authorization: `Klaviyo-API-Key ${API_KEY}`, revision: '2025-07-15' } });
   listIds = ((await lists.body.json()) as { data: Array<{ id: string }> }).data.map((l) => l.id);
   // the list pages read visibility, which trails the workflows by a moment

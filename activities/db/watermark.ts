@@ -55,7 +55,8 @@ export function resumeFrom(watermark: string | null, cursor: CursorDef, lookback
  * The highest cursor value among a page's rows, or null if the stream has no cursor or the page has no values.
  * Datetimes are cut to milliseconds, which can only move the watermark down (the boundary row is read again and
  * upserted), and capped at `now`: a watermark in the future would make Klaviyo reject the next filter with a 400, or
- * silently skip rows changed before that instant (see FIELD-NOTES.md, Airbyte issue 70341).
+ * silently skip rows changed before that instant (PostHog PR 63769 clamps to now for the 400;
+ * airbytehq/airbyte issue 70341 is a cursor saved 18 hours ahead that then synced nothing).
  */
 export function pageWatermark(stream: StreamDef, rows: Row[], now: Date): string | null {
   const field = stream.cursor?.field;

@@ -1,5 +1,6 @@
 import type { Source } from './collection';
 import { ulid } from './ids';
+import { sortKey, type SortKeys } from './overlay';
 import { Rng, STREAM, rngFor } from './prng';
 import type { TagModel } from './tags';
 import { DAY, HISTORY_DAYS, HOUR, between, isoDate, isoSeconds } from './time';
@@ -86,20 +87,15 @@ export class CampaignModel implements Source {
     return { name: plan.name, subject: `${theme}: ${plan.channel === 'email' ? 'picked for you' : 'tap to shop'}`, messageId: this.ids(i).messages[0] };
   }
 
+  private static readonly KEYS: SortKeys<CampaignModel> = {
+    created_at: (m, i) => m.plan(i).created,
+    updated_at: (m, i) => m.plan(i).updated,
+    scheduled_at: (m, i) => m.plan(i).scheduled,
+    name: (m, i) => m.plan(i).name,
+  };
+
   key(i: number, field: string): SortKey {
-    const plan = this.plan(i);
-    switch (field) {
-      case 'created_at':
-        return plan.created;
-      case 'updated_at':
-        return plan.updated;
-      case 'scheduled_at':
-        return plan.scheduled;
-      case 'name':
-        return plan.name;
-      default:
-        throw new Error(`campaigns: no sort key '${field}'`);
-    }
+    return sortKey('campaigns', CampaignModel.KEYS, this, i, field);
   }
 
   private plan(i: number): Plan {

@@ -1,5 +1,6 @@
 import type { Source } from './collection';
 import { DrawnIdModel } from './drawn';
+import { sortKey, type SortKeys } from './overlay';
 import type { ShortIdPool } from './ids';
 import { STREAM, rngFor } from './prng';
 import type { TagModel } from './tags';
@@ -45,22 +46,16 @@ export class FlowModel extends DrawnIdModel implements Source {
     };
   }
 
+  private static readonly KEYS: SortKeys<FlowModel> = {
+    created: (m, i) => m.plan(i).created,
+    updated: (m, i) => m.plan(i).updated,
+    name: (m, i) => m.plan(i).name,
+    status: (m, i) => m.plan(i).status,
+    trigger_type: (m, i) => m.plan(i).trigger,
+  };
+
   key(i: number, field: string): SortKey {
-    const plan = this.plan(i);
-    switch (field) {
-      case 'created':
-        return plan.created;
-      case 'updated':
-        return plan.updated;
-      case 'name':
-        return plan.name;
-      case 'status':
-        return plan.status;
-      case 'trigger_type':
-        return plan.trigger;
-      default:
-        throw new Error(`flows: no sort key '${field}'`);
-    }
+    return sortKey('flows', FlowModel.KEYS, this, i, field);
   }
 
   row(i: number): Row {

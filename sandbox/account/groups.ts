@@ -1,5 +1,6 @@
 import { Collection, type Source } from './collection';
 import type { ShortIdPool } from './ids';
+import { sortKey, Touches, type SortKeys } from './overlay';
 import type { ProfileModel } from './profiles';
 import * as prng from './prng';
 import type { Rng } from './prng';
@@ -127,7 +128,8 @@ abstract class GroupModel implements Source {
   readonly keyFields = GROUP_SORT_FIELDS;
   readonly ids: string[] = [];
   readonly members: GroupMembers[] = [];
-  protected readonly touched = new Map<number, { sec: number; rev: number }>();
+  protected readonly touches = new Touches();
+  private static readonly KEYS: SortKeys<GroupModel> = { created: (m, i) => m.created(i), updated: (m, i) => m.updated(i), name: (m, i) => m.name(i) };
   protected readonly seed: number;
   protected readonly end: number;
   private readonly start: number;
@@ -200,29 +202,24 @@ abstract class GroupModel implements Source {
   }
 
   updated(i: number): number {
-    const touch = this.touched.get(i);
-    if (touch) return touch.sec;
     const created = this.created(i);
-    return between(created, this.end, Math.sqrt(unit(this.seed, this.streams.meta, i, 2)));
+    return this.touches.sec(i) ?? between(created, this.end, Math.sqrt(unit(this.seed, this.streams.meta, i, 2)));
   }
 
   name(i: number): string {
     const base = this.names[i % this.names.length];
     const named = i < this.names.length ? base : `${base} ${Math.floor(i / this.names.length) + 1}`;
-    const rev = this.touched.get(i)?.rev ?? 0;
+    const rev = this.touches.rev(i);
     return rev === 0 ? named : `${named} (v${rev + 1})`;
   }
 
   /** Records an update by `advance`: `updated` moves to `sec` and the name gains a revision. */
   touch(i: number, sec: number): void {
-    this.touched.set(i, { sec, rev: (this.touched.get(i)?.rev ?? 0) + 1 });
+    this.touches.touch(i, sec);
   }
 
   key(i: number, field: string): SortKey {
-    if (field === 'created') return this.created(i);
-    if (field === 'updated') return this.updated(i);
-    if (field === 'name') return this.name(i);
-    throw new Error(`groups: no sort key '${field}'`);
+    return sortKey('groups', GroupModel.KEYS, this, i, field);
   }
 
   /** Groups profile p belongs to right now. */

@@ -1,5 +1,6 @@
 import type { Source } from './collection';
 import * as ids from './ids';
+import { sortKey, Touches, type SortKeys } from './overlay';
 import * as prng from './prng';
 import type { Rng } from './prng';
 import * as time from './time';
@@ -97,7 +98,14 @@ export class ProfileModel implements Source {
   readonly keyFields = PROFILE_SORT_FIELDS;
   private readonly idCache: Array<string | undefined>;
   /** Slot -> (updated, number of times updated) written by `advance`. */
-  private readonly touched = new Map<number, { sec: number; rev: number }>();
+  private readonly touches = new Touches();
+  private static readonly KEYS: SortKeys<ProfileModel> = {
+    created: (m, i) => m.created(i),
+    updated: (m, i) => m.updated(i),
+    email: (m, i) => m.email(i),
+    'subscriptions.email.marketing.suppression.timestamp': (m, i) => m.suppressions(i).global?.timestamp ?? null,
+    'subscriptions.email.marketing.list_suppressions.timestamp': (m, i) => m.suppressions(i).list?.timestamp ?? null,
+  };
   private readonly start: number;
   private readonly span: number;
   private readonly end: number;
@@ -147,32 +155,17 @@ export class ProfileModel implements Source {
   }
 
   updated(i: number): number {
-    const touch = this.touched.get(i);
-    if (touch) return touch.sec;
     const created = this.created(i);
-    return created + Math.floor((this.end - created) * Math.sqrt(unit(this.seed, STREAM.profileUpdated, i)));
+    return this.touches.sec(i) ?? created + Math.floor((this.end - created) * Math.sqrt(unit(this.seed, STREAM.profileUpdated, i)));
   }
 
   /** Records an update by `advance`: `updated` moves to `sec` and a visible attribute changes with it. */
   touch(i: number, sec: number): void {
-    this.touched.set(i, { sec, rev: (this.touched.get(i)?.rev ?? 0) + 1 });
+    this.touches.touch(i, sec);
   }
 
   key(i: number, field: string): SortKey {
-    switch (field) {
-      case 'created':
-        return this.created(i);
-      case 'updated':
-        return this.updated(i);
-      case 'email':
-        return this.email(i);
-      case 'subscriptions.email.marketing.suppression.timestamp':
-        return this.suppressions(i).global?.timestamp ?? null;
-      case 'subscriptions.email.marketing.list_suppressions.timestamp':
-        return this.suppressions(i).list?.timestamp ?? null;
-      default:
-        throw new Error(`profiles: no sort key '${field}'`);
-    }
+    return sortKey('profiles', ProfileModel.KEYS, this, i, field);
   }
 
   private draws(i: number): Draws {
@@ -237,7 +230,7 @@ export class ProfileModel implements Source {
     const id = this.id(i);
     const r = rngFor(this.seed, STREAM.profileDetails, i);
     const supp = this.suppressions(i, d, created);
-    const rev = this.touched.get(i)?.rev ?? 0;
+    const rev = this.touches.rev(i);
     const attributes: Record<string, unknown> = {
       email: who.email,
       phone_number: who.phone,

@@ -1,5 +1,6 @@
 import type { Source } from './collection';
 import { DrawnIdModel } from './drawn';
+import { sortKey, Touches, type SortKeys } from './overlay';
 import type { ShortIdPool } from './ids';
 import { STREAM, rngFor } from './prng';
 import { DAY, between, isoSeconds } from './time';
@@ -13,7 +14,8 @@ const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')
 /** Email templates with rendered HTML and a plain-text part; `advance` revises some of them. */
 export class TemplateModel extends DrawnIdModel implements Source {
   readonly keyFields = TEMPLATE_SORT_FIELDS;
-  private readonly touched = new Map<number, { sec: number; rev: number }>();
+  private readonly touches = new Touches();
+  private static readonly KEYS: SortKeys<TemplateModel> = { created: (m, i) => m.created(i), updated: (m, i) => m.updated(i), name: (m, i) => m.name(i) };
 
   constructor(seed: number, count: number, anchorSec: number, ids: ShortIdPool) {
     super(seed, STREAM.template, count, anchorSec, ids);
@@ -30,22 +32,17 @@ export class TemplateModel extends DrawnIdModel implements Source {
   }
 
   updated(i: number): number {
-    const touch = this.touched.get(i);
-    if (touch) return touch.sec;
     const created = this.created(i);
-    return between(created, this.end, Math.sqrt(rngFor(this.seed, STREAM.template, i, 2).float()));
+    return this.touches.sec(i) ?? between(created, this.end, Math.sqrt(rngFor(this.seed, STREAM.template, i, 2).float()));
   }
 
   /** Records an update by `advance`: `updated` moves to `sec` and the HTML and text gain a revision note. */
   touch(i: number, sec: number): void {
-    this.touched.set(i, { sec, rev: (this.touched.get(i)?.rev ?? 0) + 1 });
+    this.touches.touch(i, sec);
   }
 
   key(i: number, field: string): SortKey {
-    if (field === 'created') return this.created(i);
-    if (field === 'updated') return this.updated(i);
-    if (field === 'name') return this.name(i);
-    throw new Error(`templates: no sort key '${field}'`);
+    return sortKey('templates', TemplateModel.KEYS, this, i, field);
   }
 
   row(i: number): Row {
@@ -53,7 +50,7 @@ export class TemplateModel extends DrawnIdModel implements Source {
     const name = this.name(i);
     const editor = r.pick(EDITOR_TYPES);
     const headline = r.pick(['Hello {{ first_name|default:"there" }}', 'New this week', 'Just for you', 'Don’t miss out']);
-    const rev = this.touched.get(i)?.rev ?? 0;
+    const rev = this.touches.rev(i);
     const revision = rev === 0 ? '' : ` (revision ${rev + 1})`;
     const body = `We picked a few things we think you will like${revision}.`;
     const html =

@@ -1,8 +1,8 @@
 /**
  * Regenerates operations-spec.json, the sandbox's trimmed copy of Klaviyo's contract for our 13 GET operations, from
- * the files in ../shared/klaviyo/ (endpoints.json for params, filters, sorts, limits; the OpenAPI subset for the
- * relationship shapes, which endpoints.json does not give). The server reads only the snapshot, so it runs from a
- * clone without ../shared; test/sandbox-http.test.ts checks that the snapshot still matches the source files.
+ * the vendored files in spec/klaviyo/ (endpoints.json for params, filters, sorts, limits; the OpenAPI subset for the
+ * relationship shapes, which endpoints.json does not give). The server reads only the snapshot, so it needs no spec
+ * at runtime; test/sandbox-http.test.ts checks that the snapshot still matches the source files.
  *
  *   npx tsx sandbox/http/generate-operations-spec.ts [path/to/spec/klaviyo]
  */

@@ -1,18 +1,35 @@
 /**
  * Starts the sandbox Klaviyo as a real child process (`klaviyo-sync sandbox --port 0 ...`) and waits for the line
- * `Klaviyo sandbox listening on http://127.0.0.1:<port>` on its stdout.
+ * `Klaviyo sandbox listening on http://127.0.0.1:<port>` on its stdout. Its admin endpoints (`/__sandbox/...`)
+ * and the connection a user would export for it come with it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { request } from 'undici';
+import { stopChild } from '../../client/child-process';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const CLI = path.join(ROOT, 'bin', 'klaviyo-sync.js');
+
+/** The API key the end-to-end tests give the sandbox (and the KLAVIYO connection). */
+export const API_KEY = 'pk_e2e_test_key_0123456789';
+
+/** A small account (seed 11), answering at once: what most tests that replicate want, before their own arguments. */
+export const TINY_SANDBOX = ['--size', 'tiny', '--seed', '11', '--api-key', API_KEY, '--rate-limits', 'off'];
+
+export type Truth = Record<string, { count: number; checksum: string }>;
 
 export interface SandboxProcess {
   baseUrl: string;
   child: ChildProcess;
   /** everything the process printed so far */
   output(): string;
+  /** the Klaviyo connection (e.g. the KLAVIYO variable) that reaches this sandbox with `apiKey` */
+  connection(apiKey?: string): string;
+  /** GET /__sandbox/truth: count and ids checksum per stream */
+  truth(): Promise<Truth>;
+  /** POST /__sandbox/<what> (faults, advance); throws unless it answers 200 */
+  admin(what: 'faults' | 'advance', body?: unknown): Promise<unknown>;
   stop(): Promise<void>;
 }
 
@@ -45,12 +62,16 @@ export async function startSandbox(args: string[] = [], env: NodeJS.ProcessEnv =
     baseUrl,
     child,
     output: () => out,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null || child.signalCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-      }),
+    connection: (apiKey = API_KEY) => JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: baseUrl, secrets: { api_key: apiKey } }),
+    async truth() {
+      return (await (await request(`${baseUrl}/__sandbox/truth`)).body.json()) as Truth;
+    },
+    async admin(what, body = {}) {
+      const res = await request(`${baseUrl}/__sandbox/${what}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`POST /__sandbox/${what}: ${res.statusCode} ${text}`);
+      return JSON.parse(text) as unknown;
+    },
+    stop: () => stopChild(child),
   };
 }

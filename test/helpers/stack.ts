@@ -15,14 +15,14 @@ import { getStream } from '../../streams/streams';
 import type { StreamName } from '../../streams/types';
 import { idsChecksum } from '../../sandbox/account/checksum';
 import type { ReplicationSummary } from '../../workflows/types';
-import { startSandbox, type SandboxProcess } from './sandbox';
+import { API_KEY, startSandbox, TINY_SANDBOX, type SandboxProcess, type Truth } from './sandbox';
 import { startTemporal, type TestTemporal } from './temporal';
 import { startPostgres, type TestPostgres } from './postgres';
 
 // Workers log every state change at INFO; tests want warnings and errors only.
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
-export const API_KEY = 'pk_e2e_test_key_0123456789';
+export { API_KEY };
 
 export interface Stack {
   temporal: TestTemporal;
@@ -39,13 +39,13 @@ export async function startStack(sandboxArgs: string[] = [], temporalArgs: strin
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-e2e-'));
   const [temporal, sandbox, postgres] = await Promise.all([
     startTemporal({ extraArgs: temporalArgs }),
-    startSandbox(['--size', 'tiny', '--seed', '11', '--api-key', API_KEY, '--rate-limits', 'off', ...sandboxArgs]),
+    startSandbox([...TINY_SANDBOX, ...sandboxArgs]),
     startPostgres(),
   ]);
   const sqliteFile = path.join(tmp, 'klaviyo.db');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
-    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.baseUrl, secrets: { api_key: API_KEY } }),
+    KLAVIYO: sandbox.connection(),
     PG: postgres.url,
     LITE: `sqlite://${sqliteFile}`,
   };
@@ -102,13 +102,11 @@ export async function tableIds(dest: Destination, stream: StreamName, object = {
 }
 
 export async function truth(stack: Stack): Promise<Record<StreamName, { count: number; checksum: string }>> {
-  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/truth`);
-  return (await res.body.json()) as Record<StreamName, { count: number; checksum: string }>;
+  return (await stack.sandbox.truth()) as Truth & Record<StreamName, { count: number; checksum: string }>;
 }
 
 export async function advance(stack: Stack): Promise<Record<string, unknown>> {
-  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/advance`, { method: 'POST' });
-  return (await res.body.json()) as Record<string, unknown>;
+  return (await stack.sandbox.admin('advance')) as Record<string, unknown>;
 }
 
 export function checksumOf(ids: string[]): { count: number; checksum: string } {
@@ -168,4 +166,16 @@ streams:
     mode: incremental
     source_options:
       start_date: 2015-01-01
+`;
+
+/** The membership streams and their parent, full refresh only (a cancelled run can be checked for half-loaded swaps). */
+export const MEMBERSHIPS_YAML = `source: KLAVIYO
+target: LITE
+defaults:
+  mode: full-refresh
+  object: klaviyo.{stream_name}
+streams:
+  lists:
+  list_profiles:
+  segment_profiles:
 `;

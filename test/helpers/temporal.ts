@@ -2,6 +2,7 @@
  * A real Temporal dev server for tests, started from the project's `temporal` CLI (scripts/install-tools.sh puts
  * it in .tools/). Without one the tests fail with the fix in the message: never a skip.
  */
+import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer, type DevServerOptions } from '../../client/dev-server';
 
@@ -22,4 +23,11 @@ export async function startTemporal(opts: DevServerOptions = {}): Promise<TestTe
       await server.stop();
     },
   };
+}
+
+/** Every run of a workflow id (continue-as-new makes several), newest first, as visibility lists them. */
+export async function runsOf(client: Client, workflowId: string): Promise<WorkflowExecutionInfo[]> {
+  const runs: WorkflowExecutionInfo[] = [];
+  for await (const r of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(r);
+  return runs;
 }
