@@ -9,16 +9,16 @@ import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } 
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
 import type { StreamDef, StreamName } from '../streams/types';
-import { KlaviyoClient, type JsonApiResource } from './klaviyo/client';
-import { SyncError } from './errors';
-import { KlaviyoErrorType } from './klaviyo/errors';
-import { PagingGuard } from './klaviyo/paging';
-import { checkStreamScopes } from './klaviyo/scopes';
-import { processRateLimiter, type RateLimitMode } from './klaviyo/ratelimit';
-import { firstPageUrl } from './klaviyo/urls';
-import { Destination } from './db/destination';
-import { resumeFrom } from './db/watermark';
-import type { Target } from './db/connect';
+import { KlaviyoClient, type JsonApiResource } from '../lib/klaviyo/client';
+import { SyncError } from '../lib/errors';
+import { KlaviyoErrorType } from '../lib/klaviyo/errors';
+import { PagingGuard } from '../lib/klaviyo/paging';
+import { checkStreamScopes } from '../lib/klaviyo/scopes';
+import { processRateLimiter, type RateLimitMode } from '../lib/klaviyo/ratelimit';
+import { firstPageUrl } from '../lib/klaviyo/urls';
+import { Destination } from '../lib/db/destination';
+import { resumeFrom } from '../lib/db/watermark';
+import type { Target } from '../lib/db/connect';
 import { ensureSearchAttributes } from '../client/search-attributes';
 import type { FinishResult, PagesResult, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
 

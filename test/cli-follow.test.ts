@@ -14,8 +14,8 @@ import { request } from 'undici';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { freePort, startDevServer, type DevServer } from '../client/dev-server';
 import { createWorker } from '../worker';
-import { closeAll } from '../activities/db/connect';
-import { Destination } from '../activities/db/destination';
+import { closeAll } from '../lib/db/connect';
+import { Destination } from '../lib/db/destination';
 import { CLI, ROOT, startSandbox, type SandboxProcess } from './helpers/sandbox';
 import { API_KEY, checksumOf, tableIds } from './helpers/stack';
 

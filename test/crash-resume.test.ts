@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Destination } from '../activities/db/destination';
+import { Destination } from '../lib/db/destination';
 import { CLI, ROOT } from './helpers/sandbox';
 import { ALL_STREAMS_YAML, checksumOf, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
 import type { ReplicationSummary } from '../workflows/types';

@@ -14,7 +14,7 @@ import { request } from 'undici';
 import type { Worker } from '@temporalio/worker';
 import { freePort } from '../client/dev-server';
 import { createWorker } from '../worker';
-import { closeAll } from '../activities/db/connect';
+import { closeAll } from '../lib/db/connect';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import type { ReplicationSummary } from '../workflows/types';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';

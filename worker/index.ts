@@ -2,11 +2,11 @@
  * A klaviyo-sync worker: registers the workflows (by path: they run in Temporal's deterministic sandbox) and the
  * activities, injected with what they need (connections from this process's environment, a rate limiter shared
  * by every activity of the process), behind one interceptor that turns whatever an activity throws into the
- * Temporal failure its class calls for (activities/errors.ts), as dust-tt/dust's connectors cast vendor errors.
+ * Temporal failure its class calls for (lib/errors.ts), as dust-tt/dust's connectors cast vendor errors.
  */
 import { Worker, type ActivityInboundCallsInterceptor, type NativeConnection } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { toApplicationFailure, type FailureContext } from '../activities/errors';
+import { toApplicationFailure, type FailureContext } from '../lib/errors';
 import { TASK_QUEUE } from '../client/temporal';
 
 export interface WorkerOptions {

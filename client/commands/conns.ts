@@ -24,13 +24,13 @@ import {
 } from '../../config/connections';
 import { DEFAULT_SCHEMA, schemaNameProblem } from '../../config/replication';
 import { STREAMS } from '../../streams/streams';
-import { classify, SyncError, TransientError, withRetries } from '../../activities/errors';
-import { KlaviyoClient } from '../../activities/klaviyo/client';
-import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../activities/klaviyo/errors';
-import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
-import { probeScope, scopeProbes, type ScopeProbe } from '../../activities/klaviyo/scopes';
-import { dialectFor } from '../../activities/db/dialect';
-import { physicalTable, tableSql } from '../../activities/db/naming';
+import { classify, SyncError, TransientError, withRetries } from '../../lib/errors';
+import { KlaviyoClient } from '../../lib/klaviyo/client';
+import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../lib/klaviyo/errors';
+import { createRateLimiter } from '../../lib/klaviyo/ratelimit';
+import { probeScope, scopeProbes, type ScopeProbe } from '../../lib/klaviyo/scopes';
+import { dialectFor } from '../../lib/db/dialect';
+import { physicalTable, tableSql } from '../../lib/db/naming';
 import { formatTable } from './table';
 
 export function registerConnsCommand(program: Command): void {
@@ -192,7 +192,7 @@ async function testPostgres(conn: PostgresConnection, opts: TestOptions): Promis
 
     const existed = (await db.raw('select 1 from pg_namespace where nspname = ?', [schema])).rows.length > 0;
     // what a replication does first, with the writer's own code: the schema, created only when it is missing
-    // (activities/db/dialect.ts lockSchema), then a table in it
+    // (lib/db/dialect.ts lockSchema), then a table in it
     const steps = [
       (trx: Knex.Transaction) => dialectFor('postgres').lockSchema(trx, schema),
       (trx: Knex.Transaction) => trx.raw(`CREATE TABLE ${tableSql(physicalTable('postgres', schema, PROBE_TABLE))} (id integer)`),
@@ -223,7 +223,7 @@ async function testPostgres(conn: PostgresConnection, opts: TestOptions): Promis
   }
 }
 
-/** The schema goes into SQL, so it must be a name the writer accepts (activities/db/naming.ts). */
+/** The schema goes into SQL, so it must be a name the writer accepts (lib/db/naming.ts). */
 export function checkSchemaOption(schema: string | undefined): void {
   const problem = schema === undefined ? undefined : schemaNameProblem(schema);
   if (problem) throw new Error(`--schema: ${problem}`);

@@ -2,8 +2,8 @@
 import type { Command } from 'commander';
 import { connectWorker, TASK_QUEUE } from '../temporal';
 import { createWorker } from '../../worker';
-import type { RateLimitMode } from '../../activities/klaviyo/ratelimit';
-import { closeAll } from '../../activities/db/connect';
+import type { RateLimitMode } from '../../lib/klaviyo/ratelimit';
+import { closeAll } from '../../lib/db/connect';
 
 const RATE_LIMIT_MODES: readonly RateLimitMode[] = ['sling', 'documented'];
 

@@ -1,6 +1,6 @@
 /**
  * What differs between Postgres and SQLite: SQL types, how to list a table's columns, value encoding, parameter
- * limits, locking. Everything else in activities/db/ writes one SQL text for both (double-quoted identifiers,
+ * limits, locking. Everything else in lib/db/ writes one SQL text for both (double-quoted identifiers,
  * `INSERT ... ON CONFLICT ... DO UPDATE`, `?` placeholders that knex numbers for pg).
  */
 import type { Knex } from 'knex';
@@ -151,7 +151,7 @@ const sqlite: Dialect = {
   },
   // SQLite has no ADD COLUMN IF NOT EXISTS; writers hold the write lock (BEGIN IMMEDIATE) while they check and add
   addColumnSql: (ref, name, type) => `ALTER TABLE ${tableSql(ref)} ADD COLUMN ${quoteIdent(name)} ${SQLITE_TYPES[type]}`,
-  // one writer at a time already: every transaction begins IMMEDIATE (activities/db/connect.ts)
+  // one writer at a time already: every transaction begins IMMEDIATE (lib/db/connect.ts)
   async lockSchema() {},
   forUpdate: '',
   // SQLite's primary key index follows its table on rename

@@ -2,7 +2,7 @@
  * The one classification of klaviyo-sync's failures, after dust-tt/dust's connectors: code throws typed errors
  * (or lets drivers throw theirs), and one mapper turns any of them into the Temporal failure that decides retries.
  * The worker's activity interceptor (worker/index.ts) applies it to every activity; the CLI's pre-checks use the same
- * classification with the same numbers (`withRetries`, workflows/retry-policy.ts).
+ * classification with the same numbers (`withRetries`, lib/retry-policy.ts).
  *
  * - user-fixable: retrying cannot help; a person must change the key, a connection, the config or the database.
  *   Fails at once, with a message that names the fix.
@@ -14,10 +14,10 @@
  * Messages never contain secrets: errors are built from scrubbed text only.
  */
 import { ApplicationFailure, ApplicationFailureCategory, TemporalFailure } from '@temporalio/common';
-import { nextRetrySeconds, RETRY_POLICY, type FailureKind } from '../workflows/retry-policy';
+import { nextRetrySeconds, RETRY_POLICY, type FailureKind } from './retry-policy';
 import { classifyDatabaseError } from './db/errors';
 
-export type { FailureKind } from '../workflows/retry-policy';
+export type { FailureKind } from './retry-policy';
 
 export interface SyncErrorOptions {
   /** the failure type Temporal shows and `nonRetryableErrorTypes` matches, e.g. `KlaviyoAuthError` */
