@@ -4,7 +4,7 @@
  * name: secrets never travel through Temporal. Page activities fetch with the Klaviyo client and commit each page
  * together with its cursor in the target database, then return counts only.
  */
-import { activityInfo, cancellationSignal, Context, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
 import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
@@ -19,7 +19,6 @@ import { firstPageUrl } from '../lib/klaviyo/urls';
 import { Destination } from '../lib/db/destination';
 import { resumeFrom } from '../lib/db/watermark';
 import type { Target } from '../lib/db/connect';
-import { ensureSearchAttributes } from '../client/search-attributes';
 import type { FinishResult, PagesResult, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
 
 export interface ActivityDeps {
@@ -32,6 +31,11 @@ export interface ActivityDeps {
   maxPagesPerCall: number;
   maxSecondsPerCall: number;
   now: () => Date;
+  /**
+   * whether the namespace has our search attributes, so workflows may set them: the worker registers them when it
+   * starts (worker/search-attributes.ts), where the server allows it
+   */
+  searchAttributes: boolean;
 }
 
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env): ActivityDeps {
@@ -39,7 +43,7 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env): ActivityDeps 
   if (mode !== 'sling' && mode !== 'documented') {
     throw new Error(`KLAVIYO_SYNC_RATE_LIMITS must be sling or documented, not ${JSON.stringify(mode)}`);
   }
-  return { env, cwd: process.cwd(), rateLimitMode: mode, maxPagesPerCall: 20, maxSecondsPerCall: 15, now: () => new Date() };
+  return { env, cwd: process.cwd(), rateLimitMode: mode, maxPagesPerCall: 20, maxSecondsPerCall: 15, now: () => new Date(), searchAttributes: false };
 }
 
 export function createActivities(partial: Partial<ActivityDeps> = {}) {
@@ -78,16 +82,14 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
   return {
     /**
      * Parses and validates the replication and checks that both connections resolve: nothing is written. Also
-     * says whether the namespace has our search attributes (registering them where the server allows it).
+     * says whether the namespace has our search attributes (as the worker found them when it started).
      */
     async planReplication(input: ReplicationInput): Promise<ReplicationPlan & { searchAttributes: boolean }> {
       const targetSchema = (target: string) => targetSchemaOf(target, { env: deps.env, cwd: deps.cwd });
       const plan = resolveReplicationInput(input, { now: deps.now(), targetSchema });
       klaviyo(plan.source);
       targetOf(plan.target);
-      const client = Context.current().client;
-      const searchAttributes = await ensureSearchAttributes(client.connection.operatorService as any, activityInfo().namespace);
-      return { ...plan, searchAttributes };
+      return { ...plan, searchAttributes: deps.searchAttributes };
     },
 
     /**

@@ -16,7 +16,7 @@ import { request } from 'undici';
 import { freePort } from '../client/dev-server';
 import { stackWorker, startStack, truth, type Stack } from './helpers/stack';
 import { createWorker } from '../worker';
-import { inProcessTaskQueue } from '../client/temporal';
+import { inProcessTaskQueue } from '../workflows/shared';
 
 let stack: Stack;
 const LISTS_ONLY_KEY = 'pk_cli_lists_only_0123456789';

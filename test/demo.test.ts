@@ -12,7 +12,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../client/dev-server';
-import { inProcessTaskQueue } from '../client/temporal';
+import { inProcessTaskQueue } from '../workflows/shared';
 import { CLI, ROOT } from './helpers/sandbox';
 
 const data = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-demo-'));

@@ -17,9 +17,9 @@ import {
   RateLimitedError,
   TransientError,
   UserFixableError,
-  toApplicationFailure,
   withRetries,
 } from '../lib/errors';
+import { toApplicationFailure } from '../worker/failures';
 import { classifyDatabaseError } from '../lib/db/errors';
 import { Destination } from '../lib/db/destination';
 import { closeAll } from '../lib/db/connect';

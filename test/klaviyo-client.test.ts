@@ -12,7 +12,8 @@ import { getStream, STREAMS } from '../streams/streams';
 import type { StreamDef } from '../streams/types';
 import { filterDatetime, firstPageUrl } from '../lib/klaviyo/urls';
 import { createRateLimiter, processRateLimiter, type Clock, type Release } from '../lib/klaviyo/ratelimit';
-import { SyncError, toApplicationFailure } from '../lib/errors';
+import { SyncError } from '../lib/errors';
+import { toApplicationFailure } from '../worker/failures';
 import {
   failureForNetworkError as classifyNetworkError,
   failureForResponse as classifyResponse,

@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { request } from 'undici';
 import { startDevServer, type DevServer } from '../client/dev-server';
 import { requireTemporalCli } from '../client/temporal-cli';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../workflows/shared';
 import type { PartitionRunProgress, ReplicationProgress, StreamRunProgress } from '../workflows/progress';
 import { CLI, startSandbox, type SandboxProcess } from './helpers/sandbox';
 import { API_KEY, checksumOf, FOUR_STREAMS_YAML } from './helpers/stack';

@@ -15,7 +15,7 @@ import type { Worker } from '@temporalio/worker';
 import { freePort } from '../client/dev-server';
 import { createWorker } from '../worker';
 import { closeAll } from '../lib/db/connect';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../workflows/shared';
 import type { ReplicationSummary } from '../workflows/types';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';
 import { API_KEY, FOUR_STREAMS_YAML } from './helpers/stack';

@@ -28,15 +28,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { cleanup, paging, PAGING_OPTIONS } from './activities';
-import {
-  pagesWrittenSignal,
-  partitionProgressQuery,
-  streamMarkdown,
-  streamProgressQuery,
-  type PartitionRunProgress,
-  type StreamRunProgress,
-} from './progress';
-import { KLAVIYO_REPLICATION, KLAVIYO_STREAM } from './search-attributes';
+import { streamMarkdown, type PartitionRunProgress, type StreamRunProgress } from './progress';
+import { KLAVIYO_REPLICATION, KLAVIYO_STREAM, pagesWrittenSignal, partitionProgressQuery, streamProgressQuery } from './shared';
 import type { PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
 
 const PARTITION_WINDOW = 4;

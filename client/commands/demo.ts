@@ -14,7 +14,7 @@ import type { Command } from 'commander';
 import { startSandbox, type RunningSandbox } from '../../sandbox';
 import { PROJECT_ROOT } from '../temporal-cli';
 import { startDevServer, temporalAnswers } from '../dev-server';
-import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../workflows/shared';
 import { runReplication } from './run';
 import { formatSummary } from './summary';
 
@@ -89,7 +89,7 @@ async function startDemoSandbox(state: DemoState, opts: DemoOptions): Promise<Ru
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' && !/in use/i.test(String(err))) throw err;
     sandbox = await startSandbox({ ...common, port: 0 });
   }
-  for (const at of state.advances) sandbox.account.advance({ at: new Date(at) });
+  for (const at of state.advances) sandbox.advance({ at: new Date(at) });
   return sandbox;
 }
 
@@ -105,7 +105,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const firstRun = !fs.existsSync(path.join(DATA, 'klaviyo.db'));
   if (!firstRun && opts.advance) {
     const at = new Date();
-    const moved = sandbox.account.advance({ at });
+    const moved = sandbox.advance({ at });
     state.advances.push(at.toISOString());
     process.stderr.write(
       `sandbox clock moved: ${moved.profilesUpdated} profiles and ${moved.templatesUpdated} templates updated, ` +

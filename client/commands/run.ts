@@ -18,10 +18,11 @@ import { RETRY_POLICY } from '../../lib/retry-policy';
 import { testConnection } from './conns';
 import type { replicate } from '../../workflows';
 import type { ReplicationSummary } from '../../workflows/types';
-import { connectClient, connectWorker, inProcessTaskQueue, TASK_QUEUE, type TemporalTarget } from '../temporal';
+import { connectClient, connectWorker, type TemporalTarget } from '../temporal';
+import { inProcessTaskQueue, TASK_QUEUE } from '../../workflows/shared';
 import { createWorker } from '../../worker';
+import { quietWorkerLogs } from '../../worker/connection';
 import { closeAll } from '../../lib/db/connect';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { readConfigFile } from './files';
 import { formatSummary } from './summary';
 import { defaultView, followProgress, resultAcrossRestarts } from '../progress-view';
@@ -122,7 +123,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   let workerDone: Promise<void> | undefined;
   if (opts.withWorker) {
     // the bars and the summary are the output here: the worker says only what went wrong
-    Runtime.install({ logger: new DefaultLogger('WARN') });
+    quietWorkerLogs();
     const { connection } = await connectWorker();
     worker = await createWorker({ connection, namespace: temporal.namespace, taskQueue });
     workerDone = worker.run();

@@ -1,6 +1,7 @@
 /** `klaviyo-sync worker`: runs a worker on the `klaviyo-sync` task queue until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
-import { connectWorker, TASK_QUEUE } from '../temporal';
+import { connectWorker } from '../temporal';
+import { TASK_QUEUE } from '../../workflows/shared';
 import { createWorker } from '../../worker';
 import type { RateLimitMode } from '../../lib/klaviyo/ratelimit';
 import { closeAll } from '../../lib/db/connect';
