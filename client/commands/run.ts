@@ -12,7 +12,7 @@ import { resolveConnection, type KlaviyoConnection } from '../../config/connecti
 import type { StreamName } from '../../streams/types';
 import { withRetries } from '../../lib/errors';
 import { KlaviyoClient } from '../../lib/klaviyo/client';
-import { createRateLimiter } from '../../lib/klaviyo/ratelimit';
+import { createRateLimiter, type RateLimitMode } from '../../lib/klaviyo/ratelimit';
 import { checkStreamScopes } from '../../lib/klaviyo/scopes';
 import { RETRY_POLICY } from '../../lib/retry-policy';
 import { testConnection } from './conns';
@@ -36,6 +36,13 @@ export interface RunOptions {
   withWorker?: boolean;
   /** resolves when the user interrupts (Ctrl-C): the worker stops and the workflow waits for the next worker */
   interrupt?: Promise<void>;
+  /**
+   * where connections and Temporal's address are read from, here and by the worker of this process (default:
+   * process.env); the demo passes its own
+   */
+  env?: NodeJS.ProcessEnv;
+  /** the rate limits of the worker of this process (default: KLAVIYO_SYNC_RATE_LIMITS of `env`, else sling) */
+  rateLimitMode?: RateLimitMode;
 }
 
 export class Interrupted extends Error {
@@ -64,8 +71,9 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   const config = parseReplicationYaml(yaml, file);
   // The worker resolves connections again when it runs; checking here makes a typo, a bad key or an unreachable
   // database fail with its fix before any workflow starts or anything is written.
-  const source = resolveConnection(config.source, { expect: 'klaviyo' }) as KlaviyoConnection;
-  const target = resolveConnection(config.target, { expect: 'database' });
+  const env = opts.env ?? process.env;
+  const source = resolveConnection(config.source, { env, expect: 'klaviyo' }) as KlaviyoConnection;
+  const target = resolveConnection(config.target, { env, expect: 'database' });
   // planned as the worker plans it: objects that name no schema go to the target connection's schema
   const targetSchema = target.kind === 'postgres' ? target.schema : undefined;
   const plan = planReplication(config, { source: file, name, targetSchema: () => targetSchema });
@@ -77,7 +85,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   }
   await checkKey(source, plan.streams.map((s) => s.stream));
 
-  const { client, target: temporal } = await connectClient();
+  const { client, target: temporal } = await connectClient(env);
   const workflowId = opts.workflowId ?? `klaviyo-sync-${name}`;
   const running = await client.workflow
     .getHandle(workflowId)
@@ -124,8 +132,8 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   if (opts.withWorker) {
     // the bars and the summary are the output here: the worker says only what went wrong
     quietWorkerLogs();
-    const { connection } = await connectWorker();
-    worker = await createWorker({ connection, namespace: temporal.namespace, taskQueue });
+    const { connection } = await connectWorker(env);
+    worker = await createWorker({ connection, namespace: temporal.namespace, taskQueue, deps: { env, rateLimitMode: opts.rateLimitMode } });
     workerDone = worker.run();
   }
   try {

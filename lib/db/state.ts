@@ -182,19 +182,20 @@ export async function supersedeOtherRuns(
   schema: string,
   table: string,
   runId: string,
+  now: Date,
 ): Promise<void> {
   await trx.raw(
     `UPDATE ${tableSql(stateTable(d.kind, schema))} SET "status" = 'superseded', "updated_at" = ? ` +
       `WHERE "table_name" = ? AND "run_id" <> ? AND "status" = 'running'`,
-    [d.encode(new Date().toISOString(), 'timestamp'), table, runId] as Knex.RawBinding[],
+    [d.encode(now.toISOString(), 'timestamp'), table, runId] as Knex.RawBinding[],
   );
 }
 
 /** Marks a cancelled run's partitions of the table `cancelled`, so a late writer of that run is refused. */
-export async function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string): Promise<void> {
+export async function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string, now: Date): Promise<void> {
   await trx.raw(
     `UPDATE ${tableSql(stateTable(d.kind, schema))} SET "status" = 'cancelled', "updated_at" = ? ` +
       `WHERE "table_name" = ? AND "run_id" = ? AND "status" = 'running'`,
-    [d.encode(new Date().toISOString(), 'timestamp'), table, runId] as Knex.RawBinding[],
+    [d.encode(now.toISOString(), 'timestamp'), table, runId] as Knex.RawBinding[],
   );
 }
