@@ -133,7 +133,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     // the bars and the summary are the output here: the worker says only what went wrong
     quietWorkerLogs();
     const { connection } = await connectWorker(env);
-    worker = await createWorker({ connection, namespace: temporal.namespace, taskQueue, deps: { env, rateLimitMode: opts.rateLimitMode } });
+    worker = await createWorker({ connection, namespace: temporal.namespace, taskQueue, deps: { env, ...(opts.rateLimitMode ? { rateLimitMode: opts.rateLimitMode } : {}) } });
     workerDone = worker.run();
   }
   try {
