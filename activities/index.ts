@@ -2,25 +2,28 @@
  * The activities of klaviyo-sync, built by `createActivities(deps)` (dependency injection as in
  * samples-typescript/activities-dependency-injection). Every activity resolves connections here, on the worker, by
  * name: secrets never travel through Temporal. Page activities fetch with the Klaviyo client and commit each page
- * together with its cursor in the target database, then return counts only.
+ * together with its cursor in the target database, then return counts only. What they work with is injected: the
+ * rate limiter of each account, the HTTP agent, the database pools and the clock (tests pass their own; the worker
+ * the process's, `defaultDeps`).
  */
-import { activityInfo, cancellationSignal, Context, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
 import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
 import { idColumnOf, partitionsOf, type Partitions } from '../streams/partitions';
 import type { StreamDef, StreamName } from '../streams/types';
-import { KlaviyoClient, type JsonApiResource } from './klaviyo/client';
-import { SyncError } from './errors';
-import { KlaviyoErrorType } from './klaviyo/errors';
-import { PagingGuard } from './klaviyo/paging';
-import { checkStreamScopes } from './klaviyo/scopes';
-import { processRateLimiter, type RateLimitMode } from './klaviyo/ratelimit';
-import { firstPageUrl } from './klaviyo/urls';
-import { Destination } from './db/destination';
-import { resumeFrom } from './db/watermark';
-import type { Target } from './db/connect';
-import { ensureSearchAttributes } from '../client/search-attributes';
+import type { Dispatcher } from 'undici';
+import { KlaviyoClient, sharedAgent, type JsonApiResource } from '../lib/klaviyo/client';
+import { SyncError } from '../lib/errors';
+import { KlaviyoErrorType } from '../lib/klaviyo/errors';
+import { PagingGuard } from '../lib/klaviyo/paging';
+import { checkStreamScopes } from '../lib/klaviyo/scopes';
+import { processRateLimiter, type RateLimiter, type RateLimitMode } from '../lib/klaviyo/ratelimit';
+import { firstPageUrl } from '../lib/klaviyo/urls';
+import { Destination } from '../lib/db/destination';
+import { resumeFrom } from '../lib/db/watermark';
+import { processDatabases, type DatabasePools, type Target } from '../lib/db/connect';
+import { systemNow, type Now } from '../lib/clock';
 import type { FinishResult, PagesResult, PartitionPage, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
 
 export interface ActivityDeps {
@@ -29,34 +32,61 @@ export interface ActivityDeps {
   cwd: string;
   /** `sling` (3 requests/s, 3 at once per account) or `documented` (each endpoint's published limits) */
   rateLimitMode: RateLimitMode;
+  /** the rate limiter of an account (`<connection>@<base URL>`); default: the process's, one per account and mode */
+  limiterFor: (account: string) => RateLimiter;
+  /** the HTTP agent of Klaviyo requests; default: the process's pooled keep-alive Agent */
+  dispatcher: Dispatcher;
+  /** the database pools, one per target; default: the process's (closed by `closeAll`) */
+  databases: DatabasePools;
   /** a page activity returns to its workflow after this many pages or seconds, whichever comes first */
   maxPagesPerCall: number;
   maxSecondsPerCall: number;
-  now: () => Date;
+  /** the clock: the page budget, `now` of URLs and plans, the writer's timestamps */
+  now: Now;
+  /**
+   * whether the namespace has our search attributes, so workflows may set them: the worker registers them when it
+   * starts (worker/search-attributes.ts), where the server allows it
+   */
+  searchAttributes: boolean;
 }
 
-export function defaultDeps(env: NodeJS.ProcessEnv = process.env): ActivityDeps {
-  const mode = env.KLAVIYO_SYNC_RATE_LIMITS ?? 'sling';
+/** The process's collaborators; rate limits from `rateLimitMode`, else KLAVIYO_SYNC_RATE_LIMITS, else sling. */
+export function defaultDeps(env: NodeJS.ProcessEnv = process.env, rateLimitMode?: RateLimitMode): ActivityDeps {
+  const mode = rateLimitMode ?? env.KLAVIYO_SYNC_RATE_LIMITS ?? 'sling';
   if (mode !== 'sling' && mode !== 'documented') {
     throw new Error(`KLAVIYO_SYNC_RATE_LIMITS must be sling or documented, not ${JSON.stringify(mode)}`);
   }
-  return { env, cwd: process.cwd(), rateLimitMode: mode, maxPagesPerCall: 20, maxSecondsPerCall: 15, now: () => new Date() };
+  return {
+    env,
+    cwd: process.cwd(),
+    rateLimitMode: mode,
+    limiterFor: (account) => processRateLimiter(account, { mode }),
+    dispatcher: sharedAgent(),
+    databases: processDatabases(),
+    maxPagesPerCall: 20,
+    maxSecondsPerCall: 15,
+    now: systemNow,
+    searchAttributes: false,
+  };
 }
 
 export function createActivities(partial: Partial<ActivityDeps> = {}) {
-  const deps: ActivityDeps = { ...defaultDeps(partial.env), ...partial };
+  const deps: ActivityDeps = { ...defaultDeps(partial.env, partial.rateLimitMode), ...partial };
 
   const klaviyo = (name: string): { conn: KlaviyoConnection; client: KlaviyoClient } => {
     const conn = resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'klaviyo' }) as KlaviyoConnection;
-    const limiter = processRateLimiter(`${conn.name}@${conn.baseUrl}`, { mode: deps.rateLimitMode });
-    return { conn, client: new KlaviyoClient({ baseUrl: conn.baseUrl, apiKey: conn.apiKey, limiter, connection: conn.name }) };
+    const limiter = deps.limiterFor(`${conn.name}@${conn.baseUrl}`);
+    return {
+      conn,
+      client: new KlaviyoClient({ baseUrl: conn.baseUrl, apiKey: conn.apiKey, limiter, dispatcher: deps.dispatcher, connection: conn.name }),
+    };
   };
 
   const targetOf = (name: string): Target => {
     const conn = resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'database' }) as DatabaseConnection;
     return conn.kind === 'postgres' ? { kind: 'postgres', url: conn.url } : { kind: 'sqlite', filename: conn.filename };
   };
-  const destination = (name: string): Destination => new Destination(targetOf(name));
+  const destination = (name: string): Destination => new Destination(targetOf(name), { databases: deps.databases, now: deps.now });
 
   /** Every id of a stream, walked page by page (the parent ids of a membership stream). */
   const fetchIds = async (source: string, stream: StreamDef): Promise<string[]> => {
@@ -88,16 +118,14 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
   return {
     /**
      * Parses and validates the replication and checks that both connections resolve: nothing is written. Also
-     * says whether the namespace has our search attributes (registering them where the server allows it).
+     * says whether the namespace has our search attributes (as the worker found them when it started).
      */
     async planReplication(input: ReplicationInput): Promise<ReplicationPlan & { searchAttributes: boolean }> {
       const targetSchema = (target: string) => targetSchemaOf(target, { env: deps.env, cwd: deps.cwd });
       const plan = resolveReplicationInput(input, { now: deps.now(), targetSchema });
       klaviyo(plan.source);
       targetOf(plan.target);
-      const client = Context.current().client;
-      const searchAttributes = await ensureSearchAttributes(client.connection.operatorService as any, activityInfo().namespace);
-      return { ...plan, searchAttributes };
+      return { ...plan, searchAttributes: deps.searchAttributes };
     },
 
     /**
@@ -106,7 +134,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      */
     async checkSource(args: { source: string; streams: StreamName[] }): Promise<void> {
       const { conn, client } = klaviyo(args.source);
-      await checkStreamScopes(client, args.streams, { connection: conn.name, baseUrl: conn.baseUrl, signal: cancellationSignal() });
+      await checkStreamScopes(client, args.streams, { connection: conn.name, baseUrl: conn.baseUrl, signal: cancellationSignal(), now: deps.now });
     },
 
     /**
@@ -166,7 +194,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         url = firstPageUrl(conn.baseUrl, stream, { parentId, partitionFilter, since, now: deps.now() });
       }
 
-      const started = Date.now();
+      const started = deps.now().getTime();
       const guard = new PagingGuard(stream.name, task.partition, progress.loopMark);
       let rows = 0;
       let pages = 0;
@@ -189,7 +217,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
         if (next === null) return { done: true, rows, pages };
         url = next;
-        if (pages >= deps.maxPagesPerCall || Date.now() - started >= deps.maxSecondsPerCall * 1000) return { done: false, rows, pages };
+        if (pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000) return { done: false, rows, pages };
       }
     },
 

@@ -7,7 +7,8 @@
  */
 import cliProgress from 'cli-progress';
 import { isGrpcServiceError, type WorkflowClient, type WorkflowHandle } from '@temporalio/client';
-import type { PartitionRunProgress, ReplicationProgress, StreamProgress, StreamRunProgress } from '../workflows/progress';
+import type { ReplicationProgress, StreamProgress } from '../workflows/progress';
+import { partitionProgressQuery, progressQuery, streamProgressQuery } from '../workflows/shared';
 
 const POLL_MS = 1000;
 
@@ -88,7 +89,7 @@ export function retryText(r: NonNullable<StreamProgress['retrying']>): string {
  * does not answer yet (just started) keeps the replication's figures.
  */
 export async function liveProgress(client: WorkflowClient, handle: WorkflowHandle): Promise<ReplicationProgress> {
-  const p = (await handle.query('progress')) as ReplicationProgress;
+  const p = await handle.query(progressQuery);
   if (p.status !== 'running') return p;
   await Promise.all(
     p.streams
@@ -97,14 +98,14 @@ export async function liveProgress(client: WorkflowClient, handle: WorkflowHandl
         const id = `${p.replicationId}/${s.stream}`;
         const stream = await client
           .getHandle(id)
-          .query<StreamRunProgress>('progress')
+          .query(streamProgressQuery)
           .catch(() => undefined);
         const ids = [id, ...(stream?.running ?? [])];
         const partitions = await Promise.all(
           (stream?.running ?? []).map((pid) =>
             client
               .getHandle(pid)
-              .query<PartitionRunProgress>('progress')
+              .query(partitionProgressQuery)
               .catch(() => undefined),
           ),
         );

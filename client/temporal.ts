@@ -1,23 +1,13 @@
 /**
  * How klaviyo-sync reaches Temporal: the standard environment (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TLS and API
  * key variables, and `temporal.toml` profiles via TEMPORAL_PROFILE / TEMPORAL_CONFIG_FILE), read by
- * @temporalio/envconfig. With nothing set, a local dev server at localhost:7233, namespace `default`.
+ * @temporalio/envconfig. With nothing set, a local dev server at localhost:7233, namespace `default`. The task
+ * queues are in workflows/shared.ts; a worker's connection is made by worker/connection.ts.
  */
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Connection, Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
-
-/** the shared task queue: `klaviyo-sync worker`, `temporal workflow start` and schedules */
-export const TASK_QUEUE = 'klaviyo-sync';
-
-/**
- * The task queue of the worker that `run --with-worker` and the demo run in their own process: one per workflow id,
- * so no standalone worker (with its own environment, and so its own connections) takes their tasks, and running the
- * same command again polls the same queue and resumes the same workflow.
- */
-export function inProcessTaskQueue(workflowId: string): string {
-  return `${TASK_QUEUE}/with-worker/${workflowId}`;
-}
+import type { NativeConnection } from '@temporalio/worker';
+import { connectWorker as connectNative } from '../worker/connection';
 
 export interface TemporalTarget {
   address: string;
@@ -52,10 +42,11 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
   }
 }
 
+/** For `run --with-worker` and `worker`: the worker's own connection (worker/connection.ts), to the same target. */
 export async function connectWorker(env: NodeJS.ProcessEnv = process.env): Promise<{ connection: NativeConnection; target: TemporalTarget }> {
   const target = temporalTarget(env);
   try {
-    return { connection: await NativeConnection.connect(target.connectionOptions as any), target };
+    return { connection: await connectNative(target), target };
   } catch (err) {
     throw unreachable(target, err);
   }

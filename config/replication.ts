@@ -14,7 +14,7 @@
  *
  * Options merge per stream: defaults < `'*'` < the stream's own entry. An `object` without a dot (the default is
  * `{stream_name}`) is a table in the target connection's `schema` (Postgres), else in `klaviyo`; names follow the
- * writer's rule (activities/db/naming.ts). `incremental` inherited from defaults or `'*'` means "incremental where
+ * writer's rule (lib/db/naming.ts). `incremental` inherited from defaults or `'*'` means "incremental where
  * the stream has a cursor": streams without one run full-refresh; set on a stream's own entry it must be possible.
  * `start_date` only concerns incremental streams (where a first run starts instead of the stream's lookback).
  *
@@ -25,7 +25,7 @@ import { z } from 'zod';
 import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
 import { parentOf } from '../streams/partitions';
 import type { Mode, StreamName } from '../streams/types';
-import { IdentifierError, validateObjectName } from '../activities/db/naming';
+import { IdentifierError, validateObjectName } from '../lib/db/naming';
 
 export const MODES: readonly Mode[] = ['full-refresh', 'incremental'];
 export const DEFAULT_MODE: Mode = 'full-refresh';
@@ -33,7 +33,7 @@ export const DEFAULT_SCHEMA = 'klaviyo';
 /** a table named after the stream, in the default schema: the target connection's `schema` (Postgres), else klaviyo */
 export const DEFAULT_OBJECT = '{stream_name}';
 
-/** Why the writer (activities/db/naming.ts) would refuse this schema name, or undefined when it is a valid one. */
+/** Why the writer (lib/db/naming.ts) would refuse this schema name, or undefined when it is a valid one. */
 export function schemaNameProblem(schema: string): string | undefined {
   try {
     validateObjectName({ schema, table: 'probe' });

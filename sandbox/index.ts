@@ -4,7 +4,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { createAccount, SIZE_PRESETS } from './account';
-import type { Account, SizeOptions } from './account/types';
+import type { Account, AdvanceSummary, SizeOptions } from './account/types';
 import { parseApiKey, type ApiKey } from './http/auth';
 import { emptyFaults, parseFaultSpec, type FaultConfig } from './http/faults';
 import { parseRateLimitMode, type RateLimitMode } from './http/ratelimit';
@@ -46,6 +46,11 @@ export interface RunningSandbox {
   /** the API keys in force */
   apiKeys: ApiKey[];
   rateLimits: RateLimitMode;
+  /**
+   * Moves the account's clock to `at` (default now), as `POST /__sandbox/advance` does: profiles and templates
+   * updated, events appended, catalog items deleted; says how many of each.
+   */
+  advance(options?: { at?: Date; scale?: number }): AdvanceSummary;
   close(): Promise<void>;
 }
 
@@ -90,6 +95,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     account,
     apiKeys,
     rateLimits,
+    advance: (opts) => account.advance(opts),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));

@@ -5,12 +5,12 @@
  *
  *   npx tsx scripts/gen-attributes.ts [path/to/endpoints.json]
  *
- * Every type must map to a column type (activities/db/column-types.ts), so a spec change that brings a new kind of type
+ * Every type must map to a column type (lib/db/column-types.ts), so a spec change that brings a new kind of type
  * fails here instead of at sync time.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { specColumnType } from '../activities/db/column-types';
+import { specColumnType } from '../lib/db/column-types';
 
 interface SpecAttribute {
   name: string;

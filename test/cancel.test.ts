@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import knex, { type Knex } from 'knex';
 import { WorkflowFailedError } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
-import { Destination } from '../activities/db/destination';
+import { Destination } from '../lib/db/destination';
 import { checksumOf, replicateWith, stackWorker, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
 
 let stack: Stack;

@@ -14,7 +14,7 @@ import { cli as runCli, startCli, startWorkerProcess } from './helpers/process';
 import net from 'node:net';
 import { freePort } from '../client/dev-server';
 import { stackWorker, startStack, truth, type Stack } from './helpers/stack';
-import { inProcessTaskQueue } from '../client/temporal';
+import { inProcessTaskQueue } from '../workflows/shared';
 
 let stack: Stack;
 const LISTS_ONLY_KEY = 'pk_cli_lists_only_0123456789';

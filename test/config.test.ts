@@ -213,7 +213,7 @@ streams:
     assert.deepEqual(same, ['streams tags, lists would all write to klaviyo.data: put {stream_name} in object']);
   });
 
-  void it("rejects the object names the writer would reject (activities/db/naming.ts), before anything starts", () => {
+  void it("rejects the object names the writer would reject (lib/db/naming.ts), before anything starts", () => {
     // each of these passed the config's own check and then failed every stream in the writer
     const upper = problemsOf(() => plan("source: K\ntarget: T\nstreams: { profiles: { object: 'klaviyo.Profiles' } }\n"));
     assert.equal(upper.length, 1, upper.join('\n'));

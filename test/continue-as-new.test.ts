@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Destination } from '../activities/db/destination';
+import { Destination } from '../lib/db/destination';
 import { checksumOf, replicateWith, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
 import { runsOf } from './helpers/temporal';
 

@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Destination } from '../activities/db/destination';
+import { Destination } from '../lib/db/destination';
 import { startWorkerProcess } from './helpers/process';
 import { ALL_STREAMS_YAML, checksumOf, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
 import type { ReplicationSummary } from '../workflows/types';

@@ -11,11 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import { getStream } from '../streams/streams';
 import { parentOf, partitionsOf } from '../streams/partitions';
 import type { StreamDef } from '../streams/types';
-import { baseColumns, pageColumns, toRow, type KlaviyoResource, type Row } from '../activities/db/columns';
-import { closeAll, connect, type Target } from '../activities/db/connect';
-import { Destination, RunStateError } from '../activities/db/destination';
-import { dialectFor, toUtcIso } from '../activities/db/dialect';
-import { IdentifierError, physicalTable, stateTable, tableSql } from '../activities/db/naming';
+import { baseColumns, pageColumns, toRow, type KlaviyoResource, type Row } from '../lib/db/columns';
+import { closeAll, connect, type Target } from '../lib/db/connect';
+import { Destination, RunStateError } from '../lib/db/destination';
+import { dialectFor, toUtcIso } from '../lib/db/dialect';
+import { IdentifierError, physicalTable, stateTable, tableSql } from '../lib/db/naming';
 import { startPostgres, type TestPostgres } from './helpers/postgres';
 
 // the real stream table: the layer must work with the definitions the engine runs

@@ -11,7 +11,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Client, Connection } from '@temporalio/client';
 import { freePort } from '../client/dev-server';
-import { inProcessTaskQueue } from '../client/temporal';
+import { inProcessTaskQueue } from '../workflows/shared';
 import { startCli, startWorkerProcess, type ProcessResult } from './helpers/process';
 
 const data = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-demo-'));

@@ -1,6 +1,6 @@
 /**
- * The one classification of failures (activities/errors.ts, activities/db/errors.ts) and the one retry policy
- * (workflows/retry-policy.ts): which errors fail at once with the fix, which wait Retry-After, which back off and
+ * The one classification of failures (lib/errors.ts, lib/db/errors.ts) and the one retry policy
+ * (lib/retry-policy.ts): which errors fail at once with the fix, which wait Retry-After, which back off and
  * for how long; the checks of a page's shape and of paging loops; and database errors as a real Postgres and a
  * real SQLite raise them.
  */
@@ -17,19 +17,19 @@ import {
   RateLimitedError,
   TransientError,
   UserFixableError,
-  toApplicationFailure,
   withRetries,
-} from '../activities/errors';
-import { classifyDatabaseError } from '../activities/db/errors';
-import { Destination } from '../activities/db/destination';
-import { closeAll } from '../activities/db/connect';
-import { documentProblem } from '../activities/klaviyo/client';
-import { failureForInvalidBody, failureForResponse } from '../activities/klaviyo/errors';
-import { PagingGuard } from '../activities/klaviyo/paging';
-import { scopesOf } from '../activities/klaviyo/scopes';
+} from '../lib/errors';
+import { toApplicationFailure } from '../worker/failures';
+import { classifyDatabaseError } from '../lib/db/errors';
+import { Destination } from '../lib/db/destination';
+import { closeAll } from '../lib/db/connect';
+import { documentProblem } from '../lib/klaviyo/client';
+import { failureForInvalidBody, failureForResponse } from '../lib/klaviyo/errors';
+import { PagingGuard } from '../lib/klaviyo/paging';
+import { scopesOf } from '../lib/klaviyo/scopes';
 import { ConfigError } from '../config/replication';
 import { getStream } from '../streams/streams';
-import { backoffSeconds, nextRetrySeconds, RETRY_POLICY, temporalRetryPolicy } from '../workflows/retry-policy';
+import { backoffSeconds, nextRetrySeconds, RETRY_POLICY, temporalRetryPolicy } from '../lib/retry-policy';
 import { startPostgres, type TestPostgres } from './helpers/postgres';
 
 /** Shaped as pg's DatabaseError: the SQLSTATE in `code`, with `severity` and `routine`. */

@@ -1,5 +1,5 @@
 /**
- * The Klaviyo HTTP client (activities/klaviyo/): URL building, the rate limiter on a fake clock, the mapping of
+ * The Klaviyo HTTP client (lib/klaviyo/): URL building, the rate limiter on a fake clock, the mapping of
  * responses to Temporal failures, and then the real thing against a sandbox process over HTTP.
  */
 import { after, before, describe, it } from 'node:test';
@@ -11,18 +11,19 @@ import { ApplicationFailure } from '@temporalio/common';
 import { getStream, STREAMS } from '../streams/streams';
 import { parentOf, partitionsOf } from '../streams/partitions';
 import type { StreamDef } from '../streams/types';
-import { filterDatetime, firstPageUrl } from '../activities/klaviyo/urls';
-import { createRateLimiter, processRateLimiter, type Clock, type Release } from '../activities/klaviyo/ratelimit';
-import { SyncError, toApplicationFailure } from '../activities/errors';
+import { filterDatetime, firstPageUrl } from '../lib/klaviyo/urls';
+import { createRateLimiter, processRateLimiter, type Clock, type Release } from '../lib/klaviyo/ratelimit';
+import { SyncError } from '../lib/errors';
+import { toApplicationFailure } from '../worker/failures';
 import {
   failureForNetworkError as classifyNetworkError,
   failureForResponse as classifyResponse,
   retryAfterSeconds,
   type KlaviyoFailureDetails,
   type RequestContext,
-} from '../activities/klaviyo/errors';
-import { operationsOf, STREAM_OPERATIONS } from '../activities/klaviyo/operations';
-import { KlaviyoClient, type JsonApiDocument, type JsonApiResource, type KlaviyoPage } from '../activities/klaviyo/client';
+} from '../lib/klaviyo/errors';
+import { operationsOf, STREAM_OPERATIONS } from '../lib/klaviyo/operations';
+import { KlaviyoClient, type JsonApiDocument, type JsonApiResource, type KlaviyoPage } from '../lib/klaviyo/client';
 import { idsChecksum } from '../sandbox/account/checksum';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';
 import { version } from '../package.json';

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConfigError, buildReplicationPlan } from '../config/replication';
-import { resumeFrom } from '../activities/db/watermark';
-import { firstPageUrl } from '../activities/klaviyo/urls';
+import { resumeFrom } from '../lib/db/watermark';
+import { firstPageUrl } from '../lib/klaviyo/urls';
 import { getStream } from '../streams/streams';
 
 const now = new Date('2025-06-01T12:00:00Z');

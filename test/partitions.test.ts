@@ -10,9 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { createActivities } from '../activities';
-import { closeAll } from '../activities/db/connect';
-import { Destination } from '../activities/db/destination';
-import type { KlaviyoResource } from '../activities/db/columns';
+import { closeAll } from '../lib/db/connect';
+import { Destination } from '../lib/db/destination';
+import type { KlaviyoResource } from '../lib/db/columns';
 import { getStream } from '../streams/streams';
 import type { StreamTask } from '../workflows/types';
 

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError } from '@temporalio/client';
-import { Destination } from '../activities/db/destination';
+import { Destination } from '../lib/db/destination';
 import { STREAM_NAMES } from '../streams/streams';
 import type { StreamName } from '../streams/types';
 import {

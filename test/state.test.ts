@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { request } from 'undici';
-import { Destination } from '../activities/db/destination';
+import { Destination } from '../lib/db/destination';
 import type { ReplicationSummary, StreamSummary } from '../workflows/types';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';
 import {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { startDevServer, type DevServer } from '../client/dev-server';
 import { requireTemporalCli } from '../client/temporal-cli';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../workflows/shared';
 import type { PartitionRunProgress, ReplicationProgress, StreamRunProgress } from '../workflows/progress';
 import { CLI, startSandbox, TINY_SANDBOX, type SandboxProcess } from './helpers/sandbox';
 import { runProcess, startWorkerProcess, type RunningProcess } from './helpers/process';

@@ -2,12 +2,14 @@
  * A klaviyo-sync worker: registers the workflows (by path: they run in Temporal's deterministic sandbox) and the
  * activities, injected with what they need (connections from this process's environment, a rate limiter shared
  * by every activity of the process), behind one interceptor that turns whatever an activity throws into the
- * Temporal failure its class calls for (activities/errors.ts), as dust-tt/dust's connectors cast vendor errors.
+ * Temporal failure its class calls for (lib/errors.ts, worker/failures.ts), as dust-tt/dust's connectors cast vendor errors.
  */
 import { Worker, type ActivityInboundCallsInterceptor, type NativeConnection } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from '../activities';
-import { toApplicationFailure, type FailureContext } from '../activities/errors';
-import { TASK_QUEUE } from '../client/temporal';
+import type { FailureContext } from '../lib/errors';
+import { toApplicationFailure } from './failures';
+import { TASK_QUEUE } from '../workflows/shared';
+import { ensureSearchAttributes } from './search-attributes';
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -38,13 +40,20 @@ export const classifyingInterceptor: ActivityInboundCallsInterceptor = {
   },
 };
 
+/**
+ * A worker with its activities. Before it polls, our search attributes are registered on the namespace where the
+ * server allows it (a control-plane change made here, once, never by an activity); the activities say whether they
+ * are there, so workflows set them only then.
+ */
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
+  const namespace = opts.namespace ?? 'default';
+  const searchAttributes = opts.deps?.searchAttributes ?? (await ensureSearchAttributes(opts.connection.operatorService, namespace));
   return Worker.create({
     connection: opts.connection,
-    namespace: opts.namespace ?? 'default',
+    namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     workflowsPath: require.resolve('../workflows'),
-    activities: createActivities(opts.deps),
+    activities: createActivities({ ...opts.deps, searchAttributes }),
     interceptors: { activity: [() => ({ inbound: classifyingInterceptor })] },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 16,
   });

@@ -1,11 +1,11 @@
 /**
  * Activity proxies, one set per concern, with timeouts in one place and the retry policy of
- * workflows/retry-policy.ts (the same numbers the CLI's pre-checks retry with).
+ * lib/retry-policy.ts (the same numbers the CLI's pre-checks retry with).
  * Activities are imported as types only: workflow code never loads activity code.
  */
 import { proxyActivities, ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { RETRY_POLICY, temporalRetryPolicy } from './retry-policy';
+import { RETRY_POLICY, temporalRetryPolicy } from '../lib/retry-policy';
 
 /** Planning and checks: quick; a transient failure gets RETRY_POLICY.checkAttempts attempts, as a CLI pre-check does. */
 export const planActivities = proxyActivities<Activities>({

@@ -5,9 +5,8 @@
  *   (`<replication id>/<stream>/<partition>`) answers it with a `PartitionRunProgress`;
  * - the replication answers it with stream statuses, and each stream's final counts once that stream ended;
  * - `liveProgress` in client/progress-view.ts combines the three (what `klaviyo-sync status` and `run` print).
- * Pure data and formatting: no I/O.
+ * Pure data and formatting: no I/O. The query definitions are in shared.ts.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Mode, StreamName } from '../streams/types';
 
 export type StreamStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -64,19 +63,13 @@ export interface PartitionRunProgress {
 
 /**
  * Deprecated: what stream and partition workflows started before bounded progress sent the replication after each
- * page batch. Only replays of such histories still send it (see NO_PAGE_SIGNALS in sync-stream.ts).
+ * page batch (`pagesWrittenSignal`, shared.ts). Only replays of such histories still send it.
  */
 export interface PagesWritten {
   stream: StreamName;
   rows: number;
   pages: number;
 }
-export const pagesWrittenSignal = defineSignal<[PagesWritten]>('pagesWritten');
-
-export const progressQuery = defineQuery<ReplicationProgress>('progress');
-export const streamProgressQuery = defineQuery<StreamRunProgress>('progress');
-export const partitionProgressQuery = defineQuery<PartitionRunProgress>('progress');
-
 const count = (s: StreamProgress, n: number) => (s.status === 'pending' || (s.status === 'running' && n === 0) ? '' : String(n));
 
 export function progressMarkdown(p: ReplicationProgress): string {

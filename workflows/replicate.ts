@@ -24,8 +24,8 @@ import {
 import type { ReplicationInput } from '../config/replication';
 import type { StreamName } from '../streams/types';
 import { planActivities } from './activities';
-import { progressMarkdown, progressQuery, type ReplicationProgress, type StreamProgress } from './progress';
-import { KLAVIYO_REPLICATION, KLAVIYO_STREAM } from './search-attributes';
+import { progressMarkdown, type ReplicationProgress, type StreamProgress } from './progress';
+import { KLAVIYO_REPLICATION, KLAVIYO_STREAM, progressQuery } from './shared';
 import { syncStream } from './sync-stream';
 import type { ReplicationSummary, StreamSummary, StreamTask } from './types';
 

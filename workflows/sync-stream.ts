@@ -29,15 +29,8 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { cleanup, pageActivities, PAGE_ACTIVITY_OPTIONS } from './activities';
-import {
-  pagesWrittenSignal,
-  partitionProgressQuery,
-  streamMarkdown,
-  streamProgressQuery,
-  type PartitionRunProgress,
-  type StreamRunProgress,
-} from './progress';
-import { KLAVIYO_REPLICATION, KLAVIYO_STREAM } from './search-attributes';
+import { streamMarkdown, type PartitionRunProgress, type StreamRunProgress } from './progress';
+import { KLAVIYO_REPLICATION, KLAVIYO_STREAM, pagesWrittenSignal, partitionProgressQuery, streamProgressQuery } from './shared';
 import { getStream } from '../streams/streams';
 import { partitionsOf } from '../streams/partitions';
 import type { PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';

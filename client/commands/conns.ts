@@ -1,6 +1,6 @@
 /**
  * `klaviyo-sync conns list` and `klaviyo-sync conns test <NAME>`, after Sling's `conns` commands. The database
- * probes live beside the writer (activities/db/probe.ts), the scope probe in activities/klaviyo/scopes.ts.
+ * probes live beside the writer (lib/db/probe.ts), the scope probe in lib/klaviyo/scopes.ts.
  *
  * `test` asks each kind of connection what a replication will need from it: a Klaviyo key, one cheap request per
  * scope the streams use; Postgres, a login, the target schema (created only when it is missing, as the writer does)
@@ -23,12 +23,12 @@ import {
 } from '../../config/connections';
 import { DEFAULT_SCHEMA, schemaNameProblem } from '../../config/replication';
 import { STREAMS } from '../../streams/streams';
-import { SyncError, withRetries } from '../../activities/errors';
-import { KlaviyoClient } from '../../activities/klaviyo/client';
-import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../activities/klaviyo/errors';
-import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
-import { probeScope, scopeProbes, type ScopeProbe } from '../../activities/klaviyo/scopes';
-import { probePostgres, probeSqlite, type ProbeOptions } from '../../activities/db/probe';
+import { SyncError, withRetries } from '../../lib/errors';
+import { KlaviyoClient } from '../../lib/klaviyo/client';
+import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../lib/klaviyo/errors';
+import { createRateLimiter } from '../../lib/klaviyo/ratelimit';
+import { probeScope, scopeProbes, type ScopeProbe } from '../../lib/klaviyo/scopes';
+import { probePostgres, probeSqlite, type ProbeOptions } from '../../lib/db/probe';
 import { formatTable } from './table';
 
 export function registerConnsCommand(program: Command): void {
@@ -65,7 +65,7 @@ export async function testConnection(conn: Connection, opts: TestOptions): Promi
     case 'klaviyo':
       return testKlaviyo(conn, opts);
     case 'postgres':
-      return probePostgres(conn, opts);
+      return probePostgres(conn, { defaultSchema: DEFAULT_SCHEMA, ...opts });
     case 'sqlite':
       return probeSqlite(conn, opts);
   }
@@ -142,7 +142,7 @@ async function checkScope(client: KlaviyoClient, conn: KlaviyoConnection, probe:
   }
 }
 
-/** The schema goes into SQL, so it must be a name the writer accepts (activities/db/naming.ts). */
+/** The schema goes into SQL, so it must be a name the writer accepts (lib/db/naming.ts). */
 export function checkSchemaOption(schema: string | undefined): void {
   const problem = schema === undefined ? undefined : schemaNameProblem(schema);
   if (problem) throw new Error(`--schema: ${problem}`);

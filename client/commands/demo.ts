@@ -14,8 +14,9 @@ import type { Command } from 'commander';
 import { startSandbox, type RunningSandbox } from '../../sandbox';
 import { PROJECT_ROOT } from '../temporal-cli';
 import { startDevServer, temporalAnswers } from '../dev-server';
-import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../workflows/shared';
 import { runReplication } from './run';
+import { rateLimitMode as rateLimitModeOf } from './worker';
 import { formatSummary } from './summary';
 
 /** the demo's state: Temporal's db, the sandbox account, the SQLite target (KLAVIYO_SYNC_DATA moves it, for tests) */
@@ -89,7 +90,7 @@ async function startDemoSandbox(state: DemoState, opts: DemoOptions): Promise<Ru
     if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' && !/in use/i.test(String(err))) throw err;
     sandbox = await startSandbox({ ...common, port: 0 });
   }
-  for (const at of state.advances) sandbox.account.advance({ at: new Date(at) });
+  for (const at of state.advances) sandbox.advance({ at: new Date(at) });
   return sandbox;
 }
 
@@ -105,7 +106,7 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   const firstRun = !fs.existsSync(path.join(DATA, 'klaviyo.db'));
   if (!firstRun && opts.advance) {
     const at = new Date();
-    const moved = sandbox.account.advance({ at });
+    const moved = sandbox.advance({ at });
     state.advances.push(at.toISOString());
     process.stderr.write(
       `sandbox clock moved: ${moved.profilesUpdated} profiles and ${moved.templatesUpdated} templates updated, ` +
@@ -115,11 +116,16 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
   fs.writeFileSync(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
   process.stderr.write(`sandbox Klaviyo at ${sandbox.url} (seed ${state.seed}, size ${state.size})\n`);
 
-  // The worker in this process resolves these by name; they never enter Temporal.
-  process.env.TEMPORAL_ADDRESS = temporal.address;
-  process.env.KLAVIYO = JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.url, secrets: { api_key: DEMO_KEY } });
-  process.env.DEMO_SQLITE = `sqlite://${path.join(DATA, 'klaviyo.db')}`;
-  process.env.KLAVIYO_SYNC_RATE_LIMITS ??= 'documented';
+  // The worker in this process resolves these by name; they never enter Temporal. Given as arguments: this process's
+  // environment is left as it is.
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: temporal.address,
+    KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.url, secrets: { api_key: DEMO_KEY } }),
+    DEMO_SQLITE: `sqlite://${path.join(DATA, 'klaviyo.db')}`,
+  };
+  // the demo's worker paces requests at the documented limits unless KLAVIYO_SYNC_RATE_LIMITS says otherwise
+  const rateLimitMode = rateLimitModeOf(undefined, { KLAVIYO_SYNC_RATE_LIMITS: process.env.KLAVIYO_SYNC_RATE_LIMITS ?? 'documented' }).mode;
 
   const workflowId = 'klaviyo-sync-demo';
   let onSigint = () => {};
@@ -138,6 +144,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
       // with another environment, never takes the demo's tasks
       withWorker: true,
       interrupt: interrupted,
+      env,
+      rateLimitMode,
     });
     if (summary) process.stdout.write(formatSummary(summary));
     process.stdout.write(

@@ -10,18 +10,19 @@ import { ApplicationFailure, NamespaceNotFoundError } from '@temporalio/common';
 import { parseReplicationYaml, buildReplicationPlan, type ReplicationInput } from '../../config/replication';
 import { resolveConnection, type KlaviyoConnection } from '../../config/connections';
 import type { StreamName } from '../../streams/types';
-import { withRetries } from '../../activities/errors';
-import { KlaviyoClient } from '../../activities/klaviyo/client';
-import { createRateLimiter } from '../../activities/klaviyo/ratelimit';
-import { checkStreamScopes } from '../../activities/klaviyo/scopes';
-import { RETRY_POLICY } from '../../workflows/retry-policy';
+import { withRetries } from '../../lib/errors';
+import { KlaviyoClient } from '../../lib/klaviyo/client';
+import { createRateLimiter, type RateLimitMode } from '../../lib/klaviyo/ratelimit';
+import { checkStreamScopes } from '../../lib/klaviyo/scopes';
+import { RETRY_POLICY } from '../../lib/retry-policy';
 import { testConnection } from './conns';
 import type { replicate } from '../../workflows';
 import type { ReplicationSummary } from '../../workflows/types';
-import { connectClient, connectWorker, inProcessTaskQueue, TASK_QUEUE, type TemporalTarget } from '../temporal';
+import { connectClient, connectWorker, type TemporalTarget } from '../temporal';
+import { inProcessTaskQueue, TASK_QUEUE } from '../../workflows/shared';
 import { createWorker } from '../../worker';
-import { closeAll } from '../../activities/db/connect';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { quietWorkerLogs } from '../../worker/connection';
+import { closeAll } from '../../lib/db/connect';
 import { readConfigFile } from './files';
 import { formatSummary } from './summary';
 import { defaultView, followProgress, resultAcrossRestarts } from '../progress-view';
@@ -35,6 +36,13 @@ export interface RunOptions {
   withWorker?: boolean;
   /** resolves when the user interrupts (Ctrl-C): the worker stops and the workflow waits for the next worker */
   interrupt?: Promise<void>;
+  /**
+   * where connections and Temporal's address are read from, here and by the worker of this process (default:
+   * process.env); the demo passes its own
+   */
+  env?: NodeJS.ProcessEnv;
+  /** the rate limits of the worker of this process (default: KLAVIYO_SYNC_RATE_LIMITS of `env`, else sling) */
+  rateLimitMode?: RateLimitMode;
 }
 
 export class Interrupted extends Error {
@@ -63,8 +71,9 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   const config = parseReplicationYaml(yaml, file);
   // The worker resolves connections again when it runs; checking here makes a typo, a bad key or an unreachable
   // database fail with its fix before any workflow starts or anything is written.
-  const source = resolveConnection(config.source, { expect: 'klaviyo' }) as KlaviyoConnection;
-  const target = resolveConnection(config.target, { expect: 'database' });
+  const env = opts.env ?? process.env;
+  const source = resolveConnection(config.source, { env, expect: 'klaviyo' }) as KlaviyoConnection;
+  const target = resolveConnection(config.target, { env, expect: 'database' });
   // planned as the worker plans it: objects that name no schema go to the target connection's schema
   const targetSchema = target.kind === 'postgres' ? target.schema : undefined;
   const plan = buildReplicationPlan(config, { source: file, name, targetSchema: () => targetSchema });
@@ -76,7 +85,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   }
   await checkKey(source, plan.streams.map((s) => s.stream));
 
-  const { client, target: temporal } = await connectClient();
+  const { client, target: temporal } = await connectClient(env);
   const workflowId = opts.workflowId ?? `klaviyo-sync-${name}`;
   const running = await client.workflow
     .getHandle(workflowId)
@@ -122,9 +131,9 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   let workerDone: Promise<void> | undefined;
   if (opts.withWorker) {
     // the bars and the summary are the output here: the worker says only what went wrong
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-    const { connection } = await connectWorker();
-    worker = await createWorker({ connection, namespace: temporal.namespace, taskQueue });
+    quietWorkerLogs();
+    const { connection } = await connectWorker(env);
+    worker = await createWorker({ connection, namespace: temporal.namespace, taskQueue, deps: { env, ...(opts.rateLimitMode ? { rateLimitMode: opts.rateLimitMode } : {}) } });
     workerDone = worker.run();
   }
   try {

@@ -11,7 +11,8 @@ import type { Command } from 'commander';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleSpec, type ScheduleSummary } from '@temporalio/client';
 import { parseReplicationYaml, buildReplicationPlan, type ReplicationInput } from '../../config/replication';
 import { resolveConnection } from '../../config/connections';
-import { connectClient, TASK_QUEUE, type TemporalTarget } from '../temporal';
+import { connectClient, type TemporalTarget } from '../temporal';
+import { TASK_QUEUE } from '../../workflows/shared';
 import { readConfigFile } from './files';
 import { formatTable } from './table';
 

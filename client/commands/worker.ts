@@ -1,9 +1,10 @@
 /** `klaviyo-sync worker`: runs a worker on the `klaviyo-sync` task queue until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
-import { connectWorker, TASK_QUEUE } from '../temporal';
+import { connectWorker } from '../temporal';
+import { TASK_QUEUE } from '../../workflows/shared';
 import { createWorker } from '../../worker';
-import type { RateLimitMode } from '../../activities/klaviyo/ratelimit';
-import { closeAll } from '../../activities/db/connect';
+import type { RateLimitMode } from '../../lib/klaviyo/ratelimit';
+import { closeAll } from '../../lib/db/connect';
 
 const RATE_LIMIT_MODES: readonly RateLimitMode[] = ['sling', 'documented'];
 

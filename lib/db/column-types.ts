@@ -1,6 +1,6 @@
 /**
  * The portable column types and how a Klaviyo attribute gets one: from its type in the spec, or, for an attribute the
- * spec does not list, from the values seen. Each dialect maps these to its own SQL types (activities/db/dialect.ts).
+ * spec does not list, from the values seen. Each dialect maps these to its own SQL types (lib/db/dialect.ts).
  * Kept free of other imports so scripts/gen-attributes.ts can check spec types before attributes.json exists.
  */
 
@@ -18,7 +18,7 @@ export function specColumnType(type: string): ColumnType {
   if (type === 'number') return 'number';
   if (type === 'boolean') return 'boolean';
   throw new Error(
-    `spec type ${JSON.stringify(type)} has no column type; add it to specColumnType in activities/db/column-types.ts`,
+    `spec type ${JSON.stringify(type)} has no column type; add it to specColumnType in lib/db/column-types.ts`,
   );
 }
 

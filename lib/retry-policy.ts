@@ -3,11 +3,11 @@
  * and the CLI's in-process retries (pre-checks, `conns test`) are both built from these. No imports, no Node
  * built-ins: workflow code and the CLI both load this file.
  *
- * Whether a failure is retried at all is decided by its class (activities/errors.ts): user-fixable and protocol
+ * Whether a failure is retried at all is decided by its class (lib/errors.ts): user-fixable and protocol
  * failures fail at once with the fix; rate-limited ones wait Klaviyo's `Retry-After`; transient ones back off.
  */
 
-/** Kinds of failure, as activities/errors.ts classifies them. */
+/** Kinds of failure, as lib/errors.ts classifies them. */
 export type FailureKind = 'user-fixable' | 'protocol' | 'rate-limited' | 'transient';
 
 export const RETRY_POLICY = {

@@ -16,7 +16,8 @@ import type { Knex } from 'knex';
 import type { Mode, StreamDef } from '../../streams/types';
 import { baseColumns, pageColumns, toRow, type ColumnDef, type KlaviyoResource, type Row } from './columns';
 import type { ColumnType } from './column-types';
-import { connect, type Target } from './connect';
+import { processDatabases, type DatabasePools, type Target } from './connect';
+import { systemNow, type Now } from '../clock';
 import { createTable, dialectFor, schemaOf, tableOf, upsertRows, type Dialect } from './dialect';
 import {
   primaryKeyName,
@@ -164,10 +165,13 @@ async function upsert(
 export class Destination {
   private readonly db: Knex;
   private readonly d: Dialect;
+  private readonly now: Now;
 
-  constructor(target: Target) {
-    this.db = connect(target);
+  /** `databases`: where its pool comes from (default: the process's); `now`: the clock of state and `_synced_at` */
+  constructor(target: Target, options: { databases?: DatabasePools; now?: Now } = {}) {
+    this.db = (options.databases ?? processDatabases()).get(target);
     this.d = dialectFor(target.kind);
+    this.now = options.now ?? systemNow;
   }
 
   /**
@@ -203,10 +207,10 @@ export class Destination {
           await createDataTable(trx, d, staging, baseColumns(stream), stream.primaryKey);
         }
       }
-      if (!resumed) await supersedeOtherRuns(trx, d, object.schema, object.table, runId);
+      if (!resumed) await supersedeOtherRuns(trx, d, object.schema, object.table, runId, this.now());
 
       const byPartition = new Map(existing.map((s) => [s.partition, s]));
-      const updatedAt = new Date().toISOString();
+      const updatedAt = this.now().toISOString();
       const states: StateRow[] = [];
       for (const partition of partitions) {
         const prev = byPartition.get(partition);
@@ -253,7 +257,7 @@ export class Destination {
     const where = `stream ${stream.name}, partition ${JSON.stringify(partition)}, run ${runId}`;
     if (typeof partition !== 'string') throw new Error(`${where}: partition must be a string ('' when unpartitioned)`);
     if (nextUrl === null && !done) throw new Error(`${where}: a page without a next URL must be the last (done: true)`);
-    const syncedAt = new Date();
+    const syncedAt = this.now();
     const rows = dedupe(
       input.resources.map((r) => toRow(stream, r, input.parentId, syncedAt)),
       stream.primaryKey,
@@ -338,7 +342,7 @@ export class Destination {
       loopMark: null,
       rows: 0,
       pages: 0,
-      updatedAt: new Date().toISOString(),
+      updatedAt: this.now().toISOString(),
     };
     await saveState(trx, this.d, object.schema, state);
     return state;
@@ -381,7 +385,7 @@ export class Destination {
         );
       }
       if (mode === 'full-refresh') await this.swap(trx, object, where);
-      const updatedAt = new Date().toISOString();
+      const updatedAt = this.now().toISOString();
       for (const s of states) {
         s.watermark = laterWatermark(s.watermark, s.runWatermark);
         s.status = 'finished';
@@ -496,7 +500,7 @@ export class Destination {
       await d.lockSchema(trx, object.schema);
       await this.stateTableCurrent(trx, object.schema);
       const states = await readTableState(trx, d, object.schema, object.table, true);
-      if (states.some((s) => s.runId === runId && s.status === 'running')) await cancelRunState(trx, d, object.schema, object.table, runId);
+      if (states.some((s) => s.runId === runId && s.status === 'running')) await cancelRunState(trx, d, object.schema, object.table, runId, this.now());
       const newerRun = states.some((s) => s.runId !== runId && s.status === 'running');
       if (mode !== 'full-refresh' || newerRun) return { stagingDropped: false };
       const staging = stagingTable(d.kind, object);

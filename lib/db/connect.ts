@@ -1,5 +1,6 @@
 /**
- * One knex instance per destination per process, so every activity on a worker shares one pool.
+ * The database pools: one knex instance per destination in a `DatabasePools` registry, so every activity of a worker
+ * shares one pool per target (the worker injects the registry into its activities; by default the process's).
  * Postgres through `pg`; SQLite through better-sqlite3 in WAL mode (readers never block the writer) with a busy
  * timeout, and with write transactions that take the write lock when they begin (see ImmediateSqliteClient).
  */
@@ -40,8 +41,6 @@ class ImmediateSqliteClient extends BetterSqlite3Client {
   }
 }
 
-const cache = new Map<string, Knex>();
-
 function cacheKey(target: Target): string {
   return target.kind === 'postgres' ? `postgres ${target.url}` : `sqlite ${path.resolve(target.filename)}`;
 }
@@ -71,20 +70,42 @@ function create(target: Target): Knex {
   });
 }
 
-/** The shared knex instance for a target, created on first use. */
-export function connect(target: Target): Knex {
-  const key = cacheKey(target);
-  let db = cache.get(key);
-  if (!db) {
-    db = create(target);
-    cache.set(key, db);
+/** A knex instance per target, created on first use, all closed together. */
+export class DatabasePools {
+  private readonly cache = new Map<string, Knex>();
+
+  /** The shared knex instance for a target, created on first use. */
+  get(target: Target): Knex {
+    const key = cacheKey(target);
+    let db = this.cache.get(key);
+    if (!db) {
+      db = create(target);
+      this.cache.set(key, db);
+    }
+    return db;
   }
-  return db;
+
+  /** Closes every pool opened so far; a later `get` opens a new one. */
+  async close(): Promise<void> {
+    const all = [...this.cache.values()];
+    this.cache.clear();
+    await Promise.all(all.map((db) => db.destroy()));
+  }
 }
 
-/** Closes every pool this process opened (worker shutdown, end of a test file). */
+const processPools = new DatabasePools();
+
+/** The process's registry: the default of workers and of a Destination given none. */
+export function processDatabases(): DatabasePools {
+  return processPools;
+}
+
+/** The process's shared knex instance for a target, created on first use. */
+export function connect(target: Target): Knex {
+  return processPools.get(target);
+}
+
+/** Closes every pool of the process's registry (worker shutdown, end of a test file). */
 export async function closeAll(): Promise<void> {
-  const all = [...cache.values()];
-  cache.clear();
-  await Promise.all(all.map((db) => db.destroy()));
+  await processPools.close();
 }

@@ -13,6 +13,7 @@ import type { StreamDef } from '../../streams/types';
 import attributesDoc from '../../streams/attributes.json';
 import { inferColumnType, specColumnType, type ColumnType } from './column-types';
 import { IdentifierError, validateColumnName } from './naming';
+import { systemNow } from '../clock';
 
 export type { ColumnType } from './column-types';
 
@@ -93,7 +94,7 @@ export function baseColumns(stream: StreamDef): ColumnDef[] {
  * One resource → one row. `parentId` is required for child streams (the list id of a list membership).
  * Every primary key column must end up non-empty; a resource without an id is a protocol error worth stopping on.
  */
-export function toRow(stream: StreamDef, resource: KlaviyoResource, parentId?: string, syncedAt: Date = new Date()): Row {
+export function toRow(stream: StreamDef, resource: KlaviyoResource, parentId?: string, syncedAt: Date = systemNow()): Row {
   const where = `stream ${stream.name}, resource ${JSON.stringify(resource?.id)}`;
   if (typeof resource?.id !== 'string' || resource.id === '') throw new Error(`${where}: resource has no id`);
   const row: Row = {};

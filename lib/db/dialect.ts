@@ -1,6 +1,6 @@
 /**
  * What differs between Postgres and SQLite: SQL types, how to list a table's columns, value encoding, statement
- * limits, locking. Everything else in activities/db/ is built with knex's query and schema builders (which quote
+ * limits, locking. Everything else in lib/db/ is built with knex's query and schema builders (which quote
  * identifiers in each dialect's way: `"klaviyo"."profiles"`, `` `klaviyo__profiles` ``), or where knex cannot say it,
  * one hand-written SQL text for both (double-quoted identifiers, `?` placeholders that knex numbers for pg).
  */
@@ -166,7 +166,7 @@ const sqlite: Dialect = {
   },
   // SQLite has no ADD COLUMN IF NOT EXISTS; writers hold the write lock (BEGIN IMMEDIATE) while they check and add
   addColumnSql: (ref, name, type) => `ALTER TABLE ${tableSql(ref)} ADD COLUMN ${quoteIdent(name)} ${SQLITE_TYPES[type]}`,
-  // one writer at a time already: every transaction begins IMMEDIATE (activities/db/connect.ts)
+  // one writer at a time already: every transaction begins IMMEDIATE (lib/db/connect.ts)
   async lockSchema() {},
   rowLocks: false,
   // SQLite's primary key index follows its table on rename

@@ -1,6 +1,6 @@
 /**
  * Database errors (pg's SQLSTATE codes, better-sqlite3's SQLITE_* codes, socket errors) in the classes of
- * activities/errors.ts: a connection that drops or a busy database is transient; a wrong password, a missing
+ * lib/errors.ts: a connection that drops or a busy database is transient; a wrong password, a missing
  * privilege, a view that blocks the full-refresh swap, a value that no longer fits its column or a table with too
  * many columns is the user's to fix, and the message says how.
  *

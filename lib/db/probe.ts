@@ -8,15 +8,28 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
-import type { PostgresConnection, SqliteConnection } from '../../config/connections';
-import { DEFAULT_SCHEMA } from '../../config/replication';
 import { classify, TransientError } from '../errors';
 import { createTable, dialectFor } from './dialect';
 import { physicalTable, primaryKeyName, validateObjectName } from './naming';
 
-export interface ProbeOptions {
-  /** Postgres: the schema to try to create (default: the connection's, else `klaviyo`) */
+/** What a probe needs of a Postgres connection (config/connections' PostgresTarget has it; lib/ sits below config/). */
+export interface PostgresTarget {
+  name: string;
+  url: string;
   schema?: string;
+}
+
+/** What a probe needs of a SQLite connection. */
+export interface SqliteTarget {
+  name: string;
+  filename: string;
+}
+
+export interface ProbeOptions {
+  /** Postgres: the schema to try to create (default: the connection's, else `defaultSchema`) */
+  schema?: string;
+  /** the schema a replication writes to when neither `schema` nor the connection names one */
+  defaultSchema?: string;
   /** each finding as it is made, one line */
   print: (line: string) => void;
 }
@@ -26,13 +39,13 @@ const PG_CONNECT_TIMEOUT_MS = 10_000;
 const PROBE_TABLE = '_klaviyo_sync_conns_test';
 
 /** `host:port/db` for messages: where the connection points, without user or password. */
-export function postgresAddress(conn: PostgresConnection): string {
+export function postgresAddress(conn: PostgresTarget): string {
   const u = new URL(conn.url);
   return `${u.hostname}:${u.port || '5432'}/${decodeURIComponent(u.pathname.slice(1))}`;
 }
 
-export async function probePostgres(conn: PostgresConnection, opts: ProbeOptions): Promise<{ summary: string }> {
-  const schema = opts.schema ?? conn.schema ?? DEFAULT_SCHEMA;
+export async function probePostgres(conn: PostgresTarget, opts: ProbeOptions): Promise<{ summary: string }> {
+  const schema = opts.schema ?? conn.schema ?? opts.defaultSchema ?? 'klaviyo';
   // the schema goes into SQL: the writer's rule first (a connection's schema was checked when it was parsed)
   validateObjectName({ schema, table: 'probe' });
   const url = new URL(conn.url);
@@ -62,7 +75,7 @@ export async function probePostgres(conn: PostgresConnection, opts: ProbeOptions
 
     const existed = (await db.raw('select 1 from pg_namespace where nspname = ?', [schema])).rows.length > 0;
     // what a replication does first, with the writer's own code: the schema, created only when it is missing
-    // (activities/db/dialect.ts lockSchema), then a table in it
+    // (lib/db/dialect.ts lockSchema), then a table in it
     const d = dialectFor('postgres');
     const probe = physicalTable('postgres', schema, PROBE_TABLE);
     const steps = [
@@ -95,7 +108,7 @@ export async function probePostgres(conn: PostgresConnection, opts: ProbeOptions
   }
 }
 
-function postgresLoginProblem(err: unknown, conn: PostgresConnection, where: string, scrub: (s: string) => string): string {
+function postgresLoginProblem(err: unknown, conn: PostgresTarget, where: string, scrub: (s: string) => string): string {
   const code = (err as { code?: unknown }).code;
   const reason = scrub(errorMessage(err));
   const user = decodeURIComponent(new URL(conn.url).username) || '(default user)';
@@ -123,7 +136,7 @@ function errorMessage(err: unknown): string {
 
 // SQLite
 
-export async function probeSqlite(conn: SqliteConnection, opts: ProbeOptions): Promise<{ summary: string }> {
+export async function probeSqlite(conn: SqliteTarget, opts: ProbeOptions): Promise<{ summary: string }> {
   const file = conn.filename;
   // ENOTDIR too means there is no such file: a parent is a file, which the search for a directory below reports
   const stat = fs.existsSync(file) ? fs.statSync(file) : undefined;

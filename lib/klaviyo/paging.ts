@@ -6,7 +6,7 @@
  * What is covered: every loop, however long and across any number of activity calls. Within a call every page read
  * is remembered, so a self-link or a short loop fails at once. Across calls, the state table keeps one `links.next`
  * per partition, replaced each time the run's page count reaches a power of two (Brent's cycle detection, with the
- * `loopMark` of activities/db/state.ts): once that mark lies inside a loop of L pages and the count has passed L,
+ * `loopMark` of lib/db/state.ts): once that mark lies inside a loop of L pages and the count has passed L,
  * the loop comes back to it, so a loop is caught within about 2·(L + the pages before it) + L pages.
  */
 import { ProtocolError } from '../errors';

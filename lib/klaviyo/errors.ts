@@ -1,12 +1,12 @@
 /**
- * Klaviyo responses and transport errors in the classes of activities/errors.ts (user-fixable, protocol,
+ * Klaviyo responses and transport errors in the classes of lib/errors.ts (user-fixable, protocol,
  * rate-limited, transient): the class decides whether and when the activity is retried (the worker's interceptor
  * maps it to a Temporal failure), and the message is what an operator reads in the UI, so each one names the fix.
  *
  * Nothing here sees the API key; the client scrubs bodies and transport messages before they get here.
  */
 import { ProtocolError, RateLimitedError, TransientError, UserFixableError, type SyncError } from '../errors';
-import { RETRY_POLICY } from '../../workflows/retry-policy';
+import { RETRY_POLICY } from '../retry-policy';
 
 export const KlaviyoErrorType = {
   RateLimited: 'KlaviyoRateLimited',

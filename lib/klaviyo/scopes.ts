@@ -14,6 +14,7 @@ import { SyncError, UserFixableError } from '../errors';
 import type { KlaviyoClient } from './client';
 import { KlaviyoErrorType } from './errors';
 import { firstPageUrl } from './urls';
+import { systemNow, type Now } from '../clock';
 
 export interface ScopeProbe {
   scope: string;
@@ -38,7 +39,7 @@ export function scopesOf(stream: StreamDef): string[] {
 }
 
 /** The stream's first request, with its first partition's filter (campaigns need a channel) and 1 row per page. */
-export function probeUrl(baseUrl: string, stream: StreamDef, now = new Date()): string {
+export function probeUrl(baseUrl: string, stream: StreamDef, now: Date = systemNow()): string {
   const smallest: StreamDef = stream.pageSize === undefined ? stream : { ...stream, pageSize: 1 };
   const first = partitionsOf(stream).fixedKeys?.[0];
   return firstPageUrl(baseUrl, smallest, { ...(first !== undefined ? partitionsOf(stream).request(first) : {}), now });
@@ -50,9 +51,15 @@ export type ScopeStatus = 'ok' | 'missing';
  * One probe: `ok`, or `missing` on a 403. Anything else (a bad key, throttling, an outage) is thrown as the
  * client classified it, for the caller's retry policy.
  */
-export async function probeScope(client: KlaviyoClient, baseUrl: string, probe: ScopeProbe, signal?: AbortSignal): Promise<ScopeStatus> {
+export async function probeScope(
+  client: KlaviyoClient,
+  baseUrl: string,
+  probe: ScopeProbe,
+  signal?: AbortSignal,
+  now: Now = systemNow,
+): Promise<ScopeStatus> {
   try {
-    await client.getPage(probeUrl(baseUrl, probe.stream), { operation: probe.stream.operation, signal });
+    await client.getPage(probeUrl(baseUrl, probe.stream, now()), { operation: probe.stream.operation, signal });
     return 'ok';
   } catch (err) {
     if (err instanceof SyncError && err.type === KlaviyoErrorType.PermissionError) return 'missing';
@@ -67,6 +74,8 @@ export interface KeyCheckOptions {
   /** wraps each probe: the CLI passes `withRetries`, an activity nothing (Temporal retries the activity) */
   retry?: <T>(fn: () => Promise<T>) => Promise<T>;
   signal?: AbortSignal;
+  /** the clock of the probes' URLs (default: the system's) */
+  now?: Now;
 }
 
 /**
@@ -80,7 +89,7 @@ export async function checkStreamScopes(client: KlaviyoClient, streams: readonly
   const probes = scopeProbes().filter((p) => needed.has(p.scope));
   if (probes.length === 0) return;
   const retry = opts.retry ?? (<T>(fn: () => Promise<T>) => fn());
-  const run = (p: ScopeProbe) => retry(() => probeScope(client, opts.baseUrl, p, opts.signal));
+  const run = (p: ScopeProbe) => retry(() => probeScope(client, opts.baseUrl, p, opts.signal, opts.now));
   const first = await run(probes[0]);
   const rest = await Promise.all(probes.slice(1).map(run));
   const statuses = [first, ...rest];

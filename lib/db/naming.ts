@@ -2,7 +2,7 @@
  * Object names from the config → physical tables, and the one place identifiers are checked and quoted.
  *
  * Every identifier that reaches SQL is validated here first and then always double-quoted (both dialects accept
- * `"name"`); no SQL in activities/db/ interpolates a name that has not passed through this module.
+ * `"name"`); no SQL in lib/db/ interpolates a name that has not passed through this module.
  *
  * Postgres: `schema.table` is a real schema and table.
  *
@@ -64,7 +64,7 @@ export function validateColumnName(name: string, context: string): string {
   if (!COLUMN.test(name) || name.length > MAX_IDENTIFIER) {
     throw new IdentifierError(
       `${context}: ${JSON.stringify(name)} cannot be a column name (expected up to ${MAX_IDENTIFIER} lowercase ` +
-        `letters, digits and underscores); if Klaviyo added this attribute, map it in activities/db/columns.ts`,
+        `letters, digits and underscores); if Klaviyo added this attribute, map it in lib/db/columns.ts`,
     );
   }
   return name;

@@ -3,7 +3,7 @@
  * there. Workflows set them only when they are: an unregistered attribute would fail every workflow task.
  */
 import { temporal } from '@temporalio/proto';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../workflows/shared';
 
 interface OperatorService {
   listSearchAttributes(req: { namespace: string }): Promise<{ customAttributes?: Record<string, unknown> | null }>;

@@ -1,8 +1,9 @@
 /**
  * The one classification of klaviyo-sync's failures, after dust-tt/dust's connectors: code throws typed errors
- * (or lets drivers throw theirs), and one mapper turns any of them into the Temporal failure that decides retries.
- * The worker's activity interceptor (worker/index.ts) applies it to every activity; the CLI's pre-checks use the same
- * classification with the same numbers (`withRetries`, workflows/retry-policy.ts).
+ * (or lets drivers throw theirs), and one mapper (worker/failures.ts, at the activity boundary) turns any of them into
+ * the Temporal failure that decides retries. No Temporal here: the worker's activity interceptor applies the mapper to
+ * every activity; the CLI's pre-checks use the same classification with the same numbers (`withRetries`,
+ * lib/retry-policy.ts).
  *
  * - user-fixable: retrying cannot help; a person must change the key, a connection, the config or the database.
  *   Fails at once, with a message that names the fix.
@@ -13,11 +14,10 @@
  *
  * Messages never contain secrets: errors are built from scrubbed text only.
  */
-import { ApplicationFailure, ApplicationFailureCategory, TemporalFailure } from '@temporalio/common';
-import { nextRetrySeconds, RETRY_POLICY, type FailureKind } from '../workflows/retry-policy';
+import { nextRetrySeconds, RETRY_POLICY, type FailureKind } from './retry-policy';
 import { classifyDatabaseError } from './db/errors';
 
-export type { FailureKind } from '../workflows/retry-policy';
+export type { FailureKind } from './retry-policy';
 
 export interface SyncErrorOptions {
   /** the failure type Temporal shows and `nonRetryableErrorTypes` matches, e.g. `KlaviyoAuthError` */
@@ -85,38 +85,14 @@ const USER_FIXABLE_NAMES = new Set(['ConfigError', 'ConnectionError', 'Identifie
 
 /**
  * The class of any error, or undefined for one nothing here knows (left to Temporal's retry policy: retried, up to
- * the attempts of its activity). A Temporal failure (already mapped, or a cancellation) is not classified.
+ * the attempts of its activity).
  */
 export function classify(err: unknown, ctx: FailureContext = {}): SyncError | undefined {
   if (err instanceof SyncError) return err;
-  if (err instanceof TemporalFailure) return undefined;
   if (err instanceof Error && USER_FIXABLE_NAMES.has(err.name)) {
     return new UserFixableError(err.message, { type: err.name });
   }
   return classifyDatabaseError(err, ctx);
-}
-
-/** The Temporal failure for an error: the one place a class becomes retry behaviour. */
-export function toApplicationFailure(err: unknown, ctx: FailureContext = {}): unknown {
-  const e = classify(err, ctx);
-  if (!e) return err;
-  // No cause: the replication's summary and the CLI show a failure's innermost message, and that must be this one,
-  // which names the fix; what a cause would add (the driver's code and words) is in the message and the details.
-  if (e instanceof RateLimitedError) {
-    return ApplicationFailure.create({
-      type: e.type,
-      message: e.message,
-      nextRetryDelay: `${Math.min(RETRY_POLICY.maximumRetryAfterSeconds, e.retryAfterSeconds)}s`,
-      category: ApplicationFailureCategory.BENIGN,
-      details: e.details ? [e.details] : undefined,
-    });
-  }
-  return ApplicationFailure.create({
-    type: e.type,
-    message: e.message,
-    nonRetryable: e.nonRetryable,
-    details: e.details ? [e.details] : undefined,
-  });
 }
 
 export interface RetryOptions {

@@ -40,7 +40,7 @@ export interface StateRow {
   /**
    * the `links.next` saved when this run's page count of the partition last reached a power of two (Brent's cycle
    * check): a later `links.next` equal to it means paging went round in a loop, however many pages long, across any
-   * number of activity calls (activities/klaviyo/paging.ts)
+   * number of activity calls (lib/klaviyo/paging.ts)
    */
   loopMark: string | null;
 }
@@ -188,16 +188,17 @@ export async function supersedeOtherRuns(
   schema: string,
   table: string,
   runId: string,
+  now: Date,
 ): Promise<void> {
   await tableOf(trx, stateTable(d.kind, schema))
-    .update({ status: 'superseded', updated_at: d.encode(new Date().toISOString(), 'timestamp') })
+    .update({ status: 'superseded', updated_at: d.encode(now.toISOString(), 'timestamp') })
     .where({ table_name: table, status: 'running' })
     .whereNot('run_id', runId);
 }
 
 /** Marks a cancelled run's partitions of the table `cancelled`, so a late writer of that run is refused. */
-export async function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string): Promise<void> {
+export async function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string, now: Date): Promise<void> {
   await tableOf(trx, stateTable(d.kind, schema))
-    .update({ status: 'cancelled', updated_at: d.encode(new Date().toISOString(), 'timestamp') })
+    .update({ status: 'cancelled', updated_at: d.encode(now.toISOString(), 'timestamp') })
     .where({ table_name: table, run_id: runId, status: 'running' });
 }

@@ -1,0 +1,38 @@
+/**
+ * The Temporal facts klaviyo-sync's workflows, worker and client share (as dust-tt/dust's connectors keep theirs in
+ * one config module): the task queues, the search attributes, and the query and signal definitions. Deterministic:
+ * no Node built-ins, no I/O, so workflow code loads it as the client and the worker do.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { PagesWritten, PartitionRunProgress, ReplicationProgress, StreamRunProgress } from './progress';
+
+/** the shared task queue: `klaviyo-sync worker`, `temporal workflow start` and schedules */
+export const TASK_QUEUE = 'klaviyo-sync';
+
+/**
+ * The task queue of the worker that `run --with-worker` and the demo run in their own process: one per workflow id,
+ * so no standalone worker (with its own environment, and so its own connections) takes their tasks, and running the
+ * same command again polls the same queue and resumes the same workflow.
+ */
+export function inProcessTaskQueue(workflowId: string): string {
+  return `${TASK_QUEUE}/with-worker/${workflowId}`;
+}
+
+/** Search attributes klaviyo-sync sets, so runs can be listed per replication and stream in the UI and CLI. */
+export const KLAVIYO_REPLICATION = defineSearchAttributeKey('KlaviyoReplication', SearchAttributeType.KEYWORD);
+export const KLAVIYO_STREAM = defineSearchAttributeKey('KlaviyoStream', SearchAttributeType.KEYWORD);
+
+/** For `temporal server start-dev --search-attribute` and `temporal operator search-attribute create`. */
+export const SEARCH_ATTRIBUTES: Record<string, 'Keyword'> = { KlaviyoReplication: 'Keyword', KlaviyoStream: 'Keyword' };
+
+/** The replication's, each stream's and each partition's answer (progress.ts has the shapes). */
+export const progressQuery = defineQuery<ReplicationProgress>('progress');
+export const streamProgressQuery = defineQuery<StreamRunProgress>('progress');
+export const partitionProgressQuery = defineQuery<PartitionRunProgress>('progress');
+
+/**
+ * Deprecated: what stream and partition workflows started before bounded progress sent the replication after each
+ * page batch. Only replays of such histories still send it (see NO_PAGE_SIGNALS in sync-stream.ts).
+ */
+export const pagesWrittenSignal = defineSignal<[PagesWritten]>('pagesWritten');
