@@ -2,7 +2,7 @@
  * The `klaviyo-sync` command line. Each subcommand lives in the module that owns it; this file only wires them.
  */
 import { Command } from 'commander';
-import { registerSandboxCommand } from '../sandbox/cli';
+import { registerSandboxCommand } from '@klaviyo-sync/sandbox/cli';
 import { registerRunCommand } from './commands/run';
 import { registerWorkerCommand } from './commands/worker';
 import { registerRenderCommand } from './commands/render';

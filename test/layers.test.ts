@@ -15,8 +15,9 @@ const ROOT = path.join(__dirname, '..');
 export const LAYERS = ['streams', 'lib', 'config', 'workflows', 'activities', 'worker', 'client'] as const;
 type Layer = (typeof LAYERS)[number] | 'sandbox';
 
-/** the only sandbox modules the product may import: its public entry points */
-const SANDBOX_ENTRY_POINTS = ['sandbox/index.ts', 'sandbox/cli.ts'];
+/** the sandbox is its own workspace package: the product imports it by name, through its public entry points only */
+const SANDBOX_PACKAGE = '@klaviyo-sync/sandbox';
+const SANDBOX_ENTRY_POINTS = [SANDBOX_PACKAGE, `${SANDBOX_PACKAGE}/cli`];
 /** what workflow code may load (not only name as a type): deterministic modules without Node built-ins or I/O */
 const WORKFLOW_VALUE_IMPORTS = [/^streams\//, /^workflows\//, /^lib\/retry-policy\.ts$/];
 
@@ -76,13 +77,17 @@ export function violation(from: string, imp: Import): string | undefined {
   if (!source) return undefined;
   if (!imp.specifier.startsWith('.')) {
     if (source === 'lib' && imp.specifier.startsWith('@temporalio/')) return 'lib/ is plain libraries: no Temporal (map to Temporal failures in worker/)';
+    if (imp.specifier === SANDBOX_PACKAGE || imp.specifier.startsWith(`${SANDBOX_PACKAGE}/`)) {
+      if (source === 'sandbox') return 'the sandbox imports its own modules by relative path';
+      return SANDBOX_ENTRY_POINTS.includes(imp.specifier) ? undefined : `only the sandbox's public entry points (${SANDBOX_ENTRY_POINTS.join(', ')}) may be imported`;
+    }
     return undefined;
   }
   const target = resolveRelative(from, imp.specifier);
   const targetLayer = layerOf(target);
   if (target.startsWith('..')) return 'imports from outside the repository';
-  if (source === 'sandbox') return targetLayer === 'sandbox' || target === 'package.json' ? undefined : 'the sandbox is independent of the product';
-  if (targetLayer === 'sandbox') return SANDBOX_ENTRY_POINTS.includes(target) ? undefined : `only the sandbox's public entry points (${SANDBOX_ENTRY_POINTS.join(', ')}) may be imported`;
+  if (source === 'sandbox') return targetLayer === 'sandbox' ? undefined : 'the sandbox is independent of the product';
+  if (targetLayer === 'sandbox') return `the sandbox is a package of its own: import it by name (${SANDBOX_ENTRY_POINTS.join(', ')})`;
   if (!targetLayer) return target === 'package.json' ? undefined : `${target} belongs to no layer`;
   if (source === 'workflows') {
     if (imp.typeOnly) return LAYERS.indexOf(targetLayer as (typeof LAYERS)[number]) <= LAYERS.indexOf('activities') ? undefined : `workflows/ may name types of ${targetLayer}/ only up to activities/`;
@@ -124,7 +129,10 @@ void test('the check sees an upward import, a workflow loading activity code and
   assert.match(String(check('lib/klaviyo/client.ts', `import { Context } from '@temporalio/activity';`)[0]), /no Temporal/);
   assert.match(String(check('workflows/replicate.ts', `import { createActivities } from '../activities';`)[0]), /may load only/);
   assert.equal(check('workflows/activities.ts', `import type { Activities } from '../activities';`)[0], undefined);
-  assert.match(String(check('client/commands/demo.ts', `const a = require('../../sandbox/account');`)[0]), /public entry points/);
-  assert.equal(check('client/commands/demo.ts', `import { startSandbox } from '../../sandbox';`)[0], undefined);
+  assert.match(String(check('client/commands/demo.ts', `const a = require('../../sandbox/account');`)[0]), /package of its own/);
+  assert.match(String(check('client/commands/demo.ts', `import { startSandbox } from '../../sandbox';`)[0]), /import it by name/);
+  assert.match(String(check('client/commands/demo.ts', `import { advance } from '@klaviyo-sync/sandbox/account/account';`)[0]), /public entry points/);
+  assert.equal(check('client/commands/demo.ts', `import { startSandbox } from '@klaviyo-sync/sandbox';`)[0], undefined);
+  assert.match(String(check('sandbox/http/admin.ts', `import { version } from '../../package.json';`)[0]), /independent/);
   assert.match(String(check('sandbox/http/api.ts', `import { STREAMS } from '../../streams/streams';`)[0]), /independent/);
 });

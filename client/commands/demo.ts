@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { startSandbox, type RunningSandbox } from '../../sandbox';
+import { startSandbox, type RunningSandbox } from '@klaviyo-sync/sandbox';
 import { PROJECT_ROOT } from '../temporal-cli';
 import { startDevServer, temporalAnswers } from '../dev-server';
 import { SEARCH_ATTRIBUTES } from '../../workflows/shared';

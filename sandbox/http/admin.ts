@@ -14,7 +14,7 @@ import { faultsToJson, parseFaultJson, type FaultInjector } from './faults';
 import { REVISION } from './operations';
 import { formatRateLimitMode, parseRateLimitMode, type RateLimiter } from './ratelimit';
 import type { RequestStats } from './stats';
-import { version as packageVersion } from '../../package.json';
+import { version as packageVersion } from '../package.json';
 
 export interface AdminContext {
   account: Account;
