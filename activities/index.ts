@@ -78,7 +78,13 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     const limiter = deps.limiterFor(`${conn.name}@${conn.baseUrl}`);
     return {
       conn,
-      client: new KlaviyoClient({ baseUrl: conn.baseUrl, apiKey: conn.apiKey, limiter, dispatcher: deps.dispatcher, connection: conn.name }),
+      client: new KlaviyoClient({
+        baseUrl: conn.baseUrl,
+        apiKey: conn.apiKey,
+        limiter,
+        dispatcher: deps.dispatcher,
+        connection: conn.name,
+      }),
     };
   };
 
@@ -134,7 +140,12 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      */
     async checkSource(args: { source: string; streams: StreamName[] }): Promise<void> {
       const { conn, client } = klaviyo(args.source);
-      await checkStreamScopes(client, args.streams, { connection: conn.name, baseUrl: conn.baseUrl, signal: cancellationSignal(), now: deps.now });
+      await checkStreamScopes(client, args.streams, {
+        connection: conn.name,
+        baseUrl: conn.baseUrl,
+        signal: cancellationSignal(),
+        now: deps.now,
+      });
     },
 
     /**
@@ -211,13 +222,21 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           resources = [];
           next = null;
         }
-        const written = await dest.writePage({ ...run, partition: task.partition, parentId, resources, nextUrl: next, done: next === null });
+        const written = await dest.writePage({
+          ...run,
+          partition: task.partition,
+          parentId,
+          resources,
+          nextUrl: next,
+          done: next === null,
+        });
         rows += written.rows;
         pages++;
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
         if (next === null) return { done: true, rows, pages };
         url = next;
-        if (pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000) return { done: false, rows, pages };
+        if (pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000)
+          return { done: false, rows, pages };
       }
     },
 

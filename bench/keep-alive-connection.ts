@@ -44,7 +44,9 @@ export class KeepAliveConnection {
 
   get(path: string, headers: Record<string, string>): Promise<Response> {
     if (this.pending) throw new Error('KeepAliveConnection.get: one request at a time; await the previous one');
-    const lines = Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const lines = Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
       this.socket.write(`GET ${path} HTTP/1.1\r\nhost: ${this.host}\r\n${lines}\r\n`);

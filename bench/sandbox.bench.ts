@@ -160,7 +160,9 @@ function spotCheck(bytes: Buffer, scan: PageScan, url: string): void {
   const page = JSON.parse(bytes.toString('utf8')) as Page;
   const ids = page.data.map((r) => r.id);
   if (ids.join() !== scan.ids.join() || page.links.next !== scan.next) {
-    throw new Error(`the page scan misread GET ${url}: it found ${scan.ids.length} ids and next ${scan.next}, the document has ${ids.length} and ${page.links.next}`);
+    throw new Error(
+      `the page scan misread GET ${url}: it found ${scan.ids.length} ids and next ${scan.next}, the document has ${ids.length} and ${page.links.next}`,
+    );
   }
 }
 
@@ -170,7 +172,8 @@ function spotCheck(bytes: Buffer, scan: PageScan, url: string): void {
  */
 function windows(field: string, minMs: number, maxMs: number, n: number, gt: string, lt: string): string[] {
   const bounds: string[] = [];
-  for (let i = 1; i < n; i++) bounds.push(new Date(Math.floor(minMs / 1000 + ((maxMs - minMs) / 1000) * (i / n)) * 1000 + 500).toISOString());
+  for (let i = 1; i < n; i++)
+    bounds.push(new Date(Math.floor(minMs / 1000 + ((maxMs - minMs) / 1000) * (i / n)) * 1000 + 500).toISOString());
   return Array.from({ length: n }, (_, i) => {
     const parts = [i > 0 ? `${gt}(${field},${bounds[i - 1]})` : '', i < n - 1 ? `${lt}(${field},${bounds[i]})` : ''].filter(Boolean);
     return parts.length === 0 ? '' : parts.length === 1 ? parts[0] : `and(${parts.join(',')})`;
@@ -186,7 +189,16 @@ async function extent(client: Client, path: string, field: string, extra: string
 
 /** Runs one walker per first URL concurrently, following links.next; stops early after `maxMs`. */
 async function runPhase(client: Client, type: string, firstUrls: string[], pid: number): Promise<PhaseResult> {
-  const result: PhaseResult = { rows: 0, ids: new IdsChecksum(), pages: 0, ms: 0, serverCpuS: 0, clientCpuS: 0, latencies: [], capped: false };
+  const result: PhaseResult = {
+    rows: 0,
+    ids: new IdsChecksum(),
+    pages: 0,
+    ms: 0,
+    serverCpuS: 0,
+    clientCpuS: 0,
+    latencies: [],
+    capped: false,
+  };
   const cpu0 = cpuSecondsOf(pid);
   const client0 = process.cpuUsage();
   const t0 = performance.now();
@@ -218,7 +230,12 @@ async function runPhase(client: Client, type: string, firstUrls: string[], pid: 
 }
 
 /** Prints the phase's figures; returns its rows/s, and whether the rows walked are the truth (when not capped). */
-function report(name: string, r: PhaseResult, truth: { count: number; checksum: string }, pid: number): { rowsPerS: number; matchesTruth: boolean } {
+function report(
+  name: string,
+  r: PhaseResult,
+  truth: { count: number; checksum: string },
+  pid: number,
+): { rowsPerS: number; matchesTruth: boolean } {
   const rowsPerS = r.rows / (r.ms / 1000);
   const matches = r.rows === truth.count && r.ids.digest() === truth.checksum;
   const verdict = r.capped
@@ -244,7 +261,9 @@ async function main(): Promise<void> {
   try {
     sb = await startSandbox(['--size', args.size!, '--seed', args.seed!, '--api-key', KEY, '--rate-limits', 'off', '--quiet']);
     const pid = sb.child.pid!;
-    console.log(`sandbox --size ${args.size} up in ${((performance.now() - started) / 1000).toFixed(1)} s at ${sb.baseUrl}; ${walkers} walkers; server ${rssOf(pid)}`);
+    console.log(
+      `sandbox --size ${args.size} up in ${((performance.now() - started) / 1000).toFixed(1)} s at ${sb.baseUrl}; ${walkers} walkers; server ${rssOf(pid)}`,
+    );
     client = await Client.open(sb.baseUrl, walkers);
     const truth = await client.get<Record<string, { count: number; checksum: string }>>('/__sandbox/truth');
 

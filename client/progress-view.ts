@@ -183,7 +183,12 @@ export async function resultAcrossRestarts<T>(
 }
 
 /** Polls `liveProgress` until `done` settles; polls that fail (no worker yet, server restarting) are retried quietly. */
-export async function followProgress(client: WorkflowClient, handle: WorkflowHandle, view: ProgressView, done: Promise<unknown>): Promise<void> {
+export async function followProgress(
+  client: WorkflowClient,
+  handle: WorkflowHandle,
+  view: ProgressView,
+  done: Promise<unknown>,
+): Promise<void> {
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   const poll = async () => {

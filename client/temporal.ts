@@ -43,7 +43,9 @@ export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promi
 }
 
 /** For `run --with-worker` and `worker`: the worker's own connection (worker/connection.ts), to the same target. */
-export async function connectWorker(env: NodeJS.ProcessEnv = process.env): Promise<{ connection: NativeConnection; target: TemporalTarget }> {
+export async function connectWorker(
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ connection: NativeConnection; target: TemporalTarget }> {
   const target = temporalTarget(env);
   try {
     return { connection: await connectNative(target), target };

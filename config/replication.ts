@@ -71,7 +71,8 @@ function sourceOptionsSchema(now?: Date) {
 }
 
 const ModeSchema = z.enum(MODES, {
-  error: (issue) => (typeof issue.input === 'string' ? `unknown mode "${issue.input}"; use one of: ${MODES.join(', ')}` : 'must be a string'),
+  error: (issue) =>
+    typeof issue.input === 'string' ? `unknown mode "${issue.input}"; use one of: ${MODES.join(', ')}` : 'must be a string',
 });
 
 function streamOptionsSchema(now?: Date) {
@@ -198,7 +199,9 @@ export function resolveReplicationInput(input: ReplicationInput, opts: Pick<Plan
   const hasConfig = input?.config !== undefined && input?.config !== null;
   const hasYaml = typeof input?.yaml === 'string';
   if (hasConfig === hasYaml) {
-    throw new ConfigError(source, [`give exactly one of config (an object) or yaml (the file's text), not ${hasConfig ? 'both' : 'neither'}`]);
+    throw new ConfigError(source, [
+      `give exactly one of config (an object) or yaml (the file's text), not ${hasConfig ? 'both' : 'neither'}`,
+    ]);
   }
   const config = hasYaml ? parseReplicationYaml(input.yaml!, input.name ?? 'replication.yaml') : input.config;
   return buildReplicationPlan(config, { source, name: input.name ?? 'replication', now: opts.now, targetSchema: opts.targetSchema });
@@ -226,7 +229,8 @@ export function buildReplicationPlan(config: ReplicationConfig | unknown, opts: 
     ]);
   }
   const unknownKeys = Object.keys(config).filter((k) => !TOP_LEVEL_KEYS.includes(k));
-  if (unknownKeys.length > 0) report(`unknown key${plural(unknownKeys)} ${unknownKeys.join(', ')}; supported: ${TOP_LEVEL_KEYS.join(', ')}`);
+  if (unknownKeys.length > 0)
+    report(`unknown key${plural(unknownKeys)} ${unknownKeys.join(', ')}; supported: ${TOP_LEVEL_KEYS.join(', ')}`);
 
   const sourceName = checkConnectionName(config.source, 'source', 'KLAVIYO', report);
   const targetName = checkConnectionName(config.target, 'target', 'MY_PG', report);
@@ -285,12 +289,7 @@ function pick<T>(layers: Layer[], get: (o: ParsedOptions) => T | null | undefine
   return undefined;
 }
 
-function planStream(
-  stream: StreamName,
-  layers: Layer[],
-  defaultSchema: string,
-  report: (p: string) => void,
-): PlannedStream | undefined {
+function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, report: (p: string) => void): PlannedStream | undefined {
   const def = getStream(stream);
   const own = `streams.${stream}`;
   if (pick(layers, (o) => o.disabled)?.value === true) return undefined;
@@ -416,10 +415,16 @@ function checkConnectionName(value: unknown, key: 'source' | 'target', example: 
 
 const PLACEHOLDERS = ['stream_name', 'stream_table'];
 
-function renderObject(template: string, stream: StreamName, defaultSchema: string): { schema: string; table: string } | { problem: string } {
+function renderObject(
+  template: string,
+  stream: StreamName,
+  defaultSchema: string,
+): { schema: string; table: string } | { problem: string } {
   const unknown = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]).filter((p) => !PLACEHOLDERS.includes(p));
   if (unknown.length > 0) {
-    return { problem: `unknown placeholder${plural(unknown)} ${unknown.map((p) => `{${p}}`).join(', ')} in "${template}"; use {stream_name} (or its alias {stream_table})` };
+    return {
+      problem: `unknown placeholder${plural(unknown)} ${unknown.map((p) => `{${p}}`).join(', ')} in "${template}"; use {stream_name} (or its alias {stream_table})`,
+    };
   }
   const rendered = template.replace(/\{(stream_name|stream_table)\}/g, stream);
   const parts = rendered.split('.');
@@ -480,7 +485,9 @@ function formatInstant(date: Date): string {
 }
 
 function incrementalStreams(): string {
-  return STREAMS.filter((s) => s.cursor).map((s) => s.name).join(', ');
+  return STREAMS.filter((s) => s.cursor)
+    .map((s) => s.name)
+    .join(', ');
 }
 
 function fileStem(source: string): string {

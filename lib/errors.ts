@@ -116,7 +116,9 @@ export async function withRetries<T>(fn: () => Promise<T>, opts: RetryOptions = 
       return await fn();
     } catch (err) {
       const e = classify(err);
-      const seconds = e ? nextRetrySeconds(e.kind, attempt, attempts, e instanceof RateLimitedError ? e.retryAfterSeconds : undefined) : null;
+      const seconds = e
+        ? nextRetrySeconds(e.kind, attempt, attempts, e instanceof RateLimitedError ? e.retryAfterSeconds : undefined)
+        : null;
       if (!e || seconds === null) throw err;
       opts.onRetry?.(e, seconds, attempt);
       await (opts.sleep ?? realSleep)(seconds * 1000);

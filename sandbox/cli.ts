@@ -26,7 +26,8 @@ const COUNT_FLAGS: Array<[flag: string, key: keyof SizeOptions, what: string]> =
 
 function integer(min: number, max: number) {
   return (value: string): number => {
-    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) throw new InvalidArgumentError(`Expected an integer from ${min} to ${max}.`);
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max)
+      throw new InvalidArgumentError(`Expected an integer from ${min} to ${max}.`);
     return Number(value);
   };
 }
@@ -47,7 +48,8 @@ function collectKey(value: string, previous: ApiKey[]): ApiKey[] {
 
 function anchorOf(value: string): Date {
   const d = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime())) throw new InvalidArgumentError('Expected an ISO 8601 datetime such as 2025-06-01T00:00:00Z.');
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(d.getTime()))
+    throw new InvalidArgumentError('Expected an ISO 8601 datetime such as 2025-06-01T00:00:00Z.');
   return d;
 }
 
@@ -89,18 +91,26 @@ export function registerSandboxCommand(program: Command): void {
     .option('--port <n>', 'port to listen on; 0 picks a free one', integer(0, 65535), DEFAULT_PORT)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .addOption(
-      new Option('--api-key <key>', 'a private key the sandbox accepts, repeatable: KEY has every scope, KEY=scope1,scope2 only those (e.g. pk_ro=profiles:read)')
+      new Option(
+        '--api-key <key>',
+        'a private key the sandbox accepts, repeatable: KEY has every scope, KEY=scope1,scope2 only those (e.g. pk_ro=profiles:read)',
+      )
         .argParser(collectKey)
         .default([], DEFAULT_API_KEY),
     )
     .option('--seed <n>', 'seed of the synthetic account: same seed, sizes and anchor give the same data', integer(0, 2 ** 31 - 1), 42)
     .option('--size <preset>', `account size preset: ${SIZE_PRESET_NAMES.join(', ')}`, 'small')
     .option('--anchor <iso>', 'the instant the synthetic history ends at (default: now)', anchorOf)
-    .option('--rate-limits <mode>', "documented (Klaviyo's per-operation limits), off, or scale:N to multiply every limit by N", 'documented')
+    .option(
+      '--rate-limits <mode>',
+      "documented (Klaviyo's per-operation limits), off, or scale:N to multiply every limit by N",
+      'documented',
+    )
     .option('--faults <spec>', 'inject faults into a share of /api/ requests, e.g. 500=0.02,503=0.02,reset=0.01,slow=0.05:1500,429=0.02')
     .option('--log', 'print a line per request to stderr (API keys are never printed)')
     .option('--quiet', 'print only the "listening on" line');
-  for (const [flag, , what] of COUNT_FLAGS) cmd.option(`--${flag} <n>`, `number of ${what}, overriding the size preset`, integer(0, 50_000_000));
+  for (const [flag, , what] of COUNT_FLAGS)
+    cmd.option(`--${flag} <n>`, `number of ${what}, overriding the size preset`, integer(0, 50_000_000));
 
   cmd
     .showHelpAfterError(false)
@@ -108,7 +118,8 @@ export function registerSandboxCommand(program: Command): void {
     // Commander's own parse errors (unknown option, bad argument) are bad flags too: exit 2 like ours.
     .exitOverride((err: CommanderError) => process.exit(err.code.startsWith('sandbox.') || err.exitCode === 0 ? err.exitCode : 2))
     .action(async (flags: SandboxFlags) => {
-      const fail = (message: string, exitCode = 2): never => cmd.error(message, { exitCode, code: exitCode === 2 ? 'sandbox.invalidOption' : 'sandbox.cannotListen' });
+      const fail = (message: string, exitCode = 2): never =>
+        cmd.error(message, { exitCode, code: exitCode === 2 ? 'sandbox.invalidOption' : 'sandbox.cannotListen' });
       if (!SIZE_PRESET_NAMES.includes(flags.size)) fail(`--size must be one of ${SIZE_PRESET_NAMES.join(', ')}, not '${flags.size}'.`);
       let rateLimits;
       try {
@@ -144,7 +155,8 @@ export function registerSandboxCommand(program: Command): void {
         });
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'EADDRINUSE') fail(`port ${flags.port} on ${flags.host} is already in use; pick another with --port (0 picks a free one).`, 1);
+        if (code === 'EADDRINUSE')
+          fail(`port ${flags.port} on ${flags.host} is already in use; pick another with --port (0 picks a free one).`, 1);
         if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') fail(`cannot listen on --host ${flags.host}: no such local address.`, 1);
         throw err;
       }

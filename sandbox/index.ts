@@ -71,7 +71,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
   const seed = options.seed ?? 42;
   const anchor = options.anchor ?? new Date(Math.floor(Date.now() / 1000) * 1000);
   const apiKeys = (options.apiKeys?.length ? options.apiKeys : [DEFAULT_API_KEY]).map((k) => (typeof k === 'string' ? parseApiKey(k) : k));
-  const rateLimits = typeof options.rateLimits === 'string' ? parseRateLimitMode(options.rateLimits) : (options.rateLimits ?? { kind: 'documented' });
+  const rateLimits =
+    typeof options.rateLimits === 'string' ? parseRateLimitMode(options.rateLimits) : (options.rateLimits ?? { kind: 'documented' });
   const faults = typeof options.faults === 'string' ? parseFaultSpec(options.faults) : (options.faults ?? emptyFaults());
   const account = createAccount({ seed, sizes: sizesFor(options.size, options.counts), anchor });
   const log = options.log === true ? writeStderr : options.log || undefined;

@@ -29,7 +29,10 @@ async function until(what: string, ok: () => Promise<boolean>): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const stack = await startStack(['--profiles', '1500', '--lists', '12'], ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=30']);
+  const stack = await startStack(
+    ['--profiles', '1500', '--lists', '12'],
+    ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=30'],
+  );
   const client = stack.temporal.env.client;
   try {
     // 1. everything, completed, with continue-as-new along the way
@@ -39,8 +42,19 @@ async function main(): Promise<void> {
     {
       const worker = await stackWorker(stack);
       await worker.runUntil(async () => {
-        const handle = await client.workflow.start('replicate', { taskQueue: 'klaviyo-sync', workflowId: 'record-failed', args: [{ name: 'record-failed', yaml: MEMBERSHIPS_YAML }] });
-        await until('record-failed/lists started', async () => (await client.workflow.getHandle('record-failed/lists').describe().catch(() => undefined)) !== undefined);
+        const handle = await client.workflow.start('replicate', {
+          taskQueue: 'klaviyo-sync',
+          workflowId: 'record-failed',
+          args: [{ name: 'record-failed', yaml: MEMBERSHIPS_YAML }],
+        });
+        await until(
+          'record-failed/lists started',
+          async () =>
+            (await client.workflow
+              .getHandle('record-failed/lists')
+              .describe()
+              .catch(() => undefined)) !== undefined,
+        );
         await faults(stack, { failNext: { count: 1, status: 400 } });
         await handle.result().catch(() => undefined);
       });
@@ -52,9 +66,16 @@ async function main(): Promise<void> {
       await faults(stack, { slow: { p: 1, ms: 300 } });
       const worker = await stackWorker(stack, stack.env, 2);
       await worker.runUntil(async () => {
-        const handle = await client.workflow.start('replicate', { taskQueue: 'klaviyo-sync', workflowId: 'record-cancel', args: [{ name: 'record-cancel', yaml: MEMBERSHIPS_YAML }] });
+        const handle = await client.workflow.start('replicate', {
+          taskQueue: 'klaviyo-sync',
+          workflowId: 'record-cancel',
+          args: [{ name: 'record-cancel', yaml: MEMBERSHIPS_YAML }],
+        });
         await until('record-cancel partitions running', async () => {
-          const d = await client.workflow.getHandle('record-cancel/list_profiles').describe().catch(() => undefined);
+          const d = await client.workflow
+            .getHandle('record-cancel/list_profiles')
+            .describe()
+            .catch(() => undefined);
           return (d?.raw.pendingChildren?.length ?? 0) > 0;
         });
         await new Promise((r) => setTimeout(r, 300));
@@ -78,9 +99,21 @@ async function main(): Promise<void> {
       ['continued', pick(is('record/events', 'CONTINUED_AS_NEW'), 'record/events continued')],
       ['completed', pick(is('record/campaigns', 'COMPLETED'), 'record/campaigns')],
       ['completed', pick(is('record/list_profiles', 'COMPLETED'), 'record/list_profiles')],
-      ['completed', pick((wf) => wf.type === 'syncPartition' && wf.workflowId.startsWith('record/list_profiles/') && wf.status.name === 'COMPLETED', 'a partition')],
+      [
+        'completed',
+        pick(
+          (wf) => wf.type === 'syncPartition' && wf.workflowId.startsWith('record/list_profiles/') && wf.status.name === 'COMPLETED',
+          'a partition',
+        ),
+      ],
       ['failed', pick(is('record-failed', 'FAILED'), 'record-failed')],
-      ['failed', pick((wf) => wf.type === 'syncStream' && wf.workflowId.startsWith('record-failed/') && wf.status.name === 'FAILED', 'a failed stream')],
+      [
+        'failed',
+        pick(
+          (wf) => wf.type === 'syncStream' && wf.workflowId.startsWith('record-failed/') && wf.status.name === 'FAILED',
+          'a failed stream',
+        ),
+      ],
       ['cancelled', pick(is('record-cancel', 'CANCELLED'), 'record-cancel')],
       ['cancelled', pick(is('record-cancel/list_profiles', 'CANCELLED'), 'record-cancel/list_profiles')],
     ];
@@ -102,7 +135,8 @@ async function main(): Promise<void> {
     const index: Record<string, unknown> = {};
     // earlier code's histories stay: running workflows of that code must keep replaying
     for (const [file, entry] of Object.entries(previous)) if (file.startsWith('v1--')) index[file] = entry;
-    for (const f of fs.readdirSync(DIR)) if (f.endsWith('.json') && f !== 'index.json' && !f.startsWith('v1--')) fs.rmSync(path.join(DIR, f));
+    for (const f of fs.readdirSync(DIR))
+      if (f.endsWith('.json') && f !== 'index.json' && !f.startsWith('v1--')) fs.rmSync(path.join(DIR, f));
     for (const [ending, wf] of wanted) {
       // the CLI's JSON is the format `historyFromJSON` (and the Web UI's download) uses
       const json = execFileSync(

@@ -44,7 +44,10 @@ export function partitionsOf(stream: StreamDef): Partitions {
         parent: null,
         request: (key) => {
           const def = p.partitions.find((f) => f.label === key);
-          if (!def) throw new Error(`stream ${stream.name} has no partition ${JSON.stringify(key)}: ${p.partitions.map((f) => f.label).join(', ')}`);
+          if (!def)
+            throw new Error(
+              `stream ${stream.name} has no partition ${JSON.stringify(key)}: ${p.partitions.map((f) => f.label).join(', ')}`,
+            );
           return { partitionFilter: def.filter };
         },
         notFoundIsEmpty: false,
@@ -81,7 +84,9 @@ export function idColumnOf(stream: StreamDef): string {
   const parentColumn = parentOf(stream)?.column;
   const rest = stream.primaryKey.filter((k) => k !== parentColumn);
   if (rest.length !== 1) {
-    throw new Error(`stream ${stream.name}: primary key (${stream.primaryKey.join(', ')}) must be the resource id, after the parent's column if any`);
+    throw new Error(
+      `stream ${stream.name}: primary key (${stream.primaryKey.join(', ')}) must be the resource id, after the parent's column if any`,
+    );
   }
   return rest[0];
 }

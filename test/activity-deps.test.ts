@@ -44,7 +44,10 @@ void test('the activities use the injected limiter, HTTP agent, database pools a
   const databases = new DatabasePools();
   try {
     const activities = createActivities({
-      env: { KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.url, secrets: { api_key: 'pk_deps_test' } }), LITE: `sqlite://${file}` },
+      env: {
+        KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.url, secrets: { api_key: 'pk_deps_test' } }),
+        LITE: `sqlite://${file}`,
+      },
       limiterFor,
       dispatcher,
       databases,
@@ -73,7 +76,11 @@ void test('the activities use the injected limiter, HTTP agent, database pools a
     const db = new Database(file, { readonly: true });
     try {
       const synced = db.prepare('select distinct _synced_at as at from klaviyo__tags').all() as Array<{ at: string }>;
-      assert.deepEqual(synced.map((r) => new Date(r.at).getTime()), [NOW.getTime()], 'rows are stamped with the injected clock');
+      assert.deepEqual(
+        synced.map((r) => new Date(r.at).getTime()),
+        [NOW.getTime()],
+        'rows are stamped with the injected clock',
+      );
     } finally {
       db.close();
     }

@@ -39,7 +39,8 @@ after(async () => {
 });
 
 /** The CLI in a clean environment: HOME and the working directory are the test's, so no stray env.yaml is read. */
-const cli = (args: string[], env: NodeJS.ProcessEnv = {}, cwd = tmp): Promise<Result> => runCli(args, { cwd, env: { PATH: process.env.PATH, HOME: tmp, ...env } });
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}, cwd = tmp): Promise<Result> =>
+  runCli(args, { cwd, env: { PATH: process.env.PATH, HOME: tmp, ...env } });
 
 const klaviyo = (key: string): string => sandbox.connection(key);
 
@@ -49,7 +50,18 @@ function assertNoSecret(r: Result, ...secrets: string[]): void {
   }
 }
 
-const SCOPES = ['profiles:read', 'lists:read', 'segments:read', 'campaigns:read', 'flows:read', 'templates:read', 'events:read', 'metrics:read', 'tags:read', 'catalogs:read'];
+const SCOPES = [
+  'profiles:read',
+  'lists:read',
+  'segments:read',
+  'campaigns:read',
+  'flows:read',
+  'templates:read',
+  'events:read',
+  'metrics:read',
+  'tags:read',
+  'catalogs:read',
+];
 
 /** `scope -> status` from the indented report lines. */
 function scopeLines(stdout: string): Record<string, string> {
@@ -116,7 +128,10 @@ void test('conns test: Postgres reachable and writable, on a dead port, with a w
     assert.equal(good.code, 0, good.stderr);
     assert.match(good.stdout, new RegExp(`^MY_PG: postgres postgres@${where(url.port)} \\(schema ${SCHEMA}\\)$`, 'm'));
     assert.match(good.stdout, /^ {2}connected to PostgreSQL \d+(\.\d+)* as postgres$/m);
-    assert.match(good.stdout, new RegExp(`^ {2}schema ${SCHEMA} does not exist yet, and can be created \\(tried in a transaction, rolled back\\)$`, 'm'));
+    assert.match(
+      good.stdout,
+      new RegExp(`^ {2}schema ${SCHEMA} does not exist yet, and can be created \\(tried in a transaction, rolled back\\)$`, 'm'),
+    );
     assert.match(good.stdout, new RegExp(`^MY_PG: ok: a replication can write to schema ${SCHEMA}$`, 'm'));
     const left = await admin.raw('select 1 from pg_namespace where nspname = ?', [SCHEMA]);
     assert.equal(left.rows.length, 0, 'the schema was created for real: the test transaction must be rolled back');
@@ -124,13 +139,17 @@ void test('conns test: Postgres reachable and writable, on a dead port, with a w
     assert.equal(dead.code, 1);
     assert.match(
       dead.stderr,
-      new RegExp(`^klaviyo-sync: cannot reach Postgres at ${where(deadPort.port)}: connect ECONNREFUSED [^;]+; check that the server runs and the host and port of connection DEAD_PG\\n$`),
+      new RegExp(
+        `^klaviyo-sync: cannot reach Postgres at ${where(deadPort.port)}: connect ECONNREFUSED [^;]+; check that the server runs and the host and port of connection DEAD_PG\\n$`,
+      ),
     );
 
     assert.equal(badLogin.code, 1);
     assert.match(
       badLogin.stderr,
-      new RegExp(`^klaviyo-sync: Postgres at ${where(url.port)} refused user postgres: password authentication failed for user "postgres"; check the user and password of connection BAD_PG\\n$`),
+      new RegExp(
+        `^klaviyo-sync: Postgres at ${where(url.port)} refused user postgres: password authentication failed for user "postgres"; check the user and password of connection BAD_PG\\n$`,
+      ),
     );
 
     assert.equal(noCreate.code, 1);
@@ -161,7 +180,10 @@ void test('conns test: a role with rights only on an existing schema passes, as 
     await admin.raw(`GRANT USAGE, CREATE ON SCHEMA ${owned} TO conns_schema_only`);
     const r = await cli(['conns', 'test', 'OWNED_PG', '--schema', owned], { OWNED_PG: role.toString() });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, new RegExp(`^ {2}schema ${owned} exists, and tables can be created in it \\(tried in a transaction, rolled back\\)$`, 'm'));
+    assert.match(
+      r.stdout,
+      new RegExp(`^ {2}schema ${owned} exists, and tables can be created in it \\(tried in a transaction, rolled back\\)$`, 'm'),
+    );
     assert.match(r.stdout, new RegExp(`^OWNED_PG: ok: a replication can write to schema ${owned}$`, 'm'));
     const left = await admin.raw(`select 1 from pg_tables where schemaname = ?`, [owned]);
     assert.equal(left.rows.length, 0, 'the probe table was rolled back');
@@ -195,7 +217,10 @@ void test('conns test: SQLite files that exist, do not exist yet, are not databa
   assert.match(ok.stdout, /^LITE: ok: a replication can write to this file$/m);
 
   assert.equal(created.code, 0, created.stderr);
-  assert.match(created.stdout, new RegExp(`^ {2}SQLite 3\\.\\d+\\.\\d+; ${fresh} does not exist yet, and can be created \\(${tmp} is writable\\)$`, 'm'));
+  assert.match(
+    created.stdout,
+    new RegExp(`^ {2}SQLite 3\\.\\d+\\.\\d+; ${fresh} does not exist yet, and can be created \\(${tmp} is writable\\)$`, 'm'),
+  );
   assert.equal(fs.existsSync(path.join(tmp, 'new')), false, 'testing must not create the file or its directories');
 
   assert.equal(notDb.code, 1);
@@ -229,7 +254,10 @@ void test('conns list shows env vars and env.yaml connections, masked, with the 
     cli(['conns', 'test', '--help']),
   ]);
   assert.equal(list.code, 0, list.stderr);
-  const rows = list.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/));
+  const rows = list.stdout
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.split(/\s{2,}/));
   const envFile = path.join(dir, 'env.yaml');
   const pgUrl = new URL(pg.url);
   assert.deepEqual(rows, [

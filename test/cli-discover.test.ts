@@ -27,10 +27,9 @@ interface EndpointOperation {
   max_per_page_from_description: number | null;
 }
 const operations = new Map(
-  (JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, 'endpoints.json'), 'utf8')) as { operations: EndpointOperation[] }).operations.map((o) => [
-    o.operationId,
-    o,
-  ]),
+  (JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, 'endpoints.json'), 'utf8')) as { operations: EndpointOperation[] }).operations.map(
+    (o) => [o.operationId, o],
+  ),
 );
 
 void test('discover --json lists the 12 streams with the values of the Klaviyo contract and the stream table', async () => {
@@ -47,7 +46,11 @@ void test('discover --json lists the 12 streams with the values of the Klaviyo c
     assert.ok(op, `${s.name}: operation ${s.operation} is not in endpoints.json`);
     assert.equal(s.endpoint, op.path, `${s.name}: endpoint`);
     assert.deepEqual(s.scopes, op.scopes, `${s.name}: scopes`);
-    assert.deepEqual(s.rateLimit, { burst: parseInt(op.ratelimit.burst, 10), steady: parseInt(op.ratelimit.steady, 10) }, `${s.name}: rate tier`);
+    assert.deepEqual(
+      s.rateLimit,
+      { burst: parseInt(op.ratelimit.burst, 10), steady: parseInt(op.ratelimit.steady, 10) },
+      `${s.name}: rate tier`,
+    );
     const documented = op.page_size?.maximum ?? op.max_per_page_from_description;
     // get_campaigns documents no page size; the sandbox's (observed) 10 is what the table says
     assert.equal(s.pageSize, documented ?? 10, `${s.name}: page size`);
@@ -90,7 +93,16 @@ void test('discover prints a table: a header and one row per stream with endpoin
   assert.match(lines[0], /^STREAM\s+ENDPOINT\s+PRIMARY KEY\s+CURSOR\s+PARENT\s+PAGE SIZE\s+RATE \(BURST, STEADY\)\s+SCOPES\s+DESCRIPTION$/);
   const rows = new Map(lines.slice(1).map((l) => [l.split(/\s+/)[0], l.split(/\s{2,}/)]));
   assert.deepEqual([...rows.keys()], [...STREAM_NAMES]);
-  assert.deepEqual(rows.get('profiles')!.slice(0, 8), ['profiles', 'GET /api/profiles', 'id', 'updated greater-than', '-', '100', '75/s, 700/min', 'profiles:read']);
+  assert.deepEqual(rows.get('profiles')!.slice(0, 8), [
+    'profiles',
+    'GET /api/profiles',
+    'id',
+    'updated greater-than',
+    '-',
+    '100',
+    '75/s, 700/min',
+    'profiles:read',
+  ]);
   assert.deepEqual(rows.get('flows')!.slice(0, 8), ['flows', 'GET /api/flows', 'id', '-', '-', '50', '3/s, 60/min', 'flows:read']);
   assert.deepEqual(rows.get('list_profiles')!.slice(0, 8), [
     'list_profiles',

@@ -83,39 +83,48 @@ streams:
   list_profiles:
 `;
 
-void test('run shows a retrying activity\'s last failure, and follows the replication across a Temporal server restart', { timeout: 240_000 }, async () => {
-  const file = path.join(tmp, 'follow.yaml');
-  fs.writeFileSync(file, YAML);
-  await faults({ slow: { p: 1, ms: 400 } });
-  const run = startCli(['run', file, '--workflow-id', 'follow'], { env });
-  const stderr = () => run.stderr();
+void test(
+  "run shows a retrying activity's last failure, and follows the replication across a Temporal server restart",
+  { timeout: 240_000 },
+  async () => {
+    const file = path.join(tmp, 'follow.yaml');
+    fs.writeFileSync(file, YAML);
+    await faults({ slow: { p: 1, ms: 400 } });
+    const run = startCli(['run', file, '--workflow-id', 'follow'], { env });
+    const stderr = () => run.stderr();
 
-  // 1. rows flow; then every request answers 503 for a while: the page activities retry, and the lines say so
-  assert.ok(await waitFor(60_000, () => /: running, [1-9]\d* rows/.test(stderr())), `no rows within 60 s:\n${stderr()}`);
-  await faults({ slow: { p: 1, ms: 400 }, 503: 1 });
-  const sawRetry = await waitFor(30_000, () => /retrying \(attempt [2-9]\) after: .*503/.test(stderr()));
-  await faults({ slow: { p: 1, ms: 400 } });
+    // 1. rows flow; then every request answers 503 for a while: the page activities retry, and the lines say so
+    assert.ok(await waitFor(60_000, () => /: running, [1-9]\d* rows/.test(stderr())), `no rows within 60 s:\n${stderr()}`);
+    await faults({ slow: { p: 1, ms: 400 }, 503: 1 });
+    const sawRetry = await waitFor(30_000, () => /retrying \(attempt [2-9]\) after: .*503/.test(stderr()));
+    await faults({ slow: { p: 1, ms: 400 } });
 
-  // 2. the Temporal server goes away for longer than the client's own gRPC retries last (about 20 s) and comes
-  //    back with its workflows, while the replication still has pages to read
-  assert.equal(run.child.exitCode, null, `run still follows the replication:\n${stderr()}`);
-  await server!.stop();
-  await new Promise((r) => setTimeout(r, OUTAGE_MS));
-  server = await startDevServer({ port, dbFilename: dbFile });
-  await faults({});
+    // 2. the Temporal server goes away for longer than the client's own gRPC retries last (about 20 s) and comes
+    //    back with its workflows, while the replication still has pages to read
+    assert.equal(run.child.exitCode, null, `run still follows the replication:\n${stderr()}`);
+    await server!.stop();
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    server = await startDevServer({ port, dbFilename: dbFile });
+    await faults({});
 
-  const { code, stdout } = await run.exited;
-  process.stdout.write(`# run's progress lines:\n${stderr().split('\n').map((l) => `#   ${l}`).join('\n')}\n`);
-  assert.equal(code, 0, `run exits 0 once the replication completed:\n${stderr()}`);
-  assert.match(stderr(), /not answering; waiting for it/, 'run said it waits for the server');
-  assert.doesNotMatch(stderr(), /UNAVAILABLE/);
-  assert.ok(sawRetry, `a line showed the retrying activity's 503:\n${stderr()}`);
+    const { code, stdout } = await run.exited;
+    process.stdout.write(
+      `# run's progress lines:\n${stderr()
+        .split('\n')
+        .map((l) => `#   ${l}`)
+        .join('\n')}\n`,
+    );
+    assert.equal(code, 0, `run exits 0 once the replication completed:\n${stderr()}`);
+    assert.match(stderr(), /not answering; waiting for it/, 'run said it waits for the server');
+    assert.doesNotMatch(stderr(), /UNAVAILABLE/);
+    assert.ok(sawRetry, `a line showed the retrying activity's 503:\n${stderr()}`);
 
-  const truth = await sandbox.truth();
-  const dest = new Destination({ kind: 'sqlite', filename: path.join(tmp, 'klaviyo.db') });
-  for (const s of ['profiles', 'lists', 'list_profiles'] as const) {
-    const line = stdout.split('\n').find((l) => l.startsWith(`${s} `));
-    assert.match(line ?? '', new RegExp(`completed\\s+${truth[s].count}\\s`), `summary line of ${s}:\n${stdout}`);
-    assert.deepEqual(checksumOf(await tableIds(dest, s)), truth[s], `${s}: exact`);
-  }
-});
+    const truth = await sandbox.truth();
+    const dest = new Destination({ kind: 'sqlite', filename: path.join(tmp, 'klaviyo.db') });
+    for (const s of ['profiles', 'lists', 'list_profiles'] as const) {
+      const line = stdout.split('\n').find((l) => l.startsWith(`${s} `));
+      assert.match(line ?? '', new RegExp(`completed\\s+${truth[s].count}\\s`), `summary line of ${s}:\n${stdout}`);
+      assert.deepEqual(checksumOf(await tableIds(dest, s)), truth[s], `${s}: exact`);
+    }
+  },
+);

@@ -164,12 +164,14 @@ void test('the pre-check waits out three 429s (Retry-After: 1) instead of exitin
   const r = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-429']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'cli-run-429');
-  const waits = r.stderr.split('\n').filter((l) => /^checking the Klaviyo key \(attempt \d of 5\): Klaviyo throttled .*Next attempt in 1 s\.$/.test(l));
+  const waits = r.stderr
+    .split('\n')
+    .filter((l) => /^checking the Klaviyo key \(attempt \d of 5\): Klaviyo throttled .*Next attempt in 1 s\.$/.test(l));
   assert.equal(waits.length, 3, r.stderr);
   await stack.temporal.env.client.workflow.getHandle('cli-run-429').terminate('the pre-check was the point');
 });
 
-void test('a key lacking the second stream\'s scope fails the pre-check naming scope and stream, before any table', async () => {
+void test("a key lacking the second stream's scope fails the pre-check naming scope and stream, before any table", async () => {
   await setFaults({});
   const lite = path.join(stack.tmp, 'cli-scope.db');
   const file = writeYaml('cli-scope.yaml', 'source: KLAVIYO\ntarget: SCOPELITE\nstreams:\n  lists:\n  tags:\n');
@@ -210,7 +212,10 @@ void test('the database pre-check rides through a Postgres that is not up yet (c
     );
     const r = await run.exited;
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /^checking LATEPG \(attempt 1 of 5\): cannot reach Postgres at 127\.0\.0\.1:\d+\/.*ECONNREFUSED.*; next attempt in 1 s$/m);
+    assert.match(
+      r.stderr,
+      /^checking LATEPG \(attempt 1 of 5\): cannot reach Postgres at 127\.0\.0\.1:\d+\/.*ECONNREFUSED.*; next attempt in 1 s$/m,
+    );
     assert.doesNotMatch(r.stderr, new RegExp(decodeURIComponent(late.password) || 'no-password'), 'no password in the output');
   } finally {
     // a workflow left on the shared queue would be taken by the standalone workers of later tests
@@ -248,7 +253,9 @@ void test('run --with-worker keeps its tasks from a standalone worker with anoth
   const other = await standaloneWorker(bare);
   try {
     const file = writeYaml('cli-private-queue.yaml', GOOD('QUEUE_LITE'));
-    const r = await cli(['run', file, '--with-worker', '--workflow-id', 'cli-run-private-queue'], { QUEUE_LITE: `sqlite://${path.join(stack.tmp, 'queue.db')}` });
+    const r = await cli(['run', file, '--with-worker', '--workflow-id', 'cli-run-private-queue'], {
+      QUEUE_LITE: `sqlite://${path.join(stack.tmp, 'queue.db')}`,
+    });
     assert.equal(r.code, 0, r.stderr + r.stdout);
     const t = await truth(stack);
     for (const s of ['lists', 'tags', 'profiles'] as const) {
@@ -256,7 +263,8 @@ void test('run --with-worker keeps its tasks from a standalone worker with anoth
     }
     const identities = await taskIdentities(stack.temporal.env.client, 'cli-run-private-queue');
     assert.ok(identities.size > 0);
-    for (const identity of identities) assert.ok(!identity.startsWith(`${other.child.pid}@`), `the standalone worker ran a task: ${[...identities].join(', ')}`);
+    for (const identity of identities)
+      assert.ok(!identity.startsWith(`${other.child.pid}@`), `the standalone worker ran a task: ${[...identities].join(', ')}`);
     assert.doesNotMatch(other.output(), /not found/, 'the standalone worker failed a task');
     const description = await stack.temporal.env.client.workflow.getHandle('cli-run-private-queue').describe();
     assert.notEqual(description.taskQueue, 'klaviyo-sync', 'an in-process worker polls a queue of its own');
@@ -275,7 +283,10 @@ void test('a run joining a workflow on another task queue says so; run --with-wo
   });
   const joined = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-other-queue']);
   assert.equal(joined.code, 0, joined.stderr);
-  assert.match(joined.stderr, /cli-run-other-queue is running on task queue elsewhere, not klaviyo-sync: only a worker polling elsewhere executes it/);
+  assert.match(
+    joined.stderr,
+    /cli-run-other-queue is running on task queue elsewhere, not klaviyo-sync: only a worker polling elsewhere executes it/,
+  );
   assert.match(joined.stderr, /klaviyo-sync worker --task-queue elsewhere/);
 
   // the worker of this process polls the queue the workflow is on, so the run ends (it would wait for ever otherwise)
@@ -285,7 +296,10 @@ void test('a run joining a workflow on another task queue says so; run --with-wo
 });
 
 void test('a YAML file over 2 MB starts: the workflow gets the parsed config, not the text', async () => {
-  const filler = Array.from({ length: 30_000 }, (_, i) => `# ${String(i).padStart(6, '0')} ${'a long comment to make the file big '.repeat(3)}`).join('\n');
+  const filler = Array.from(
+    { length: 30_000 },
+    (_, i) => `# ${String(i).padStart(6, '0')} ${'a long comment to make the file big '.repeat(3)}`,
+  ).join('\n');
   const file = writeYaml('cli-big.yaml', `${filler}\n${GOOD('LITE')}`);
   assert.ok(fs.statSync(file).size > 3_000_000, 'the file is over Temporal’s 2 MB payload limit');
   const r = await cli(['run', file, '--with-worker', '--workflow-id', 'cli-run-big-yaml']);
@@ -302,16 +316,27 @@ void test('a start Temporal refuses says why, with the server’s answer and the
   const longId = `cli-run-${'x'.repeat(1100)}`;
   const tooLong = await cli(['run', file, '--detach', '--workflow-id', longId]);
   assert.equal(tooLong.code, 1, tooLong.stderr);
-  assert.match(tooLong.stderr, /^klaviyo-sync: Temporal at \S+ \(namespace default\) refused to start workflow cli-run-x{5}[^:]*: .*WorkflowId exceeds maximum allowed length/m);
-  const noNamespace = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-no-namespace'], { TEMPORAL_NAMESPACE: 'no-such-namespace' });
+  assert.match(
+    tooLong.stderr,
+    /^klaviyo-sync: Temporal at \S+ \(namespace default\) refused to start workflow cli-run-x{5}[^:]*: .*WorkflowId exceeds maximum allowed length/m,
+  );
+  const noNamespace = await cli(['run', file, '--detach', '--workflow-id', 'cli-run-no-namespace'], {
+    TEMPORAL_NAMESPACE: 'no-such-namespace',
+  });
   assert.equal(noNamespace.code, 1, noNamespace.stderr);
-  assert.match(noNamespace.stderr, /refused to start workflow cli-run-no-namespace: .*not found: 'no-such-namespace'; create the namespace \(temporal operator namespace create --namespace no-such-namespace\) or set TEMPORAL_NAMESPACE to one that exists/);
+  assert.match(
+    noNamespace.stderr,
+    /refused to start workflow cli-run-no-namespace: .*not found: 'no-such-namespace'; create the namespace \(temporal operator namespace create --namespace no-such-namespace\) or set TEMPORAL_NAMESPACE to one that exists/,
+  );
   for (const r of [tooLong, noNamespace]) assert.doesNotMatch(r.stderr, /\n\s+at /, 'a sentence, not a stack trace');
 });
 
 void test('worker takes KLAVIYO_SYNC_RATE_LIMITS when no --rate-limits is given; the flag wins over it', async () => {
   const env = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, KLAVIYO_SYNC_RATE_LIMITS: 'documented' };
-  for (const [args, mode] of [[[], 'documented'], [['--rate-limits', 'sling'], 'sling']] as const) {
+  for (const [args, mode] of [
+    [[], 'documented'],
+    [['--rate-limits', 'sling'], 'sling'],
+  ] as const) {
     const w = await standaloneWorker(env, [...args, '--task-queue', 'cli-rate-limits']);
     await w.stop(10_000);
     assert.match(w.output(), new RegExp(`polling task queue cli-rate-limits .*; rate limits: ${mode}\\b`), w.output());
@@ -344,7 +369,9 @@ void test('a Postgres role with rights only on an existing schema, named by the 
       const rows = await db.raw<{ rows: Array<{ n: string }> }>(`select count(*) as n from run_owned.${s}`);
       assert.equal(Number(rows.rows[0].n), t[s].count, s);
     }
-    const elsewhere = await db.raw<{ rows: unknown[] }>(`select 1 from pg_tables where schemaname <> 'run_owned' and tableowner = 'run_owner'`);
+    const elsewhere = await db.raw<{ rows: unknown[] }>(
+      `select 1 from pg_tables where schemaname <> 'run_owned' and tableowner = 'run_owner'`,
+    );
     assert.equal(elsewhere.rows.length, 0, 'nothing was written outside the connection’s schema');
   } finally {
     await db.destroy();

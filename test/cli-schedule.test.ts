@@ -48,7 +48,8 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const run = (command: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}) => runProcess(command, args, { cwd: tmp, env: { ...env, ...extraEnv } });
+const run = (command: string, args: string[], extraEnv: NodeJS.ProcessEnv = {}) =>
+  runProcess(command, args, { cwd: tmp, env: { ...env, ...extraEnv } });
 
 const cli = (args: string[], extraEnv?: NodeJS.ProcessEnv) => run(process.execPath, [CLI, ...args], extraEnv);
 
@@ -89,7 +90,9 @@ void test('schedule create --every 1h: a schedule that starts replicate with the
   assert.equal(created.code, 0, created.stderr);
   assert.match(
     created.stdout,
-    new RegExp(`^created schedule klaviyo-sync-nightly on ${temporal.address} \\(namespace default\\): replication nightly, every 1h, next run \\d{4}-\\d\\d-\\d\\dT\\d\\d:00:00\\.000Z\\n$`),
+    new RegExp(
+      `^created schedule klaviyo-sync-nightly on ${temporal.address} \\(namespace default\\): replication nightly, every 1h, next run \\d{4}-\\d\\d-\\d\\dT\\d\\d:00:00\\.000Z\\n$`,
+    ),
   );
 
   const d = await client.schedule.getHandle('klaviyo-sync-nightly').describe();
@@ -130,7 +133,10 @@ void test('schedule create refuses an existing id, bad options, a bad config or 
   );
   assert.equal(neither.stderr, "klaviyo-sync: say when to run: --every 1h (an interval) or --cron '0 3 * * *' (UTC)\n");
   assert.equal(both.stderr, "klaviyo-sync: give either --every (e.g. 1h) or --cron (e.g. '0 3 * * *'), not both\n");
-  assert.equal(badEvery.stderr, 'klaviyo-sync: --every "hourly" is not a duration: use a number and a unit (d, h, m, s), e.g. 30m, 6h, 1d or 1h30m\n');
+  assert.equal(
+    badEvery.stderr,
+    'klaviyo-sync: --every "hourly" is not a duration: use a number and a unit (d, h, m, s), e.g. 30m, 6h, 1d or 1h30m\n',
+  );
   assert.match(badCron.stderr, /^klaviyo-sync: Temporal refused the schedule's cron '0 25 \* \* \*': .*hour.*; fix --cron\n$/i);
   assert.match(badYaml.stderr, /^klaviyo-sync: .*bad\.yaml has a problem:\n {2}streams\.nope: unknown stream "nope"/);
   assert.match(noConnection.stderr, /^klaviyo-sync: connection MY_PG not found: /);
@@ -165,7 +171,10 @@ void test('schedule create --cron, then list shows id, spec, next run and the la
 
   const list = await cli(['schedule', 'list']);
   assert.equal(list.code, 0, list.stderr);
-  const rows = list.stdout.trimEnd().split('\n').map((l) => l.split(/\s{2,}/));
+  const rows = list.stdout
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.split(/\s{2,}/));
   assert.deepEqual(rows[0], ['ID', 'SPEC', 'NEXT RUN', 'LAST RESULT']);
   const byId = new Map(rows.slice(1).map((r) => [r[0], r]));
   assert.deepEqual([...byId.keys()], ['klaviyo-sync-nightly', 'nightly-cron']);
@@ -185,19 +194,32 @@ void test('the temporal CLI command line creates the same schedule as schedule c
   const rendered = await cli(['render', file, '-o', inputFile]);
   assert.equal(rendered.code, 0, rendered.stderr);
   const temporalCli = await run(requireTemporalCli(), [
-    'schedule', 'create',
-    '--address', temporal.address,
-    '--schedule-id', 'from-temporal-cli',
-    '--interval', '1h',
-    '--overlap-policy', 'Skip',
-    '--type', 'replicate',
-    '--task-queue', 'klaviyo-sync',
-    '--workflow-id', 'klaviyo-sync-nightly',
-    '--input-file', inputFile,
-    '--static-summary', 'klaviyo-sync replication nightly: KLAVIYO to MY_PG',
-    '--schedule-memo', 'replication="nightly"',
-    '--schedule-memo', 'schedule="every 1h"',
-    '--schedule-memo', `file=${JSON.stringify(file)}`,
+    'schedule',
+    'create',
+    '--address',
+    temporal.address,
+    '--schedule-id',
+    'from-temporal-cli',
+    '--interval',
+    '1h',
+    '--overlap-policy',
+    'Skip',
+    '--type',
+    'replicate',
+    '--task-queue',
+    'klaviyo-sync',
+    '--workflow-id',
+    'klaviyo-sync-nightly',
+    '--input-file',
+    inputFile,
+    '--static-summary',
+    'klaviyo-sync replication nightly: KLAVIYO to MY_PG',
+    '--schedule-memo',
+    'replication="nightly"',
+    '--schedule-memo',
+    'schedule="every 1h"',
+    '--schedule-memo',
+    `file=${JSON.stringify(file)}`,
   ]);
   assert.equal(temporalCli.code, 0, temporalCli.stderr);
   const [ours, theirs] = await Promise.all(

@@ -75,7 +75,10 @@ void describe('buildReplicationPlan', () => {
     assert.equal(p.source, 'KLAVIYO');
     assert.equal(p.target, 'MY_PG');
     assert.equal(p.name, 'replication');
-    assert.deepEqual(p.streams.map((s) => s.stream), [...STREAM_NAMES]);
+    assert.deepEqual(
+      p.streams.map((s) => s.stream),
+      [...STREAM_NAMES],
+    );
     for (const s of p.streams) {
       assert.equal(s.mode, 'full-refresh');
       assert.deepEqual(s.object, { schema: 'klaviyo', table: s.stream });
@@ -151,12 +154,18 @@ streams:
 
   void it('re-enables a stream that the wildcard disables', () => {
     const p = plan("source: K\ntarget: T\nstreams:\n  '*': { disabled: true }\n  events: { disabled: false, mode: incremental }\n");
-    assert.deepEqual(p.streams.map((s) => [s.stream, s.mode]), [['events', 'incremental']]);
+    assert.deepEqual(
+      p.streams.map((s) => [s.stream, s.mode]),
+      [['events', 'incremental']],
+    );
   });
 
   void it('keeps the listed order but puts a parent before its child', () => {
     const p = plan('source: K\ntarget: T\nstreams:\n  events:\n  segment_profiles:\n  list_profiles:\n  lists:\n  profiles:\n');
-    assert.deepEqual(p.streams.map((s) => s.stream), ['events', 'segment_profiles', 'lists', 'list_profiles', 'profiles']);
+    assert.deepEqual(
+      p.streams.map((s) => s.stream),
+      ['events', 'segment_profiles', 'lists', 'list_profiles', 'profiles'],
+    );
   });
 
   void it('names the plan after its file, or as told', () => {
@@ -196,7 +205,11 @@ streams:
       /^streams\.campaigns\.object: unknown placeholder \{stream\} in "\{stream\}"; use \{stream_name\} \(or its alias \{stream_table\}\)$/,
       /^streams\.metrics\.object: "klaviyo\.1\{stream_name\}" \(for metrics\): table \(in schema "klaviyo"\) "1metrics" is not a valid name/,
     ];
-    for (const re of expected) assert.ok(problems.some((p) => re.test(p)), `no problem matching ${re}:\n${problems.join('\n')}`);
+    for (const re of expected)
+      assert.ok(
+        problems.some((p) => re.test(p)),
+        `no problem matching ${re}:\n${problems.join('\n')}`,
+      );
     assert.equal(problems.length, expected.length, problems.join('\n'));
     // an invalid value is reported once, where it is written, not once per stream that inherits it
     assert.equal(problems.filter((p) => p.includes('snapshot')).length, 1);
@@ -204,32 +217,47 @@ streams:
 
   void it('explains a bad object template: too many dots, invalid identifiers, and tables that collide', () => {
     const dots = problemsOf(() => plan("source: K\ntarget: T\ndefaults: { object: 'db.klaviyo.{stream_name}' }\nstreams: { tags: }\n"));
-    assert.deepEqual(dots, ['defaults.object: "db.klaviyo.{stream_name}" has 2 dots; use table or schema.table (e.g. klaviyo.{stream_name})']);
+    assert.deepEqual(dots, [
+      'defaults.object: "db.klaviyo.{stream_name}" has 2 dots; use table or schema.table (e.g. klaviyo.{stream_name})',
+    ]);
     const dash = problemsOf(() => plan("source: K\ntarget: T\nstreams: { tags: { object: 'my-schema.tags' } }\n"));
-    assert.match(dash[0], /^streams\.tags\.object: "my-schema\.tags": schema "my-schema" is not a valid name: use 1 to 63 lowercase letters, digits and single underscores/);
+    assert.match(
+      dash[0],
+      /^streams\.tags\.object: "my-schema\.tags": schema "my-schema" is not a valid name: use 1 to 63 lowercase letters, digits and single underscores/,
+    );
     const long = problemsOf(() => plan(`source: K\ntarget: T\nstreams: { tags: { object: 'k.${'t'.repeat(64)}' } }\n`));
     assert.match(long[0], /use 1 to 49 lowercase letters/);
     const same = problemsOf(() => plan("source: K\ntarget: T\ndefaults: { object: 'klaviyo.data' }\nstreams: { tags:, lists: }\n"));
     assert.deepEqual(same, ['streams tags, lists would all write to klaviyo.data: put {stream_name} in object']);
   });
 
-  void it("rejects the object names the writer would reject (lib/db/naming.ts), before anything starts", () => {
+  void it('rejects the object names the writer would reject (lib/db/naming.ts), before anything starts', () => {
     // each of these passed the config's own check and then failed every stream in the writer
     const upper = problemsOf(() => plan("source: K\ntarget: T\nstreams: { profiles: { object: 'klaviyo.Profiles' } }\n"));
     assert.equal(upper.length, 1, upper.join('\n'));
-    assert.match(upper[0], /^streams\.profiles\.object: "klaviyo\.Profiles": table \(in schema "klaviyo"\) "Profiles" is not a valid name: use 1 to 49 lowercase letters, digits and single underscores/);
+    assert.match(
+      upper[0],
+      /^streams\.profiles\.object: "klaviyo\.Profiles": table \(in schema "klaviyo"\) "Profiles" is not a valid name: use 1 to 49 lowercase letters, digits and single underscores/,
+    );
     const long = problemsOf(() => plan(`source: K\ntarget: T\nstreams: { tags: { object: 'klaviyo.${'t'.repeat(55)}' } }\n`));
     assert.match(long[0], /^streams\.tags\.object: .*is not a valid name: use 1 to 49 lowercase letters/);
     const doubled = problemsOf(() => plan("source: K\ntarget: T\nstreams: { list_profiles: { object: 'list__profiles' } }\n"));
-    assert.match(doubled[0], /^streams\.list_profiles\.object: "list__profiles": table \(in schema "klaviyo"\) "list__profiles" is not a valid name: .*single underscores/);
+    assert.match(
+      doubled[0],
+      /^streams\.list_profiles\.object: "list__profiles": table \(in schema "klaviyo"\) "list__profiles" is not a valid name: .*single underscores/,
+    );
     const schema = problemsOf(() => plan("source: K\ntarget: T\ndefaults: { object: 'Raw.{stream_name}' }\nstreams: { tags: }\n"));
-    assert.match(schema[0], /^defaults\.object: "Raw\.\{stream_name\}" \(for tags\): schema "Raw" is not a valid name: use 1 to 63 lowercase/);
+    assert.match(
+      schema[0],
+      /^defaults\.object: "Raw\.\{stream_name\}" \(for tags\): schema "Raw" is not a valid name: use 1 to 63 lowercase/,
+    );
     // a name at the writer's limit passes
     assert.equal(plan(`source: K\ntarget: T\nstreams: { tags: { object: 'k.${'t'.repeat(49)}' } }\n`).streams[0].object.table.length, 49);
   });
 
   void it("puts objects that name no schema in the target connection's schema, as Sling does", () => {
-    const yaml = "source: K\ntarget: WAREHOUSE\nstreams:\n  tags:\n  lists: { object: 'crm.{stream_name}' }\n  events: { object: 'k_{stream_name}' }\n";
+    const yaml =
+      "source: K\ntarget: WAREHOUSE\nstreams:\n  tags:\n  lists: { object: 'crm.{stream_name}' }\n  events: { object: 'k_{stream_name}' }\n";
     const asked: string[] = [];
     const p = buildReplicationPlan(parseReplicationYaml(yaml), { now: NOW, targetSchema: (t) => (asked.push(t), 'analytics') });
     assert.deepEqual(asked, ['WAREHOUSE']);
@@ -245,20 +273,26 @@ streams:
 
   void it('checks start_date: ISO dates, offsets, and never the future', () => {
     const startOf = (value: string) =>
-      plan(`source: K\ntarget: T\nstreams: { events: { mode: incremental, source_options: { start_date: '${value}' } } }\n`).streams[0].startDate;
+      plan(`source: K\ntarget: T\nstreams: { events: { mode: incremental, source_options: { start_date: '${value}' } } }\n`).streams[0]
+        .startDate;
     assert.equal(startOf('2024-01-31'), '2024-01-31T00:00:00Z');
     assert.equal(startOf('2024-01-31T08:30:00'), '2024-01-31T08:30:00Z');
     assert.equal(startOf('2024-01-31T08:30:00-0500'), '2024-01-31T13:30:00Z');
     assert.equal(startOf('2025-06-01T12:00:00Z'), '2025-06-01T12:00:00Z');
     for (const bad of ['yesterday', '2024-13-01', '31/01/2024', '2024-01-31T25:00:00Z']) {
-      assert.throws(() => startOf(bad), (e: ConfigError) => e.problems[0].includes(`"${bad}" is not a date`));
+      assert.throws(
+        () => startOf(bad),
+        (e: ConfigError) => e.problems[0].includes(`"${bad}" is not a date`),
+      );
     }
     assert.throws(() => startOf('2025-06-01T12:00:01Z'), /is in the future \(now is 2025-06-01T12:00:00Z\)/);
   });
 
   void it('refuses start_date on a stream that runs full-refresh', () => {
     const problems = problemsOf(() =>
-      plan('source: K\ntarget: T\nstreams:\n  profiles: { source_options: { start_date: 2024-01-01 } }\n  lists: { source_options: { start_date: 2024-01-01 } }\n'),
+      plan(
+        'source: K\ntarget: T\nstreams:\n  profiles: { source_options: { start_date: 2024-01-01 } }\n  lists: { source_options: { start_date: 2024-01-01 } }\n',
+      ),
     );
     assert.deepEqual(problems, [
       'streams.profiles.source_options.start_date: start_date only applies to incremental streams; set mode: incremental on profiles or remove start_date',
@@ -267,7 +301,10 @@ streams:
   });
 
   void it('refuses a plan with zero streams', () => {
-    assert.match(problemsOf(() => plan('source: K\ntarget: T\nstreams: {}\n'))[0], /^streams: is empty: list the streams to replicate, or '\*'/);
+    assert.match(
+      problemsOf(() => plan('source: K\ntarget: T\nstreams: {}\n'))[0],
+      /^streams: is empty: list the streams to replicate, or '\*'/,
+    );
     assert.match(problemsOf(() => plan('source: K\ntarget: T\n'))[0], /^streams: missing/);
     assert.match(
       problemsOf(() => plan("source: K\ntarget: T\nstreams: { '*': { disabled: true } }\n"))[0],
@@ -289,13 +326,21 @@ streams:
     assert.doesNotMatch(err.message, /hunter2|admin|pk_0123/);
     assert.match(err.message, /source: looks like an API key/);
     assert.match(err.message, /target: looks like a URL; put the URL in an env var/);
-    assert.match(problemsOf(() => buildReplicationPlan({ target: 'T', streams: { tags: null } }))[0], /^source: missing: name a connection defined in an env var or env\.yaml, e\.g\. source: KLAVIYO$/);
+    assert.match(
+      problemsOf(() => buildReplicationPlan({ target: 'T', streams: { tags: null } }))[0],
+      /^source: missing: name a connection defined in an env var or env\.yaml, e\.g\. source: KLAVIYO$/,
+    );
   });
 
   void it('accepts a config object as well as YAML, and checks its types', () => {
     const config: ReplicationConfig = { source: 'KLAVIYO', target: 'LITE', streams: { events: { mode: 'incremental' } } };
-    assert.deepEqual(buildReplicationPlan(config).streams.map((s) => [s.stream, s.mode]), [['events', 'incremental']]);
-    const problems = problemsOf(() => buildReplicationPlan({ source: 'K', target: 'T', defaults: { disabled: 'yes', mode: 3 }, streams: [] }));
+    assert.deepEqual(
+      buildReplicationPlan(config).streams.map((s) => [s.stream, s.mode]),
+      [['events', 'incremental']],
+    );
+    const problems = problemsOf(() =>
+      buildReplicationPlan({ source: 'K', target: 'T', defaults: { disabled: 'yes', mode: 3 }, streams: [] }),
+    );
     assert.deepEqual(problems, [
       'defaults.mode: must be a string',
       'defaults.disabled: must be true or false',
@@ -324,7 +369,10 @@ void describe('workflow input', () => {
     assert.equal(fromYaml.streams.find((s) => s.stream === 'events')?.mode, 'incremental');
     assert.deepEqual(resolveReplicationInput({ config: parseReplicationYaml(yaml) }).streams, fromYaml.streams);
     assert.equal(resolveReplicationInput({ yaml }).name, 'replication');
-    assert.match(problemsOf(() => resolveReplicationInput({ yaml, config: parseReplicationYaml(yaml) }))[0], /give exactly one of config .* or yaml .*, not both/);
+    assert.match(
+      problemsOf(() => resolveReplicationInput({ yaml, config: parseReplicationYaml(yaml) }))[0],
+      /give exactly one of config .* or yaml .*, not both/,
+    );
     assert.match(problemsOf(() => resolveReplicationInput({}))[0], /not neither/);
     assert.match(problemsOf(() => resolveReplicationInput({ yaml: 'source: [', name: 'x.yaml' }))[0], /^x\.yaml:\d+:\d+: /);
   });

@@ -96,14 +96,25 @@ void describe('Klaviyo connections', () => {
       assert.ok(!form.includes(API_KEY) && !form.includes('0123456789abcdef'), `leaked in: ${form}`);
     }
     assert.equal(describeConnection(c), 'KLAVIYO: Klaviyo API at https://a.klaviyo.com (private key pk_***)');
-    assert.deepEqual(JSON.parse(JSON.stringify(c)), { kind: 'klaviyo', name: 'KLAVIYO', baseUrl: 'https://a.klaviyo.com', apiKey: 'pk_***' });
+    assert.deepEqual(JSON.parse(JSON.stringify(c)), {
+      kind: 'klaviyo',
+      name: 'KLAVIYO',
+      baseUrl: 'https://a.klaviyo.com',
+      apiKey: 'pk_***',
+    });
   });
 
   void it('says how to define a missing connection', () => {
     const err = connectionError(() => resolveIn(dir, 'KLAVIYO', {}, 'klaviyo'));
     assert.equal(err.connection, 'KLAVIYO');
-    assert.match(err.message, /^connection KLAVIYO not found: set KLAVIYO='\{ type: api, spec: klaviyo, secrets: \{ api_key: pk_\.\.\. \} \}' or add it under connections: in env\.yaml/);
-    assert.match(connectionError(() => resolveIn(dir, 'MY_PG', {}, 'database')).message, /set MY_PG=postgresql:\/\/user:password@host:5432\/db/);
+    assert.match(
+      err.message,
+      /^connection KLAVIYO not found: set KLAVIYO='\{ type: api, spec: klaviyo, secrets: \{ api_key: pk_\.\.\. \} \}' or add it under connections: in env\.yaml/,
+    );
+    assert.match(
+      connectionError(() => resolveIn(dir, 'MY_PG', {}, 'database')).message,
+      /set MY_PG=postgresql:\/\/user:password@host:5432\/db/,
+    );
   });
 
   void it('rejects missing, public and malformed keys without echoing them', () => {
@@ -112,7 +123,9 @@ void describe('Klaviyo connections', () => {
     const publicKey = connectionError(() => resolveIn(dir, 'K', { K: '{ type: api, spec: klaviyo, secrets: { api_key: AbC123 } }' }));
     assert.match(publicKey.message, /a 6-character public key \(site ID\); klaviyo-sync needs a private API key starting with pk_/);
     assert.doesNotMatch(publicKey.message, /AbC123/);
-    const other = connectionError(() => resolveIn(dir, 'K', { K: '{ type: api, spec: klaviyo, secrets: { api_key: sk_live_secret_value } }' }));
+    const other = connectionError(() =>
+      resolveIn(dir, 'K', { K: '{ type: api, spec: klaviyo, secrets: { api_key: sk_live_secret_value } }' }),
+    );
     assert.match(other.message, /needs a private API key starting with pk_/);
     assert.doesNotMatch(other.message, /secret_value/);
     const bare = connectionError(() => resolveIn(dir, 'K', { K: API_KEY }));
@@ -125,14 +138,19 @@ void describe('Klaviyo connections', () => {
       connectionError(() => resolveIn(dir, 'K', { K: '{ type: mysql, url: x }' })).message,
       /unknown type "mysql": use api \(with spec: klaviyo\), postgres or sqlite/,
     );
-    assert.match(connectionError(() => resolveIn(dir, 'K', { K: '{ type: api, spec: stripe }' })).message, /type api has spec "stripe"; klaviyo-sync reads only spec: klaviyo/);
+    assert.match(
+      connectionError(() => resolveIn(dir, 'K', { K: '{ type: api, spec: stripe }' })).message,
+      /type api has spec "stripe"; klaviyo-sync reads only spec: klaviyo/,
+    );
     assert.match(connectionError(() => resolveIn(dir, 'K', { K: '{ secrets: { api_key: pk_x } }' })).message, /has no type: add type: api/);
     assert.match(
-      connectionError(() => resolveIn(dir, 'K', { K: `{ type: api, spec: klaviyo, secrets: { api_key: ${API_KEY}, apikey: y } }` })).message,
+      connectionError(() => resolveIn(dir, 'K', { K: `{ type: api, spec: klaviyo, secrets: { api_key: ${API_KEY}, apikey: y } }` }))
+        .message,
       /unknown secrets key apikey; supported: api_key, base_url/,
     );
     assert.match(
-      connectionError(() => resolveIn(dir, 'K', { K: `{ type: api, spec: klaviyo, secrets: { api_key: ${API_KEY} }, base_url: ftp://x }` })).message,
+      connectionError(() => resolveIn(dir, 'K', { K: `{ type: api, spec: klaviyo, secrets: { api_key: ${API_KEY} }, base_url: ftp://x }` }))
+        .message,
       /base_url must be an http\(s\) URL/,
     );
   });
@@ -153,8 +171,14 @@ void describe('Klaviyo connections', () => {
 
   void it('checks the role a connection is resolved for', () => {
     const env = { MY_LITE: 'sqlite:///tmp/x.db', KLAVIYO: `{ type: api, spec: klaviyo, secrets: { api_key: ${API_KEY} } }` };
-    assert.match(connectionError(() => resolveIn(dir, 'MY_LITE', env, 'klaviyo')).message, /MY_LITE is a sqlite connection, but a Klaviyo source is needed/);
-    assert.match(connectionError(() => resolveIn(dir, 'KLAVIYO', env, 'database')).message, /KLAVIYO is a Klaviyo connection, but a database target is needed/);
+    assert.match(
+      connectionError(() => resolveIn(dir, 'MY_LITE', env, 'klaviyo')).message,
+      /MY_LITE is a sqlite connection, but a Klaviyo source is needed/,
+    );
+    assert.match(
+      connectionError(() => resolveIn(dir, 'KLAVIYO', env, 'database')).message,
+      /KLAVIYO is a Klaviyo connection, but a database target is needed/,
+    );
   });
 });
 
@@ -229,7 +253,10 @@ void describe('env.yaml', () => {
       connectionError(() => resolveIn(dir, 'KLAVIYO', { KLAVIYO_SYNC_ENV_FILE: 'nope.yaml' })).message,
       /\$KLAVIYO_SYNC_ENV_FILE is .*nope\.yaml, which does not exist/,
     );
-    assert.match(connectionError(() => resolveIn(dir, 'OTHER')).message, new RegExp(`searched the environment, ${path.join(dir, '.sling', 'env.yaml')}`));
+    assert.match(
+      connectionError(() => resolveIn(dir, 'OTHER')).message,
+      new RegExp(`searched the environment, ${path.join(dir, '.sling', 'env.yaml')}`),
+    );
   });
 
   void it('reports a broken env.yaml by file, line and column, without quoting it', () => {
@@ -315,18 +342,35 @@ void describe('Postgres connections', () => {
   });
 
   void it('fails to connect with a wrong password, so the test above proves the password got through', async () => {
-    const c = resolveIn(dir, 'BAD', { BAD: `{ type: postgres, host: ${host}, port: ${port}, user: "${user}", password: wrong, database: "${database}" }` });
+    const c = resolveIn(dir, 'BAD', {
+      BAD: `{ type: postgres, host: ${host}, port: ${port}, user: "${user}", password: wrong, database: "${database}" }`,
+    });
     await assert.rejects(currentUserAndDb(c), /password authentication failed/);
   });
 
   void it('rejects incomplete or mistyped definitions without echoing secrets', () => {
-    assert.match(connectionError(() => resolveIn(dir, 'P', { P: '{ type: postgres, host: h }' })).message, /needs url, or host and database/);
-    assert.match(connectionError(() => resolveIn(dir, 'P', { P: '{ type: postgres, host: h, database: d, port: huge }' })).message, /port must be a number/);
-    assert.match(connectionError(() => resolveIn(dir, 'P', { P: '{ type: postgres, host: h, database: d, password: 123456 }' })).message, /password must be a string: quote it/);
-    assert.match(connectionError(() => resolveIn(dir, 'P', { P: '{ type: postgres, host: h, database: d, pasword: x }' })).message, /unknown key pasword; supported: type, url, host/);
+    assert.match(
+      connectionError(() => resolveIn(dir, 'P', { P: '{ type: postgres, host: h }' })).message,
+      /needs url, or host and database/,
+    );
+    assert.match(
+      connectionError(() => resolveIn(dir, 'P', { P: '{ type: postgres, host: h, database: d, port: huge }' })).message,
+      /port must be a number/,
+    );
+    assert.match(
+      connectionError(() => resolveIn(dir, 'P', { P: '{ type: postgres, host: h, database: d, password: 123456 }' })).message,
+      /password must be a string: quote it/,
+    );
+    assert.match(
+      connectionError(() => resolveIn(dir, 'P', { P: '{ type: postgres, host: h, database: d, pasword: x }' })).message,
+      /unknown key pasword; supported: type, url, host/,
+    );
     const badUrl = connectionError(() => resolveIn(dir, 'P', { P: 'postgresql://u:s3cr3t@[bad/db' }));
     assert.match(badUrl.message, /env var P is not a valid URL: use postgresql:\/\/user:password@host:5432\/db/);
     assert.doesNotMatch(badUrl.message, /s3cr3t/);
-    assert.match(connectionError(() => resolveIn(dir, 'P', { P: 'postgresql://h/db?schema=bad-name' })).message, /schema "bad-name" is not a valid name: use 1 to 63 lowercase letters/);
+    assert.match(
+      connectionError(() => resolveIn(dir, 'P', { P: 'postgresql://h/db?schema=bad-name' })).message,
+      /schema "bad-name" is not a valid name: use 1 to 63 lowercase letters/,
+    );
   });
 });

@@ -18,7 +18,6 @@ after(async () => {
   await stack?.stop();
 });
 
-
 void test('stream and partition workflows continue-as-new and land exact tables', async () => {
   const yaml = `
 source: KLAVIYO

@@ -21,7 +21,9 @@ after(async () => {
 });
 
 const startWorker = () =>
-  startWorkerProcess(['--rate-limits', 'documented'], { env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: 'default' } });
+  startWorkerProcess(['--rate-limits', 'documented'], {
+    env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: 'default' },
+  });
 
 void test('SIGKILL of the worker mid-stream: the replication completes with exact tables', async () => {
   const dest = new Destination(targetOf(stack, 'LITE'));

@@ -152,7 +152,14 @@ void describe('identifiers are validated before any SQL', () => {
   void test('rejects an attribute name that is not a plain identifier', async () => {
     const bad = { type: 'profile', id: 'X', attributes: { 'a" text); DROP TABLE t; --': 1 } };
     await assert.rejects(
-      nowhere.writePage({ ...base, object: { schema: 'klaviyo', table: 'profiles' }, partition: '', resources: [bad], nextUrl: null, done: true }),
+      nowhere.writePage({
+        ...base,
+        object: { schema: 'klaviyo', table: 'profiles' },
+        partition: '',
+        resources: [bad],
+        nextUrl: null,
+        done: true,
+      }),
       IdentifierError,
     );
   });
@@ -193,7 +200,13 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       dest = new Destination(target);
     });
 
-    type Run = { stream: StreamDef; mode: 'incremental' | 'full-refresh'; object: { schema: string; table: string }; runId: string; partitions?: string[] };
+    type Run = {
+      stream: StreamDef;
+      mode: 'incremental' | 'full-refresh';
+      object: { schema: string; table: string };
+      runId: string;
+      partitions?: string[];
+    };
     /** A run of `stream` into a fresh table of its name (run id `run-1` unless given), prepared. */
     const startRun = async (stream: StreamDef, mode: Run['mode'], extra: Partial<Run> = {}) => {
       const run: Run = { stream, mode, object: fresh(stream.name), runId: 'run-1', ...extra };
@@ -201,7 +214,14 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     };
     /** Writes one page of `run` into `partition` (a membership's parent id); `nextUrl` null ends the partition. */
     const page = (run: Run, resources: KlaviyoResource[], nextUrl: string | null, partition = '') =>
-      dest.writePage({ ...run, partition, ...(parentOf(run.stream) && partition ? { parentId: partition } : {}), resources, nextUrl, done: nextUrl === null });
+      dest.writePage({
+        ...run,
+        partition,
+        ...(parentOf(run.stream) && partition ? { parentId: partition } : {}),
+        resources,
+        nextUrl,
+        done: nextUrl === null,
+      });
 
     void test('writes a page: flat rows with typed columns, state counted', async () => {
       const { object, run, prepared } = await startRun(profiles, 'incremental');
@@ -257,7 +277,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         ...run,
         partition: '',
         resources: [
-          profile('B', '2025-01-03T00:00:00Z', { favorite_color: 'blue', score: 7, subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } } }),
+          profile('B', '2025-01-03T00:00:00Z', {
+            favorite_color: 'blue',
+            score: 7,
+            subscriptions: { email: { marketing: { consent: 'SUBSCRIBED' } } },
+          }),
           profile('C', '2025-01-03T00:00:00Z', { favorite_color: null, score: 1.5, always_null: null }),
         ],
         nextUrl: null,
@@ -284,7 +308,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       if (kind === 'postgres') {
         await db.raw(`CREATE FUNCTION "${object.schema}".boom() RETURNS trigger LANGUAGE plpgsql AS $$
           BEGIN IF NEW.id = 'BAD' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$`);
-        await db.raw(`CREATE TRIGGER boom BEFORE INSERT ON "${object.schema}"."profiles" FOR EACH ROW EXECUTE FUNCTION "${object.schema}".boom()`);
+        await db.raw(
+          `CREATE TRIGGER boom BEFORE INSERT ON "${object.schema}"."profiles" FOR EACH ROW EXECUTE FUNCTION "${object.schema}".boom()`,
+        );
       } else {
         await db.raw(`CREATE TRIGGER "${object.schema}__boom" BEFORE INSERT ON "${object.schema}__profiles" WHEN NEW.id = 'BAD'
           BEGIN SELECT RAISE(ABORT, 'boom'); END`);
@@ -319,11 +345,14 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(await dest.finish(run), { rows: 3, pages: 2, watermark: '2025-02-03T00:00:00.000Z' });
       const rows = await dest.snapshot(object, ['id']);
       assert.deepEqual(ids(rows), ['E1', 'E2', 'E3']);
-      assert.deepEqual(rows.map((r) => [r.metric_id, r.profile_id, r.timestamp]), [
-        ['M1', 'P-E1', 1738368000],
-        ['M1', 'P-E2', 1738454400],
-        ['M1', 'P-E3', 1738540800],
-      ]);
+      assert.deepEqual(
+        rows.map((r) => [r.metric_id, r.profile_id, r.timestamp]),
+        [
+          ['M1', 'P-E1', 1738368000],
+          ['M1', 'P-E2', 1738454400],
+          ['M1', 'P-E3', 1738540800],
+        ],
+      );
     });
 
     void test('a crash between pages resumes: same run id keeps staging and cursors; a new run id starts clean', async () => {
@@ -344,12 +373,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.deepEqual(await dest.finish(run), { rows: 4, pages: 4, watermark: null });
       assert.deepEqual(await dest.finish(run), { rows: 4, pages: 4, watermark: null }, 'finish is idempotent');
       const rows = await dest.snapshot(object, ['list_id', 'profile_id']);
-      assert.deepEqual(rows.map((r) => `${r.list_id}:${r.profile_id}`), ['L1:P1', 'L1:P2', 'L2:P1', 'L3:P3']);
-      await assert.rejects(
-        page(run, [], null, 'L1'),
-        RunStateError,
-        'a finished run takes no more writes',
+      assert.deepEqual(
+        rows.map((r) => `${r.list_id}:${r.profile_id}`),
+        ['L1:P1', 'L1:P2', 'L2:P1', 'L3:P3'],
       );
+      await assert.rejects(page(run, [], null, 'L1'), RunStateError, 'a finished run takes no more writes');
 
       const next = await dest.prepare({ ...run, runId: 'run-2' });
       assert.equal(next.resumed, false);
@@ -375,7 +403,14 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await dest.prepare(run2);
       await page(run2, [item('a', 1), item('b', 20)], null);
       const during = await dest.snapshot(object, ['id']);
-      assert.deepEqual(during.map((r) => [r.id, r.price]), [['a', 1], ['b', 2], ['c', 3]]);
+      assert.deepEqual(
+        during.map((r) => [r.id, r.price]),
+        [
+          ['a', 1],
+          ['b', 2],
+          ['c', 3],
+        ],
+      );
 
       // a new run supersedes run 2: its late writes and its finish are refused
       const run3 = { ...run1, runId: 'run-3' };
@@ -385,10 +420,13 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await page(run3, [item('a', 1), item('b', 20)], null);
       assert.deepEqual(await dest.finish(run3), { rows: 2, pages: 1, watermark: null });
       const rows = await dest.snapshot(object, ['id']);
-      assert.deepEqual(rows.map((r) => [r.id, r.price, r.published, r.images]), [
-        ['a', 1, true, ['https://img/a.png']],
-        ['b', 20, true, ['https://img/b.png']],
-      ]);
+      assert.deepEqual(
+        rows.map((r) => [r.id, r.price, r.published, r.images]),
+        [
+          ['a', 1, true, ['https://img/a.png']],
+          ['b', 20, true, ['https://img/b.png']],
+        ],
+      );
       // the next run can create its staging table again (names freed by the swap)
       await dest.prepare({ ...run1, runId: 'run-4' });
     });
@@ -434,8 +472,19 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await page(run1, [profile('A', '2025-01-05T00:00:00Z')], 'p2');
       assert.equal(await dest.readWatermark(object), null);
       const next = await dest.prepare({ ...run1, runId: 'run-2' });
-      assert.deepEqual(next.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null }, 'a new run starts from the first page');
-      await dest.writePage({ ...run1, runId: 'run-2', partition: '', resources: [profile('A', '2025-01-05T00:00:00Z')], nextUrl: null, done: true });
+      assert.deepEqual(
+        next.partitions[''],
+        { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null },
+        'a new run starts from the first page',
+      );
+      await dest.writePage({
+        ...run1,
+        runId: 'run-2',
+        partition: '',
+        resources: [profile('A', '2025-01-05T00:00:00Z')],
+        nextUrl: null,
+        done: true,
+      });
       assert.equal((await dest.finish({ ...run1, runId: 'run-2' })).watermark, '2025-01-05T00:00:00.000Z');
     });
 
@@ -465,25 +514,50 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       const state = tableSql(stateTable(kind, schema));
       if (kind === 'postgres') await db.raw(`CREATE SCHEMA "${schema}"`);
       const cols: Array<[string, 'text' | 'boolean' | 'integer' | 'timestamp', boolean]> = [
-        ['stream', 'text', true], ['partition', 'text', true], ['run_id', 'text', true], ['mode', 'text', true],
-        ['next_url', 'text', false], ['done', 'boolean', true], ['watermark', 'text', false], ['run_watermark', 'text', false],
-        ['rows', 'integer', true], ['pages', 'integer', true], ['status', 'text', true], ['updated_at', 'timestamp', true],
+        ['stream', 'text', true],
+        ['partition', 'text', true],
+        ['run_id', 'text', true],
+        ['mode', 'text', true],
+        ['next_url', 'text', false],
+        ['done', 'boolean', true],
+        ['watermark', 'text', false],
+        ['run_watermark', 'text', false],
+        ['rows', 'integer', true],
+        ['pages', 'integer', true],
+        ['status', 'text', true],
+        ['updated_at', 'timestamp', true],
       ];
       await db.raw(
         `CREATE TABLE ${state} (${cols.map(([c, t, nn]) => `"${c}" ${d.sqlType(t)}${nn ? ' NOT NULL' : ''}`).join(', ')}, ` +
           `CONSTRAINT "${stateTable(kind, schema).name}_pkey" PRIMARY KEY ("stream", "partition"))`,
       );
       const now = d.encode(new Date().toISOString(), 'timestamp');
-      await db.raw(`INSERT INTO ${state} VALUES (?, '', 'old-1', 'incremental', NULL, ?, ?, ?, 3, 1, ?, ?), (?, '', 'old-2', 'incremental', ?, ?, ?, ?, 5, 1, ?, ?)`, [
-        'profiles', d.encode(true, 'boolean'), '2025-01-05T00:00:00.000Z', '2025-01-05T00:00:00.000Z', 'finished', now,
-        'events', 'https://a.klaviyo.com/api/events?page[cursor]=x', d.encode(false, 'boolean'), '2025-02-01T00:00:00.000Z', '2025-02-02T00:00:00.000Z', 'running', now,
-      ] as never[]);
+      await db.raw(
+        `INSERT INTO ${state} VALUES (?, '', 'old-1', 'incremental', NULL, ?, ?, ?, 3, 1, ?, ?), (?, '', 'old-2', 'incremental', ?, ?, ?, ?, 5, 1, ?, ?)`,
+        [
+          'profiles',
+          d.encode(true, 'boolean'),
+          '2025-01-05T00:00:00.000Z',
+          '2025-01-05T00:00:00.000Z',
+          'finished',
+          now,
+          'events',
+          'https://a.klaviyo.com/api/events?page[cursor]=x',
+          d.encode(false, 'boolean'),
+          '2025-02-01T00:00:00.000Z',
+          '2025-02-02T00:00:00.000Z',
+          'running',
+          now,
+        ] as never[],
+      );
       for (const table of ['profiles', 'events']) {
         await db.raw(`CREATE TABLE ${tableSql(physicalTable(kind, schema, table))} ("id" text NOT NULL PRIMARY KEY)`);
       }
     }
-    const keyedByTable = async (schema: string) => (await dialectFor(kind).columns(connect(target), stateTable(kind, schema)))?.has('table_name');
-    const hasLoopMark = async (schema: string) => (await dialectFor(kind).columns(connect(target), stateTable(kind, schema)))?.has('loop_mark');
+    const keyedByTable = async (schema: string) =>
+      (await dialectFor(kind).columns(connect(target), stateTable(kind, schema)))?.has('table_name');
+    const hasLoopMark = async (schema: string) =>
+      (await dialectFor(kind).columns(connect(target), stateTable(kind, schema)))?.has('loop_mark');
 
     void test('a state table from before the paging loop check gains loop_mark when prepared; the mark follows pages 1, 2, 4', async () => {
       const object = fresh('events');
@@ -521,7 +595,12 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal((await dest.prepare({ ...run, object: us, runId: 'new-2' })).watermark, null);
       assert.equal(await dest.readWatermark(object), '2025-01-05T00:00:00.000Z');
       // the unfinished events run kept its state: a new run id starts from the first page, from its watermark
-      const ev = await dest.prepare({ stream: events, mode: 'incremental', object: { schema: object.schema, table: 'events' }, runId: 'new-3' });
+      const ev = await dest.prepare({
+        stream: events,
+        mode: 'incremental',
+        object: { schema: object.schema, table: 'events' },
+        runId: 'new-3',
+      });
       assert.deepEqual(ev.partitions[''], { nextUrl: null, done: false, rows: 0, pages: 0, watermark: '2025-02-01T00:00:00.000Z' });
       await page(run, [profile('A', '2025-01-06T00:00:00Z')], null);
       assert.equal((await dest.finish(run)).watermark, '2025-01-06T00:00:00.000Z');
@@ -533,7 +612,11 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await legacyState(schema);
       const old = { stream: events, mode: 'incremental' as const, object: { schema, table: 'events' }, runId: 'old-2' };
       assert.deepEqual(await dest.progress({ ...old, partition: '' }), {
-        nextUrl: 'https://a.klaviyo.com/api/events?page[cursor]=x', done: false, rows: 5, pages: 1, watermark: '2025-02-01T00:00:00.000Z',
+        nextUrl: 'https://a.klaviyo.com/api/events?page[cursor]=x',
+        done: false,
+        rows: 5,
+        pages: 1,
+        watermark: '2025-02-01T00:00:00.000Z',
         loopMark: null,
       });
       await page(old, [event('E9', '2025-02-03T00:00:00Z')], null);
@@ -560,7 +643,10 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       assert.equal(results.filter((r) => r.columnsAdded.includes('channel_note')).length >= 1, true);
       await dest.finish(run);
       const rows = await dest.snapshot(object, ['id']);
-      assert.deepEqual(rows.map((r) => [r.id, r.channel_note, r.archived]), labels.map((l, i) => [`C${i}`, l, l.endsWith('archived')]));
+      assert.deepEqual(
+        rows.map((r) => [r.id, r.channel_note, r.archived]),
+        labels.map((l, i) => [`C${i}`, l, l.endsWith('archived')]),
+      );
     });
 
     void test('a page larger than the bound-parameter limit is written in batches', async () => {
@@ -580,7 +666,12 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await dest.writePage({
         ...run,
         partition: '',
-        resources: [{ ...event('E3', '2025-02-03T00:00:00Z'), attributes: { ...event('E3', '2025-02-03T00:00:00Z').attributes, flag: true, ratio: 0.25 } }],
+        resources: [
+          {
+            ...event('E3', '2025-02-03T00:00:00Z'),
+            attributes: { ...event('E3', '2025-02-03T00:00:00Z').attributes, flag: true, ratio: 0.25 },
+          },
+        ],
         nextUrl: null,
         done: true,
       });

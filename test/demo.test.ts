@@ -70,7 +70,10 @@ void test('demo: Ctrl-C mid-run resumes on the next run; the run after that is i
   const description = await new Client({ connection }).workflow.getHandle('klaviyo-sync-demo').describe();
   await connection.close();
   assert.equal(description.taskQueue, inProcessTaskQueue('klaviyo-sync-demo'));
-  const standalone = await startWorkerProcess([], { cwd: data, env: { PATH: process.env.PATH, HOME: data, TEMPORAL_ADDRESS: `127.0.0.1:${port}` } });
+  const standalone = await startWorkerProcess([], {
+    cwd: data,
+    env: { PATH: process.env.PATH, HOME: data, TEMPORAL_ADDRESS: `127.0.0.1:${port}` },
+  });
 
   // 2. resumes the same workflow to the end, against the same account (no clock move)
   const second = await demo([...ports, '--no-advance']);

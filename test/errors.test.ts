@@ -11,14 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { ApplicationFailure } from '@temporalio/common';
-import {
-  classify,
-  ProtocolError,
-  RateLimitedError,
-  TransientError,
-  UserFixableError,
-  withRetries,
-} from '../lib/errors';
+import { classify, ProtocolError, RateLimitedError, TransientError, UserFixableError, withRetries } from '../lib/errors';
 import { toApplicationFailure } from '../worker/failures';
 import { classifyDatabaseError } from '../lib/db/errors';
 import { Destination } from '../lib/db/destination';
@@ -79,7 +72,10 @@ void describe('mapping to Temporal failures', () => {
     assert.deepEqual([user.type, user.nonRetryable, user.message], ['X', true, 'fix it']);
     assert.equal(failureOf(new ProtocolError('odd', { type: 'P' })).nonRetryable, true);
     const slow = failureOf(new RateLimitedError('wait', 7, { type: 'R', details: { retryAfterSeconds: 7 } }));
-    assert.deepEqual([slow.nonRetryable, slow.nextRetryDelay, slow.category, slow.details], [false, '7s', 'BENIGN', [{ retryAfterSeconds: 7 }]]);
+    assert.deepEqual(
+      [slow.nonRetryable, slow.nextRetryDelay, slow.category, slow.details],
+      [false, '7s', 'BENIGN', [{ retryAfterSeconds: 7 }]],
+    );
     assert.equal(failureOf(new TransientError('again', { type: 'T' })).nonRetryable, false);
   });
 
@@ -108,10 +104,13 @@ void describe('in-process retries (the CLI pre-checks)', () => {
   void test('three 503s, then success: waits 1, 2 and 4 s', async () => {
     sleeps.length = 0;
     let calls = 0;
-    const result = await withRetries(async () => {
-      if (++calls <= 3) throw failureForResponse({ status: 503, body: undefined }, ctx);
-      return 'ok';
-    }, { sleep });
+    const result = await withRetries(
+      async () => {
+        if (++calls <= 3) throw failureForResponse({ status: 503, body: undefined }, ctx);
+        return 'ok';
+      },
+      { sleep },
+    );
     assert.equal(result, 'ok');
     assert.deepEqual(sleeps, [1000, 2000, 4000]);
   });
@@ -119,32 +118,58 @@ void describe('in-process retries (the CLI pre-checks)', () => {
   void test('a 429 waits its Retry-After; a user-fixable failure is thrown at once; a lasting outage after 5 attempts', async () => {
     sleeps.length = 0;
     let calls = 0;
-    await withRetries(async () => {
-      if (++calls === 1) throw failureForResponse({ status: 429, retryAfter: '7', body: undefined }, ctx);
-    }, { sleep });
+    await withRetries(
+      async () => {
+        if (++calls === 1) throw failureForResponse({ status: 429, retryAfter: '7', body: undefined }, ctx);
+      },
+      { sleep },
+    );
     assert.deepEqual(sleeps, [7000]);
 
     sleeps.length = 0;
     calls = 0;
-    await assert.rejects(withRetries(async () => {
-      calls++;
-      throw failureForResponse({ status: 403, body: undefined }, ctx);
-    }, { sleep }), UserFixableError);
+    await assert.rejects(
+      withRetries(
+        async () => {
+          calls++;
+          throw failureForResponse({ status: 403, body: undefined }, ctx);
+        },
+        { sleep },
+      ),
+      UserFixableError,
+    );
     assert.equal(calls, 1);
 
     calls = 0;
-    await assert.rejects(withRetries(async () => {
-      calls++;
-      throw failureForResponse({ status: 500, body: undefined }, ctx);
-    }, { sleep }), TransientError);
+    await assert.rejects(
+      withRetries(
+        async () => {
+          calls++;
+          throw failureForResponse({ status: 500, body: undefined }, ctx);
+        },
+        { sleep },
+      ),
+      TransientError,
+    );
     assert.equal(calls, 5);
   });
 });
 
 void describe('what a page may look like', () => {
   void test('a numeric id, a relative links.next and a body that is not JSON are named with the value', () => {
-    assert.equal(documentProblem({ data: [{ type: 'tag', id: 'a' }], links: { next: 'https://a.klaviyo.com/api/tags?page%5Bcursor%5D=x' } }), undefined);
-    assert.equal(documentProblem({ data: [{ type: 'tag', id: 'a' }, { type: 'tag', id: 42 }] }), 'data[1].id = the number 42 where a JSON:API page has a string');
+    assert.equal(
+      documentProblem({ data: [{ type: 'tag', id: 'a' }], links: { next: 'https://a.klaviyo.com/api/tags?page%5Bcursor%5D=x' } }),
+      undefined,
+    );
+    assert.equal(
+      documentProblem({
+        data: [
+          { type: 'tag', id: 'a' },
+          { type: 'tag', id: 42 },
+        ],
+      }),
+      'data[1].id = the number 42 where a JSON:API page has a string',
+    );
     assert.equal(
       documentProblem({ data: [], links: { next: '/api/tags?page%5Bcursor%5D=x' } }),
       'links.next = the string "/api/tags?page%5Bcursor%5D=x" where a JSON:API page has an absolute URL',
@@ -162,27 +187,34 @@ void describe('what a page may look like', () => {
     assert.equal(fine.follow(b, c), c);
     assert.equal(fine.follow(c, null), null);
 
-    assert.throws(() => new PagingGuard('tags', '').follow(a, a), (e: unknown) => {
-      assert.ok(e instanceof ProtocolError);
-      assert.match(e.message, /links\.next for stream tags points back at the page itself: https:\/\/a\.klaviyo\.com\/api\/tags;/);
-      return true;
-    });
+    assert.throws(
+      () => new PagingGuard('tags', '').follow(a, a),
+      (e: unknown) => {
+        assert.ok(e instanceof ProtocolError);
+        assert.match(e.message, /links\.next for stream tags points back at the page itself: https:\/\/a\.klaviyo\.com\/api\/tags;/);
+        return true;
+      },
+    );
     const loop = new PagingGuard('list_profiles', 'L1');
     loop.follow(a, b);
-    assert.throws(() => loop.follow(b, a), /partition L1 points back at a page already read \(2 pages into this call\): https:\/\/a\.klaviyo\.com\/api\/tags;/);
+    assert.throws(
+      () => loop.follow(b, a),
+      /partition L1 points back at a page already read \(2 pages into this call\): https:\/\/a\.klaviyo\.com\/api\/tags;/,
+    );
   });
 
-  void test('a membership stream needs its parent\'s scopes and profiles\'', () => {
+  void test("a membership stream needs its parent's scopes and profiles'", () => {
     assert.deepEqual(scopesOf(getStream('segment_profiles')).sort(), ['profiles:read', 'segments:read']);
     assert.deepEqual(scopesOf(getStream('tags')), ['tags:read']);
   });
 });
 
 void describe('database errors by SQLSTATE and SQLite code', () => {
-  void test('connection trouble is transient; a bad password, privileges, dependent views, type changes and too many columns are the user\'s', () => {
+  void test("connection trouble is transient; a bad password, privileges, dependent views, type changes and too many columns are the user's", () => {
     const kind = (err: unknown) => classify(err, { database: 'PG' })?.kind;
     for (const code of ['08006', '08001', '57P01', '57P03', '40P01', '53300']) assert.equal(kind(pgError(code, 'x')), 'transient', code);
-    for (const code of ['28P01', '28000', '42501', '42P01', '2BP01', '54011', '42804', '22P02', '3D000']) assert.equal(kind(pgError(code, 'x')), 'user-fixable', code);
+    for (const code of ['28P01', '28000', '42501', '42P01', '2BP01', '54011', '42804', '22P02', '3D000'])
+      assert.equal(kind(pgError(code, 'x')), 'user-fixable', code);
     assert.equal(kind(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })), 'transient');
     assert.equal(kind(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' })), 'transient');
     assert.equal(kind(Object.assign(new Error('attempt to write a readonly database'), { code: 'SQLITE_READONLY' })), 'user-fixable');
@@ -190,18 +222,23 @@ void describe('database errors by SQLSTATE and SQLite code', () => {
     assert.equal(kind(new Error('something else')), undefined);
 
     const password = classify(pgError('28P01', 'password authentication failed for user "sync"'), { database: 'PG' });
-    assert.equal(password?.message, 'database PG answered 28P01: password authentication failed for user "sync"; check the user and password of connection PG, and pg_hba.conf on the server');
+    assert.equal(
+      password?.message,
+      'database PG answered 28P01: password authentication failed for user "sync"; check the user and password of connection PG, and pg_hba.conf on the server',
+    );
   });
 
   void test('a sentence wrapping the driver error (the swap) is kept as the message', () => {
     const inner = pgError('2BP01', 'cannot drop table klaviyo.tags because other objects depend on it');
-    const outer = new Error('stream tags: could not replace klaviyo.tags (drop them or sync the stream incrementally): ' + inner.message, { cause: inner });
+    const outer = new Error('stream tags: could not replace klaviyo.tags (drop them or sync the stream incrementally): ' + inner.message, {
+      cause: inner,
+    });
     const e = classifyDatabaseError(outer, { database: 'PG' });
     assert.ok(e instanceof UserFixableError);
     assert.equal(e.message, outer.message);
   });
 
-  void test('a real SQLite: a read-only file is the user\'s to fix', () => {
+  void test("a real SQLite: a read-only file is the user's to fix", () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-errors-'));
     try {
       const file = path.join(dir, 'ro.db');
@@ -234,19 +271,36 @@ void describe('database errors from a real Postgres', () => {
   });
 
   const tags = getStream('tags');
-  const run = (table: string, runId: string) => ({ stream: tags, mode: 'incremental' as const, object: { schema: 'errors', table }, runId });
+  const run = (table: string, runId: string) => ({
+    stream: tags,
+    mode: 'incremental' as const,
+    object: { schema: 'errors', table },
+    runId,
+  });
   const tag = (id: string, attributes: Record<string, unknown>) => ({ type: 'tag', id, attributes: { name: id, ...attributes } });
 
   void test('an attribute whose type changes fails as user-fixable, naming the value and what to do', async () => {
     const dest = new Destination({ kind: 'postgres', url: pg.url });
     await dest.prepare({ ...run('typed', 'r1') });
-    await dest.writePage({ ...run('typed', 'r1'), partition: '', resources: [tag('a', { score: 1.5 })], nextUrl: 'https://a.klaviyo.com/api/tags?page%5Bcursor%5D=2', done: false });
+    await dest.writePage({
+      ...run('typed', 'r1'),
+      partition: '',
+      resources: [tag('a', { score: 1.5 })],
+      nextUrl: 'https://a.klaviyo.com/api/tags?page%5Bcursor%5D=2',
+      done: false,
+    });
     const err = await dest
       .writePage({ ...run('typed', 'r1'), partition: '', resources: [tag('b', { score: 'high' })], nextUrl: null, done: true })
-      .then(() => assert.fail('expected the write to fail'), (e: unknown) => e);
+      .then(
+        () => assert.fail('expected the write to fail'),
+        (e: unknown) => e,
+      );
     const e = classify(err, { database: 'PG' });
     assert.ok(e instanceof UserFixableError, String(err));
-    assert.match(e.message, /22P02: invalid input syntax for type double precision: "high"; Klaviyo sent a value that does not fit .* alter that column to text or jsonb/);
+    assert.match(
+      e.message,
+      /22P02: invalid input syntax for type double precision: "high"; Klaviyo sent a value that does not fit .* alter that column to text or jsonb/,
+    );
     assert.doesNotMatch(e.message, /INSERT INTO/, 'the statement is left out');
   });
 
@@ -254,9 +308,10 @@ void describe('database errors from a real Postgres', () => {
     const dest = new Destination({ kind: 'postgres', url: pg.url });
     await dest.prepare({ ...run('wide', 'r1') });
     const many = Object.fromEntries(Array.from({ length: 1650 }, (_, i) => [`p${i}`, i]));
-    const err = await dest
-      .writePage({ ...run('wide', 'r1'), partition: '', resources: [tag('a', many)], nextUrl: null, done: true })
-      .then(() => assert.fail('expected the write to fail'), (e: unknown) => e);
+    const err = await dest.writePage({ ...run('wide', 'r1'), partition: '', resources: [tag('a', many)], nextUrl: null, done: true }).then(
+      () => assert.fail('expected the write to fail'),
+      (e: unknown) => e,
+    );
     const e = classify(err, { database: 'PG' });
     assert.ok(e instanceof UserFixableError, String(err));
     assert.match(e.message, /54011: tables can have at most 1600 columns; Postgres allows at most 1,600 columns per table/);

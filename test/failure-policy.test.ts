@@ -73,10 +73,13 @@ async function replicate(yaml: string, workflowId: string, streams: string[], en
   let timer: NodeJS.Timeout | undefined;
   const capped = new Promise<'capped'>((resolve) => (timer = setTimeout(() => resolve('capped'), CAP_MS)));
   const result = await worker.runUntil(
-    Promise.race([handle.result().then(
-      () => ({ ok: true as const }),
-      (err: unknown) => ({ ok: false as const, err }),
-    ), capped]),
+    Promise.race([
+      handle.result().then(
+        () => ({ ok: true as const }),
+        (err: unknown) => ({ ok: false as const, err }),
+      ),
+      capped,
+    ]),
   );
   clearTimeout(timer);
   const ms = Date.now() - t0;
@@ -191,7 +194,7 @@ streams:
   }
 });
 
-void test('a key without the second stream\'s scope fails before any table exists, naming scope and stream', async () => {
+void test("a key without the second stream's scope fails before any table exists, naming scope and stream", async () => {
   const file = `${stack.tmp}/scope.db`;
   const env = {
     ...stack.env,

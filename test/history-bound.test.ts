@@ -46,8 +46,11 @@ async function allRuns(): Promise<RunInfo[]> {
   return out;
 }
 
-void test(`a replication of ~100 page activities completes under limit.historyCount.error=${HISTORY_ERROR}; every run stays bounded`, { timeout: 300_000 }, async () => {
-  const yaml = `
+void test(
+  `a replication of ~100 page activities completes under limit.historyCount.error=${HISTORY_ERROR}; every run stays bounded`,
+  { timeout: 300_000 },
+  async () => {
+    const yaml = `
 source: KLAVIYO
 target: PG
 defaults:
@@ -64,32 +67,41 @@ streams:
   list_profiles:
     mode: full-refresh
 `;
-  // one page per activity: each page is an activity (3+ events) in some workflow
-  let failure: unknown;
-  const summary = await replicateWith(stack, yaml, 'hb', undefined, 1).catch((err: unknown) => {
-    failure = err;
-    return undefined;
-  });
-  const runs = await allRuns();
-  const largest = [...runs].sort((a, b) => b.historyLength - a.historyLength).slice(0, 5);
-  const replication = runs.find((r) => r.workflowId === 'hb');
-  process.stdout.write(
-    `# ${runs.length} workflow runs; replicate: ${replication?.historyLength} events (${replication?.status}); ` +
-      `largest histories: ${largest.map((r) => `${r.workflowId} (${r.type}, ${r.status}) ${r.historyLength}`).join('; ')}\n`,
-  );
-  assert.equal(failure, undefined, `the replication failed: ${String((failure as Error | undefined)?.message)}; runs: ${JSON.stringify(runs.filter((r) => r.status !== 'COMPLETED' && r.status !== 'CONTINUED_AS_NEW'))}`);
-  assert.ok(summary!.streams.every((s) => s.status === 'completed'));
-  assert.deepEqual(runs.filter((r) => r.status === 'TERMINATED'), [], 'no run was terminated');
-  assert.ok(largest[0].historyLength < HISTORY_ERROR, `largest history ${largest[0].historyLength}`);
+    // one page per activity: each page is an activity (3+ events) in some workflow
+    let failure: unknown;
+    const summary = await replicateWith(stack, yaml, 'hb', undefined, 1).catch((err: unknown) => {
+      failure = err;
+      return undefined;
+    });
+    const runs = await allRuns();
+    const largest = [...runs].sort((a, b) => b.historyLength - a.historyLength).slice(0, 5);
+    const replication = runs.find((r) => r.workflowId === 'hb');
+    process.stdout.write(
+      `# ${runs.length} workflow runs; replicate: ${replication?.historyLength} events (${replication?.status}); ` +
+        `largest histories: ${largest.map((r) => `${r.workflowId} (${r.type}, ${r.status}) ${r.historyLength}`).join('; ')}\n`,
+    );
+    assert.equal(
+      failure,
+      undefined,
+      `the replication failed: ${String((failure as Error | undefined)?.message)}; runs: ${JSON.stringify(runs.filter((r) => r.status !== 'COMPLETED' && r.status !== 'CONTINUED_AS_NEW'))}`,
+    );
+    assert.ok(summary!.streams.every((s) => s.status === 'completed'));
+    assert.deepEqual(
+      runs.filter((r) => r.status === 'TERMINATED'),
+      [],
+      'no run was terminated',
+    );
+    assert.ok(largest[0].historyLength < HISTORY_ERROR, `largest history ${largest[0].historyLength}`);
 
-  const dest = new Destination(targetOf(stack, 'PG'));
-  const t = await truth(stack);
-  for (const s of ['events', 'profiles', 'list_profiles'] as const) {
-    assert.deepEqual(checksumOf(await tableIds(dest, s)), t[s], `${s}: exact`);
-    assert.equal(summary!.streams.find((x) => x.stream === s)!.rows, t[s].count, `${s}: rows of the summary`);
-  }
-  // the work really needed far more events than one run may hold
-  const pages = summary!.streams.reduce((n, s) => n + s.pages, 0);
-  assert.ok(pages * 3 > HISTORY_ERROR, `${pages} page activities`);
-  assert.ok(runs.filter((r) => r.status === 'CONTINUED_AS_NEW').length > 0, 'some workflows continued as new');
-});
+    const dest = new Destination(targetOf(stack, 'PG'));
+    const t = await truth(stack);
+    for (const s of ['events', 'profiles', 'list_profiles'] as const) {
+      assert.deepEqual(checksumOf(await tableIds(dest, s)), t[s], `${s}: exact`);
+      assert.equal(summary!.streams.find((x) => x.stream === s)!.rows, t[s].count, `${s}: rows of the summary`);
+    }
+    // the work really needed far more events than one run may hold
+    const pages = summary!.streams.reduce((n, s) => n + s.pages, 0);
+    assert.ok(pages * 3 > HISTORY_ERROR, `${pages} page activities`);
+    assert.ok(runs.filter((r) => r.status === 'CONTINUED_AS_NEW').length > 0, 'some workflows continued as new');
+  },
+);

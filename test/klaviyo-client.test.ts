@@ -133,12 +133,19 @@ void describe('firstPageUrl', () => {
     const alone = new URL(firstPageUrl(BASE, campaigns, { partitionFilter: email, now: NOW }));
     assert.equal(alone.searchParams.get('filter'), email);
 
-    const withCursor: StreamDef = { ...getStream('templates'), partitioning: { kind: 'filters', partitions: [{ label: 'x', filter: "equals(name,'a,b')" }] } };
+    const withCursor: StreamDef = {
+      ...getStream('templates'),
+      partitioning: { kind: 'filters', partitions: [{ label: 'x', filter: "equals(name,'a,b')" }] },
+    };
     const one = new URL(firstPageUrl(BASE, withCursor, { partitionFilter: "equals(name,'a,b')", since: '2025-01-01T00:00:00Z', now: NOW }));
     assert.equal(one.searchParams.get('filter'), "and(equals(name,'a,b'),greater-or-equal(updated,2025-01-01T00:00:00Z))");
 
     const nested = new URL(
-      firstPageUrl(BASE, withCursor, { partitionFilter: "and(any(id,['1','2']),equals(name,'x'))", since: '2025-01-01T00:00:00Z', now: NOW }),
+      firstPageUrl(BASE, withCursor, {
+        partitionFilter: "and(any(id,['1','2']),equals(name,'x'))",
+        since: '2025-01-01T00:00:00Z',
+        now: NOW,
+      }),
     );
     assert.equal(
       nested.searchParams.get('filter'),
@@ -262,7 +269,10 @@ void describe('error mapping', () => {
   const details = (f: ApplicationFailure) => f.details![0] as KlaviyoFailureDetails;
 
   void it('429: retryable and benign, delayed by Retry-After, else the detail, else 1 s, capped at 60 s', () => {
-    const f = failureForResponse({ status: 429, retryAfter: '7', body: body(429, 'throttled', 'Request was throttled. Expected available in 2 seconds.') }, ctx('get_tags'));
+    const f = failureForResponse(
+      { status: 429, retryAfter: '7', body: body(429, 'throttled', 'Request was throttled. Expected available in 2 seconds.') },
+      ctx('get_tags'),
+    );
     assert.ok(f instanceof ApplicationFailure);
     assert.equal(f.type, 'KlaviyoRateLimited');
     assert.equal(f.nonRetryable, false);
@@ -296,12 +306,21 @@ void describe('error mapping', () => {
   });
 
   void it('400, 401, 403, 404 and other 4xx: non-retryable, each naming its fix', () => {
-    const bad = failureForResponse({ status: 400, body: body(400, 'invalid', "'foo' is not a valid field for the resource 'tag'.", 'filter') }, ctx('get_tags'));
+    const bad = failureForResponse(
+      { status: 400, body: body(400, 'invalid', "'foo' is not a valid field for the resource 'tag'.", 'filter') },
+      ctx('get_tags'),
+    );
     assert.equal(bad.type, 'KlaviyoBadRequest');
     assert.equal(bad.nonRetryable, true);
-    assert.match(bad.message, /bad request: "'foo' is not a valid field for the resource 'tag'\." \(parameter filter\); fix that parameter/);
+    assert.match(
+      bad.message,
+      /bad request: "'foo' is not a valid field for the resource 'tag'\." \(parameter filter\); fix that parameter/,
+    );
 
-    const auth = failureForResponse({ status: 401, body: body(401, 'authentication_failed', 'Incorrect authentication credentials.') }, ctx('get_tags'));
+    const auth = failureForResponse(
+      { status: 401, body: body(401, 'authentication_failed', 'Incorrect authentication credentials.') },
+      ctx('get_tags'),
+    );
     assert.equal(auth.type, 'KlaviyoAuthError');
     assert.equal(auth.nonRetryable, true);
     assert.ok(
@@ -317,9 +336,15 @@ void describe('error mapping', () => {
     );
     assert.equal(denied.type, 'KlaviyoPermissionError');
     assert.equal(denied.nonRetryable, true);
-    assert.match(denied.message, /"You do not have permission to perform this action\."; the API key needs the scopes lists:read and profiles:read, so grant them/);
+    assert.match(
+      denied.message,
+      /"You do not have permission to perform this action\."; the API key needs the scopes lists:read and profiles:read, so grant them/,
+    );
 
-    const gone = failureForResponse({ status: 404, body: body(404, 'not_found', 'A list with id L1 does not exist.') }, ctx('get_profiles_for_list', '/api/lists/L1/profiles'));
+    const gone = failureForResponse(
+      { status: 404, body: body(404, 'not_found', 'A list with id L1 does not exist.') },
+      ctx('get_profiles_for_list', '/api/lists/L1/profiles'),
+    );
     assert.equal(gone.type, 'KlaviyoNotFound');
     assert.equal(gone.nonRetryable, true);
     assert.match(gone.message, /GET a\.klaviyo\.com\/api\/lists\/L1\/profiles .*"A list with id L1 does not exist\."/);
@@ -379,7 +404,13 @@ const SECRET_KEY = 'pk_never_print_this_0123456789';
 /** The key appears nowhere in the failure: message, stack, details, cause, or anything `inspect` can reach. */
 function assertNoSecret(err: unknown, secret: string): void {
   const f = err as ApplicationFailure;
-  const seen = JSON.stringify({ message: f.message, stack: f.stack, details: f.details, cause: f.cause?.message, causeStack: f.cause?.stack });
+  const seen = JSON.stringify({
+    message: f.message,
+    stack: f.stack,
+    details: f.details,
+    cause: f.cause?.message,
+    causeStack: f.cause?.stack,
+  });
   assert.ok(!seen.includes(secret), `the key leaked into the failure: ${seen}`);
   assert.ok(!inspect(err, { depth: 10, showHidden: true }).includes(secret), 'the key leaked into the failure object');
 }
@@ -441,7 +472,10 @@ void describe('KlaviyoClient on a broken network', () => {
       const controller = new AbortController();
       const started = Date.now();
       setTimeout(() => controller.abort(reason), 100);
-      await assert.rejects(patient.getPage(`${peer.url}/api/tags`, { operation: 'get_tags', signal: controller.signal }), (e) => e === reason);
+      await assert.rejects(
+        patient.getPage(`${peer.url}/api/tags`, { operation: 'get_tags', signal: controller.signal }),
+        (e) => e === reason,
+      );
       assert.ok(Date.now() - started < 5000);
     } finally {
       await dispatcher.close();
@@ -563,8 +597,23 @@ void describe('KlaviyoClient against the sandbox', () => {
   let sb: SandboxProcess;
   let client: KlaviyoClient;
   before(async () => {
-    sb = await startSandbox(['--size', 'tiny', '--seed', '7', '--api-key', KEY, '--api-key', `${LIMITED_KEY}=profiles:read`, '--rate-limits', 'off']);
-    client = new KlaviyoClient({ baseUrl: sb.baseUrl, apiKey: KEY, limiter: createRateLimiter({ mode: 'documented', operations: UNPACED }) });
+    sb = await startSandbox([
+      '--size',
+      'tiny',
+      '--seed',
+      '7',
+      '--api-key',
+      KEY,
+      '--api-key',
+      `${LIMITED_KEY}=profiles:read`,
+      '--rate-limits',
+      'off',
+    ]);
+    client = new KlaviyoClient({
+      baseUrl: sb.baseUrl,
+      apiKey: KEY,
+      limiter: createRateLimiter({ mode: 'documented', operations: UNPACED }),
+    });
   });
   after(async () => {
     await sb?.stop();
@@ -585,7 +634,9 @@ void describe('KlaviyoClient against the sandbox', () => {
     for (const r of since) assert.ok(Date.parse(String(r.attributes.datetime)) >= Math.floor(Date.parse(middle) / 1000) * 1000);
 
     const future = new Date(Date.now() + 86_400_000).toISOString();
-    const page = await client.getPage(firstPageUrl(sb.baseUrl, events, { since: future, now: new Date() }), { operation: events.operation });
+    const page = await client.getPage(firstPageUrl(sb.baseUrl, events, { since: future, now: new Date() }), {
+      operation: events.operation,
+    });
     assert.equal(page.status, 200);
     // the clamp is what saved it: the same watermark sent as is gets the 400 Klaviyo gives future filter values
     const unclamped = `${sb.baseUrl}/api/events?${new URLSearchParams({ filter: `greater-or-equal(datetime,${future.replace(/\.\d+Z$/, 'Z')})` })}`;
@@ -597,7 +648,10 @@ void describe('KlaviyoClient against the sandbox', () => {
     const wrong = new KlaviyoClient({ baseUrl: sb.baseUrl, apiKey: WRONG_KEY, limiter: createRateLimiter() });
     const f = await failure(wrong.getPage(`${sb.baseUrl}/api/tags`, { operation: 'get_tags' }));
     assert.deepEqual([f.type, f.nonRetryable], ['KlaviyoAuthError', true]);
-    assert.match(f.message, /^Klaviyo rejected the API key \(authentication_failed\): check secrets\.api_key of connection KLAVIYO; a private key starts with pk_ \(GET 127\.0\.0\.1:\d+\/api\/tags\)\.$/);
+    assert.match(
+      f.message,
+      /^Klaviyo rejected the API key \(authentication_failed\): check secrets\.api_key of connection KLAVIYO; a private key starts with pk_ \(GET 127\.0\.0\.1:\d+\/api\/tags\)\.$/,
+    );
     assertNoSecret(f, WRONG_KEY);
   });
 
@@ -605,7 +659,10 @@ void describe('KlaviyoClient against the sandbox', () => {
     const limited = new KlaviyoClient({ baseUrl: sb.baseUrl, apiKey: LIMITED_KEY, limiter: createRateLimiter() });
     const f = await failure(limited.getPage(firstPageUrl(sb.baseUrl, getStream('lists'), { now: new Date() }), { operation: 'get_lists' }));
     assert.deepEqual([f.type, f.nonRetryable], ['KlaviyoPermissionError', true]);
-    assert.match(f.message, /GET 127\.0\.0\.1:\d+\/api\/lists \(get_lists, permission_denied\): ".*"; the API key needs the scope lists:read, so grant it/);
+    assert.match(
+      f.message,
+      /GET 127\.0\.0\.1:\d+\/api\/lists \(get_lists, permission_denied\): ".*"; the API key needs the scope lists:read, so grant it/,
+    );
     assertNoSecret(f, LIMITED_KEY);
   });
 
@@ -648,7 +705,7 @@ void describe('KlaviyoClient against the sandbox', () => {
     assert.equal((await client.getPage(url, { operation: 'get_tags' })).status, 200);
   });
 
-  void it("refuses a links.next moved to another origin, and sends nothing there", async () => {
+  void it('refuses a links.next moved to another origin, and sends nothing there', async () => {
     const first = await client.getPage(firstPageUrl(sb.baseUrl, getStream('profiles'), { now: new Date() }), { operation: 'get_profiles' });
     const next = first.document.links?.next;
     assert.ok(next, 'profiles has a second page');
@@ -674,7 +731,10 @@ void describe('KlaviyoClient against the sandbox', () => {
     try {
       const started = Date.now();
       setTimeout(() => controller.abort(reason), 200);
-      await assert.rejects(client.getPage(`${sb.baseUrl}/api/tags`, { operation: 'get_tags', signal: controller.signal }), (e) => e === reason);
+      await assert.rejects(
+        client.getPage(`${sb.baseUrl}/api/tags`, { operation: 'get_tags', signal: controller.signal }),
+        (e) => e === reason,
+      );
       assert.ok(Date.now() - started < 2000, `the abort took ${Date.now() - started} ms`);
     } finally {
       await sandboxJson(sb, 'POST', '/__sandbox/faults', {});
@@ -686,7 +746,10 @@ void describe('KlaviyoClient against the sandbox', () => {
     const waiting = new AbortController();
     setTimeout(() => waiting.abort(reason), 100);
     await assert.rejects(paced.getPage(`${sb.baseUrl}/api/tags`, { operation: 'get_tags', signal: waiting.signal }), (e) => e === reason);
-    await assert.rejects(paced.getPage(`${sb.baseUrl}/api/tags`, { operation: 'get_tags', signal: AbortSignal.abort(reason) }), (e) => e === reason);
+    await assert.rejects(
+      paced.getPage(`${sb.baseUrl}/api/tags`, { operation: 'get_tags', signal: AbortSignal.abort(reason) }),
+      (e) => e === reason,
+    );
   });
 });
 
@@ -704,7 +767,10 @@ void describe('documented pacing against the sandbox at --rate-limits documented
     const started = Date.now();
     const pages = await Promise.all(Array.from({ length: 60 }, () => client.getPage(`${sb.baseUrl}/api/tags`, { operation: 'get_tags' })));
     const elapsed = Date.now() - started;
-    assert.deepEqual(pages.map((p) => p.status), Array(60).fill(200));
+    assert.deepEqual(
+      pages.map((p) => p.status),
+      Array(60).fill(200),
+    );
     // 20 bursts of 3, 1.1 s apart: the pacing is what kept Klaviyo's 3/s from answering 429
     assert.ok(elapsed >= 19 * 1100 - 50, `60 requests in ${elapsed} ms`);
     const stats = await sandboxJson(sb, 'GET', '/__sandbox/stats');

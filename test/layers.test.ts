@@ -37,12 +37,20 @@ export function importsOf(file: string, text: string): Import[] {
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true);
   const found: Import[] = [];
   const add = (lit: ts.Expression, typeOnly: boolean) => {
-    if (ts.isStringLiteralLike(lit)) found.push({ specifier: lit.text, typeOnly, line: sf.getLineAndCharacterOfPosition(lit.getStart()).line + 1 });
+    if (ts.isStringLiteralLike(lit))
+      found.push({ specifier: lit.text, typeOnly, line: sf.getLineAndCharacterOfPosition(lit.getStart()).line + 1 });
   };
   const visit = (node: ts.Node) => {
     if (ts.isImportDeclaration(node)) {
       const c = node.importClause;
-      const typeOnly = !!c && (c.isTypeOnly || (!c.name && !!c.namedBindings && ts.isNamedImports(c.namedBindings) && c.namedBindings.elements.length > 0 && c.namedBindings.elements.every((e) => e.isTypeOnly)));
+      const typeOnly =
+        !!c &&
+        (c.isTypeOnly ||
+          (!c.name &&
+            !!c.namedBindings &&
+            ts.isNamedImports(c.namedBindings) &&
+            c.namedBindings.elements.length > 0 &&
+            c.namedBindings.elements.every((e) => e.isTypeOnly)));
       add(node.moduleSpecifier, typeOnly);
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier) {
       add(node.moduleSpecifier, node.isTypeOnly);
@@ -51,7 +59,11 @@ export function importsOf(file: string, text: string): Import[] {
     } else if (ts.isCallExpression(node) && node.arguments.length > 0) {
       const callee = node.expression;
       const isRequire = ts.isIdentifier(callee) && callee.text === 'require';
-      const isResolve = ts.isPropertyAccessExpression(callee) && ts.isIdentifier(callee.expression) && callee.expression.text === 'require' && callee.name.text === 'resolve';
+      const isResolve =
+        ts.isPropertyAccessExpression(callee) &&
+        ts.isIdentifier(callee.expression) &&
+        callee.expression.text === 'require' &&
+        callee.name.text === 'resolve';
       if (isRequire || isResolve || callee.kind === ts.SyntaxKind.ImportKeyword) add(node.arguments[0], false);
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) {
       add(node.argument.literal as ts.Expression, true);
@@ -76,10 +88,13 @@ export function violation(from: string, imp: Import): string | undefined {
   const source = layerOf(from);
   if (!source) return undefined;
   if (!imp.specifier.startsWith('.')) {
-    if (source === 'lib' && imp.specifier.startsWith('@temporalio/')) return 'lib/ is plain libraries: no Temporal (map to Temporal failures in worker/)';
+    if (source === 'lib' && imp.specifier.startsWith('@temporalio/'))
+      return 'lib/ is plain libraries: no Temporal (map to Temporal failures in worker/)';
     if (imp.specifier === SANDBOX_PACKAGE || imp.specifier.startsWith(`${SANDBOX_PACKAGE}/`)) {
       if (source === 'sandbox') return 'the sandbox imports its own modules by relative path';
-      return SANDBOX_ENTRY_POINTS.includes(imp.specifier) ? undefined : `only the sandbox's public entry points (${SANDBOX_ENTRY_POINTS.join(', ')}) may be imported`;
+      return SANDBOX_ENTRY_POINTS.includes(imp.specifier)
+        ? undefined
+        : `only the sandbox's public entry points (${SANDBOX_ENTRY_POINTS.join(', ')}) may be imported`;
     }
     return undefined;
   }
@@ -90,11 +105,18 @@ export function violation(from: string, imp: Import): string | undefined {
   if (targetLayer === 'sandbox') return `the sandbox is a package of its own: import it by name (${SANDBOX_ENTRY_POINTS.join(', ')})`;
   if (!targetLayer) return target === 'package.json' ? undefined : `${target} belongs to no layer`;
   if (source === 'workflows') {
-    if (imp.typeOnly) return LAYERS.indexOf(targetLayer as (typeof LAYERS)[number]) <= LAYERS.indexOf('activities') ? undefined : `workflows/ may name types of ${targetLayer}/ only up to activities/`;
-    return WORKFLOW_VALUE_IMPORTS.some((re) => re.test(target)) ? undefined : 'workflow code may load only streams/, workflows/ and lib/retry-policy.ts (import type for the rest)';
+    if (imp.typeOnly)
+      return LAYERS.indexOf(targetLayer as (typeof LAYERS)[number]) <= LAYERS.indexOf('activities')
+        ? undefined
+        : `workflows/ may name types of ${targetLayer}/ only up to activities/`;
+    return WORKFLOW_VALUE_IMPORTS.some((re) => re.test(target))
+      ? undefined
+      : 'workflow code may load only streams/, workflows/ and lib/retry-policy.ts (import type for the rest)';
   }
   const up = LAYERS.indexOf(targetLayer as (typeof LAYERS)[number]) > LAYERS.indexOf(source as (typeof LAYERS)[number]);
-  return up ? `an upward import: ${source}/ may import only ${LAYERS.slice(0, LAYERS.indexOf(source as (typeof LAYERS)[number]) + 1).join(', ')}` : undefined;
+  return up
+    ? `an upward import: ${source}/ may import only ${LAYERS.slice(0, LAYERS.indexOf(source as (typeof LAYERS)[number]) + 1).join(', ')}`
+    : undefined;
 }
 
 function productFiles(): string[] {
@@ -131,7 +153,10 @@ void test('the check sees an upward import, a workflow loading activity code and
   assert.equal(check('workflows/activities.ts', `import type { Activities } from '../activities';`)[0], undefined);
   assert.match(String(check('client/commands/demo.ts', `const a = require('../../sandbox/account');`)[0]), /package of its own/);
   assert.match(String(check('client/commands/demo.ts', `import { startSandbox } from '../../sandbox';`)[0]), /import it by name/);
-  assert.match(String(check('client/commands/demo.ts', `import { advance } from '@klaviyo-sync/sandbox/account/account';`)[0]), /public entry points/);
+  assert.match(
+    String(check('client/commands/demo.ts', `import { advance } from '@klaviyo-sync/sandbox/account/account';`)[0]),
+    /public entry points/,
+  );
   assert.equal(check('client/commands/demo.ts', `import { startSandbox } from '@klaviyo-sync/sandbox';`)[0], undefined);
   assert.match(String(check('sandbox/http/admin.ts', `import { version } from '../../package.json';`)[0]), /independent/);
   assert.match(String(check('sandbox/http/api.ts', `import { STREAMS } from '../../streams/streams';`)[0]), /independent/);

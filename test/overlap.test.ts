@@ -25,7 +25,10 @@ void describe('resuming an incremental stream', () => {
       const s = getStream(name);
       const since = resumeFrom('2025-06-01T10:00:00.000Z', s.cursor!, 0, now);
       assert.equal(since, '2025-06-01T10:00:00.000Z');
-      assert.equal(filterOf(firstPageUrl('https://a.klaviyo.com', s, { since, now })), `greater-or-equal(${s.cursor!.field},2025-06-01T10:00:00Z)`);
+      assert.equal(
+        filterOf(firstPageUrl('https://a.klaviyo.com', s, { since, now })),
+        `greater-or-equal(${s.cursor!.field},2025-06-01T10:00:00Z)`,
+      );
     }
   });
 
@@ -39,7 +42,11 @@ void describe('resuming an incremental stream', () => {
 
 void describe('source_options.lookback', () => {
   const plan = (options: string) =>
-    buildReplicationPlan({ source: 'K', target: 'T', streams: { profiles: { mode: 'incremental', source_options: JSON.parse(options) }, lists: null } });
+    buildReplicationPlan({
+      source: 'K',
+      target: 'T',
+      streams: { profiles: { mode: 'incremental', source_options: JSON.parse(options) }, lists: null },
+    });
 
   void test('takes seconds or a duration, on incremental streams only', () => {
     assert.equal(plan('{"lookback": 120}').streams[0].lookbackSeconds, 120);
@@ -48,7 +55,12 @@ void describe('source_options.lookback', () => {
     assert.equal(plan('{"lookback": "2h"}').streams[0].lookbackSeconds, 7200);
     assert.equal(plan('{"lookback": "1d", "start_date": "2024-01-01"}').streams[0].lookbackSeconds, 86_400);
     assert.equal(plan('{}').streams[0].lookbackSeconds, undefined);
-    const inherited = buildReplicationPlan({ source: 'K', target: 'T', defaults: { source_options: { lookback: '1h' } }, streams: { profiles: { mode: 'incremental' }, lists: null } });
+    const inherited = buildReplicationPlan({
+      source: 'K',
+      target: 'T',
+      defaults: { source_options: { lookback: '1h' } },
+      streams: { profiles: { mode: 'incremental' }, lists: null },
+    });
     assert.equal(inherited.streams[0].lookbackSeconds, 3600);
     assert.equal(inherited.streams[1].lookbackSeconds, undefined, 'a full-refresh stream has nothing to look back from');
   });
@@ -59,7 +71,9 @@ void describe('source_options.lookback', () => {
         () => plan(`{"lookback": ${bad}}`),
         (err: unknown) =>
           err instanceof ConfigError &&
-          /streams\.profiles\.source_options\.lookback: must be a whole number of seconds or a duration such as 30s, 15m, 2h or 1d/.test(err.message),
+          /streams\.profiles\.source_options\.lookback: must be a whole number of seconds or a duration such as 30s, 15m, 2h or 1d/.test(
+            err.message,
+          ),
         `lookback ${bad}`,
       );
     }

@@ -34,7 +34,14 @@ void test('a fan-out asks for the next batch of pending partitions until none re
         name: 'batches',
         source: 'KLAVIYO',
         target: 'LITE',
-        streams: [{ stream: 'list_profiles', mode: 'full-refresh', object: { schema: 'klaviyo', table: 'list_profiles' }, objectName: 'klaviyo.list_profiles' }],
+        streams: [
+          {
+            stream: 'list_profiles',
+            mode: 'full-refresh',
+            object: { schema: 'klaviyo', table: 'list_profiles' },
+            objectName: 'klaviyo.list_profiles',
+          },
+        ],
         searchAttributes: false,
       };
     },
@@ -70,7 +77,11 @@ void test('a fan-out asks for the next batch of pending partitions until none re
     activities,
   });
   const summary = await worker.runUntil(
-    temporal.env.client.workflow.execute('replicate', { taskQueue: 'partition-batches', workflowId: 'batches', args: [{ name: 'batches', yaml: '' }] }),
+    temporal.env.client.workflow.execute('replicate', {
+      taskQueue: 'partition-batches',
+      workflowId: 'batches',
+      args: [{ name: 'batches', yaml: '' }],
+    }),
   );
   assert.equal(summary.streams[0].status, 'completed');
   assert.deepEqual([...started].sort(), KEYS, 'every partition ran exactly once');

@@ -63,15 +63,24 @@ void test('the parent ids come from the parent table, in bounded batches, and la
   const task = membersTask('run-1', 'members');
 
   const first = await activities.prepareStream(task, { limit: 2 });
-  assert.deepEqual(first.partitions, [{ key: 'L1', done: false }, { key: 'L2', done: false }]);
+  assert.deepEqual(first.partitions, [
+    { key: 'L1', done: false },
+    { key: 'L2', done: false },
+  ]);
   assert.equal(first.total, 5);
   assert.equal(first.done, 0);
   assert.equal(first.more, true);
   const second = await activities.prepareStream(task, { after: 'L2', limit: 2 });
-  assert.deepEqual(second.partitions.map((p) => p.key), ['L3', 'L4']);
+  assert.deepEqual(
+    second.partitions.map((p) => p.key),
+    ['L3', 'L4'],
+  );
   assert.equal(second.more, true);
   const last = await activities.prepareStream(task, { after: 'L4', limit: 2 });
-  assert.deepEqual(last.partitions.map((p) => p.key), ['L5']);
+  assert.deepEqual(
+    last.partitions.map((p) => p.key),
+    ['L5'],
+  );
   assert.equal(last.more, false);
 
   // the lists change (another run swaps in other ids): this run keeps the partitions it was prepared with
@@ -79,7 +88,11 @@ void test('the parent ids come from the parent table, in bounded batches, and la
   const run = { stream: getStream('list_profiles'), mode: 'full-refresh' as const, object: task.object, runId: task.runId };
   await dest.writePage({ ...run, partition: 'L1', parentId: 'L1', resources: [], nextUrl: null, done: true });
   const again = await activities.prepareStream(task);
-  assert.deepEqual(again.partitions.map((p) => p.key), ['L2', 'L3', 'L4', 'L5'], 'the pending partitions of the run, from its state rows');
+  assert.deepEqual(
+    again.partitions.map((p) => p.key),
+    ['L2', 'L3', 'L4', 'L5'],
+    'the pending partitions of the run, from its state rows',
+  );
   assert.equal(again.total, 5);
   assert.equal(again.done, 1);
   assert.equal(again.more, false);
@@ -88,7 +101,10 @@ void test('the parent ids come from the parent table, in bounded batches, and la
 
   // a new run takes the lists as they are now
   const next = await activities.prepareStream(membersTask('run-2', 'members'));
-  assert.deepEqual(next.partitions.map((p) => p.key), ['L9']);
+  assert.deepEqual(
+    next.partitions.map((p) => p.key),
+    ['L9'],
+  );
 });
 
 void test('without the parent in the run, prepare reads the parent endpoint (here: no connection, so it fails)', async () => {

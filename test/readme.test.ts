@@ -17,7 +17,8 @@ void test('README gives the page budget of an activity call that the worker uses
 });
 
 void test('every `npm run` script README names exists', () => {
-  const scripts = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
+  const scripts = (JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+    .scripts;
   const named = [...README.matchAll(/npm run ([\w:-]+)/g)].map((m) => m[1]);
   assert.ok(named.length > 0);
   for (const script of named) assert.ok(script in scripts, `README names npm run ${script}`);
@@ -32,14 +33,23 @@ void test('README gives the batch of partitions a prepare hands the stream workf
 void test('pointers in the code lead to what the repo holds: README headings and anchors, vendored spec paths', () => {
   const root = path.join(__dirname, '..');
   const headings = [...README.matchAll(/^#+ (.+)$/gm)].map((m) => m[1].trim());
-  const anchors = new Set(headings.map((h) => h.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-')));
-  for (const [, anchor] of README.matchAll(/\]\(#([^)]+)\)/g)) assert.ok(anchors.has(anchor), `README links to #${anchor}, a heading it has`);
+  const anchors = new Set(
+    headings.map((h) =>
+      h
+        .toLowerCase()
+        .replace(/[^a-z0-9 -]/g, '')
+        .replace(/ /g, '-'),
+    ),
+  );
+  for (const [, anchor] of README.matchAll(/\]\(#([^)]+)\)/g))
+    assert.ok(anchors.has(anchor), `README links to #${anchor}, a heading it has`);
 
   const sources: string[] = [];
   const walk = (dir: string) => {
     for (const e of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
       if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules') walk(path.join(dir, e.name));
-      else if (e.isFile() && /\.(ts|js)$/.test(e.name) && !(dir === 'test' && e.name === 'readme.test.ts')) sources.push(path.join(dir, e.name));
+      else if (e.isFile() && /\.(ts|js)$/.test(e.name) && !(dir === 'test' && e.name === 'readme.test.ts'))
+        sources.push(path.join(dir, e.name));
     }
   };
   walk('.');

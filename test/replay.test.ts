@@ -14,13 +14,18 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 const DIR = path.join(__dirname, 'histories');
 
 void test('recorded histories replay through the current workflow code', async () => {
-  const index = JSON.parse(fs.readFileSync(path.join(DIR, 'index.json'), 'utf8')) as Record<string, { workflowId: string; workflowType: string }>;
+  const index = JSON.parse(fs.readFileSync(path.join(DIR, 'index.json'), 'utf8')) as Record<
+    string,
+    { workflowId: string; workflowType: string }
+  >;
   const files = Object.keys(index);
   const types = new Set(Object.values(index).map((h) => h.workflowType));
   assert.ok(files.length >= 3, `expected recorded histories in ${DIR}, found ${files.length}`);
   for (const t of ['replicate', 'syncStream', 'syncPartition']) assert.ok(types.has(t), `a ${t} history is recorded`);
 
-  const json = new Map(files.map((f) => [f, JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as { events: Array<{ eventType: string }> }]));
+  const json = new Map(
+    files.map((f) => [f, JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as { events: Array<{ eventType: string }> }]),
+  );
   // how each run ended, read from its last event
   const shapes = new Set(
     files.map((f) => {
@@ -42,7 +47,10 @@ void test('recorded histories replay through the current workflow code', async (
   ]) {
     assert.ok(shapes.has(shape), `a ${shape} history is recorded (have: ${[...shapes].join(', ')})`);
   }
-  assert.ok(files.some((f) => f.startsWith('v1--')), 'histories of the earlier workflow code are kept');
+  assert.ok(
+    files.some((f) => f.startsWith('v1--')),
+    'histories of the earlier workflow code are kept',
+  );
 
   const histories = files.map((f) => ({ workflowId: index[f].workflowId, history: historyFromJSON(json.get(f)) }));
   let replayed = 0;

@@ -86,9 +86,15 @@ for (const targetName of ['LITE', 'PG'] as const) {
       const byStream = Object.fromEntries(second.streams.map((s) => [s.stream, s]));
       // incremental: only what changed since the watermark is read (the boundary row may be read again)
       const appended = after.events.count - before.events.count;
-      assert.ok(byStream.events.rows >= appended && byStream.events.rows <= appended + 5, `events re-read ${byStream.events.rows} for ${appended} appended`);
+      assert.ok(
+        byStream.events.rows >= appended && byStream.events.rows <= appended + 5,
+        `events re-read ${byStream.events.rows} for ${appended} appended`,
+      );
       const updatedProfiles = Number(changes.profilesUpdated);
-      assert.ok(byStream.profiles.rows >= updatedProfiles && byStream.profiles.rows <= updatedProfiles + 5, `profiles read ${byStream.profiles.rows} for ${updatedProfiles} updated`);
+      assert.ok(
+        byStream.profiles.rows >= updatedProfiles && byStream.profiles.rows <= updatedProfiles + 5,
+        `profiles read ${byStream.profiles.rows} for ${updatedProfiles} updated`,
+      );
       assert.ok(byStream.profiles.rows < after.profiles.count, 'profiles did not re-read everything');
     });
   });
@@ -104,12 +110,15 @@ streams:
     object: solo.list_profiles
 `;
   const summary = await replicateWith(stack, yaml, 'e2e-list-profiles-alone');
-  assert.deepEqual(summary.streams.map((s) => s.stream), ['list_profiles']);
+  assert.deepEqual(
+    summary.streams.map((s) => s.stream),
+    ['list_profiles'],
+  );
   const ids = await tableIds(dest, 'list_profiles', { schema: 'solo', table: 'list_profiles' });
   assert.deepEqual(checksumOf(ids), (await truth(stack)).list_profiles);
 });
 
-void test('a bad API key fails the replication within seconds with Klaviyo\'s message and the fix, and writes nothing', async () => {
+void test("a bad API key fails the replication within seconds with Klaviyo's message and the fix, and writes nothing", async () => {
   const env = {
     ...stack.env,
     KLAVIYO: stack.sandbox.connection('pk_wrong_key_000000'),

@@ -41,7 +41,8 @@ function account(sizes: SizeOptions, seed = 42): Account {
 function memberTables(a: Account): Array<{ kind: 'list' | 'segment'; groupId: string; table: Table }> {
   const out: Array<{ kind: 'list' | 'segment'; groupId: string; table: Table }> = [];
   for (const slot of a.lists.order(null)) out.push({ kind: 'list', groupId: a.lists.id(slot), table: a.listMembers(a.lists.id(slot))! });
-  for (const slot of a.segments.order(null)) out.push({ kind: 'segment', groupId: a.segments.id(slot), table: a.segmentMembers(a.segments.id(slot))! });
+  for (const slot of a.segments.order(null))
+    out.push({ kind: 'segment', groupId: a.segments.id(slot), table: a.segmentMembers(a.segments.id(slot))! });
   return out;
 }
 
@@ -56,9 +57,11 @@ function liveRows(table: Table): Row[] {
 
 /** Sort fields per operation, from the spec's sort enums (endpoints.json), without the '-' variants. */
 const SORTS: Record<string, string[]> = Object.fromEntries(
-  (JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, 'endpoints.json'), 'utf8')) as { operations: Array<{ operationId: string; sort: string[] }> }).operations.map(
-    (op) => [op.operationId, op.sort.filter((s) => !s.startsWith('-'))],
-  ),
+  (
+    JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, 'endpoints.json'), 'utf8')) as {
+      operations: Array<{ operationId: string; sort: string[] }>;
+    }
+  ).operations.map((op) => [op.operationId, op.sort.filter((s) => !s.startsWith('-'))]),
 );
 
 let validators: ((name: string) => ValidateFunction) | undefined;
@@ -80,7 +83,10 @@ function schema(name: string): ValidateFunction {
 
 function assertValid(schemaName: string, value: unknown, what: string): void {
   const v = schema(schemaName);
-  assert.ok(v(value), `${what} does not validate as ${schemaName}: ${JSON.stringify(v.errors?.slice(0, 3))}\n${JSON.stringify(value).slice(0, 600)}`);
+  assert.ok(
+    v(value),
+    `${what} does not validate as ${schemaName}: ${JSON.stringify(v.errors?.slice(0, 3))}\n${JSON.stringify(value).slice(0, 600)}`,
+  );
 }
 
 /** Every string that looks like a datetime is printed the way Klaviyo prints them. */
@@ -127,7 +133,10 @@ function assertOrder(table: Table, field: string | null, what: string): void {
     assert.equal(id, row.id);
     if (prev) {
       const c = compare(prev.key, key) || (prev.id < id ? -1 : 1);
-      assert.ok(c < 0, `${what}: order(${field}) not ascending at slot ${slot}: ${JSON.stringify(prev)} then ${JSON.stringify({ key, id })}`);
+      assert.ok(
+        c < 0,
+        `${what}: order(${field}) not ascending at slot ${slot}: ${JSON.stringify(prev)} then ${JSON.stringify({ key, id })}`,
+      );
     }
     prev = { key, id };
   }
@@ -167,7 +176,12 @@ void describe('sandbox account: rows match the spec', () => {
       let validated = 0;
       for (const t of TABLES) {
         for (const row of liveRows(a[t.name])) {
-          const resource = { type: row.type, id: row.id, attributes: row.attributes, links: { self: `https://a.klaviyo.com/api/${t.path}/${encodeURIComponent(row.id)}` } };
+          const resource = {
+            type: row.type,
+            id: row.id,
+            attributes: row.attributes,
+            links: { self: `https://a.klaviyo.com/api/${t.path}/${encodeURIComponent(row.id)}` },
+          };
           assertValid(t.schema, resource, `${t.name} ${row.id}`);
           assertKlaviyoDatetimes(row.attributes, `${t.name} ${row.id}`);
           if (t.name === 'profiles') {
@@ -180,7 +194,12 @@ void describe('sandbox account: rows match the spec', () => {
       for (const m of memberTables(a)) {
         const schemaName = m.kind === 'list' ? 'ListMemberResponseObjectResource' : 'SegmentMemberResponseObjectResource';
         for (const row of liveRows(m.table)) {
-          const resource = { type: row.type, id: row.id, attributes: row.attributes, links: { self: `https://a.klaviyo.com/api/profiles/${row.id}` } };
+          const resource = {
+            type: row.type,
+            id: row.id,
+            attributes: row.attributes,
+            links: { self: `https://a.klaviyo.com/api/profiles/${row.id}` },
+          };
           assertValid(schemaName, resource, `${m.kind} ${m.groupId} member ${row.id}`);
           validated++;
         }
@@ -203,9 +222,15 @@ void describe('sandbox account: rows match the spec', () => {
     for (const p of phones) assert.match(p, /^\+[1-9]\d{9,14}$/, 'E.164');
     for (const p of profiles) assert.match(p.id, /^01[0-9A-HJKMNP-TV-Z]{24}$/, 'profile ids are ULIDs from 2023-2025');
     const created = profiles.map((p) => Date.parse(p.attributes.created as string) / 1000);
-    assert.ok(Math.min(...created) >= ANCHOR_SEC - 740 * 86400 && Math.min(...created) < ANCHOR_SEC - 700 * 86400, 'history starts ~2 years back');
+    assert.ok(
+      Math.min(...created) >= ANCHOR_SEC - 740 * 86400 && Math.min(...created) < ANCHOR_SEC - 700 * 86400,
+      'history starts ~2 years back',
+    );
     assert.ok(Math.max(...created) < ANCHOR_SEC);
-    assert.ok(profiles.some((p) => (p.attributes.properties as Record<string, unknown>).preferences !== undefined), 'nested custom properties');
+    assert.ok(
+      profiles.some((p) => (p.attributes.properties as Record<string, unknown>).preferences !== undefined),
+      'nested custom properties',
+    );
     for (const t of [a.lists, a.segments, a.flows, a.templates, a.metrics]) {
       for (const row of liveRows(t)) assert.match(row.id, /^[0-9A-Za-z]{6}$/);
     }
@@ -225,7 +250,10 @@ void describe('sandbox account: rows match the spec', () => {
     for (const channel of ['email', 'sms', 'mobile_push']) {
       const of = campaigns.filter((c) => c.hidden?.['messages.channel'] === channel);
       assert.equal(of.length, SIZE_PRESETS.small.campaigns, `${channel} campaigns`);
-      assert.ok(of.some((c) => c.attributes.archived === true) && of.some((c) => c.attributes.archived === false), `${channel}: some archived`);
+      assert.ok(
+        of.some((c) => c.attributes.archived === true) && of.some((c) => c.attributes.archived === false),
+        `${channel}: some archived`,
+      );
     }
     const methods = new Set(campaigns.map((c) => (c.attributes.send_strategy as { method: string }).method));
     assert.ok(methods.size >= 4, `send strategies: ${[...methods].join(', ')}`);
@@ -245,7 +273,10 @@ void describe('sandbox account: rows match the spec', () => {
       const profile = a.lookup('profile', e.hidden?.profile_id as string);
       assert.ok(metric && profile, `event ${e.id} links resolve`);
       assert.deepEqual(e.relationships?.metric, { type: 'metric', id: metric.id });
-      assert.ok(Date.parse(profile.attributes.created as string) / 1000 <= (e.attributes.timestamp as number), 'profile created before its event');
+      assert.ok(
+        Date.parse(profile.attributes.created as string) / 1000 <= (e.attributes.timestamp as number),
+        'profile created before its event',
+      );
       assert.equal(e.attributes.datetime, new Date((e.attributes.timestamp as number) * 1000).toISOString().slice(0, 19) + '+00:00');
     }
     for (const e of events) if ((e.attributes.timestamp as number) >= ANCHOR_SEC - 30 * 86400) recent++;
@@ -262,9 +293,15 @@ void describe('sandbox account: rows match the spec', () => {
       assert.ok(share > 0.01 && share < 0.45, `${m.kind} ${m.groupId}: ${share}`);
       const row = m.table.row(0)!;
       assert.equal(row.type, 'profile');
-      assert.deepEqual({ ...row.attributes, joined_group_at: undefined }, { ...a.lookup('profile', row.id)!.attributes, joined_group_at: undefined });
+      assert.deepEqual(
+        { ...row.attributes, joined_group_at: undefined },
+        { ...a.lookup('profile', row.id)!.attributes, joined_group_at: undefined },
+      );
       const rel = a.lookup('profile', row.id)!.relationships?.[`${m.kind}s`] as Array<{ id: string }>;
-      assert.ok(rel.some((r) => r.id === m.groupId), 'the profile links back to its group');
+      assert.ok(
+        rel.some((r) => r.id === m.groupId),
+        'the profile links back to its group',
+      );
     }
   });
 });
@@ -297,11 +334,18 @@ void describe('sandbox account: orders and keys', () => {
     }
     const tag = a.tags.row(0)!;
     const group = tag.relationships?.['tag-group'] as { type: string; id: string };
-    assertValid('TagGroupResponseObjectResource', { ...a.lookup('tag-group', group.id), links: { self: 'https://a.klaviyo.com/api/tag-groups/x' } }, 'tag group');
+    assertValid(
+      'TagGroupResponseObjectResource',
+      { ...a.lookup('tag-group', group.id), links: { self: 'https://a.klaviyo.com/api/tag-groups/x' } },
+      'tag group',
+    );
   });
 
   void test('createAccount refuses bad options with a hint', () => {
-    assert.throws(() => createAccount({ seed: 1, sizes: { ...SIZE_PRESETS.tiny, events: -1 }, anchor: ANCHOR }), /sizes\.events must be a non-negative integer.*SIZE_PRESETS/);
+    assert.throws(
+      () => createAccount({ seed: 1, sizes: { ...SIZE_PRESETS.tiny, events: -1 }, anchor: ANCHOR }),
+      /sizes\.events must be a non-negative integer.*SIZE_PRESETS/,
+    );
     assert.throws(() => createAccount({ seed: 1.5, sizes: SIZE_PRESETS.tiny, anchor: ANCHOR }), /seed must be an integer/);
     assert.throws(() => createAccount({ seed: 1, sizes: SIZE_PRESETS.tiny, anchor: new Date('x') }), /anchor must be a valid Date/);
   });
@@ -330,14 +374,25 @@ void describe('sandbox account: advance', () => {
     const s = a.advance({ at });
     assert.equal(a.version, version + 1);
     assert.equal(s.at, '2025-06-01T13:00:00+00:00');
-    for (const k of ['profilesUpdated', 'templatesUpdated', 'listsUpdated', 'membershipsAdded', 'membershipsRemoved', 'eventsAppended', 'catalogItemsDeleted', 'tagsDeleted'] as const) {
+    for (const k of [
+      'profilesUpdated',
+      'templatesUpdated',
+      'listsUpdated',
+      'membershipsAdded',
+      'membershipsRemoved',
+      'eventsAppended',
+      'catalogItemsDeleted',
+      'tagsDeleted',
+    ] as const) {
       assert.ok(s[k] > 0, `${k} = ${s[k]}`);
     }
 
     // Updated rows: exactly the ones whose `updated` is now `at`, each with a visible change besides `updated`.
     const changed = (t: Table, was: Map<string, string>, field: string) => {
       const rows = liveRows(t).filter((r) => r.attributes[field] === s.at);
-      for (const r of liveRows(t)) if (r.attributes[field] !== s.at) assert.equal(JSON.stringify(r.attributes), was.get(r.id), `${r.id} changed without being updated`);
+      for (const r of liveRows(t))
+        if (r.attributes[field] !== s.at)
+          assert.equal(JSON.stringify(r.attributes), was.get(r.id), `${r.id} changed without being updated`);
       for (const r of rows) {
         const old = JSON.parse(was.get(r.id)!) as Row['attributes'];
         assert.ok(Date.parse(old[field] as string) / 1000 < atSec);
@@ -350,14 +405,18 @@ void describe('sandbox account: advance', () => {
     assert.equal(changed(a.lists, listsBefore, 'updated'), s.listsUpdated);
     assert.ok(atSec > maxUpdated);
     const byUpdated = a.profiles.order('updated');
-    for (let k = 1; k <= s.profilesUpdated; k++) assert.equal(a.profiles.key(byUpdated[byUpdated.length - k], 'updated'), atSec, 'updated order reflects advance');
+    for (let k = 1; k <= s.profilesUpdated; k++)
+      assert.equal(a.profiles.key(byUpdated[byUpdated.length - k], 'updated'), atSec, 'updated order reflects advance');
 
     // Appended events come after every old one, in (datetime, id) order and by default order.
     assert.equal(a.events.count(), eventsBefore + s.eventsAppended);
     for (const field of ['datetime', null]) {
       const order = a.events.order(field);
       const tail = Array.from(order.slice(order.length - s.eventsAppended));
-      assert.ok(tail.every((slot) => slot >= eventsBefore), `order(${field}) ends with the appended events`);
+      assert.ok(
+        tail.every((slot) => slot >= eventsBefore),
+        `order(${field}) ends with the appended events`,
+      );
       for (const slot of tail) {
         const ts = a.events.key(slot, 'timestamp') as number;
         assert.ok(ts > lastEventTs && ts <= atSec, `appended event at ${ts}, after ${lastEventTs}, at or before ${atSec}`);
@@ -369,7 +428,10 @@ void describe('sandbox account: advance', () => {
     const groups = memberTables(a);
     const membersAfter = groups.reduce((n, m) => n + m.table.count(), 0);
     assert.equal(membersAfter, membersBefore + s.membershipsAdded - s.membershipsRemoved);
-    const joinedNow = groups.reduce((n, m) => n + m.table.order('joined_group_at').filter((slot) => m.table.key(slot, 'joined_group_at') === atSec).length, 0);
+    const joinedNow = groups.reduce(
+      (n, m) => n + m.table.order('joined_group_at').filter((slot) => m.table.key(slot, 'joined_group_at') === atSec).length,
+      0,
+    );
     assert.equal(joinedNow, s.membershipsAdded);
     for (const m of groups) assertOrder(m.table, 'joined_group_at', `${m.kind} ${m.groupId} members after advance`);
 
@@ -392,8 +454,16 @@ void describe('sandbox account: advance', () => {
     // Truth: counts and checksums of the live ids, recomputed here from the tables.
     const truth = a.truth();
     const tableOf: Record<string, Table> = {
-      profiles: a.profiles, lists: a.lists, segments: a.segments, campaigns: a.campaigns, flows: a.flows, templates: a.templates,
-      events: a.events, metrics: a.metrics, tags: a.tags, catalog_items: a.catalogItems,
+      profiles: a.profiles,
+      lists: a.lists,
+      segments: a.segments,
+      campaigns: a.campaigns,
+      flows: a.flows,
+      templates: a.templates,
+      events: a.events,
+      metrics: a.metrics,
+      tags: a.tags,
+      catalog_items: a.catalogItems,
     };
     for (const [stream, table] of Object.entries(tableOf)) {
       const ids = liveRows(table).map((r) => r.id);
@@ -417,7 +487,10 @@ void describe('sandbox account: advance', () => {
     assert.throws(() => a.advance({ at: later, scale: 0 }), /scale must be a positive number/);
     const big = a.advance({ at: new Date(later.getTime() + 60_000), scale: 4 });
     const small = b.advance({ at: new Date(later.getTime() + 60_000) });
-    assert.ok(big.profilesUpdated > 3 * small.profilesUpdated && big.eventsAppended > 3 * small.eventsAppended, JSON.stringify({ big, small }));
+    assert.ok(
+      big.profilesUpdated > 3 * small.profilesUpdated && big.eventsAppended > 3 * small.eventsAppended,
+      JSON.stringify({ big, small }),
+    );
     const defaulted = b.advance();
     assert.ok(Date.parse(defaulted.at) <= Date.now() && Date.parse(defaulted.at) > Date.now() - 60_000, 'at defaults to now');
   });

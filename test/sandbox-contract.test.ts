@@ -78,11 +78,17 @@ async function walk(operationId: string, first: string, pageSize: number): Promi
   }
   const last = pages.length - 1;
   pages.forEach((p, i) => {
-    if (i < last) assert.equal(p.data.length, pageSize, `${first}: page ${i + 1} of ${pages.length} has ${p.data.length} rows, expected ${pageSize}`);
-    else assert.ok(p.data.length <= pageSize && (p.data.length > 0 || pages.length === 1), `${first}: last page has ${p.data.length} rows (page size ${pageSize})`);
+    if (i < last)
+      assert.equal(p.data.length, pageSize, `${first}: page ${i + 1} of ${pages.length} has ${p.data.length} rows, expected ${pageSize}`);
+    else
+      assert.ok(
+        p.data.length <= pageSize && (p.data.length > 0 || pages.length === 1),
+        `${first}: last page has ${p.data.length} rows (page size ${pageSize})`,
+      );
   });
   assert.equal('next' in pages[last].links, false, `${first}: the last page still has links.next`);
-  for (const i of new Set([0, Math.floor(last / 2), last])) assertValid(operationId, responses[i], `${first} page ${i + 1}/${pages.length}`);
+  for (const i of new Set([0, Math.floor(last / 2), last]))
+    assertValid(operationId, responses[i], `${first} page ${i + 1}/${pages.length}`);
   const rows = pages.flatMap((p) => p.data);
   const ids = new Set(rows.map((r) => r.id));
   assert.equal(ids.size, rows.length, `${first}: ${rows.length - ids.size} ids repeat across pages`);
@@ -182,9 +188,12 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       let total = 0;
       for (const channel of CHANNELS) {
         for (const archived of [false, true]) {
-          const filter = archived ? `and(equals(messages.channel,'${channel}'),equals(archived,true))` : `equals(messages.channel,'${channel}')`;
+          const filter = archived
+            ? `and(equals(messages.channel,'${channel}'),equals(archived,true))`
+            : `equals(messages.channel,'${channel}')`;
           const { rows } = await walkOnce('get_campaigns', `/api/campaigns?${q({ filter })}`, 10);
-          for (const r of rows) assert.equal(r.attributes.archived, archived, `campaign ${r.id} (filter ${filter}): archived=${r.attributes.archived}`);
+          for (const r of rows)
+            assert.equal(r.attributes.archived, archived, `campaign ${r.id} (filter ${filter}): archived=${r.attributes.archived}`);
           total += rows.length;
         }
       }
@@ -232,23 +241,38 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
         assert.ok('predictive_analytics' in r.attributes, `profile ${r.id}: no predictive_analytics`);
       }
       const desc = await walk('get_profiles', `/api/profiles?${q({ filter, sort: '-updated', 'page[size]': 100 })}`, 100);
-      assertOrdered(desc.rows.map((r) => time(r.attributes.updated, r.id)), true, 'sort=-updated');
+      assertOrdered(
+        desc.rows.map((r) => time(r.attributes.updated, r.id)),
+        true,
+        'sort=-updated',
+      );
       assert.deepEqual(desc.rows.map((r) => r.id).sort(), rows.map((r) => r.id).sort(), 'sort=-updated holds the same rows');
     });
 
     void test('profiles: any(id,[...]), equals(email,...) and fields[profile] sparse fieldsets', async () => {
       const all = (await walkOnce('get_profiles', '/api/profiles?page[size]=100', 100)).rows;
       const picks = [all[3], all[500 % all.length], all[all.length - 2]];
-      const anyIds = await walk('get_profiles', `/api/profiles?${q({ filter: `any(id,[${picks.map((p) => `'${p.id}'`).join(',')}])` })}`, 20);
+      const anyIds = await walk(
+        'get_profiles',
+        `/api/profiles?${q({ filter: `any(id,[${picks.map((p) => `'${p.id}'`).join(',')}])` })}`,
+        20,
+      );
       assert.deepEqual(anyIds.rows.map((r) => r.id).sort(), picks.map((p) => p.id).sort());
       const withEmail = all.find((r) => typeof r.attributes.email === 'string' && !r.attributes.email.includes("'"))!;
       const byEmail = await walk('get_profiles', `/api/profiles?${q({ filter: `equals(email,'${withEmail.attributes.email}')` })}`, 20);
-      assert.ok(byEmail.rows.some((r) => r.id === withEmail.id), `equals(email,'${withEmail.attributes.email}') misses ${withEmail.id}`);
+      assert.ok(
+        byEmail.rows.some((r) => r.id === withEmail.id),
+        `equals(email,'${withEmail.attributes.email}') misses ${withEmail.id}`,
+      );
       for (const r of byEmail.rows) assert.equal(r.attributes.email, withEmail.attributes.email);
       const sparse = await getOk('get_profiles', `/api/profiles?${q({ 'fields[profile]': 'email,created' })}`);
       assertValid('get_profiles', sparse, 'fields[profile]=email,created');
       for (const r of sparse.body.data as Resource[]) {
-        assert.deepEqual(Object.keys(r.attributes).sort(), ['created', 'email'], `fields[profile]=email,created gave ${Object.keys(r.attributes).join(',')}`);
+        assert.deepEqual(
+          Object.keys(r.attributes).sort(),
+          ['created', 'email'],
+          `fields[profile]=email,created gave ${Object.keys(r.attributes).join(',')}`,
+        );
       }
     });
 
@@ -292,7 +316,8 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
               const def = msg.attributes.definition;
               if (def) assert.equal(def.channel, channel, `campaign-message ${m.id} of a ${channel} campaign has channel ${def.channel}`);
             }
-            for (const t of c.relationships?.tags?.data ?? []) assert.ok(included.has(`tag:${t.id}`), `campaign ${c.id}: tag ${t.id} not in included`);
+            for (const t of c.relationships?.tags?.data ?? [])
+              assert.ok(included.has(`tag:${t.id}`), `campaign ${c.id}: tag ${t.id} not in included`);
           }
         }
       }
@@ -315,7 +340,11 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       for (const r of archived.rows) assert.equal(r.attributes.archived, true, `flow ${r.id}`);
       const live = await walk('get_flows', `/api/flows?${q({ filter: 'equals(archived,false)', sort: 'name' })}`, 50);
       for (const r of live.rows) assert.equal(r.attributes.archived, false, `flow ${r.id}`);
-      assertOrdered(live.rows.map((r) => r.attributes.name), false, 'flows sort=name');
+      assertOrdered(
+        live.rows.map((r) => r.attributes.name),
+        false,
+        'flows sort=name',
+      );
       assert.equal(archived.rows.length + live.rows.length, truth.flows.count, 'archived + live flows');
     });
 
@@ -326,7 +355,11 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       const { rows } = await walk('get_catalog_items', `/api/catalog-items?${q({ filter })}`, 100);
       assert.deepEqual(rows.map((r) => r.id).sort(), [...picks].sort(), filter);
       const sorted = await walk('get_catalog_items', '/api/catalog-items?sort=-created', 100);
-      assertOrdered(sorted.rows.map((r) => time(r.attributes.created, r.id)), true, 'catalog items sort=-created');
+      assertOrdered(
+        sorted.rows.map((r) => time(r.attributes.created, r.id)),
+        true,
+        'catalog items sort=-created',
+      );
     });
 
     void test('lists, segments, templates, tags: sorts keep every row in order', async () => {
@@ -359,18 +392,34 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
 
     void test('memberships: sort=-joined_group_at and greater-or-equal(joined_group_at,T); the profile includes its list', async () => {
       const lists = (await walkOnce('get_lists', '/api/lists', 10)).rows;
-      const sizes = await Promise.all(lists.map(async (l) => ({ id: l.id, rows: (await walkOnce('get_profiles_for_list', `/api/lists/${l.id}/profiles?page[size]=100`, 100)).rows })));
+      const sizes = await Promise.all(
+        lists.map(async (l) => ({
+          id: l.id,
+          rows: (await walkOnce('get_profiles_for_list', `/api/lists/${l.id}/profiles?page[size]=100`, 100)).rows,
+        })),
+      );
       const list = sizes.reduce((a, b) => (b.rows.length > a.rows.length ? b : a));
       const joined = list.rows.map((r) => time(r.attributes.joined_group_at, r.id)).sort((a, b) => a - b);
       const cut = joined[Math.floor(joined.length / 3)];
       const filter = `greater-or-equal(joined_group_at,${iso(cut)})`;
-      const { rows } = await walk('get_profiles_for_list', `/api/lists/${list.id}/profiles?${q({ filter, sort: '-joined_group_at', 'page[size]': 30 })}`, 30);
+      const { rows } = await walk(
+        'get_profiles_for_list',
+        `/api/lists/${list.id}/profiles?${q({ filter, sort: '-joined_group_at', 'page[size]': 30 })}`,
+        30,
+      );
       assert.equal(rows.length, joined.filter((j) => j >= cut).length, filter);
-      assertOrdered(rows.map((r) => time(r.attributes.joined_group_at, r.id)), true, 'sort=-joined_group_at');
+      assertOrdered(
+        rows.map((r) => time(r.attributes.joined_group_at, r.id)),
+        true,
+        'sort=-joined_group_at',
+      );
       const member = list.rows[0];
       const res = await getOk('get_profile', `/api/profiles/${member.id}?include=lists`);
       const included = (res.body.included ?? []) as Resource[];
-      assert.ok(included.some((r) => r.type === 'list' && r.id === list.id), `profile ${member.id} is in list ${list.id} but include=lists omits it`);
+      assert.ok(
+        included.some((r) => r.type === 'list' && r.id === list.id),
+        `profile ${member.id} is in list ${list.id} but include=lists omits it`,
+      );
     });
   });
 

@@ -45,13 +45,29 @@ function assertError(res: KlaviyoResponse, operationId: string, want: Expected, 
   if (want.detail) assert.match(e.detail, want.detail, `${what}: detail`);
 }
 
-async function expectError(operationId: string, pathAndQuery: string, want: Expected, opts: Partial<KlaviyoGetOptions> = {}): Promise<void> {
+async function expectError(
+  operationId: string,
+  pathAndQuery: string,
+  want: Expected,
+  opts: Partial<KlaviyoGetOptions> = {},
+): Promise<void> {
   const res = await klaviyoGet(sb.baseUrl, pathAndQuery, { key: KEY, ...opts });
   assertError(res, operationId, want, `GET ${pathAndQuery}`);
 }
 
 before(async () => {
-  sb = await startSandbox(['--size', 'tiny', '--seed', '7', '--api-key', KEY, '--api-key', `${LIMITED_KEY}=profiles:read`, '--rate-limits', 'off']);
+  sb = await startSandbox([
+    '--size',
+    'tiny',
+    '--seed',
+    '7',
+    '--api-key',
+    KEY,
+    '--api-key',
+    `${LIMITED_KEY}=profiles:read`,
+    '--rate-limits',
+    'off',
+  ]);
 });
 after(async () => {
   await sb?.stop();
@@ -62,10 +78,20 @@ void describe('authentication and scopes', () => {
     await expectError('get_profiles', '/api/profiles', { status: 401, code: 'not_authenticated' }, { key: null });
   });
   void test('an unknown private key: 401 authentication_failed', async () => {
-    await expectError('get_profiles', '/api/profiles', { status: 401, code: 'authentication_failed' }, { key: 'pk_0123456789abcdef0123456789abcdef' });
+    await expectError(
+      'get_profiles',
+      '/api/profiles',
+      { status: 401, code: 'authentication_failed' },
+      { key: 'pk_0123456789abcdef0123456789abcdef' },
+    );
   });
   void test('a 6-character public key: 401 authentication_failed asking for a private key', async () => {
-    await expectError('get_profiles', '/api/profiles', { status: 401, code: 'authentication_failed', detail: /private/i }, { key: 'AbC123' });
+    await expectError(
+      'get_profiles',
+      '/api/profiles',
+      { status: 401, code: 'authentication_failed', detail: /private/i },
+      { key: 'AbC123' },
+    );
   });
   void test('a key without the scope: 403 permission_denied naming the scope', async () => {
     const ok = await klaviyoGet(sb.baseUrl, '/api/profiles', { key: LIMITED_KEY });
@@ -126,7 +152,11 @@ void describe('sort, page[size], page[cursor], include', () => {
     await expectError('get_flows', '/api/flows?page[size]=51', { status: 400, code: INVALID, parameter: 'page[size]' });
     const lists = await klaviyoGet(sb.baseUrl, '/api/lists', { key: KEY });
     const listId = lists.body.data[0].id as string;
-    await expectError('get_profiles_for_list', `/api/lists/${listId}/profiles?page[size]=101`, { status: 400, code: INVALID, parameter: 'page[size]' });
+    await expectError('get_profiles_for_list', `/api/lists/${listId}/profiles?page[size]=101`, {
+      status: 400,
+      code: INVALID,
+      parameter: 'page[size]',
+    });
   });
   void test('page[size] where the operation has none (lists, events, tags): 400', async () => {
     await expectError('get_lists', '/api/lists?page[size]=5', { status: 400, code: INVALID, parameter: 'page[size]' });
@@ -224,7 +254,13 @@ void describe('malformed query strings never give 500', () => {
       const what = `GET ${path.slice(0, 200)}: status ${res.status}, body ${res.text.slice(0, 300)}`;
       assert.ok(res.status < 500, what);
       if (invalid) assert.ok(res.status >= 400, what);
-      const op = path.startsWith('/api/events') ? 'get_events' : path.startsWith('/api/campaigns') ? 'get_campaigns' : path.startsWith('/api/catalog') ? 'get_catalog_items' : 'get_profiles';
+      const op = path.startsWith('/api/events')
+        ? 'get_events'
+        : path.startsWith('/api/campaigns')
+          ? 'get_campaigns'
+          : path.startsWith('/api/catalog')
+            ? 'get_catalog_items'
+            : 'get_profiles';
       assert.deepEqual(validateResponse(op, res.status, res.body), [], what);
       if (res.status >= 400) assert.ok(res.body.errors[0]?.code, `${what}: no error code`);
     });
@@ -253,7 +289,11 @@ void describe('rate limits (--rate-limits documented)', () => {
     }
     const ok = responses.filter((r) => r.status === 200);
     const throttled = responses.at(-1)!;
-    assert.equal(throttled.status, 429, `20 quick requests to /api/tags (3/s) were never throttled: ${responses.map((r) => r.status).join(',')}`);
+    assert.equal(
+      throttled.status,
+      429,
+      `20 quick requests to /api/tags (3/s) were never throttled: ${responses.map((r) => r.status).join(',')}`,
+    );
     assert.ok(ok.length >= 1 && ok.length <= 3, `${ok.length} requests passed before the 429; the burst is 3/s`);
     ok.forEach((r, i) => {
       assert.equal(r.headers['ratelimit-limit'], '3, 3;w=1, 60;w=60', `response ${i + 1}: RateLimit-Limit`);
@@ -261,9 +301,18 @@ void describe('rate limits (--rate-limits documented)', () => {
       assert.match(String(r.headers['ratelimit-reset']), /^\d+$/, `response ${i + 1}: RateLimit-Reset`);
     });
     const remaining = ok.map((r) => Number(r.headers['ratelimit-remaining']));
-    assert.deepEqual(remaining, [...remaining].sort((a, b) => b - a), `RateLimit-Remaining should fall: ${remaining.join(',')}`);
+    assert.deepEqual(
+      remaining,
+      [...remaining].sort((a, b) => b - a),
+      `RateLimit-Remaining should fall: ${remaining.join(',')}`,
+    );
 
-    assertError(throttled, 'get_tags', { status: 429, code: 'throttled', detail: /^Request was throttled\. Expected available in \d+ seconds?\.$/ }, '429 on /api/tags');
+    assertError(
+      throttled,
+      'get_tags',
+      { status: 429, code: 'throttled', detail: /^Request was throttled\. Expected available in \d+ seconds?\.$/ },
+      '429 on /api/tags',
+    );
     assert.equal(throttled.body.errors[0].title, 'Request was throttled.');
     const retryAfter = String(throttled.headers['retry-after']);
     assert.match(retryAfter, /^\d+$/, 'Retry-After is integer seconds');

@@ -43,7 +43,9 @@ void describe('parseFilter: syntax', () => {
   });
 
   void test('nested and(...) with whitespace, double quotes, escapes, lists, numbers, booleans and null', () => {
-    const tree = parseFilter(` and( equals(name,"Bob \\"B\\" O'Brien") , and(any(id, ['a', "b"]), equals(archived,true)), equals(x, -1.5e2), equals(y,null) ) `);
+    const tree = parseFilter(
+      ` and( equals(name,"Bob \\"B\\" O'Brien") , and(any(id, ['a', "b"]), equals(archived,true)), equals(x, -1.5e2), equals(y,null) ) `,
+    );
     assert.deepEqual(tree, {
       type: 'and',
       terms: [
@@ -51,7 +53,18 @@ void describe('parseFilter: syntax', () => {
         {
           type: 'and',
           terms: [
-            { type: 'condition', operator: 'any', field: 'id', value: { type: 'list', items: [{ type: 'string', value: 'a' }, { type: 'string', value: 'b' }] } },
+            {
+              type: 'condition',
+              operator: 'any',
+              field: 'id',
+              value: {
+                type: 'list',
+                items: [
+                  { type: 'string', value: 'a' },
+                  { type: 'string', value: 'b' },
+                ],
+              },
+            },
             { type: 'condition', operator: 'equals', field: 'archived', value: { type: 'boolean', value: true } },
           ],
         },
@@ -102,8 +115,13 @@ void describe('parseFilter: syntax', () => {
 
   void test('hostile nesting and size are refused, not recursed into', () => {
     rejects(() => parseFilter('and('.repeat(4000)), new RegExp(`deeper than ${FILTER_LIMITS.maxDepth}`));
-    rejects(() => parseFilter(`and(${Array.from({ length: FILTER_LIMITS.maxConditions + 1 }, () => "equals(email,'x')").join(',')})`), /more than 100 conditions/);
-    assert.doesNotThrow(() => parseFilter(`and(${Array.from({ length: FILTER_LIMITS.maxConditions }, () => "equals(email,'x')").join(',')})`));
+    rejects(
+      () => parseFilter(`and(${Array.from({ length: FILTER_LIMITS.maxConditions + 1 }, () => "equals(email,'x')").join(',')})`),
+      /more than 100 conditions/,
+    );
+    assert.doesNotThrow(() =>
+      parseFilter(`and(${Array.from({ length: FILTER_LIMITS.maxConditions }, () => "equals(email,'x')").join(',')})`),
+    );
   });
 });
 
@@ -153,7 +171,10 @@ void describe('compiled conditions: what matches', () => {
   };
 
   void test('and(...) flattens into a conjunction', () => {
-    const c = compile('get_campaigns', "and(equals(messages.channel,'email'),and(equals(archived,true),greater-or-equal(created_at,2024-08-01T00:00:00-07:00)))");
+    const c = compile(
+      'get_campaigns',
+      "and(equals(messages.channel,'email'),and(equals(archived,true),greater-or-equal(created_at,2024-08-01T00:00:00-07:00)))",
+    );
     assert.deepEqual(
       c.map((x) => [x.field, x.operator]),
       [

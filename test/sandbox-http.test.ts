@@ -25,7 +25,10 @@ interface Res {
   body: any;
 }
 
-async function get(pathOrUrl: string, opts: { key?: string | null; revision?: string | null; method?: string; body?: string } = {}): Promise<Res> {
+async function get(
+  pathOrUrl: string,
+  opts: { key?: string | null; revision?: string | null; method?: string; body?: string } = {},
+): Promise<Res> {
   const headers: Record<string, string> = {};
   if (opts.key !== null) headers.authorization = `Klaviyo-API-Key ${opts.key ?? KEY}`;
   if (opts.revision !== null) headers.revision = opts.revision ?? '2025-07-15';
@@ -49,13 +52,23 @@ async function ok(pathOrUrl: string, opts: Parameters<typeof get>[1] = {}): Prom
 }
 
 async function admin(method: 'GET' | 'POST', p: string, body?: unknown): Promise<Res> {
-  const res = await request(`${sb.baseUrl}${p}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await request(`${sb.baseUrl}${p}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const text = await res.body.text();
   return { status: res.statusCode, headers: res.headers, text, body: JSON.parse(text) };
 }
 
 /** Asserts a JSON:API error answer with status, code and (optionally) source.parameter. */
-async function expectError(pathOrUrl: string, status: number, code: string, parameter?: string, opts: Parameters<typeof get>[1] = {}): Promise<any> {
+async function expectError(
+  pathOrUrl: string,
+  status: number,
+  code: string,
+  parameter?: string,
+  opts: Parameters<typeof get>[1] = {},
+): Promise<any> {
   const res = await get(pathOrUrl, opts);
   assert.equal(res.status, status, `GET ${pathOrUrl}: ${res.text.slice(0, 400)}`);
   assert.match(String(res.headers['content-type']), /^application\/vnd\.api\+json/);
@@ -109,7 +122,19 @@ function runCli(args: string[]): Promise<{ code: number | null; stdout: string; 
 }
 
 before(async () => {
-  sb = await startSandbox(['--size', 'small', '--seed', '11', '--api-key', KEY, '--api-key', `${READ_PROFILES}=profiles:read`, '--rate-limits', 'off', '--log']);
+  sb = await startSandbox([
+    '--size',
+    'small',
+    '--seed',
+    '11',
+    '--api-key',
+    KEY,
+    '--api-key',
+    `${READ_PROFILES}=profiles:read`,
+    '--rate-limits',
+    'off',
+    '--log',
+  ]);
 });
 after(async () => {
   await sb?.stop();
@@ -130,7 +155,9 @@ void describe('startup and shutdown', () => {
   void test('--quiet prints only the listening line; --faults applies; SIGTERM exits 0', async () => {
     const quiet = await startSandbox(['--size', 'tiny', '--quiet', '--faults', '503=1']);
     try {
-      const res = await request(`${quiet.baseUrl}/api/tags`, { headers: { authorization: 'Klaviyo-API-Key pk_sandbox', revision: '2025-07-15' } });
+      const res = await request(`${quiet.baseUrl}/api/tags`, {
+        headers: { authorization: 'Klaviyo-API-Key pk_sandbox', revision: '2025-07-15' },
+      });
       assert.equal(res.statusCode, 503, 'every request fails with --faults 503=1');
       await res.body.text();
       assert.match(quiet.output(), /^Klaviyo sandbox listening on http:\/\/127\.0\.0\.1:\d+\n$/);
@@ -161,7 +188,11 @@ void describe('startup and shutdown', () => {
 });
 
 void test('operations-spec.json is what generate-operations-spec.ts makes of spec/klaviyo', () => {
-  assert.deepEqual(snapshot, buildOperationsSpec(path.resolve(ROOT, 'spec', 'klaviyo')), 'run: npx tsx sandbox/http/generate-operations-spec.ts');
+  assert.deepEqual(
+    snapshot,
+    buildOperationsSpec(path.resolve(ROOT, 'spec', 'klaviyo')),
+    'run: npx tsx sandbox/http/generate-operations-spec.ts',
+  );
 });
 
 void describe('JSON:API documents', () => {
@@ -237,7 +268,13 @@ void describe('JSON:API documents', () => {
     const one = await ok(`/api/profiles/${member.id}?include=lists,segments&fields[list]=name`);
     const listRefs = one.data.relationships.lists.data.map((r: any) => r.id).sort();
     assert.deepEqual(listRefs, member.relationships.lists.data.map((r: any) => r.id).sort());
-    assert.deepEqual(one.included.filter((r: any) => r.type === 'list').map((r: any) => r.id).sort(), listRefs);
+    assert.deepEqual(
+      one.included
+        .filter((r: any) => r.type === 'list')
+        .map((r: any) => r.id)
+        .sort(),
+      listRefs,
+    );
     assert.ok(one.included.filter((r: any) => r.type === 'list').every((l: any) => Object.keys(l.attributes).join() === 'name'));
   });
 
@@ -317,7 +354,10 @@ void describe('filters and sorts, checked against a full walk', () => {
     const lo = Math.floor(times[Math.floor(times.length * 0.2)] / 1000) * 1000;
     const hi = Math.floor(times[Math.floor(times.length * 0.6)] / 1000) * 1000;
     const want = profiles.filter((p) => Date.parse(p.attributes.created) > lo && Date.parse(p.attributes.created) < hi);
-    const rows = await walk(`/api/profiles?${q({ filter: `and(greater-than(created,${iso(lo)}),less-than(created,${iso(hi)}))`, sort: 'email', 'page[size]': 100 })}`, 100);
+    const rows = await walk(
+      `/api/profiles?${q({ filter: `and(greater-than(created,${iso(lo)}),less-than(created,${iso(hi)}))`, sort: 'email', 'page[size]': 100 })}`,
+      100,
+    );
     assert.deepEqual(ids(rows).sort(), ids(want).sort());
     const emails = rows.map((p) => p.attributes.email).filter((e) => e !== null);
     assert.deepEqual(emails, [...emails].sort(byCodeUnits), 'sorted by email');
@@ -337,10 +377,16 @@ void describe('filters and sorts, checked against a full walk', () => {
     const metric = events[0].relationships.metric.data.id;
     const t = Math.floor(Date.parse(events[Math.floor(events.length / 2)].attributes.datetime) / 1000) * 1000;
     const want = events.filter((e) => e.relationships.metric.data.id === metric && Date.parse(e.attributes.datetime) >= t);
-    const rows = await walk(`/api/events?${q({ filter: `and(equals(metric_id,'${metric}'),greater-or-equal(datetime,${iso(t)}))`, sort: '-datetime' })}`, 200);
+    const rows = await walk(
+      `/api/events?${q({ filter: `and(equals(metric_id,'${metric}'),greater-or-equal(datetime,${iso(t)}))`, sort: '-datetime' })}`,
+      200,
+    );
     assert.deepEqual(ids(rows).sort(), ids(want).sort());
     const ts = rows.map((e) => e.attributes.timestamp);
-    assert.deepEqual(ts, [...ts].sort((a, b) => b - a));
+    assert.deepEqual(
+      ts,
+      [...ts].sort((a, b) => b - a),
+    );
     // a datetime range narrows a timestamp-sorted walk (same order), in both directions
     const recent = events.filter((e) => Date.parse(e.attributes.datetime) >= t);
     const byTimestamp = await walk(`/api/events?${q({ filter: `greater-or-equal(datetime,${iso(t)})`, sort: '-timestamp' })}`, 200);
@@ -361,7 +407,10 @@ void describe('filters and sorts, checked against a full walk', () => {
     // equals on sortable fields (answered from sort keys before rows are generated)
     const { status, trigger_type: trigger } = flows[1].attributes;
     const byStatus = await walk(`/api/flows?${q({ filter: `and(equals(status,'${status}'),equals(trigger_type,'${trigger}'))` })}`, 50);
-    assert.deepEqual(ids(byStatus).sort(), ids(flows.filter((f) => f.attributes.status === status && f.attributes.trigger_type === trigger)).sort());
+    assert.deepEqual(
+      ids(byStatus).sort(),
+      ids(flows.filter((f) => f.attributes.status === status && f.attributes.trigger_type === trigger)).sort(),
+    );
     assert.ok(byStatus.length > 0);
     const lists = await walk('/api/lists', 10);
     const byName = await walk(`/api/lists?${q({ filter: `any(name,['${lists[0].attributes.name}','no such list'])` })}`, 10);
@@ -369,7 +418,10 @@ void describe('filters and sorts, checked against a full walk', () => {
     const tags = await walk('/api/tags', 50);
     const word = tags[0].attributes.name.slice(1, 4);
     const contains = await walk(`/api/tags?${q({ filter: `contains(name,'${word}')`, sort: '-name' })}`, 50);
-    assert.deepEqual(ids(contains), ids(tags.filter((t) => t.attributes.name.includes(word)).sort((a, b) => byCodeUnits(b.attributes.name, a.attributes.name))));
+    assert.deepEqual(
+      ids(contains),
+      ids(tags.filter((t) => t.attributes.name.includes(word)).sort((a, b) => byCodeUnits(b.attributes.name, a.attributes.name))),
+    );
     const items = await walk('/api/catalog-items', 100);
     const some = [items[0].id, items[items.length - 1].id];
     const byIds = await ok(`/api/catalog-items?${q({ filter: `any(ids,[${some.map((i) => `'${i}'`).join(',')}])` })}`);
@@ -383,21 +435,37 @@ void describe('filters and sorts, checked against a full walk', () => {
     const seen: any[] = [];
     for (const channel of ['email', 'sms', 'mobile_push']) {
       const live = await walk(`/api/campaigns?${q({ filter: `equals(messages.channel,'${channel}')` })}`, 10);
-      const archived = await walk(`/api/campaigns?${q({ filter: `and(equals(messages.channel,'${channel}'),equals(archived,true))` })}`, 10);
+      const archived = await walk(
+        `/api/campaigns?${q({ filter: `and(equals(messages.channel,'${channel}'),equals(archived,true))` })}`,
+        10,
+      );
       assert.ok(live.every((c) => c.attributes.archived === false));
       assert.ok(archived.every((c) => c.attributes.archived === true));
       seen.push(...live, ...archived);
     }
     assert.equal(new Set(ids(seen)).size, truth.campaigns.count);
-    assert.ok(seen.some((c) => c.attributes.archived), 'the account has archived campaigns');
+    assert.ok(
+      seen.some((c) => c.attributes.archived),
+      'the account has archived campaigns',
+    );
   });
 
   void test('sort values outside the enum, a quoted or future datetime: 400', async () => {
     await expectError('/api/profiles?sort=-nickname', 400, 'invalid', 'sort');
     await expectError('/api/metrics?sort=name', 400, 'invalid', 'sort');
-    const quoted = await expectError(`/api/profiles?${q({ filter: "greater-than(updated,'2024-01-01T00:00:00Z')" })}`, 400, 'invalid', 'filter');
+    const quoted = await expectError(
+      `/api/profiles?${q({ filter: "greater-than(updated,'2024-01-01T00:00:00Z')" })}`,
+      400,
+      'invalid',
+      'filter',
+    );
     assert.match(quoted.detail, /unquoted datetime/);
-    const future = await expectError(`/api/events?${q({ filter: `greater-than(datetime,${iso(Date.now() + 86_400_000)})` })}`, 400, 'invalid', 'filter');
+    const future = await expectError(
+      `/api/events?${q({ filter: `greater-than(datetime,${iso(Date.now() + 86_400_000)})` })}`,
+      400,
+      'invalid',
+      'filter',
+    );
     assert.match(future.detail, /future/);
   });
 });
@@ -417,18 +485,21 @@ void describe('cursors across data changes (POST /__sandbox/advance)', () => {
 
     // Catalog items (by id): the rest of the walk is exactly the live items after the first page's last id.
     const rest: any[] = [];
-    for (let url: string | undefined = firstPage.links.next; url; ) {
+    for (let url: string | undefined = firstPage.links.next; url;) {
       const doc = await ok(url);
       rest.push(...doc.data);
       url = doc.links.next;
     }
     const live = await walk('/api/catalog-items', 100);
     const lastSeen = firstPage.data.at(-1).id;
-    assert.deepEqual(ids(rest), ids(live).filter((id) => id > lastSeen));
+    assert.deepEqual(
+      ids(rest),
+      ids(live).filter((id) => id > lastSeen),
+    );
 
     // Events by datetime: the old cursor continues into the appended events, each event once.
     const seen = ids(eventsPages.flatMap((p) => p.data));
-    for (let url: string | undefined = eventsPages[1].links.next; url; ) {
+    for (let url: string | undefined = eventsPages[1].links.next; url;) {
       const doc = await ok(url);
       seen.push(...ids(doc.data));
       url = doc.links.next;
@@ -501,10 +572,16 @@ void describe('bad input never crashes the server', () => {
     assert.ok(members.length > 0 && members.every((m) => typeof m.attributes.joined_group_at === 'string'));
     const times = members.map((m) => Date.parse(m.attributes.joined_group_at)).sort((a, b) => a - b);
     const t = Math.floor(times[Math.floor(times.length / 2)] / 1000) * 1000;
-    const recent = await walk(`/api/segments/${segment.id}/profiles?${q({ filter: `greater-or-equal(joined_group_at,${iso(t)})`, sort: '-joined_group_at', 'page[size]': 15 })}`, 15);
+    const recent = await walk(
+      `/api/segments/${segment.id}/profiles?${q({ filter: `greater-or-equal(joined_group_at,${iso(t)})`, sort: '-joined_group_at', 'page[size]': 15 })}`,
+      15,
+    );
     assert.deepEqual(ids(recent).sort(), ids(members.filter((m) => Date.parse(m.attributes.joined_group_at) >= t)).sort());
     const joined = recent.map((m) => Date.parse(m.attributes.joined_group_at));
-    assert.deepEqual(joined, [...joined].sort((a, b) => b - a));
+    assert.deepEqual(
+      joined,
+      [...joined].sort((a, b) => b - a),
+    );
   });
 });
 
@@ -576,7 +653,10 @@ void describe('rate limits', () => {
     const profile = (await ok('/api/profiles')).data[0].id;
     assert.equal(await limitOf('/api/profiles'), '75, 75;w=1, 700;w=60');
     assert.equal(await limitOf('/api/profiles?additional-fields[profile]=predictive_analytics'), '10, 10;w=1, 150;w=60');
-    assert.equal(await limitOf(`/api/lists/${list}/profiles?additional-fields[profile]=subscriptions,predictive_analytics`), '10, 10;w=1, 150;w=60');
+    assert.equal(
+      await limitOf(`/api/lists/${list}/profiles?additional-fields[profile]=subscriptions,predictive_analytics`),
+      '10, 10;w=1, 150;w=60',
+    );
     assert.equal(await limitOf(`/api/profiles/${profile}?include=segments`), '1, 1;w=1, 15;w=60');
     assert.equal(await limitOf('/api/events'), '350, 350;w=1, 3500;w=60');
     const res = await get('/api/flows');

@@ -145,7 +145,11 @@ function summarize(seen: Record<string, string[]>): Truth {
 }
 
 async function sandboxJson(method: 'GET' | 'POST', path: string): Promise<any> {
-  const res = await request(`${sb.baseUrl}${path}`, { method, headers: { 'content-type': 'application/json' }, body: method === 'POST' ? '{}' : undefined });
+  const res = await request(`${sb.baseUrl}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    body: method === 'POST' ? '{}' : undefined,
+  });
   const text = await res.body.text();
   assert.equal(res.statusCode, 200, `${method} ${path}: ${res.statusCode} ${text}`);
   return JSON.parse(text);

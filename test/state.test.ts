@@ -15,15 +15,7 @@ import { request } from 'undici';
 import { Destination } from '../lib/db/destination';
 import type { ReplicationSummary, StreamSummary } from '../workflows/types';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';
-import {
-  API_KEY,
-  checksumOf,
-  sandboxResources,
-  stackWorker,
-  startStack,
-  targetOf,
-  type Stack,
-} from './helpers/stack';
+import { API_KEY, checksumOf, sandboxResources, stackWorker, startStack, targetOf, type Stack } from './helpers/stack';
 
 let stack: Stack;
 /** a second account, other seed: other ids and other data */
@@ -51,7 +43,10 @@ after(async () => {
 });
 
 async function admin(sandbox: SandboxProcess, path: string, body?: unknown): Promise<any> {
-  const res = await request(`${sandbox.baseUrl}/__sandbox/${path}`, body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) });
+  const res = await request(
+    `${sandbox.baseUrl}/__sandbox/${path}`,
+    body === undefined ? {} : { method: 'POST', body: JSON.stringify(body) },
+  );
   const json = (await res.body.json()) as any;
   assert.equal(res.statusCode, 200, `${path}: ${JSON.stringify(json)}`);
   return json;
@@ -67,7 +62,11 @@ async function runAll(runs: Array<{ id: string; yaml: string }>): Promise<Array<
     Promise.allSettled(
       runs.map(
         (r) =>
-          client.workflow.execute('replicate', { taskQueue: 'klaviyo-sync', workflowId: r.id, args: [{ name: r.id, yaml: r.yaml }] }) as Promise<ReplicationSummary>,
+          client.workflow.execute('replicate', {
+            taskQueue: 'klaviyo-sync',
+            workflowId: r.id,
+            args: [{ name: r.id, yaml: r.yaml }],
+          }) as Promise<ReplicationSummary>,
       ),
     ),
   );
@@ -152,7 +151,11 @@ void describe('state belongs to a target table', () => {
       { id: 'multi-eu-3', yaml: yaml('KLAVIYO', { profiles: { table: 'multi.eu_profiles' }, events: { table: 'multi.eu_events' } }) },
     ]);
     for (const r of both) {
-      assert.equal(r.status, 'fulfilled', `both runs complete: ${r.status === 'rejected' ? String(r.reason?.cause?.message ?? r.reason) : ''}`);
+      assert.equal(
+        r.status,
+        'fulfilled',
+        `both runs complete: ${r.status === 'rejected' ? String(r.reason?.cause?.message ?? r.reason) : ''}`,
+      );
     }
     for (const table of ['us', 'eu']) {
       await assertProfilesCurrent(stack.sandbox, { schema: 'multi', table: `${table}_profiles` });
@@ -171,7 +174,10 @@ void describe('state belongs to a target table', () => {
     await advanceAt(accountB, new Date(), 5);
     await run('accounts-b-2', b);
     await run('accounts-a-2', a);
-    for (const [sandbox, prefix] of [[stack.sandbox, 'a'], [accountB, 'b']] as const) {
+    for (const [sandbox, prefix] of [
+      [stack.sandbox, 'a'],
+      [accountB, 'b'],
+    ] as const) {
       await assertExact(sandbox, 'profiles', { schema: 'shared', table: `${prefix}_profiles` });
       await assertExact(sandbox, 'events', { schema: 'shared', table: `${prefix}_events` });
       await assertProfilesCurrent(sandbox, { schema: 'shared', table: `${prefix}_profiles` });
@@ -197,7 +203,9 @@ void test("no update is skipped at a watermark's second: profiles updated later 
   // (already in the table, upserted again) and the 20 updated at T again (fewer if some were drawn twice)
   assert.ok(r2.rows >= 20, `the run after the second update at T read ${r2.rows} rows (0 without an overlap)`);
   assert.ok(r2.rows <= 40, `the overlap re-read only T's second: ${r2.rows} rows, ${r2.rows - 20} of them re-read`);
-  t.diagnostic(`after 20 updates at T: ${r1.rows} rows; after 20 more at the same T: ${r2.rows} rows (${r2.rows - 20} re-read by the overlap)`);
+  t.diagnostic(
+    `after 20 updates at T: ${r1.rows} rows; after 20 more at the same T: ${r2.rows} rows (${r2.rows - 20} re-read by the overlap)`,
+  );
   await assertProfilesCurrent(stack.sandbox, object);
   await assertExact(stack.sandbox, 'profiles', object);
 
@@ -221,7 +229,11 @@ void describe('committed progress survives a new run', () => {
     const worker = await stackWorker(stack, env);
     const client = stack.temporal.env.client;
     await worker.runUntil(async () => {
-      const handle = await client.workflow.start('replicate', { taskQueue: 'klaviyo-sync', workflowId: id, args: [{ name: id, yaml: text }] });
+      const handle = await client.workflow.start('replicate', {
+        taskQueue: 'klaviyo-sync',
+        workflowId: id,
+        args: [{ name: id, yaml: text }],
+      });
       const deadline = Date.now() + 120_000;
       while (!(await ready())) {
         assert.ok(Date.now() < deadline, `${id}: never got far enough to be stopped`);

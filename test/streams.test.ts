@@ -77,7 +77,10 @@ function filterTerms(expression: string): Array<{ field: string; operator: strin
 function assertFilterAllowed(op: EndpointOperation, field: string, operator: string, what: string): void {
   const allowed = op.filter.find((f) => f.field === field);
   assert.ok(allowed, `${what}: ${op.operationId} cannot filter on ${field}`);
-  assert.ok(allowed.operators.includes(operator), `${what}: ${op.operationId} allows ${allowed.operators.join(', ')} on ${field}, not ${operator}`);
+  assert.ok(
+    allowed.operators.includes(operator),
+    `${what}: ${op.operationId} allows ${allowed.operators.join(', ')} on ${field}, not ${operator}`,
+  );
 }
 
 /** The fixed filters of a stream partitioned by filters; none for the other kinds. */
@@ -93,8 +96,24 @@ function perSecond(rate: string): number {
 
 void describe('stream table', () => {
   void it('has the twelve streams in the agreed order, reachable by name', () => {
-    const expected = ['profiles', 'lists', 'segments', 'campaigns', 'flows', 'templates', 'events', 'metrics', 'tags', 'catalog_items', 'list_profiles', 'segment_profiles'];
-    assert.deepEqual(STREAMS.map((s) => s.name), expected);
+    const expected = [
+      'profiles',
+      'lists',
+      'segments',
+      'campaigns',
+      'flows',
+      'templates',
+      'events',
+      'metrics',
+      'tags',
+      'catalog_items',
+      'list_profiles',
+      'segment_profiles',
+    ];
+    assert.deepEqual(
+      STREAMS.map((s) => s.name),
+      expected,
+    );
     assert.deepEqual([...STREAM_NAMES], expected);
     for (const name of expected) {
       assert.equal(getStream(name).name, name);
@@ -119,7 +138,11 @@ void describe('stream table', () => {
     for (const s of STREAMS) {
       const op = operationOf(s);
       assert.deepEqual([...s.scopes].sort(), [...op.scopes].sort(), `${s.name}: scopes`);
-      assert.deepEqual(s.rateLimit, { burst: perSecond(op.ratelimit.burst), steady: perSecond(op.ratelimit.steady) }, `${s.name}: rate limit`);
+      assert.deepEqual(
+        s.rateLimit,
+        { burst: perSecond(op.ratelimit.burst), steady: perSecond(op.ratelimit.steady) },
+        `${s.name}: rate limit`,
+      );
       assert.match(op.ratelimit.burst, /\/s$/);
       assert.match(op.ratelimit.steady, /\/m$/);
     }
@@ -141,8 +164,18 @@ void describe('stream table', () => {
   void it('states the page size the API serves: what is sent, else what the description documents', () => {
     const served = Object.fromEntries(STREAMS.map((s) => [s.name, s.servedPageSize]));
     assert.deepEqual(served, {
-      profiles: 100, lists: 10, segments: 10, campaigns: 10, flows: 50, templates: 10, events: 200, metrics: 200,
-      tags: 50, catalog_items: 100, list_profiles: 100, segment_profiles: 100,
+      profiles: 100,
+      lists: 10,
+      segments: 10,
+      campaigns: 10,
+      flows: 50,
+      templates: 10,
+      events: 200,
+      metrics: 200,
+      tags: 50,
+      catalog_items: 100,
+      list_profiles: 100,
+      segment_profiles: 100,
     });
     for (const s of STREAMS) {
       const op = operationOf(s);
@@ -168,7 +201,8 @@ void describe('stream table', () => {
         const inclusive = op.filter.find((f) => f.field === s.cursor!.field)!.operators.includes('greater-or-equal');
         assert.equal(s.cursor.operator, inclusive ? 'greater-or-equal' : 'greater-than', `${s.name}: cursor operator`);
         // Klaviyo datetimes have one-second resolution: an exclusive filter must read the watermark's second again
-        if (s.cursor.operator === 'greater-than') assert.ok(s.cursor.overlapSeconds >= 1, `${s.name}: greater-than needs an overlap of 1 s`);
+        if (s.cursor.operator === 'greater-than')
+          assert.ok(s.cursor.overlapSeconds >= 1, `${s.name}: greater-than needs an overlap of 1 s`);
       }
       for (const p of filtersOf(s)) {
         assert.ok(op.query_params.includes('filter'));
@@ -200,7 +234,10 @@ void describe('stream table', () => {
         );
       }
     }
-    assert.deepEqual(filtersOf(getStream('flows')).map((p) => p.filter), ['equals(archived,false)', 'equals(archived,true)']);
+    assert.deepEqual(
+      filtersOf(getStream('flows')).map((p) => p.filter),
+      ['equals(archived,false)', 'equals(archived,true)'],
+    );
     for (const s of STREAMS) {
       const labels = filtersOf(s).map((p) => p.label);
       assert.equal(new Set(labels).size, labels.length, `${s.name}: partition labels must be unique`);
@@ -221,17 +258,30 @@ void describe('stream table', () => {
         assert.ok(op.relationships.includes(relationship), `${s.name}: no relationship ${relationship}`);
       }
       for (const attribute of s.keepAttributes ?? []) {
-        assert.ok(op.attributes.some((a) => a.name === attribute), `${s.name}: no attribute ${attribute}`);
+        assert.ok(
+          op.attributes.some((a) => a.name === attribute),
+          `${s.name}: no attribute ${attribute}`,
+        );
         assert.ok(s.params?.['fields[profile]']?.split(',').includes(attribute), `${s.name}: ${attribute} is kept but not requested`);
       }
     }
   });
 
-  void it('states each stream\'s partitioning as a kind, and what each kind means to the engine', () => {
+  void it("states each stream's partitioning as a kind, and what each kind means to the engine", () => {
     const kinds = Object.fromEntries(STREAMS.map((s) => [s.name, s.partitioning.kind]));
     assert.deepEqual(kinds, {
-      profiles: 'none', lists: 'none', segments: 'none', campaigns: 'filters', flows: 'filters', templates: 'none',
-      events: 'none', metrics: 'none', tags: 'none', catalog_items: 'none', list_profiles: 'parent', segment_profiles: 'parent',
+      profiles: 'none',
+      lists: 'none',
+      segments: 'none',
+      campaigns: 'filters',
+      flows: 'filters',
+      templates: 'none',
+      events: 'none',
+      metrics: 'none',
+      tags: 'none',
+      catalog_items: 'none',
+      list_profiles: 'parent',
+      segment_profiles: 'parent',
     });
     assert.deepEqual(partitionsOf(getStream('profiles')).fixedKeys, ['']);
     assert.deepEqual(partitionsOf(getStream('profiles')).request(''), {});
@@ -264,8 +314,18 @@ void describe('stream table', () => {
       assert.deepEqual(op.path_params, ['id'], s.name);
       assert.ok(s.path.includes('{id}'), s.name);
     }
-    assert.deepEqual(getStream('list_profiles').partitioning, { kind: 'parent', stream: 'lists', column: 'list_id', onParentNotFound: 'empty' });
-    assert.deepEqual(getStream('segment_profiles').partitioning, { kind: 'parent', stream: 'segments', column: 'segment_id', onParentNotFound: 'empty' });
+    assert.deepEqual(getStream('list_profiles').partitioning, {
+      kind: 'parent',
+      stream: 'lists',
+      column: 'list_id',
+      onParentNotFound: 'empty',
+    });
+    assert.deepEqual(getStream('segment_profiles').partitioning, {
+      kind: 'parent',
+      stream: 'segments',
+      column: 'segment_id',
+      onParentNotFound: 'empty',
+    });
     for (const name of ['list_profiles', 'segment_profiles']) {
       assert.deepEqual(getStream(name).keepAttributes, ['joined_group_at']);
       assert.equal(getStream(name).pageSize, 100);

@@ -67,7 +67,10 @@ before(async () => {
     KLAVIYO: sandbox.connection(),
     LITE: `sqlite://${path.join(tmp, 'klaviyo.db')}`,
   };
-  worker = await createWorker({ connection: temporal.env.nativeConnection, deps: { env, rateLimitMode: 'documented', maxPagesPerCall: 5 } });
+  worker = await createWorker({
+    connection: temporal.env.nativeConnection,
+    deps: { env, rateLimitMode: 'documented', maxPagesPerCall: 5 },
+  });
   // it runs while the browser reads: the UI's current details are a query the worker answers
   workerRun = worker.run();
 
@@ -81,11 +84,13 @@ before(async () => {
   });
   summary = (await Promise.race([replication, workerStopped])) as ReplicationSummary;
   truth = await sandbox.truth();
-  const lists = await request(`${sandbox.baseUrl}/api/lists`, { headers: { authorization: `Klaviyo-API-Key ${API_KEY}`, revision: '2025-07-15' } });
+  const lists = await request(`${sandbox.baseUrl}/api/lists`, {
+    headers: { authorization: `Klaviyo-API-Key ${API_KEY}`, revision: '2025-07-15' },
+  });
   listIds = ((await lists.body.json()) as { data: Array<{ id: string }> }).data.map((l) => l.id);
   // the list pages read visibility, which trails the workflows by a moment
   const children = STREAMS.length + listIds.length;
-  for (const deadline = Date.now() + 15_000; Date.now() < deadline; ) {
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
     let n = 0;
     for await (const _ of temporal.env.client.workflow.list({ query: `KlaviyoReplication = '${NAME}'` })) n++;
     if (n === children + 1) break;
@@ -114,63 +119,80 @@ after(async () => {
 const workflowUrl = (id: string) => `${uiUrl}/namespaces/default/workflows/${encodeURIComponent(id)}`;
 const listUrl = (query: string) => `${uiUrl}/namespaces/default/workflows?query=${encodeURIComponent(query)}`;
 
-void test('the replication\'s page: completed, its children on the timeline with their summaries, and its current details table of streams and rows', { timeout: 60_000 }, async () => {
-  assert.deepEqual(summary.streams.map((s) => s.status), STREAMS.map(() => 'completed'));
-  await page.goto(workflowUrl(NAME));
-  await heading(NAME);
-  // the status badge: `Completed`, upper-cased by CSS
-  await page.getByText('Completed', { exact: true }).first().waitFor();
-  await page.getByRole('link', { name: 'replicate', exact: true }).waitFor();
-  for (const s of summary.streams) {
-    await page.getByText(`${NAME}: ${s.stream} (${s.mode}) → ${s.object}`, { exact: true }).first().waitFor();
-  }
-  await page.screenshot({ path: path.join(tmp, 'replication-timeline.png'), fullPage: true });
+void test(
+  "the replication's page: completed, its children on the timeline with their summaries, and its current details table of streams and rows",
+  { timeout: 60_000 },
+  async () => {
+    assert.deepEqual(
+      summary.streams.map((s) => s.status),
+      STREAMS.map(() => 'completed'),
+    );
+    await page.goto(workflowUrl(NAME));
+    await heading(NAME);
+    // the status badge: `Completed`, upper-cased by CSS
+    await page.getByText('Completed', { exact: true }).first().waitFor();
+    await page.getByRole('link', { name: 'replicate', exact: true }).waitFor();
+    for (const s of summary.streams) {
+      await page.getByText(`${NAME}: ${s.stream} (${s.mode}) → ${s.object}`, { exact: true }).first().waitFor();
+    }
+    await page.screenshot({ path: path.join(tmp, 'replication-timeline.png'), fullPage: true });
 
-  await page.getByRole('tab', { name: /User Metadata/ }).click();
-  // current details are markdown, rendered by the UI in a frame of their own
-  const details = page.frameLocator('#user-metadata-current-details');
-  await details.getByText(`${NAME}: completed (KLAVIYO → LITE)`).waitFor();
-  const table = details.getByRole('table');
-  await table.waitFor();
-  const rows = await table.locator('tr').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('th, td')].map((c) => (c.textContent ?? '').trim())));
-  assert.deepEqual(rows, [
-    ['stream', 'mode', 'status', 'rows', 'pages'],
-    ...summary.streams.map((s) => [s.stream, s.mode, 'completed', String(truth[s.stream].count), String(s.pages)]),
-  ]);
-  await page.screenshot({ path: path.join(tmp, 'replication-current-details.png'), fullPage: true });
-});
+    await page.getByRole('tab', { name: /User Metadata/ }).click();
+    // current details are markdown, rendered by the UI in a frame of their own
+    const details = page.frameLocator('#user-metadata-current-details');
+    await details.getByText(`${NAME}: completed (KLAVIYO → LITE)`).waitFor();
+    const table = details.getByRole('table');
+    await table.waitFor();
+    const rows = await table
+      .locator('tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('th, td')].map((c) => (c.textContent ?? '').trim())));
+    assert.deepEqual(rows, [
+      ['stream', 'mode', 'status', 'rows', 'pages'],
+      ...summary.streams.map((s) => [s.stream, s.mode, 'completed', String(truth[s.stream].count), String(s.pages)]),
+    ]);
+    await page.screenshot({ path: path.join(tmp, 'replication-current-details.png'), fullPage: true });
+  },
+);
 
-void test('a stream\'s page: its parent, its summary, its rows as current details, and its page activities with theirs', { timeout: 60_000 }, async () => {
-  await page.goto(workflowUrl(`${NAME}/profiles`));
-  await heading(`${NAME}/profiles`);
-  await page.getByRole('link', { name: NAME, exact: true }).waitFor();
-  await page.getByRole('link', { name: 'syncStream', exact: true }).waitFor();
-  await page.getByText('syncPages • profiles from page 1').first().waitFor();
+void test(
+  "a stream's page: its parent, its summary, its rows as current details, and its page activities with theirs",
+  { timeout: 60_000 },
+  async () => {
+    await page.goto(workflowUrl(`${NAME}/profiles`));
+    await heading(`${NAME}/profiles`);
+    await page.getByRole('link', { name: NAME, exact: true }).waitFor();
+    await page.getByRole('link', { name: 'syncStream', exact: true }).waitFor();
+    await page.getByText('syncPages • profiles from page 1').first().waitFor();
 
-  await page.getByRole('tab', { name: /User Metadata/ }).click();
-  // Summary, Details and Current Details: three rendered frames, in that order
-  const summaryFrame = page.frameLocator('iframe[title="output"]').first();
-  await summaryFrame.getByText(`${NAME}: profiles (incremental) → klaviyo.profiles`, { exact: true }).waitFor();
-  // the stream's own rows and pages (live while it runs, final here) are its current details
-  const profiles = summary.streams.find((s) => s.stream === 'profiles')!;
-  await page
-    .frameLocator('#user-metadata-current-details')
-    .getByText(`profiles: completed, ${truth.profiles.count} rows, ${profiles.pages} pages`)
-    .waitFor();
-  await page.screenshot({ path: path.join(tmp, 'stream-summary.png'), fullPage: true });
-});
+    await page.getByRole('tab', { name: /User Metadata/ }).click();
+    // Summary, Details and Current Details: three rendered frames, in that order
+    const summaryFrame = page.frameLocator('iframe[title="output"]').first();
+    await summaryFrame.getByText(`${NAME}: profiles (incremental) → klaviyo.profiles`, { exact: true }).waitFor();
+    // the stream's own rows and pages (live while it runs, final here) are its current details
+    const profiles = summary.streams.find((s) => s.stream === 'profiles')!;
+    await page
+      .frameLocator('#user-metadata-current-details')
+      .getByText(`profiles: completed, ${truth.profiles.count} rows, ${profiles.pages} pages`)
+      .waitFor();
+    await page.screenshot({ path: path.join(tmp, 'stream-summary.png'), fullPage: true });
+  },
+);
 
-void test('the workflows list: KlaviyoReplication finds the replication and all its children, KlaviyoStream the one stream', { timeout: 60_000 }, async () => {
-  const ids = [NAME, ...STREAMS.map((s) => `${NAME}/${s}`), ...listIds.map((id) => `${NAME}/list_profiles/${id}`)];
-  await page.goto(listUrl(`KlaviyoReplication="${NAME}"`));
-  for (const id of ids) await page.getByRole('link', { name: id, exact: true }).waitFor();
-  assert.deepEqual((await listedIds()).sort(), ids.sort());
-  await page.screenshot({ path: path.join(tmp, 'list-by-replication.png'), fullPage: true });
+void test(
+  'the workflows list: KlaviyoReplication finds the replication and all its children, KlaviyoStream the one stream',
+  { timeout: 60_000 },
+  async () => {
+    const ids = [NAME, ...STREAMS.map((s) => `${NAME}/${s}`), ...listIds.map((id) => `${NAME}/list_profiles/${id}`)];
+    await page.goto(listUrl(`KlaviyoReplication="${NAME}"`));
+    for (const id of ids) await page.getByRole('link', { name: id, exact: true }).waitFor();
+    assert.deepEqual((await listedIds()).sort(), ids.sort());
+    await page.screenshot({ path: path.join(tmp, 'list-by-replication.png'), fullPage: true });
 
-  await page.goto(listUrl(`KlaviyoStream="profiles"`));
-  await page.getByRole('link', { name: `${NAME}/profiles`, exact: true }).waitFor();
-  assert.deepEqual(await listedIds(), [`${NAME}/profiles`]);
-});
+    await page.goto(listUrl(`KlaviyoStream="profiles"`));
+    await page.getByRole('link', { name: `${NAME}/profiles`, exact: true }).waitFor();
+    assert.deepEqual(await listedIds(), [`${NAME}/profiles`]);
+  },
+);
 
 /** The workflow page's title is its id (the heading's accessible name is its copy button's, `Copy <id>`). */
 async function heading(workflowId: string): Promise<void> {
@@ -180,6 +202,8 @@ async function heading(workflowId: string): Promise<void> {
 /** The workflow ids of the list page's rows: links to a workflow's page. */
 async function listedIds(): Promise<string[]> {
   const hrefs = await page.locator('a[href*="/workflows/"]').evaluateAll((as) => as.map((a) => a.getAttribute('href') ?? ''));
-  const ids = hrefs.map((h) => /\/namespaces\/default\/workflows\/([^/?]+)\/[^/?]+/.exec(h)?.[1]).filter((id): id is string => id !== undefined);
+  const ids = hrefs
+    .map((h) => /\/namespaces\/default\/workflows\/([^/?]+)\/[^/?]+/.exec(h)?.[1])
+    .filter((id): id is string => id !== undefined);
   return [...new Set(ids.map(decodeURIComponent))];
 }

@@ -102,7 +102,11 @@ function fakes(opts: {
 }
 
 /** Runs `replicate` with these activities on a worker of its own; resolves with the result or the error. */
-async function replicate(id: string, activities: Partial<Activities>, whileRunning?: () => Promise<void>): Promise<ReplicationSummary | unknown> {
+async function replicate(
+  id: string,
+  activities: Partial<Activities>,
+  whileRunning?: () => Promise<void>,
+): Promise<ReplicationSummary | unknown> {
   const taskQueue = `wf-${id}`;
   const worker = await Worker.create({
     connection: env.nativeConnection,
@@ -177,44 +181,62 @@ void test('a partition failing while the fan-out drains for continue-as-new fail
 
   assert.ok(drained, `${BAD} failed while the stream drained for continue-as-new`);
   assert.ok(err instanceof WorkflowFailedError, `the replication failed: ${String(err)}`);
-  assert.match(String((err.cause as ApplicationFailure).message), new RegExp(`1 of 1 streams failed: list_profiles: list ${BAD} cannot be read`));
-  assert.equal(f.log.syncPages.filter((k) => k === `list_profiles/${BAD}`).length, 1, `${BAD} was started once (its failure was not dropped)`);
+  assert.match(
+    String((err.cause as ApplicationFailure).message),
+    new RegExp(`1 of 1 streams failed: list_profiles: list ${BAD} cannot be read`),
+  );
+  assert.equal(
+    f.log.syncPages.filter((k) => k === `list_profiles/${BAD}`).length,
+    1,
+    `${BAD} was started once (its failure was not dropped)`,
+  );
   assert.ok(f.done.size > 0 && f.done.size < KEYS.length - 1, `the fan-out stopped before the end of its partitions (${f.done.size} done)`);
   assert.equal(await statusOf('drain/list_profiles'), 'FAILED', 'the stream failed, it did not continue as new');
   assert.equal((await runsOf('drain/list_profiles')).length, 1);
   assert.deepEqual(f.log.finished, [], 'a failed stream is not finished');
 });
 
-void test('a fan-out continues as new: every partition synced once, counts carried, the stream finished once', { timeout: 60_000 }, async () => {
-  const KEYS = keys(12);
-  const LONG = KEYS[0];
-  const f = fakes({
-    streams: [planned('list_profiles')],
-    partitions: KEYS,
-    async pages(task, call) {
-      await sleep(10);
-      // one partition of 6 pages: its own child continues as new too
-      if (task.partition === LONG) return { done: call === 6, rows: 2, pages: 1 };
-      return { done: true, rows: 3, pages: 1 };
-    },
-  });
-  const summary = (await replicate('fan-out-can', f.activities)) as ReplicationSummary;
+void test(
+  'a fan-out continues as new: every partition synced once, counts carried, the stream finished once',
+  { timeout: 60_000 },
+  async () => {
+    const KEYS = keys(12);
+    const LONG = KEYS[0];
+    const f = fakes({
+      streams: [planned('list_profiles')],
+      partitions: KEYS,
+      async pages(task, call) {
+        await sleep(10);
+        // one partition of 6 pages: its own child continues as new too
+        if (task.partition === LONG) return { done: call === 6, rows: 2, pages: 1 };
+        return { done: true, rows: 3, pages: 1 };
+      },
+    });
+    const summary = (await replicate('fan-out-can', f.activities)) as ReplicationSummary;
 
-  assert.equal(summary.streams[0].status, 'completed', JSON.stringify(summary));
-  for (const k of KEYS) {
-    assert.equal(f.log.syncPages.filter((c) => c === `list_profiles/${k}`).length, k === LONG ? 6 : 1, `${k}'s pages were read once`);
-  }
-  assert.deepEqual(f.log.finished, ['list_profiles'], 'finished once, by the last run');
-  const streamRuns = await runsOf('fan-out-can/list_profiles');
-  assert.ok(streamRuns.length > 1, `the stream continued as new (${streamRuns.length} runs)`);
-  assert.equal(streamRuns.filter((r) => r.status.name === 'CONTINUED_AS_NEW').length, streamRuns.length - 1);
-  assert.equal(f.log.prepared, streamRuns.length, 'each run asked prepareStream where it stands');
-  const carry = await carriedInto('fan-out-can/list_profiles');
-  assert.ok(carry && carry.runs === streamRuns.length - 1 && carry.rows > 0, `the last run started with the earlier runs' counts: ${JSON.stringify(carry)}`);
-  const longRuns = await runsOf(`fan-out-can/list_profiles/${LONG}`);
-  assert.ok(longRuns.length > 1, `the long partition continued as new (${longRuns.length} runs)`);
-  assert.deepEqual(await env.client.workflow.getHandle(`fan-out-can/list_profiles/${LONG}`).result(), { rows: 12, pages: 6 }, 'its counts carried across its runs');
-});
+    assert.equal(summary.streams[0].status, 'completed', JSON.stringify(summary));
+    for (const k of KEYS) {
+      assert.equal(f.log.syncPages.filter((c) => c === `list_profiles/${k}`).length, k === LONG ? 6 : 1, `${k}'s pages were read once`);
+    }
+    assert.deepEqual(f.log.finished, ['list_profiles'], 'finished once, by the last run');
+    const streamRuns = await runsOf('fan-out-can/list_profiles');
+    assert.ok(streamRuns.length > 1, `the stream continued as new (${streamRuns.length} runs)`);
+    assert.equal(streamRuns.filter((r) => r.status.name === 'CONTINUED_AS_NEW').length, streamRuns.length - 1);
+    assert.equal(f.log.prepared, streamRuns.length, 'each run asked prepareStream where it stands');
+    const carry = await carriedInto('fan-out-can/list_profiles');
+    assert.ok(
+      carry && carry.runs === streamRuns.length - 1 && carry.rows > 0,
+      `the last run started with the earlier runs' counts: ${JSON.stringify(carry)}`,
+    );
+    const longRuns = await runsOf(`fan-out-can/list_profiles/${LONG}`);
+    assert.ok(longRuns.length > 1, `the long partition continued as new (${longRuns.length} runs)`);
+    assert.deepEqual(
+      await env.client.workflow.getHandle(`fan-out-can/list_profiles/${LONG}`).result(),
+      { rows: 12, pages: 6 },
+      'its counts carried across its runs',
+    );
+  },
+);
 
 void test('a cancel ends every child Canceled, each stream after its cancelStream', { timeout: 60_000 }, async () => {
   const KEYS = keys(3);
@@ -244,40 +266,44 @@ void test('a cancel ends every child Canceled, each stream after its cancelStrea
   assert.deepEqual(f.log.finished, [], 'no stream was finished');
 });
 
-void test('a stream failing while the others run fails the replication once they all finished, naming it', { timeout: 60_000 }, async () => {
-  let failedAt = 0;
-  const finishedAt: number[] = [];
-  const f = fakes({
-    streams: [planned('profiles', 'incremental'), planned('lists'), { ...planned('list_profiles'), parent: 'lists' }],
-    partitions: keys(2),
-    async pages(task, call) {
-      if (task.stream === 'lists') {
-        failedAt = Date.now();
-        throw ApplicationFailure.nonRetryable('the key lacks lists:read', 'KlaviyoPermissionError');
-      }
-      await sleep(150);
-      const done = call === 3;
-      if (done) finishedAt.push(Date.now());
-      return { done, rows: 5, pages: 1 };
-    },
-  });
-  const err = await replicate('one-fails', f.activities);
+void test(
+  'a stream failing while the others run fails the replication once they all finished, naming it',
+  { timeout: 60_000 },
+  async () => {
+    let failedAt = 0;
+    const finishedAt: number[] = [];
+    const f = fakes({
+      streams: [planned('profiles', 'incremental'), planned('lists'), { ...planned('list_profiles'), parent: 'lists' }],
+      partitions: keys(2),
+      async pages(task, call) {
+        if (task.stream === 'lists') {
+          failedAt = Date.now();
+          throw ApplicationFailure.nonRetryable('the key lacks lists:read', 'KlaviyoPermissionError');
+        }
+        await sleep(150);
+        const done = call === 3;
+        if (done) finishedAt.push(Date.now());
+        return { done, rows: 5, pages: 1 };
+      },
+    });
+    const err = await replicate('one-fails', f.activities);
 
-  assert.ok(err instanceof WorkflowFailedError, `the replication failed: ${String(err)}`);
-  const cause = err.cause as ApplicationFailure;
-  assert.equal(cause.type, 'ReplicationFailed');
-  assert.equal(cause.message, '1 of 3 streams failed: lists: the key lacks lists:read');
-  const summary = cause.details?.[0] as ReplicationSummary;
-  assert.deepEqual(
-    summary.streams.map((s) => [s.stream, s.status]),
-    [
-      ['profiles', 'completed'],
-      ['lists', 'failed'],
-      ['list_profiles', 'completed'],
-    ],
-  );
-  assert.deepEqual([...f.log.finished].sort(), ['list_profiles', 'profiles'], 'the other streams finished');
-  assert.ok(finishedAt.length === 3 && finishedAt.every((t) => t > failedAt), 'their last pages came after the failure');
-  assert.equal(f.log.syncPages.filter((c) => c === 'lists/').length, 1, 'a non-retryable failure is not retried');
-  assert.deepEqual(f.log.cancelled, [], 'nothing was cancelled');
-});
+    assert.ok(err instanceof WorkflowFailedError, `the replication failed: ${String(err)}`);
+    const cause = err.cause as ApplicationFailure;
+    assert.equal(cause.type, 'ReplicationFailed');
+    assert.equal(cause.message, '1 of 3 streams failed: lists: the key lacks lists:read');
+    const summary = cause.details?.[0] as ReplicationSummary;
+    assert.deepEqual(
+      summary.streams.map((s) => [s.stream, s.status]),
+      [
+        ['profiles', 'completed'],
+        ['lists', 'failed'],
+        ['list_profiles', 'completed'],
+      ],
+    );
+    assert.deepEqual([...f.log.finished].sort(), ['list_profiles', 'profiles'], 'the other streams finished');
+    assert.ok(finishedAt.length === 3 && finishedAt.every((t) => t > failedAt), 'their last pages came after the failure');
+    assert.equal(f.log.syncPages.filter((c) => c === 'lists/').length, 1, 'a non-retryable failure is not retried');
+    assert.deepEqual(f.log.cancelled, [], 'nothing was cancelled');
+  },
+);

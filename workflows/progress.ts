@@ -79,7 +79,8 @@ export function progressMarkdown(p: ReplicationProgress): string {
     '| stream | mode | status | rows | pages |',
     '|---|---|---|---:|---:|',
     ...p.streams.map(
-      (s) => `| ${s.stream} | ${s.mode} | ${s.status}${s.error ? `: ${s.error.slice(0, 120)}` : ''} | ${count(s, s.rows)} | ${count(s, s.pages)} |`,
+      (s) =>
+        `| ${s.stream} | ${s.mode} | ${s.status}${s.error ? `: ${s.error.slice(0, 120)}` : ''} | ${count(s, s.rows)} | ${count(s, s.pages)} |`,
     ),
   ];
   if (p.streams.some((s) => s.status === 'running')) {

@@ -102,7 +102,12 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
         staticSummary: `${plan.name}: ${s.stream} (${s.mode}) → ${s.objectName}`,
         staticDetails: `Replication **${plan.name}** (${plan.source} → ${plan.target}), stream **${s.stream}**, mode ${s.mode}, table \`${s.objectName}\`.`,
         ...(plan.searchAttributes
-          ? { typedSearchAttributes: [{ key: KLAVIYO_REPLICATION, value: plan.name }, { key: KLAVIYO_STREAM, value: s.stream }] }
+          ? {
+              typedSearchAttributes: [
+                { key: KLAVIYO_REPLICATION, value: plan.name },
+                { key: KLAVIYO_STREAM, value: s.stream },
+              ],
+            }
           : {}),
       });
       finished.set(s.stream, summary);

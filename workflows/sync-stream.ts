@@ -76,7 +76,9 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
     runs: (carried?.runs ?? 0) + 1,
   };
   const show = () => setCurrentDetails(streamMarkdown(progress));
-  setHandler(streamProgressQuery, () => progress, { description: 'Live rows and pages of this stream, partitions done and running, as JSON' });
+  setHandler(streamProgressQuery, () => progress, {
+    description: 'Live rows and pages of this stream, partitions done and running, as JSON',
+  });
   const carry = (): StreamCarry => ({ rows: progress.rows, pages: progress.pages, runs: progress.runs, startedAt: started });
 
   try {
@@ -165,7 +167,12 @@ async function fanOut(
         args: [child],
         staticSummary: `${task.replicationName}: ${task.stream} of ${p.key}`,
         ...(task.searchAttributes
-          ? { typedSearchAttributes: [{ key: KLAVIYO_REPLICATION, value: task.replicationName }, { key: KLAVIYO_STREAM, value: task.stream }] }
+          ? {
+              typedSearchAttributes: [
+                { key: KLAVIYO_REPLICATION, value: task.replicationName },
+                { key: KLAVIYO_STREAM, value: task.stream },
+              ],
+            }
           : {}),
       })
         .then((r: PartitionResult | void) => {
@@ -203,7 +210,8 @@ export async function syncPartition(task: PartitionTask, carried?: PartitionCarr
     runs: (carried?.runs ?? 0) + 1,
   };
   setHandler(partitionProgressQuery, () => progress, { description: 'Live rows and pages of this partition, as JSON' });
-  const show = () => setCurrentDetails(`**${task.stream}** of ${task.partition}: ${progress.rows} rows, ${progress.pages} pages (run ${progress.runs})`);
+  const show = () =>
+    setCurrentDetails(`**${task.stream}** of ${task.partition}: ${progress.rows} rows, ${progress.pages} pages (run ${progress.runs})`);
   await pagePartition(task, progress, show, () =>
     continueAsNew<typeof syncPartition>(task, { rows: progress.rows, pages: progress.pages, runs: progress.runs }),
   );
@@ -224,7 +232,9 @@ async function pagePartition(
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
   let pages = 0;
   for (;;) {
-    const r = await pageActivities.syncPages.executeWithOptions({ ...PAGE_ACTIVITY_OPTIONS, summary: `${where} from page ${pages + 1}` }, [task]);
+    const r = await pageActivities.syncPages.executeWithOptions({ ...PAGE_ACTIVITY_OPTIONS, summary: `${where} from page ${pages + 1}` }, [
+      task,
+    ]);
     pages += r.pages;
     counts.rows += r.rows;
     counts.pages += r.pages;

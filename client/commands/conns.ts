@@ -134,7 +134,9 @@ async function checkScope(client: KlaviyoClient, conn: KlaviyoConnection, probe:
       case KlaviyoErrorType.NetworkError: {
         const reason = details?.detail ?? err.message;
         const code = details?.code && !reason.includes(details.code) ? `${details.code} ` : '';
-        throw new Error(`cannot reach Klaviyo at ${conn.baseUrl}: ${code}${reason}; check the network, or the base_url of connection ${conn.name}`);
+        throw new Error(
+          `cannot reach Klaviyo at ${conn.baseUrl}: ${code}${reason}; check the network, or the base_url of connection ${conn.name}`,
+        );
       }
       default:
         return { scope: probe.scope, status: 'error', detail: err.message };
@@ -180,7 +182,11 @@ export function listConnections(env: NodeJS.ProcessEnv = process.env, cwd: strin
   // the order resolveConnection reads them in
   const { files, missingExplicit } = envFileSearch(env, cwd, home);
   if (missingExplicit !== undefined) {
-    listed.push({ name: `$${ENV_FILE_VARIABLE}`, source: 'env var', problem: `${missingExplicit} does not exist: fix the path or unset it` });
+    listed.push({
+      name: `$${ENV_FILE_VARIABLE}`,
+      source: 'env var',
+      problem: `${missingExplicit} does not exist: fix the path or unset it`,
+    });
   }
   for (const file of files) {
     const names = connectionNames(file);

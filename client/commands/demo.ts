@@ -68,7 +68,10 @@ async function ensureTemporal(opts: DemoOptions): Promise<{ address: string; uiU
   const address = fromEnv ?? `127.0.0.1:${opts.port}`;
   const uiUrl = process.env.TEMPORAL_UI_URL ?? `http://localhost:${opts.uiPort}`;
   if (await temporalAnswers(address)) return { address, uiUrl, started: false };
-  if (fromEnv) throw new Error(`no Temporal server answers at TEMPORAL_ADDRESS=${fromEnv}: start it, or unset TEMPORAL_ADDRESS to let the demo start a local one`);
+  if (fromEnv)
+    throw new Error(
+      `no Temporal server answers at TEMPORAL_ADDRESS=${fromEnv}: start it, or unset TEMPORAL_ADDRESS to let the demo start a local one`,
+    );
   const server = await startDevServer({
     port: Number(opts.port),
     uiPort: Number(opts.uiPort),

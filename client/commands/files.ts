@@ -6,7 +6,8 @@ export function readConfigFile(file: string): string {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new Error(`${file} does not exist: give the path of a replication YAML (see README, "Replicating your account into Postgres")`);
+    if (code === 'ENOENT')
+      throw new Error(`${file} does not exist: give the path of a replication YAML (see README, "Replicating your account into Postgres")`);
     throw new Error(`cannot read ${file}: ${(err as Error).message}`);
   }
 }

@@ -56,7 +56,10 @@ export function registerRunCommand(program: Command): void {
     .argument('<replication.yaml>', 'replication config (Sling-style: source, target, defaults, streams)')
     .option('--name <name>', 'replication name (default: the file name)')
     .option('--workflow-id <id>', 'workflow id (default: klaviyo-sync-<name>; a running one with that id is joined)')
-    .option('--task-queue <name>', `task queue (default: ${TASK_QUEUE}; with --with-worker, the worker's own: ${inProcessTaskQueue('<workflow id>')})`)
+    .option(
+      '--task-queue <name>',
+      `task queue (default: ${TASK_QUEUE}; with --with-worker, the worker's own: ${inProcessTaskQueue('<workflow id>')})`,
+    )
     .option('--detach', 'start the workflow, print its id and return')
     .option('--with-worker', 'also run a worker in this process until the replication ends, on a task queue of its own')
     .action(async (file: string, opts: RunOptions) => {
@@ -80,10 +83,15 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   for (const schema of new Set(plan.streams.map((s) => s.object.schema))) {
     await withRetries(() => testConnection(target, { schema, print: () => undefined }), {
       onRetry: (err, seconds, attempt) =>
-        process.stderr.write(`checking ${plan.target} (attempt ${attempt} of ${RETRY_POLICY.checkAttempts}): ${err.message}; next attempt in ${seconds} s\n`),
+        process.stderr.write(
+          `checking ${plan.target} (attempt ${attempt} of ${RETRY_POLICY.checkAttempts}): ${err.message}; next attempt in ${seconds} s\n`,
+        ),
     });
   }
-  await checkKey(source, plan.streams.map((s) => s.stream));
+  await checkKey(
+    source,
+    plan.streams.map((s) => s.stream),
+  );
 
   const { client, target: temporal } = await connectClient(env);
   const workflowId = opts.workflowId ?? `klaviyo-sync-${name}`;
@@ -94,14 +102,18 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     .catch(() => undefined);
   let taskQueue = opts.taskQueue ?? (opts.withWorker ? inProcessTaskQueue(workflowId) : TASK_QUEUE);
   if (running) {
-    process.stderr.write(`joining the running replication ${workflowId} (started ${running.startTime.toISOString()}): it resumes where its pages stopped\n`);
+    process.stderr.write(
+      `joining the running replication ${workflowId} (started ${running.startTime.toISOString()}): it resumes where its pages stopped\n`,
+    );
     if (running.taskQueue !== taskQueue) {
       if (opts.withWorker && opts.taskQueue === undefined) {
         // the worker goes where the workflow is; a workflow cannot move to another queue
         taskQueue = running.taskQueue;
         process.stderr.write(`${workflowId} is on task queue ${taskQueue}: the worker of this process polls it\n`);
       } else {
-        process.stderr.write(`${workflowId} is running on task queue ${running.taskQueue}, not ${taskQueue}: ${onlyWorkersOf(running.taskQueue, workflowId)}\n`);
+        process.stderr.write(
+          `${workflowId} is running on task queue ${running.taskQueue}, not ${taskQueue}: ${onlyWorkersOf(running.taskQueue, workflowId)}\n`,
+        );
       }
     }
   }
@@ -133,13 +145,19 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
     // the bars and the summary are the output here: the worker says only what went wrong
     quietWorkerLogs();
     const { connection } = await connectWorker(env);
-    worker = await createWorker({ connection, namespace: temporal.namespace, taskQueue, deps: { env, ...(opts.rateLimitMode ? { rateLimitMode: opts.rateLimitMode } : {}) } });
+    worker = await createWorker({
+      connection,
+      namespace: temporal.namespace,
+      taskQueue,
+      deps: { env, ...(opts.rateLimitMode ? { rateLimitMode: opts.rateLimitMode } : {}) },
+    });
     workerDone = worker.run();
   }
   try {
     // a restarting Temporal server is waited for: the replication survives it, and the follow does too
     const result = resultAcrossRestarts<ReplicationSummary>(handle, {
-      onWait: () => process.stderr.write(`the Temporal server at ${temporal.address} is not answering; waiting for it (the replication goes on)\n`),
+      onWait: () =>
+        process.stderr.write(`the Temporal server at ${temporal.address} is not answering; waiting for it (the replication goes on)\n`),
       until: opts.interrupt,
     });
     const interrupted = opts.interrupt?.then(() => {
@@ -176,7 +194,9 @@ async function checkKey(conn: KlaviyoConnection, streams: StreamName[]): Promise
   const retry = <T>(fn: () => Promise<T>) =>
     withRetries(fn, {
       onRetry: (err, seconds, attempt) =>
-        process.stderr.write(`checking the Klaviyo key (attempt ${attempt} of ${RETRY_POLICY.checkAttempts}): ${err.message} Next attempt in ${seconds} s.\n`),
+        process.stderr.write(
+          `checking the Klaviyo key (attempt ${attempt} of ${RETRY_POLICY.checkAttempts}): ${err.message} Next attempt in ${seconds} s.\n`,
+        ),
     });
   await checkStreamScopes(client, streams, { connection: conn.name, baseUrl: conn.baseUrl, retry });
 }

@@ -8,7 +8,14 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleSpec, type ScheduleSummary } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleSpec,
+  type ScheduleSummary,
+} from '@temporalio/client';
 import { parseReplicationYaml, buildReplicationPlan, type ReplicationInput } from '../../config/replication';
 import { resolveConnection } from '../../config/connections';
 import { connectClient, type TemporalTarget } from '../temporal';
@@ -27,9 +34,7 @@ export interface ScheduleCreateOptions {
 }
 
 export function registerScheduleCommand(program: Command): void {
-  const schedule = program
-    .command('schedule')
-    .description('Run a replication on a schedule (Temporal Schedules): create, list, delete');
+  const schedule = program.command('schedule').description('Run a replication on a schedule (Temporal Schedules): create, list, delete');
   schedule
     .command('create')
     .description(
@@ -65,7 +70,9 @@ export function registerScheduleCommand(program: Command): void {
           await client.schedule.getHandle(id).delete();
         } catch (err) {
           if (err instanceof ScheduleNotFoundError) {
-            throw new Error(`there is no schedule ${id} on ${target.address} (namespace ${target.namespace}): see the ids with klaviyo-sync schedule list`);
+            throw new Error(
+              `there is no schedule ${id} on ${target.address} (namespace ${target.namespace}): see the ids with klaviyo-sync schedule list`,
+            );
           }
           throw err;
         }
@@ -163,7 +170,9 @@ export async function createSchedule(file: string, opts: ScheduleCreateOptions):
       }
       // the client turns the server's verdict on an invalid spec into a TypeError; other refusals are ServiceErrors
       if (err instanceof TypeError) {
-        throw new Error(`Temporal refused the schedule's ${description}: ${err.message}; fix ${opts.cron !== undefined ? '--cron' : '--every'}`);
+        throw new Error(
+          `Temporal refused the schedule's ${description}: ${err.message}; fix ${opts.cron !== undefined ? '--cron' : '--every'}`,
+        );
       }
       const detail = (err as { cause?: { details?: unknown } }).cause?.details;
       if (typeof detail === 'string' && detail) throw new Error(`Temporal refused schedule ${scheduleId}: ${detail}`);
@@ -202,7 +211,10 @@ export async function listSchedules(client: Client): Promise<ListedSchedule[]> {
       const status = await client.workflow
         .getHandle(workflowId, undefined, { firstExecutionRunId })
         .describe()
-        .then((d) => d.status.name.toLowerCase(), () => 'unknown');
+        .then(
+          (d) => d.status.name.toLowerCase(),
+          () => 'unknown',
+        );
       lastRun = { workflowId, takenAt: last.takenAt, status };
     }
     listed.push({ scheduleId: s.scheduleId, spec: describeSpec(s), paused: s.state.paused, nextRun: s.info.nextActionTimes[0], lastRun });
@@ -219,7 +231,8 @@ function describeSpec(s: ScheduleSummary): string {
 }
 
 export function formatSchedules(schedules: ListedSchedule[]): string {
-  if (schedules.length === 0) return 'no schedules start replications: create one with klaviyo-sync schedule create <replication.yaml> --every 1h\n';
+  if (schedules.length === 0)
+    return 'no schedules start replications: create one with klaviyo-sync schedule create <replication.yaml> --every 1h\n';
   const rows = schedules.map((s) => [
     s.scheduleId,
     s.spec,

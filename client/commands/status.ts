@@ -11,7 +11,11 @@ export function formatProgress(p: ReplicationProgress): string {
   const header = ['stream', 'mode', 'status', 'rows', 'pages', 'table'];
   const rows = p.streams.map((s) => [s.stream, s.mode, s.status, String(s.rows), String(s.pages), s.object]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (c: string[]) => c.map((x, i) => (i === 3 || i === 4 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((x, i) => (i === 3 || i === 4 ? x.padStart(widths[i]) : x.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   const errors = p.streams.filter((s) => s.error).map((s) => `${s.stream} failed: ${s.error}`);
   const retries = p.streams.filter((s) => s.retrying).map((s) => `${s.stream} ${retryText(s.retrying!)} (${s.retrying!.workflowId})`);
   const route = p.source || p.target ? `, ${p.source} → ${p.target}` : '';
@@ -25,13 +29,16 @@ export function registerStatusCommand(program: Command): void {
       'Print rows and pages per stream of a replication (running or finished): its progress query, with live counts ' +
         'of running streams from their own workflows and the last failure of a retrying page activity',
     )
-    .argument('<workflow-id>', 'the replication\'s workflow id, e.g. klaviyo-sync-demo')
-    .option('--json', 'print the progress query\'s JSON')
+    .argument('<workflow-id>', "the replication's workflow id, e.g. klaviyo-sync-demo")
+    .option('--json', "print the progress query's JSON")
     .action(async (id: string, opts: { json?: boolean }) => {
       const { client } = await connectClient();
       const handle = client.workflow.getHandle(id);
       const desc = await handle.describe().catch(() => undefined);
-      if (!desc) throw new Error(`no replication with workflow id ${id}: list them with \`temporal workflow list --query "WorkflowType='replicate'"\``);
+      if (!desc)
+        throw new Error(
+          `no replication with workflow id ${id}: list them with \`temporal workflow list --query "WorkflowType='replicate'"\``,
+        );
       // a closed replication's summary is its result (or its failure's details): no worker needed to read it
       let p = desc.status.name === 'RUNNING' ? undefined : await summaryProgress(handle);
       try {

@@ -14,7 +14,11 @@ export function formatSummary(s: ReplicationSummary): string {
     (x.durationMs / 1000).toFixed(1),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 3 && i <= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i >= 3 && i <= 5 ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   const out = [line(header), ...rows.map(line), `${s.rows} rows in ${(s.durationMs / 1000).toFixed(1)} s`];
   for (const x of s.streams.filter((y) => y.error)) out.push(`${x.stream} failed: ${x.error}`);
   return `${out.join('\n')}\n`;

@@ -14,7 +14,10 @@ export function registerWorkerCommand(program: Command): void {
     .description('Run a worker: executes replications started by `klaviyo-sync run` or `temporal workflow start`')
     .option('--task-queue <name>', 'task queue to poll', TASK_QUEUE)
     // no commander default: an unset flag leaves KLAVIYO_SYNC_RATE_LIMITS its say
-    .option('--rate-limits <mode>', "sling (3 requests/s, 3 at once) or documented (each endpoint's published limits); default: $KLAVIYO_SYNC_RATE_LIMITS, else sling")
+    .option(
+      '--rate-limits <mode>',
+      "sling (3 requests/s, 3 at once) or documented (each endpoint's published limits); default: $KLAVIYO_SYNC_RATE_LIMITS, else sling",
+    )
     .action(async (opts: { taskQueue: string; rateLimits?: string }) => {
       const rateLimits = rateLimitMode(opts.rateLimits, process.env);
       const { connection, target } = await connectWorker();
@@ -40,7 +43,11 @@ export function registerWorkerCommand(program: Command): void {
 /** The flag, else KLAVIYO_SYNC_RATE_LIMITS, else sling; and where it came from. */
 export function rateLimitMode(flag: string | undefined, env: NodeJS.ProcessEnv): { mode: RateLimitMode; from: string } {
   const [value, from] =
-    flag !== undefined ? [flag, '--rate-limits'] : env.KLAVIYO_SYNC_RATE_LIMITS ? [env.KLAVIYO_SYNC_RATE_LIMITS, 'KLAVIYO_SYNC_RATE_LIMITS'] : ['sling', 'the default'];
+    flag !== undefined
+      ? [flag, '--rate-limits']
+      : env.KLAVIYO_SYNC_RATE_LIMITS
+        ? [env.KLAVIYO_SYNC_RATE_LIMITS, 'KLAVIYO_SYNC_RATE_LIMITS']
+        : ['sling', 'the default'];
   if (!(RATE_LIMIT_MODES as readonly string[]).includes(value)) {
     throw new Error(`${from} must be sling or documented, not ${JSON.stringify(value)}`);
   }

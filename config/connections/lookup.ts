@@ -64,7 +64,8 @@ export function resolveConnection(name: string, opts: ResolveConnectionOptions =
   for (const file of envFiles(name, env, cwd, home)) {
     searched.push(file);
     const connections = readEnvFile(name, file);
-    const key = Object.keys(connections).find((k) => k === name) ?? Object.keys(connections).find((k) => k.toUpperCase() === name.toUpperCase());
+    const key =
+      Object.keys(connections).find((k) => k === name) ?? Object.keys(connections).find((k) => k.toUpperCase() === name.toUpperCase());
     if (key !== undefined) return checkRole(fromDefinition(ctx, connections[key], `${file} (connections.${key})`), opts.expect);
   }
 
@@ -83,7 +84,10 @@ export function resolveConnection(name: string, opts: ResolveConnectionOptions =
 
 function checkRole(c: Connection, expect: ResolveConnectionOptions['expect']): Connection {
   if (expect === 'klaviyo' && c.kind !== 'klaviyo') {
-    throw new ConnectionError(c.name, `${c.name} is a ${c.kind} connection, but a Klaviyo source is needed: use a connection like ${KLAVIYO_EXAMPLE}`);
+    throw new ConnectionError(
+      c.name,
+      `${c.name} is a ${c.kind} connection, but a Klaviyo source is needed: use a connection like ${KLAVIYO_EXAMPLE}`,
+    );
   }
   if (expect === 'database' && c.kind === 'klaviyo') {
     throw new ConnectionError(c.name, `${c.name} is a Klaviyo connection, but a database target is needed: use ${DATABASE_EXAMPLE}`);
@@ -99,7 +103,11 @@ export interface EnvFileSearch {
 }
 
 /** The env.yaml files a lookup reads, in order: `$KLAVIYO_SYNC_ENV_FILE`, `./env.yaml`, `~/.sling/env.yaml`. */
-export function envFileSearch(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd(), home = env.HOME || os.homedir()): EnvFileSearch {
+export function envFileSearch(
+  env: NodeJS.ProcessEnv = process.env,
+  cwd: string = process.cwd(),
+  home = env.HOME || os.homedir(),
+): EnvFileSearch {
   const files: string[] = [];
   let missingExplicit: string | undefined;
   const explicit = env[ENV_FILE_VARIABLE];

@@ -46,7 +46,10 @@ export function fromDefinition(ctx: Context, definition: unknown, origin: string
     }
     const parsed = parseYamlQuietly(ctx.name, text, origin);
     if (!isPlainObject(parsed)) {
-      throw new ConnectionError(ctx.name, `${origin} is neither a URL nor a YAML/JSON object: use ${KLAVIYO_EXAMPLE} or ${DATABASE_EXAMPLE}`);
+      throw new ConnectionError(
+        ctx.name,
+        `${origin} is neither a URL nor a YAML/JSON object: use ${KLAVIYO_EXAMPLE} or ${DATABASE_EXAMPLE}`,
+      );
     }
     return fromObject(ctx, parsed, origin);
   }
@@ -73,14 +76,20 @@ function fromObject(ctx: Context, def: Record<string, unknown>, origin: string):
     case null:
       throw new ConnectionError(ctx.name, `${origin} has no type: add type: api (with spec: klaviyo), postgres or sqlite`);
     default:
-      throw new ConnectionError(ctx.name, `${origin}: unknown type "${String(def.type)}": use api (with spec: klaviyo), postgres or sqlite`);
+      throw new ConnectionError(
+        ctx.name,
+        `${origin}: unknown type "${String(def.type)}": use api (with spec: klaviyo), postgres or sqlite`,
+      );
   }
 }
 
 function rejectUnknownKeys(ctx: Context, def: Record<string, unknown>, allowed: string[], origin: string, where = ''): void {
   const unknown = Object.keys(def).filter((k) => !allowed.includes(k));
   if (unknown.length > 0) {
-    throw new ConnectionError(ctx.name, `${origin}: unknown ${where}key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; supported: ${allowed.join(', ')}`);
+    throw new ConnectionError(
+      ctx.name,
+      `${origin}: unknown ${where}key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; supported: ${allowed.join(', ')}`,
+    );
   }
 }
 
@@ -96,7 +105,10 @@ function klaviyoFromObject(ctx: Context, def: Record<string, unknown>, origin: s
 
   const rawKey = secrets.api_key;
   if (rawKey === undefined || rawKey === null || (typeof rawKey === 'string' && rawKey.trim() === '')) {
-    throw new ConnectionError(ctx.name, `${origin} has no API key: add secrets: { api_key: pk_... } (a private key from Klaviyo > Settings > API keys)`);
+    throw new ConnectionError(
+      ctx.name,
+      `${origin} has no API key: add secrets: { api_key: pk_... } (a private key from Klaviyo > Settings > API keys)`,
+    );
   }
   if (typeof rawKey !== 'string') throw new ConnectionError(ctx.name, `${origin}: secrets.api_key must be a string: quote it`);
   const apiKey = rawKey.trim();
@@ -129,10 +141,14 @@ function postgresFromObject(ctx: Context, def: Record<string, unknown>, origin: 
   const host = field('host');
   const database = field('database');
   if (host === undefined || database === undefined) {
-    throw new ConnectionError(ctx.name, `${origin}: a postgres connection needs url, or host and database (with user, password, port, schema, sslmode as needed)`);
+    throw new ConnectionError(
+      ctx.name,
+      `${origin}: a postgres connection needs url, or host and database (with user, password, port, schema, sslmode as needed)`,
+    );
   }
   const port = def.port ?? undefined;
-  const portIsValid = (typeof port === 'number' || (typeof port === 'string' && /^\d+$/.test(port))) && Number(port) >= 1 && Number(port) <= 65535;
+  const portIsValid =
+    (typeof port === 'number' || (typeof port === 'string' && /^\d+$/.test(port))) && Number(port) >= 1 && Number(port) <= 65535;
   if (port !== undefined && !portIsValid) {
     throw new ConnectionError(ctx.name, `${origin}: port must be a number between 1 and 65535`);
   }
@@ -152,7 +168,10 @@ function sqliteFromObject(ctx: Context, def: Record<string, unknown>, origin: st
     return sqliteFromUrl(ctx, def.url, origin);
   }
   if (typeof def.database !== 'string' || def.database === '') {
-    throw new ConnectionError(ctx.name, `${origin}: a sqlite connection needs database: /path/to/file.db (relative paths start at the working directory)`);
+    throw new ConnectionError(
+      ctx.name,
+      `${origin}: a sqlite connection needs database: /path/to/file.db (relative paths start at the working directory)`,
+    );
   }
   return new SqliteConnection(ctx.name, resolvePath(ctx, def.database));
 }

@@ -35,7 +35,10 @@ export function postgresFromUrl(ctx: Context, url: string, origin: string, schem
     parsed = new URL(url);
   } catch {
     // the URL holds the password, so it is not repeated here
-    throw new ConnectionError(ctx.name, `${origin} is not a valid URL: use postgresql://user:password@host:5432/db (percent-encode special characters)`);
+    throw new ConnectionError(
+      ctx.name,
+      `${origin} is not a valid URL: use postgresql://user:password@host:5432/db (percent-encode special characters)`,
+    );
   }
   // libpq does not know `schema`; Sling accepts it in the URL, so it is taken out here
   const schemaParam = parsed.searchParams.get('schema') ?? undefined;
@@ -54,7 +57,8 @@ export function sqliteFromUrl(ctx: Context, url: string, origin: string): Sqlite
   } catch {
     throw new ConnectionError(ctx.name, `${origin}: the SQLite path has a malformed %-escape`);
   }
-  if (file === '') throw new ConnectionError(ctx.name, `${origin}: the SQLite URL has no path: use sqlite:///abs/path/file.db or sqlite://./file.db`);
+  if (file === '')
+    throw new ConnectionError(ctx.name, `${origin}: the SQLite URL has no path: use sqlite:///abs/path/file.db or sqlite://./file.db`);
   return new SqliteConnection(ctx.name, resolvePath(ctx, file));
 }
 

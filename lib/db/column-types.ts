@@ -17,9 +17,7 @@ export function specColumnType(type: string): ColumnType {
   if (type === 'integer' || type.startsWith('integer enum')) return 'integer';
   if (type === 'number') return 'number';
   if (type === 'boolean') return 'boolean';
-  throw new Error(
-    `spec type ${JSON.stringify(type)} has no column type; add it to specColumnType in lib/db/column-types.ts`,
-  );
+  throw new Error(`spec type ${JSON.stringify(type)} has no column type; add it to specColumnType in lib/db/column-types.ts`);
 }
 
 /**

@@ -136,7 +136,13 @@ function progressOf(states: StateRow[], resumed: boolean): PreparedRun {
 }
 
 /** A data table: its columns, the primary key's NOT NULL, and the `<table>_pkey` constraint. */
-async function createDataTable(trx: Knex.Transaction, d: Dialect, ref: TableRef, columns: ColumnDef[], primaryKey: string[]): Promise<void> {
+async function createDataTable(
+  trx: Knex.Transaction,
+  d: Dialect,
+  ref: TableRef,
+  columns: ColumnDef[],
+  primaryKey: string[],
+): Promise<void> {
   const defs = columns.map((c) => ({ name: c.name, type: c.type, notNull: primaryKey.includes(c.name) }));
   await createTable(trx, d, ref, defs, primaryKey, primaryKeyName(ref));
 }
@@ -272,8 +278,7 @@ export class Destination {
     return this.db.transaction(async (trx) => {
       await this.stateTableCurrent(trx, object.schema);
       const state =
-        (await lockPartitionState(trx, d, object.schema, object.table, partition)) ??
-        (await this.joinRun(trx, input, object, where));
+        (await lockPartitionState(trx, d, object.schema, object.table, partition)) ?? (await this.joinRun(trx, input, object, where));
       if (state.runId !== runId || state.mode !== mode) {
         throw new RunStateError(`${where}: the partition belongs to run ${state.runId} (${state.mode}); this run was superseded`);
       }
@@ -290,7 +295,16 @@ export class Destination {
         await trx.raw(d.addColumnSql(ref, c.name, c.type));
         existing.set(c.name, c.type);
       }
-      if (rows.length > 0) await upsert(trx, d, ref, rows, columns.map((c) => c.name), existing, stream.primaryKey);
+      if (rows.length > 0)
+        await upsert(
+          trx,
+          d,
+          ref,
+          rows,
+          columns.map((c) => c.name),
+          existing,
+          stream.primaryKey,
+        );
 
       const replayed = state.pages > 0 && state.nextUrl === nextUrl && state.done === done;
       if (!replayed) {
@@ -323,12 +337,7 @@ export class Destination {
     known.add(schema);
   }
 
-  private async joinRun(
-    trx: Knex.Transaction,
-    input: WritePageInput,
-    object: ObjectName,
-    where: string,
-  ): Promise<StateRow> {
+  private async joinRun(trx: Knex.Transaction, input: WritePageInput, object: ObjectName, where: string): Promise<StateRow> {
     const states = await readTableState(trx, this.d, object.schema, object.table, true);
     const model = states.find((s) => s.runId === input.runId && s.mode === input.mode && s.status === 'running');
     if (!model) throw new RunStateError(`${where}: no such run in progress; call prepare first`);
@@ -430,7 +439,8 @@ export class Destination {
       }
       return { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null, loopMark: null };
     }
-    if (s.status === 'superseded') throw new RunStateError(`stream ${input.stream.name}, run ${input.runId}: a newer run of the stream started`);
+    if (s.status === 'superseded')
+      throw new RunStateError(`stream ${input.stream.name}, run ${input.runId}: a newer run of the stream started`);
     return {
       nextUrl: s.nextUrl,
       done: s.done || s.status === 'finished',
@@ -500,7 +510,8 @@ export class Destination {
       await d.lockSchema(trx, object.schema);
       await this.stateTableCurrent(trx, object.schema);
       const states = await readTableState(trx, d, object.schema, object.table, true);
-      if (states.some((s) => s.runId === runId && s.status === 'running')) await cancelRunState(trx, d, object.schema, object.table, runId, this.now());
+      if (states.some((s) => s.runId === runId && s.status === 'running'))
+        await cancelRunState(trx, d, object.schema, object.table, runId, this.now());
       const newerRun = states.some((s) => s.runId !== runId && s.status === 'running');
       if (mode !== 'full-refresh' || newerRun) return { stagingDropped: false };
       const staging = stagingTable(d.kind, object);

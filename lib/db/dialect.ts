@@ -84,8 +84,7 @@ const postgres: Dialect = {
     if (rows.length === 0) return null;
     return new Map(rows.map((r) => [r.name, postgresColumnType(r.type)]));
   },
-  addColumnSql: (ref, name, type) =>
-    `ALTER TABLE ${tableSql(ref)} ADD COLUMN IF NOT EXISTS ${quoteIdent(name)} ${POSTGRES_TYPES[type]}`,
+  addColumnSql: (ref, name, type) => `ALTER TABLE ${tableSql(ref)} ADD COLUMN IF NOT EXISTS ${quoteIdent(name)} ${POSTGRES_TYPES[type]}`,
   async lockSchema(trx, schema) {
     // hand-written: knex has no advisory locks and no schema-exists check
     await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`klaviyo-sync schema ${schema}`]);
@@ -243,7 +242,10 @@ export async function upsertRows(
   const batch = Math.max(1, Math.min(d.maxRows, Math.floor(d.maxParams / columns.length)));
   for (let i = 0; i < rows.length; i += batch) {
     const chunk = rows.slice(i, i + batch) as Record<string, unknown>[];
-    await tableOf(trx, ref).insert(chunk).onConflict([...key]).merge(updates);
+    await tableOf(trx, ref)
+      .insert(chunk)
+      .onConflict([...key])
+      .merge(updates);
   }
 }
 

@@ -15,7 +15,16 @@ interface DriverError {
 }
 
 /** Socket-level codes: the database (or the path to it) is down or restarting. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
 
 function isSqlState(code: string): boolean {
   return /^[0-9A-Z]{5}$/.test(code);
@@ -113,16 +122,21 @@ function driverWords(message: string): string {
 /** The class of a database error, or undefined if `err` is not one. */
 export function classifyDatabaseError(err: unknown, ctx: FailureContext = {}): SyncError | undefined {
   if (err instanceof Error && err.name === 'KnexTimeoutError') {
-    return new TransientError(`no database connection became free in time (${err.message}); this is retried`, { type: 'DatabaseUnavailable' });
+    return new TransientError(`no database connection became free in time (${err.message}); this is retried`, {
+      type: 'DatabaseUnavailable',
+    });
   }
   const found = driverError(err);
   if (!found) {
     // pg's own words when the server closes the connection (a restart, a proxy), with no code
     const words = err instanceof Error ? err.message : '';
     if (!/^Connection terminated\b/.test(words)) return undefined;
-    return new TransientError(`${ctx.database ? `database ${ctx.database}` : 'the target database'} closed the connection (${words}); this is retried`, {
-      type: 'DatabaseUnavailable',
-    });
+    return new TransientError(
+      `${ctx.database ? `database ${ctx.database}` : 'the target database'} closed the connection (${words}); this is retried`,
+      {
+        type: 'DatabaseUnavailable',
+      },
+    );
   }
   const code = found.code;
   const message = driverWords(found.message);
@@ -144,7 +158,10 @@ export function classifyDatabaseError(err: unknown, ctx: FailureContext = {}): S
   const fix = sqlite ? sqliteFix(code, db) : postgresTransient(code) ? undefined : postgresFix(code, db);
   if (fix === undefined) {
     if (!sqlite && !postgresTransient(code)) return undefined;
-    return new TransientError(`${wrapping ?? `${database} answered ${code}: ${message}`}; this is retried`, { type: 'DatabaseUnavailable', details });
+    return new TransientError(`${wrapping ?? `${database} answered ${code}: ${message}`}; this is retried`, {
+      type: 'DatabaseUnavailable',
+      details,
+    });
   }
   return new UserFixableError(wrapping ?? `${database} answered ${code}: ${message}; ${fix}`, { type: 'DatabaseUserError', details });
 }

@@ -80,7 +80,8 @@ export async function probePostgres(conn: PostgresTarget, opts: ProbeOptions): P
     const probe = physicalTable('postgres', schema, PROBE_TABLE);
     const steps = [
       (trx: Knex.Transaction) => d.lockSchema(trx, schema),
-      (trx: Knex.Transaction) => createTable(trx, d, probe, [{ name: 'id', type: 'integer', notNull: true }], ['id'], primaryKeyName(probe)),
+      (trx: Knex.Transaction) =>
+        createTable(trx, d, probe, [{ name: 'id', type: 'integer', notNull: true }], ['id'], primaryKeyName(probe)),
     ];
     const trx = await db.transaction();
     let step = 0;
@@ -93,7 +94,9 @@ export async function probePostgres(conn: PostgresTarget, opts: ProbeOptions): P
         step === 0
           ? [`run CREATE SCHEMA IF NOT EXISTS ${schema}`, `GRANT CREATE ON DATABASE ${database} TO ${server.user}`]
           : [`create tables in schema ${schema}`, `GRANT CREATE ON SCHEMA ${schema} TO ${server.user}`];
-      throw new Error(`user ${server.user} cannot ${what} at ${where}: ${scrub(errorMessage(err))}; ${grant}, or check another schema with --schema`);
+      throw new Error(
+        `user ${server.user} cannot ${what} at ${where}: ${scrub(errorMessage(err))}; ${grant}, or check another schema with --schema`,
+      );
     } finally {
       await trx.rollback();
     }
@@ -140,16 +143,22 @@ export async function probeSqlite(conn: SqliteTarget, opts: ProbeOptions): Promi
   const file = conn.filename;
   // ENOTDIR too means there is no such file: a parent is a file, which the search for a directory below reports
   const stat = fs.existsSync(file) ? fs.statSync(file) : undefined;
-  if (stat?.isDirectory()) throw new Error(`${file} is a directory: point connection ${conn.name} at a database file inside it, e.g. ${path.join(file, 'klaviyo.db')}`);
+  if (stat?.isDirectory())
+    throw new Error(
+      `${file} is a directory: point connection ${conn.name} at a database file inside it, e.g. ${path.join(file, 'klaviyo.db')}`,
+    );
 
   if (stat) {
     const { version, tables } = await readSqlite(file).catch((err: unknown) => {
-      throw new Error(`${file} cannot be read as a SQLite database (${errorMessage(err)}): point connection ${conn.name} at a SQLite file or at a path that does not exist yet`);
+      throw new Error(
+        `${file} cannot be read as a SQLite database (${errorMessage(err)}): point connection ${conn.name} at a SQLite file or at a path that does not exist yet`,
+      );
     });
     opts.print(`SQLite ${version}; ${file} is a database with ${tables} table${tables === 1 ? '' : 's'}`);
     // the write-ahead log and shared-memory files are created next to the database
     for (const target of [file, path.dirname(file)]) {
-      if (!writable(target)) throw new Error(`${target} is not writable by this user: fix its permissions, or point connection ${conn.name} elsewhere`);
+      if (!writable(target))
+        throw new Error(`${target} is not writable by this user: fix its permissions, or point connection ${conn.name} elsewhere`);
     }
     opts.print(`${file} and its directory are writable`);
     return { summary: 'ok: a replication can write to this file' };
@@ -161,7 +170,10 @@ export async function probeSqlite(conn: SqliteTarget, opts: ProbeOptions): Promi
   if (!fs.statSync(dir).isDirectory()) {
     throw new Error(`${file} cannot be created because ${dir} is a file, not a directory: point connection ${conn.name} at another path`);
   }
-  if (!writable(dir)) throw new Error(`${file} cannot be created because ${dir} is not writable by this user: fix its permissions, or point connection ${conn.name} elsewhere`);
+  if (!writable(dir))
+    throw new Error(
+      `${file} cannot be created because ${dir} is not writable by this user: fix its permissions, or point connection ${conn.name} elsewhere`,
+    );
   opts.print(`SQLite ${version}; ${file} does not exist yet, and can be created (${dir} is writable)`);
   return { summary: 'ok: a replication can create this file' };
 }
@@ -191,4 +203,3 @@ function writable(target: string): boolean {
     return false;
   }
 }
-

@@ -85,11 +85,7 @@ export async function ensureStateTable(trx: Knex.Transaction, d: Dialect, schema
  * default `object: <schema>.{stream_name}` put it. A replication into another table name (e.g. `us_profiles`) then
  * finds no state and reads again from its start_date (upserts: nothing lost, nothing doubled).
  */
-export async function migrateStateTable(
-  trx: Knex.Transaction,
-  d: Dialect,
-  schema: string,
-): Promise<'current' | 'migrated' | 'missing'> {
+export async function migrateStateTable(trx: Knex.Transaction, d: Dialect, schema: string): Promise<'current' | 'migrated' | 'missing'> {
   const ref = stateTable(d.kind, schema);
   let existing = await d.columns(trx, ref);
   if (!existing) return 'missing';
@@ -158,7 +154,10 @@ export async function readTableState(db: Db, d: Dialect, schema: string, table: 
     const rows: Record<string, unknown>[] = await tableOf(db, ref).select(legacy).where('stream', table).orderBy('partition');
     return rows.map((r) => fromDb(d, { ...r, table_name: r.stream }));
   }
-  const select = tableOf(db, ref).select(SELECT_COLUMNS.filter((c) => columns.has(c))).where('table_name', table).orderBy('partition');
+  const select = tableOf(db, ref)
+    .select(SELECT_COLUMNS.filter((c) => columns.has(c)))
+    .where('table_name', table)
+    .orderBy('partition');
   const rows: Record<string, unknown>[] = await (lock && d.rowLocks ? select.forUpdate() : select);
   return rows.map((r) => fromDb(d, r));
 }
@@ -197,7 +196,14 @@ export async function supersedeOtherRuns(
 }
 
 /** Marks a cancelled run's partitions of the table `cancelled`, so a late writer of that run is refused. */
-export async function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string, now: Date): Promise<void> {
+export async function cancelRunState(
+  trx: Knex.Transaction,
+  d: Dialect,
+  schema: string,
+  table: string,
+  runId: string,
+  now: Date,
+): Promise<void> {
   await tableOf(trx, stateTable(d.kind, schema))
     .update({ status: 'cancelled', updated_at: d.encode(now.toISOString(), 'timestamp') })
     .where({ table_name: table, run_id: runId, status: 'running' });

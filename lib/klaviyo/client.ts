@@ -137,7 +137,8 @@ function valueAt(body: unknown, path: readonly PropertyKey[]): unknown {
 function shown(value: unknown): string {
   if (value === undefined) return 'nothing';
   const text = JSON.stringify(value) ?? String(value);
-  const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `the ${typeof value}`;
+  const kind =
+    value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : `the ${typeof value}`;
   return `${kind} ${text.length > 120 ? `${text.slice(0, 120)}…` : text}`;
 }
 
@@ -149,8 +150,15 @@ export function documentProblem(body: unknown): string | undefined {
   const parsed = documentSchema((body as { data: unknown }).data).safeParse(body);
   if (parsed.success) return undefined;
   const issue = parsed.error.issues[0];
-  const path = issue.path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('').replace(/^\./, '');
-  const expected = path.endsWith('links.next') ? 'an absolute URL' : issue.code === 'invalid_type' ? `a ${String(issue.expected)}` : issue.message;
+  const path = issue.path
+    .map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`))
+    .join('')
+    .replace(/^\./, '');
+  const expected = path.endsWith('links.next')
+    ? 'an absolute URL'
+    : issue.code === 'invalid_type'
+      ? `a ${String(issue.expected)}`
+      : issue.message;
   return `${path} = ${shown(valueAt(body, issue.path))} where a JSON:API page has ${expected}`;
 }
 

@@ -24,7 +24,18 @@ import {
   type Table,
 } from './types';
 
-const SIZE_KEYS: ReadonlyArray<keyof SizeOptions> = ['profiles', 'lists', 'segments', 'campaigns', 'flows', 'templates', 'events', 'metrics', 'tags', 'catalogItems'];
+const SIZE_KEYS: ReadonlyArray<keyof SizeOptions> = [
+  'profiles',
+  'lists',
+  'segments',
+  'campaigns',
+  'flows',
+  'templates',
+  'events',
+  'metrics',
+  'tags',
+  'catalogItems',
+];
 
 function validate(options: AccountOptions): void {
   if (!Number.isInteger(options.seed)) throw new TypeError(`createAccount: seed must be an integer, got ${String(options.seed)}`);
@@ -38,7 +49,9 @@ function validate(options: AccountOptions): void {
     }
   }
   if (options.sizes.events > 0 && (options.sizes.profiles === 0 || options.sizes.metrics === 0)) {
-    throw new RangeError('createAccount: events need at least one profile and one metric; raise sizes.profiles and sizes.metrics or set sizes.events to 0');
+    throw new RangeError(
+      'createAccount: events need at least one profile and one metric; raise sizes.profiles and sizes.metrics or set sizes.events to 0',
+    );
   }
 }
 
@@ -118,7 +131,12 @@ export class SyntheticAccount implements Account {
     const templates = new TemplateModel(seed, sizes.templates, anchorSec, ids);
     this.templates = new Collection('templates', templates, version);
     const events = new EventModel(seed, sizes.events, anchorSec, {
-      profiles, metrics, catalog, campaigns, campaignsPerChannel: sizes.campaigns, lists,
+      profiles,
+      metrics,
+      catalog,
+      campaigns,
+      campaignsPerChannel: sizes.campaigns,
+      lists,
     });
     this.events = new Collection('events', events, version);
     this.m = { profiles, lists, segments, templates, events, tags };

@@ -84,7 +84,11 @@ export class CampaignModel implements Source {
   info(i: number): CampaignInfo {
     const plan = this.plan(i);
     const theme = plan.name.replace(/^(SMS|Push): /, '');
-    return { name: plan.name, subject: `${theme}: ${plan.channel === 'email' ? 'picked for you' : 'tap to shop'}`, messageId: this.ids(i).messages[0] };
+    return {
+      name: plan.name,
+      subject: `${theme}: ${plan.channel === 'email' ? 'picked for you' : 'tap to shop'}`,
+      messageId: this.ids(i).messages[0],
+    };
   }
 
   private static readonly KEYS: SortKeys<CampaignModel> = {
@@ -118,9 +122,22 @@ export class CampaignModel implements Source {
       send = Math.min(created + r.between(2, 120) * HOUR, this.end);
       scheduled = between(created, send, r.float());
     }
-    const updated = send !== null && send <= this.end ? between(send, Math.min(send + 6 * HOUR, this.end), r.float()) : between(scheduled ?? created, this.end, r.float());
+    const updated =
+      send !== null && send <= this.end
+        ? between(send, Math.min(send + 6 * HOUR, this.end), r.float())
+        : between(scheduled ?? created, this.end, r.float());
     const archived = (status === 'Sent' || status === 'Draft' || status.startsWith('Cancelled')) && r.chance(0.15);
-    return { channel, name, status, archived, created, scheduled, send, updated, strategy: this.strategy(r, channel, status, created, send) };
+    return {
+      channel,
+      name,
+      status,
+      archived,
+      created,
+      scheduled,
+      send,
+      updated,
+      strategy: this.strategy(r, channel, status, created, send),
+    };
   }
 
   private status(r: Rng, channel: Channel, recent: boolean): string {
@@ -144,7 +161,11 @@ export class CampaignModel implements Source {
     if (channel === 'email' && x < 0.2) return { method: 'throttled', datetime: at, throttle_percentage: r.pick([10, 20, 25, 33, 50]) };
     if (x < 0.35) return { method: 'immediate' };
     const local = r.chance(0.3);
-    return { method: 'static', datetime: at, options: local ? { is_local: true, send_past_recipients_immediately: r.chance(0.5) } : { is_local: false } };
+    return {
+      method: 'static',
+      datetime: at,
+      options: local ? { is_local: true, send_past_recipients_immediately: r.chance(0.5) } : { is_local: false },
+    };
   }
 
   row(i: number): Row {

@@ -18,7 +18,11 @@ export interface Product {
   image: string;
 }
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+const slug = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 
 /** Catalog items of the `$custom` integration's `$default` catalog, the only kind the API supports. */
 export class CatalogModel implements Source {

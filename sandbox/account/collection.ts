@@ -102,7 +102,13 @@ export class Collection implements Table {
     let order = this.orders.get(name);
     if (!order) {
       const live = this.liveSlots();
-      order = this.source.inSlotOrder?.includes(name) ? live : sortSlots(live, (i) => this.key(i, name), (i) => this.source.id(i));
+      order = this.source.inSlotOrder?.includes(name)
+        ? live
+        : sortSlots(
+            live,
+            (i) => this.key(i, name),
+            (i) => this.source.id(i),
+          );
       this.orders.set(name, order);
     }
     return order;
@@ -141,9 +147,7 @@ export class Collection implements Table {
 
   private assertSortable(field: string): void {
     if (!this.source.keyFields.includes(field)) {
-      throw new Error(
-        `${this.name}: '${field}' is not a sort field here; use one of: id, ${this.source.keyFields.join(', ')}`,
-      );
+      throw new Error(`${this.name}: '${field}' is not a sort field here; use one of: id, ${this.source.keyFields.join(', ')}`);
     }
   }
 }

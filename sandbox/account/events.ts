@@ -208,34 +208,75 @@ export class EventModel implements Source {
         const p = this.product(r);
         const quantity = r.chance(0.8) ? 1 : r.between(2, 3);
         return {
-          OrderId: orderId, ProductID: p.externalId, SKU: p.externalId, ProductName: p.title, Quantity: quantity,
-          Categories: [p.category], ProductURL: p.url, ImageURL: p.image,
-          $value: Math.round(p.price * quantity * 100) / 100, $event_id: `${orderId}-${p.externalId}`,
+          OrderId: orderId,
+          ProductID: p.externalId,
+          SKU: p.externalId,
+          ProductName: p.title,
+          Quantity: quantity,
+          Categories: [p.category],
+          ProductURL: p.url,
+          ImageURL: p.image,
+          $value: Math.round(p.price * quantity * 100) / 100,
+          $event_id: `${orderId}-${p.externalId}`,
         };
       }
       case 'fulfilled': {
         const { items, total } = this.lineItems(r);
-        return { OrderId: orderId, ItemNames: items.map((it) => it.ProductName), FulfillmentStatus: 'fulfilled', $value: total, $event_id: orderId };
+        return {
+          OrderId: orderId,
+          ItemNames: items.map((it) => it.ProductName),
+          FulfillmentStatus: 'fulfilled',
+          $value: total,
+          $event_id: orderId,
+        };
       }
       case 'product_view': {
         const p = this.product(r);
-        return { ProductName: p.title, ProductID: p.externalId, SKU: p.externalId, Categories: [p.category], ImageURL: p.image, URL: p.url, Price: p.price };
+        return {
+          ProductName: p.title,
+          ProductID: p.externalId,
+          SKU: p.externalId,
+          Categories: [p.category],
+          ImageURL: p.image,
+          URL: p.url,
+          Price: p.price,
+        };
       }
       case 'cart': {
         const p = this.product(r);
         const quantity = r.chance(0.85) ? 1 : 2;
         return {
-          $value: Math.round(p.price * quantity * 100) / 100, AddedItemProductName: p.title, AddedItemProductID: p.externalId,
-          AddedItemSKU: p.externalId, AddedItemCategories: [p.category], AddedItemImageURL: p.image, AddedItemURL: p.url,
-          AddedItemPrice: p.price, AddedItemQuantity: quantity, ItemNames: [p.title], CheckoutURL: `${V.SHOP_URL}/cart`,
+          $value: Math.round(p.price * quantity * 100) / 100,
+          AddedItemProductName: p.title,
+          AddedItemProductID: p.externalId,
+          AddedItemSKU: p.externalId,
+          AddedItemCategories: [p.category],
+          AddedItemImageURL: p.image,
+          AddedItemURL: p.url,
+          AddedItemPrice: p.price,
+          AddedItemQuantity: quantity,
+          ItemNames: [p.title],
+          CheckoutURL: `${V.SHOP_URL}/cart`,
         };
       }
       case 'checkout': {
         const { items, total } = this.lineItems(r);
-        return { $value: total, $event_id: `checkout-${orderId}`, Items: items, ItemNames: items.map((it) => it.ProductName), CheckoutURL: `${V.SHOP_URL}/checkouts/${orderId}` };
+        return {
+          $value: total,
+          $event_id: `checkout-${orderId}`,
+          Items: items,
+          ItemNames: items.map((it) => it.ProductName),
+          CheckoutURL: `${V.SHOP_URL}/checkouts/${orderId}`,
+        };
       }
       case 'site':
-        return { $is_session_activity: true, $use_ip: true, page: `${V.SHOP_URL}${r.pick(['/', '/collections/all', '/pages/about', '/cart'])}`, os: r.pick(V.OPERATING_SYSTEMS), browser: r.pick(V.BROWSERS) };
+        return {
+          $is_session_activity: true,
+          $use_ip: true,
+          page: `${V.SHOP_URL}${r.pick(['/', '/collections/all', '/pages/about', '/cart'])}`,
+          os: r.pick(V.OPERATING_SYSTEMS),
+          browser: r.pick(V.BROWSERS),
+        };
       case 'email': {
         const props = { ...this.campaign(r, 'email'), 'Email Domain': r.pick(V.EMAIL_DOMAINS), 'Client Name': r.pick(V.EMAIL_CLIENTS) };
         if (metrics.name(metric) === 'Clicked Email') Object.assign(props, { URL: `${V.SHOP_URL}/collections/all?utm_source=klaviyo` });

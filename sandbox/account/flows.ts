@@ -23,7 +23,13 @@ interface FlowPlan {
 export class FlowModel extends DrawnIdModel implements Source {
   readonly keyFields = FLOW_SORT_FIELDS;
 
-  constructor(seed: number, count: number, anchorSec: number, ids: ShortIdPool, private readonly tags: TagModel) {
+  constructor(
+    seed: number,
+    count: number,
+    anchorSec: number,
+    ids: ShortIdPool,
+    private readonly tags: TagModel,
+  ) {
     super(seed, STREAM.flow, count, anchorSec, ids);
   }
 

@@ -129,7 +129,11 @@ abstract class GroupModel implements Source {
   readonly ids: string[] = [];
   readonly members: GroupMembers[] = [];
   protected readonly touches = new Touches();
-  private static readonly KEYS: SortKeys<GroupModel> = { created: (m, i) => m.created(i), updated: (m, i) => m.updated(i), name: (m, i) => m.name(i) };
+  private static readonly KEYS: SortKeys<GroupModel> = {
+    created: (m, i) => m.created(i),
+    updated: (m, i) => m.updated(i),
+    name: (m, i) => m.name(i),
+  };
   protected readonly seed: number;
   protected readonly end: number;
   private readonly start: number;
@@ -159,7 +163,9 @@ abstract class GroupModel implements Source {
       this.ids.push(o.ids.draw(rngFor(o.seed, STREAM.groupIds, streams.meta, i + 1)));
       this.fractions.push(0.03 + 0.37 * unit(o.seed, streams.meta, i, 99));
       this.salts.push(hash32(o.seed, streams.membership, i + 1));
-      this.members.push(new GroupMembers(o.seed, streams, i, this.ids[i], this.created(i), o.profiles, (p) => this.inBase(p, i), this.end, o.version));
+      this.members.push(
+        new GroupMembers(o.seed, streams, i, this.ids[i], this.created(i), o.profiles, (p) => this.inBase(p, i), this.end, o.version),
+      );
     }
   }
 
@@ -340,11 +346,20 @@ export class SegmentModel extends GroupModel {
       case 'US Subscribers':
         return [one(region('united_states')), one(emailConsent)];
       case 'Gold Tier':
-        return [one({ type: 'profile-property', property: "properties['loyalty_tier']", filter: { type: 'string', operator: 'equals', value: 'Gold' } })];
+        return [
+          one({
+            type: 'profile-property',
+            property: "properties['loyalty_tier']",
+            filter: { type: 'string', operator: 'equals', value: 'Gold' },
+          }),
+        ];
       case 'Never Opened':
         return [one(metric('Opened Email', 'equals', 0, alltime)), one(metric('Received Email', 'greater-than', 3, inLast(90)))];
       case 'Cart Abandoners':
-        return [one(metric('Started Checkout', 'greater-than-or-equal', 1, inLast(30))), one(metric('Placed Order', 'equals', 0, inLast(30)))];
+        return [
+          one(metric('Started Checkout', 'greater-than-or-equal', 1, inLast(30))),
+          one(metric('Placed Order', 'equals', 0, inLast(30))),
+        ];
       case 'EU Profiles':
         return [one(region('european_union'))];
       case 'New Subscribers (30 days)': {

@@ -56,7 +56,11 @@ const PROFILE_SORT_FIELDS = [
   'updated',
 ] as const;
 
-const fold = (s: string) => s.normalize('NFD').replace(/[^A-Za-z]/g, '').toLowerCase();
+const fold = (s: string) =>
+  s
+    .normalize('NFD')
+    .replace(/[^A-Za-z]/g, '')
+    .toLowerCase();
 const FIRST_ASCII = V.FIRST_NAMES.map(fold);
 const LAST_ASCII = V.LAST_NAMES.map(fold);
 const PLACE_CUMULATIVE: number[] = [];
@@ -184,7 +188,8 @@ export class ProfileModel implements Source {
     const la = LAST_ASCII[d.l];
     // The slot number in the local part keeps emails unique, as Klaviyo requires.
     const n = i + 1;
-    const local = d.style === 0 ? `${fa}.${la}${n}` : d.style === 1 ? `${fa}${la}${n}` : d.style === 2 ? `${fa[0]}${la}${n}` : `${fa}_${la}.${n}`;
+    const local =
+      d.style === 0 ? `${fa}.${la}${n}` : d.style === 1 ? `${fa}${la}${n}` : d.style === 2 ? `${fa[0]}${la}${n}` : `${fa}_${la}.${n}`;
     return `${local}@${d.domain}`;
   }
 
@@ -212,9 +217,7 @@ export class ProfileModel implements Source {
     if (!d.hasEmail) return { global: null, list: null };
     const r = rngFor(this.seed, STREAM.profileSuppression, i);
     const lists = this.groups.listIds();
-    const global = r.chance(0.06)
-      ? { reason: r.pick(V.SUPPRESSION_REASONS), timestamp: between(created, this.end, r.float()) }
-      : null;
+    const global = r.chance(0.06) ? { reason: r.pick(V.SUPPRESSION_REASONS), timestamp: between(created, this.end, r.float()) } : null;
     const list =
       lists.length > 0 && r.chance(0.04)
         ? { list_id: r.pick(lists), reason: 'USER_SUPPRESSED', timestamp: between(created, this.end, r.float()) }
@@ -272,7 +275,18 @@ export class ProfileModel implements Source {
 
   private location(r: Rng, place: Place): Record<string, unknown> {
     if (r.chance(0.08)) {
-      return { address1: null, address2: null, city: null, country: null, latitude: null, longitude: null, region: null, zip: null, timezone: null, ip: null };
+      return {
+        address1: null,
+        address2: null,
+        city: null,
+        country: null,
+        latitude: null,
+        longitude: null,
+        region: null,
+        zip: null,
+        timezone: null,
+        ip: null,
+      };
     }
     return {
       address1: r.chance(0.7) ? `${r.between(1, 2400)} ${r.pick(place.streets)}` : null,
@@ -318,8 +332,16 @@ export class ProfileModel implements Source {
     let emailMarketing: Record<string, unknown>;
     if (who.email === null) {
       emailMarketing = {
-        can_receive_email_marketing: false, consent: 'NEVER_SUBSCRIBED', consent_timestamp: null, last_updated: null,
-        method: null, method_detail: '', custom_method_detail: null, double_optin: null, suppression: [], list_suppressions: [],
+        can_receive_email_marketing: false,
+        consent: 'NEVER_SUBSCRIBED',
+        consent_timestamp: null,
+        last_updated: null,
+        method: null,
+        method_detail: '',
+        custom_method_detail: null,
+        double_optin: null,
+        suppression: [],
+        list_suppressions: [],
       };
     } else {
       const consent = supp.global?.reason === 'UNSUBSCRIBE' ? 'UNSUBSCRIBED' : r.pick(EMAIL_CONSENTS);
@@ -343,7 +365,14 @@ export class ProfileModel implements Source {
     let sms: Record<string, unknown>;
     if (who.phone === null) {
       sms = {
-        marketing: { can_receive_sms_marketing: false, consent: 'NEVER_SUBSCRIBED', consent_timestamp: null, method: null, method_detail: '', last_updated: null },
+        marketing: {
+          can_receive_sms_marketing: false,
+          consent: 'NEVER_SUBSCRIBED',
+          consent_timestamp: null,
+          method: null,
+          method_detail: '',
+          last_updated: null,
+        },
         transactional: null,
       };
     } else {
@@ -351,11 +380,22 @@ export class ProfileModel implements Source {
       const at = consent === 'NEVER_SUBSCRIBED' ? null : this.stamp(r, created);
       sms = {
         marketing: {
-          can_receive_sms_marketing: consent === 'SUBSCRIBED', consent, consent_timestamp: at,
-          method: at ? r.pick(V.SMS_METHODS) : null, method_detail: at && r.chance(0.4) ? 'JOIN' : '', last_updated: at,
+          can_receive_sms_marketing: consent === 'SUBSCRIBED',
+          consent,
+          consent_timestamp: at,
+          method: at ? r.pick(V.SMS_METHODS) : null,
+          method_detail: at && r.chance(0.4) ? 'JOIN' : '',
+          last_updated: at,
         },
         transactional: r.chance(0.5)
-          ? { can_receive_sms_transactional: true, consent: 'SUBSCRIBED', consent_timestamp: this.stamp(r, created), method: 'CHECKOUT', method_detail: '', last_updated: null }
+          ? {
+              can_receive_sms_transactional: true,
+              consent: 'SUBSCRIBED',
+              consent_timestamp: this.stamp(r, created),
+              method: 'CHECKOUT',
+              method_detail: '',
+              last_updated: null,
+            }
           : null,
       };
     }
@@ -363,7 +403,16 @@ export class ProfileModel implements Source {
     const whatsapp =
       who.phone !== null && r.chance(0.05)
         ? {
-            marketing: { consent: 'SUBSCRIBED', consent_timestamp: this.stamp(r, created), last_updated: null, created_timestamp: isoSeconds(created), metadata: null, can_receive: true, valid_until: null, phone_number: who.phone },
+            marketing: {
+              consent: 'SUBSCRIBED',
+              consent_timestamp: this.stamp(r, created),
+              last_updated: null,
+              created_timestamp: isoSeconds(created),
+              metadata: null,
+              can_receive: true,
+              valid_until: null,
+              phone_number: who.phone,
+            },
             transactional: null,
             conversational: null,
           }
@@ -386,9 +435,16 @@ export class ProfileModel implements Source {
     const r = rngFor(this.seed, STREAM.profilePredictive, i);
     if (r.chance(0.3)) {
       return {
-        historic_clv: null, predicted_clv: null, total_clv: null, historic_number_of_orders: null,
-        predicted_number_of_orders: null, average_days_between_orders: null, average_order_value: null,
-        churn_probability: null, expected_date_of_next_order: null, ranked_channel_affinity: null,
+        historic_clv: null,
+        predicted_clv: null,
+        total_clv: null,
+        historic_number_of_orders: null,
+        predicted_number_of_orders: null,
+        average_days_between_orders: null,
+        average_order_value: null,
+        churn_probability: null,
+        expected_date_of_next_order: null,
+        ranked_channel_affinity: null,
       };
     }
     const orders = r.chance(0.35) ? 0 : r.between(1, 14);

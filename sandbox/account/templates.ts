@@ -15,7 +15,11 @@ const escapeHtml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;')
 export class TemplateModel extends DrawnIdModel implements Source {
   readonly keyFields = TEMPLATE_SORT_FIELDS;
   private readonly touches = new Touches();
-  private static readonly KEYS: SortKeys<TemplateModel> = { created: (m, i) => m.created(i), updated: (m, i) => m.updated(i), name: (m, i) => m.name(i) };
+  private static readonly KEYS: SortKeys<TemplateModel> = {
+    created: (m, i) => m.created(i),
+    updated: (m, i) => m.updated(i),
+    name: (m, i) => m.name(i),
+  };
 
   constructor(seed: number, count: number, anchorSec: number, ids: ShortIdPool) {
     super(seed, STREAM.template, count, anchorSec, ids);

@@ -53,7 +53,8 @@ function asInvalid(fn: () => void): void {
 function advanceOptions(body: Record<string, unknown>): { at?: Date; scale?: number } {
   const options: { at?: Date; scale?: number } = {};
   if (body.scale !== undefined) {
-    if (typeof body.scale !== 'number' || !(body.scale > 0)) throw invalid(undefined, '"scale" must be a positive number, e.g. {"scale": 2}.');
+    if (typeof body.scale !== 'number' || !(body.scale > 0))
+      throw invalid(undefined, '"scale" must be a positive number, e.g. {"scale": 2}.');
     options.scale = body.scale;
   }
   if (body.at !== undefined) {

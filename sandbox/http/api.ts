@@ -33,7 +33,8 @@ function listParam(query: ParsedQuery, name: string, allowed: readonly string[])
   if (raw === undefined) return [];
   const items = raw.split(',').map((s) => s.trim());
   const bad = items.filter((i) => !allowed.includes(i));
-  if (items.some((i) => i === '')) throw invalid(name, `'${name}' has an empty value; send a comma-separated list of: ${allowed.join(', ')}.`);
+  if (items.some((i) => i === ''))
+    throw invalid(name, `'${name}' has an empty value; send a comma-separated list of: ${allowed.join(', ')}.`);
   if (bad.length > 0) {
     throw invalid(name, `'${bad[0]}' is not a valid value for '${name}'. Allowed values: ${allowed.join(', ')}.`);
   }
@@ -74,7 +75,10 @@ function pageSizeOf(req: ApiRequest): number {
   if (!limits || raw === undefined) return req.operation.pageSize;
   const n = /^\d{1,6}$/.test(raw) ? Number(raw) : NaN;
   if (!(n >= limits.min && n <= limits.max)) {
-    throw invalid('page[size]', `page[size] must be an integer from ${limits.min} to ${limits.max} for ${req.operation.id}; got '${raw.slice(0, 40)}'.`);
+    throw invalid(
+      'page[size]',
+      `page[size] must be an integer from ${limits.min} to ${limits.max} for ${req.operation.id}; got '${raw.slice(0, 40)}'.`,
+    );
   }
   return n;
 }
@@ -85,7 +89,12 @@ function sortOf(req: ApiRequest): { field: string; descending: boolean } | null 
   if (raw === undefined) return null;
   const allowed = req.operation.spec.sort;
   if (!allowed.includes(raw)) {
-    throw invalid('sort', allowed.length === 0 ? `${req.operation.id} does not support sort.` : `'${raw.slice(0, 60)}' is not a valid sort for ${req.operation.id}. Allowed: ${allowed.join(', ')}.`);
+    throw invalid(
+      'sort',
+      allowed.length === 0
+        ? `${req.operation.id} does not support sort.`
+        : `'${raw.slice(0, 60)}' is not a valid sort for ${req.operation.id}. Allowed: ${allowed.join(', ')}.`,
+    );
   }
   return { field: raw.replace(/^-/, ''), descending: raw.startsWith('-') };
 }
@@ -111,7 +120,8 @@ function filterOf(req: ApiRequest): { text: string; conditions: CompiledConditio
   const { operation } = req;
   const text = req.query.params.get('filter');
   let conditions: CompiledCondition[] = [];
-  if (text !== undefined) conditions = compileFilter(parseFilter(text), operation.filterFields, `GET ${operation.spec.path}`, req.now).conditions;
+  if (text !== undefined)
+    conditions = compileFilter(parseFilter(text), operation.filterFields, `GET ${operation.spec.path}`, req.now).conditions;
   if (operation.id === 'get_campaigns') conditions = campaignRules(conditions);
   return { text: text ?? '', conditions };
 }

@@ -26,7 +26,8 @@ export function parseApiKey(spec: string): ApiKey {
     .split(',')
     .map((s) => s.trim());
   const bad = scopes.find((s) => !SCOPE.test(s));
-  if (bad !== undefined) throw new Error(`scope '${bad}' of an --api-key is not of the form <resource>:read or <resource>:write (e.g. profiles:read)`);
+  if (bad !== undefined)
+    throw new Error(`scope '${bad}' of an --api-key is not of the form <resource>:read or <resource>:write (e.g. profiles:read)`);
   return { key, scopes };
 }
 
@@ -62,10 +63,20 @@ export function checkRevision(header: string | string[] | undefined): ApiError |
     return invalid('revision', `The revision header is required; send "revision: ${REVISION}".`);
   }
   const m = /^(\d{4})-(\d{2})-(\d{2})(\.[a-z]+)?$/.exec(value.trim());
-  const valid = m && !Number.isNaN(Date.parse(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`)) && new Date(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`).getUTCDate() === Number(m[3]);
-  if (!valid) return invalid('revision', `The revision header '${value.slice(0, 40)}' is not a revision (YYYY-MM-DD, optionally with a suffix such as .pre).`);
+  const valid =
+    m &&
+    !Number.isNaN(Date.parse(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`)) &&
+    new Date(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`).getUTCDate() === Number(m[3]);
+  if (!valid)
+    return invalid(
+      'revision',
+      `The revision header '${value.slice(0, 40)}' is not a revision (YYYY-MM-DD, optionally with a suffix such as .pre).`,
+    );
   if (value.trim() !== REVISION && value.trim() !== `${REVISION}.pre`) {
-    return invalid('revision', `The revision '${value.slice(0, 40)}' is not served by this sandbox, which implements ${REVISION}; send "revision: ${REVISION}".`);
+    return invalid(
+      'revision',
+      `The revision '${value.slice(0, 40)}' is not served by this sandbox, which implements ${REVISION}; send "revision: ${REVISION}".`,
+    );
   }
   return null;
 }

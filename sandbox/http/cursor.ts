@@ -56,10 +56,14 @@ export function decodeCursor(text: string, expected: Omit<CursorState, 'key' | '
   } catch {
     throw invalid(BAD, `The page[cursor] value is corrupted. ${FOLLOW}`);
   }
-  if (!Array.isArray(parts) || parts.length !== 7 || parts[0] !== VERSION) throw invalid(BAD, `The page[cursor] value is from an unknown cursor version. ${FOLLOW}`);
+  if (!Array.isArray(parts) || parts.length !== 7 || parts[0] !== VERSION)
+    throw invalid(BAD, `The page[cursor] value is from an unknown cursor version. ${FOLLOW}`);
   const [, operationId, parentId, sort, digest, key, id] = parts as [number, string, string | null, string | null, string, SortKey, string];
   if (operationId !== expected.operationId || parentId !== expected.parentId) {
-    throw invalid(BAD, `The page[cursor] value was issued for another endpoint (${operationId}${parentId ? ` of ${parentId}` : ''}). ${FOLLOW}`);
+    throw invalid(
+      BAD,
+      `The page[cursor] value was issued for another endpoint (${operationId}${parentId ? ` of ${parentId}` : ''}). ${FOLLOW}`,
+    );
   }
   if (sort !== expected.sort) {
     throw invalid(BAD, `The page[cursor] value was issued for sort ${sort ?? '(default)'}, not ${expected.sort ?? '(default)'}. ${FOLLOW}`);

@@ -41,7 +41,8 @@ function project(attributes: Record<string, unknown>, paths: readonly string[]):
     const parts = path.split('.');
     if (parts.some((_, i) => whole.has(parts.slice(0, i).join('.')))) continue;
     let src: unknown = attributes;
-    for (const p of parts) src = src !== null && typeof src === 'object' && !Array.isArray(src) ? (src as Record<string, unknown>)[p] : undefined;
+    for (const p of parts)
+      src = src !== null && typeof src === 'object' && !Array.isArray(src) ? (src as Record<string, unknown>)[p] : undefined;
     if (src === undefined) continue;
     whole.add(path);
     let dst = out;
@@ -92,7 +93,8 @@ export function writeResource(
   let rels = '';
   for (const name in relationships) {
     const { kind } = relationships[name];
-    const data: RelationshipData | undefined = kind === 'links' && !linked.has(name) ? undefined : (row.relationships?.[name] ?? (kind === 'one' ? undefined : []));
+    const data: RelationshipData | undefined =
+      kind === 'links' && !linked.has(name) ? undefined : (row.relationships?.[name] ?? (kind === 'one' ? undefined : []));
     const dataJson = data === undefined ? '' : `"data":${Array.isArray(data) && data.length === 0 ? '[]' : JSON.stringify(data)},`;
     rels += `${rels ? ',' : ''}"${name}":{${dataJson}"links":{"self":"${self}relationships/${name}/","related":"${self}${name}/"}}`;
   }

@@ -23,7 +23,13 @@ export class ApiError extends Error {
   }
 
   body(): string {
-    const item: Record<string, unknown> = { id: randomUUID(), status: this.status, code: this.code, title: this.title, detail: this.detail };
+    const item: Record<string, unknown> = {
+      id: randomUUID(),
+      status: this.status,
+      code: this.code,
+      title: this.title,
+      detail: this.detail,
+    };
     if (this.source) item.source = this.source;
     return JSON.stringify({ errors: [item] });
   }
@@ -39,7 +45,14 @@ export function notFound(detail: string): ApiError {
 }
 
 export function methodNotAllowed(method: string, allow: string, what: string): ApiError {
-  return new ApiError(405, 'method_not_allowed', 'Method not allowed.', `Method "${method}" is not allowed on ${what}; use ${allow}.`, undefined, { allow });
+  return new ApiError(
+    405,
+    'method_not_allowed',
+    'Method not allowed.',
+    `Method "${method}" is not allowed on ${what}; use ${allow}.`,
+    undefined,
+    { allow },
+  );
 }
 
 export function notAuthenticated(): ApiError {

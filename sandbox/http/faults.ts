@@ -44,7 +44,8 @@ export function emptyFaults(): FaultConfig {
 
 function share(name: string, value: unknown): number {
   const p = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) throw new Error(`fault '${name}' needs a share between 0 and 1, got ${JSON.stringify(value)}`);
+  if (typeof p !== 'number' || !(p >= 0 && p <= 1))
+    throw new Error(`fault '${name}' needs a share between 0 and 1, got ${JSON.stringify(value)}`);
   return p;
 }
 
@@ -61,7 +62,8 @@ function mangleOf(kind: unknown, path: unknown, skip: unknown = 0, period: unkno
   if (path !== undefined && path !== null && !(typeof path === 'string' && path.startsWith('/api/'))) {
     throw new Error(`fault "mangle" takes a path starting with /api/, got ${JSON.stringify(path)}`);
   }
-  if (!(Number.isInteger(skip) && (skip as number) >= 0)) throw new Error(`fault "mangle" takes a skip count of 0 or more, got ${JSON.stringify(skip)}`);
+  if (!(Number.isInteger(skip) && (skip as number) >= 0))
+    throw new Error(`fault "mangle" takes a skip count of 0 or more, got ${JSON.stringify(skip)}`);
   if (period !== undefined && !(Number.isInteger(period) && (period as number) >= 1)) {
     throw new Error(`fault "mangle" takes a period of 1 page or more, got ${JSON.stringify(period)}`);
   }
@@ -79,14 +81,18 @@ function checkTotal(config: FaultConfig): FaultConfig {
 /** Parses the CLI form `500=0.02,reset=0.01,slow=0.05:1500`. */
 export function parseFaultSpec(text: string): FaultConfig {
   const config = emptyFaults();
-  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [name, value] = part.split('=', 2);
     if (value === undefined) throw new Error(`fault '${part}' has no '=': write e.g. 503=0.02 or slow=0.05:1500`);
     if (name === 'reset') config.reset = share(name, value);
     else if (name === 'slow') {
       const [p, ms] = value.split(':');
       const delay = Number(ms);
-      if (!(Number.isInteger(delay) && delay >= 0)) throw new Error(`fault 'slow=${value}' needs a delay in ms: write slow=<share>:<ms>, e.g. slow=0.05:1500`);
+      if (!(Number.isInteger(delay) && delay >= 0))
+        throw new Error(`fault 'slow=${value}' needs a delay in ms: write slow=<share>:<ms>, e.g. slow=0.05:1500`);
       config.slow = { p: share(name, p), ms: delay };
     } else if (name === 'mangle') {
       const colon = value.indexOf(':');
@@ -98,7 +104,8 @@ export function parseFaultSpec(text: string): FaultConfig {
 
 /** Parses the JSON form of POST /__sandbox/faults. */
 export function parseFaultJson(body: unknown): FaultConfig {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('the faults body must be a JSON object, e.g. {"503":0.05} or {} to clear');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new Error('the faults body must be a JSON object, e.g. {"503":0.05} or {} to clear');
   const config = emptyFaults();
   for (const [name, value] of Object.entries(body as Record<string, unknown>)) {
     if (name === 'reset') config.reset = share(name, value);
@@ -112,13 +119,18 @@ export function parseFaultJson(body: unknown): FaultConfig {
       const v = value as { count?: unknown; status?: unknown } | null;
       const count = v?.count;
       const status = v?.status ?? 503;
-      if (!Number.isInteger(count) || (count as number) < 0 || (status !== 'reset' && !(typeof status === 'number' && /^[45]\d\d$/.test(String(status))))) {
+      if (
+        !Number.isInteger(count) ||
+        (count as number) < 0 ||
+        (status !== 'reset' && !(typeof status === 'number' && /^[45]\d\d$/.test(String(status))))
+      ) {
         throw new Error('fault "failNext" must look like {"count":3,"status":503} (status 400-599 or "reset")');
       }
       config.failNext = { count: count as number, status: status as number | 'reset' };
     } else if (name === 'mangle') {
       const v = value as { kind?: unknown; path?: unknown; skip?: unknown; period?: unknown } | null;
-      if (typeof v !== 'object' || v === null) throw new Error('fault "mangle" must look like {"kind":"self-next","path":"/api/tags","skip":0}');
+      if (typeof v !== 'object' || v === null)
+        throw new Error('fault "mangle" must look like {"kind":"self-next","path":"/api/tags","skip":0}');
       config.mangle = mangleOf(v.kind, v.path, v.skip ?? 0, v.period);
     } else config.statuses[faultStatus(name)] = share(name, value);
   }
@@ -153,8 +165,7 @@ export function mangleBody(config: FaultConfig, rawPath: string, requestUrl: str
     // pages follow their own links until the period-th, whose link leads back to the first: a loop of `period` pages
     if (!m.loop || m.loop.first === requestUrl) m.loop = { first: requestUrl, served: 0 };
     if (++m.loop.served >= m.period!) doc.links = { ...doc.links, next: m.loop.first };
-  }
-  else if (m.kind === 'relative-next') {
+  } else if (m.kind === 'relative-next') {
     // the next page's link made relative; on a last page, the page's own link, so there is always one to follow
     const next = doc.links?.next;
     const u = new URL(typeof next === 'string' ? next : requestUrl);

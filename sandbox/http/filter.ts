@@ -87,10 +87,11 @@ class Parser {
   constructor(private readonly text: string) {}
 
   parse(): FilterNode {
-    if (this.text.trim() === '') throw fail('The filter is empty; send e.g. equals(field,\'value\') or leave the parameter out.');
+    if (this.text.trim() === '') throw fail("The filter is empty; send e.g. equals(field,'value') or leave the parameter out.");
     const node = this.expression(1);
     this.space();
-    if (this.pos < this.text.length) throw this.error(`unexpected '${this.text.slice(this.pos, this.pos + 20)}' after the end of the expression`);
+    if (this.pos < this.text.length)
+      throw this.error(`unexpected '${this.text.slice(this.pos, this.pos + 20)}' after the end of the expression`);
     return node;
   }
 
@@ -123,7 +124,8 @@ class Parser {
     this.space();
     const name = this.match(OPERATOR_NAME)?.[0];
     if (!name) throw this.error('expected an operator such as equals, any, greater-than or and');
-    if (name === 'or' || name === 'not') throw fail(`The filter operator '${name}' is not supported by these endpoints; combine conditions with and(...).`);
+    if (name === 'or' || name === 'not')
+      throw fail(`The filter operator '${name}' is not supported by these endpoints; combine conditions with and(...).`);
     this.expect('(', `'(' after '${name}'`);
     if (name === 'and') {
       const terms: FilterNode[] = [this.expression(depth + 1)];
@@ -134,7 +136,8 @@ class Parser {
       this.expect(')', "',' or ')' in and(...)");
       return { type: 'and', terms };
     }
-    if (++this.conditions > FILTER_LIMITS.maxConditions) throw fail(`The filter has more than ${FILTER_LIMITS.maxConditions} conditions; split the request.`);
+    if (++this.conditions > FILTER_LIMITS.maxConditions)
+      throw fail(`The filter has more than ${FILTER_LIMITS.maxConditions} conditions; split the request.`);
     this.space();
     const field = this.match(NAME)?.[0];
     if (!field) throw this.error(`expected a field name as the first argument of ${name}(...)`);
@@ -284,10 +287,17 @@ function scalarMs(kind: ValueKind, field: string, v: FilterValue, now: number): 
   if (v.type === 'string' && !Number.isNaN(Date.parse(v.value))) {
     throw fail(`Invalid filter: '${field}' takes an unquoted datetime, e.g. ${v.value}, not the quoted string '${v.value}'.`);
   }
-  throw fail(`Invalid filter: '${field}' takes a datetime like 2025-01-01T00:00:00Z${kind === 'epoch-seconds' ? ' or epoch seconds' : ''}, not ${describeValue(v)}.`);
+  throw fail(
+    `Invalid filter: '${field}' takes a datetime like 2025-01-01T00:00:00Z${kind === 'epoch-seconds' ? ' or epoch seconds' : ''}, not ${describeValue(v)}.`,
+  );
 }
 
-function compileCondition(node: ConditionNode, fields: Readonly<Record<string, FilterFieldSpec>>, context: string, now: number): CompiledCondition {
+function compileCondition(
+  node: ConditionNode,
+  fields: Readonly<Record<string, FilterFieldSpec>>,
+  context: string,
+  now: number,
+): CompiledCondition {
   const spec = fields[node.field];
   const allowedFields = Object.keys(fields);
   if (!(OPERATORS as readonly string[]).includes(node.operator)) {
@@ -302,7 +312,9 @@ function compileCondition(node: ConditionNode, fields: Readonly<Record<string, F
   }
   const operator = node.operator as Operator;
   if (!spec.operators.includes(operator)) {
-    throw fail(`Invalid filter: operator '${operator}' is not allowed on '${node.field}' for ${context}; allowed: ${spec.operators.join(', ')}.`);
+    throw fail(
+      `Invalid filter: operator '${operator}' is not allowed on '${node.field}' for ${context}; allowed: ${spec.operators.join(', ')}.`,
+    );
   }
   const field = node.field;
   const { kind } = spec;
@@ -344,11 +356,19 @@ function compileCondition(node: ConditionNode, fields: Readonly<Record<string, F
       if (v.type !== 'boolean') throw fail(`Invalid filter: '${field}' is a boolean; use true or false, not ${describeValue(v)}.`);
       return v.value;
     });
-    return { field, operator, test: (values) => values.some((v) => wanted.includes(v as boolean)), equals: wanted.length === 1 ? wanted[0] : undefined };
+    return {
+      field,
+      operator,
+      test: (values) => values.some((v) => wanted.includes(v as boolean)),
+      equals: wanted.length === 1 ? wanted[0] : undefined,
+    };
   }
   if (kind === 'relationship') throw fail(`Invalid filter: '${field}' takes only has(${field}).`);
   const strings = items.map((v) => {
-    if (v.type !== 'string') throw fail(`Invalid filter: '${field}' takes a quoted string like '${v.type === 'datetime' ? v.text : 'value'}', not ${describeValue(v)}.`);
+    if (v.type !== 'string')
+      throw fail(
+        `Invalid filter: '${field}' takes a quoted string like '${v.type === 'datetime' ? v.text : 'value'}', not ${describeValue(v)}.`,
+      );
     return v.value;
   });
   if (operator === 'equals' || operator === 'any') {
@@ -376,7 +396,12 @@ function compileCondition(node: ConditionNode, fields: Readonly<Record<string, F
  * flattens its and(...) tree into the list of conditions a row must all satisfy. `now` is the server's clock in ms:
  * datetimes after it are rejected, as Klaviyo does.
  */
-export function compileFilter(node: FilterNode, fields: Readonly<Record<string, FilterFieldSpec>>, context: string, now: number): CompiledFilter {
+export function compileFilter(
+  node: FilterNode,
+  fields: Readonly<Record<string, FilterFieldSpec>>,
+  context: string,
+  now: number,
+): CompiledFilter {
   const conditions: CompiledCondition[] = [];
   const walk = (n: FilterNode): void => {
     if (n.type === 'and') n.terms.forEach(walk);

@@ -24,10 +24,32 @@ function campaignMessage(id: string, owner: Row): Row {
   const name = typeof owner.attributes.name === 'string' ? owner.attributes.name : 'Campaign';
   const definition =
     channel === 'sms'
-      ? { channel: 'sms', content: { body: `${name}: reply STOP to opt out`, media_url: null }, render_options: { shorten_links: true, add_org_prefix: true, add_info_link: true, add_opt_out_language: false } }
+      ? {
+          channel: 'sms',
+          content: { body: `${name}: reply STOP to opt out`, media_url: null },
+          render_options: { shorten_links: true, add_org_prefix: true, add_info_link: true, add_opt_out_language: false },
+        }
       : channel === 'mobile_push'
-        ? { channel: 'mobile_push', notification_type: 'standard', content: { title: name, body: `${name} is here`, dynamic_image: null }, kv_pairs: null, options: null }
-        : { channel: 'email', label: name, content: { subject: name, preview_text: null, from_email: 'news@example.com', from_label: 'Example Store', reply_to_email: null, cc_email: null, bcc_email: null } };
+        ? {
+            channel: 'mobile_push',
+            notification_type: 'standard',
+            content: { title: name, body: `${name} is here`, dynamic_image: null },
+            kv_pairs: null,
+            options: null,
+          }
+        : {
+            channel: 'email',
+            label: name,
+            content: {
+              subject: name,
+              preview_text: null,
+              from_email: 'news@example.com',
+              from_label: 'Example Store',
+              reply_to_email: null,
+              cc_email: null,
+              bcc_email: null,
+            },
+          };
   const sendTime = timeAttr(owner, 'send_time', 'scheduled_at');
   return {
     type: 'campaign-message',

@@ -131,7 +131,8 @@ function rangeBounds(q: ListingQuery, order: Uint32Array, bounded: readonly Comp
 export function listPage(q: ListingQuery, ranges: RangeCache, serve: (row: Row) => void): ListingPage {
   const { table, sortField } = q;
   const order = table.order(sortField);
-  const bounded = sortField === null ? [] : q.conditions.filter((c) => c.bound && (c.field === sortField || q.sameOrder[c.field] === sortField));
+  const bounded =
+    sortField === null ? [] : q.conditions.filter((c) => c.bound && (c.field === sortField || q.sameOrder[c.field] === sortField));
   const residual = q.conditions.filter((c) => !bounded.includes(c));
   let [start, end] = [0, order.length];
   if (bounded.length > 0) {
@@ -142,9 +143,18 @@ export function listPage(q: ListingQuery, ranges: RangeCache, serve: (row: Row) 
   const keyOf = (slot: number): SortKey => (sortField === null ? null : table.key(slot, sortField));
   if (q.after) {
     const { key, id } = q.after;
-    const cmp = (i: number): number => compareKeys(keyOf(order[i]), key) || (table.id(order[i]) < id ? -1 : table.id(order[i]) > id ? 1 : 0);
-    if (q.descending) end = Math.min(end, partitionPoint(0, order.length, (i) => cmp(i) >= 0));
-    else start = Math.max(start, partitionPoint(0, order.length, (i) => cmp(i) > 0));
+    const cmp = (i: number): number =>
+      compareKeys(keyOf(order[i]), key) || (table.id(order[i]) < id ? -1 : table.id(order[i]) > id ? 1 : 0);
+    if (q.descending)
+      end = Math.min(
+        end,
+        partitionPoint(0, order.length, (i) => cmp(i) >= 0),
+      );
+    else
+      start = Math.max(
+        start,
+        partitionPoint(0, order.length, (i) => cmp(i) > 0),
+      );
   }
 
   // Equality on ids and on sortable string fields (e.g. email) needs no row: test the cheap id or sort key first

@@ -77,7 +77,10 @@ function valueKind(spec: OperationSpec, field: string, operators: string[]): Val
 }
 
 function tiersOf(spec: OperationSpec): RateTier[] {
-  const tiers: RateTier[] = [{ name: 'default', ...spec.rateLimit }, ...spec.conditionalRateLimits.map((c) => ({ name: c.when, burst: c.burst, steady: c.steady }))];
+  const tiers: RateTier[] = [
+    { name: 'default', ...spec.rateLimit },
+    ...spec.conditionalRateLimits.map((c) => ({ name: c.when, burst: c.burst, steady: c.steady })),
+  ];
   // The spec gives get_profiles_for_segment no predictive_analytics tier although get_profiles_for_list has one;
   // Klaviyo's rate-limit guide applies it to every profile read that asks for predictive analytics.
   if (spec.operationId === 'get_profiles_for_segment' && !tiers.some((t) => t.name.includes('predictive_analytics'))) {
@@ -95,14 +98,17 @@ function pageSizeOf(spec: OperationSpec): number {
 
 function build(spec: OperationSpec): Operation {
   const table = TABLES[spec.operationId];
-  if (!table) throw new Error(`operations-spec.json has ${spec.operationId}, which the sandbox does not serve; regenerate or extend TABLES`);
+  if (!table)
+    throw new Error(`operations-spec.json has ${spec.operationId}, which the sandbox does not serve; regenerate or extend TABLES`);
   return {
     id: spec.operationId,
     spec,
     segments: spec.path.split('/').filter(Boolean),
     scopes: spec.scopes,
     tiers: tiersOf(spec),
-    filterFields: Object.fromEntries(Object.entries(spec.filter).map(([field, operators]) => [field, { operators, kind: valueKind(spec, field, operators) }])),
+    filterFields: Object.fromEntries(
+      Object.entries(spec.filter).map(([field, operators]) => [field, { operators, kind: valueKind(spec, field, operators) }]),
+    ),
     sortFields: new Set(spec.sort.map((s) => s.replace(/^-/, ''))),
     pageSize: pageSizeOf(spec),
     relationships: spec.relationships,
@@ -115,7 +121,10 @@ export const OPERATIONS: Operation[] = SPEC.operations.map(build);
 
 /** Per resource type, the attributes Klaviyo sends only when `additional-fields[<type>]` asks for them. */
 export const ADDITIONAL_ONLY: Readonly<Record<string, readonly string[]>> = Object.fromEntries(
-  OPERATIONS.flatMap((op) => Object.entries(op.spec.additionalFields)).map(([param, fields]) => [/^additional-fields\[(.+)\]$/.exec(param)![1], fields]),
+  OPERATIONS.flatMap((op) => Object.entries(op.spec.additionalFields)).map(([param, fields]) => [
+    /^additional-fields\[(.+)\]$/.exec(param)![1],
+    fields,
+  ]),
 );
 
 /** Finds the operation for a path like `/api/lists/Y6nRLr/profiles` (a trailing slash is allowed, as Klaviyo's links end with one). */

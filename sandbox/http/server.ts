@@ -69,7 +69,13 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
   // A key never reaches the log, even when a client puts it in the URL by mistake.
   const redact = (text: string): string => options.apiKeys.reduce((t, k) => t.split(k.key).join(maskKey(k.key)), text);
 
-  function send(res: http.ServerResponse, status: number, body: string | Buffer, headers: Record<string, string>, contentType = JSON_API): void {
+  function send(
+    res: http.ServerResponse,
+    status: number,
+    body: string | Buffer,
+    headers: Record<string, string>,
+    contentType = JSON_API,
+  ): void {
     // A length rather than chunked encoding: one write, and clients know the size of a 200 KB page up front.
     res.writeHead(status, { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)), ...headers });
     res.end(body);
@@ -79,7 +85,12 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     send(res, err.status, err.body(), err.headers, contentType);
   }
 
-  async function handleApi(req: http.IncomingMessage, res: http.ServerResponse, rawPath: string, rawQuery: string): Promise<[string, number]> {
+  async function handleApi(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    rawPath: string,
+    rawQuery: string,
+  ): Promise<[string, number]> {
     const { delayMs, fault } = faults.draw();
     if (delayMs > 0) {
       stats.recordFault('slow');
@@ -98,7 +109,10 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
       return [opId, fault.status];
     }
     if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '?', 'GET', rawPath);
-    if (!found) throw notFound(`No API endpoint at ${rawPath}. The sandbox serves the 13 GET operations of revision 2025-07-15 (e.g. /api/profiles).`);
+    if (!found)
+      throw notFound(
+        `No API endpoint at ${rawPath}. The sandbox serves the 13 GET operations of revision 2025-07-15 (e.g. /api/profiles).`,
+      );
     const { operation } = found;
     const apiKey = authenticate(req.headers.authorization, keys, operation);
     const revisionError = checkRevision(req.headers.revision);
@@ -146,13 +160,17 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     } catch (err) {
       if (opId === 'unknown') opId = route(rawPath)?.operation.id ?? 'unknown';
       const apiError = err instanceof ApiError ? err : serverError(500, 'The sandbox failed unexpectedly; see its log.');
-      if (!(err instanceof ApiError)) logError(`sandbox: unexpected error on ${req.method} ${url}: ${err instanceof Error ? err.stack : String(err)}`);
+      if (!(err instanceof ApiError))
+        logError(`sandbox: unexpected error on ${req.method} ${url}: ${err instanceof Error ? err.stack : String(err)}`);
       status = apiError.status;
       if (!res.headersSent) sendError(res, apiError, opId === 'sandbox' ? 'application/json' : JSON_API);
       else res.destroy();
     }
     stats.record(opId, status);
-    if (log) log(`${req.method} ${redact(url.length > 300 ? `${url.slice(0, 300)}…` : url)} ${status || 'reset'} ${(performance.now() - started).toFixed(1)}ms`);
+    if (log)
+      log(
+        `${req.method} ${redact(url.length > 300 ? `${url.slice(0, 300)}…` : url)} ${status || 'reset'} ${(performance.now() - started).toFixed(1)}ms`,
+      );
   }
 
   // Long filters and cursors make long URLs; Node's 16 KB default would refuse some valid Klaviyo requests.
@@ -167,7 +185,12 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     if (!socket.writable || err.code === 'ECONNRESET') return void socket.destroy();
     const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
     const error = tooLarge
-      ? new ApiError(431, 'request_too_large', 'Request header fields too large.', 'The request line and headers exceed 64 KB; shorten the filter.')
+      ? new ApiError(
+          431,
+          'request_too_large',
+          'Request header fields too large.',
+          'The request line and headers exceed 64 KB; shorten the filter.',
+        )
       : invalid(undefined, `The HTTP request is malformed (${err.code ?? 'parse error'}).`);
     const body = error.body();
     socket.end(

@@ -89,7 +89,11 @@ export function startProcess(command: string, args: string[], opts: ProcessOptio
 }
 
 /** Runs a command to its exit; `killAfterMs` ends one that would wait forever with SIGKILL. */
-export async function runProcess(command: string, args: string[], opts: ProcessOptions & { killAfterMs?: number } = {}): Promise<ProcessResult> {
+export async function runProcess(
+  command: string,
+  args: string[],
+  opts: ProcessOptions & { killAfterMs?: number } = {},
+): Promise<ProcessResult> {
   const p = startProcess(command, args, opts);
   const timer = opts.killAfterMs === undefined ? undefined : setTimeout(() => p.child.kill('SIGKILL'), opts.killAfterMs);
   try {

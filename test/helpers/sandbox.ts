@@ -67,7 +67,11 @@ export async function startSandbox(args: string[] = [], env: NodeJS.ProcessEnv =
       return (await (await request(`${baseUrl}/__sandbox/truth`)).body.json()) as Truth;
     },
     async admin(what, body = {}) {
-      const res = await request(`${baseUrl}/__sandbox/${what}`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+      const res = await request(`${baseUrl}/__sandbox/${what}`, {
+        method: 'POST',
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
       const text = await res.body.text();
       if (res.statusCode !== 200) throw new Error(`POST /__sandbox/${what}: ${res.statusCode} ${text}`);
       return JSON.parse(text) as unknown;
