@@ -180,8 +180,27 @@ export async function saveState(trx: Knex.Transaction, d: Dialect, schema: strin
   await upsertRows(trx, d, stateTable(d.kind, schema), [row], SELECT_COLUMNS, KEY);
 }
 
+/**
+ * Ends the running partitions of one run of a table (`cancelled`), or of every other run (`superseded`), so a late
+ * writer of those runs is refused.
+ */
+async function endRunning(
+  trx: Knex.Transaction,
+  d: Dialect,
+  schema: string,
+  table: string,
+  run: { only: string } | { except: string },
+  status: 'superseded' | 'cancelled',
+  now: Date,
+): Promise<void> {
+  const rows = tableOf(trx, stateTable(d.kind, schema))
+    .update({ status, updated_at: d.encode(now.toISOString(), 'timestamp') })
+    .where({ table_name: table, status: 'running' });
+  await ('only' in run ? rows.where('run_id', run.only) : rows.whereNot('run_id', run.except));
+}
+
 /** Marks the partitions of every other unfinished run of the table superseded, so late writers of those runs fail. */
-export async function supersedeOtherRuns(
+export function supersedeOtherRuns(
   trx: Knex.Transaction,
   d: Dialect,
   schema: string,
@@ -189,22 +208,10 @@ export async function supersedeOtherRuns(
   runId: string,
   now: Date,
 ): Promise<void> {
-  await tableOf(trx, stateTable(d.kind, schema))
-    .update({ status: 'superseded', updated_at: d.encode(now.toISOString(), 'timestamp') })
-    .where({ table_name: table, status: 'running' })
-    .whereNot('run_id', runId);
+  return endRunning(trx, d, schema, table, { except: runId }, 'superseded', now);
 }
 
 /** Marks a cancelled run's partitions of the table `cancelled`, so a late writer of that run is refused. */
-export async function cancelRunState(
-  trx: Knex.Transaction,
-  d: Dialect,
-  schema: string,
-  table: string,
-  runId: string,
-  now: Date,
-): Promise<void> {
-  await tableOf(trx, stateTable(d.kind, schema))
-    .update({ status: 'cancelled', updated_at: d.encode(now.toISOString(), 'timestamp') })
-    .where({ table_name: table, run_id: runId, status: 'running' });
+export function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string, now: Date): Promise<void> {
+  return endRunning(trx, d, schema, table, { only: runId }, 'cancelled', now);
 }
