@@ -25,7 +25,7 @@ import {
 import { operationsOf, STREAM_OPERATIONS } from '../lib/klaviyo/operations';
 import { KlaviyoClient, type JsonApiDocument, type JsonApiResource, type KlaviyoPage } from '../lib/klaviyo/client';
 import { idsChecksum } from '../sandbox/account/checksum';
-import { startSandbox, type SandboxProcess } from './helpers/sandbox';
+import { LIMITED_KEY, LIMITED_KEY_SANDBOX, startSandbox, TEST_KEY, type SandboxProcess } from './helpers/sandbox';
 import { version } from '../package.json';
 
 /** What Temporal sees of a client error: the worker's interceptor maps every classified error like this. */
@@ -523,8 +523,7 @@ void describe('KlaviyoClient on a broken network', () => {
 /**
  * The client against a real sandbox process. `pk_limited` holds only profiles:read, for the 403.
  */
-const KEY = 'pk_test';
-const LIMITED_KEY = 'pk_limited';
+const KEY = TEST_KEY;
 const WRONG_KEY = 'pk_wrong_0123456789abcdef0123456789';
 
 /** Tiers far above the sandbox's (limits off): these tests are about the protocol, not pacing. */
@@ -597,18 +596,7 @@ void describe('KlaviyoClient against the sandbox', () => {
   let sb: SandboxProcess;
   let client: KlaviyoClient;
   before(async () => {
-    sb = await startSandbox([
-      '--size',
-      'tiny',
-      '--seed',
-      '7',
-      '--api-key',
-      KEY,
-      '--api-key',
-      `${LIMITED_KEY}=profiles:read`,
-      '--rate-limits',
-      'off',
-    ]);
+    sb = await startSandbox(LIMITED_KEY_SANDBOX);
     client = new KlaviyoClient({
       baseUrl: sb.baseUrl,
       apiKey: KEY,

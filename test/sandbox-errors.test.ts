@@ -7,11 +7,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
-import { startSandbox, type SandboxProcess } from './helpers/sandbox';
+import { LIMITED_KEY, LIMITED_KEY_SANDBOX, startSandbox, TEST_KEY, type SandboxProcess } from './helpers/sandbox';
 import { klaviyoGet, validateResponse, type KlaviyoGetOptions, type KlaviyoResponse } from './helpers/spec';
 
-const KEY = 'pk_test';
-const LIMITED_KEY = 'pk_limited';
+const KEY = TEST_KEY;
 /** The 400 code the sandbox gives every invalid request parameter (filter, sort, page, cursor, revision). */
 const INVALID = 'invalid';
 
@@ -56,18 +55,7 @@ async function expectError(
 }
 
 before(async () => {
-  sb = await startSandbox([
-    '--size',
-    'tiny',
-    '--seed',
-    '7',
-    '--api-key',
-    KEY,
-    '--api-key',
-    `${LIMITED_KEY}=profiles:read`,
-    '--rate-limits',
-    'off',
-  ]);
+  sb = await startSandbox(LIMITED_KEY_SANDBOX);
 });
 after(async () => {
   await sb?.stop();

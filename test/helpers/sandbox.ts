@@ -17,6 +17,22 @@ export const API_KEY = 'pk_e2e_test_key_0123456789';
 /** A small account (seed 11), answering at once: what most tests that replicate want, before their own arguments. */
 export const TINY_SANDBOX = ['--size', 'tiny', '--seed', '11', '--api-key', API_KEY, '--rate-limits', 'off'];
 
+/** A tiny sandbox with a full key and a key limited to profiles:read: for the client's and the sandbox's error tests. */
+export const TEST_KEY = 'pk_test';
+export const LIMITED_KEY = 'pk_limited';
+export const LIMITED_KEY_SANDBOX = [
+  '--size',
+  'tiny',
+  '--seed',
+  '7',
+  '--api-key',
+  TEST_KEY,
+  '--api-key',
+  `${LIMITED_KEY}=profiles:read`,
+  '--rate-limits',
+  'off',
+];
+
 export type Truth = Record<string, { count: number; checksum: string }>;
 
 export interface SandboxProcess {
