@@ -10,6 +10,7 @@ import type { FailureContext } from '../lib/errors';
 import { toApplicationFailure } from './failures';
 import { TASK_QUEUE } from '../workflows/shared';
 import { ensureSearchAttributes } from './search-attributes';
+import { cachedWorkflowBundle } from './workflow-bundle';
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -48,11 +49,13 @@ export const classifyingInterceptor: ActivityInboundCallsInterceptor = {
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
   const namespace = opts.namespace ?? 'default';
   const searchAttributes = opts.deps?.searchAttributes ?? (await ensureSearchAttributes(opts.connection.operatorService, namespace));
+  // the bundle built once in a child process (worker/workflow-bundle.ts), else webpack here as a fallback
+  const bundle = await cachedWorkflowBundle();
   return Worker.create({
     connection: opts.connection,
     namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
-    workflowsPath: require.resolve('../workflows'),
+    ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities({ ...opts.deps, searchAttributes }),
     interceptors: { activity: [() => ({ inbound: classifyingInterceptor })] },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 16,

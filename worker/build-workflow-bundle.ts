@@ -1,0 +1,22 @@
+/**
+ * `node --import tsx worker/build-workflow-bundle.ts <out.js>`: bundles the workflows (as Worker.create would from
+ * `workflowsPath`) into one file, quietly. Run by worker/workflow-bundle.ts in its own process, so the memory webpack
+ * takes is given back when it exits.
+ */
+import fs from 'node:fs';
+import { bundleWorkflowCode } from '@temporalio/worker';
+
+async function main(): Promise<void> {
+  const out = process.argv[2];
+  if (!out) throw new Error('usage: build-workflow-bundle.ts <out.js>');
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('../workflows'),
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => console.error(m) },
+  });
+  fs.writeFileSync(out, code);
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.message : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,70 @@
+/**
+ * The workflow bundle a worker loads, built once per version of the workflow code and cached on disk, by a separate
+ * short-lived process. Bundling (webpack) costs a worker about 120 MB of peak memory and 2-3 s at every start; done
+ * in a child process, the worker's own memory stays that of the work it does (the benchmark's "peak RSS"), and a
+ * fleet of workers of one version on one machine, or a test suite, bundles once.
+ *
+ * The cache key is a hash of every file the bundle can include (workflows/, streams/, lib/) and the Temporal SDK's
+ * version, so a changed workflow can never run from a stale bundle. Written to a temporary name and renamed, so two
+ * workers starting at once never read half a file.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const ROOT = path.resolve(__dirname, '..');
+/** the directories whose files workflow code may import (test/layers.test.ts holds workflows to them) */
+const SOURCES = ['workflows', 'streams', 'lib'];
+
+function filesUnder(dir: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? filesUnder(path.join(dir, e.name)) : [path.join(dir, e.name)]))
+    .sort();
+}
+
+/** A hash of the workflow sources and the SDK version: the bundle's identity. */
+export function workflowSourceHash(): string {
+  const hash = createHash('sha256');
+  const sdk = JSON.parse(fs.readFileSync(require.resolve('@temporalio/workflow/package.json'), 'utf8')) as { version: string };
+  hash.update(`@temporalio/workflow@${sdk.version}\n`);
+  for (const file of SOURCES.flatMap((d) => filesUnder(path.join(ROOT, d)))) {
+    hash.update(`${path.relative(ROOT, file)}\n`);
+    hash.update(fs.readFileSync(file));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Where bundles are cached: `$KLAVIYO_SYNC_CACHE_DIR`, else `$XDG_CACHE_HOME/klaviyo-sync`, else the OS temp dir. */
+export function bundleCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.KLAVIYO_SYNC_CACHE_DIR) return env.KLAVIYO_SYNC_CACHE_DIR;
+  if (env.XDG_CACHE_HOME) return path.join(env.XDG_CACHE_HOME, 'klaviyo-sync');
+  return path.join(os.tmpdir(), `klaviyo-sync-cache-${os.userInfo().uid}`);
+}
+
+/**
+ * The path of this version's bundle, built first (in a child `node` process) if the cache does not hold it. Returns
+ * null when the child could not build it, so the worker falls back to bundling in-process (`workflowsPath`).
+ */
+export async function cachedWorkflowBundle(env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
+  const dir = bundleCacheDir(env);
+  const file = path.join(dir, `workflow-bundle-${workflowSourceHash()}.js`);
+  if (fs.existsSync(file)) return file;
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(__dirname, 'build-workflow-bundle.ts'), tmp], {
+      cwd: ROOT,
+      env: { ...env, NODE_OPTIONS: '' },
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    fs.renameSync(tmp, file);
+    return file;
+  } catch {
+    return null;
+  }
+}
