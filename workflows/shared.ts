@@ -4,7 +4,7 @@
  * no Node built-ins, no I/O, so workflow code loads it as the client and the worker do.
  */
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { PagesWritten, PartitionRunProgress, ReplicationProgress, StreamRunProgress } from './progress';
 
 /** the shared task queue: `klaviyo-sync worker`, `temporal workflow start` and schedules */
@@ -36,3 +36,41 @@ export const partitionProgressQuery = defineQuery<PartitionRunProgress>('progres
  * page batch. Only replays of such histories still send it (see NO_PAGE_SIGNALS in sync-stream.ts).
  */
 export const pagesWrittenSignal = defineSignal<[PagesWritten]>('pagesWritten');
+
+/** The rate budget workflow of one Klaviyo account (rate-budget.ts): its id, and the messages workers send it. */
+export const RATE_BUDGET_WORKFLOW_PREFIX = `${TASK_QUEUE}/rate-budget/`;
+export function rateBudgetWorkflowId(accountKey: string): string {
+  return `${RATE_BUDGET_WORKFLOW_PREFIX}${accountKey}`;
+}
+
+/** A worker asks for `want` tokens of `lane`, whose limits it states (each operation's documented tier, or sling's). */
+export interface LeaseRequest {
+  lane: string;
+  burst: number;
+  steady: number;
+  want: number;
+}
+
+/** `granted` tokens, to be sent within the lease's validity; with none, when to ask again. */
+export interface LeaseGrant {
+  granted: number;
+  retryInMs: number;
+}
+
+/** A 429's Retry-After, or `RateLimit-Remaining: 0` until its reset: nobody gets tokens of `lane` for `seconds`. */
+export interface LanePenalty {
+  lane: string;
+  seconds: number;
+}
+
+export const leaseUpdate = defineUpdate<LeaseGrant, [LeaseRequest]>('lease');
+export const penalizeSignal = defineSignal<[LanePenalty]>('penalize');
+export const budgetQuery = defineQuery<BudgetStatus>('budget');
+
+/** The budget query's answer: per lane, the tokens granted in the steady span and any block in force. */
+export interface BudgetStatus {
+  account: string;
+  runs: number;
+  leasesThisRun: number;
+  lanes: Record<string, { grantedInSteadySpan: number; blockedForMs: number }>;
+}
