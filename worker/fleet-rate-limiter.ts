@@ -6,8 +6,8 @@
  * Per lane (an operation in `documented` mode, the account in `sling`), this process keeps a small pool of leased
  * tokens: `acquire` takes one, or waits with the others while at most one lease Update per lane is in flight, asking
  * for as many tokens as there are waiters plus LEASE_HEADROOM (at most the lane's burst). The clock starts BEFORE the
- * Update is sent, and tokens are used only until that start + LEASE_VALIDITY_MS − SEND_MARGIN_MS; the rest are
- * dropped. The account-wide cap on requests in flight stays per process (DOCUMENTED_CONCURRENCY, SLING_CONCURRENCY).
+ * Update is sent, and tokens are used only until that start + delay + LEASE_VALIDITY_MS − SEND_MARGIN_MS, and not
+ * before the answer's arrival + delay (a reservation ahead); the rest are dropped. The account-wide cap on requests in flight stays per process (DOCUMENTED_CONCURRENCY, SLING_CONCURRENCY).
  *
  * The Update is an update-with-start (conflict policy USE_EXISTING): the first worker to ask starts the budget, on its
  * own task queue. A lease that fails (the run just ended or continued as new, the server is away) is asked again
@@ -31,7 +31,11 @@ import { LEASE_VALIDITY_MS } from '../workflows/budget-windows';
 import { leaseUpdate, penalizeSignal, rateBudgetWorkflowId, type LeaseGrant, type LeaseRequest } from '../workflows/shared';
 import type { rateBudget } from '../workflows/rate-budget';
 
-/** tokens asked beyond the waiters: the next request of a busy lane finds one without a round trip */
+/**
+ * tokens asked beyond the waiters while the lane is busy (its last lease was used up): the next request then finds
+ * one without a round trip. A token left unused still counts in the account's windows, so a quiet lane asks for
+ * exactly what waits.
+ */
 export const LEASE_HEADROOM = 1;
 /** tokens are not handed out in the last moments of a lease: the send must leave before the deadline, not start */
 export const SEND_MARGIN_MS = 100;
@@ -89,12 +93,15 @@ interface Waiter {
 
 class FleetLane {
   tokens = 0;
-  /** monotonic ms: tokens are usable before it */
+  /** monotonic ms: tokens are usable from `notBefore` until before `deadline` */
+  notBefore = 0;
   deadline = 0;
   blockedUntil = 0;
   retryAt = 0;
   leasing = false;
   warned = false;
+  /** the last lease's tokens were all used: the lane is busy enough for headroom */
+  busy = false;
   timer: NodeJS.Timeout | undefined;
   readonly waiters: Waiter[] = [];
 
@@ -184,8 +191,9 @@ export class FleetRateLimiter implements RateLimiter {
     if (signal?.aborted) return Promise.reject(signal.reason);
     this.stats.acquires++;
     const now = monotonic();
-    if (lane.waiters.length === 0 && lane.tokens > 0 && now < lane.deadline && now >= lane.blockedUntil) {
+    if (lane.waiters.length === 0 && lane.tokens > 0 && now >= lane.notBefore && now < lane.deadline && now >= lane.blockedUntil) {
       lane.tokens--;
+      if (lane.tokens === 0) lane.busy = true;
       this.stats.fromPool++;
       return Promise.resolve();
     }
@@ -213,13 +221,17 @@ export class FleetRateLimiter implements RateLimiter {
     if (now >= lane.deadline && lane.tokens > 0) {
       this.stats.tokensLost += lane.tokens;
       lane.tokens = 0;
+      lane.busy = false;
     }
-    while (lane.waiters.length > 0 && lane.tokens > 0 && now >= lane.blockedUntil) {
+    const open = now >= lane.blockedUntil && now >= lane.notBefore;
+    while (open && lane.waiters.length > 0 && lane.tokens > 0) {
       lane.tokens--;
       lane.waiters.shift()!.grant();
+      if (lane.tokens === 0) lane.busy = true;
     }
     if (lane.waiters.length === 0 || lane.leasing) return;
-    const wait = Math.max(lane.blockedUntil, lane.retryAt) - now;
+    // tokens reserved ahead (or blocked): wait for them; none: ask again once the lane may be asked
+    const wait = Math.max(lane.blockedUntil, lane.retryAt, lane.tokens > 0 ? lane.notBefore : 0) - now;
     if (wait > 0) {
       lane.timer ??= setTimeout(() => {
         lane.timer = undefined;
@@ -238,7 +250,7 @@ export class FleetRateLimiter implements RateLimiter {
       lane: lane.name,
       burst: lane.rate.burst,
       steady: lane.rate.steady,
-      want: Math.max(1, Math.min(lane.rate.burst, lane.waiters.length + LEASE_HEADROOM)),
+      want: Math.max(1, Math.min(lane.rate.burst, lane.waiters.length + (lane.busy ? LEASE_HEADROOM : 0))),
     };
     try {
       const grant = await this.lease(request);
@@ -248,10 +260,12 @@ export class FleetRateLimiter implements RateLimiter {
       this.stats.leaseRttMaxMs = Math.max(this.stats.leaseRttMaxMs, arrived - t0);
       this.stats.tokensGranted += grant.granted;
       lane.warned = false;
-      const deadline = t0 + LEASE_VALIDITY_MS - SEND_MARGIN_MS;
-      if (grant.granted > 0 && arrived < deadline) {
+      const delay = grant.delayMs ?? 0;
+      const deadline = t0 + delay + LEASE_VALIDITY_MS - SEND_MARGIN_MS;
+      if (grant.granted > 0 && arrived + delay < deadline) {
         this.stats.tokensLost += lane.tokens;
         lane.tokens = grant.granted;
+        lane.notBefore = arrived + delay;
         lane.deadline = deadline;
         lane.retryAt = 0;
       } else if (grant.granted > 0) {

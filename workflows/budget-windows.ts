@@ -2,8 +2,8 @@
  * The arithmetic of the rate budget workflow (rate-budget.ts), pure and deterministic so that workflow code and the
  * unit tests share it: a log of grants per lane, and how many tokens fit now.
  *
- * Why windows of W + pad + V hold Klaviyo's fixed windows of W: a token granted at server time g is only sent
- * within [g, g + V] (see rate-budget.ts for the lease's proof), and arrives at Klaviyo within `pad` of being sent
+ * Why windows of W + pad + V hold Klaviyo's fixed windows of W: a token granted for server time g (now, or a
+ * reservation a little ahead) is only sent within [g, g + V] (see rate-budget.ts for the lease's proof), and arrives at Klaviyo within `pad` of being sent
  * (network jitter). So the requests arriving in any fixed window [a, a + W) were granted in [a − V − pad, a + W), a
  * span of W + V + pad. Granting at most `limit` tokens in every sliding span of that length therefore puts at most
  * `limit` requests in every fixed window, wherever Klaviyo's windows start and whatever the clocks of the workers.
@@ -32,9 +32,17 @@ export interface LaneLog {
 
 export interface Grant {
   granted: number;
-  /** when nothing was granted: how long until at least one token may fit */
+  /**
+   * the tokens are for sends from `delayMs` after the lease arrives until t0 + delayMs + V (t0: the asker's clock when
+   * it sent the lease): a reservation of the next tokens that fit, so askers queue in the log instead of asking again
+   */
+  delayMs: number;
+  /** when nothing was granted (the next fit is more than MAX_RESERVATION_MS away, or a block): when to ask again */
   retryInMs: number;
 }
+
+/** How far ahead a lease may reserve tokens; a later fit is answered with `retryInMs` instead. */
+export const MAX_RESERVATION_MS = 3_000;
 
 export const burstSpan = (validityMs: number) => BURST_WINDOW_MS + BURST_PAD_MS + validityMs;
 export const steadySpan = (validityMs: number) => STEADY_WINDOW_MS + STEADY_PAD_MS + validityMs;
@@ -51,48 +59,51 @@ export function prune(log: LaneLog, now: number, validityMs = LEASE_VALIDITY_MS)
   if (drop > 0) log.grants.splice(0, drop);
 }
 
-/** Tokens granted in the span ending at `now` (a grant at exactly `now − span` has left it). */
-function inSpan(log: LaneLog, now: number, span: number): number {
+/** Tokens granted in the span ending at `at` (a grant at exactly `at − span` has left it). */
+function inSpan(log: LaneLog, at: number, span: number): number {
   let n = 0;
-  for (let i = log.grants.length - 1; i >= 0 && log.grants[i][0] > now - span; i--) n += log.grants[i][1];
+  for (let i = log.grants.length - 1; i >= 0; i--) {
+    const [t, k] = log.grants[i];
+    if (t <= at - span) break;
+    if (t <= at) n += k;
+  }
   return n;
 }
 
-/** How long from `now` until the span holds fewer than `limit` tokens (0: it does now). */
-function waitInSpan(log: LaneLog, now: number, span: number, limit: number): number {
-  let excess = inSpan(log, now, span) - limit + 1;
+/** How long from `at` until the span ending then holds fewer than `limit` tokens (0: it does at `at`). */
+function waitInSpan(log: LaneLog, at: number, span: number, limit: number): number {
+  let excess = inSpan(log, at, span) - limit + 1;
   if (excess <= 0) return 0;
   for (const [t, n] of log.grants) {
-    if (t <= now - span) continue;
+    if (t <= at - span) continue;
     excess -= n;
-    if (excess <= 0) return t + span - now;
+    if (excess <= 0) return t + span - at;
   }
   return span;
 }
 
 /**
- * Grants up to `want` tokens that fit both windows at `now`, records them, and says how long to wait when none fit.
- * Limits below 1 are read as 1 (a lane that can never send would wait forever).
+ * Reserves up to `want` tokens at the earliest time x ≥ now that fits both windows (and any block), records them at
+ * x, and answers how far ahead x is. Grants are recorded in time order (x is never before the last grant), so the
+ * span ending at x is the only one a new grant can overfill. Limits below 1 are read as 1.
  */
 export function lease(log: LaneLog, limits: LaneLimits, want: number, now: number, validityMs = LEASE_VALIDITY_MS): Grant {
   prune(log, now, validityMs);
   const burst = Math.max(1, Math.floor(limits.burst));
   const steady = Math.max(1, Math.floor(limits.steady));
-  if (log.blockedUntil > now) return { granted: 0, retryInMs: log.blockedUntil - now };
-  const room = Math.min(burst - inSpan(log, now, burstSpan(validityMs)), steady - inSpan(log, now, steadySpan(validityMs)));
-  const granted = Math.max(0, Math.min(Math.floor(want), room));
-  if (granted > 0) {
-    const last = log.grants[log.grants.length - 1];
-    if (last && last[0] === now) last[1] += granted;
-    else log.grants.push([now, granted]);
-    return { granted, retryInMs: 0 };
+  const last = log.grants[log.grants.length - 1];
+  let at = Math.max(now, log.blockedUntil, last ? last[0] : now);
+  for (;;) {
+    const wait = Math.max(waitInSpan(log, at, burstSpan(validityMs), burst), waitInSpan(log, at, steadySpan(validityMs), steady));
+    if (wait <= 0) break;
+    at += wait;
   }
-  const retryInMs = Math.max(
-    waitInSpan(log, now, burstSpan(validityMs), burst),
-    waitInSpan(log, now, steadySpan(validityMs), steady),
-    1,
-  );
-  return { granted: 0, retryInMs };
+  if (at - now > MAX_RESERVATION_MS) return { granted: 0, delayMs: 0, retryInMs: at - now - MAX_RESERVATION_MS / 2 };
+  const room = Math.min(burst - inSpan(log, at, burstSpan(validityMs)), steady - inSpan(log, at, steadySpan(validityMs)));
+  const granted = Math.max(1, Math.min(Math.floor(want), room));
+  if (last && last[0] === at) last[1] += granted;
+  else log.grants.push([at, granted]);
+  return { granted, delayMs: at - now, retryInMs: 0 };
 }
 
 /** Blocks the lane until `now + seconds` (never shortens a block already in force). */

@@ -11,6 +11,11 @@
  * of its grant" into "every fixed Klaviyo window holds at most the limit". A lease that arrives after its deadline
  * (a slow server) is simply not used: tokens are lost, never over-drawn.
  *
+ * A lease may reserve the next tokens that fit, d ms ahead (at most MAX_RESERVATION_MS), recorded in the log at
+ * g + d: the worker then sends from d after the answer ARRIVES (after g in real time, so not before g + d) until
+ * t0 + d + V (t0 before g, so not after g + d + V): within V of the recorded time again. Askers thus queue in the
+ * log, one Update per lease, instead of asking again and again when a lane is full.
+ *
  * Time here is workflow time (the server's, as of each workflow task), never behind its last reading.
  *
  * The workflow holds no secret: its id and input name the account by a hash prefix of base URL and API key

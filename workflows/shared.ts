@@ -51,9 +51,13 @@ export interface LeaseRequest {
   want: number;
 }
 
-/** `granted` tokens, to be sent within the lease's validity; with none, when to ask again. */
+/**
+ * `granted` tokens, for sends from `delayMs` after the answer arrives until t0 + delayMs + validity (t0: the asker's
+ * clock when it sent the lease); with none, when to ask again.
+ */
 export interface LeaseGrant {
   granted: number;
+  delayMs: number;
   retryInMs: number;
 }
 
