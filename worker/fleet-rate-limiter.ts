@@ -9,8 +9,8 @@
  * Update is sent, and tokens are used only until that start + delay + LEASE_VALIDITY_MS − SEND_MARGIN_MS, and not
  * before the answer's arrival + delay (a reservation ahead); the rest are dropped. The account-wide cap on requests in flight stays per process (DOCUMENTED_CONCURRENCY, SLING_CONCURRENCY).
  *
- * The Update is an update-with-start (conflict policy USE_EXISTING): the first worker to ask starts the budget, on its
- * own task queue. A lease that fails (the run just ended or continued as new, the server is away) is asked again
+ * The Update is an update-with-start (conflict policy USE_EXISTING): the first worker to ask starts the budget, on the
+ * task queue the workers of this budget poll (one budget per account and task queue, workflows/shared.ts). A lease that fails (the run just ended or continued as new, the server is away) is asked again
  * after LEASE_RETRY_MS; one that is not answered within LEASE_TIMEOUT_MS is given up and asked again.
  */
 import { performance } from 'node:perf_hooks';
@@ -74,7 +74,7 @@ export function emptyFleetStats(): FleetStats {
 
 export interface FleetRateLimiterOptions {
   client: Client;
-  /** the asking worker's own task queue: a budget it starts runs where a worker surely polls */
+  /** the asking worker's own task queue: its budget runs there, where every worker sharing it polls */
   taskQueue: string;
   /** lib/klaviyo/account-key.ts: never the API key */
   accountKey: string;
@@ -124,7 +124,7 @@ export class FleetRateLimiter implements RateLimiter {
   constructor(private readonly opts: FleetRateLimiterOptions) {
     this.operations = opts.operations ?? STREAM_OPERATIONS;
     this.slots = new Semaphore(opts.concurrency ?? (opts.mode === 'sling' ? SLING_CONCURRENCY : DOCUMENTED_CONCURRENCY));
-    this.workflowId = rateBudgetWorkflowId(opts.accountKey);
+    this.workflowId = rateBudgetWorkflowId(opts.accountKey, opts.taskQueue);
     this.stats = opts.stats ?? emptyFleetStats();
     this.warn = opts.warn ?? ((m) => process.stderr.write(`${m}\n`));
   }
@@ -280,7 +280,7 @@ export class FleetRateLimiter implements RateLimiter {
         lane.warned = true;
         this.warn(
           `klaviyo-sync: no lease from the rate budget ${this.workflowId} for ${lane.name} (${messageOf(err)}); asking again ` +
-            `(it runs on the task queue of the worker that started it: is a worker polling it?)`,
+            `(it runs on task queue ${this.opts.taskQueue}, which this worker polls: is the worker running?)`,
         );
       }
     } finally {

@@ -37,10 +37,15 @@ export const partitionProgressQuery = defineQuery<PartitionRunProgress>('progres
  */
 export const pagesWrittenSignal = defineSignal<[PagesWritten]>('pagesWritten');
 
-/** The rate budget workflow of one Klaviyo account (rate-budget.ts): its id, and the messages workers send it. */
+/**
+ * The rate budget workflow of one Klaviyo account (rate-budget.ts) for the workers of one task queue: its id, and
+ * the messages workers send it. Per queue because the budget runs on the queue of its workers, the one queue every
+ * one of them is sure to poll: a budget started by `run --with-worker` on its own queue must not be the one the
+ * shared queue's workers wait on once that process has gone.
+ */
 export const RATE_BUDGET_WORKFLOW_PREFIX = `${TASK_QUEUE}/rate-budget/`;
-export function rateBudgetWorkflowId(accountKey: string): string {
-  return `${RATE_BUDGET_WORKFLOW_PREFIX}${accountKey}`;
+export function rateBudgetWorkflowId(accountKey: string, taskQueue: string = TASK_QUEUE): string {
+  return taskQueue === TASK_QUEUE ? `${RATE_BUDGET_WORKFLOW_PREFIX}${accountKey}` : `${RATE_BUDGET_WORKFLOW_PREFIX}${accountKey}@${taskQueue}`;
 }
 
 /** A worker asks for `want` tokens of `lane`, whose limits it states (each operation's documented tier, or sling's). */
