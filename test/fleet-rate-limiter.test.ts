@@ -41,7 +41,15 @@ function scriptedClient() {
 }
 
 const limiterWith = (client: Client, concurrency = 10) =>
-  new FleetRateLimiter({ client, taskQueue: 'q', accountKey: 'k', mode: 'documented', concurrency, stats: emptyFleetStats(), warn: () => undefined });
+  new FleetRateLimiter({
+    client,
+    taskQueue: 'q',
+    accountKey: 'k',
+    mode: 'documented',
+    concurrency,
+    stats: emptyFleetStats(),
+    warn: () => undefined,
+  });
 
 const settled = async (p: Promise<unknown>, ms = 20) => (await Promise.race([p.then(() => true), delay(ms).then(() => false)])) as boolean;
 

@@ -31,7 +31,20 @@ let workers: RunningProcess[] = [];
 before(async () => {
   [temporal, sandbox, postgres] = await Promise.all([
     startTemporal(),
-    startSandbox(['--size', 'tiny', '--seed', '21', '--profiles', '2500', '--lists', '8', '--api-key', API_KEY, '--rate-limits', `scale:${SCALE}`]),
+    startSandbox([
+      '--size',
+      'tiny',
+      '--seed',
+      '21',
+      '--profiles',
+      '2500',
+      '--lists',
+      '8',
+      '--api-key',
+      API_KEY,
+      '--rate-limits',
+      `scale:${SCALE}`,
+    ]),
     startPostgres(),
   ]);
 });

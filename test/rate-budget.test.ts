@@ -170,7 +170,12 @@ void describe('the rateBudget workflow (dev server)', () => {
     assert.ok(runs.length > 1, `continued as new (${runs.length} runs)`);
     // the burst window as the askers saw it (arrival + reservation delay: a little after each recorded time): with
     // 2.1 s spans, at most 4 tokens in any 1.5 s
-    assert.ok(mostInAnySpan(received.map((r) => [r.at, r.granted] as [number, number]), 1500) <= limits.burst);
+    assert.ok(
+      mostInAnySpan(
+        received.map((r) => [r.at, r.granted] as [number, number]),
+        1500,
+      ) <= limits.burst,
+    );
   });
 
   void it('penalize blocks the lane for every asker; other lanes go on', { timeout: 60_000 }, async () => {

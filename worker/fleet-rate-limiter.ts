@@ -161,7 +161,9 @@ export class FleetRateLimiter implements RateLimiter {
       );
     } catch (err) {
       // this process holds back anyway; the others learn it from their own 429
-      this.warn(`klaviyo-sync: could not tell the rate budget ${this.workflowId} of a ${seconds} s block of ${lane.name}: ${messageOf(err)}`);
+      this.warn(
+        `klaviyo-sync: could not tell the rate budget ${this.workflowId} of a ${seconds} s block of ${lane.name}: ${messageOf(err)}`,
+      );
     }
   }
 

@@ -45,7 +45,9 @@ export const pagesWrittenSignal = defineSignal<[PagesWritten]>('pagesWritten');
  */
 export const RATE_BUDGET_WORKFLOW_PREFIX = `${TASK_QUEUE}/rate-budget/`;
 export function rateBudgetWorkflowId(accountKey: string, taskQueue: string = TASK_QUEUE): string {
-  return taskQueue === TASK_QUEUE ? `${RATE_BUDGET_WORKFLOW_PREFIX}${accountKey}` : `${RATE_BUDGET_WORKFLOW_PREFIX}${accountKey}@${taskQueue}`;
+  return taskQueue === TASK_QUEUE
+    ? `${RATE_BUDGET_WORKFLOW_PREFIX}${accountKey}`
+    : `${RATE_BUDGET_WORKFLOW_PREFIX}${accountKey}@${taskQueue}`;
 }
 
 /** A worker asks for `want` tokens of `lane`, whose limits it states (each operation's documented tier, or sling's). */

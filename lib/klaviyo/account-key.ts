@@ -6,5 +6,8 @@
 import { createHash } from 'node:crypto';
 
 export function accountKey(baseUrl: string, apiKey: string): string {
-  return createHash('sha256').update(`${new URL(baseUrl).origin}\u0000${apiKey}`).digest('hex').slice(0, 20);
+  return createHash('sha256')
+    .update(`${new URL(baseUrl).origin}\u0000${apiKey}`)
+    .digest('hex')
+    .slice(0, 20);
 }
