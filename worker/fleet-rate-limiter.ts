@@ -146,6 +146,7 @@ export class FleetRateLimiter implements RateLimiter {
     const lane = this.lane(operation);
     const until = monotonic() + seconds * 1000;
     // leased tokens are not used into a block; a block already in force (another request's 429) is not sent again
+    this.stats.tokensLost += lane.tokens;
     lane.tokens = 0;
     if (until <= lane.blockedUntil + 500) return;
     lane.blockedUntil = Math.max(lane.blockedUntil, until);
