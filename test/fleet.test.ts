@@ -148,6 +148,14 @@ void test(`${WORKERS} worker processes on one account stay within its scaled lim
   process.stdout.write(`${lines.join('\n')}\n`);
 
   assert.ok(throttled / stats.requests < 0.01, `${throttled} of ${stats.requests} requests answered 429`);
+  // the combined rate: no operation sent more than its steady limit in each of the sandbox's minutes the run touched
+  const windows = Math.ceil(seconds / 60) + 1;
+  for (const s of ['profiles', 'lists', 'list_profiles'] as const) {
+    const def = getStream(s);
+    const n = Object.values(stats.operations[def.operation] ?? {}).reduce((a, b) => a + b, 0);
+    const steady = Math.max(1, Math.round(def.rateLimit.steady * SCALE));
+    assert.ok(n <= steady * windows, `${def.operation}: ${n} requests in ${windows} minutes of at most ${steady}`);
+  }
   assert.ok(acquires >= stats.requests - throttled, `the workers' limiters saw every request (${acquires} of ${stats.requests})`);
   assert.ok(
     fleet.every((f) => f.acquires > 0),
