@@ -18,7 +18,9 @@ import { SyncError } from '../lib/errors';
 import { KlaviyoErrorType } from '../lib/klaviyo/errors';
 import { PagingGuard } from '../lib/klaviyo/paging';
 import { checkStreamScopes } from '../lib/klaviyo/scopes';
-import { processRateLimiter, type RateLimiter, type RateLimitMode } from '../lib/klaviyo/ratelimit';
+import { processRateLimiter, sharedOperations, type RateLimiter, type RateLimitMode } from '../lib/klaviyo/ratelimit';
+import { STREAM_OPERATIONS, type OperationTable } from '../lib/klaviyo/operations';
+import { accountKey } from '../lib/klaviyo/account-key';
 import { firstPageUrl } from '../lib/klaviyo/urls';
 import { Destination } from '../lib/db/destination';
 import { resumeFrom } from '../lib/db/watermark';
@@ -30,10 +32,18 @@ export interface ActivityDeps {
   /** where connections are resolved from (env vars, env.yaml) */
   env: NodeJS.ProcessEnv;
   cwd: string;
-  /** `sling` (3 requests/s, 3 at once per account) or `documented` (each endpoint's published limits) */
+  /** `documented` (each endpoint's published limits; the default) or `sling` (3 requests/s, 3 at once per account) */
   rateLimitMode: RateLimitMode;
-  /** the rate limiter of an account (`<connection>@<base URL>`); default: the process's, one per account and mode */
-  limiterFor: (account: string) => RateLimiter;
+  /**
+   * the tiers the limiters pace `documented` mode to: the stream table's, times KLAVIYO_SYNC_RATE_SHARE (the part
+   * of the account's quota this fleet may use, default 1)
+   */
+  rateOperations: OperationTable;
+  /**
+   * the rate limiter of an account (`<connection>@<base URL>`, and its `accountKey`, a hash of base URL and API
+   * key); default: the process's, one per account and mode. The worker gives the fleet's (worker/fleet-rate-limiter.ts).
+   */
+  limiterFor: (account: string, key: { accountKey: string }) => RateLimiter;
   /** the HTTP agent of Klaviyo requests; default: the process's pooled keep-alive Agent */
   dispatcher: Dispatcher;
   /** the database pools, one per target; default: the process's (closed by `closeAll`) */
@@ -50,17 +60,19 @@ export interface ActivityDeps {
   searchAttributes: boolean;
 }
 
-/** The process's collaborators; rate limits from `rateLimitMode`, else KLAVIYO_SYNC_RATE_LIMITS, else sling. */
+/** The process's collaborators; rate limits from `rateLimitMode`, else KLAVIYO_SYNC_RATE_LIMITS, else documented. */
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, rateLimitMode?: RateLimitMode): ActivityDeps {
-  const mode = rateLimitMode ?? env.KLAVIYO_SYNC_RATE_LIMITS ?? 'sling';
+  const mode = rateLimitMode ?? (env.KLAVIYO_SYNC_RATE_LIMITS || 'documented');
   if (mode !== 'sling' && mode !== 'documented') {
-    throw new Error(`KLAVIYO_SYNC_RATE_LIMITS must be sling or documented, not ${JSON.stringify(mode)}`);
+    throw new Error(`KLAVIYO_SYNC_RATE_LIMITS must be documented or sling, not ${JSON.stringify(mode)}`);
   }
+  const rateOperations = sharedOperations(STREAM_OPERATIONS, rateShareOf(env));
   return {
     env,
     cwd: process.cwd(),
     rateLimitMode: mode,
-    limiterFor: (account) => processRateLimiter(account, { mode }),
+    rateOperations,
+    limiterFor: (account) => processRateLimiter(account, { mode, operations: rateOperations }),
     dispatcher: sharedAgent(),
     databases: processDatabases(),
     maxPagesPerCall: 20,
@@ -70,12 +82,23 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env, rateLimitMode?
   };
 }
 
+/** KLAVIYO_SYNC_RATE_SHARE: a fraction in (0, 1], e.g. 0.5 to leave half of every tier to other integrations. */
+export function rateShareOf(env: NodeJS.ProcessEnv): number {
+  const text = env.KLAVIYO_SYNC_RATE_SHARE;
+  if (!text) return 1;
+  const share = Number(text);
+  if (!(share > 0 && share <= 1)) {
+    throw new Error(`KLAVIYO_SYNC_RATE_SHARE must be a fraction above 0 and at most 1 (e.g. 0.5), not ${JSON.stringify(text)}`);
+  }
+  return share;
+}
+
 export function createActivities(partial: Partial<ActivityDeps> = {}) {
   const deps: ActivityDeps = { ...defaultDeps(partial.env, partial.rateLimitMode), ...partial };
 
   const klaviyo = (name: string): { conn: KlaviyoConnection; client: KlaviyoClient } => {
     const conn = resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'klaviyo' }) as KlaviyoConnection;
-    const limiter = deps.limiterFor(`${conn.name}@${conn.baseUrl}`);
+    const limiter = deps.limiterFor(`${conn.name}@${conn.baseUrl}`, { accountKey: accountKey(conn.baseUrl, conn.apiKey) });
     return {
       conn,
       client: new KlaviyoClient({

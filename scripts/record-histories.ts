@@ -5,7 +5,8 @@
  *   partitions, and runs that ended in continue-as-new;
  * - `record-failed`: a stream failing on a 400 (non-retryable): the stream and the replication fail;
  * - `record-cancel`: a slowed replication cancelled mid-load: replicate, streams and partitions end Canceled
- *   after their cleanup.
+ *   after their cleanup;
+ * - the account's rate budget (`rateBudget`), leased by the worker through all of them, continued as new.
  * Histories recorded from earlier workflow code (`v1--*`) are kept: the current code must still replay them.
  * Run it with `npm run record-histories` after a workflow change (and patch old runs where needed).
  */
@@ -122,6 +123,8 @@ async function main(): Promise<void> {
       ['continued', is('record/list_profiles', 'CONTINUED_AS_NEW')],
       ['continued', (wf) => wf.type === 'syncPartition' && wf.status.name === 'CONTINUED_AS_NEW'],
       ['cancelled', (wf) => wf.type === 'syncPartition' && wf.workflowId.startsWith('record-cancel/') && wf.status.name === 'CANCELLED'],
+      // the account's rate budget, which the workers' leases continue as new
+      ['continued', (wf) => wf.type === 'rateBudget' && wf.status.name === 'CONTINUED_AS_NEW'],
     ];
     for (const [ending, pred] of optional) {
       const wf = runs.find(pred);

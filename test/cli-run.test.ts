@@ -331,15 +331,16 @@ void test('a start Temporal refuses says why, with the server’s answer and the
   for (const r of [tooLong, noNamespace]) assert.doesNotMatch(r.stderr, /\n\s+at /, 'a sentence, not a stack trace');
 });
 
-void test('worker takes KLAVIYO_SYNC_RATE_LIMITS when no --rate-limits is given; the flag wins over it', async () => {
-  const env = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, KLAVIYO_SYNC_RATE_LIMITS: 'documented' };
-  for (const [args, mode] of [
-    [[], 'documented'],
-    [['--rate-limits', 'sling'], 'sling'],
+void test('worker rate limits: documented by default, else KLAVIYO_SYNC_RATE_LIMITS; the flag wins over it', async () => {
+  const base = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, KLAVIYO_SYNC_RATE_LIMITS: '' };
+  for (const [env, args, mode, from] of [
+    [base, [], 'documented', 'the default'],
+    [{ ...base, KLAVIYO_SYNC_RATE_LIMITS: 'sling' }, [], 'sling', 'KLAVIYO_SYNC_RATE_LIMITS'],
+    [{ ...base, KLAVIYO_SYNC_RATE_LIMITS: 'sling' }, ['--rate-limits', 'documented'], 'documented', '--rate-limits'],
   ] as const) {
     const w = await standaloneWorker(env, [...args, '--task-queue', 'cli-rate-limits']);
     await w.stop(10_000);
-    assert.match(w.output(), new RegExp(`polling task queue cli-rate-limits .*; rate limits: ${mode}\\b`), w.output());
+    assert.match(w.output(), new RegExp(`polling task queue cli-rate-limits .*; rate limits: ${mode} \\(${from}\\)`), w.output());
   }
 });
 

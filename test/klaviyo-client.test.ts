@@ -167,7 +167,7 @@ void describe('firstPageUrl', () => {
 void describe('rate limiter', () => {
   void it('sling mode: 3 requests per padded second for the whole account, whatever the operation', async () => {
     const clock = new FakeClock();
-    const limiter = createRateLimiter({ clock });
+    const limiter = createRateLimiter({ mode: 'sling', clock });
     const ops = ['get_tags', 'get_profiles', 'get_events'];
     let i = 0;
     const run = admissions(clock, () => limiter.acquire(ops[i++ % 3]), 7);
@@ -178,7 +178,7 @@ void describe('rate limiter', () => {
 
   void it('sling mode: at most 3 in flight; a release lets the next one go', async () => {
     const clock = new FakeClock();
-    const limiter = createRateLimiter({ clock });
+    const limiter = createRateLimiter({ mode: 'sling', clock });
     const run = admissions(clock, () => limiter.acquire('get_events'), 5, true);
     await clock.advanceTo(10_000);
     assert.equal(run.times.length, 3);
@@ -217,7 +217,7 @@ void describe('rate limiter', () => {
     await Promise.all([tags.all, events.all]);
     assert.deepEqual([tags.times, events.times], [[5000], [0]]);
 
-    const sling = createRateLimiter({ clock });
+    const sling = createRateLimiter({ mode: 'sling', clock });
     await sling.penalize('get_tags', 2);
     const other = admissions(clock, () => sling.acquire('get_events'), 1);
     await clock.advanceTo(9000);
@@ -227,7 +227,7 @@ void describe('rate limiter', () => {
 
   void it('an abort rejects a waiting acquire with the signal reason and gives its slot back', async () => {
     const clock = new FakeClock();
-    const limiter = createRateLimiter({ clock, concurrency: 1 });
+    const limiter = createRateLimiter({ mode: 'sling', clock, concurrency: 1 });
     await limiter.penalize('get_tags', 30);
     const controller = new AbortController();
     const waiting = limiter.acquire('get_tags', controller.signal);
@@ -247,7 +247,7 @@ void describe('rate limiter', () => {
     const a = processRateLimiter('account-a', { mode: 'documented' });
     assert.equal(processRateLimiter('account-a', { mode: 'documented' }), a);
     assert.notEqual(processRateLimiter('account-b', { mode: 'documented' }), a);
-    assert.notEqual(processRateLimiter('account-a'), a);
+    assert.notEqual(processRateLimiter('account-a', { mode: 'sling' }), a);
   });
 
   void it('documented mode refuses an operation it has no tier for, naming the fix', async () => {

@@ -21,7 +21,7 @@ void test('recorded histories replay through the current workflow code', async (
   const files = Object.keys(index);
   const types = new Set(Object.values(index).map((h) => h.workflowType));
   assert.ok(files.length >= 3, `expected recorded histories in ${DIR}, found ${files.length}`);
-  for (const t of ['replicate', 'syncStream', 'syncPartition']) assert.ok(types.has(t), `a ${t} history is recorded`);
+  for (const t of ['replicate', 'syncStream', 'syncPartition', 'rateBudget']) assert.ok(types.has(t), `a ${t} history is recorded`);
 
   const json = new Map(
     files.map((f) => [f, JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8')) as { events: Array<{ eventType: string }> }]),
@@ -44,6 +44,7 @@ void test('recorded histories replay through the current workflow code', async (
     'syncPartition COMPLETED',
     'syncPartition CONTINUED_AS_NEW',
     'syncPartition CANCELED',
+    'rateBudget CONTINUED_AS_NEW',
   ]) {
     assert.ok(shapes.has(shape), `a ${shape} history is recorded (have: ${[...shapes].join(', ')})`);
   }

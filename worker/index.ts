@@ -1,11 +1,13 @@
 /**
  * A klaviyo-sync worker: registers the workflows (by path: they run in Temporal's deterministic sandbox) and the
- * activities, injected with what they need (connections from this process's environment, a rate limiter shared
- * by every activity of the process), behind one interceptor that turns whatever an activity throws into the
+ * activities, injected with what they need (connections from this process's environment, the fleet's rate limiter
+ * of each account, leased from its rate budget workflow, fleet-rate-limiter.ts), behind one interceptor that turns whatever an activity throws into the
  * Temporal failure its class calls for (lib/errors.ts, worker/failures.ts), as dust-tt/dust's connectors cast vendor errors.
  */
+import { Client } from '@temporalio/client';
 import { Worker, type ActivityInboundCallsInterceptor, type NativeConnection } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities';
+import { createActivities, defaultDeps, type ActivityDeps } from '../activities';
+import { fleetLimiters, type FleetStats } from './fleet-rate-limiter';
 import type { FailureContext } from '../lib/errors';
 import { toApplicationFailure } from './failures';
 import { TASK_QUEUE } from '../workflows/shared';
@@ -19,6 +21,8 @@ export interface WorkerOptions {
   deps?: Partial<ActivityDeps>;
   /** concurrent activities (pages in flight are further limited by the rate limiter) */
   maxConcurrentActivities?: number;
+  /** filled with what the fleet rate limiters of this worker did (lease Updates, tokens, round trips) */
+  fleetStats?: FleetStats;
 }
 
 /** The connection names an activity was given (every activity takes one object with `source`/`target`). */
@@ -49,14 +53,28 @@ export const classifyingInterceptor: ActivityInboundCallsInterceptor = {
 export async function createWorker(opts: WorkerOptions): Promise<Worker> {
   const namespace = opts.namespace ?? 'default';
   const searchAttributes = opts.deps?.searchAttributes ?? (await ensureSearchAttributes(opts.connection.operatorService, namespace));
+  const taskQueue = opts.taskQueue ?? TASK_QUEUE;
+  const deps = { ...defaultDeps(opts.deps?.env, opts.deps?.rateLimitMode), ...opts.deps, searchAttributes };
+  // One budget per account for every worker of the fleet, leased from the account's rate budget workflow, started
+  // (if no other worker did) on this worker's own queue, which this worker polls. An injected limiter wins (tests).
+  if (!opts.deps?.limiterFor) {
+    const fleet = fleetLimiters({
+      client: new Client({ connection: opts.connection, namespace }),
+      taskQueue,
+      mode: deps.rateLimitMode,
+      operations: deps.rateOperations,
+      stats: opts.fleetStats,
+    });
+    deps.limiterFor = fleet.limiterFor;
+  }
   // the bundle built once in a child process (worker/workflow-bundle.ts), else webpack here as a fallback
   const bundle = await cachedWorkflowBundle();
   return Worker.create({
     connection: opts.connection,
     namespace,
-    taskQueue: opts.taskQueue ?? TASK_QUEUE,
+    taskQueue,
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities({ ...opts.deps, searchAttributes }),
+    activities: createActivities(deps),
     interceptors: { activity: [() => ({ inbound: classifyingInterceptor })] },
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 16,
   });

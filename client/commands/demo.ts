@@ -127,8 +127,8 @@ export async function runDemo(opts: DemoOptions): Promise<void> {
     KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.url, secrets: { api_key: DEMO_KEY } }),
     DEMO_SQLITE: `sqlite://${path.join(DATA, 'klaviyo.db')}`,
   };
-  // the demo's worker paces requests at the documented limits unless KLAVIYO_SYNC_RATE_LIMITS says otherwise
-  const rateLimitMode = rateLimitModeOf(undefined, { KLAVIYO_SYNC_RATE_LIMITS: process.env.KLAVIYO_SYNC_RATE_LIMITS ?? 'documented' }).mode;
+  // the demo's worker paces requests at the documented limits (the default) unless KLAVIYO_SYNC_RATE_LIMITS says otherwise
+  const rateLimitMode = rateLimitModeOf(undefined, process.env).mode;
 
   const workflowId = 'klaviyo-sync-demo';
   let onSigint = () => {};

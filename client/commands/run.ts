@@ -41,7 +41,7 @@ export interface RunOptions {
    * process.env); the demo passes its own
    */
   env?: NodeJS.ProcessEnv;
-  /** the rate limits of the worker of this process (default: KLAVIYO_SYNC_RATE_LIMITS of `env`, else sling) */
+  /** the rate limits of the worker of this process (default: KLAVIYO_SYNC_RATE_LIMITS of `env`, else documented) */
   rateLimitMode?: RateLimitMode;
 }
 

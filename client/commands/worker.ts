@@ -5,8 +5,9 @@ import { TASK_QUEUE } from '../../workflows/shared';
 import { createWorker } from '../../worker';
 import type { RateLimitMode } from '../../lib/klaviyo/ratelimit';
 import { closeAll } from '../../lib/db/connect';
+import { emptyFleetStats, type FleetStats } from '../../worker/fleet-rate-limiter';
 
-const RATE_LIMIT_MODES: readonly RateLimitMode[] = ['sling', 'documented'];
+const RATE_LIMIT_MODES: readonly RateLimitMode[] = ['documented', 'sling'];
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -16,16 +17,20 @@ export function registerWorkerCommand(program: Command): void {
     // no commander default: an unset flag leaves KLAVIYO_SYNC_RATE_LIMITS its say
     .option(
       '--rate-limits <mode>',
-      "sling (3 requests/s, 3 at once) or documented (each endpoint's published limits); default: $KLAVIYO_SYNC_RATE_LIMITS, else sling",
+      "documented (each endpoint's published limits) or sling (3 requests/s, 3 at once), for all workers of an account " +
+        'together (they lease from one rate budget workflow per account); default: $KLAVIYO_SYNC_RATE_LIMITS, else documented. ' +
+        '$KLAVIYO_SYNC_RATE_SHARE (0 < share <= 1) uses only that part of each documented tier',
     )
     .action(async (opts: { taskQueue: string; rateLimits?: string }) => {
       const rateLimits = rateLimitMode(opts.rateLimits, process.env);
       const { connection, target } = await connectWorker();
+      const fleetStats = emptyFleetStats();
       const worker = await createWorker({
         connection,
         namespace: target.namespace,
         taskQueue: opts.taskQueue,
         deps: { rateLimitMode: rateLimits.mode },
+        fleetStats,
       });
       const stop = () => worker.shutdown();
       process.once('SIGINT', stop);
@@ -35,21 +40,31 @@ export function registerWorkerCommand(program: Command): void {
           `rate limits: ${rateLimits.mode} (${rateLimits.from})\n`,
       );
       await worker.run();
+      process.stdout.write(`klaviyo-sync worker stopped; rate budget: ${formatFleetStats(fleetStats)}\n`);
       await closeAll();
       await connection.close();
     });
 }
 
-/** The flag, else KLAVIYO_SYNC_RATE_LIMITS, else sling; and where it came from. */
+/** What the worker's fleet limiters did, one line (`fleet-stats {json}` at the end, for tests and benchmarks). */
+export function formatFleetStats(s: FleetStats): string {
+  const mean = s.leaseUpdates ? (s.leaseRttMs / s.leaseUpdates).toFixed(1) : '-';
+  return (
+    `${s.acquires} requests, ${s.leaseUpdates} lease updates (mean round trip ${mean} ms, max ${s.leaseRttMaxMs.toFixed(0)} ms), ` +
+    `${s.tokensLost} of ${s.tokensGranted} tokens unused; fleet-stats ${JSON.stringify(s)}`
+  );
+}
+
+/** The flag, else KLAVIYO_SYNC_RATE_LIMITS, else documented; and where it came from. */
 export function rateLimitMode(flag: string | undefined, env: NodeJS.ProcessEnv): { mode: RateLimitMode; from: string } {
   const [value, from] =
     flag !== undefined
       ? [flag, '--rate-limits']
       : env.KLAVIYO_SYNC_RATE_LIMITS
         ? [env.KLAVIYO_SYNC_RATE_LIMITS, 'KLAVIYO_SYNC_RATE_LIMITS']
-        : ['sling', 'the default'];
+        : ['documented', 'the default'];
   if (!(RATE_LIMIT_MODES as readonly string[]).includes(value)) {
-    throw new Error(`${from} must be sling or documented, not ${JSON.stringify(value)}`);
+    throw new Error(`${from} must be documented or sling, not ${JSON.stringify(value)}`);
   }
   return { mode: value as RateLimitMode, from };
 }

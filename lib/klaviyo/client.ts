@@ -180,6 +180,15 @@ export function parseRateLimit(headers: IncomingHttpHeaders): RateLimitInfo {
   };
 }
 
+/**
+ * `RateLimit-Remaining: 0` with a reset of a second or more: the window is spent (by us, or by another integration
+ * on the account, which our own pacing cannot see), so the operation waits until it resets (`RateLimit-Reset` is
+ * whole seconds, rounded down: one more). A reset of 0 is the burst window, which our padded windows outwait anyway.
+ */
+export function spentWindowSeconds(info: RateLimitInfo): number | null {
+  return info.remaining === 0 && info.reset !== null && info.reset >= 1 ? info.reset + 1 : null;
+}
+
 export class KlaviyoClient {
   private readonly origin: string;
   /** a #private field, so neither `inspect(client)` nor `JSON.stringify(client)` can show it */
@@ -254,7 +263,11 @@ export class KlaviyoClient {
       }
       const problem = documentProblem(body);
       if (problem) throw failureForInvalidBody(status, problem, ctx);
-      return { document: body as JsonApiDocument, status, rateLimit: parseRateLimit(headers) };
+      const rateLimit = parseRateLimit(headers);
+      const spent = spentWindowSeconds(rateLimit);
+      // not awaited: the page is good, and the block is for the requests after it
+      if (spent !== null) this.limiter.penalize(operation, spent).catch(() => undefined);
+      return { document: body as JsonApiDocument, status, rateLimit };
     } finally {
       release();
     }

@@ -4,8 +4,9 @@
  * which never admit more than a fixed window would, padded in time so that network jitter between our send and
  * Klaviyo's arrival cannot push a fourth request into a window that already holds three.
  *
- * `RateLimiter` is the seam: this in-process limiter is per worker; a shared one (e.g. Postgres-backed, for several
- * workers on one account) implements the same two methods.
+ * `RateLimiter` is the seam: this in-process limiter is per process (the CLI's checks, tests); the worker's fleet
+ * limiter (worker/fleet-rate-limiter.ts) implements the same two methods with leases from one Temporal workflow per
+ * account, so any number of workers on any number of machines share one budget.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import { STREAM_OPERATIONS, type OperationRate, type OperationTable } from './operations';
@@ -49,7 +50,7 @@ export const systemClock: Clock = {
 };
 
 export interface RateLimiterOptions {
-  /** default `sling` */
+  /** default `documented` */
   mode?: RateLimitMode;
   /** documented mode: each operation's rate tier; default: those of the stream table */
   operations?: OperationTable;
@@ -62,9 +63,49 @@ export interface RateLimiterOptions {
 export const SLING_RATE: OperationRate = { burst: 3, steady: 180 };
 const BURST_WINDOW_MS = 1_000 + 100;
 const STEADY_WINDOW_MS = 60_000 + 1_000;
-const SLING_CONCURRENCY = 3;
-const DOCUMENTED_CONCURRENCY = 8;
+export const SLING_CONCURRENCY = 3;
+/** requests in flight at once per account in `documented` mode (kept at or below the HTTP pool's connections) */
+export const DOCUMENTED_CONCURRENCY = 8;
 const ACCOUNT_LANE = '*';
+
+/** The budget a request of `operation` draws from: its own (documented) or the whole account's (sling). */
+export function laneOf(mode: RateLimitMode, operation: string): string {
+  return mode === 'sling' ? ACCOUNT_LANE : operation;
+}
+
+/** The limits of a lane: sling's 3/s, or the operation's documented tier (an unknown operation names the fix). */
+export function rateOf(mode: RateLimitMode, operations: OperationTable, operation: string): OperationRate {
+  if (mode === 'sling') return SLING_RATE;
+  const facts = operations[operation];
+  if (!facts) {
+    throw new Error(
+      `No documented rate limit for Klaviyo operation ${operation}: add its stream to streams/streams.ts (or its ` +
+        `tier to the limiter's operations), or use the sling mode.`,
+    );
+  }
+  return facts.rateLimit;
+}
+
+/**
+ * The documented tiers times `share` (0 < share ≤ 1): the part of each tier this fleet may use, leaving the rest to
+ * other integrations on the account (Klaviyo counts every private key of an account against one quota). Rounded
+ * down, never below 1 request.
+ */
+export function sharedOperations(operations: OperationTable, share: number): OperationTable {
+  if (share === 1) return operations;
+  return Object.fromEntries(
+    Object.entries(operations).map(([op, facts]) => [
+      op,
+      {
+        ...facts,
+        rateLimit: {
+          burst: Math.max(1, Math.floor(facts.rateLimit.burst * share)),
+          steady: Math.max(1, Math.floor(facts.rateLimit.steady * share)),
+        },
+      },
+    ]),
+  );
+}
 
 /** A sliding log of send times: at most `limit` sends in any `spanMs`. */
 class SlidingWindow {
@@ -119,7 +160,7 @@ class Lane {
 }
 
 /** Counts requests in flight; waiters are served first come, first served. */
-class Semaphore {
+export class Semaphore {
   private active = 0;
   private readonly waiters: Array<() => void> = [];
 
@@ -193,29 +234,18 @@ class InProcessRateLimiter implements RateLimiter {
   }
 
   private lane(operation: string): Lane {
-    const key = this.mode === 'sling' ? ACCOUNT_LANE : operation;
+    const key = laneOf(this.mode, operation);
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = new Lane(this.mode === 'sling' ? SLING_RATE : this.documentedRate(operation));
+      lane = new Lane(rateOf(this.mode, this.operations, operation));
       this.lanes.set(key, lane);
     }
     return lane;
   }
-
-  private documentedRate(operation: string): OperationRate {
-    const facts = this.operations[operation];
-    if (!facts) {
-      throw new Error(
-        `No documented rate limit for Klaviyo operation ${operation}: add its stream to streams/streams.ts (or its ` +
-          `tier to the limiter's operations), or use the sling mode.`,
-      );
-    }
-    return facts.rateLimit;
-  }
 }
 
 export function createRateLimiter(options: RateLimiterOptions = {}): RateLimiter {
-  const mode = options.mode ?? 'sling';
+  const mode = options.mode ?? 'documented';
   const concurrency = options.concurrency ?? (mode === 'sling' ? SLING_CONCURRENCY : DOCUMENTED_CONCURRENCY);
   const operations = options.operations ?? STREAM_OPERATIONS;
   return new InProcessRateLimiter(mode, operations, concurrency, options.clock ?? systemClock);
@@ -229,7 +259,7 @@ const processLimiters = new Map<string, RateLimiter>();
  * first call for an account win.
  */
 export function processRateLimiter(account: string, options: RateLimiterOptions = {}): RateLimiter {
-  const key = `${account}\u0000${options.mode ?? 'sling'}`;
+  const key = `${account}\u0000${options.mode ?? 'documented'}`;
   let limiter = processLimiters.get(key);
   if (!limiter) {
     limiter = createRateLimiter(options);
