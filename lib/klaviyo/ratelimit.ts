@@ -53,7 +53,7 @@ export interface RateLimiterOptions {
   mode?: RateLimitMode;
   /** documented mode: each operation's rate tier; default: those of the stream table */
   operations?: OperationTable;
-  /** requests in flight at once for the account; default 3 in `sling` mode, 8 in `documented` mode */
+  /** requests in flight at once for the account; default 3 in `sling` mode, 24 in `documented` mode (the time windows of a backfill in flight) */
   concurrency?: number;
   clock?: Clock;
 }
@@ -63,7 +63,7 @@ export const SLING_RATE: OperationRate = { burst: 3, steady: 180 };
 const BURST_WINDOW_MS = 1_000 + 100;
 const STEADY_WINDOW_MS = 60_000 + 1_000;
 const SLING_CONCURRENCY = 3;
-const DOCUMENTED_CONCURRENCY = 8;
+const DOCUMENTED_CONCURRENCY = 24;
 const ACCOUNT_LANE = '*';
 
 /** A sliding log of send times: at most `limit` sends in any `spanMs`. */
