@@ -40,11 +40,25 @@ const PARTITION_WINDOW = 4;
 /**
  * Partitions paged by the stream workflow itself (time windows, campaigns' and flows' filters) run at once, at most
  * this many: at ~300 ms a page, 24 in flight is ~80 requests/s, about what events allow in steady state (3,500/min)
- * and more than profiles' 700/min; the rate limiter paces the requests, this only bounds what waits on it. Each
- * activity in flight is ~5 history events when continue-as-new drains them: 24 keep that far below Temporal's
- * margin between its suggestion (4,096 events) and its limit (51,200).
+ * and more than profiles' 700/min; the rate limiter paces the requests, this only bounds what waits on it.
  */
 const PARTITION_CONCURRENCY = 24;
+
+/**
+ * An activity in flight when continue-as-new is suggested still adds its started and completed events, and a
+ * workflow task (3 events) at worst each, before the run can continue as new. So a run puts in flight no more
+ * activities than its history already holds in such fives (at least 2): what draining adds past the suggestion is
+ * then at most the history the run had, and no run grows past about twice Temporal's suggestion (4,096 events by
+ * default, against a limit of 51,200; test/history-bound.test.ts: 30 against 100). A new run ramps up to
+ * PARTITION_CONCURRENCY within its first ~25 activities.
+ */
+const HISTORY_EVENTS_PER_ACTIVITY = 5;
+const MIN_IN_FLIGHT = 2;
+
+function inFlightLimit(): number {
+  const byHistory = Math.floor(workflowInfo().historyLength / HISTORY_EVENTS_PER_ACTIVITY);
+  return Math.min(PARTITION_CONCURRENCY, Math.max(MIN_IN_FLIGHT, byHistory));
+}
 
 /**
  * Workflows started before this change paged their partitions one after another; replaying their histories still
@@ -218,7 +232,8 @@ async function fanOut(
 }
 
 /**
- * The partitions this workflow pages itself, at most PARTITION_CONCURRENCY at once, each one activity after another
+ * The partitions this workflow pages itself, at most PARTITION_CONCURRENCY at once (fewer early in a run:
+ * inFlightLimit), each one activity after another
  * from its own committed cursor. When continue-as-new is suggested, or a partition failed, no loop starts another
  * activity: the ones in flight end, then the workflow continues as new (the next run's prepare says which
  * partitions remain) or fails with the first failure. Cancelled, it waits for every activity in flight (each
@@ -237,7 +252,7 @@ async function pageConcurrently(
   const stop = () => failure !== undefined || suspended;
   try {
     for (const p of pending) {
-      await condition(() => inFlight < PARTITION_CONCURRENCY || stop());
+      await condition(() => inFlight < inFlightLimit() || stop());
       if (stop() || workflowInfo().continueAsNewSuggested) {
         suspended ||= failure === undefined;
         break;
