@@ -5,7 +5,10 @@
  * before the sandbox's history; prints wall time, rows/s, requests and 429s, and checks the table against the
  * sandbox's truth (count and checksum). Exits 1 if it is not exact.
  *
- *   npx tsx bench/events-backfill.bench.ts [--size medium] [--rate-limits off|documented] [--target PG|LITE]
+ * `--latency MS` slows every sandbox response by that much (the sandbox's `slow` fault), as Klaviyo's own few hundred
+ * milliseconds a page do: locally the sandbox answers in a few, so without it the run measures the machine's cores.
+ *
+ *   npx tsx bench/events-backfill.bench.ts [--size medium] [--rate-limits off|documented] [--latency 300] [--target PG|LITE]
  */
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
@@ -18,12 +21,15 @@ const { values: args } = parseArgs({
     size: { type: 'string', default: 'medium' },
     'rate-limits': { type: 'string', default: 'off' },
     target: { type: 'string', default: 'PG' },
+    latency: { type: 'string', default: '0' },
   },
 });
 const target = args.target === 'LITE' ? 'LITE' : 'PG';
 
 async function main(): Promise<void> {
-  const stack = await startStack(['--size', args.size!, '--rate-limits', args['rate-limits']!]);
+  const latency = Number(args.latency);
+  const faults = latency > 0 ? ['--faults', `slow=1:${latency}`] : [];
+  const stack = await startStack(['--size', args.size!, '--rate-limits', args['rate-limits']!, ...faults]);
   try {
     const start = new Date(Date.now() - 731 * 86_400_000).toISOString().slice(0, 10);
     const yaml = `
@@ -53,7 +59,7 @@ streams:
     const ids = await tableIds(new Destination(targetOf(stack, target)), 'events');
     const exact = JSON.stringify(checksumOf(ids)) === JSON.stringify((await truth(stack)).events);
     process.stdout.write(
-      `events backfill, sandbox ${args.size} (rate limits ${args['rate-limits']}) into ${target}: ${events.rows} rows, ` +
+      `events backfill, sandbox ${args.size} (rate limits ${args['rate-limits']}, +${latency} ms a page) into ${target}: ${events.rows} rows, ` +
         `${events.pages} pages in ${(ms / 1000).toFixed(1)} s = ${Math.round(events.rows / (ms / 1000))} rows/s; ` +
         `requests by status ${JSON.stringify(byStatus)}; table ${exact ? 'exact' : 'NOT EXACT'}\n`,
     );
