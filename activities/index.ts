@@ -24,6 +24,7 @@ import { accountKey } from '../lib/klaviyo/account-key';
 import { firstPageUrl } from '../lib/klaviyo/urls';
 import { Destination } from '../lib/db/destination';
 import { resumeFrom } from '../lib/db/watermark';
+import { splitWindows, takeOverWindows, windowKey } from '../streams/windows';
 import { processDatabases, type DatabasePools, type Target } from '../lib/db/connect';
 import { systemNow, type Now } from '../lib/clock';
 import type { FinishResult, PagesResult, PartitionPage, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
@@ -136,9 +137,29 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     return ids;
   };
 
-  /** The partitions a run starts with: the table's fixed keys, or the parent's ids (from this run's parent table if any). */
-  const partitionKeys = async (task: StreamTask, parts: Partitions, dest: Destination): Promise<string[]> => {
+  /**
+   * The time windows an incremental run reads (streams/windows.ts): those an unfinished earlier run left, taken
+   * over; else [watermark less lookback, or start_date, or the default lookback; now) split. A full refresh reads
+   * the one unbounded listing ''.
+   */
+  const windowKeys = async (task: StreamTask, stream: StreamDef, parts: Partitions, dest: Destination): Promise<string[]> => {
+    if (task.mode !== 'incremental' || !parts.windows || !stream.cursor) return [''];
+    const run = { stream, mode: task.mode, object: task.object, runId: task.runId };
+    const { watermark, unfinished } = await dest.windowsBefore(run);
+    const now = deps.now();
+    if (unfinished.length > 0) return takeOverWindows(unfinished, now, parts.windows).map(windowKey);
+    // each window's request takes the cursor's overlap off its start (syncPages): only the lookback here
+    const resumed = resumeFrom(watermark, { ...stream.cursor, overlapSeconds: 0 }, task.lookbackSeconds ?? 0, now);
+    return splitWindows(resumed ?? task.startDate ?? lookback(stream, now), now, parts.windows).map(windowKey);
+  };
+
+  /**
+   * The partitions a run starts with: the table's fixed keys, time windows, or the parent's ids (from this run's
+   * parent table if any).
+   */
+  const partitionKeys = async (task: StreamTask, stream: StreamDef, parts: Partitions, dest: Destination): Promise<string[]> => {
     if (parts.fixedKeys) return parts.fixedKeys;
+    if (parts.windows) return windowKeys(task, stream, parts, dest);
     const parent = getStream(parts.parent!.stream);
     const fromTable = task.parentObject ? await dest.columnValues(task.parentObject, idColumnOf(parent)) : null;
     return fromTable ?? (await fetchIds(task.source, parent));
@@ -185,7 +206,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const dest = destination(task.target);
       const run = { stream, mode: task.mode, object: task.object, runId: task.runId };
       const listed = await dest.runPartitions(run);
-      const keys = listed.length > 0 ? listed : await partitionKeys(task, partitionsOf(stream), dest);
+      const keys = listed.length > 0 ? listed : await partitionKeys(task, stream, partitionsOf(stream), dest);
       const prep = await dest.prepare({ ...run, partitions: keys });
       const all = Object.keys(prep.partitions).sort();
       const pending = all.filter((key) => !prep.partitions[key].done);
@@ -210,7 +231,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const stream = getStream(task.stream);
       const dest = destination(task.target);
       const parts = partitionsOf(stream);
-      const { parentId, partitionFilter, empty } = parts.request(task.partition);
+      const { parentId, partitionFilter, empty, window } = parts.request(task.partition);
       const run = { stream, mode: task.mode, object: task.object, runId: task.runId };
       const progress = await dest.progress({ ...run, partition: task.partition });
       if (progress.done) return { done: true, rows: 0, pages: 0 };
@@ -223,9 +244,16 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const { conn, client } = klaviyo(task.source);
       let url = progress.nextUrl && rebase(progress.nextUrl, conn.baseUrl);
       if (!url) {
-        const resumed = stream.cursor && resumeFrom(progress.watermark, stream.cursor, task.lookbackSeconds ?? 0, deps.now());
-        const since = task.mode === 'incremental' ? (resumed ?? task.startDate ?? lookback(stream, deps.now())) : null;
-        url = firstPageUrl(conn.baseUrl, stream, { parentId, partitionFilter, since, now: deps.now() });
+        const now = deps.now();
+        const resumed = stream.cursor && resumeFrom(progress.watermark, stream.cursor, task.lookbackSeconds ?? 0, now);
+        // a time window reads from its own start less the cursor's overlap (the instant of a boundary is read by
+        // both windows beside it where the cursor's operator is `greater-than`), up to its end
+        const since = !(task.mode === 'incremental')
+          ? null
+          : window && stream.cursor
+            ? resumeFrom(window.start, stream.cursor, 0, now)
+            : (resumed ?? task.startDate ?? lookback(stream, now));
+        url = firstPageUrl(conn.baseUrl, stream, { parentId, partitionFilter, since, until: window?.end, now });
       }
 
       const started = deps.now().getTime();

@@ -7,7 +7,9 @@
  * - `record-cancel`: a slowed replication cancelled mid-load: replicate, streams and partitions end Canceled
  *   after their cleanup;
  * - the account's rate budget (`rateBudget`), leased by the worker through all of them, continued as new.
- * Histories recorded from earlier workflow code (`v1--*`) are kept: the current code must still replay them.
+ * Histories recorded from earlier workflow code (`v1--*`: before bounded progress; `v2--*`: before partitions ran at
+ * once) are kept: the current code must still replay them. Before a change that needs a patch, rename the current
+ * ones to the next `vN--` (and add them to index.json) so they stay.
  * Run it with `npm run record-histories` after a workflow change (and patch old runs where needed).
  */
 import fs from 'node:fs';
@@ -137,9 +139,9 @@ async function main(): Promise<void> {
     const previous = fs.existsSync(indexFile) ? (JSON.parse(fs.readFileSync(indexFile, 'utf8')) as Record<string, unknown>) : {};
     const index: Record<string, unknown> = {};
     // earlier code's histories stay: running workflows of that code must keep replaying
-    for (const [file, entry] of Object.entries(previous)) if (file.startsWith('v1--')) index[file] = entry;
-    for (const f of fs.readdirSync(DIR))
-      if (f.endsWith('.json') && f !== 'index.json' && !f.startsWith('v1--')) fs.rmSync(path.join(DIR, f));
+    const earlier = (file: string) => /^v\d+--/.test(file);
+    for (const [file, entry] of Object.entries(previous)) if (earlier(file)) index[file] = entry;
+    for (const f of fs.readdirSync(DIR)) if (f.endsWith('.json') && f !== 'index.json' && !earlier(f)) fs.rmSync(path.join(DIR, f));
     for (const [ending, wf] of wanted) {
       // the CLI's JSON is the format `historyFromJSON` (and the Web UI's download) uses
       const json = execFileSync(

@@ -6,13 +6,16 @@
  * Also the fields the table does not write out because they follow from others: a stream's sort is its cursor's
  * field, and its id column is the primary key column that is not the parent's.
  */
-import type { ParentPartitioning, StreamDef } from './types';
+import type { ParentPartitioning, StreamDef, WindowsPartitioning } from './types';
+import { parseWindowKey, type Window } from './windows';
 
 export interface PartitionRequest {
   parentId?: string;
   partitionFilter?: string;
   /** nothing to read: the one partition ('') of a stream whose parent has no rows, which ends at once, empty */
   empty?: true;
+  /** the time window of the cursor this partition reads (its key states it); absent: the stream's usual start */
+  window?: Window;
 }
 
 export interface Partitions {
@@ -30,13 +33,26 @@ export interface Partitions {
   notFoundIsEmpty: boolean;
   /** one child workflow per partition (there may be thousands), rather than the partitions one after another */
   fansOut: boolean;
+  /**
+   * the partitions are time windows computed at run time (incremental runs; a full refresh reads the one key '');
+   * null for the other kinds
+   */
+  windows: WindowsPartitioning | null;
 }
 
 export function partitionsOf(stream: StreamDef): Partitions {
   const p = stream.partitioning;
   switch (p.kind) {
     case 'none':
-      return { kind: p.kind, fixedKeys: [''], parent: null, request: () => ({}), notFoundIsEmpty: false, fansOut: false };
+      return {
+        kind: p.kind,
+        fixedKeys: [''],
+        parent: null,
+        request: () => ({}),
+        notFoundIsEmpty: false,
+        fansOut: false,
+        windows: null,
+      };
     case 'filters':
       return {
         kind: p.kind,
@@ -52,6 +68,7 @@ export function partitionsOf(stream: StreamDef): Partitions {
         },
         notFoundIsEmpty: false,
         fansOut: false,
+        windows: null,
       };
     case 'parent':
       return {
@@ -61,6 +78,21 @@ export function partitionsOf(stream: StreamDef): Partitions {
         request: (key) => (key === '' ? { empty: true } : { parentId: key }),
         notFoundIsEmpty: p.onParentNotFound === 'empty',
         fansOut: true,
+        windows: null,
+      };
+    case 'windows':
+      if (!stream.cursor) throw new Error(`stream ${stream.name} is partitioned by time windows but has no cursor`);
+      return {
+        kind: p.kind,
+        fixedKeys: null,
+        parent: null,
+        request: (key) => {
+          const window = parseWindowKey(key);
+          return window ? { window } : {};
+        },
+        notFoundIsEmpty: false,
+        fansOut: false,
+        windows: p,
       };
     default: {
       const unknown: never = p;

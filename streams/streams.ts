@@ -24,6 +24,13 @@ const FLOW_PARTITIONS: PartitionDef[] = [
   { label: 'archived', filter: 'equals(archived,true)' },
 ];
 
+/**
+ * Time windows of the cursor (./windows.ts): up to 32, so a long backfill keeps ~24 requests in flight (the stream
+ * workflow's PARTITION_CONCURRENCY) even as the first windows finish; none under an hour, so an hourly incremental
+ * run reads one window.
+ */
+const WINDOWS = { kind: 'windows', maxWindows: 32, minWindowSeconds: 3600 } as const;
+
 /** A membership row is (parent id, profile id, joined_group_at); the profile's attributes live in `profiles`. */
 function membershipStream(
   name: 'list_profiles' | 'segment_profiles',
@@ -57,7 +64,8 @@ const TABLE: StreamDef[] = [
     path: '/api/profiles',
     resourceType: 'profile',
     primaryKey: ['id'],
-    partitioning: { kind: 'none' },
+    // `updated` takes less-than too: incremental runs read windows of it at once (profiles allow 75/s, 700/min)
+    partitioning: WINDOWS,
     // `updated` accepts only greater-than/less-than on this operation and has one-second resolution: a profile
     // updated later in the watermark's second would never be read, so every run reads that second again.
     cursor: { field: 'updated', operator: 'greater-than', overlapSeconds: 1, defaultLookbackDays: 30 },
@@ -137,7 +145,8 @@ const TABLE: StreamDef[] = [
     path: '/api/events',
     resourceType: 'event',
     primaryKey: ['id'],
-    partitioning: { kind: 'none' },
+    // `datetime` takes less-than: a backfill reads windows of it at once (events allow 350/s, 3,500/min)
+    partitioning: WINDOWS,
     cursor: { field: 'datetime', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 30 },
     servedPageSize: 200,
     relationshipColumns: { metric: 'metric_id', profile: 'profile_id' },

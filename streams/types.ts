@@ -53,7 +53,20 @@ export type Partitioning =
   /** separate listings whose union is the stream, one per fixed filter (campaigns: channel × archived; flows: archived) */
   | { kind: 'filters'; partitions: PartitionDef[] }
   /** one listing per row of the parent stream (the memberships of each list); partition key = the parent's id */
-  | ParentPartitioning;
+  | ParentPartitioning
+  /**
+   * incremental runs read time windows of the cursor at once, each bounded above by `less-than(field, end)`
+   * (./windows.ts); a full refresh reads one unbounded listing. Only for a cursor whose filter takes `less-than`.
+   */
+  | WindowsPartitioning;
+
+export interface WindowsPartitioning {
+  kind: 'windows';
+  /** at most this many windows per run: enough to keep the endpoint's requests in flight (sync-stream.ts) */
+  maxWindows: number;
+  /** no window shorter than this (seconds): an incremental run over the last hour is one window */
+  minWindowSeconds: number;
+}
 
 export interface ParentPartitioning {
   kind: 'parent';

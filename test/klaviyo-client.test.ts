@@ -576,7 +576,9 @@ async function readAccount(client: KlaviyoClient, baseUrl: string): Promise<Reco
     const ids: string[] = [];
     const parts = partitionsOf(stream);
     const parent = parentOf(stream);
-    const keys = parts.fixedKeys ?? (parent ? (seen[parent.stream] ?? assert.fail(`${stream.name} before its parent`)) : []);
+    // a stream read in time windows is, as a full refresh reads it, the one unbounded listing ''
+    const keys =
+      parts.fixedKeys ?? (parent ? (seen[parent.stream] ?? assert.fail(`${stream.name} before its parent`)) : parts.windows ? [''] : []);
     for (const key of keys) {
       const { parentId, partitionFilter } = parts.request(key);
       const url = firstPageUrl(baseUrl, stream, { parentId, partitionFilter, since: null, now: new Date() });

@@ -2,7 +2,8 @@
  * Determinism gate: recorded histories of real runs (test/histories/, made by `npm run record-histories`) replay
  * through the current workflow code. A change that would break running workflows fails here. The set covers every
  * workflow type and every way a run ends (completed, continued as new, failed, cancelled), and keeps histories of
- * earlier workflow code (`v1--*`, from before bounded progress), which the current code replays through its patch.
+ * earlier workflow code (`v1--*`, from before bounded progress; `v2--*`, from before partitions were paged at once),
+ * which the current code replays through its patches.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,10 +49,11 @@ void test('recorded histories replay through the current workflow code', async (
   ]) {
     assert.ok(shapes.has(shape), `a ${shape} history is recorded (have: ${[...shapes].join(', ')})`);
   }
-  assert.ok(
-    files.some((f) => f.startsWith('v1--')),
-    'histories of the earlier workflow code are kept',
-  );
+  for (const v of ['v1--', 'v2--'])
+    assert.ok(
+      files.some((f) => f.startsWith(v)),
+      `histories of the earlier workflow code (${v}) are kept`,
+    );
 
   const histories = files.map((f) => ({ workflowId: index[f].workflowId, history: historyFromJSON(json.get(f)) }));
   let replayed = 0;

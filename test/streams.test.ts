@@ -270,21 +270,35 @@ void describe('stream table', () => {
   void it("states each stream's partitioning as a kind, and what each kind means to the engine", () => {
     const kinds = Object.fromEntries(STREAMS.map((s) => [s.name, s.partitioning.kind]));
     assert.deepEqual(kinds, {
-      profiles: 'none',
+      profiles: 'windows',
       lists: 'none',
       segments: 'none',
       campaigns: 'filters',
       flows: 'filters',
       templates: 'none',
-      events: 'none',
+      events: 'windows',
       metrics: 'none',
       tags: 'none',
       catalog_items: 'none',
       list_profiles: 'parent',
       segment_profiles: 'parent',
     });
-    assert.deepEqual(partitionsOf(getStream('profiles')).fixedKeys, ['']);
-    assert.deepEqual(partitionsOf(getStream('profiles')).request(''), {});
+    assert.deepEqual(partitionsOf(getStream('tags')).fixedKeys, ['']);
+    assert.deepEqual(partitionsOf(getStream('tags')).request(''), {});
+    const windows = partitionsOf(getStream('events'));
+    assert.equal(windows.fixedKeys, null, 'the windows are computed at run time');
+    assert.deepEqual(windows.request(''), {}, 'a full refresh reads one unbounded listing');
+    assert.deepEqual(windows.request('2024-01-01T00:00:00Z..2024-02-01T00:00:00Z'), {
+      window: { start: '2024-01-01T00:00:00Z', end: '2024-02-01T00:00:00Z' },
+    });
+    assert.deepEqual(windows.request('2024-01-01T00:00:00Z..'), { window: { start: '2024-01-01T00:00:00Z', end: null } });
+    assert.throws(() => windows.request('2024-01-01'), /not a time window/);
+    assert.equal(windows.fansOut, false, 'windows are paged by the stream workflow, at once');
+    for (const s of STREAMS.filter((x) => x.partitioning.kind === 'windows')) {
+      // a window's request is and(<cursor op>(field,start),less-than(field,end)): the endpoint must allow both
+      assertFilterAllowed(operationOf(s), s.cursor!.field, 'less-than', `${s.name} window end`);
+      assertFilterAllowed(operationOf(s), s.cursor!.field, s.cursor!.operator, `${s.name} window start`);
+    }
     assert.deepEqual(partitionsOf(getStream('flows')).fixedKeys, ['not_archived', 'archived']);
     assert.deepEqual(partitionsOf(getStream('flows')).request('archived'), { partitionFilter: 'equals(archived,true)' });
     assert.throws(() => partitionsOf(getStream('flows')).request('x'), /flows has no partition "x"/);

@@ -62,6 +62,8 @@ function planned(stream: StreamName, mode: PlannedStream['mode'] = 'full-refresh
 function fakes(opts: {
   streams: PlannedStream[];
   partitions?: string[];
+  /** the partitions of `events` (time windows; paged by the stream workflow itself, at once) */
+  windows?: string[];
   pages: (task: PartitionTask, call: number) => Promise<{ done: boolean; rows: number; pages: number }>;
 }) {
   const done = new Set<string>();
@@ -75,6 +77,11 @@ function fakes(opts: {
     async checkSource() {},
     async prepareStream(task: StreamTask) {
       log.prepared++;
+      if (task.stream === 'events' && opts.windows)
+        return {
+          watermark: null,
+          partitions: opts.windows.filter((key) => !done.has(`events/${key}`)).map((key) => ({ key, done: false })),
+        };
       if (task.stream !== 'list_profiles') return { watermark: null, partitions: [{ key: '', done: done.has(`${task.stream}/`) }] };
       return {
         watermark: null,
@@ -193,6 +200,71 @@ void test('a partition failing while the fan-out drains for continue-as-new fail
   assert.ok(f.done.size > 0 && f.done.size < KEYS.length - 1, `the fan-out stopped before the end of its partitions (${f.done.size} done)`);
   assert.equal(await statusOf('drain/list_profiles'), 'FAILED', 'the stream failed, it did not continue as new');
   assert.equal((await runsOf('drain/list_profiles')).length, 1);
+  assert.deepEqual(f.log.finished, [], 'a failed stream is not finished');
+});
+
+const windows = (n: number) =>
+  Array.from(
+    { length: n },
+    (_, i) =>
+      `2025-01-${String(i + 1).padStart(2, '0')}T00:00:00Z..${i + 1 < n ? `2025-01-${String(i + 2).padStart(2, '0')}T00:00:00Z` : ''}`,
+  );
+
+void test('time windows are paged at once and drained for continue-as-new: each read to its end once', { timeout: 60_000 }, async () => {
+  const KEYS = windows(10);
+  let inFlight = 0;
+  let most = 0;
+  const f = fakes({
+    streams: [planned('events', 'incremental')],
+    windows: KEYS,
+    async pages(task, call) {
+      most = Math.max(most, ++inFlight);
+      await sleep(30);
+      inFlight--;
+      return { done: call === 3, rows: 5, pages: 1 };
+    },
+  });
+  const summary = (await replicate('windows-can', f.activities)) as ReplicationSummary;
+
+  assert.equal(summary.streams[0].status, 'completed', JSON.stringify(summary));
+  assert.ok(most > 1, `${most} windows in flight at once`);
+  for (const k of KEYS) assert.equal(f.log.syncPages.filter((x) => x === `events/${k}`).length, 3, `${k}: its 3 pages, once each`);
+  assert.ok((await runsOf('windows-can/events')).length > 1, 'the stream continued as new while windows were in flight');
+  assert.deepEqual(f.log.finished, ['events'], 'finished once');
+});
+
+void test('a window failing while others page fails the stream once they ended; none starts after', { timeout: 60_000 }, async () => {
+  const KEYS = windows(6);
+  const BAD = KEYS[1];
+  let failedAt = 0;
+  const started: number[] = [];
+  const ended: number[] = [];
+  const f = fakes({
+    streams: [planned('events', 'incremental')],
+    windows: KEYS,
+    async pages(task) {
+      started.push(Date.now());
+      try {
+        if (task.partition === BAD) {
+          await sleep(100);
+          failedAt = Date.now();
+          throw ApplicationFailure.nonRetryable(`window ${BAD} cannot be read`, 'KlaviyoBadRequest');
+        }
+        await sleep(task.partition === KEYS[0] ? 600 : 40);
+        return { done: false, rows: 1, pages: 1 };
+      } finally {
+        ended.push(Date.now());
+      }
+    },
+  });
+  const err = await replicate('windows-fail', f.activities);
+
+  assert.ok(err instanceof WorkflowFailedError, `the replication failed: ${String(err)}`);
+  assert.match(String((err.cause as ApplicationFailure).message), new RegExp(`events: window ${BAD.replace(/\./g, '\\.')} cannot be read`));
+  const closed = (await env.client.workflow.getHandle('windows-fail/events').describe()).closeTime!.getTime();
+  assert.ok(closed >= Math.max(...ended), 'the stream failed after every activity in flight had ended');
+  assert.ok(Math.max(...ended) > failedAt + 300, `the slow window was still in flight when ${BAD} failed, and was waited for`);
+  assert.ok(started.filter((t) => t > failedAt + 100).length === 0, 'no activity started after the failure');
   assert.deepEqual(f.log.finished, [], 'a failed stream is not finished');
 });
 

@@ -19,7 +19,10 @@ export interface WorkerOptions {
   namespace?: string;
   taskQueue?: string;
   deps?: Partial<ActivityDeps>;
-  /** concurrent activities (pages in flight are further limited by the rate limiter) */
+  /**
+   * concurrent activities; default 64: a backfill runs up to 24 windows per stream and several streams at once, and
+   * an activity spends most of its time waiting on Klaviyo (requests in flight are capped by the rate limiter)
+   */
   maxConcurrentActivities?: number;
   /** filled with what the fleet rate limiters of this worker did (lease Updates, tokens, round trips) */
   fleetStats?: FleetStats;
@@ -76,6 +79,6 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities(deps),
     interceptors: { activity: [() => ({ inbound: classifyingInterceptor })] },
-    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 16,
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 64,
   });
 }

@@ -38,6 +38,35 @@ import type { PartitionState, PartitionTask, StreamSummary, StreamTask } from '.
 const PARTITION_WINDOW = 4;
 
 /**
+ * Partitions paged by the stream workflow itself (time windows, campaigns' and flows' filters) run at once, at most
+ * this many: at ~300 ms a page, 24 in flight is ~80 requests/s, about what events allow in steady state (3,500/min)
+ * and more than profiles' 700/min; the rate limiter paces the requests, this only bounds what waits on it.
+ */
+const PARTITION_CONCURRENCY = 24;
+
+/**
+ * An activity in flight when continue-as-new is suggested still adds its started and completed events, and a
+ * workflow task (3 events) at worst each, before the run can continue as new. So a run puts in flight no more
+ * activities than its history already holds in such fives (at least 2): what draining adds past the suggestion is
+ * then at most the history the run had, and no run grows past about twice Temporal's suggestion (4,096 events by
+ * default, against a limit of 51,200; test/history-bound.test.ts: 30 against 100). A new run ramps up to
+ * PARTITION_CONCURRENCY within its first ~25 activities.
+ */
+const HISTORY_EVENTS_PER_ACTIVITY = 5;
+const MIN_IN_FLIGHT = 2;
+
+function inFlightLimit(): number {
+  const byHistory = Math.floor(workflowInfo().historyLength / HISTORY_EVENTS_PER_ACTIVITY);
+  return Math.min(PARTITION_CONCURRENCY, Math.max(MIN_IN_FLIGHT, byHistory));
+}
+
+/**
+ * Workflows started before this change paged their partitions one after another; replaying their histories still
+ * does, new runs page them at once (PARTITION_CONCURRENCY).
+ */
+const PARALLEL_PARTITIONS = 'parallel-partitions';
+
+/**
  * Workflows started before this change signalled the replication after every page batch; replaying their
  * histories still does, new runs do not (the replication's history no longer grows with the pages).
  */
@@ -93,6 +122,8 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
       const pending = prep.partitions.filter((p) => !p.done);
       if (fansOut) {
         await fanOut(task, pending, progress, show, continueNow);
+      } else if (patched(PARALLEL_PARTITIONS)) {
+        await pageConcurrently(task, pending, progress, show, continueNow);
       } else {
         for (const p of pending) {
           await pagePartition({ ...task, partition: p.key }, progress, show, continueNow);
@@ -200,6 +231,56 @@ async function fanOut(
   if (failure !== undefined) throw failure;
 }
 
+/**
+ * The partitions this workflow pages itself, at most PARTITION_CONCURRENCY at once (fewer early in a run:
+ * inFlightLimit), each one activity after another
+ * from its own committed cursor. When continue-as-new is suggested, or a partition failed, no loop starts another
+ * activity: the ones in flight end, then the workflow continues as new (the next run's prepare says which
+ * partitions remain) or fails with the first failure. Cancelled, it waits for every activity in flight (each
+ * cancelled, WAIT_CANCELLATION_COMPLETED) before giving the cancel back.
+ */
+async function pageConcurrently(
+  task: StreamTask,
+  pending: PartitionState[],
+  progress: StreamRunProgress,
+  show: () => void,
+  continueNow: () => Promise<never>,
+): Promise<void> {
+  let inFlight = 0;
+  let failure: unknown;
+  let suspended = false;
+  const stop = () => failure !== undefined || suspended;
+  try {
+    for (const p of pending) {
+      await condition(() => inFlight < inFlightLimit() || stop());
+      if (stop() || workflowInfo().continueAsNewSuggested) {
+        suspended ||= failure === undefined;
+        break;
+      }
+      inFlight++;
+      void pageUntil({ ...task, partition: p.key }, progress, show, stop)
+        .then((end) => {
+          if (end === 'done') progress.partitionsDone++;
+          else suspended = true;
+        })
+        .catch((err: unknown) => {
+          failure ??= err;
+        })
+        .finally(() => {
+          inFlight--;
+          show();
+        });
+    }
+    await condition(() => inFlight === 0);
+  } catch (err) {
+    // cancelled: every activity in flight ends before this does
+    await CancellationScope.nonCancellable(() => condition(() => inFlight === 0));
+    throw err;
+  }
+  if (failure !== undefined) throw failure;
+  if (suspended) await continueNow();
+}
+
 /** One partition (e.g. one list's memberships) as a child workflow of its stream; returns its rows and pages. */
 export async function syncPartition(task: PartitionTask, carried?: PartitionCarry): Promise<PartitionResult> {
   const progress: PartitionRunProgress = {
@@ -228,6 +309,19 @@ async function pagePartition(
   show: () => void,
   continueNow: () => Promise<never>,
 ): Promise<void> {
+  while ((await pageUntil(task, counts, show, () => false)) !== 'done') await continueNow();
+}
+
+/**
+ * Page a partition until it ends (`done`), or until continue-as-new is suggested or `stop` says so after an
+ * activity (`suspended`: its cursor is committed, a next run continues from it).
+ */
+async function pageUntil(
+  task: PartitionTask,
+  counts: { rows: number; pages: number },
+  show: () => void,
+  stop: () => boolean,
+): Promise<'done' | 'suspended'> {
   const signalReplication = !patched(NO_PAGE_SIGNALS);
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
   let pages = 0;
@@ -242,7 +336,7 @@ async function pagePartition(
     if (signalReplication && r.pages > 0) {
       await getExternalWorkflowHandle(task.replicationId).signal(pagesWrittenSignal, { stream: task.stream, rows: r.rows, pages: r.pages });
     }
-    if (r.done) return;
-    if (workflowInfo().continueAsNewSuggested) await continueNow();
+    if (r.done) return 'done';
+    if (workflowInfo().continueAsNewSuggested || stop()) return 'suspended';
   }
 }

@@ -35,11 +35,13 @@ import {
   lockPartitionState,
   readTableState,
   saveState,
+  deletePartitions,
   supersedeOtherRuns,
   cancelRunState,
   type StateRow,
 } from './state';
-import { earliestWatermark, laterWatermark, pageWatermark, watermarkPerPage } from './watermark';
+import { earliestWatermark, laterWatermark, pageWatermark, watermarkPerPage, windowsWatermark, type WindowState } from './watermark';
+import { isWindowKey, parseWindowKey, type WindowProgress } from '../../streams/windows';
 
 export interface RunInput {
   stream: StreamDef;
@@ -213,7 +215,13 @@ export class Destination {
           await createDataTable(trx, d, staging, baseColumns(stream), stream.primaryKey);
         }
       }
-      if (!resumed) await supersedeOtherRuns(trx, d, object.schema, object.table, runId, this.now());
+      if (!resumed) {
+        await supersedeOtherRuns(trx, d, object.schema, object.table, runId, this.now());
+        // the time windows of an earlier run: this run took over what they had left (or starts afresh), so the
+        // state table holds one run's windows at most
+        const replaced = existing.filter((s) => isWindowKey(s.partition) && !partitions.includes(s.partition)).map((s) => s.partition);
+        await deletePartitions(trx, d, object.schema, object.table, replaced);
+      }
 
       const byPartition = new Map(existing.map((s) => [s.partition, s]));
       const updatedAt = this.now().toISOString();
@@ -371,7 +379,8 @@ export class Destination {
     return this.db.transaction(async (trx) => {
       await d.lockSchema(trx, object.schema);
       await this.stateTableCurrent(trx, object.schema);
-      const states = (await readTableState(trx, d, object.schema, object.table, true)).filter((s) => s.runId === runId);
+      const table = await readTableState(trx, d, object.schema, object.table, true);
+      const states = table.filter((s) => s.runId === runId);
       const summary = (): RunTotals => ({
         rows: states.reduce((n, s) => n + s.rows, 0),
         pages: states.reduce((n, s) => n + s.pages, 0),
@@ -395,6 +404,11 @@ export class Destination {
       }
       if (mode === 'full-refresh') await this.swap(trx, object, where);
       const updatedAt = this.now().toISOString();
+      if (states.some((s) => isWindowKey(s.partition))) {
+        const collapsed = await this.collapseWindows(trx, object, input, table, states, updatedAt);
+        states.splice(0, states.length, collapsed);
+        return summary();
+      }
       for (const s of states) {
         s.watermark = laterWatermark(s.watermark, s.runWatermark);
         s.status = 'finished';
@@ -403,6 +417,68 @@ export class Destination {
       }
       return summary();
     });
+  }
+
+  /**
+   * A finished run of time windows becomes the stream's one state row (partition ''), carrying the windows'
+   * watermark (`windowsWatermark`: the highest, since all are done) and the run's totals, so the state table does
+   * not grow run after run. The row a run before it left ('' with a watermark, also from before windows) is the base.
+   */
+  private async collapseWindows(
+    trx: Knex.Transaction,
+    object: ObjectName,
+    input: RunInput,
+    table: StateRow[],
+    windows: StateRow[],
+    updatedAt: string,
+  ): Promise<StateRow> {
+    const base = table.find((s) => s.partition === '' && s.stream === input.stream.name)?.watermark ?? null;
+    const states: WindowState[] = windows.map((s) => ({ start: parseWindowKey(s.partition)!.start, watermark: s.watermark, done: s.done }));
+    const row: StateRow = {
+      table: object.table,
+      stream: input.stream.name,
+      partition: '',
+      runId: input.runId,
+      mode: input.mode,
+      nextUrl: null,
+      done: true,
+      watermark: windowsWatermark(base, states),
+      runWatermark: windows.reduce<string | null>((w, s) => laterWatermark(w, s.runWatermark), null),
+      rows: windows.reduce((n, s) => n + s.rows, 0),
+      pages: windows.reduce((n, s) => n + s.pages, 0),
+      status: 'finished',
+      updatedAt,
+      loopMark: null,
+    };
+    await deletePartitions(
+      trx,
+      this.d,
+      object.schema,
+      object.table,
+      windows.map((s) => s.partition),
+    );
+    await saveState(trx, this.d, object.schema, row);
+    return row;
+  }
+
+  /**
+   * What planning a run of time windows starts from (streams/windows.ts): the table's watermark (its '' row, as
+   * finished runs and versions before windows left it), and the windows an unfinished earlier run (failed,
+   * terminated, cancelled) left, which the new run takes over instead of reading again from the watermark.
+   * Nothing when the target table is gone: an empty table has nothing to be incremental on.
+   */
+  async windowsBefore(input: RunInput): Promise<{ watermark: string | null; unfinished: WindowProgress[] }> {
+    const object = checkRun(input);
+    if (!(await this.d.columns(this.db, targetTable(this.d.kind, object)))) return { watermark: null, unfinished: [] };
+    const states = (await readTableState(this.db, this.d, object.schema, object.table)).filter((s) => s.stream === input.stream.name);
+    const watermark = states.find((s) => s.partition === '')?.watermark ?? null;
+    const windows = states.filter((s) => isWindowKey(s.partition) && s.mode === 'incremental' && s.status !== 'finished');
+    // one run's windows at most (prepare deletes those it replaced); the latest written, should there be more
+    const latest = windows.reduce<StateRow | undefined>((l, s) => (!l || s.updatedAt > l.updatedAt ? s : l), undefined);
+    const unfinished = windows
+      .filter((s) => s.runId === latest?.runId)
+      .map((s) => ({ window: parseWindowKey(s.partition)!, watermark: s.watermark, done: s.done }));
+    return { watermark, unfinished };
   }
 
   private async swap(trx: Knex.Transaction, object: ObjectName, where: string): Promise<void> {
@@ -475,6 +551,15 @@ export class Destination {
     const { schema, table } = validateObjectName(object);
     const states = await readTableState(this.db, this.d, schema, table);
     if (partition !== undefined) return states.find((s) => s.partition === partition)?.watermark ?? null;
+    const windows = states.filter((s) => isWindowKey(s.partition));
+    if (windows.length > 0) {
+      // a run of time windows in progress (or left unfinished): what is read without a gap, from the '' row on
+      const base = states.find((s) => s.partition === '')?.watermark ?? null;
+      return windowsWatermark(
+        base,
+        windows.map((s) => ({ start: parseWindowKey(s.partition)!.start, watermark: s.watermark, done: s.done })),
+      );
+    }
     return states.length ? earliestWatermark(states.map((s) => s.watermark)) : null;
   }
 

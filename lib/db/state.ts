@@ -215,3 +215,15 @@ export function supersedeOtherRuns(
 export function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string, now: Date): Promise<void> {
   return endRunning(trx, d, schema, table, { only: runId }, 'cancelled', now);
 }
+
+/** Deletes the given partitions' rows of a table (a few: the time windows a run replaced or collapsed). */
+export async function deletePartitions(
+  trx: Knex.Transaction,
+  d: Dialect,
+  schema: string,
+  table: string,
+  partitions: string[],
+): Promise<void> {
+  if (partitions.length === 0) return;
+  await tableOf(trx, stateTable(d.kind, schema)).where('table_name', table).whereIn('partition', partitions).delete();
+}

@@ -78,3 +78,29 @@ export function pageWatermark(stream: StreamDef, rows: Row[], now: Date): string
   if (max === -Infinity) return null;
   return numeric ? String(max) : new Date(Math.min(max, now.getTime())).toISOString();
 }
+
+/** One time window of a run as the state table holds it, for `windowsWatermark`. */
+export interface WindowState {
+  /** the window's inclusive start (ISO) */
+  start: string;
+  /** the highest cursor value committed in the window; null before its first row */
+  watermark: string | null;
+  done: boolean;
+}
+
+/**
+ * The watermark of a stream read as time windows at once: the highest committed cursor over the gap-free prefix,
+ * the windows up to and including the first unfinished one (ordered by start). Every row below the first unfinished
+ * window's start was read, and within it every row up to its own watermark; a later window's progress says nothing
+ * about the rows in between, so it does not count until the windows before it are done. `base` is the stream's
+ * watermark before the run (never moved back). Once every window is done, the highest of them.
+ */
+export function windowsWatermark(base: string | null, windows: WindowState[]): string | null {
+  const ordered = [...windows].sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+  let watermark = base;
+  for (const w of ordered) {
+    watermark = laterWatermark(watermark, w.watermark);
+    if (!w.done) break;
+  }
+  return watermark;
+}

@@ -33,7 +33,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const HEADERS_TIMEOUT_MS = 60_000;
 const BODY_TIMEOUT_MS = 60_000;
 const KEEP_ALIVE_TIMEOUT_MS = 30_000;
-const CONNECTIONS_PER_ORIGIN = 16;
+/** above the documented limiter's 24 in flight per account, so two accounts of one origin share without queueing much */
+const CONNECTIONS_PER_ORIGIN = 32;
 
 let processAgent: Agent | undefined;
 

@@ -54,7 +54,7 @@ export interface RateLimiterOptions {
   mode?: RateLimitMode;
   /** documented mode: each operation's rate tier; default: those of the stream table */
   operations?: OperationTable;
-  /** requests in flight at once for the account; default 3 in `sling` mode, 8 in `documented` mode */
+  /** requests in flight at once for the account; default 3 in `sling` mode, 24 in `documented` mode (the time windows of a backfill in flight) */
   concurrency?: number;
   clock?: Clock;
 }
@@ -65,7 +65,7 @@ const BURST_WINDOW_MS = 1_000 + 100;
 const STEADY_WINDOW_MS = 60_000 + 1_000;
 export const SLING_CONCURRENCY = 3;
 /** requests in flight at once per account in `documented` mode (kept at or below the HTTP pool's connections) */
-export const DOCUMENTED_CONCURRENCY = 8;
+export const DOCUMENTED_CONCURRENCY = 24;
 const ACCOUNT_LANE = '*';
 
 /** The budget a request of `operation` draws from: its own (documented) or the whole account's (sling). */

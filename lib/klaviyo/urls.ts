@@ -12,6 +12,8 @@ export interface FirstPageOptions {
   partitionFilter?: string;
   /** the watermark to resume after (any ISO 8601 instant); null or absent reads everything */
   since?: string | null;
+  /** the exclusive upper bound of a time window, `less-than(<cursor>, until)`; null or absent: no upper bound */
+  until?: string | null;
   now: Date;
 }
 
@@ -80,10 +82,16 @@ export function firstPageUrl(baseUrl: string, stream: StreamDef, options: FirstP
     }
     cursorTerm = `${stream.cursor.operator}(${stream.cursor.field},${filterDatetime(options.since, options.now)})`;
   }
+  let untilTerm: string | undefined;
+  if (options.until) {
+    if (!stream.cursor) throw new Error(`Stream ${stream.name} has no cursor, so it cannot read up to ${options.until}.`);
+    // a bound in the future (now moved back?) is clamped like `since`: Klaviyo refuses future datetimes
+    untilTerm = `less-than(${stream.cursor.field},${filterDatetime(options.until, options.now)})`;
+  }
 
   // URLSearchParams percent-encodes `[`, `]`, `(`, `,`, `'` and `:`; Klaviyo's own next links encode the same way.
   const query = new URLSearchParams();
-  const filter = combineFilters([options.partitionFilter, cursorTerm]);
+  const filter = combineFilters([options.partitionFilter, cursorTerm, untilTerm]);
   if (filter) query.set('filter', filter);
   const sort = sortOf(stream);
   if (sort) query.set('sort', sort);
