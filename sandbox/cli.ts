@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option, type CommanderError } from 'comm
 import type { SizeOptions } from './account/types';
 import { maskKey, parseApiKey, type ApiKey } from './http/auth';
 import { parseFaultSpec } from './http/faults';
+import { formatLatency, parseLatencySpec } from './http/latency';
 import { CAMPAIGNS_PAGE_SIZE, REVISION } from './http/operations';
 import { formatRateLimitMode, parseRateLimitMode } from './http/ratelimit';
 import { DEFAULT_API_KEY, DEFAULT_PORT, SIZE_PRESET_NAMES, startSandbox, type SizePreset } from './index';
@@ -62,6 +63,7 @@ interface SandboxFlags {
   anchor?: Date;
   rateLimits: string;
   faults?: string;
+  latency: string;
   log?: boolean;
   quiet?: boolean;
   [count: string]: unknown;
@@ -85,7 +87,8 @@ export function registerSandboxCommand(program: Command): void {
       [
         `Serves the 13 read operations of Klaviyo's API, revision ${REVISION}, from a deterministic synthetic account. JSON:API documents, filters, sorts, cursor pagination, API keys and scopes, rate limits and injected faults behave like Klaviyo's, so a connector that works against the sandbox works against Klaviyo.`,
         `Page sizes: profiles and list/segment members take page[size] (default 20, max 100), flows too (50, max 50); lists, segments and templates serve 10 per page, events and metrics 200, tags 50, catalog items 100, campaigns ${CAMPAIGNS_PAGE_SIZE}.`,
-        'Sandbox endpoints (no API key): GET /__sandbox/health, /__sandbox/truth, /__sandbox/stats, /__sandbox/faults, /__sandbox/rate-limits; POST /__sandbox/advance {scale?, at?}, /__sandbox/faults {...}, /__sandbox/rate-limits {mode}.',
+        'Sandbox endpoints (no API key): GET /__sandbox/health, /__sandbox/truth, /__sandbox/stats, /__sandbox/faults, /__sandbox/rate-limits, /__sandbox/latency; POST /__sandbox/advance {scale?, at?}, /__sandbox/faults {...}, /__sandbox/rate-limits {mode}, /__sandbox/latency {spec}.',
+        'Latency: --latency klaviyo answers each request after about 150 ms plus 0.75 ms per resource (an events page of 200 in ~300 ms), ±25%, so benchmarks on localhost see the delays of a real API; off (the default) answers at once.',
       ].join('\n\n'),
     )
     .option('--port <n>', 'port to listen on; 0 picks a free one', integer(0, 65535), DEFAULT_PORT)
@@ -107,6 +110,11 @@ export function registerSandboxCommand(program: Command): void {
       'documented',
     )
     .option('--faults <spec>', 'inject faults into a share of /api/ requests, e.g. 500=0.02,503=0.02,reset=0.01,slow=0.05:1500,429=0.02')
+    .option(
+      '--latency <spec>',
+      'how slowly to answer: off, klaviyo (150 ms + 0.75 ms per row, ±25%) or base=<ms>,row=<ms>,jitter=<fraction>, each on top of klaviyo',
+      'off',
+    )
     .option('--log', 'print a line per request to stderr (API keys are never printed)')
     .option('--quiet', 'print only the "listening on" line');
   for (const [flag, , what] of COUNT_FLAGS)
@@ -133,6 +141,12 @@ export function registerSandboxCommand(program: Command): void {
       } catch (err) {
         fail(`--faults: ${(err as Error).message}.`);
       }
+      let latency;
+      try {
+        latency = parseLatencySpec(flags.latency);
+      } catch (err) {
+        fail(`--latency: ${(err as Error).message}.`);
+      }
       const counts: Partial<SizeOptions> = {};
       for (const [flag, key] of COUNT_FLAGS) {
         const attribute = flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
@@ -151,6 +165,7 @@ export function registerSandboxCommand(program: Command): void {
           anchor: flags.anchor,
           rateLimits,
           faults,
+          latency,
           log: flags.log === true,
         });
       } catch (err) {
@@ -166,7 +181,7 @@ export function registerSandboxCommand(program: Command): void {
         banner +=
           `  keys: ${describeKeys(sandbox.apiKeys)}\n` +
           `  account: size ${flags.size}, seed ${flags.seed}, anchor ${sandbox.account.options.anchor.toISOString()}: ${describeSizes(sizes)}; ` +
-          `rate limits ${formatRateLimitMode(sandbox.rateLimits)}${flags.faults ? `; faults ${flags.faults}` : ''}\n`;
+          `rate limits ${formatRateLimitMode(sandbox.rateLimits)}; latency ${formatLatency(sandbox.latency)}${flags.faults ? `; faults ${flags.faults}` : ''}\n`;
       }
       process.stdout.write(banner);
       const stop = (): void => {

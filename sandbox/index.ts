@@ -7,6 +7,7 @@ import { createAccount, SIZE_PRESETS } from './account';
 import type { Account, AdvanceSummary, SizeOptions } from './account/types';
 import { parseApiKey, type ApiKey } from './http/auth';
 import { emptyFaults, parseFaultSpec, type FaultConfig } from './http/faults';
+import { LATENCY_OFF, parseLatencySpec, type LatencyModel } from './http/latency';
 import { parseRateLimitMode, type RateLimitMode } from './http/ratelimit';
 import { createSandboxServer } from './http/server';
 
@@ -32,6 +33,11 @@ export interface SandboxOptions {
   rateLimits?: string | RateLimitMode;
   /** e.g. `500=0.02,reset=0.01,slow=0.05:1500`, or parsed; default none */
   faults?: string | FaultConfig;
+  /**
+   * how slowly it answers: `off` (default), `klaviyo` (150 ms + 0.75 ms per row, ±25%) or
+   * `base=<ms>,row=<ms>,jitter=<fraction>` (each on top of `klaviyo`'s), or parsed
+   */
+  latency?: string | LatencyModel;
   /** a line per request: true writes to stderr, a function receives the lines */
   log?: boolean | ((line: string) => void);
   /** where unexpected server errors are reported; default stderr */
@@ -46,6 +52,8 @@ export interface RunningSandbox {
   /** the API keys in force */
   apiKeys: ApiKey[];
   rateLimits: RateLimitMode;
+  /** the latency model in force (POST /__sandbox/latency changes it) */
+  readonly latency: LatencyModel;
   /**
    * Moves the account's clock to `at` (default now), as `POST /__sandbox/advance` does: profiles and templates
    * updated, events appended, catalog items deleted; says how many of each.
@@ -56,6 +64,7 @@ export interface RunningSandbox {
 
 export const DEFAULT_API_KEY = 'pk_sandbox';
 export const DEFAULT_PORT = 4010;
+export { LATENCY_KLAVIYO, LATENCY_OFF, formatLatency, parseLatencySpec, type LatencyModel } from './http/latency';
 
 const writeStderr = (line: string): void => {
   process.stderr.write(`${line}\n`);
@@ -74,10 +83,20 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
   const rateLimits =
     typeof options.rateLimits === 'string' ? parseRateLimitMode(options.rateLimits) : (options.rateLimits ?? { kind: 'documented' });
   const faults = typeof options.faults === 'string' ? parseFaultSpec(options.faults) : (options.faults ?? emptyFaults());
+  const latency = typeof options.latency === 'string' ? parseLatencySpec(options.latency) : (options.latency ?? LATENCY_OFF);
   const account = createAccount({ seed, sizes: sizesFor(options.size, options.counts), anchor });
   const log = options.log === true ? writeStderr : options.log || undefined;
 
-  const sandbox = createSandboxServer({ account, apiKeys, rateLimits, faults, seed, log, logError: options.logError ?? writeStderr });
+  const sandbox = createSandboxServer({
+    account,
+    apiKeys,
+    rateLimits,
+    faults,
+    latency,
+    seed,
+    log,
+    logError: options.logError ?? writeStderr,
+  });
   const { server } = sandbox;
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
@@ -96,6 +115,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     account,
     apiKeys,
     rateLimits,
+    get latency() {
+      return sandbox.latency.current;
+    },
     advance: (opts) => account.advance(opts),
     close: () =>
       new Promise<void>((resolve, reject) => {

@@ -77,6 +77,51 @@ function idColumns(stream: StreamDef): ColumnDef[] {
 
 const SYNCED_AT_COLUMN: ColumnDef = { name: SYNCED_AT, type: 'timestamp' };
 
+/** What every row and page of a stream needs from its definition, worked out once per stream, not per row. */
+interface StreamShape {
+  /** the columns no attribute may take: ids, relationship ids, `_synced_at` */
+  fixed: ReadonlySet<string>;
+  parentColumn: string | null;
+  idColumn: string;
+  relationships: ReadonlyArray<[relationship: string, column: string]>;
+  /** the attributes kept; null: all */
+  keep: ReadonlySet<string> | null;
+  /** column types by definition: ids, `_synced_at`, then the spec's attributes */
+  known: ReadonlyMap<string, ColumnType>;
+}
+
+const shapes = new WeakMap<StreamDef, StreamShape>();
+
+function shapeOf(stream: StreamDef): StreamShape {
+  let shape = shapes.get(stream);
+  if (shape) return shape;
+  const ids = idColumns(stream);
+  const known = new Map<string, ColumnType>();
+  for (const c of [...ids, SYNCED_AT_COLUMN]) known.set(c.name, c.type);
+  for (const a of specAttributes(stream)) if (!known.has(a.name)) known.set(a.name, a.type);
+  shape = {
+    fixed: new Set([...ids.map((c) => c.name), SYNCED_AT]),
+    parentColumn: parentOf(stream)?.column ?? null,
+    idColumn: idColumnOf(stream),
+    relationships: Object.entries(stream.relationshipColumns ?? {}),
+    keep: stream.keepAttributes ? new Set(stream.keepAttributes) : null,
+    known,
+  };
+  shapes.set(stream, shape);
+  return shape;
+}
+
+/** Attribute names already checked: the same few dozen arrive on every row. Bounded, in case a source invents many. */
+const validAttributeNames = new Set<string>();
+const MAX_REMEMBERED_NAMES = 10_000;
+
+function checkAttributeName(name: string, where: () => string): void {
+  if (validAttributeNames.has(name)) return;
+  validateColumnName(name, `${where()}, attribute`);
+  if (validAttributeNames.size >= MAX_REMEMBERED_NAMES) validAttributeNames.clear();
+  validAttributeNames.add(name);
+}
+
 /**
  * The columns a new table starts with: ids, every kept spec attribute Klaviyo always sends (so an empty stream
  * still has its full shape), `_synced_at`. Attributes sent only on request are added when they first arrive.
@@ -94,33 +139,34 @@ export function baseColumns(stream: StreamDef): ColumnDef[] {
  * One resource → one row. `parentId` is required for child streams (the list id of a list membership).
  * Every primary key column must end up non-empty; a resource without an id is a protocol error worth stopping on.
  */
-export function toRow(stream: StreamDef, resource: KlaviyoResource, parentId?: string, syncedAt: Date = systemNow()): Row {
-  const where = `stream ${stream.name}, resource ${JSON.stringify(resource?.id)}`;
-  if (typeof resource?.id !== 'string' || resource.id === '') throw new Error(`${where}: resource has no id`);
+export function toRow(stream: StreamDef, resource: KlaviyoResource, parentId?: string, syncedAt: Date | string = systemNow()): Row {
+  // built only when something is wrong: a page of 200 rows would otherwise stringify 200 ids for nothing
+  const where = () => `stream ${stream.name}, resource ${JSON.stringify(resource?.id)}`;
+  if (typeof resource?.id !== 'string' || resource.id === '') throw new Error(`${where()}: resource has no id`);
+  const shape = shapeOf(stream);
   const row: Row = {};
-  const fixed = new Set([...idColumns(stream).map((c) => c.name), SYNCED_AT]);
-  for (const [name, value] of Object.entries(resource.attributes ?? {})) {
-    if (!keeps(stream, name)) continue;
-    validateColumnName(name, `${where}, attribute`);
-    if (fixed.has(name)) {
-      throw new IdentifierError(`${where}: attribute ${JSON.stringify(name)} collides with a key or relationship column`);
+  const attributes = resource.attributes ?? {};
+  for (const name in attributes) {
+    if (!Object.hasOwn(attributes, name) || (shape.keep && !shape.keep.has(name))) continue;
+    checkAttributeName(name, where);
+    if (shape.fixed.has(name)) {
+      throw new IdentifierError(`${where()}: attribute ${JSON.stringify(name)} collides with a key or relationship column`);
     }
-    row[name] = value;
+    row[name] = attributes[name];
   }
-  const parent = parentOf(stream);
-  if (parent) {
-    if (typeof parentId !== 'string' || parentId === '') throw new Error(`${where}: child stream needs the parent's id`);
-    row[parent.column] = parentId;
+  if (shape.parentColumn !== null) {
+    if (typeof parentId !== 'string' || parentId === '') throw new Error(`${where()}: child stream needs the parent's id`);
+    row[shape.parentColumn] = parentId;
   }
-  row[idColumnOf(stream)] = resource.id;
-  for (const [relationship, column] of Object.entries(stream.relationshipColumns ?? {})) {
+  row[shape.idColumn] = resource.id;
+  for (const [relationship, column] of shape.relationships) {
     const data = resource.relationships?.[relationship]?.data as { id?: unknown } | null | undefined;
     row[column] = data && !Array.isArray(data) && typeof data.id === 'string' ? data.id : null;
   }
   for (const key of stream.primaryKey) {
-    if (typeof row[key] !== 'string' || row[key] === '') throw new Error(`${where}: primary key column ${key} is empty`);
+    if (typeof row[key] !== 'string' || row[key] === '') throw new Error(`${where()}: primary key column ${key} is empty`);
   }
-  row[SYNCED_AT] = syncedAt.toISOString();
+  row[SYNCED_AT] = typeof syncedAt === 'string' ? syncedAt : syncedAt.toISOString();
   return row;
 }
 
@@ -130,9 +176,7 @@ export function toRow(stream: StreamDef, resource: KlaviyoResource, parentId?: s
  * null anyway); the first page that carries a value adds it.
  */
 export function pageColumns(stream: StreamDef, rows: Row[]): ColumnDef[] {
-  const known = new Map<string, ColumnType>();
-  for (const c of [...idColumns(stream), SYNCED_AT_COLUMN]) known.set(c.name, c.type);
-  for (const a of specAttributes(stream)) if (!known.has(a.name)) known.set(a.name, a.type);
+  const { known } = shapeOf(stream);
   const names = new Set<string>();
   for (const row of rows) for (const name of Object.keys(row)) names.add(name);
   const cols: ColumnDef[] = [];

@@ -15,7 +15,7 @@
 import type { Knex } from 'knex';
 import type { Mode, StreamDef } from '../../streams/types';
 import { baseColumns, pageColumns, toRow, type ColumnDef, type KlaviyoResource, type Row } from './columns';
-import type { ColumnType } from './column-types';
+import { cachedColumns, forgetColumns, recordColumns, type TableColumns } from './column-cache';
 import { processDatabases, type DatabasePools, type Target } from './connect';
 import { systemNow, type Now } from '../clock';
 import { createTable, dialectFor, schemaOf, tableOf, upsertRows, type Dialect } from './dialect';
@@ -116,6 +116,16 @@ export class RunStateError extends Error {
 
 const MODES: readonly Mode[] = ['full-refresh', 'incremental'];
 
+/** A page made ready for writing: everything that does not depend on the database, computed once per page. */
+interface PageToWrite {
+  input: WritePageInput;
+  where: string;
+  rows: Row[];
+  columns: ColumnDef[];
+  pageMax: string | null;
+  syncedAt: Date;
+}
+
 /** Schemas whose state table is known to be keyed by table, per database: checked once per process, not per page. */
 const currentStateTables = new WeakMap<Knex, Set<string>>();
 
@@ -151,9 +161,11 @@ async function createDataTable(
 
 /** Klaviyo can repeat a resource within a page; one statement may not update a row twice (Postgres rejects it). */
 function dedupe(rows: Row[], primaryKey: string[]): Row[] {
-  const byKey = new Map<string, Row>();
-  for (const row of rows) byKey.set(JSON.stringify(primaryKey.map((k) => row[k])), row);
-  return [...byKey.values()];
+  const byKey = new Map<unknown, Row>();
+  // a single-column key (every stream but the memberships) is its own map key: no JSON per row
+  const keyOf = primaryKey.length === 1 ? (row: Row) => row[primaryKey[0]] : (row: Row) => JSON.stringify(primaryKey.map((k) => row[k]));
+  for (const row of rows) byKey.set(keyOf(row), row);
+  return byKey.size === rows.length ? rows : [...byKey.values()];
 }
 
 /** Encodes a page's rows for the driver and upserts them on the primary key. */
@@ -163,11 +175,22 @@ async function upsert(
   ref: TableRef,
   rows: Row[],
   columns: string[],
-  types: Map<string, ColumnType>,
+  types: TableColumns,
   primaryKey: string[],
 ): Promise<void> {
-  const encoded = rows.map((row) => Object.fromEntries(columns.map((c) => [c, d.encode(row[c], types.get(c) ?? 'text')])));
+  // the column types looked up once per page, not once per value
+  const typed = columns.map((c) => [c, types.get(c) ?? 'text'] as const);
+  const encoded = rows.map((row) => {
+    const out: Row = {};
+    for (const [c, type] of typed) out[c] = d.encode(row[c], type);
+    return out;
+  });
   await upsertRows(trx, d, ref, encoded, columns, primaryKey);
+}
+
+/** A failure that a stale cached column set cannot have caused: not worth writing the page again. */
+function staleColumnsCannotExplain(err: unknown): boolean {
+  return err instanceof RunStateError;
 }
 
 export class Destination {
@@ -193,7 +216,7 @@ export class Destination {
     const { stream, mode, runId } = input;
     const partitions = [...new Set(input.partitions?.length ? input.partitions : [''])];
     const d = this.d;
-    return this.db.transaction(async (trx) => {
+    return this.reshaping(object, async (trx) => {
       await d.lockSchema(trx, object.schema);
       await ensureStateTable(trx, d, object.schema);
       const target = targetTable(d.kind, object);
@@ -264,6 +287,11 @@ export class Destination {
    * continues from the last committed page. A page whose `nextUrl`/`done` the
    * state already holds was committed before a crash: its rows are upserted again but not counted again.
    * A partition the run was not prepared with joins the run here.
+   *
+   * The table's columns come from the process's cache (column-cache.ts), so a page that brings no new column reads
+   * no catalog: five statements (lock the state row, upsert the rows, save the state, begin and commit). A page that
+   * fails with a cached column set is written once more with the catalog read afresh (the transaction rolled back,
+   * so that is safe): a table dropped or recreated behind our back does not cost an activity attempt.
    */
   async writePage(input: WritePageInput): Promise<WritePageResult> {
     const object = checkRun(input);
@@ -272,17 +300,49 @@ export class Destination {
     if (typeof partition !== 'string') throw new Error(`${where}: partition must be a string ('' when unpartitioned)`);
     if (nextUrl === null && !done) throw new Error(`${where}: a page without a next URL must be the last (done: true)`);
     const syncedAt = this.now();
+    const syncedAtIso = syncedAt.toISOString();
     const rows = dedupe(
-      input.resources.map((r) => toRow(stream, r, input.parentId, syncedAt)),
+      input.resources.map((r) => toRow(stream, r, input.parentId, syncedAtIso)),
       stream.primaryKey,
     );
     const columns = pageColumns(stream, rows);
     const pageMax = pageWatermark(stream, rows, syncedAt);
+    const page: PageToWrite = { input, where, rows, columns, pageMax, syncedAt };
+    const ref = mode === 'full-refresh' ? stagingTable(this.d.kind, object) : targetTable(this.d.kind, object);
+
+    const lookup = cachedColumns(this.db, ref);
+    try {
+      const { result, tableColumns } = await this.writePageOnce(page, object, ref, lookup.columns);
+      recordColumns(this.db, ref, tableColumns, lookup);
+      return result;
+    } catch (err) {
+      // the table may have been dropped or recreated behind our back: whatever failed, read the catalog next time
+      forgetColumns(this.db, [ref]);
+      if (lookup.columns === undefined || staleColumnsCannotExplain(err)) throw err;
+      // The transaction rolled back, so writing the page again is safe; with the catalog read afresh, a stale
+      // cache never costs an activity attempt. A failure with nothing cached is the real one, and is thrown.
+      const fresh = cachedColumns(this.db, ref);
+      const { result, tableColumns } = await this.writePageOnce(page, object, ref, undefined);
+      recordColumns(this.db, ref, tableColumns, fresh);
+      return result;
+    }
+  }
+
+  /**
+   * One transaction of writePage. `known`: the table's columns as cached, or undefined to read them from the
+   * catalog. Returns the result and the table's columns as the transaction leaves them.
+   */
+  private async writePageOnce(
+    page: PageToWrite,
+    object: ObjectName,
+    ref: TableRef,
+    known: TableColumns | undefined,
+  ): Promise<{ result: WritePageResult; tableColumns: TableColumns }> {
+    const { input, where, rows, columns, pageMax, syncedAt } = page;
+    const { stream, mode, runId, partition, nextUrl, done } = input;
     // incremental pages land in the target, so with a listing sorted by the cursor the page is safe progress at once
     const perPage = mode === 'incremental' && watermarkPerPage(stream);
     const d = this.d;
-    const ref = mode === 'full-refresh' ? stagingTable(d.kind, object) : targetTable(d.kind, object);
-
     return this.db.transaction(async (trx) => {
       await this.stateTableCurrent(trx, object.schema);
       const state =
@@ -294,15 +354,24 @@ export class Destination {
         throw new RunStateError(`${where}: the run is ${state.status}; nothing more can be written to it`);
       }
 
-      const existing = await d.columns(trx, ref);
-      if (!existing) throw new RunStateError(`${where}: table ${tableSql(ref)} does not exist; call prepare first`);
-      const added = columns.filter((c) => !existing.has(c.name));
+      // The catalog only when nothing is cached or the page brings a column the cache lacks: then read afresh, since
+      // another process may have added it meanwhile (in SQLite this transaction holds the write lock, so what it
+      // reads stays true until it commits; Postgres' ADD COLUMN IF NOT EXISTS is safe either way).
+      let existing = known;
+      if (!existing || columns.some((c) => !existing!.has(c.name))) {
+        const read = await d.columns(trx, ref);
+        if (!read) throw new RunStateError(`${where}: table ${tableSql(ref)} does not exist; call prepare first`);
+        existing = read;
+      }
+      const added = columns.filter((c) => !existing!.has(c.name));
       // columns first: an ALTER takes the table's strongest lock, and taking it before our own row locks avoids deadlocks
       for (const c of added) {
         // hand-written (Dialect.addColumnSql): Postgres' ADD COLUMN IF NOT EXISTS, which knex's alterTable cannot say
         await trx.raw(d.addColumnSql(ref, c.name, c.type));
-        existing.set(c.name, c.type);
       }
+      // after an ALTER (which holds the table's lock until commit), the catalog says which type won if another
+      // writer added the same column at the same moment with another type
+      if (added.length > 0) existing = (await d.columns(trx, ref))!;
       if (rows.length > 0)
         await upsert(
           trx,
@@ -329,8 +398,20 @@ export class Destination {
           loopMark: isPowerOfTwo(state.pages + 1) ? nextUrl : state.loopMark,
         });
       }
-      return { rows: rows.length, columnsAdded: added.map((c) => c.name), replayed };
+      return { result: { rows: rows.length, columnsAdded: added.map((c) => c.name), replayed }, tableColumns: existing };
     });
+  }
+
+  /**
+   * A transaction that may create, drop or swap the object's tables (prepare, finish, cancel): the column cache
+   * forgets both of them when it ends, committed or not, so the next page reads the catalog.
+   */
+  private async reshaping<T>(object: ObjectName, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    try {
+      return await this.db.transaction(work);
+    } finally {
+      forgetColumns(this.db, [targetTable(this.d.kind, object), stagingTable(this.d.kind, object)]);
+    }
   }
 
   /**
@@ -376,7 +457,7 @@ export class Destination {
     const { stream, mode, runId } = input;
     const d = this.d;
     const where = `stream ${stream.name}, run ${runId}`;
-    return this.db.transaction(async (trx) => {
+    return this.reshaping(object, async (trx) => {
       await d.lockSchema(trx, object.schema);
       await this.stateTableCurrent(trx, object.schema);
       const table = await readTableState(trx, d, object.schema, object.table, true);
@@ -591,7 +672,7 @@ export class Destination {
     const object = checkRun(input);
     const { mode, runId } = input;
     const d = this.d;
-    return this.db.transaction(async (trx) => {
+    return this.reshaping(object, async (trx) => {
       await d.lockSchema(trx, object.schema);
       await this.stateTableCurrent(trx, object.schema);
       const states = await readTableState(trx, d, object.schema, object.table, true);

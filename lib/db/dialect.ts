@@ -56,7 +56,13 @@ function decodeTimestamp(value: unknown): unknown {
 // Postgres text and jsonb cannot hold U+0000, which user-supplied event properties occasionally contain.
 const NUL = /\u0000/g;
 function withoutNul(value: unknown): unknown {
-  return typeof value === 'string' ? value.replace(NUL, '') : value;
+  return typeof value === 'string' && value.includes('\u0000') ? value.replace(NUL, '') : value;
+}
+
+/** JSON without U+0000 in any string: JSON.stringify writes it as `\u0000`, so only a text that has one needs the slow pass. */
+function jsonWithoutNul(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text.includes('\\u0000') ? JSON.stringify(value, (_key, v: unknown) => withoutNul(v)) : text;
 }
 
 const POSTGRES_TYPES: Record<ColumnType, string> = {
@@ -100,9 +106,7 @@ const postgres: Dialect = {
   },
   encode(value, type) {
     if (value === null || value === undefined) return null;
-    if (type === 'json' || (type === 'text' && typeof value === 'object')) {
-      return JSON.stringify(value, (_key, v: unknown) => withoutNul(v));
-    }
+    if (type === 'json' || (type === 'text' && typeof value === 'object')) return jsonWithoutNul(value);
     return withoutNul(value);
   },
   decode(value, type) {

@@ -113,4 +113,6 @@ export const STREAM = {
   eventBody: 31,
   eventUuid: 32,
   advance: 40,
+  /** the HTTP layer's answer delays (http/latency.ts), not the account's data */
+  latency: 50,
 } as const;

@@ -5,12 +5,15 @@
  *   POST /__sandbox/advance       {scale?, at?} -> account.advance(): the account changes, returns the summary
  *   GET  /__sandbox/faults        the fault configuration; POST sets it (`{}` clears)
  *   GET  /__sandbox/rate-limits   {mode}; POST {mode: "documented" | "off" | "scale:N"} switches it
- *   GET  /__sandbox/stats         request counts per operation and status
+ *   GET  /__sandbox/latency       {spec, base, row, jitter}; POST {spec: "off" | "klaviyo" | "base=..,row=..,jitter=.."}
+ *                                 or {base?, row?, jitter?} (on top of klaviyo's) switches it
+ *   GET  /__sandbox/stats         per operation: counts per status, bytes, rows, first and last request; 429s (stats.ts)
  */
 import type { IncomingMessage } from 'node:http';
 import type { Account } from '../account/types';
 import { ApiError, invalid, methodNotAllowed, notFound } from './errors';
 import { faultsToJson, parseFaultJson, type FaultInjector } from './faults';
+import { formatLatency, parseLatencyJson, type Latency, type LatencyModel } from './latency';
 import { REVISION } from './operations';
 import { formatRateLimitMode, parseRateLimitMode, type RateLimiter } from './ratelimit';
 import type { RequestStats } from './stats';
@@ -20,7 +23,12 @@ export interface AdminContext {
   account: Account;
   rateLimiter: RateLimiter;
   faults: FaultInjector;
+  latency: Latency;
   stats: RequestStats;
+}
+
+function latencyJson(model: LatencyModel): Record<string, unknown> {
+  return { spec: formatLatency(model), ...model };
 }
 
 const MAX_BODY = 64 * 1024;
@@ -106,9 +114,15 @@ export async function adminAnswer(ctx: AdminContext, method: string, path: strin
         asInvalid(() => ctx.rateLimiter.setMode(parseRateLimitMode(mode)));
       } else if (!get) throw refuse('GET, POST');
       return { mode: formatRateLimitMode(ctx.rateLimiter.mode) };
+    case '/__sandbox/latency':
+      if (post) {
+        const body = await readJson(req);
+        asInvalid(() => ctx.latency.set(parseLatencyJson(body)));
+      } else if (!get) throw refuse('GET, POST');
+      return latencyJson(ctx.latency.current);
     default:
       throw notFound(
-        `No sandbox endpoint at ${path}. Endpoints: GET health, truth, stats, faults, rate-limits; POST advance, faults, rate-limits (all under /__sandbox/).`,
+        `No sandbox endpoint at ${path}. Endpoints: GET health, truth, stats, faults, rate-limits, latency; POST advance, faults, rate-limits, latency (all under /__sandbox/).`,
       );
   }
 }

@@ -166,7 +166,13 @@ function writeIncluded(out: TextOut, rows: readonly Row[], include: ReadonlySet<
   writeResources(out, includedFor(rows, include, req.account), shape, null);
 }
 
-function single(req: ApiRequest): Buffer {
+/** An answer's bytes and the number of resources in its `data` (what the latency model charges per row). */
+export interface Answer {
+  body: Buffer;
+  rows: number;
+}
+
+function single(req: ApiRequest): Answer {
   const { operation, account } = req;
   const shape = shapeOf(req);
   const include = includeOf(req);
@@ -177,10 +183,10 @@ function single(req: ApiRequest): Buffer {
   writeResource(out, row, shape, operation.relationships, include);
   writeIncluded(out, [row], include, req, shape);
   out.push('}');
-  return out.bytes();
+  return { body: out.bytes(), rows: 1 };
 }
 
-function collection(req: ApiRequest): Buffer {
+function collection(req: ApiRequest): Answer {
   const { operation, account } = req;
   const shape = shapeOf(req);
   const include = includeOf(req);
@@ -232,11 +238,11 @@ function collection(req: ApiRequest): Buffer {
   out.push('],"links":', JSON.stringify(links));
   writeIncluded(out, rows, include, req, shape);
   out.push('}');
-  return out.bytes();
+  return { body: out.bytes(), rows: written };
 }
 
-/** The JSON:API document (UTF-8 bytes) for the request, or a thrown ApiError. */
-export function answer(req: ApiRequest): Buffer {
+/** The JSON:API document (UTF-8 bytes) for the request and its resource count, or a thrown ApiError. */
+export function answer(req: ApiRequest): Answer {
   checkParamNames(req);
   return req.operation.spec.collection ? collection(req) : single(req);
 }

@@ -1,7 +1,8 @@
 /**
  * The sandbox's HTTP server (node:http, keep-alive). For /api/ requests, in Klaviyo's order: injected faults,
- * method, route, API key and scopes, revision header, query parsing, rate limit, then the operation itself.
- * /__sandbox/ requests go to admin.ts. Any unexpected exception answers a JSON:API 500 and is logged, so bad input
+ * method, route, API key and scopes, revision header, query parsing, rate limit, then the operation itself; the
+ * latency model's delay (latency.ts) comes last, between building the answer and sending it, errors included.
+ * /__sandbox/ requests go to admin.ts and answer at once. Any unexpected exception answers a JSON:API 500 and is logged, so bad input
  * can never take the server down.
  */
 import http from 'node:http';
@@ -11,6 +12,7 @@ import { answer } from './api';
 import { authenticate, checkRevision, maskKey, type ApiKey } from './auth';
 import { ApiError, injectedFault, invalid, methodNotAllowed, notFound, serverError } from './errors';
 import { FaultInjector, mangleBody, type FaultConfig } from './faults';
+import { Latency, type LatencyModel } from './latency';
 import { RangeCache } from './listing';
 import { route, type Operation } from './operations';
 import { parseQuery } from './query';
@@ -22,7 +24,8 @@ export interface SandboxServerOptions {
   apiKeys: readonly ApiKey[];
   rateLimits: RateLimitMode;
   faults: FaultConfig;
-  /** seeds the fault draws */
+  latency: LatencyModel;
+  /** seeds the fault and latency draws */
   seed: number;
   /** one line per request when set */
   log?: (line: string) => void;
@@ -34,6 +37,7 @@ export interface SandboxServer {
   server: http.Server;
   rateLimiter: RateLimiter;
   faults: FaultInjector;
+  latency: Latency;
   stats: RequestStats;
   /** the base URL for links when a request has no usable Host header; set once listening */
   setDefaultBase(base: string): void;
@@ -63,50 +67,67 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
   const rateLimiter = new RateLimiter(options.rateLimits);
   const faults = new FaultInjector(options.seed);
   faults.set(options.faults);
+  const latency = new Latency(options.seed, options.latency);
   const stats = new RequestStats();
   const ranges = new RangeCache();
   let defaultBase = 'http://127.0.0.1';
   // A key never reaches the log, even when a client puts it in the URL by mistake.
   const redact = (text: string): string => options.apiKeys.reduce((t, k) => t.split(k.key).join(maskKey(k.key)), text);
 
+  /** What one request was answered with, for the stats and the log. */
+  interface Outcome {
+    opId: string;
+    /** 0: the connection was reset */
+    status: number;
+    bytes: number;
+    rows: number;
+    delayMs: number;
+  }
+
   function send(
     res: http.ServerResponse,
+    outcome: Outcome,
     status: number,
     body: string | Buffer,
     headers: Record<string, string>,
     contentType = JSON_API,
   ): void {
+    const bytes = Buffer.byteLength(body);
     // A length rather than chunked encoding: one write, and clients know the size of a 200 KB page up front.
-    res.writeHead(status, { 'content-type': contentType, 'content-length': String(Buffer.byteLength(body)), ...headers });
+    res.writeHead(status, { 'content-type': contentType, 'content-length': String(bytes), ...headers });
     res.end(body);
+    outcome.status = status;
+    outcome.bytes = bytes;
   }
 
-  function sendError(res: http.ServerResponse, err: ApiError, contentType = JSON_API): void {
-    send(res, err.status, err.body(), err.headers, contentType);
+  function sendError(res: http.ServerResponse, outcome: Outcome, err: ApiError, contentType = JSON_API): void {
+    send(res, outcome, err.status, err.body(), err.headers, contentType);
   }
 
   async function handleApi(
     req: http.IncomingMessage,
     res: http.ServerResponse,
+    outcome: Outcome,
     rawPath: string,
     rawQuery: string,
-  ): Promise<[string, number]> {
+  ): Promise<void> {
     const { delayMs, fault } = faults.draw();
     if (delayMs > 0) {
       stats.recordFault('slow');
       await sleep(delayMs);
     }
     const found = route(rawPath);
-    const opId = found?.operation.id ?? 'unknown';
+    outcome.opId = found?.operation.id ?? 'unknown';
     if (fault?.kind === 'reset') {
       stats.recordFault('reset');
       req.socket.destroy();
-      return [opId, 0];
+      return;
     }
     if (fault) {
       stats.recordFault(String(fault.status));
-      sendError(res, injectedFault(fault.status));
-      return [opId, fault.status];
+      outcome.delayMs = await latency.wait(0);
+      sendError(res, outcome, injectedFault(fault.status));
+      return;
     }
     if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '?', 'GET', rawPath);
     if (!found)
@@ -132,41 +153,48 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
 
     const host = req.headers.host;
     const base = host && HOST.test(host) ? `http://${host}` : defaultBase;
-    const body = answer({ account, operation, pathId, query, base, now: Date.now(), ranges });
+    const { body, rows } = answer({ account, operation, pathId, query, base, now: Date.now(), ranges });
     const requestUrl = `${base}${rawPath}${rawQuery ? `?${rawQuery}` : ''}`;
-    send(res, 200, mangleBody(faults.current, rawPath, requestUrl, body), decision.headers);
-    return [operation.id, 200];
+    const sent = mangleBody(faults.current, rawPath, requestUrl, body);
+    outcome.rows = rows;
+    outcome.delayMs = await latency.wait(rows);
+    send(res, outcome, 200, sent, decision.headers);
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = performance.now();
+    const arrivedAt = Date.now();
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const rawPath = q < 0 ? url : url.slice(0, q);
     const rawQuery = q < 0 ? '' : url.slice(q + 1);
-    let opId = 'unknown';
-    let status = 0;
+    const outcome: Outcome = { opId: 'unknown', status: 0, bytes: 0, rows: 0, delayMs: 0 };
+    const isAdmin = rawPath === '/__sandbox' || rawPath.startsWith('/__sandbox/');
     try {
-      if (rawPath === '/__sandbox' || rawPath.startsWith('/__sandbox/')) {
-        opId = 'sandbox';
-        const body = await adminAnswer({ account, rateLimiter, faults, stats }, req.method ?? 'GET', rawPath, req);
-        send(res, 200, JSON.stringify(body), {}, 'application/json');
-        status = 200;
+      if (isAdmin) {
+        outcome.opId = 'sandbox';
+        const body = await adminAnswer({ account, rateLimiter, faults, latency, stats }, req.method ?? 'GET', rawPath, req);
+        send(res, outcome, 200, JSON.stringify(body), {}, 'application/json');
       } else if (rawPath.startsWith('/api/')) {
-        [opId, status] = await handleApi(req, res, rawPath, rawQuery);
+        await handleApi(req, res, outcome, rawPath, rawQuery);
       } else {
         throw notFound(`Nothing at ${rawPath}: the API is under /api/ and the sandbox's own endpoints under /__sandbox/.`);
       }
     } catch (err) {
-      if (opId === 'unknown') opId = route(rawPath)?.operation.id ?? 'unknown';
+      if (outcome.opId === 'unknown') outcome.opId = route(rawPath)?.operation.id ?? 'unknown';
       const apiError = err instanceof ApiError ? err : serverError(500, 'The sandbox failed unexpectedly; see its log.');
       if (!(err instanceof ApiError))
         logError(`sandbox: unexpected error on ${req.method} ${url}: ${err instanceof Error ? err.stack : String(err)}`);
-      status = apiError.status;
-      if (!res.headersSent) sendError(res, apiError, opId === 'sandbox' ? 'application/json' : JSON_API);
-      else res.destroy();
+      outcome.status = apiError.status;
+      if (res.headersSent) res.destroy();
+      else {
+        // An API error (400, 401, 403, 404, 429) takes the base delay, as Klaviyo's do; the admin endpoints none.
+        if (!isAdmin) outcome.delayMs = await latency.wait(0);
+        sendError(res, outcome, apiError, isAdmin ? 'application/json' : JSON_API);
+      }
     }
-    stats.record(opId, status);
+    const { opId, status, bytes, rows, delayMs } = outcome;
+    stats.record({ operationId: opId, status, bytes, rows, delayMs, arrivedAt });
     if (log)
       log(
         `${req.method} ${redact(url.length > 300 ? `${url.slice(0, 300)}…` : url)} ${status || 'reset'} ${(performance.now() - started).toFixed(1)}ms`,
@@ -203,6 +231,7 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     server,
     rateLimiter,
     faults,
+    latency,
     stats,
     setDefaultBase: (base) => {
       defaultBase = base;
