@@ -33,7 +33,8 @@ import { streamMarkdown, type PartitionRunProgress, type StreamRunProgress } fro
 import { KLAVIYO_REPLICATION, KLAVIYO_STREAM, pagesWrittenSignal, partitionProgressQuery, streamProgressQuery } from './shared';
 import { getStream } from '../streams/streams';
 import { partitionsOf } from '../streams/partitions';
-import type { PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
+import { addTiming } from './page-timing';
+import type { PageTiming, PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
 
 const PARTITION_WINDOW = 4;
 
@@ -49,6 +50,8 @@ export interface StreamCarry {
   pages: number;
   runs: number;
   startedAt: number;
+  /** the page activities' time so far (absent when none reported it) */
+  timing?: PageTiming;
 }
 
 /** What a partition workflow carries into its next run. */
@@ -79,7 +82,14 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
   setHandler(streamProgressQuery, () => progress, {
     description: 'Live rows and pages of this stream, partitions done and running, as JSON',
   });
-  const carry = (): StreamCarry => ({ rows: progress.rows, pages: progress.pages, runs: progress.runs, startedAt: started });
+  const timed: { sum?: PageTiming } = { sum: carried?.timing };
+  const carry = (): StreamCarry => ({
+    rows: progress.rows,
+    pages: progress.pages,
+    runs: progress.runs,
+    startedAt: started,
+    ...(timed.sum ? { timing: timed.sum } : {}),
+  });
 
   try {
     const { fansOut } = partitionsOf(getStream(task.stream));
@@ -95,7 +105,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
         await fanOut(task, pending, progress, show, continueNow);
       } else {
         for (const p of pending) {
-          await pagePartition({ ...task, partition: p.key }, progress, show, continueNow);
+          await pagePartition({ ...task, partition: p.key }, progress, show, continueNow, timed);
           progress.partitionsDone++;
           show();
         }
@@ -118,6 +128,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
       tableRows: fin.tableRows,
       watermark: fin.watermark,
       durationMs: Date.now() - started,
+      ...(timed.sum ? { timing: timed.sum } : {}),
     };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
@@ -227,6 +238,7 @@ async function pagePartition(
   counts: { rows: number; pages: number },
   show: () => void,
   continueNow: () => Promise<never>,
+  timed?: { sum?: PageTiming },
 ): Promise<void> {
   const signalReplication = !patched(NO_PAGE_SIGNALS);
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
@@ -238,6 +250,7 @@ async function pagePartition(
     pages += r.pages;
     counts.rows += r.rows;
     counts.pages += r.pages;
+    if (timed) timed.sum = addTiming(timed.sum, r.timing);
     show();
     if (signalReplication && r.pages > 0) {
       await getExternalWorkflowHandle(task.replicationId).signal(pagesWrittenSignal, { stream: task.stream, rows: r.rows, pages: r.pages });
