@@ -35,6 +35,8 @@ export interface ActionGroup extends ActionCounts {
   /** `replicate`, a stream name, or `rate-budget` */
   group: string;
   workflowIds: number;
+  /** each workflow id of the group: its runs and its longest history */
+  workflows: Array<{ workflowId: string; runs: number; maxHistory: number }>;
 }
 
 function empty(): ActionCounts {
@@ -109,15 +111,19 @@ function groupOf(replicationId: string, workflowId: string): string | undefined 
   return undefined;
 }
 
-/** Every execution of the replication, grouped; the visibility store may lag a moment, so it lists until stable. */
+/**
+ * Every execution of the replication, grouped; the visibility store may lag a moment, so it lists until stable.
+ * Rate-budget workflows are per account, not per replication: those started since the replication started count.
+ */
 export async function temporalActions(client: Client, replicationId: string): Promise<ActionGroup[]> {
   const list = async () => {
-    const found: Array<{ workflowId: string; runId: string; group: string }> = [];
+    const found: Array<{ workflowId: string; runId: string; group: string; startTime: Date }> = [];
     for await (const wf of client.workflow.list()) {
       const group = groupOf(replicationId, wf.workflowId);
-      if (group) found.push({ workflowId: wf.workflowId, runId: wf.runId, group });
+      if (group) found.push({ workflowId: wf.workflowId, runId: wf.runId, group, startTime: wf.startTime });
     }
-    return found;
+    const since = Math.min(...found.filter((r) => r.group === 'replicate').map((r) => r.startTime.getTime()));
+    return found.filter((r) => r.group !== 'rate-budget' || r.startTime.getTime() >= since);
   };
   let runs = await list();
   for (let i = 0; i < 10; i++) {
@@ -127,16 +133,18 @@ export async function temporalActions(client: Client, replicationId: string): Pr
     runs = again;
   }
   const groups = new Map<string, ActionGroup>();
-  const ids = new Map<string, Set<string>>();
   for (const run of runs) {
     const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
     let g = groups.get(run.group);
-    if (!g) groups.set(run.group, (g = { group: run.group, workflowIds: 0, ...empty() }));
-    add(g, countHistory(history.events ?? []));
-    if (!ids.has(run.group)) ids.set(run.group, new Set());
-    ids.get(run.group)!.add(run.workflowId);
+    if (!g) groups.set(run.group, (g = { group: run.group, workflowIds: 0, workflows: [], ...empty() }));
+    const counts = countHistory(history.events ?? []);
+    add(g, counts);
+    let wf = g.workflows.find((w) => w.workflowId === run.workflowId);
+    if (!wf) g.workflows.push((wf = { workflowId: run.workflowId, runs: 0, maxHistory: 0 }));
+    wf.runs++;
+    wf.maxHistory = Math.max(wf.maxHistory, counts.maxHistory);
   }
-  for (const g of groups.values()) g.workflowIds = ids.get(g.group)!.size;
+  for (const g of groups.values()) g.workflowIds = g.workflows.length;
   const order = (g: string) => (g === 'replicate' ? 0 : g === 'rate-budget' ? 2 : 1);
   return [...groups.values()].sort((a, b) => order(a.group) - order(b.group) || a.group.localeCompare(b.group));
 }
