@@ -26,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { STREAMS } from '../streams/streams';
 import type { StreamName } from '../streams/types';
 import { capabilities } from './connector/capabilities';
-import { cleanupAll, cleanupOnSignals } from './connector/cleanup';
+import { cleanupAll, cleanupOnSignals, interrupted } from './connector/cleanup';
 import { runFast } from './connector/fast-mode';
 import { runLimits } from './connector/limits-mode';
 import { machineFacts } from './connector/machine';
@@ -143,6 +143,7 @@ async function main(): Promise<number> {
       console.log(`${formatSling(results.sling, documentedEventsPerS(results))}\n`);
     }
   } catch (err) {
+    if (interrupted()) return 130;
     failure = err instanceof Error ? (err.stack ?? err.message) : String(err);
     for (let e: any = err; e?.cause; e = e.cause) failure += `\ncaused by: ${e.cause?.message ?? String(e.cause)}`;
     console.error(`bench: failed: ${failure}`);
