@@ -20,6 +20,8 @@ export interface StreamFigures {
   steadyPerMin: number | null;
   steadyPct: number | null;
   rows: number;
+  /** pages written (the summary's) */
+  pages: number;
   rowsPerS: number;
   /** the stream workflow's wall time, first prepare to finish */
   wallS: number;
@@ -62,6 +64,7 @@ export function streamFigures(
       steadyPerMin,
       steadyPct: steadyPerMin === null ? null : (100 * requestsPerMin) / steadyPerMin,
       rows: s.rows,
+      pages: s.pages,
       rowsPerS: s.rows / wallS,
       wallS,
       tableRows: s.tableRows ?? null,

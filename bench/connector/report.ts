@@ -1,5 +1,5 @@
 /** The printed tables of each mode. */
-import type { FastResult, TimeSplit } from './fast-mode';
+import { timeSplit, type FastResult, type TimeSplit } from './fast-mode';
 import type { StreamFigures } from './figures';
 import type { LimitsResult } from './limits-mode';
 import type { SlingResult } from './sling-mode';
@@ -104,6 +104,8 @@ export function formatLimits(r: LimitsResult): string {
           '  (a stream of under 2 minutes can exceed its steady rate: Klaviyo counts it in fixed 60 s windows, the first one allowed in full)',
         ]
       : []),
+    '  time per page in ms (share of the stream wall time; definitions under fast):',
+    splitTable(r.streams.map((s) => [s.stream, timeSplit(s.wallS * 1000, s.pages, s.timing)])),
     workerLines(r.workers),
     `  sandbox CPU ${fixed(r.sandboxCpuS)} s`,
     '  Temporal:',
@@ -131,6 +133,13 @@ function splitRow(label: string, s: TimeSplit | null): string[] {
   ];
 }
 
+function splitTable(rows: Array<[string, TimeSplit | null]>): string {
+  return table(
+    ['', 'pages', 'http', 'json', 'db', 'temporal/other', '= wait', '+ in activity', '+ between activities'],
+    rows.map(([label, split]) => splitRow(label, split)),
+  );
+}
+
 export function formatFast(r: FastResult): string {
   const o = r.options;
   const runs = r.runs;
@@ -153,10 +162,7 @@ export function formatFast(r: FastResult): string {
       ]),
     ),
     '  time per page in ms (share of the stream wall time):',
-    table(
-      ['target', 'pages', 'http', 'json', 'db', 'temporal/other', '= wait', '+ in activity', '+ between activities'],
-      runs.map((x) => splitRow(label(x.target), x.split)),
-    ),
+    splitTable(runs.map((x) => [label(x.target), x.split])),
     '  http: limiter grant to body read; json: JSON.parse + JSON:API check; db: writePage (page + cursor, one transaction);',
     '  temporal/other = stream wall time − (http + json + db): the limiter wait, the rest of each page activity (cursor',
     '  read, heartbeats) and the time between page activities (Temporal scheduling, workflow tasks, prepare, finish).',

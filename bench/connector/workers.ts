@@ -5,7 +5,7 @@
  */
 import { startWorkerProcess, type RunningProcess } from '../../test/helpers/process';
 import { onCleanup } from './cleanup';
-import { usageOf, UsageSampler, type ProcessUsage } from './proc-stats';
+import { usageOf, UsageSampler, type ProcessUsage, type UsageSample } from './proc-stats';
 
 export interface WorkerEnv {
   temporalAddress: string;
@@ -27,6 +27,8 @@ export interface WorkerFigures {
   peakRssMb: number;
   /** the largest VmRSS sampled (every second) during the measurement */
   maxSampledRssMb: number;
+  /** every second of the measurement: CPU seconds so far and VmRSS (in the JSON, not printed) */
+  samples: UsageSample[];
 }
 
 export interface Workers {
@@ -78,6 +80,7 @@ export async function startWorkers(n: number, env: WorkerEnv): Promise<Workers> 
           runCpuS: round((now?.cpuS ?? NaN) - (baseline[i]?.cpuS ?? 0)),
           peakRssMb: round(now?.peakRssMb ?? NaN),
           maxSampledRssMb: round(sampler?.maxRssMb(names[i]) ?? NaN),
+          samples: sampler?.samples.get(names[i]) ?? [],
         };
       });
     },
