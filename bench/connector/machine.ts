@@ -13,7 +13,7 @@ export interface MachineFacts {
   loadAverage: number;
   commit: string;
   branch: string;
-  /** uncommitted changes in the tree */
+  /** uncommitted changes to tracked files (results written so far do not count) */
   dirty: boolean;
 }
 
@@ -35,6 +35,6 @@ export function machineFacts(): MachineFacts {
     loadAverage: Math.round(os.loadavg()[0] * 100) / 100,
     commit: git(['rev-parse', 'HEAD']),
     branch: git(['branch', '--show-current']),
-    dirty: git(['status', '--porcelain']) !== '',
+    dirty: git(['status', '--porcelain', '--untracked-files=no']) !== '',
   };
 }
