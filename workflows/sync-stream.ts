@@ -77,18 +77,18 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
     partitionsDone: 0,
     running: [],
     runs: (carried?.runs ?? 0) + 1,
+    ...(carried?.timing ? { timing: carried.timing } : {}),
   };
   const show = () => setCurrentDetails(streamMarkdown(progress));
   setHandler(streamProgressQuery, () => progress, {
     description: 'Live rows and pages of this stream, partitions done and running, as JSON',
   });
-  const timed: { sum?: PageTiming } = { sum: carried?.timing };
   const carry = (): StreamCarry => ({
     rows: progress.rows,
     pages: progress.pages,
     runs: progress.runs,
     startedAt: started,
-    ...(timed.sum ? { timing: timed.sum } : {}),
+    ...(progress.timing ? { timing: progress.timing } : {}),
   });
 
   try {
@@ -105,7 +105,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
         await fanOut(task, pending, progress, show, continueNow);
       } else {
         for (const p of pending) {
-          await pagePartition({ ...task, partition: p.key }, progress, show, continueNow, timed);
+          await pagePartition({ ...task, partition: p.key }, progress, show, continueNow);
           progress.partitionsDone++;
           show();
         }
@@ -128,7 +128,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
       tableRows: fin.tableRows,
       watermark: fin.watermark,
       durationMs: Date.now() - started,
-      ...(timed.sum ? { timing: timed.sum } : {}),
+      ...(progress.timing ? { timing: progress.timing } : {}),
     };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
@@ -230,15 +230,14 @@ export async function syncPartition(task: PartitionTask, carried?: PartitionCarr
 }
 
 /**
- * Page a partition to its end, adding each batch's rows and pages to `counts`, and continuing as new (through
- * `continueNow`, the calling workflow's) when its history grows large.
+ * Page a partition to its end, adding each batch's rows, pages and timing to `counts`, and continuing as new
+ * (through `continueNow`, the calling workflow's) when its history grows large.
  */
 async function pagePartition(
   task: PartitionTask,
-  counts: { rows: number; pages: number },
+  counts: { rows: number; pages: number; timing?: PageTiming },
   show: () => void,
   continueNow: () => Promise<never>,
-  timed?: { sum?: PageTiming },
 ): Promise<void> {
   const signalReplication = !patched(NO_PAGE_SIGNALS);
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
@@ -250,7 +249,7 @@ async function pagePartition(
     pages += r.pages;
     counts.rows += r.rows;
     counts.pages += r.pages;
-    if (timed) timed.sum = addTiming(timed.sum, r.timing);
+    if (r.timing) counts.timing = addTiming(counts.timing, r.timing);
     show();
     if (signalReplication && r.pages > 0) {
       await getExternalWorkflowHandle(task.replicationId).signal(pagesWrittenSignal, { stream: task.stream, rows: r.rows, pages: r.pages });
