@@ -27,7 +27,7 @@ import { resumeFrom } from '../lib/db/watermark';
 import { splitWindows, takeOverWindows, windowKey } from '../streams/windows';
 import { processDatabases, type DatabasePools, type Target } from '../lib/db/connect';
 import { systemNow, type Now } from '../lib/clock';
-import type { FinishResult, PagesResult, PartitionPage, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
+import type { FinishResult, PageTiming, PagesResult, PartitionPage, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
 
 export interface ActivityDeps {
   /** where connections are resolved from (env vars, env.yaml) */
@@ -228,6 +228,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      * again from the database, so at most the page in flight is fetched twice, and writing it twice is an upsert.
      */
     async syncPages(task: PartitionTask): Promise<PagesResult> {
+      const callStarted = performance.now();
       const stream = getStream(task.stream);
       const dest = destination(task.target);
       const parts = partitionsOf(stream);
@@ -260,6 +261,14 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const guard = new PagingGuard(stream.name, task.partition, progress.loopMark);
       let rows = 0;
       let pages = 0;
+      // counts for the benchmark's split of time (bench/connector.bench.ts), summed by the stream workflow
+      const timing: PageTiming = { waitMs: 0, httpMs: 0, jsonMs: 0, dbMs: 0, activityMs: 0 };
+      const result = (done: boolean): PagesResult => ({
+        done,
+        rows,
+        pages,
+        timing: { ...timing, activityMs: performance.now() - callStarted },
+      });
       for (;;) {
         let resources: JsonApiResource[];
         let next: string | null;
@@ -267,12 +276,16 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           const page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
           resources = asArray(page.document.data);
           next = guard.follow(url, page.document.links?.next ?? null);
+          timing.waitMs += page.timing.waitMs;
+          timing.httpMs += page.timing.httpMs;
+          timing.jsonMs += page.timing.jsonMs;
         } catch (err) {
           // A list or segment deleted while its members are read: it has no members any more (a 404; PostHog's Klaviyo source skips it too).
           if (!(parts.notFoundIsEmpty && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;
           resources = [];
           next = null;
         }
+        const writeStarted = performance.now();
         const written = await dest.writePage({
           ...run,
           partition: task.partition,
@@ -281,13 +294,13 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           nextUrl: next,
           done: next === null,
         });
+        timing.dbMs += performance.now() - writeStarted;
         rows += written.rows;
         pages++;
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
-        if (next === null) return { done: true, rows, pages };
+        if (next === null) return result(true);
         url = next;
-        if (pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000)
-          return { done: false, rows, pages };
+        if (pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000) return result(false);
       }
     },
 

@@ -8,6 +8,7 @@
  * Pure data and formatting: no I/O. The query definitions are in shared.ts.
  */
 import type { Mode, StreamName } from '../streams/types';
+import type { PageTiming } from './types';
 
 export type StreamStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -50,6 +51,8 @@ export interface StreamRunProgress {
   running: string[];
   /** this workflow's runs so far (1 + continue-as-new count) */
   runs: number;
+  /** where its own page activities spent their time, summed (for the benchmark; absent until one reported it) */
+  timing?: PageTiming;
 }
 
 /** A partition child's answer: the partition's live counts (continue-as-new carries them). */

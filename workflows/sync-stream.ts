@@ -33,7 +33,8 @@ import { streamMarkdown, type PartitionRunProgress, type StreamRunProgress } fro
 import { KLAVIYO_REPLICATION, KLAVIYO_STREAM, pagesWrittenSignal, partitionProgressQuery, streamProgressQuery } from './shared';
 import { getStream } from '../streams/streams';
 import { partitionsOf } from '../streams/partitions';
-import type { PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
+import { addTiming } from './page-timing';
+import type { PageTiming, PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
 
 const PARTITION_WINDOW = 4;
 
@@ -78,6 +79,8 @@ export interface StreamCarry {
   pages: number;
   runs: number;
   startedAt: number;
+  /** the page activities' time so far (absent when none reported it) */
+  timing?: PageTiming;
 }
 
 /** What a partition workflow carries into its next run. */
@@ -103,12 +106,19 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
     partitionsDone: 0,
     running: [],
     runs: (carried?.runs ?? 0) + 1,
+    ...(carried?.timing ? { timing: carried.timing } : {}),
   };
   const show = () => setCurrentDetails(streamMarkdown(progress));
   setHandler(streamProgressQuery, () => progress, {
     description: 'Live rows and pages of this stream, partitions done and running, as JSON',
   });
-  const carry = (): StreamCarry => ({ rows: progress.rows, pages: progress.pages, runs: progress.runs, startedAt: started });
+  const carry = (): StreamCarry => ({
+    rows: progress.rows,
+    pages: progress.pages,
+    runs: progress.runs,
+    startedAt: started,
+    ...(progress.timing ? { timing: progress.timing } : {}),
+  });
 
   try {
     const { fansOut } = partitionsOf(getStream(task.stream));
@@ -149,6 +159,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
       tableRows: fin.tableRows,
       watermark: fin.watermark,
       durationMs: Date.now() - started,
+      ...(progress.timing ? { timing: progress.timing } : {}),
     };
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
@@ -300,12 +311,12 @@ export async function syncPartition(task: PartitionTask, carried?: PartitionCarr
 }
 
 /**
- * Page a partition to its end, adding each batch's rows and pages to `counts`, and continuing as new (through
- * `continueNow`, the calling workflow's) when its history grows large.
+ * Page a partition to its end, adding each batch's rows, pages and timing to `counts`, and continuing as new
+ * (through `continueNow`, the calling workflow's) when its history grows large.
  */
 async function pagePartition(
   task: PartitionTask,
-  counts: { rows: number; pages: number },
+  counts: { rows: number; pages: number; timing?: PageTiming },
   show: () => void,
   continueNow: () => Promise<never>,
 ): Promise<void> {
@@ -318,7 +329,7 @@ async function pagePartition(
  */
 async function pageUntil(
   task: PartitionTask,
-  counts: { rows: number; pages: number },
+  counts: { rows: number; pages: number; timing?: PageTiming },
   show: () => void,
   stop: () => boolean,
 ): Promise<'done' | 'suspended'> {
@@ -332,6 +343,7 @@ async function pageUntil(
     pages += r.pages;
     counts.rows += r.rows;
     counts.pages += r.pages;
+    if (r.timing) counts.timing = addTiming(counts.timing, r.timing);
     show();
     if (signalReplication && r.pages > 0) {
       await getExternalWorkflowHandle(task.replicationId).signal(pagesWrittenSignal, { stream: task.stream, rows: r.rows, pages: r.pages });

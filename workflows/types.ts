@@ -62,10 +62,24 @@ export interface PrepareResult {
   more?: boolean;
 }
 
+/**
+ * Where page activities spent their time, summed, in milliseconds (what the benchmark splits; absent from results
+ * recorded before): the rate limiter's wait, HTTP until the body was read, JSON parsing and checks, the database
+ * write of each page, and each activity's whole run (the rest of it: reading the cursor, heartbeats).
+ */
+export interface PageTiming {
+  waitMs: number;
+  httpMs: number;
+  jsonMs: number;
+  dbMs: number;
+  activityMs: number;
+}
+
 export interface PagesResult {
   done: boolean;
   rows: number;
   pages: number;
+  timing?: PageTiming;
 }
 
 export interface FinishResult {
@@ -88,6 +102,8 @@ export interface StreamSummary {
   watermark?: string | null;
   durationMs: number;
   error?: string;
+  /** the page activities' time, summed over the stream's own chain (not its partition children) */
+  timing?: PageTiming;
 }
 
 export interface ReplicationSummary {
