@@ -162,7 +162,11 @@ void test(
     await heading(`${NAME}/profiles`);
     await page.getByRole('link', { name: NAME, exact: true }).waitFor();
     await page.getByRole('link', { name: 'syncStream', exact: true }).waitFor();
-    await page.getByText('syncPages • profiles from page 1').first().waitFor();
+    // profiles page in time windows: each page activity's summary names its window (`profiles [<start>..<end>]`)
+    await page
+      .getByText(/syncPages • profiles \[[^\]]*\] from page 1/)
+      .first()
+      .waitFor();
 
     await page.getByRole('tab', { name: /User Metadata/ }).click();
     // Summary, Details and Current Details: three rendered frames, in that order
