@@ -6,12 +6,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { request } from 'undici';
 import { buildOperationsSpec } from '../sandbox/http/generate-operations-spec';
 import snapshot from '../sandbox/http/operations-spec.json';
-import { CLI, ROOT, startSandbox, type SandboxProcess } from './helpers/sandbox';
+import { ROOT, runSandboxCli as runCli, startSandbox, type SandboxProcess } from './helpers/sandbox';
 
 const KEY = 'pk_http_test_key';
 const READ_PROFILES = 'pk_profiles_only';
@@ -104,22 +103,6 @@ const q = (params: Record<string, string | number>): string =>
     .map(([k, v]) => `${k}=${encodeURIComponent(String(v))}`)
     .join('&');
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
-
-/** Runs the CLI to completion (for flags that must fail) and returns its exit code and output. */
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'sandbox', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 before(async () => {
   sb = await startSandbox([

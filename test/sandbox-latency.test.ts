@@ -7,11 +7,10 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { Client, request } from 'undici';
 import { startSandbox as startInProcess } from '../sandbox';
 import { Latency, LATENCY_KLAVIYO, LATENCY_OFF, formatLatency, parseLatencyJson, parseLatencySpec } from '../sandbox/http/latency';
-import { CLI, ROOT, startSandbox, type SandboxProcess } from './helpers/sandbox';
+import { runSandboxCli, startSandbox, type SandboxProcess } from './helpers/sandbox';
 
 const KEY = 'pk_latency_test';
 const HEADERS = { authorization: `Klaviyo-API-Key ${KEY}`, revision: '2025-07-15' };
@@ -63,20 +62,7 @@ async function traffic(
   return stats.traffic[operation] ?? { requests: 0, bytes: 0, rows: 0, delayMs: 0 };
 }
 
-function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, 'sandbox', '--port', '0', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runCli = (args: string[]) => runSandboxCli(['--port', '0', ...args]);
 
 void describe('the latency spec', () => {
   void test('off, klaviyo, and fields on top of klaviyo', () => {

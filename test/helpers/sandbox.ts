@@ -95,3 +95,19 @@ export async function startSandbox(args: string[] = [], env: NodeJS.ProcessEnv =
     stop: () => stopChild(child),
   };
 }
+
+/** Runs `klaviyo-sync sandbox <args>` to completion (for flags that must fail): its exit code and output. */
+export function runSandboxCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, 'sandbox', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
