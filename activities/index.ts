@@ -18,7 +18,7 @@ import { SyncError } from '../lib/errors';
 import { KlaviyoErrorType } from '../lib/klaviyo/errors';
 import { PagingGuard } from '../lib/klaviyo/paging';
 import { checkStreamScopes } from '../lib/klaviyo/scopes';
-import { processRateLimiter, sharedOperations, type RateLimiter, type RateLimitMode } from '../lib/klaviyo/ratelimit';
+import { processRateLimiter, RATE_LIMIT_MODES, sharedOperations, type RateLimiter, type RateLimitMode } from '../lib/klaviyo/ratelimit';
 import { STREAM_OPERATIONS, type OperationTable } from '../lib/klaviyo/operations';
 import { accountKey } from '../lib/klaviyo/account-key';
 import { firstPageUrl } from '../lib/klaviyo/urls';
@@ -63,9 +63,9 @@ export interface ActivityDeps {
 
 /** The process's collaborators; rate limits from `rateLimitMode`, else KLAVIYO_SYNC_RATE_LIMITS, else documented. */
 export function defaultDeps(env: NodeJS.ProcessEnv = process.env, rateLimitMode?: RateLimitMode): ActivityDeps {
-  const mode = rateLimitMode ?? (env.KLAVIYO_SYNC_RATE_LIMITS || 'documented');
-  if (mode !== 'sling' && mode !== 'documented') {
-    throw new Error(`KLAVIYO_SYNC_RATE_LIMITS must be documented or sling, not ${JSON.stringify(mode)}`);
+  const mode = (rateLimitMode ?? (env.KLAVIYO_SYNC_RATE_LIMITS || 'documented')) as RateLimitMode;
+  if (!(RATE_LIMIT_MODES as readonly string[]).includes(mode)) {
+    throw new Error(`KLAVIYO_SYNC_RATE_LIMITS must be ${RATE_LIMIT_MODES.join(', ')}, not ${JSON.stringify(mode)}`);
   }
   const rateOperations = sharedOperations(STREAM_OPERATIONS, rateShareOf(env));
   return {

@@ -331,12 +331,13 @@ void test('a start Temporal refuses says why, with the server’s answer and the
   for (const r of [tooLong, noNamespace]) assert.doesNotMatch(r.stderr, /\n\s+at /, 'a sentence, not a stack trace');
 });
 
-void test('worker rate limits: documented by default, else KLAVIYO_SYNC_RATE_LIMITS; the flag wins over it', async () => {
+void test('worker rate limits: documented by default, else KLAVIYO_SYNC_RATE_LIMITS; the flag wins over it; off paces nothing', async () => {
   const base = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, KLAVIYO_SYNC_RATE_LIMITS: '' };
   for (const [env, args, mode, from] of [
     [base, [], 'documented', 'the default'],
     [{ ...base, KLAVIYO_SYNC_RATE_LIMITS: 'sling' }, [], 'sling', 'KLAVIYO_SYNC_RATE_LIMITS'],
     [{ ...base, KLAVIYO_SYNC_RATE_LIMITS: 'sling' }, ['--rate-limits', 'documented'], 'documented', '--rate-limits'],
+    [base, ['--rate-limits', 'off'], 'off', '--rate-limits'],
   ] as const) {
     const w = await standaloneWorker(env, [...args, '--task-queue', 'cli-rate-limits']);
     await w.stop(10_000);

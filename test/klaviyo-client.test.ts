@@ -207,6 +207,28 @@ void describe('rate limiter', () => {
     assert.equal(tags.times[60], 61_000);
   });
 
+  void it('off mode: no pacing past any tier, only the concurrency cap, and a 429 still holds its operation back', async () => {
+    const clock = new FakeClock();
+    const limiter = createRateLimiter({ mode: 'off', clock, concurrency: 500 });
+    // get_tags is documented at 3/s and 60/min: off admits 400 at once
+    const tags = admissions(clock, () => limiter.acquire('get_tags'), 400);
+    await clock.advanceTo(0);
+    await tags.all;
+    assert.deepEqual(tags.times, Array(400).fill(0));
+
+    const capped = createRateLimiter({ mode: 'off', clock });
+    const events = admissions(clock, () => capped.acquire('get_events'), 30, true);
+    await clock.advanceTo(1);
+    assert.equal(events.times.length, 24, 'the documented mode’s concurrency cap');
+    for (const release of events.releases) release();
+
+    await limiter.penalize('get_tags', 5);
+    const after = admissions(clock, () => limiter.acquire('get_tags'), 1);
+    await clock.advanceTo(10_000);
+    await after.all;
+    assert.deepEqual(after.times, [5001]);
+  });
+
   void it('penalize holds back the throttled operation (documented) or the whole account (sling)', async () => {
     const clock = new FakeClock();
     const documented = createRateLimiter({ mode: 'documented', clock });

@@ -59,8 +59,9 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
   const taskQueue = opts.taskQueue ?? TASK_QUEUE;
   const deps = { ...defaultDeps(opts.deps?.env, opts.deps?.rateLimitMode), ...opts.deps, searchAttributes };
   // One budget per account for every worker of the fleet, leased from the account's rate budget workflow, started
-  // (if no other worker did) on this worker's own queue, which this worker polls. An injected limiter wins (tests).
-  if (!opts.deps?.limiterFor) {
+  // (if no other worker did) on this worker's own queue, which this worker polls. An injected limiter wins (tests);
+  // with pacing off there is no budget to share, only the process's concurrency cap (defaultDeps' limiter).
+  if (!opts.deps?.limiterFor && deps.rateLimitMode !== 'off') {
     const fleet = fleetLimiters({
       client: new Client({ connection: opts.connection, namespace }),
       taskQueue,

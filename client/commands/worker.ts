@@ -3,11 +3,9 @@ import type { Command } from 'commander';
 import { connectWorker } from '../temporal';
 import { TASK_QUEUE } from '../../workflows/shared';
 import { createWorker } from '../../worker';
-import type { RateLimitMode } from '../../lib/klaviyo/ratelimit';
+import { RATE_LIMIT_MODES, type RateLimitMode } from '../../lib/klaviyo/ratelimit';
 import { closeAll } from '../../lib/db/connect';
 import { emptyFleetStats, type FleetStats } from '../../worker/fleet-rate-limiter';
-
-const RATE_LIMIT_MODES: readonly RateLimitMode[] = ['documented', 'sling'];
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -18,7 +16,8 @@ export function registerWorkerCommand(program: Command): void {
     .option(
       '--rate-limits <mode>',
       "documented (each endpoint's published limits) or sling (3 requests/s, 3 at once), for all workers of an account " +
-        'together (they lease from one rate budget workflow per account); default: $KLAVIYO_SYNC_RATE_LIMITS, else documented. ' +
+        'together (they lease from one rate budget workflow per account), or off (no pacing: for the sandbox and benchmarks); ' +
+        'default: $KLAVIYO_SYNC_RATE_LIMITS, else documented. ' +
         '$KLAVIYO_SYNC_RATE_SHARE (0 < share <= 1) uses only that part of each documented tier',
     )
     .action(async (opts: { taskQueue: string; rateLimits?: string }) => {
@@ -64,7 +63,7 @@ export function rateLimitMode(flag: string | undefined, env: NodeJS.ProcessEnv):
         ? [env.KLAVIYO_SYNC_RATE_LIMITS, 'KLAVIYO_SYNC_RATE_LIMITS']
         : ['documented', 'the default'];
   if (!(RATE_LIMIT_MODES as readonly string[]).includes(value)) {
-    throw new Error(`${from} must be documented or sling, not ${JSON.stringify(value)}`);
+    throw new Error(`${from} must be ${RATE_LIMIT_MODES.join(', ')}, not ${JSON.stringify(value)}`);
   }
   return { mode: value as RateLimitMode, from };
 }

@@ -29,8 +29,12 @@ export interface RateLimiter {
  *   the burst of the smallest tier our streams use; a listing of flows or tags longer than 60 pages can still meet
  *   their 60/min steady limit, and then a 429 and `penalize` pace it).
  * - `documented`: each operation's own documented burst/s and steady/min, plus an account-wide concurrency cap.
+ * - `off`: no pacing, only the concurrency cap of `documented`; a 429 still blocks its operation for `Retry-After`.
+ *   For the sandbox, benchmarks and a proxy that paces for us: against Klaviyo itself it meets 429s.
  */
-export type RateLimitMode = 'sling' | 'documented';
+export type RateLimitMode = 'sling' | 'documented' | 'off';
+
+export const RATE_LIMIT_MODES: readonly RateLimitMode[] = ['documented', 'sling', 'off'];
 
 export interface Clock {
   now(): number;
@@ -73,9 +77,13 @@ export function laneOf(mode: RateLimitMode, operation: string): string {
   return mode === 'sling' ? ACCOUNT_LANE : operation;
 }
 
-/** The limits of a lane: sling's 3/s, or the operation's documented tier (an unknown operation names the fix). */
+/** No pacing (mode `off`): windows of an infinite limit, which never bind. */
+export const UNPACED: OperationRate = { burst: Infinity, steady: Infinity };
+
+/** The limits of a lane: sling's 3/s, the operation's documented tier (an unknown operation names the fix), or none. */
 export function rateOf(mode: RateLimitMode, operations: OperationTable, operation: string): OperationRate {
   if (mode === 'sling') return SLING_RATE;
+  if (mode === 'off') return UNPACED;
   const facts = operations[operation];
   if (!facts) {
     throw new Error(
@@ -117,6 +125,10 @@ class SlidingWindow {
     private readonly spanMs: number,
   ) {}
 
+  get bounded(): boolean {
+    return Number.isFinite(this.limit);
+  }
+
   /** How long from `now` until one more send fits (0: it fits now). */
   wait(now: number): number {
     while (this.head < this.stamps.length && this.stamps[this.head] <= now - this.spanMs) this.head++;
@@ -139,7 +151,10 @@ class Lane {
   blockedUntil = 0;
 
   constructor(rate: OperationRate) {
-    this.windows = [new SlidingWindow(rate.burst, BURST_WINDOW_MS), new SlidingWindow(rate.steady, STEADY_WINDOW_MS)];
+    // an unpaced lane keeps no send log (it would only grow)
+    this.windows = [new SlidingWindow(rate.burst, BURST_WINDOW_MS), new SlidingWindow(rate.steady, STEADY_WINDOW_MS)].filter(
+      (w) => w.bounded,
+    );
   }
 
   /**
