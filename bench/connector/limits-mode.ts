@@ -10,7 +10,7 @@ import { awaitReplication, replicationYaml, startReplication } from './replicati
 import { BENCH_KEY, startBenchSandbox } from './sandbox';
 import type { Services } from './services';
 import { temporalActions, type ActionGroup } from './temporal-actions';
-import { startWorkers, type WorkerFigures } from './workers';
+import { rateShareFor, startWorkers, type WorkerFigures } from './workers';
 import { usageOf } from './proc-stats';
 
 export interface LimitsOptions {
@@ -49,6 +49,7 @@ export async function runLimits(services: Services, opts: LimitsOptions, workflo
     pg: services.postgres.url,
     lite: `sqlite://${path.join(services.tmp, `${workflowId}.db`)}`,
     rateLimits: workerRateLimits,
+    rateShare: rateShareFor(opts.rateLimits),
   });
   try {
     const before = await sandbox.stats();

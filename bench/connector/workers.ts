@@ -14,6 +14,15 @@ export interface WorkerEnv {
   lite: string;
   /** KLAVIYO_SYNC_RATE_LIMITS */
   rateLimits: string;
+  /** KLAVIYO_SYNC_RATE_SHARE: the part of each documented tier the workers pace at (a sandbox at scale:N has only N) */
+  rateShare?: number;
+}
+
+/** The workers' KLAVIYO_SYNC_RATE_SHARE for a sandbox at `rateLimits` (documented or scale:N): N when below 1. */
+export function rateShareFor(rateLimits: string): number | undefined {
+  const scale = /^scale:(.+)$/.exec(rateLimits);
+  const n = scale ? Number(scale[1]) : 1;
+  return n < 1 ? n : undefined;
 }
 
 export interface WorkerFigures {
@@ -49,6 +58,7 @@ export async function startWorkers(n: number, env: WorkerEnv): Promise<Workers> 
     PG: env.pg,
     LITE: env.lite,
     KLAVIYO_SYNC_RATE_LIMITS: env.rateLimits,
+    KLAVIYO_SYNC_RATE_SHARE: env.rateShare === undefined ? '' : String(env.rateShare),
   };
   const processes: RunningProcess[] = [];
   const stops: Array<() => Promise<void>> = [];
