@@ -649,6 +649,34 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       );
     });
 
+    void test('awkward values survive the upsert: ? and $1 in values, U+0000, objects in text, JSON scalars', async () => {
+      const { object, run } = await startRun(profiles, 'incremental');
+      const odd = 'note_2';
+      const resources = [
+        profile('A', '2025-01-01T00:00:00Z', {
+          [odd]: 'x?y $1',
+          first_name: 'nul\u0000here',
+          properties: { note: 'in\u0000json', n: [1, 'two'] },
+        }),
+        profile('B', '2025-01-02T00:00:00Z', { [odd]: 'plain', first_name: { nested: true }, properties: 'just a string' }),
+      ];
+      await page(run, resources, 'p2');
+      // written twice: the upsert updates every column in place
+      await page(run, resources, 'p2');
+      const rows = await dest.snapshot(object, ['id']);
+      assert.equal(rows.length, 2);
+      assert.deepEqual(
+        rows.map((r) => [r.id, r[odd], r.first_name, r.properties]),
+        [
+          // Postgres text and jsonb cannot hold U+0000: it is dropped there; SQLite keeps it
+          kind === 'postgres'
+            ? ['A', 'x?y $1', 'nulhere', { note: 'injson', n: [1, 'two'] }]
+            : ['A', 'x?y $1', 'nul\u0000here', { note: 'in\u0000json', n: [1, 'two'] }],
+          ['B', 'plain', '{"nested":true}', 'just a string'],
+        ],
+      );
+    });
+
     void test('a page larger than the bound-parameter limit is written in batches', async () => {
       const { object, run } = await startRun(profiles, 'full-refresh');
       // 8 columns (id, 6 attributes, _synced_at) x 9000 rows = 72000 parameters: over SQLite's 32766 and pg's 65535

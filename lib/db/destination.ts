@@ -18,7 +18,7 @@ import { baseColumns, pageColumns, toRow, type ColumnDef, type KlaviyoResource, 
 import { cachedColumns, forgetColumns, recordColumns, type TableColumns } from './column-cache';
 import { processDatabases, type DatabasePools, type Target } from './connect';
 import { systemNow, type Now } from '../clock';
-import { createTable, dialectFor, schemaOf, tableOf, upsertRows, type Dialect } from './dialect';
+import { createTable, dialectFor, schemaOf, tableOf, type Dialect } from './dialect';
 import {
   primaryKeyName,
   stagingTable,
@@ -179,13 +179,13 @@ async function upsert(
   primaryKey: string[],
 ): Promise<void> {
   // the column types looked up once per page, not once per value
-  const typed = columns.map((c) => [c, types.get(c) ?? 'text'] as const);
-  const encoded = rows.map((row) => {
-    const out: Row = {};
-    for (const [c, type] of typed) out[c] = d.encode(row[c], type);
-    return out;
-  });
-  await upsertRows(trx, d, ref, encoded, columns, primaryKey);
+  await d.upsert(
+    trx,
+    ref,
+    rows,
+    columns.map((c) => [c, types.get(c) ?? 'text'] as const),
+    primaryKey,
+  );
 }
 
 /** A failure that a stale cached column set cannot have caused: not worth writing the page again. */
