@@ -182,13 +182,25 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      * One cheap request per scope the streams need (the CLI's pre-check, klaviyo/scopes.ts), so a bad key, a missing
      * scope or a wrong base URL fails the replication before any table is touched.
      */
+    /**
+     * The key's scopes for the selected streams. Each scope found present is heartbeated, and a retried attempt
+     * probes only the others: with several probes per check, a fault in one does not throw away the rest, so every
+     * probe has the check's attempts to itself (a 20% fault rate would otherwise fail a check of many scopes).
+     */
     async checkSource(args: { source: string; streams: StreamName[] }): Promise<void> {
       const { conn, client } = klaviyo(args.source);
+      const earlier = (activityInfo().heartbeatDetails as { passed?: unknown } | undefined)?.passed;
+      const passed = new Set(Array.isArray(earlier) ? earlier.filter((s): s is string => typeof s === 'string') : []);
       await checkStreamScopes(client, args.streams, {
         connection: conn.name,
         baseUrl: conn.baseUrl,
         signal: cancellationSignal(),
         now: deps.now,
+        passed,
+        onPassed: (scope) => {
+          passed.add(scope);
+          heartbeat({ passed: [...passed] });
+        },
       });
     },
 
