@@ -332,6 +332,12 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const stream = getStream(task.stream);
       return destination(task.target).cancelRun({ stream, mode: task.mode, object: task.object, runId: task.runId });
     },
+
+    /** A stream that failed: its run marked failed and, for a full refresh, its staging table dropped. */
+    async failStream(task: StreamTask): Promise<{ stagingDropped: boolean }> {
+      const stream = getStream(task.stream);
+      return destination(task.target).failRun({ stream, mode: task.mode, object: task.object, runId: task.runId });
+    },
   };
 }
 
