@@ -1,10 +1,11 @@
 /**
  * A full refresh failing midway, on Postgres and on SQLite: a first run of `profiles` (full refresh, ~30 pages)
  * completes; the sandbox's clock moves (profiles updated); a second run is failed midway by a 403 (user-fixable:
- * the stream fails at once) while a reader reads the target table every ~100 ms: each read's ids and `updated`
- * values must equal the first run's (any read that differs, or fails, counts its missing or changed rows as lost).
- * Afterwards the staging table must be gone, and a third run must complete with the table equal to the sandbox's
- * truth, values included.
+ * the stream fails at once), a third is terminated midway, each while a reader reads the target table every
+ * ~100 ms: each read's ids and `updated` values must equal the first run's (the worst read's missing or changed
+ * rows count as lost; a read that fails, as all of them). The failed run must have dropped its staging table (the
+ * terminated one runs no code: the next run drops it), and a fourth run must complete with the table equal to the
+ * sandbox's truth, values included, and no staging table left.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { Destination } from '../../lib/db/destination';
 import { connect } from '../../lib/db/connect';
 import { stagingTable } from '../../lib/db/naming';
 import { idsChecksum } from '../../sandbox/account/checksum';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { ReplicationSummary } from '../../workflows/types';
 import { advance, sandboxResources, stackWorker, startStack, targetOf, truth, type Stack } from '../helpers/stack';
 import { recordFigures, SHORT } from './figures';
@@ -64,128 +66,172 @@ async function stagingExists(stack: Stack, target: 'PG' | 'LITE'): Promise<boole
   return ref.schema ? db.schema.withSchema(ref.schema).hasTable(ref.name) : db.schema.hasTable(ref.name);
 }
 
-async function run(target: 'PG' | 'LITE', workflowId: string): Promise<ReplicationSummary> {
+/** Starts a run with a worker of this process; `during` runs beside it; resolves with its end (summary or failure). */
+async function run(
+  target: 'PG' | 'LITE',
+  workflowId: string,
+  during: (handle: WorkflowHandle) => Promise<void> = async () => {},
+): Promise<{ summary?: ReplicationSummary; failure?: unknown; ms: number }> {
   const worker = await stackWorker(stack);
-  return (await worker.runUntil(
-    stack.temporal.env.client.workflow.execute('replicate', {
+  const started = Date.now();
+  return worker.runUntil(async () => {
+    const handle = await stack.temporal.env.client.workflow.start('replicate', {
       taskQueue: 'klaviyo-sync',
       workflowId,
       args: [{ name: workflowId, yaml: yaml(target) }],
       workflowExecutionTimeout: RUN_BOUND_MS,
-    }),
-  )) as ReplicationSummary;
+    });
+    const beside = during(handle);
+    try {
+      return { summary: (await handle.result()) as ReplicationSummary, ms: Date.now() - started };
+    } catch (failure) {
+      return { failure, ms: Date.now() - started };
+    } finally {
+      await beside;
+    }
+  });
+}
+
+/** The staging table's rows, 0 while it does not exist. */
+async function stagedRows(target: 'PG' | 'LITE'): Promise<number> {
+  const t = targetOf(stack, target);
+  const ref = stagingTable(t.kind, { schema: 'klaviyo', table: 'profiles' });
+  const db = connect(t);
+  const table = ref.schema ? db.withSchema(ref.schema).table(ref.name) : db.table(ref.name);
+  return table
+    .count({ n: '*' })
+    .then(([r]) => Number(r.n))
+    .catch(() => 0);
+}
+
+/**
+ * A run interrupted once its staging table holds 500 rows (`interrupt`), while a reader reads the target every
+ * READ_EVERY_MS and compares each read with `expected`, through the run's end and a little after.
+ */
+async function interruptedRun(
+  target: 'PG' | 'LITE',
+  workflowId: string,
+  expected: Snapshot,
+  interrupt: (handle: WorkflowHandle) => Promise<void>,
+) {
+  const dest = new Destination(targetOf(stack, target));
+  const r = { reads: 0, readsDiffering: 0, readErrors: 0, worstLost: 0, worstExtra: 0, stagedAtInterrupt: 0 };
+  let stop = false;
+  const reader = (async () => {
+    while (!stop) {
+      r.reads++;
+      try {
+        const d = differences(expected, await read(dest));
+        if (d.lost + d.extra > 0) r.readsDiffering++;
+        r.worstLost = Math.max(r.worstLost, d.lost);
+        r.worstExtra = Math.max(r.worstExtra, d.extra);
+      } catch {
+        // unreadable: every row is missing for that reader
+        r.readErrors++;
+        r.readsDiffering++;
+        r.worstLost = expected.size;
+      }
+      await sleep(READ_EVERY_MS);
+    }
+  })();
+  const end = await run(target, workflowId, async (handle) => {
+    for (;;) {
+      const n = await stagedRows(target);
+      if (n >= 500) break;
+      await sleep(20);
+    }
+    await interrupt(handle);
+    r.stagedAtInterrupt = await stagedRows(target);
+  });
+  // a few reads after the end, too
+  await sleep(5 * READ_EVERY_MS);
+  stop = true;
+  await reader;
+  const afterwards = differences(expected, await read(dest));
+  return { ...r, ...end, afterwards, stagingLeft: await stagingExists(stack, target) };
 }
 
 for (const target of ['PG', 'LITE'] as const) {
-  void test(`${target}: a full refresh failing midway leaves the previous table intact and readable, and no staging`, async () => {
+  void test(`${target}: a full refresh failing or terminated midway leaves the previous table intact and readable`, async () => {
     const dest = new Destination(targetOf(stack, target));
     await stack.sandbox.admin('faults', {});
 
     // 1. a run that completes
     const first = await run(target, `fr-${target}-1`);
-    assert.ok(first.streams.every((s) => s.status === 'completed'));
+    assert.ifError(first.failure);
     const expected = await read(dest);
     const t1 = (await truth(stack)).profiles;
     assert.deepEqual({ count: expected.size, checksum: idsChecksum([...expected.keys()]) }, t1, 'the first run is exact');
 
-    // the account changes: a swap of the failed run's rows would show as changed values
+    // the account changes: a swap of an interrupted run's rows would show as changed values
     await advance(stack);
 
-    // 2. a run failed midway (a 403 once staging holds pages), read throughout
-    let reads = 0;
-    let readsDiffering = 0;
-    let readErrors = 0;
-    let worstLost = 0;
-    let worstExtra = 0;
-    let stop = false;
-    const reader = (async () => {
-      while (!stop) {
-        reads++;
-        try {
-          const d = differences(expected, await read(dest));
-          if (d.lost + d.extra > 0) readsDiffering++;
-          worstLost = Math.max(worstLost, d.lost);
-          worstExtra = Math.max(worstExtra, d.extra);
-        } catch {
-          readErrors++;
-          readsDiffering++;
-          worstLost = expected.size;
-        }
-        await sleep(READ_EVERY_MS);
-      }
-    })();
-    const failer = (async () => {
-      const t = targetOf(stack, target);
-      const ref = stagingTable(t.kind, { schema: 'klaviyo', table: 'profiles' });
-      const db = connect(t);
-      const table = () => (ref.schema ? db.withSchema(ref.schema).table(ref.name) : db.table(ref.name));
-      for (;;) {
-        if (stop) return 0;
-        const n = await table()
-          .count({ n: '*' })
-          .then(([r]) => Number(r.n))
-          .catch(() => 0);
-        if (n >= 500) break;
-        await sleep(20);
-      }
+    // 2. a run failed midway by a 403 (user-fixable: the stream fails at once), read throughout
+    const failed = await interruptedRun(target, `fr-${target}-2`, expected, async () => {
       await stack.sandbox.admin('faults', { failNext: { count: 1, status: 403 } });
-      return (await table()
-        .count({ n: '*' })
-        .then(([r]) => Number(r.n))
-        .catch(() => 0)) as number;
-    })();
-    let failure: unknown;
-    const started = Date.now();
-    try {
-      await run(target, `fr-${target}-2`);
-    } catch (err) {
-      failure = err;
-    }
-    const secondMs = Date.now() - started;
-    // a few reads after the failure, too
-    await sleep(5 * READ_EVERY_MS);
-    stop = true;
-    const [stagedAtFault] = await Promise.all([failer, reader]);
-    const stagingLeft = await stagingExists(stack, target);
-    const afterFailure = differences(expected, await read(dest));
+    });
+    // 3. a run terminated midway (no workflow code runs: the next run must clean up), read throughout
+    const terminated = await interruptedRun(target, `fr-${target}-3`, expected, async (handle) => {
+      await handle.terminate('reliability: terminated midway');
+    });
 
-    // 3. a run that completes: the table equals the sandbox's truth, values included
-    const third = await run(target, `fr-${target}-3`);
+    // 4. a run that completes: the table equals the sandbox's truth, values included; no staging left
+    const last = await run(target, `fr-${target}-4`);
     const now = await read(dest);
-    const t3 = (await truth(stack)).profiles;
+    const t4 = (await truth(stack)).profiles;
     const sandboxProfiles = await sandboxResources(stack, '/api/profiles?page[size]=100');
     const fresh: Snapshot = new Map([...sandboxProfiles].map(([id, r]) => [id, new Date(r.attributes.updated).toISOString()]));
     const finalDiff = differences(fresh, new Map([...now].map(([id, v]) => [id, new Date(v).toISOString()])));
-    const stagingAfterThird = await stagingExists(stack, target);
+    const stagingAfterLast = await stagingExists(stack, target);
 
+    for (const [how, r] of [
+      ['failed (403)', failed],
+      ['terminated', terminated],
+    ] as const) {
+      recordFigures({
+        suite: SUITE,
+        case: `${target}: ${how} midway`,
+        faults: 1,
+        rowsLost: r.worstLost + r.afterwards.lost,
+        rowsDuplicated: r.worstExtra + r.afterwards.extra,
+        hangs: r.summary || r.failure ? 0 : 1,
+        details: {
+          reads: r.reads,
+          readsDiffering: r.readsDiffering,
+          readErrors: r.readErrors,
+          stagedAtInterrupt: r.stagedAtInterrupt,
+          runSeconds: Math.round(r.ms / 100) / 10,
+          stagingLeft: r.stagingLeft ? 1 : 0,
+          failure: r.failure ? causes(r.failure).slice(0, 200) : 'none',
+        },
+      });
+    }
     recordFigures({
       suite: SUITE,
-      case: `${target}: failed midway, then a run that completes`,
-      faults: 1,
-      rowsLost: worstLost + afterFailure.lost + finalDiff.lost,
-      rowsDuplicated: worstExtra + afterFailure.extra + finalDiff.extra,
-      hangs: 0,
-      details: {
-        reads,
-        readsDiffering,
-        readErrors,
-        stagedAtFault,
-        secondRunSeconds: Math.round(secondMs / 100) / 10,
-        stagingLeftAfterFailure: stagingLeft ? 1 : 0,
-        stagingLeftAfterThird: stagingAfterThird ? 1 : 0,
-        failure: failure ? causes(failure).slice(0, 300) : 'none',
-      },
+      case: `${target}: the next run completes`,
+      rowsLost: finalDiff.lost,
+      rowsDuplicated: finalDiff.extra,
+      details: { rows: now.size, stagingLeft: stagingAfterLast ? 1 : 0 },
     });
-    assert.ok(failure, 'the second run failed');
-    assert.match(causes(failure), /403|permission|forbidden/i, 'it failed on the 403, at once');
-    assert.ok(stagedAtFault > 0 && stagedAtFault < t1.count, `the failure came midway (${stagedAtFault} of ${t1.count} staged)`);
-    assert.ok(reads >= 5, `the reader read throughout (${reads} reads)`);
-    assert.equal(readsDiffering, 0, `every read equalled the first run's table (${readsDiffering} of ${reads} differed)`);
-    assert.deepEqual(afterFailure, { lost: 0, extra: 0 }, 'after the failure the table is the first run’s');
-    assert.equal(stagingLeft, false, 'the failed run dropped its staging table');
-    assert.ok(third.streams.every((s) => s.status === 'completed'));
-    assert.deepEqual({ count: now.size, checksum: idsChecksum([...now.keys()]) }, t3, 'the third run is exact');
-    assert.deepEqual(finalDiff, { lost: 0, extra: 0 }, 'the third run has the current values');
-    assert.equal(stagingAfterThird, false);
+
+    for (const [how, r] of [
+      ['failed', failed],
+      ['terminated', terminated],
+    ] as const) {
+      assert.ok(r.failure, `the ${how} run did not complete`);
+      assert.ok(r.stagedAtInterrupt > 0 && r.stagedAtInterrupt < t1.count, `${how} midway (${r.stagedAtInterrupt} of ${t1.count} staged)`);
+      assert.ok(r.reads >= 5, `${how}: the reader read throughout (${r.reads} reads)`);
+      assert.equal(r.readsDiffering, 0, `${how}: every read equalled the first run's table (${r.readsDiffering} of ${r.reads} differed)`);
+      assert.deepEqual(r.afterwards, { lost: 0, extra: 0 }, `${how}: afterwards the table is the first run's`);
+    }
+    assert.match(causes(failed.failure), /403/, 'the failed run failed on the 403, at once');
+    assert.equal(failed.stagingLeft, false, 'the failed run dropped its staging table');
+    // a terminated run runs no code of its own: its staging stays until the next run of the table drops it
+    assert.match(causes(terminated.failure), /terminated/i);
+    assert.ifError(last.failure);
+    assert.ok(last.summary!.streams.every((s) => s.status === 'completed'));
+    assert.deepEqual({ count: now.size, checksum: idsChecksum([...now.keys()]) }, t4, 'the last run is exact');
+    assert.deepEqual(finalDiff, { lost: 0, extra: 0 }, 'the last run has the current values');
+    assert.equal(stagingAfterLast, false, 'no staging table is left after the next run');
   });
 }
