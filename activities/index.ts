@@ -6,7 +6,7 @@
  * rate limiter of each account, the HTTP agent, the database pools and the clock (tests pass their own; the worker
  * the process's, `defaultDeps`).
  */
-import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
@@ -14,7 +14,7 @@ import { idColumnOf, partitionsOf, type Partitions } from '../streams/partitions
 import type { StreamDef, StreamName } from '../streams/types';
 import type { Dispatcher } from 'undici';
 import { KlaviyoClient, sharedAgent, type JsonApiResource } from '../lib/klaviyo/client';
-import { SyncError } from '../lib/errors';
+import { classify, SyncError } from '../lib/errors';
 import { KlaviyoErrorType } from '../lib/klaviyo/errors';
 import { PagingGuard } from '../lib/klaviyo/paging';
 import { checkStreamScopes } from '../lib/klaviyo/scopes';
@@ -238,6 +238,14 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      * Pages one partition from where its saved cursor stands, each page written with its next cursor in one
      * transaction, until the partition ends or this call's budget is spent. A retry after a crash reads the cursor
      * again from the database, so at most the page in flight is fetched twice, and writing it twice is an upsert.
+     *
+     * A transient or rate-limited failure after this call committed a page ends the call with what it committed
+     * (not done), instead of failing it: the stream calls again at once, a new activity at attempt 1, from the
+     * committed cursor. Temporal's attempts and backoff then count failures in a row without progress, as the retry
+     * policy means them, rather than every fault over a long partition's life (which at a steady fault rate would
+     * reach 60 s between attempts and then the 30th attempt, failing a stream that was making progress). A failure
+     * before any page of the call committed is thrown, for the backoff (a 429 has also blocked its endpoint for its
+     * Retry-After in the limiter, so the next call waits for it either way).
      */
     async syncPages(task: PartitionTask): Promise<PagesResult> {
       const callStarted = performance.now();
@@ -282,6 +290,26 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         timing: { ...timing, activityMs: performance.now() - callStarted },
       });
       for (;;) {
+        try {
+          const next = await pageOnce(url);
+          if (next === null) return result(true);
+          url = next;
+        } catch (err) {
+          const failure = classify(err);
+          const retryable = failure?.kind === 'transient' || failure?.kind === 'rate-limited';
+          if (pages === 0 || !retryable || cancellationSignal().aborted) throw err;
+          log.warn('page work ended early, after committed pages; the stream calls again from the saved cursor', {
+            partition: task.partition,
+            pages,
+            failure: failure.message,
+          });
+          return result(false);
+        }
+        if (pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000) return result(false);
+      }
+
+      /** Reads and writes one page; its next URL, or null when the partition ended. */
+      async function pageOnce(url: string): Promise<string | null> {
         let resources: JsonApiResource[];
         let next: string | null;
         try {
@@ -310,9 +338,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         rows += written.rows;
         pages++;
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
-        if (next === null) return result(true);
-        url = next;
-        if (pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000) return result(false);
+        return next;
       }
     },
 
