@@ -19,7 +19,7 @@ import type { ReplicationSummary } from '../../workflows/types';
 import { startWorkerProcess, type RunningProcess } from '../helpers/process';
 import { ALL_STREAMS_YAML, startStack, targetOf, truth, type Stack } from '../helpers/stack';
 import { recordFigures, SHORT } from './figures';
-import { causes, checkTables, sandboxStats, statsDelta } from './measure';
+import { causes, checkTables, failedActivityAttempts, sandboxStats, statsDelta } from './measure';
 
 const SUITE = 'klaviyo-faults';
 const TIMEOUT_MS = 2_000;
@@ -28,6 +28,11 @@ const SLOW_MS = 3_000;
 const RUN_BOUND_MS = SHORT ? 120_000 : 600_000;
 /** each fault costs at most this many requests beyond the run without faults (see the bound below) */
 const RETRIES_PER_FAULT = 2;
+/**
+ * The highest attempt an activity may reach: attempts count failures in a row without a committed page (a call
+ * that committed pages returns them rather than failing), so the burst of five 429s, plus a few faults in a row.
+ */
+const MAX_ATTEMPT = 10;
 
 let stack: Stack;
 let worker: RunningProcess;
@@ -145,6 +150,7 @@ for (const rate of [0.05, 0.1, 0.2]) {
     // attempt failed (a retry reads it again), and for a slow answer that was also a faulted one (counted twice).
     const retries = delta.requests - baseline.requests;
     const bound = RETRIES_PER_FAULT * delta.faultsTotal;
+    const attempts = await failedActivityAttempts(stack.temporal.env.client, `faults-f${pct}`);
     recordFigures({
       suite: SUITE,
       case: `${pct}% faults`,
@@ -159,6 +165,8 @@ for (const rate of [0.05, 0.1, 0.2]) {
         retryBound: bound,
         ...Object.fromEntries(Object.entries(delta.faults).map(([k, n]) => [`fault ${k}`, n])),
         burstOf429: burst ? 5 : 0,
+        failedAttempts: attempts.failedAttempts,
+        maxAttempt: attempts.maxAttempt,
         rows: tables.rows,
         seconds: Math.round(run.ms / 100) / 10,
         ...(run.error ? { error: causes(run.error) } : {}),
@@ -176,5 +184,51 @@ for (const rate of [0.05, 0.1, 0.2]) {
     );
     assert.ok(retries >= 0, `no fewer requests than without faults (${delta.requests} < ${baseline.requests})`);
     assert.ok(retries <= bound, `retries ${retries} within ${RETRIES_PER_FAULT} per fault injected (${delta.faultsTotal})`);
+    assert.ok(attempts.maxAttempt <= MAX_ATTEMPT, `no activity past attempt ${MAX_ATTEMPT} (${attempts.maxAttempt})`);
+  });
+}
+
+// The long form also slows answers past the client's own timeout (60 s), on a worker with the default: a stuck
+// request outlives the page activity's heartbeat timeout (30 s), so Temporal retries the attempt while it waits.
+if (!SHORT) {
+  void test('answers slower than the default 60 s request timeout: exact tables, retries bounded', async () => {
+    assert.ok(baseline, 'the baseline ran');
+    await worker.stop(10_000);
+    worker = await startWorkerProcess(['--rate-limits', 'documented'], {
+      env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: 'default' },
+    });
+    await stack.sandbox.admin('faults', { slow: { p: 0.01, ms: 65_000 } });
+    const before = await sandboxStats(stack.sandbox.baseUrl);
+    const run = await replicate('slow60');
+    const after = await sandboxStats(stack.sandbox.baseUrl);
+    await stack.sandbox.admin('faults', {});
+    const delta = statsDelta(before, after);
+    const tables = await checkTables(new Destination(targetOf(stack, 'PG')), [...STREAM_NAMES], 'slow60', await truth(stack));
+    const retries = delta.requests - baseline.requests;
+    const bound = RETRIES_PER_FAULT * delta.faultsTotal;
+    recordFigures({
+      suite: SUITE,
+      case: '1% answers after 65 s (default timeout)',
+      faults: delta.faultsTotal,
+      rowsLost: tables.rowsLost,
+      rowsDuplicated: tables.rowsDuplicated,
+      hangs: run.hung ? 1 : 0,
+      details: {
+        requests: delta.requests,
+        retries,
+        retryBound: bound,
+        rows: tables.rows,
+        seconds: Math.round(run.ms / 100) / 10,
+        ...(run.error ? { error: causes(run.error) } : {}),
+      },
+    });
+    assert.equal(run.hung, false);
+    assert.ifError(run.error);
+    assert.ok(delta.faultsTotal > 0, 'slow answers were injected');
+    assert.deepEqual(
+      tables.tables.filter((t) => t.rowsLost + t.rowsDuplicated > 0),
+      [],
+    );
+    assert.ok(retries >= 0 && retries <= bound, `retries ${retries} within ${bound}`);
   });
 }

@@ -92,15 +92,16 @@ export function statsDelta(
 /**
  * Activity attempts that failed, from the histories of every workflow whose id starts with `prefix` (every run):
  * a retried attempt leaves no event of its own, so each ActivityTaskStarted's `attempt` - 1 counts the attempts that
- * failed before it, and an ActivityTaskFailed or TimedOut counts its last one. Also the activities' last failures'
- * messages, a few, to say what failed.
+ * failed before it, and an ActivityTaskFailed or TimedOut counts its last one. Also the highest attempt any
+ * activity reached, and the activities' last failures' messages, a few, to say what failed.
  */
 export async function failedActivityAttempts(
   client: Client,
   prefix: string,
-): Promise<{ failedAttempts: number; activities: number; failures: string[] }> {
+): Promise<{ failedAttempts: number; activities: number; maxAttempt: number; failures: string[] }> {
   let failedAttempts = 0;
   let activities = 0;
+  let maxAttempt = 0;
   const failures = new Set<string>();
   for await (const wf of client.workflow.list({ query: `WorkflowId STARTS_WITH '${prefix}'` })) {
     const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
@@ -110,13 +111,14 @@ export async function failedActivityAttempts(
         activities++;
         const attempt = started.attempt ?? 1;
         failedAttempts += Math.max(0, attempt - 1);
+        maxAttempt = Math.max(maxAttempt, attempt);
         const msg = started.lastFailure?.message;
         if (msg && failures.size < 5) failures.add(msg.slice(0, 200));
       }
       if (e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes) failedAttempts++;
     }
   }
-  return { failedAttempts, activities, failures: [...failures] };
+  return { failedAttempts, activities, maxAttempt, failures: [...failures] };
 }
 
 /** An error and its causes' messages, one line (a workflow failure's cause chain says which activity failed and why). */
