@@ -1,5 +1,5 @@
 /**
- * A full refresh failing midway, on Postgres and on SQLite: a first run of `profiles` (full refresh, ~30 pages)
+ * A full refresh failing midway, on Postgres and on SQLite: a first run of `profiles` (full refresh, ~20 pages)
  * completes; the sandbox's clock moves (profiles updated); a second run is failed midway by a 403 (user-fixable:
  * the stream fails at once), a third is terminated midway, each while a reader reads the target table every
  * ~100 ms: each read's ids and `updated` values must equal the first run's (the worst read's missing or changed
@@ -27,8 +27,8 @@ const RUN_BOUND_MS = 120_000;
 let stack: Stack;
 
 before(async () => {
-  // ~30 pages of 100 profiles, each answer slowed a little, so the second run is failed while it pages
-  stack = await startStack(['--profiles', SHORT ? '3000' : '10000', '--latency', 'base=60,row=0.2']);
+  // ~20 pages of 100 profiles (100 in the long form), each answer slowed a little, so the second run is failed while it pages
+  stack = await startStack(['--profiles', SHORT ? '2000' : '10000', '--latency', 'base=60,row=0.2']);
 });
 after(async () => {
   await stack?.stop();
