@@ -6,7 +6,7 @@
  * rate limiter of each account, the HTTP agent, the database pools and the clock (tests pass their own; the worker
  * the process's, `defaultDeps`).
  */
-import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
 import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
@@ -14,7 +14,7 @@ import { idColumnOf, partitionsOf, type Partitions } from '../streams/partitions
 import type { StreamDef, StreamName } from '../streams/types';
 import type { Dispatcher } from 'undici';
 import { KlaviyoClient, sharedAgent, type JsonApiResource } from '../lib/klaviyo/client';
-import { SyncError } from '../lib/errors';
+import { classify, SyncError } from '../lib/errors';
 import { KlaviyoErrorType } from '../lib/klaviyo/errors';
 import { PagingGuard } from '../lib/klaviyo/paging';
 import { checkStreamScopes } from '../lib/klaviyo/scopes';
@@ -182,13 +182,25 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      * One cheap request per scope the streams need (the CLI's pre-check, klaviyo/scopes.ts), so a bad key, a missing
      * scope or a wrong base URL fails the replication before any table is touched.
      */
+    /**
+     * The key's scopes for the selected streams. Each scope found present is heartbeated, and a retried attempt
+     * probes only the others: with several probes per check, a fault in one does not throw away the rest, so every
+     * probe has the check's attempts to itself (a 20% fault rate would otherwise fail a check of many scopes).
+     */
     async checkSource(args: { source: string; streams: StreamName[] }): Promise<void> {
       const { conn, client } = klaviyo(args.source);
+      const earlier = (activityInfo().heartbeatDetails as { passed?: unknown } | undefined)?.passed;
+      const passed = new Set(Array.isArray(earlier) ? earlier.filter((s): s is string => typeof s === 'string') : []);
       await checkStreamScopes(client, args.streams, {
         connection: conn.name,
         baseUrl: conn.baseUrl,
         signal: cancellationSignal(),
         now: deps.now,
+        passed,
+        onPassed: (scope) => {
+          passed.add(scope);
+          heartbeat({ passed: [...passed] });
+        },
       });
     },
 
@@ -226,6 +238,14 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      * Pages one partition from where its saved cursor stands, each page written with its next cursor in one
      * transaction, until the partition ends or this call's budget is spent. A retry after a crash reads the cursor
      * again from the database, so at most the page in flight is fetched twice, and writing it twice is an upsert.
+     *
+     * A transient or rate-limited failure after this call committed a page ends the call with what it committed
+     * (not done), instead of failing it: the stream calls again at once, a new activity at attempt 1, from the
+     * committed cursor. Temporal's attempts and backoff then count failures in a row without progress, as the retry
+     * policy means them, rather than every fault over a long partition's life (which at a steady fault rate would
+     * reach 60 s between attempts and then the 30th attempt, failing a stream that was making progress). A failure
+     * before any page of the call committed is thrown, for the backoff (a 429 has also blocked its endpoint for its
+     * Retry-After in the limiter, so the next call waits for it either way).
      */
     async syncPages(task: PartitionTask): Promise<PagesResult> {
       const callStarted = performance.now();
@@ -270,6 +290,26 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         timing: { ...timing, activityMs: performance.now() - callStarted },
       });
       for (;;) {
+        try {
+          const next = await pageOnce(url);
+          if (next === null) return result(true);
+          url = next;
+        } catch (err) {
+          const failure = classify(err);
+          const retryable = failure?.kind === 'transient' || failure?.kind === 'rate-limited';
+          if (pages === 0 || !retryable || cancellationSignal().aborted) throw err;
+          log.warn('page work ended early, after committed pages; the stream calls again from the saved cursor', {
+            partition: task.partition,
+            pages,
+            failure: failure.message,
+          });
+          return result(false);
+        }
+        if (pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000) return result(false);
+      }
+
+      /** Reads and writes one page; its next URL, or null when the partition ended. */
+      async function pageOnce(url: string): Promise<string | null> {
         let resources: JsonApiResource[];
         let next: string | null;
         try {
@@ -298,9 +338,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         rows += written.rows;
         pages++;
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
-        if (next === null) return result(true);
-        url = next;
-        if (pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000) return result(false);
+        return next;
       }
     },
 
@@ -319,6 +357,12 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     async cancelStream(task: StreamTask): Promise<{ stagingDropped: boolean }> {
       const stream = getStream(task.stream);
       return destination(task.target).cancelRun({ stream, mode: task.mode, object: task.object, runId: task.runId });
+    },
+
+    /** A stream that failed: its run marked failed and, for a full refresh, its staging table dropped. */
+    async failStream(task: StreamTask): Promise<{ stagingDropped: boolean }> {
+      const stream = getStream(task.stream);
+      return destination(task.target).failRun({ stream, mode: task.mode, object: task.object, runId: task.runId });
     },
   };
 }

@@ -69,6 +69,9 @@ void test('a fan-out asks for the next batch of pending partitions until none re
     async cancelStream() {
       return { stagingDropped: false };
     },
+    async failStream() {
+      return { stagingDropped: false };
+    },
   };
   const worker = await Worker.create({
     connection: temporal.env.nativeConnection,

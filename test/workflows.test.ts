@@ -68,7 +68,13 @@ function fakes(opts: {
 }) {
   const done = new Set<string>();
   const calls = new Map<string, number>();
-  const log = { syncPages: [] as string[], finished: [] as StreamName[], cancelled: [] as StreamName[], prepared: 0 };
+  const log = {
+    syncPages: [] as string[],
+    finished: [] as StreamName[],
+    cancelled: [] as StreamName[],
+    failed: [] as StreamName[],
+    prepared: 0,
+  };
   const at = (t: PartitionTask) => `${t.stream}/${t.partition}`;
   const activities: Partial<Activities> = {
     async planReplication(input) {
@@ -102,6 +108,10 @@ function fakes(opts: {
     },
     async cancelStream(task: StreamTask) {
       log.cancelled.push(task.stream);
+      return { stagingDropped: true };
+    },
+    async failStream(task: StreamTask) {
+      log.failed.push(task.stream);
       return { stagingDropped: true };
     },
   };
@@ -377,5 +387,6 @@ void test(
     assert.ok(finishedAt.length === 3 && finishedAt.every((t) => t > failedAt), 'their last pages came after the failure');
     assert.equal(f.log.syncPages.filter((c) => c === 'lists/').length, 1, 'a non-retryable failure is not retried');
     assert.deepEqual(f.log.cancelled, [], 'nothing was cancelled');
+    assert.deepEqual(f.log.failed, ['lists'], 'the failed full refresh was cleaned up (its staging dropped), the others not');
   },
 );

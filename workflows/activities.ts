@@ -29,8 +29,8 @@ export const PAGE_ACTIVITY_OPTIONS: ActivityOptions = {
 export const pageActivities = proxyActivities<Activities>(PAGE_ACTIVITY_OPTIONS);
 
 /**
- * Cleanup after a cancel (drop a full-refresh stream's staging table, mark its run cancelled). Called in a
- * non-cancellable scope, so it runs to its end although the workflow was cancelled.
+ * Cleanup after a cancel or a failure (drop a full-refresh stream's staging table, mark its run cancelled or
+ * failed). Called in a non-cancellable scope, so it runs to its end although the workflow was cancelled.
  */
 export const cleanup = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',

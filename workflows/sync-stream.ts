@@ -14,6 +14,8 @@
  *
  * Cancel: in-flight children and activities are cancelled and waited for; then, in a non-cancellable scope, the
  * stream's staging table is dropped and its run marked cancelled (`cancelStream`), and the workflow ends Canceled.
+ * Failure of a full refresh: its staging table is dropped and its run marked failed (`failStream`) before the
+ * workflow fails; the target keeps what the last completed run swapped in.
  */
 import {
   CancellationScope,
@@ -72,6 +74,12 @@ const PARALLEL_PARTITIONS = 'parallel-partitions';
  * histories still does, new runs do not (the replication's history no longer grows with the pages).
  */
 const NO_PAGE_SIGNALS = 'no-page-signals';
+
+/**
+ * Workflows started before this change left a failed full refresh's staging table for the next run to drop;
+ * replaying their histories still does, new runs drop it when the stream fails (`failStream`).
+ */
+const CLEAN_UP_FAILED_FULL_REFRESH = 'clean-up-failed-full-refresh';
 
 /** What a stream workflow carries into its next run when it continues as new. */
 export interface StreamCarry {
@@ -171,6 +179,16 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
     } else {
       progress.status = 'failed';
       show();
+      // a failed full refresh drops its staging table: the previous table was never touched, and nothing half-loaded
+      // stays behind. If the cleanup fails too (the database is what failed), the stream's own failure is the one
+      // reported, and the next run drops the staging table when it prepares.
+      if (task.mode === 'full-refresh' && patched(CLEAN_UP_FAILED_FULL_REFRESH)) {
+        try {
+          await CancellationScope.nonCancellable(() => cleanup.failStream(task));
+        } catch {
+          // the stream's failure below says what went wrong
+        }
+      }
     }
     throw err;
   }

@@ -669,6 +669,19 @@ export class Destination {
    * run swapped in; the next run starts afresh. Staging that a newer run of the stream already uses is left alone.
    */
   async cancelRun(input: RunInput): Promise<{ stagingDropped: boolean }> {
+    return this.endRun(input, 'cancelled');
+  }
+
+  /**
+   * A failed run of a stream (a failure retrying cannot fix, or its attempts spent), as `cancelRun` but marked
+   * `failed`: a failed full refresh leaves the previous table as the last completed run swapped it in, and no
+   * staging table behind.
+   */
+  async failRun(input: RunInput): Promise<{ stagingDropped: boolean }> {
+    return this.endRun(input, 'failed');
+  }
+
+  private async endRun(input: RunInput, ended: 'cancelled' | 'failed'): Promise<{ stagingDropped: boolean }> {
     const object = checkRun(input);
     const { mode, runId } = input;
     const d = this.d;
@@ -677,7 +690,7 @@ export class Destination {
       await this.stateTableCurrent(trx, object.schema);
       const states = await readTableState(trx, d, object.schema, object.table, true);
       if (states.some((s) => s.runId === runId && s.status === 'running'))
-        await cancelRunState(trx, d, object.schema, object.table, runId, this.now());
+        await cancelRunState(trx, d, object.schema, object.table, runId, this.now(), ended);
       const newerRun = states.some((s) => s.runId !== runId && s.status === 'running');
       if (mode !== 'full-refresh' || newerRun) return { stagingDropped: false };
       const staging = stagingTable(d.kind, object);

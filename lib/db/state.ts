@@ -14,7 +14,7 @@ import { createTable, query, tableOf, upsertRows, type Db, type Dialect } from '
 import { primaryKeyName, quoteIdent, stateTable, tableSql, type TableRef } from './naming';
 
 /** `superseded`: a newer run of the stream started before this one finished; its writes are refused */
-export type RunStatus = 'running' | 'finished' | 'superseded' | 'cancelled';
+export type RunStatus = 'running' | 'finished' | 'superseded' | 'cancelled' | 'failed';
 
 /** One row of the state table, as stored (the workflows' per-partition summary is PartitionState in workflows/types.ts). */
 export interface StateRow {
@@ -190,7 +190,7 @@ async function endRunning(
   schema: string,
   table: string,
   run: { only: string } | { except: string },
-  status: 'superseded' | 'cancelled',
+  status: 'superseded' | 'cancelled' | 'failed',
   now: Date,
 ): Promise<void> {
   const rows = tableOf(trx, stateTable(d.kind, schema))
@@ -212,8 +212,16 @@ export function supersedeOtherRuns(
 }
 
 /** Marks a cancelled run's partitions of the table `cancelled`, so a late writer of that run is refused. */
-export function cancelRunState(trx: Knex.Transaction, d: Dialect, schema: string, table: string, runId: string, now: Date): Promise<void> {
-  return endRunning(trx, d, schema, table, { only: runId }, 'cancelled', now);
+export function cancelRunState(
+  trx: Knex.Transaction,
+  d: Dialect,
+  schema: string,
+  table: string,
+  runId: string,
+  now: Date,
+  status: 'cancelled' | 'failed' = 'cancelled',
+): Promise<void> {
+  return endRunning(trx, d, schema, table, { only: runId }, status, now);
 }
 
 /** Deletes the given partitions' rows of a table (a few: the time windows a run replaced or collapsed). */

@@ -29,9 +29,22 @@ export const USER_AGENT = `klaviyo-sync/${version}`;
 export const DEFAULT_CONNECTION = 'KLAVIYO';
 
 const CONNECT_TIMEOUT_MS = 10_000;
-/** Klaviyo can take tens of seconds on a large filtered page; beyond a minute something is stuck. */
-const HEADERS_TIMEOUT_MS = 60_000;
-const BODY_TIMEOUT_MS = 60_000;
+/**
+ * Klaviyo can take tens of seconds on a large filtered page; beyond a minute something is stuck. Waiting for the
+ * answer's headers, and then between chunks of its body: `$KLAVIYO_SYNC_HTTP_TIMEOUT_MS` (ms) overrides it (the
+ * reliability suite's slow answers use a few seconds rather than a minute).
+ */
+export const REQUEST_TIMEOUT_MS = requestTimeoutMs(process.env);
+
+/** `$KLAVIYO_SYNC_HTTP_TIMEOUT_MS` if it is a whole number of ms of 1 or more, else 60 s. */
+export function requestTimeoutMs(env: NodeJS.ProcessEnv): number {
+  const text = env.KLAVIYO_SYNC_HTTP_TIMEOUT_MS;
+  if (text === undefined || text === '') return 60_000;
+  const ms = Number(text);
+  if (!Number.isInteger(ms) || ms < 1)
+    throw new Error(`KLAVIYO_SYNC_HTTP_TIMEOUT_MS must be a whole number of ms, not ${JSON.stringify(text)}`);
+  return ms;
+}
 const KEEP_ALIVE_TIMEOUT_MS = 30_000;
 /** above the documented limiter's 24 in flight per account, so two accounts of one origin share without queueing much */
 const CONNECTIONS_PER_ORIGIN = 32;
@@ -42,8 +55,8 @@ let processAgent: Agent | undefined;
 export function sharedAgent(): Agent {
   processAgent ??= new Agent({
     connectTimeout: CONNECT_TIMEOUT_MS,
-    headersTimeout: HEADERS_TIMEOUT_MS,
-    bodyTimeout: BODY_TIMEOUT_MS,
+    headersTimeout: REQUEST_TIMEOUT_MS,
+    bodyTimeout: REQUEST_TIMEOUT_MS,
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     connections: CONNECTIONS_PER_ORIGIN,
   });

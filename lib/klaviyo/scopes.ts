@@ -76,6 +76,10 @@ export interface KeyCheckOptions {
   signal?: AbortSignal;
   /** the clock of the probes' URLs (default: the system's) */
   now?: Now;
+  /** scopes an earlier attempt of the same check found present: not probed again */
+  passed?: ReadonlySet<string>;
+  /** told each scope found present, so a retried check can pass it as `passed` */
+  onPassed?: (scope: string) => void;
 }
 
 /**
@@ -89,10 +93,19 @@ export async function checkStreamScopes(client: KlaviyoClient, streams: readonly
   const probes = scopeProbes().filter((p) => needed.has(p.scope));
   if (probes.length === 0) return;
   const retry = opts.retry ?? (<T>(fn: () => Promise<T>) => fn());
-  const run = (p: ScopeProbe) => retry(() => probeScope(client, opts.baseUrl, p, opts.signal, opts.now));
+  const run = async (p: ScopeProbe): Promise<ScopeStatus> => {
+    if (opts.passed?.has(p.scope)) return 'ok';
+    const status = await retry(() => probeScope(client, opts.baseUrl, p, opts.signal, opts.now));
+    if (status === 'ok') opts.onPassed?.(p.scope);
+    return status;
+  };
   const first = await run(probes[0]);
-  const rest = await Promise.all(probes.slice(1).map(run));
-  const statuses = [first, ...rest];
+  // every probe ends before a failure is thrown, so each one that passed is told to onPassed (the next attempt
+  // then probes only the rest)
+  const settled = await Promise.allSettled(probes.slice(1).map(run));
+  const failed = settled.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const statuses = [first, ...settled.map((r) => (r as PromiseFulfilledResult<ScopeStatus>).value)];
   const missing = probes.filter((_, i) => statuses[i] === 'missing').map((p) => p.scope);
   if (missing.length === 0) return;
   const them = missing.length > 1 ? 'them' : 'it';

@@ -22,13 +22,30 @@ export interface TestPostgres {
   /** a connection URL to an empty database */
   url: string;
   stop(): Promise<void>;
+  /**
+   * The embedded server only (not PG_TEST_URL): stops it as a restart does (fast shutdown: connections are closed)
+   * and keeps its data, for `startServer` to start it again on the same port.
+   */
+  stopServer?(): Promise<void>;
+  startServer?(): Promise<void>;
+  /** a connection URL to the `postgres` database, which stays reachable when the test database refuses connections */
+  adminUrl?: string;
+  /** the test database's name */
+  database: string;
+}
+
+export interface PostgresOptions {
+  /** an embedded server even when PG_TEST_URL is set (a test that stops and starts the server needs its own) */
+  embedded?: boolean;
 }
 
 const DATABASE = 'klaviyo_sync_test';
 const START_TIMEOUT_MS = 60_000;
 
-export async function startPostgres(): Promise<TestPostgres> {
-  if (process.env.PG_TEST_URL) return { url: process.env.PG_TEST_URL, stop: async () => {} };
+export async function startPostgres(options: PostgresOptions = {}): Promise<TestPostgres> {
+  if (process.env.PG_TEST_URL && !options.embedded) {
+    return { url: process.env.PG_TEST_URL, stop: async () => {}, database: new URL(process.env.PG_TEST_URL).pathname.slice(1) };
+  }
 
   const port = await freePort();
   const databaseDir = path.join(os.tmpdir(), `klaviyo-sync-pg-${process.pid}-${crypto.randomBytes(4).toString('hex')}`);
@@ -39,7 +56,8 @@ export async function startPostgres(): Promise<TestPostgres> {
     port,
     user: 'postgres',
     password,
-    persistent: false,
+    // kept across stopServer/startServer; stop() removes it
+    persistent: true,
     createPostgresUser: os.userInfo().uid === 0,
     // the socket goes next to the data so the server needs no /var/run/postgresql
     postgresFlags: ['-c', `unix_socket_directories=${databaseDir}`, '-c', 'listen_addresses=127.0.0.1'],
@@ -74,6 +92,26 @@ export async function startPostgres(): Promise<TestPostgres> {
   }
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/${DATABASE}`,
-    stop: () => pg.stop(),
+    adminUrl: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    database: DATABASE,
+    async stop() {
+      await pg.stop();
+      await fs.promises.rm(databaseDir, { recursive: true, force: true });
+    },
+    stopServer: () => pg.stop(),
+    async startServer() {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`Postgres did not start again within ${START_TIMEOUT_MS / 1000} s:\n${log.slice(-4000)}`)),
+          START_TIMEOUT_MS,
+        );
+      });
+      try {
+        await Promise.race([pg.start(), timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
   };
 }
