@@ -52,7 +52,10 @@ void describe('parseReplicationYaml', () => {
   void it('gives the position of a duplicate stream entry', () => {
     const problems = problemsOf(() => parseReplicationYaml('source: K\ntarget: T\nstreams:\n  lists: ~\n  lists: { disabled: true }\n'));
     assert.equal(problems.length, 1);
-    assert.match(problems[0], /^replication\.yaml:5:3: Map keys must be unique\n {6} {2}lists: \{ disabled: true \}\n {6} {2}\^$/);
+    assert.match(
+      problems[0],
+      /^replication\.yaml:5:3: Map keys must be unique: "lists" is already on line 4; keep one\n {6} {2}lists: \{ disabled: true \}\n {6} {2}\^$/,
+    );
   });
 
   void it('returns a config that is plain JSON and plans the same', () => {
