@@ -46,7 +46,7 @@ export class YamlInputError extends Error {
 }
 
 // the YAML 1.2 printable set excludes these C0 controls and DEL (tab, LF and CR are allowed)
-const CONTROL = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]/; // eslint-disable-line no-control-regex
+const CONTROL = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]/;
 
 /** Parses one YAML document into plain JS, within the limits above; throws a YamlInputError listing the problems. */
 export function parseYamlSafely(text: string, opts: { merge?: boolean } = {}): unknown {
@@ -180,6 +180,7 @@ export function formatYamlProblems(err: YamlInputError, source: string, opts: { 
   const listed = err.problems.slice(0, MAX_LISTED_PROBLEMS).map((p) => {
     const where = p.line === undefined ? source : `${source}:${p.line}:${p.col}`;
     const line = p.line === undefined ? undefined : lines[p.line - 1];
+    // a replication file holds names, not secrets, but a URL or key put where a name goes is not repeated
     return `${where}: ${p.message}${line === undefined ? '' : excerpt(line.replace(/\r$/, ''), p.col ?? 1)}`;
   });
   const more = err.problems.length - listed.length;
@@ -189,9 +190,12 @@ export function formatYamlProblems(err: YamlInputError, source: string, opts: { 
 
 const EXCERPT_WIDTH = 80;
 
-function excerpt(line: string, col: number): string {
+function excerpt(raw: string, col: number): string {
+  const line = maskSecrets(raw);
+  // the caret stays under its character when masking shortened what comes before it
+  col = Math.min(maskSecrets(raw.slice(0, col - 1)).length + 1, line.length + 1);
   const start = Math.max(0, Math.min(col - 1 - EXCERPT_WIDTH / 2, line.length - EXCERPT_WIDTH));
-  let shown = line.slice(start, start + EXCERPT_WIDTH).replace(/[\x00-\x1F\x7F]/g, ' '); // eslint-disable-line no-control-regex
+  let shown = line.slice(start, start + EXCERPT_WIDTH).replace(/[\x00-\x1F\x7F]/g, ' ');
   let caret = col - 1 - start;
   if (start > 0) {
     shown = `…${shown}`;

@@ -156,6 +156,8 @@ export interface PlanOptions {
 
 /** problems a ConfigError's message lists (all of them are in `problems`) */
 export const MAX_PROBLEMS_LISTED = 20;
+/** unknown stream names reported one by one; the rest are counted in one more line */
+const MAX_UNKNOWN_STREAMS_LISTED = 10;
 
 export class ConfigError extends Error {
   constructor(
@@ -255,7 +257,7 @@ export function buildReplicationPlan(config: ReplicationConfig | unknown, opts: 
     let unknownStreams = 0;
     for (const [key, value] of Object.entries(config.streams)) {
       if (key !== '*' && !isStreamName(key)) {
-        if (++unknownStreams <= MAX_PROBLEMS_LISTED) {
+        if (++unknownStreams <= MAX_UNKNOWN_STREAMS_LISTED) {
           checkOptions(schema, value, `streams.${echoKey(key)}`, report);
           report(`streams.${echoKey(key)}: unknown stream ${echo(key)}; the streams are: ${STREAM_NAMES.join(', ')} (or '*' for all)`);
         }
@@ -264,9 +266,9 @@ export function buildReplicationPlan(config: ReplicationConfig | unknown, opts: 
       const options = checkOptions(schema, value, `streams.${key}`, report);
       if (options) entries.set(key, options);
     }
-    if (unknownStreams > MAX_PROBLEMS_LISTED) {
+    if (unknownStreams > MAX_UNKNOWN_STREAMS_LISTED) {
       report(
-        `streams: ${(unknownStreams - MAX_PROBLEMS_LISTED).toLocaleString('en-US')} more unknown streams (${unknownStreams.toLocaleString('en-US')} in all)`,
+        `streams: ${(unknownStreams - MAX_UNKNOWN_STREAMS_LISTED).toLocaleString('en-US')} more unknown streams (${unknownStreams.toLocaleString('en-US')} in all)`,
       );
     }
   }

@@ -118,6 +118,14 @@ function klaviyoFromObject(ctx: Context, def: Record<string, unknown>, origin: s
   if (typeof rawBase !== 'string' || !isHttpUrl(rawBase)) {
     throw new ConnectionError(ctx.name, `${origin}: base_url must be an http(s) URL such as ${DEFAULT_KLAVIYO_BASE_URL}`);
   }
+  const base = new URL(rawBase);
+  if (base.username !== '' || base.password !== '') {
+    // not repeated: what sits before the @ is a credential, often the key itself
+    throw new ConnectionError(
+      ctx.name,
+      `${origin}: base_url must not hold credentials (user or password before an @): the key goes in secrets.api_key`,
+    );
+  }
   return new KlaviyoConnection(ctx.name, apiKey, rawBase.replace(/\/+$/, ''));
 }
 
