@@ -18,6 +18,8 @@ export function buildProgram(): Command {
     .name('klaviyo-sync')
     .description('Replicate a Klaviyo account into Postgres or SQLite, orchestrated by Temporal.')
     .showHelpAfterError()
+    // commander repeats an unknown option or argument whole: a line of it is cut, like every echo of input
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^(.{100}).+$/gm, '$1…')) })
     .configureHelp({ sortSubcommands: false });
   registerRunCommand(program);
   registerWorkerCommand(program);

@@ -20,8 +20,8 @@
  *
  * No Node built-ins here: the module stays loadable anywhere, workflow bundles included.
  */
-import YAML, { LineCounter } from 'yaml';
 import { z } from 'zod';
+import { YamlInputError, echo, echoKey, formatYamlProblems, listKeys, maskSecrets, parseYamlSafely } from './input';
 import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
 import { parentOf } from '../streams/partitions';
 import type { Mode, StreamName } from '../streams/types';
@@ -72,7 +72,7 @@ function sourceOptionsSchema(now?: Date) {
 
 const ModeSchema = z.enum(MODES, {
   error: (issue) =>
-    typeof issue.input === 'string' ? `unknown mode "${issue.input}"; use one of: ${MODES.join(', ')}` : 'must be a string',
+    typeof issue.input === 'string' ? `unknown mode ${echo(issue.input)}; use one of: ${MODES.join(', ')}` : 'must be a string',
 });
 
 function streamOptionsSchema(now?: Date) {
@@ -154,6 +154,11 @@ export interface PlanOptions {
   targetSchema?: (target: string) => string | undefined;
 }
 
+/** problems a ConfigError's message lists (all of them are in `problems`) */
+export const MAX_PROBLEMS_LISTED = 20;
+/** unknown stream names reported one by one; the rest are counted in one more line */
+const MAX_UNKNOWN_STREAMS_LISTED = 10;
+
 export class ConfigError extends Error {
   constructor(
     /** the file or name of the config */
@@ -162,26 +167,25 @@ export class ConfigError extends Error {
     readonly problems: string[],
     header = `${source} has ${problems.length === 1 ? 'a problem' : `${problems.length} problems`}`,
   ) {
-    super(`${header}:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    const listed = problems.slice(0, MAX_PROBLEMS_LISTED);
+    const more = problems.length - listed.length;
+    super(
+      `${header}:\n${[...listed, ...(more > 0 ? [`... and ${more.toLocaleString('en-US')} more`] : [])].map((p) => `  ${p}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
   }
 }
 
 /** Parses and validates a replication YAML; every problem (syntax first, then content) is in the ConfigError. */
 export function parseReplicationYaml(text: string, source = 'replication.yaml'): ReplicationConfig {
-  const lineCounter = new LineCounter();
-  // merge keys (`<<: *base`) as Sling users write them with anchors
-  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, merge: true });
-  if (doc.errors.length > 0) {
-    const lines = text.split('\n');
-    const problems = doc.errors.map((e) => {
-      const { line, col } = lineCounter.linePos(e.pos[0]);
-      const excerpt = lines[line - 1] === undefined ? '' : `\n      ${lines[line - 1]}\n      ${' '.repeat(col - 1)}^`;
-      return `${source}:${line}:${col}: ${e.message}${excerpt}`;
-    });
-    throw new ConfigError(source, problems, `${source} is not valid YAML`);
+  let config: unknown;
+  try {
+    // merge keys (`<<: *base`) as Sling users write them with anchors
+    config = parseYamlSafely(text, { merge: true });
+  } catch (err) {
+    if (!(err instanceof YamlInputError)) throw err;
+    throw new ConfigError(source, formatYamlProblems(err, source), `${source} is not valid YAML`);
   }
-  const config: unknown = doc.toJS();
   buildReplicationPlan(config, { source });
   return config as ReplicationConfig;
 }
@@ -218,8 +222,12 @@ const TOP_LEVEL_KEYS = ['source', 'target', 'defaults', 'streams'];
 export function buildReplicationPlan(config: ReplicationConfig | unknown, opts: PlanOptions = {}): ReplicationPlan {
   const source = opts.source ?? 'replication config';
   const problems: string[] = [];
+  const seen = new Set<string>();
   const report = (p: string) => {
-    if (!problems.includes(p)) problems.push(p);
+    if (!seen.has(p)) {
+      seen.add(p);
+      problems.push(p);
+    }
   };
 
   if (!isMapping(config)) {
@@ -229,8 +237,7 @@ export function buildReplicationPlan(config: ReplicationConfig | unknown, opts: 
     ]);
   }
   const unknownKeys = Object.keys(config).filter((k) => !TOP_LEVEL_KEYS.includes(k));
-  if (unknownKeys.length > 0)
-    report(`unknown key${plural(unknownKeys)} ${unknownKeys.join(', ')}; supported: ${TOP_LEVEL_KEYS.join(', ')}`);
+  if (unknownKeys.length > 0) report(`unknown key${plural(unknownKeys)} ${listKeys(unknownKeys)}; supported: ${TOP_LEVEL_KEYS.join(', ')}`);
 
   const sourceName = checkConnectionName(config.source, 'source', 'KLAVIYO', report);
   const targetName = checkConnectionName(config.target, 'target', 'MY_PG', report);
@@ -246,13 +253,23 @@ export function buildReplicationPlan(config: ReplicationConfig | unknown, opts: 
   } else if (Object.keys(config.streams).length === 0) {
     report(`streams: is empty: list the streams to replicate, or '*' for all of them (${STREAM_NAMES.join(', ')})`);
   } else {
+    // a file of 200,000 unknown names is reported in bounded time and space: the first ones, then how many more
+    let unknownStreams = 0;
     for (const [key, value] of Object.entries(config.streams)) {
-      const options = checkOptions(schema, value, `streams.${key}`, report);
       if (key !== '*' && !isStreamName(key)) {
-        report(`streams.${key}: unknown stream "${key}"; the streams are: ${STREAM_NAMES.join(', ')} (or '*' for all)`);
-      } else if (options) {
-        entries.set(key, options);
+        if (++unknownStreams <= MAX_UNKNOWN_STREAMS_LISTED) {
+          checkOptions(schema, value, `streams.${echoKey(key)}`, report);
+          report(`streams.${echoKey(key)}: unknown stream ${echo(key)}; the streams are: ${STREAM_NAMES.join(', ')} (or '*' for all)`);
+        }
+        continue;
       }
+      const options = checkOptions(schema, value, `streams.${key}`, report);
+      if (options) entries.set(key, options);
+    }
+    if (unknownStreams > MAX_UNKNOWN_STREAMS_LISTED) {
+      report(
+        `streams: ${(unknownStreams - MAX_UNKNOWN_STREAMS_LISTED).toLocaleString('en-US')} more unknown streams (${unknownStreams.toLocaleString('en-US')} in all)`,
+      );
     }
   }
 
@@ -367,13 +384,15 @@ function checkOptions(
   path: string,
   report: (p: string) => void,
 ): ParsedOptions | undefined {
-  const result = schema.nullish().safeParse(value);
+  // an empty entry (`profiles:`) takes the defaults; most entries of a long list are
+  if (value === null || value === undefined) return {};
+  const result = schema.safeParse(value);
   if (result.success) return result.data ?? {};
   for (const issue of result.error.issues) {
-    const at = [path, ...issue.path.map(String)].join('.');
+    const at = [path, ...issue.path.map((k) => echoKey(String(k)))].join('.');
     if (issue.code === 'unrecognized_keys') {
       const supported = issue.path.length === 0 ? Object.keys(StreamOptionsSchema.shape) : Object.keys(SourceOptionsSchema.shape);
-      report(`${at}: unknown key${plural(issue.keys)} ${issue.keys.join(', ')}; supported: ${supported.join(', ')}`);
+      report(`${at}: unknown key${plural(issue.keys)} ${listKeys(issue.keys)}; supported: ${supported.join(', ')}`);
     } else if (issue.code === 'invalid_type' && issue.path.length === 0) {
       report(`${at}: must be a mapping of options (e.g. { mode: incremental }) or empty`);
     } else if (issue.code === 'invalid_type') {
@@ -406,7 +425,7 @@ function checkConnectionName(value: unknown, key: 'source' | 'target', example: 
   } else if (/^pk_[A-Za-z0-9]{8,}$/.test(value)) {
     report(`${key}: looks like an API key; put the key in a connection and ${how}`);
   } else if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
-    report(`${key}: "${value}" is not a connection name (letters, digits and _): ${how}`);
+    report(`${key}: ${echo(value)} is not a connection name (letters, digits and _): ${how}`);
   } else {
     return value;
   }
@@ -423,13 +442,16 @@ function renderObject(
   const unknown = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]).filter((p) => !PLACEHOLDERS.includes(p));
   if (unknown.length > 0) {
     return {
-      problem: `unknown placeholder${plural(unknown)} ${unknown.map((p) => `{${p}}`).join(', ')} in "${template}"; use {stream_name} (or its alias {stream_table})`,
+      problem: `unknown placeholder${plural(unknown)} ${unknown
+        .slice(0, 10)
+        .map((p) => (/^[\w-]{0,40}$/.test(p) && maskSecrets(p) === p ? `{${p}}` : echo(`{${p}}`)))
+        .join(', ')} in ${echo(template)}; use {stream_name} (or its alias {stream_table})`,
     };
   }
   const rendered = template.replace(/\{(stream_name|stream_table)\}/g, stream);
   const parts = rendered.split('.');
   if (parts.length > 2) {
-    return { problem: `"${template}" has ${parts.length - 1} dots; use table or schema.table (e.g. ${DEFAULT_SCHEMA}.{stream_name})` };
+    return { problem: `${echo(template)} has ${parts.length - 1} dots; use table or schema.table (e.g. ${DEFAULT_SCHEMA}.{stream_name})` };
   }
   const [schema, table] = parts.length === 2 ? parts : [defaultSchema, parts[0]];
   // the writer's own rule, so that a name it would refuse fails here, before anything starts, not in every stream
@@ -438,7 +460,7 @@ function renderObject(
   } catch (err) {
     if (!(err instanceof IdentifierError)) throw err;
     const forStream = rendered === template ? '' : ` (for ${stream})`;
-    return { problem: `"${template}"${forStream}: ${err.message}` };
+    return { problem: `${echo(template)}${forStream}: ${err.message}` };
   }
 }
 
@@ -466,7 +488,7 @@ function parseStartDate(value: string, now: Date): string | { problem: string } 
     .replace(/^(\d{4}-\d{2}-\d{2})[ t](?=\d)/, '$1T')
     .replace(/z$/, 'Z')
     .replace(/(T[\d:.]+[+-]\d{2})(\d{2})$/, '$1:$2');
-  const invalid = { problem: `"${value}" is not a date: use ISO 8601, e.g. 2024-01-31 or 2024-01-31T08:00:00Z` };
+  const invalid = { problem: `${echo(value)} is not a date: use ISO 8601, e.g. 2024-01-31 or 2024-01-31T08:00:00Z` };
   let iso: string;
   if (IsoDate.safeParse(text).success) iso = `${text}T00:00:00Z`;
   else if (IsoDateTimes.some((schema) => schema.safeParse(text).success)) iso = /(Z|[+-]\d{2}:\d{2})$/.test(text) ? text : `${text}Z`;
@@ -475,7 +497,7 @@ function parseStartDate(value: string, now: Date): string | { problem: string } 
   // years before 100 were never accepted (nor meant): Date.UTC takes 0-99 for 1900-1999
   if (Number.isNaN(instant.getTime()) || instant.getUTCFullYear() < 100) return invalid;
   if (instant.getTime() > now.getTime()) {
-    return { problem: `"${value}" is in the future (now is ${formatInstant(now)}); use a past date` };
+    return { problem: `${echo(value)} is in the future (now is ${formatInstant(now)}); use a past date` };
   }
   return formatInstant(instant);
 }

@@ -52,7 +52,10 @@ void describe('parseReplicationYaml', () => {
   void it('gives the position of a duplicate stream entry', () => {
     const problems = problemsOf(() => parseReplicationYaml('source: K\ntarget: T\nstreams:\n  lists: ~\n  lists: { disabled: true }\n'));
     assert.equal(problems.length, 1);
-    assert.match(problems[0], /^replication\.yaml:5:3: Map keys must be unique\n {6} {2}lists: \{ disabled: true \}\n {6} {2}\^$/);
+    assert.match(
+      problems[0],
+      /^replication\.yaml:5:3: Map keys must be unique: "lists" is already on line 4; keep one\n {6} {2}lists: \{ disabled: true \}\n {6} {2}\^$/,
+    );
   });
 
   void it('returns a config that is plain JSON and plans the same', () => {
@@ -375,5 +378,61 @@ void describe('workflow input', () => {
     );
     assert.match(problemsOf(() => resolveReplicationInput({}))[0], /not neither/);
     assert.match(problemsOf(() => resolveReplicationInput({ yaml: 'source: [', name: 'x.yaml' }))[0], /^x\.yaml:\d+:\d+: /);
+  });
+});
+
+void describe('hostile replication files (test/reliability/bad-input.test.ts fuzzes them)', () => {
+  const head = 'source: KLAVIYO\ntarget: MY_PG\n';
+
+  void it('checks many keys in linear time, and lists a bounded number of them', () => {
+    const timeOf = (n: number) => {
+      let yaml = `${head}streams:\n`;
+      for (let i = 0; i < n; i++) yaml += `  s${i}:\n`;
+      const started = performance.now();
+      const problems = problemsOf(() => parseReplicationYaml(yaml));
+      assert.equal(problems.length, 11);
+      assert.equal(problems[10], `streams: ${(n - 10).toLocaleString('en-US')} more unknown streams (${n.toLocaleString('en-US')} in all)`);
+      return performance.now() - started;
+    };
+    timeOf(5_000); // warm
+    // the faster of two runs each, so that a busy machine does not decide it
+    const small = Math.min(timeOf(10_000), timeOf(10_000));
+    const large = Math.min(timeOf(40_000), timeOf(40_000));
+    // quadratic would be 16 times; was 85 s for 40,000 keys (the yaml package's duplicate check, then ours)
+    assert.ok(large < small * 10 + 200, `10,000 keys: ${small.toFixed(0)} ms; 40,000: ${large.toFixed(0)} ms`);
+  });
+
+  void it('refuses deep nesting, alias bombs, control characters and a second document at their line', () => {
+    let bomb = `${head}streams: { tags: }\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n`;
+    for (let i = 1; i < 9; i++)
+      bomb += `a${i}: &a${i} [${Array(10)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]\n`;
+    const cases: Array<[string, RegExp]> = [
+      [`${head}streams: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`, /^r\.yaml:3:\d+: nested more than 64 levels deep/],
+      [bomb, /^r\.yaml:5:\d+: its aliases \(\*name\) expand to too much/],
+      [`${head}streams:\n  tags: { object: "a\u001bb" }\n`, /^r\.yaml:4:21: a control character \(U\+001B\)/],
+      [`${head}streams:\n  tags:\n---\nx: 1\n`, /^r\.yaml:5:1: a second document/],
+    ];
+    for (const [yaml, expected] of cases) {
+      const problems = problemsOf(() => parseReplicationYaml(yaml, 'r.yaml'));
+      assert.match(problems[0], expected);
+      assert.ok(problems.join('\n').length < 1_000, problems.join('\n').slice(0, 2_000));
+    }
+  });
+
+  void it('shows a window of a long line, with URLs and keys masked', () => {
+    const problems = problemsOf(() =>
+      parseReplicationYaml(`target: postgresql://u:hunter2@h/db\nsource: K\nsource: ${'x'.repeat(50_000)}\n`),
+    );
+    assert.ok(problems[0].length < 400, problems[0]);
+    const [syntax] = problemsOf(() => parseReplicationYaml(`source: pk_abcdef0123456789 [\ntarget: postgresql://u:hunter2@h/db {\n`));
+    assert.doesNotMatch(syntax, /hunter2|pk_abcdef/);
+  });
+
+  void it('repeats a long or odd value only in part, escaped', () => {
+    const problems = problemsOf(() => buildReplicationPlan({ source: 'K', target: 'T', streams: { ['x\u0000'.repeat(10_000)]: null } }));
+    assert.ok(problems[0].length < 1_000, problems[0]);
+    assert.match(problems[0], /\\u0000.*\(20,000 characters\)/);
   });
 });

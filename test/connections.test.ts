@@ -374,3 +374,61 @@ void describe('Postgres connections', () => {
     );
   });
 });
+
+void describe('hostile connection values (test/reliability/bad-input.test.ts fuzzes them)', () => {
+  const errorOf = (value: string): string => {
+    try {
+      resolveConnection('DB', { env: { DB: value, HOME: os.tmpdir() }, cwd: os.tmpdir() });
+    } catch (err) {
+      assert.ok(err instanceof ConnectionError, String(err));
+      return err.message;
+    }
+    assert.fail(`accepted: ${value}`);
+  };
+
+  void it('refuses credentials in a base_url, whose user part is often the key itself', () => {
+    const message = errorOf(`{ type: api, spec: klaviyo, secrets: { api_key: ${API_KEY} }, base_url: "http://${API_KEY}@127.0.0.1:1" }`);
+    assert.match(message, /base_url must not hold credentials/);
+    assert.ok(!message.includes(API_KEY.slice(3)), message);
+  });
+
+  void it('refuses a postgres password whose / ? or # would end the authority, without repeating it', () => {
+    for (const url of ['postgresql://u:se#cretpw@h/db', 'postgresql://u?:secretpw@h/db', 'postgresql://u:se/cretpw@h/db']) {
+      const message = errorOf(url);
+      assert.match(message, /must be percent-encoded/, url);
+      assert.doesNotMatch(message, /cretpw/, url);
+    }
+  });
+
+  void it('masks a key written where a key name goes, and bounds what it repeats', () => {
+    assert.match(errorOf(`{ type: api, spec: klaviyo, secrets: { ${API_KEY} } }`), /unknown secrets key "pk_\*\*\*"/);
+    assert.match(errorOf(`{ type: ${API_KEY} }`), /unknown type "pk_\*\*\*"/);
+    const long = errorOf(`{ type: ${'x'.repeat(100_000)} }`);
+    assert.ok(long.length < 400, long);
+    assert.match(long, /\(100,000 characters\)/);
+  });
+
+  void it('describes a URL with a malformed %-escape instead of throwing', () => {
+    const conn = resolveConnection('DB', { env: { DB: 'postgresql://u%zz:pw@h/d%zz' } });
+    assert.equal(String(conn), 'DB: postgres u%zz@h/d%zz');
+  });
+
+  void it('reports an env.yaml alias bomb, NUL byte or invalid UTF-8 at its line', () => {
+    const dir = scratch();
+    const file = path.join(dir, 'env.yaml');
+    let bomb = 'connections:\n  DB: { type: sqlite, database: x.db }\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
+    for (let i = 1; i < 9; i++)
+      bomb += `a${i}: &a${i} [${Array(10)
+        .fill(`*a${i - 1}`)
+        .join(', ')}]\n`;
+    const cases: Array<[string | Buffer, RegExp]> = [
+      [bomb, /env\.yaml:4:\d+: invalid YAML\/JSON \(ALIAS_COUNT\)/],
+      ['connections:\n  DB: { type: sqlite, database: "x\0.db" }\n', /env\.yaml:2:\d+: invalid YAML\/JSON \(CONTROL_CHARACTER\)/],
+      [Buffer.from([...Buffer.from('connections:\n  DB: x'), 0xc3, 0x28, 0x0a]), /env\.yaml:2:8: not valid UTF-8 \(byte 0xc3\)/],
+    ];
+    for (const [content, expected] of cases) {
+      fs.writeFileSync(file, content);
+      assert.throws(() => resolveConnection('DB', { env: { KLAVIYO_SYNC_ENV_FILE: file, HOME: dir }, cwd: dir }), expected);
+    }
+  });
+});

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { InputFileError, readInputFile } from '../files';
 import { ConnectionError, DATABASE_EXAMPLE, KLAVIYO_EXAMPLE, type Connection } from './model';
 import { fromDefinition, parseYamlQuietly } from './parse-object';
 import { isPlainObject } from './parse-url';
@@ -132,7 +133,13 @@ function envFiles(name: string, env: NodeJS.ProcessEnv, cwd: string, home: strin
 }
 
 function readEnvFile(name: string, file: string): Record<string, unknown> {
-  const text = fs.readFileSync(file, 'utf8');
+  let text: string;
+  try {
+    text = readInputFile(file, 'an env.yaml');
+  } catch (err) {
+    if (err instanceof InputFileError) throw new ConnectionError(name, err.message);
+    throw err;
+  }
   const root = parseYamlQuietly(name, text, file);
   if (root === null || root === undefined) return {};
   if (!isPlainObject(root)) throw new ConnectionError(name, `${file}: expected a mapping with a connections: key`);

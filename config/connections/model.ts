@@ -115,12 +115,21 @@ export function describeConnection(c: Connection): string {
       return `${c.name}: Klaviyo API at ${redactUrl(c.baseUrl)} (private key pk_***)`;
     case 'postgres': {
       const u = new URL(c.url);
-      const user = u.username ? `${decodeURIComponent(u.username)}@` : '';
-      const where = `${user}${u.host}/${decodeURIComponent(u.pathname.slice(1))}`;
+      const user = u.username ? `${safeDecode(u.username)}@` : '';
+      const where = `${user}${u.host}/${safeDecode(u.pathname.slice(1))}`;
       return `${c.name}: postgres ${where}${c.schema ? ` (schema ${c.schema})` : ''}`;
     }
     case 'sqlite':
       return `${c.name}: sqlite ${c.filename}`;
+  }
+}
+
+/** A URL part as written when it holds a malformed %-escape (the URL parser keeps those). */
+function safeDecode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
   }
 }
 

@@ -4,7 +4,7 @@
  * sslmode? }`, `{ type: sqlite, database: path }` (or `url`); and the entry point for any definition, a string (URL,
  * or an object's YAML/JSON text, as env vars hold it) or an object (as env.yaml holds it).
  */
-import YAML, { LineCounter } from 'yaml';
+import { YamlInputError, echo, listKeys, parseYamlSafely } from '../input';
 import {
   ConnectionError,
   DATABASE_EXAMPLE,
@@ -22,14 +22,14 @@ import { URL_PATTERN, fromUrl, isPlainObject, postgresFromUrl, resolvePath, sqli
  * offending text, which the yaml package would otherwise quote.
  */
 export function parseYamlQuietly(name: string, text: string, origin: string): unknown {
-  const lineCounter = new LineCounter();
-  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false });
-  if (doc.errors.length > 0) {
-    const e = doc.errors[0];
-    const { line, col } = lineCounter.linePos(e.pos[0]);
-    throw new ConnectionError(name, `${origin}:${line}:${col}: invalid YAML/JSON (${e.code}): ${firstSentence(e.message)}`);
+  try {
+    return parseYamlSafely(text);
+  } catch (err) {
+    if (!(err instanceof YamlInputError)) throw err;
+    const e = err.problems[0];
+    const where = e.line === undefined ? origin : `${origin}:${e.line}:${e.col}`;
+    throw new ConnectionError(name, `${where}: invalid YAML/JSON (${e.code}): ${firstSentence(e.message)}`);
   }
-  return doc.toJS();
 }
 
 /** The yaml package's descriptions come first; anything after a colon may be quoted input. */
@@ -76,10 +76,7 @@ function fromObject(ctx: Context, def: Record<string, unknown>, origin: string):
     case null:
       throw new ConnectionError(ctx.name, `${origin} has no type: add type: api (with spec: klaviyo), postgres or sqlite`);
     default:
-      throw new ConnectionError(
-        ctx.name,
-        `${origin}: unknown type "${String(def.type)}": use api (with spec: klaviyo), postgres or sqlite`,
-      );
+      throw new ConnectionError(ctx.name, `${origin}: unknown type ${echo(def.type)}: use api (with spec: klaviyo), postgres or sqlite`);
   }
 }
 
@@ -88,7 +85,7 @@ function rejectUnknownKeys(ctx: Context, def: Record<string, unknown>, allowed: 
   if (unknown.length > 0) {
     throw new ConnectionError(
       ctx.name,
-      `${origin}: unknown ${where}key${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; supported: ${allowed.join(', ')}`,
+      `${origin}: unknown ${where}key${unknown.length > 1 ? 's' : ''} ${listKeys(unknown)}; supported: ${allowed.join(', ')}`,
     );
   }
 }
@@ -96,7 +93,7 @@ function rejectUnknownKeys(ctx: Context, def: Record<string, unknown>, allowed: 
 function klaviyoFromObject(ctx: Context, def: Record<string, unknown>, origin: string): KlaviyoConnection {
   rejectUnknownKeys(ctx, def, KLAVIYO_KEYS, origin);
   if (def.spec !== 'klaviyo') {
-    const got = def.spec === undefined ? 'no spec' : `spec "${String(def.spec)}"`;
+    const got = def.spec === undefined ? 'no spec' : `spec ${echo(def.spec)}`;
     throw new ConnectionError(ctx.name, `${origin}: type api has ${got}; klaviyo-sync reads only spec: klaviyo`);
   }
   const secrets = def.secrets ?? {};
@@ -120,6 +117,14 @@ function klaviyoFromObject(ctx: Context, def: Record<string, unknown>, origin: s
   const rawBase = def.base_url ?? secrets.base_url ?? DEFAULT_KLAVIYO_BASE_URL;
   if (typeof rawBase !== 'string' || !isHttpUrl(rawBase)) {
     throw new ConnectionError(ctx.name, `${origin}: base_url must be an http(s) URL such as ${DEFAULT_KLAVIYO_BASE_URL}`);
+  }
+  const base = new URL(rawBase);
+  if (base.username !== '' || base.password !== '') {
+    // not repeated: what sits before the @ is a credential, often the key itself
+    throw new ConnectionError(
+      ctx.name,
+      `${origin}: base_url must not hold credentials (user or password before an @): the key goes in secrets.api_key`,
+    );
   }
   return new KlaviyoConnection(ctx.name, apiKey, rawBase.replace(/\/+$/, ''));
 }

@@ -30,6 +30,16 @@ export function fromUrl(ctx: Context, url: string, origin: string): Connection {
 }
 
 export function postgresFromUrl(ctx: Context, url: string, origin: string, schemaField?: string): PostgresConnection {
+  // an unencoded / ? or # in the user or password ends the authority early, and the rest of the password would be
+  // kept as path, query or fragment (and printed): an @ after the authority's end is refused, without repeating it
+  const afterScheme = url.indexOf('://') + 3;
+  const authorityEnd = url.slice(afterScheme).search(/[/?#]/);
+  if (authorityEnd !== -1 && url.lastIndexOf('@') > afterScheme + authorityEnd) {
+    throw new ConnectionError(
+      ctx.name,
+      `${origin}: the user or password holds a character that must be percent-encoded (/ ? # @ as %2F %3F %23 %40): use postgresql://user:password@host:5432/db`,
+    );
+  }
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -37,10 +37,16 @@ const PKEY_SUFFIX = '_pkey';
 const MAX_TABLE = MAX_IDENTIFIER - STAGING_SUFFIX.length - PKEY_SUFFIX.length;
 const STATE_TABLE = '_klaviyo_sync_state';
 
+/** A name as a message shows it: JSON-quoted, cut at 64 characters (a config may hold anything). */
+function shown(value: unknown): string {
+  if (typeof value !== 'string' || value.length <= 64) return JSON.stringify(value) ?? String(value);
+  return `${JSON.stringify(`${value.slice(0, 64)}…`)} (${value.length} characters)`;
+}
+
 function checkName(value: unknown, what: string, max: number): string {
   if (typeof value !== 'string' || !NAME.test(value) || value.length > max) {
     throw new IdentifierError(
-      `${what} ${JSON.stringify(value)} is not a valid name: use 1 to ${max} lowercase letters, digits and single ` +
+      `${what} ${shown(value)} is not a valid name: use 1 to ${max} lowercase letters, digits and single ` +
         `underscores, starting with a letter (e.g. "klaviyo" or "list_profiles")`,
     );
   }
@@ -50,7 +56,7 @@ function checkName(value: unknown, what: string, max: number): string {
 export function validateObjectName(object: ObjectName): ObjectName {
   return {
     schema: checkName(object?.schema, 'schema', MAX_IDENTIFIER),
-    table: checkName(object?.table, `table (in schema ${JSON.stringify(object?.schema)})`, MAX_TABLE),
+    table: checkName(object?.table, `table (in schema ${shown(object?.schema)})`, MAX_TABLE),
   };
 }
 
@@ -63,7 +69,7 @@ const COLUMN = /^[a-z_][a-z0-9_]*$/;
 export function validateColumnName(name: string, context: string): string {
   if (!COLUMN.test(name) || name.length > MAX_IDENTIFIER) {
     throw new IdentifierError(
-      `${context}: ${JSON.stringify(name)} cannot be a column name (expected up to ${MAX_IDENTIFIER} lowercase ` +
+      `${context}: ${shown(name)} cannot be a column name (expected up to ${MAX_IDENTIFIER} lowercase ` +
         `letters, digits and underscores); if Klaviyo added this attribute, map it in lib/db/columns.ts`,
     );
   }
