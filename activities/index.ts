@@ -6,7 +6,8 @@
  * rate limiter of each account, the HTTP agent, the database pools and the clock (tests pass their own; the worker
  * the process's, `defaultDeps`).
  */
-import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, Context, heartbeat, log } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
@@ -23,6 +24,7 @@ import { STREAM_OPERATIONS, type OperationTable } from '../lib/klaviyo/operation
 import { accountKey } from '../lib/klaviyo/account-key';
 import { firstPageUrl } from '../lib/klaviyo/urls';
 import { Destination } from '../lib/db/destination';
+import type { ReplicationRun, RunningCheck } from '../lib/db/claims';
 import { resumeFrom } from '../lib/db/watermark';
 import { splitWindows, takeOverWindows, windowKey } from '../streams/windows';
 import { processDatabases, type DatabasePools, type Target } from '../lib/db/connect';
@@ -59,6 +61,11 @@ export interface ActivityDeps {
    * starts (worker/search-attributes.ts), where the server allows it
    */
   searchAttributes: boolean;
+  /**
+   * whether a replication run is still running, for the claim on its tables (lib/db/claims.ts); default: asks
+   * Temporal with the worker's client (a run Temporal does not know is not running)
+   */
+  replicationRunning: RunningCheck;
 }
 
 /** The process's collaborators; rate limits from `rateLimitMode`, else KLAVIYO_SYNC_RATE_LIMITS, else documented. */
@@ -80,7 +87,19 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env, rateLimitMode?
     maxSecondsPerCall: 15,
     now: systemNow,
     searchAttributes: false,
+    replicationRunning: askTemporal,
   };
+}
+
+/** The replication run's status as Temporal has it, through the client of the worker running this activity. */
+async function askTemporal(run: ReplicationRun): Promise<boolean> {
+  try {
+    const d = await Context.current().client.workflow.getHandle(run.workflowId, run.runId).describe();
+    return d.status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
 }
 
 /** KLAVIYO_SYNC_RATE_SHARE: a fraction in (0, 1], e.g. 0.5 to leave half of every tier to other integrations. */
@@ -167,14 +186,24 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
 
   return {
     /**
-     * Parses and validates the replication and checks that both connections resolve: nothing is written. Also
-     * says whether the namespace has our search attributes (as the worker found them when it started).
+     * Parses and validates the replication, checks that both connections resolve, and claims the target tables for
+     * this replication run (lib/db/claims.ts): if another replication still running holds one, the replication
+     * fails here, before any stream starts, naming it. Nothing else is written. Also says whether the namespace
+     * has our search attributes (as the worker found them when it started).
      */
     async planReplication(input: ReplicationInput): Promise<ReplicationPlan & { searchAttributes: boolean }> {
       const targetSchema = (target: string) => targetSchemaOf(target, { env: deps.env, cwd: deps.cwd });
       const plan = resolveReplicationInput(input, { now: deps.now(), targetSchema });
       klaviyo(plan.source);
-      targetOf(plan.target);
+      // the run of the replicate workflow this activity plans (absent only for an activity run on its own)
+      const replication = activityInfo().workflowExecution;
+      const dest = destination(plan.target);
+      if (replication)
+        await dest.claimTables(
+          plan.streams.map((s) => s.object),
+          replication,
+          deps.replicationRunning,
+        );
       return { ...plan, searchAttributes: deps.searchAttributes };
     },
 
