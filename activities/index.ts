@@ -25,6 +25,7 @@ import { accountKey } from '../lib/klaviyo/account-key';
 import { firstPageUrl } from '../lib/klaviyo/urls';
 import { Destination } from '../lib/db/destination';
 import type { ReplicationRun, RunningCheck } from '../lib/db/claims';
+import type { ObjectName } from '../lib/db/naming';
 import { resumeFrom } from '../lib/db/watermark';
 import { splitWindows, takeOverWindows, windowKey } from '../streams/windows';
 import { processDatabases, type DatabasePools, type Target } from '../lib/db/connect';
@@ -186,37 +187,27 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
 
   return {
     /**
-     * Parses and validates the replication, checks that both connections resolve, and claims the target tables for
-     * this replication run (lib/db/claims.ts): if another replication still running holds one, the replication
-     * fails here, before any stream starts, naming it. Nothing else is written. Also says whether the namespace
-     * has our search attributes (as the worker found them when it started).
+     * Parses and validates the replication and checks that both connections resolve: nothing is written. Also
+     * says whether the namespace has our search attributes (as the worker found them when it started).
      */
     async planReplication(input: ReplicationInput): Promise<ReplicationPlan & { searchAttributes: boolean }> {
       const targetSchema = (target: string) => targetSchemaOf(target, { env: deps.env, cwd: deps.cwd });
       const plan = resolveReplicationInput(input, { now: deps.now(), targetSchema });
       klaviyo(plan.source);
-      // the run of the replicate workflow this activity plans (absent only for an activity run on its own)
-      const replication = activityInfo().workflowExecution;
-      const dest = destination(plan.target);
-      if (replication)
-        await dest.claimTables(
-          plan.streams.map((s) => s.object),
-          replication,
-          deps.replicationRunning,
-        );
+      targetOf(plan.target);
       return { ...plan, searchAttributes: deps.searchAttributes };
     },
 
     /**
      * One cheap request per scope the streams need (the CLI's pre-check, klaviyo/scopes.ts), so a bad key, a missing
-     * scope or a wrong base URL fails the replication before any table is touched.
+     * scope or a wrong base URL fails the replication before any table is touched. Each scope found present is
+     * heartbeated, and a retried attempt probes only the others: with several probes per check, a fault in one does
+     * not throw away the rest, so every probe has the check's attempts to itself (a 20% fault rate would otherwise
+     * fail a check of many scopes). Then, given the target and its tables, claims them for this replication run
+     * (lib/db/claims.ts), all at once: if another replication that is still running holds one, the replication
+     * fails here, before any stream starts, naming that replication.
      */
-    /**
-     * The key's scopes for the selected streams. Each scope found present is heartbeated, and a retried attempt
-     * probes only the others: with several probes per check, a fault in one does not throw away the rest, so every
-     * probe has the check's attempts to itself (a 20% fault rate would otherwise fail a check of many scopes).
-     */
-    async checkSource(args: { source: string; streams: StreamName[] }): Promise<void> {
+    async checkSource(args: { source: string; streams: StreamName[]; target?: string; objects?: ObjectName[] }): Promise<void> {
       const { conn, client } = klaviyo(args.source);
       const earlier = (activityInfo().heartbeatDetails as { passed?: unknown } | undefined)?.passed;
       const passed = new Set(Array.isArray(earlier) ? earlier.filter((s): s is string => typeof s === 'string') : []);
@@ -231,6 +222,11 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           heartbeat({ passed: [...passed] });
         },
       });
+      // the run of the replicate workflow this activity checks for (absent only for an activity run on its own)
+      const replication = activityInfo().workflowExecution;
+      if (args.target !== undefined && args.objects?.length && replication) {
+        await destination(args.target).claimTables(args.objects, replication, deps.replicationRunning);
+      }
     },
 
     /**
