@@ -192,6 +192,13 @@ void test(
       assert.match(loser.stderr, new RegExp(`${ids[winner]}`), 'the refusal names the workflow that holds the tables');
       assert.match(loser.stderr, /already|being (written|replicated)/i, loser.stderr);
       assert.doesNotMatch(loser.stderr, /superseded/, loser.stderr);
+      // and `status` of the refused run says why at once (it failed before any stream: no summary, no query needed)
+      const t0 = Date.now();
+      const status = await cli(['status', ids[1 - winner]], { env, killAfterMs: 60_000 });
+      const statusMs = Date.now() - t0;
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, new RegExp(`failed: .*being written by replication ${ids[winner]}`), status.stdout);
+      assert.ok(statusMs < 15_000, `status answered in ${statusMs} ms`);
       assert.equal(hangs, 0);
       assert.equal(tables.rowsLost + tables.rowsDuplicated, 0, 'the tables are exact');
     }
