@@ -347,7 +347,10 @@ void test('a failed run (wrong database password): the failure names the fix, ne
   assert.notEqual(run.code, 0);
   assert.match(run.stderr, /password/i, run.stderr);
   places.push(...leaksIn('run output', run.stdout + run.stderr));
-  const status = await cli(['status', 'secrets-failed'], { env: env(badPgUrl) });
+  // no worker polls its queue now: status reads the failure itself, which names the fix without the password
+  const status = await cli(['status', 'secrets-failed'], { env: env(badPgUrl), killAfterMs: 60_000 });
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /failed: .*password/, status.stdout);
   places.push(...leaksIn('status output', status.stdout + status.stderr));
   const test = await cli(['conns', 'test', 'PG'], { env: env(badPgUrl) });
   assert.notEqual(test.code, 0);
