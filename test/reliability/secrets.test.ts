@@ -52,21 +52,8 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(process.env.TMPDIR ?? '/tmp', 'klaviyo-sync-secrets-'));
   [temporal, sandbox, postgres] = await Promise.all([
     startTemporal(),
-    // enough events that the kill lands mid-stream; each answer slowed a little
-    startSandbox([
-      '--size',
-      'tiny',
-      '--seed',
-      '23',
-      '--api-key',
-      API_KEY,
-      '--rate-limits',
-      'off',
-      '--events',
-      '8000',
-      '--faults',
-      'slow=1:30',
-    ]),
+    // enough events that the kill lands mid-stream (the crash case slows each answer a little)
+    startSandbox(['--size', 'tiny', '--seed', '23', '--api-key', API_KEY, '--rate-limits', 'off', '--events', '8000']),
     startPostgres(),
   ]);
   adminUrl = postgres.url;
@@ -342,19 +329,22 @@ void test('a failed run (wrong database password): the failure names the fix, ne
   }
   assert.match(message, /password/i, 'the failure says the password is wrong');
   places.push(...leaksIn('workflow failure', message));
-  // `run` with the same wrong password: refused by its pre-check, which must not print it either
-  const run = await cli(['run', file, '--workflow-id', 'secrets-failed-cli'], { env: env(badPgUrl), killAfterMs: 120_000 });
+  // `run` with the same wrong password: refused by its pre-check, which must not print it either; `status` and
+  // `conns test` alongside
+  const [run, status, connsTest] = await Promise.all([
+    cli(['run', file, '--workflow-id', 'secrets-failed-cli'], { env: env(badPgUrl), killAfterMs: 120_000 }),
+    // no worker polls its queue now: status reads the failure itself, which names the fix without the password
+    cli(['status', 'secrets-failed'], { env: env(badPgUrl), killAfterMs: 60_000 }),
+    cli(['conns', 'test', 'PG'], { env: env(badPgUrl), killAfterMs: 60_000 }),
+  ]);
   assert.notEqual(run.code, 0);
   assert.match(run.stderr, /password/i, run.stderr);
   places.push(...leaksIn('run output', run.stdout + run.stderr));
-  // no worker polls its queue now: status reads the failure itself, which names the fix without the password
-  const status = await cli(['status', 'secrets-failed'], { env: env(badPgUrl), killAfterMs: 60_000 });
   assert.equal(status.code, 0, status.stderr);
   assert.match(status.stdout, /failed: .*password/, status.stdout);
   places.push(...leaksIn('status output', status.stdout + status.stderr));
-  const test = await cli(['conns', 'test', 'PG'], { env: env(badPgUrl) });
-  assert.notEqual(test.code, 0);
-  places.push(...leaksIn('conns test output', test.stdout + test.stderr));
+  assert.notEqual(connsTest.code, 0);
+  places.push(...leaksIn('conns test output', connsTest.stdout + connsTest.stderr));
   const exported = await exportNamespace(temporal.env.client);
   places.push(...exported.places);
   recordFigures({
@@ -373,6 +363,8 @@ void test('a crashed run (worker SIGKILLed mid-stream): no secret anywhere, and 
   const file = replicationFile('crashed', 'crashed');
   const places: string[] = [];
   const kills = SHORT ? 1 : 2;
+  // each answer slowed a little, so that the kill lands mid-stream
+  await sandbox.admin('faults', { slow: { p: 1, ms: 30 } });
   const start = await cli(['run', file, '--workflow-id', 'secrets-crashed', '--detach'], { env: env(pgUrl), killAfterMs: 60_000 });
   assert.equal(start.code, 0, start.stderr);
   places.push(...leaksIn('run --detach output', start.stdout + start.stderr));
