@@ -19,8 +19,9 @@ import type { StreamName } from '../../streams/types';
 import { cli, startWorkerProcess, type ProcessResult, type RunningProcess } from '../helpers/process';
 import { startSandbox, type SandboxProcess, type Truth } from '../helpers/sandbox';
 import { runsOf } from '../helpers/temporal';
-import { checksumOf, startStack, tableIds, type Stack } from '../helpers/stack';
+import { startStack, type Stack } from '../helpers/stack';
 import { recordFigures, SHORT } from './figures';
+import { checkTable } from './measure';
 
 const SUITE = 'concurrency';
 const KEY_B = 'pk_concurrency_account_b_42';
@@ -84,24 +85,14 @@ function replicationFile(name: string, s: Selection): string {
 async function compare(s: Selection): Promise<{ rowsLost: number; rowsDuplicated: number; rows: number }> {
   const dest = new Destination({ kind: 'postgres', url: stack.postgres.url });
   const t = (await (s.source === 'KLAVIYO' ? stack.sandbox : sandboxB).truth()) as Truth;
-  let rowsLost = 0;
-  let rowsDuplicated = 0;
-  let rows = 0;
+  const out = { rowsLost: 0, rowsDuplicated: 0, rows: 0 };
   for (const stream of s.streams) {
-    const ids = await tableIds(dest, stream, { schema: s.schema, table: `${s.prefix ?? ''}${stream}` });
-    const unique = new Set(ids).size;
-    rows += ids.length;
-    const lost = Math.max(0, t[stream].count - unique);
-    const extra = ids.length - unique + Math.max(0, unique - t[stream].count);
-    rowsLost += lost;
-    rowsDuplicated += extra;
-    // the same count with other ids: at least one row lost and one extra
-    if (lost === 0 && extra === 0 && checksumOf(ids).checksum !== t[stream].checksum) {
-      rowsLost++;
-      rowsDuplicated++;
-    }
+    const c = await checkTable(dest, stream, { schema: s.schema, table: `${s.prefix ?? ''}${stream}` }, t[stream]);
+    out.rowsLost += c.rowsLost;
+    out.rowsDuplicated += c.rowsDuplicated;
+    out.rows += c.rows;
   }
-  return { rowsLost, rowsDuplicated, rows };
+  return out;
 }
 
 /** `klaviyo-sync run` processes started at the same instant; a run past RUN_MS is killed and counted as a hang. */

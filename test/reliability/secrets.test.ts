@@ -28,9 +28,9 @@ import { cli, startWorkerProcess, type RunningProcess } from '../helpers/process
 import { startSandbox, type SandboxProcess } from '../helpers/sandbox';
 import { startTemporal, type TestTemporal } from '../helpers/temporal';
 import { startPostgres, type TestPostgres } from '../helpers/postgres';
-import { checksumOf, tableIds } from '../helpers/stack';
 import { closeAll } from '../../lib/db/connect';
 import { recordFigures, SHORT } from './figures';
+import { checkTables } from './measure';
 
 const SUITE = 'secrets';
 const API_KEY = `pk_secretsuite_${crypto.randomBytes(10).toString('hex')}`;
@@ -191,25 +191,7 @@ const ALL: readonly StreamName[] = STREAM_NAMES;
 /** Rows lost and duplicated over every stream of `schema`, against the sandbox's truth (count and id checksum). */
 async function compareTables(schema: string): Promise<{ rowsLost: number; rowsDuplicated: number; rows: number }> {
   const dest = new Destination({ kind: 'postgres', url: adminUrl });
-  const t = (await sandbox.truth()) as Record<StreamName, { count: number; checksum: string }>;
-  let rowsLost = 0;
-  let rowsDuplicated = 0;
-  let rows = 0;
-  for (const s of ALL) {
-    const ids = await tableIds(dest, s, { schema, table: s });
-    const unique = new Set(ids).size;
-    rows += ids.length;
-    const lost = Math.max(0, t[s].count - unique);
-    const extra = ids.length - unique + Math.max(0, unique - t[s].count);
-    rowsLost += lost;
-    rowsDuplicated += extra;
-    // same count, other ids: at least one row lost and one extra
-    if (lost === 0 && extra === 0 && checksumOf(ids).checksum !== t[s].checksum) {
-      rowsLost++;
-      rowsDuplicated++;
-    }
-  }
-  return { rowsLost, rowsDuplicated, rows };
+  return checkTables(dest, [...ALL], schema, await sandbox.truth());
 }
 
 const worker = (pg: string, taskQueue = 'klaviyo-sync') =>
