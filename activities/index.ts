@@ -6,7 +6,8 @@
  * rate limiter of each account, the HTTP agent, the database pools and the clock (tests pass their own; the worker
  * the process's, `defaultDeps`).
  */
-import { activityInfo, cancellationSignal, heartbeat, log } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, Context, heartbeat, log } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/common';
 import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
@@ -23,6 +24,8 @@ import { STREAM_OPERATIONS, type OperationTable } from '../lib/klaviyo/operation
 import { accountKey } from '../lib/klaviyo/account-key';
 import { firstPageUrl } from '../lib/klaviyo/urls';
 import { Destination } from '../lib/db/destination';
+import type { ReplicationRun, RunningCheck } from '../lib/db/claims';
+import type { ObjectName } from '../lib/db/naming';
 import { resumeFrom } from '../lib/db/watermark';
 import { splitWindows, takeOverWindows, windowKey } from '../streams/windows';
 import { processDatabases, type DatabasePools, type Target } from '../lib/db/connect';
@@ -59,6 +62,11 @@ export interface ActivityDeps {
    * starts (worker/search-attributes.ts), where the server allows it
    */
   searchAttributes: boolean;
+  /**
+   * whether a replication run is still running, for the claim on its tables (lib/db/claims.ts); default: asks
+   * Temporal with the worker's client (a run Temporal does not know is not running)
+   */
+  replicationRunning: RunningCheck;
 }
 
 /** The process's collaborators; rate limits from `rateLimitMode`, else KLAVIYO_SYNC_RATE_LIMITS, else documented. */
@@ -80,7 +88,19 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env, rateLimitMode?
     maxSecondsPerCall: 15,
     now: systemNow,
     searchAttributes: false,
+    replicationRunning: askTemporal,
   };
+}
+
+/** The replication run's status as Temporal has it, through the client of the worker running this activity. */
+async function askTemporal(run: ReplicationRun): Promise<boolean> {
+  try {
+    const d = await Context.current().client.workflow.getHandle(run.workflowId, run.runId).describe();
+    return d.status.name === 'RUNNING';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
 }
 
 /** KLAVIYO_SYNC_RATE_SHARE: a fraction in (0, 1], e.g. 0.5 to leave half of every tier to other integrations. */
@@ -180,14 +200,14 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
 
     /**
      * One cheap request per scope the streams need (the CLI's pre-check, klaviyo/scopes.ts), so a bad key, a missing
-     * scope or a wrong base URL fails the replication before any table is touched.
+     * scope or a wrong base URL fails the replication before any table is touched. Each scope found present is
+     * heartbeated, and a retried attempt probes only the others: with several probes per check, a fault in one does
+     * not throw away the rest, so every probe has the check's attempts to itself (a 20% fault rate would otherwise
+     * fail a check of many scopes). Then, given the target and its tables, claims them for this replication run
+     * (lib/db/claims.ts), all at once: if another replication that is still running holds one, the replication
+     * fails here, before any stream starts, naming that replication.
      */
-    /**
-     * The key's scopes for the selected streams. Each scope found present is heartbeated, and a retried attempt
-     * probes only the others: with several probes per check, a fault in one does not throw away the rest, so every
-     * probe has the check's attempts to itself (a 20% fault rate would otherwise fail a check of many scopes).
-     */
-    async checkSource(args: { source: string; streams: StreamName[] }): Promise<void> {
+    async checkSource(args: { source: string; streams: StreamName[]; target?: string; objects?: ObjectName[] }): Promise<void> {
       const { conn, client } = klaviyo(args.source);
       const earlier = (activityInfo().heartbeatDetails as { passed?: unknown } | undefined)?.passed;
       const passed = new Set(Array.isArray(earlier) ? earlier.filter((s): s is string => typeof s === 'string') : []);
@@ -202,6 +222,11 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           heartbeat({ passed: [...passed] });
         },
       });
+      // the run of the replicate workflow this activity checks for (absent only for an activity run on its own)
+      const replication = activityInfo().workflowExecution;
+      if (args.target !== undefined && args.objects?.length && replication) {
+        await destination(args.target).claimTables(args.objects, replication, deps.replicationRunning);
+      }
     },
 
     /**

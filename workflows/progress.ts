@@ -35,6 +35,8 @@ export interface ReplicationProgress {
   target: string;
   status: 'planning' | 'running' | 'completed' | 'failed' | 'cancelled';
   streams: StreamProgress[];
+  /** why a replication failed before any stream ran (planning, the key check, the claim on its tables) */
+  error?: string;
 }
 
 /** A stream workflow's own answer: live counts over all its runs (continue-as-new carries them). */

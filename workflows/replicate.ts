@@ -58,7 +58,14 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
   }
   show();
   if (plan.searchAttributes) upsertSearchAttributes([{ key: KLAVIYO_REPLICATION, value: plan.name }]);
-  await planActivities.checkSource({ source: plan.source, streams: plan.streams.map((s) => s.stream) });
+  // the key's scopes, then the claim on the target tables: another replication still running into one of them
+  // fails this one here, naming it, before any stream starts (lib/db/claims.ts)
+  await planActivities.checkSource({
+    source: plan.source,
+    streams: plan.streams.map((s) => s.stream),
+    target: plan.target,
+    objects: plan.streams.map((s) => s.object),
+  });
 
   const planned = new Set<StreamName>(plan.streams.map((s) => s.stream));
   const finished = new Map<StreamName, StreamSummary>();

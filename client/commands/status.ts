@@ -16,7 +16,10 @@ export function formatProgress(p: ReplicationProgress): string {
       .map((x, i) => (i === 3 || i === 4 ? x.padStart(widths[i]) : x.padEnd(widths[i])))
       .join('  ')
       .trimEnd();
-  const errors = p.streams.filter((s) => s.error).map((s) => `${s.stream} failed: ${s.error}`);
+  const errors = [
+    ...(p.error ? [`failed: ${p.error}`] : []),
+    ...p.streams.filter((s) => s.error).map((s) => `${s.stream} failed: ${s.error}`),
+  ];
   const retries = p.streams.filter((s) => s.retrying).map((s) => `${s.stream} ${retryText(s.retrying!)} (${s.retrying!.workflowId})`);
   const route = p.source || p.target ? `, ${p.source} → ${p.target}` : '';
   return [`${p.name} (${p.replicationId}): ${p.status}${route}`, line(header), ...rows.map(line), ...errors, ...retries].join('\n') + '\n';
@@ -62,13 +65,27 @@ async function summaryProgress(handle: WorkflowHandle): Promise<ReplicationProgr
   // result() of a closed run answers at once: completed gives the summary, failed throws with it in details
   let summary: ReplicationSummary | undefined;
   let status: 'completed' | 'failed' = 'completed';
+  let innermost: unknown;
   try {
     summary = (await handle.result()) as ReplicationSummary;
   } catch (err) {
     status = 'failed';
     for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+      innermost = e;
       if (e instanceof ApplicationFailure && e.details?.[0]) summary = e.details[0] as ReplicationSummary;
     }
+  }
+  if (status === 'failed' && !summary?.streams && innermost instanceof ApplicationFailure) {
+    // failed before any stream ran (planning, the key check, the claim on its tables): its reason is the whole status
+    return {
+      replicationId: handle.workflowId,
+      name: handle.workflowId,
+      source: '',
+      target: '',
+      status,
+      streams: [],
+      error: innermost.message,
+    };
   }
   if (!summary?.streams) return undefined;
   return {

@@ -40,6 +40,7 @@ import {
   cancelRunState,
   type StateRow,
 } from './state';
+import { claimTables, type ReplicationRun, type RunningCheck } from './claims';
 import { earliestWatermark, laterWatermark, pageWatermark, watermarkPerPage, windowsWatermark, type WindowState } from './watermark';
 import { isWindowKey, parseWindowKey, type WindowProgress } from '../../streams/windows';
 
@@ -203,6 +204,15 @@ export class Destination {
     this.db = (options.databases ?? processDatabases()).get(target);
     this.d = dialectFor(target.kind);
     this.now = options.now ?? systemNow;
+  }
+
+  /**
+   * Claims a replication's target tables for its run, all at once (claims.ts): refused, naming the holder, if
+   * another replication still running holds any of them.
+   */
+  async claimTables(objects: ObjectName[], run: ReplicationRun, running: RunningCheck): Promise<void> {
+    const checked = objects.map((o) => validateObjectName(o));
+    await this.db.transaction((trx) => claimTables(trx, this.d, checked, run, running, this.now()));
   }
 
   /**

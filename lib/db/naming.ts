@@ -36,6 +36,7 @@ const PKEY_SUFFIX = '_pkey';
 /** a table name must leave room for `__staging_pkey`, the staging table's primary key constraint */
 const MAX_TABLE = MAX_IDENTIFIER - STAGING_SUFFIX.length - PKEY_SUFFIX.length;
 const STATE_TABLE = '_klaviyo_sync_state';
+const CLAIMS_TABLE = '_klaviyo_sync_claims';
 
 /** A name as a message shows it: JSON-quoted, cut at 64 characters (a config may hold anything). */
 function shown(value: unknown): string {
@@ -102,6 +103,11 @@ export function stagingTable(kind: DbKind, object: ObjectName): TableRef {
 
 export function stateTable(kind: DbKind, schema: string): TableRef {
   return physicalTable(kind, schema, STATE_TABLE);
+}
+
+/** Which replication run holds each target table of the schema (claims.ts). */
+export function claimsTable(kind: DbKind, schema: string): TableRef {
+  return physicalTable(kind, schema, CLAIMS_TABLE);
 }
 
 /** The quoted SQL for a table reference: `"klaviyo"."profiles"` or `"klaviyo__profiles"`. */

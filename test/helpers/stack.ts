@@ -11,6 +11,7 @@ import { createWorker } from '../../worker';
 import { Destination } from '../../lib/db/destination';
 import { closeAll } from '../../lib/db/connect';
 import type { Target } from '../../lib/db/connect';
+import type { ObjectName } from '../../lib/db/naming';
 import { getStream } from '../../streams/streams';
 import type { StreamName } from '../../streams/types';
 import { idsChecksum } from '../../sandbox/account/checksum';
@@ -95,7 +96,11 @@ export function targetOf(stack: Stack, name: 'PG' | 'LITE'): Target {
 }
 
 /** Ids as the sandbox's truth counts them: membership rows as `<group id>:<profile id>`. */
-export async function tableIds(dest: Destination, stream: StreamName, object = { schema: 'klaviyo', table: stream }): Promise<string[]> {
+export async function tableIds(
+  dest: Destination,
+  stream: StreamName,
+  object: ObjectName = { schema: 'klaviyo', table: stream },
+): Promise<string[]> {
   const def = getStream(stream);
   const rows = await dest.snapshot(object, def.primaryKey);
   return rows.map((r) => def.primaryKey.map((k) => String(r[k])).join(':'));

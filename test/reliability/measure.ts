@@ -25,7 +25,7 @@ export interface TableCheck {
 export async function checkTable(
   dest: Destination,
   stream: StreamName,
-  object: { schema: string; table: StreamName },
+  object: { schema: string; table: string },
   expected: { count: number; checksum: string },
 ): Promise<TableCheck> {
   const ids = await tableIds(dest, stream, object).catch(() => [] as string[]);
