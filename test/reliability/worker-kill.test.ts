@@ -112,11 +112,29 @@ const CASES: KillCase[] = [
     name: 'mid page write',
     crashAt: 'write@events:3',
     streams: { events: 'full-refresh', catalog_items: 'full-refresh' },
+    atKill: async ({ schema }) => {
+      // the killed transaction rolled back: staging holds exactly the rows of the pages committed with their cursor
+      const staged = Number((await sql.withSchema(schema).table('events__staging').count({ n: '*' }))[0].n);
+      const state = await sql
+        .withSchema(schema)
+        .table('_klaviyo_sync_state')
+        .where({ table_name: 'events' })
+        .sum({ rows: 'rows', pages: 'pages' });
+      assert.equal(staged, Number(state[0].rows), 'no row of the page whose write was killed is left');
+      assert.equal(Number(state[0].pages), 2, 'two pages committed before the third one was killed mid-write');
+      return { rowsStagedAtKill: staged };
+    },
   },
   {
     name: 'between write and activity completion',
     crashAt: 'written@events:1',
     streams: { events: 'full-refresh', templates: 'incremental' },
+    atKill: async ({ schema }) => {
+      // the activity's last page is committed (the partition is done) though the activity never completed
+      const p = await partitionsAt(schema, 'events');
+      assert.equal(p.done, 1, 'the partition was committed done before the worker died');
+      return { eventsPartitionDoneAtKill: p.done };
+    },
   },
   {
     name: 'mid full-refresh swap',
@@ -204,6 +222,7 @@ async function runCase(c: KillCase, index: number): Promise<void> {
     }
 
     const requestsBefore = await sandboxRequests(sandbox);
+    const byOperationBefore = await sandboxRequestsByOperation(sandbox);
     const doomed = await startQueueWorker(queue, { ...env, KLAVIYO_SYNC_TEST_CRASH_AT: c.crashAt });
     workers.push(doomed);
     const handle = await startReplication(client, queue, id, yaml);
@@ -231,6 +250,12 @@ async function runCase(c: KillCase, index: number): Promise<void> {
       assert.ok(summary.streams.every((s) => s.status === 'completed'));
       pagesFetchedTwice = (await sandboxRequests(sandbox)) - requestsBefore - pagesOf(summary) - probesFor(streams);
       details.pages = pagesOf(summary);
+      // what the sum is made of: requests per operation during the run, and pages per stream
+      const byOperation = await sandboxRequestsByOperation(sandbox);
+      details.requests = Object.entries(byOperation)
+        .map(([op, n]) => `${op}=${n - (byOperationBefore[op] ?? 0)}`)
+        .join(' ');
+      details.pagesPerStream = summary.streams.map((s) => `${s.stream}=${s.pages}`).join(' ');
     }
     details.pagesFetchedTwice = pagesFetchedTwice;
     details.activitiesRetried = await retriedActivities(client, id);
