@@ -12,7 +12,7 @@ import { getStream } from '../../streams/streams';
 import type { StreamName } from '../../streams/types';
 import { scopeProbes, scopesOf } from '../../lib/klaviyo/scopes';
 import type { ReplicationSummary } from '../../workflows/types';
-import { checksumOf, tableIds } from './stack';
+import { checkTables } from '../reliability/measure';
 import { API_KEY, startSandbox, type SandboxProcess } from './sandbox';
 import { startWorkerProcess, type RunningProcess } from './process';
 
@@ -60,9 +60,8 @@ export interface Exactness {
 }
 
 /**
- * Each stream's table against the sandbox's truth: ids counted twice are duplicated; with no duplicates, a count
- * short of the truth is lost rows, one over it extra (duplicated) rows, and a checksum that differs at the same
- * count at least one row lost and one extra.
+ * Each stream's table against the sandbox's truth, as every reliability suite counts it
+ * (test/reliability/measure.ts `checkTables`), with a line per table that differs.
  */
 export async function compareToTruth(
   dest: Destination,
@@ -71,29 +70,11 @@ export async function compareToTruth(
   sandbox: SandboxProcess,
 ): Promise<Exactness> {
   const truth = await sandbox.truth();
-  const out: Exactness = { rowsLost: 0, rowsDuplicated: 0, problems: [] };
-  for (const s of streams) {
-    // a table the run never created holds none of the truth's rows
-    const ids = await tableIds(dest, s, { schema, table: s }).catch((err: Error) => {
-      if (/does not exist/.test(err.message)) return [] as string[];
-      throw err;
-    });
-    const unique = [...new Set(ids)];
-    const got = checksumOf(unique);
-    const want = truth[s];
-    const twice = ids.length - unique.length;
-    let lost = Math.max(0, want.count - got.count);
-    let extra = Math.max(0, got.count - want.count);
-    if (lost === 0 && extra === 0 && got.checksum !== want.checksum) lost = extra = 1;
-    out.rowsLost += lost;
-    out.rowsDuplicated += twice + extra;
-    if (lost + extra + twice > 0) {
-      out.problems.push(
-        `${s}: ${ids.length} rows (${unique.length} distinct), truth ${want.count}; checksum ${got.checksum} vs ${want.checksum}`,
-      );
-    }
-  }
-  return out;
+  const checked = await checkTables(dest, streams, schema, truth);
+  const problems = checked.tables
+    .filter((t) => t.rowsLost + t.rowsDuplicated > 0)
+    .map((t) => `${t.stream}: ${t.rows} rows, truth ${t.expected} (${t.rowsLost} lost, ${t.rowsDuplicated} duplicated)`);
+  return { rowsLost: checked.rowsLost, rowsDuplicated: checked.rowsDuplicated, problems };
 }
 
 /** Rows whose values differ from what the API serves now (`updated` and the attributes advance changes). */
