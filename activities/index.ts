@@ -16,6 +16,7 @@ import type { StreamDef, StreamName } from '../streams/types';
 import type { Dispatcher } from 'undici';
 import { KlaviyoClient, sharedAgent, type JsonApiResource } from '../lib/klaviyo/client';
 import { classify, SyncError } from '../lib/errors';
+import { crashPoint } from '../lib/crash-points';
 import { KlaviyoErrorType } from '../lib/klaviyo/errors';
 import { PagingGuard } from '../lib/klaviyo/paging';
 import { checkStreamScopes } from '../lib/klaviyo/scopes';
@@ -191,6 +192,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
      * says whether the namespace has our search attributes (as the worker found them when it started).
      */
     async planReplication(input: ReplicationInput): Promise<ReplicationPlan & { searchAttributes: boolean }> {
+      crashPoint('plan', input.name ?? '');
       const targetSchema = (target: string) => targetSchemaOf(target, { env: deps.env, cwd: deps.cwd });
       const plan = resolveReplicationInput(input, { now: deps.now(), targetSchema });
       klaviyo(plan.source);
@@ -243,6 +245,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const dest = destination(task.target);
       const run = { stream, mode: task.mode, object: task.object, runId: task.runId };
       const listed = await dest.runPartitions(run);
+      if (listed.length > 0) crashPoint('resumed', task.stream);
       const keys = listed.length > 0 ? listed : await partitionKeys(task, stream, partitionsOf(stream), dest);
       const prep = await dest.prepare({ ...run, partitions: keys });
       const all = Object.keys(prep.partitions).sort();
@@ -363,6 +366,9 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         rows += written.rows;
         pages++;
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
+        // the call's last page is committed; the activity has not completed
+        const last = next === null || pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000;
+        if (last) crashPoint('written', task.stream);
         return next;
       }
     },

@@ -15,6 +15,7 @@ import { DatabasePools } from '../lib/db/connect';
 import { createRateLimiter, type RateLimiter } from '../lib/klaviyo/ratelimit';
 import { startSandbox } from '../sandbox';
 import type { FinishResult, PagesResult, PrepareResult, StreamTask } from '../workflows/types';
+import type { StreamName } from '../streams/types';
 
 class CountingAgent extends Agent {
   requests = 0;
@@ -89,5 +90,23 @@ void test('the activities use the injected limiter, HTTP agent, database pools a
     await dispatcher.close();
     await sandbox.close();
     fs.rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
+void test('checkSource heartbeats after each scope probe, so a worker that dies mid-check is noticed within the heartbeat timeout', async () => {
+  const sandbox = await startSandbox({ port: 0, size: 'tiny', seed: 5, apiKeys: ['pk_deps_test'], rateLimits: 'off' });
+  try {
+    const activities = createActivities({
+      env: { KLAVIYO: JSON.stringify({ type: 'api', spec: 'klaviyo', base_url: sandbox.url, secrets: { api_key: 'pk_deps_test' } }) },
+      limiterFor: () => createRateLimiter({ mode: 'documented' }),
+    });
+    const env = new MockActivityEnvironment();
+    let heartbeats = 0;
+    env.on('heartbeat', () => heartbeats++);
+    const streams: StreamName[] = ['profiles', 'events', 'tags'];
+    await env.run(activities.checkSource, { source: 'KLAVIYO', streams });
+    assert.equal(heartbeats, 3, 'one heartbeat per scope probed (profiles:read, events:read, tags:read)');
+  } finally {
+    await sandbox.close();
   }
 });

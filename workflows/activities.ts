@@ -7,12 +7,19 @@ import { proxyActivities, ActivityCancellationType, type ActivityOptions } from 
 import type { Activities } from '../activities';
 import { RETRY_POLICY, temporalRetryPolicy } from '../lib/retry-policy';
 
-/** Planning and checks: quick; a transient failure gets RETRY_POLICY.checkAttempts attempts, as a CLI pre-check does. */
-export const planActivities = proxyActivities<Activities>({
+/**
+ * Planning and checks: quick; a transient failure gets RETRY_POLICY.checkAttempts attempts, as a CLI pre-check does.
+ * They heartbeat (checkSource after each scope probe), so a worker killed while planning is noticed within the
+ * heartbeat timeout, as for page work, not only at the start-to-close timeout
+ * (test/reliability/worker-kill.test.ts: 30 s instead of 2 minutes).
+ */
+export const PLAN_ACTIVITY_OPTIONS: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: temporalRetryPolicy(RETRY_POLICY.checkAttempts),
   cancellationType: ActivityCancellationType.TRY_CANCEL,
-});
+};
+export const planActivities = proxyActivities<Activities>(PLAN_ACTIVITY_OPTIONS);
 
 /**
  * Page work: each call fetches and writes pages for up to a time budget, heartbeating per page. A killed worker is

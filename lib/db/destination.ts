@@ -12,6 +12,7 @@
  * - an incremental stream sorted ascending by its cursor commits its watermark with each page, so a new run (after
  *   a failed, terminated or timed-out one) continues from the last committed page instead of its start date.
  */
+import { crashPoint } from '../crash-points';
 import type { Knex } from 'knex';
 import type { Mode, StreamDef } from '../../streams/types';
 import { baseColumns, pageColumns, toRow, type ColumnDef, type KlaviyoResource, type Row } from './columns';
@@ -392,6 +393,7 @@ export class Destination {
           existing,
           stream.primaryKey,
         );
+      crashPoint('write', stream.name);
 
       const replayed = state.pages > 0 && state.nextUrl === nextUrl && state.done === done;
       if (!replayed) {
@@ -583,6 +585,7 @@ export class Destination {
       await schemaOf(trx, target).dropTableIfExists(target.name);
       await schemaOf(trx, staging).renameTable(staging.name, target.name);
       await d.renamePrimaryKey(trx, target, primaryKeyName(staging), primaryKeyName(target));
+      crashPoint('swap', object.table);
     } catch (err) {
       throw new Error(
         `${where}: could not replace ${tableSql(target)} with ${tableSql(staging)} (a full refresh swaps tables, so ` +

@@ -6,6 +6,7 @@
  * The API key is a secret: it is sent only to the configured base URL's origin, and it never appears in a thrown
  * failure, its details or its cause.
  */
+import { crashPoint } from '../crash-points';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
@@ -327,6 +328,7 @@ export class KlaviyoClient {
         });
         status = res.statusCode;
         headers = res.headers;
+        crashPoint('fetch', operation);
         text = await res.body.text();
       } catch (err) {
         // Temporal's cancellation reason (a CancelledFailure) must propagate as it is.
