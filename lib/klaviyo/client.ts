@@ -10,7 +10,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import { version } from '../../package.json';
-import { UserFixableError } from '../errors';
+import { SyncError, UserFixableError } from '../errors';
 import {
   crossOriginFailure,
   failureForInvalidBody,
@@ -46,6 +46,12 @@ export function requestTimeoutMs(env: NodeJS.ProcessEnv): number {
   return ms;
 }
 const KEEP_ALIVE_TIMEOUT_MS = 30_000;
+/**
+ * The largest answer read: a page of 200 events or 100 profiles is a few hundred KB, and a record with a 10 MB
+ * attribute still fits; a body past this (a runaway or endless stream) fails the request as a protocol error, so a
+ * broken server cannot exhaust the worker's memory.
+ */
+export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 /** above the documented limiter's 24 in flight per account, so two accounts of one origin share without queueing much */
 const CONNECTIONS_PER_ORIGIN = 32;
 
@@ -75,6 +81,13 @@ export interface KlaviyoClientOptions {
   operations?: OperationTable;
   /** the connection whose `secrets.api_key` holds the key, named in 401 messages; default `KLAVIYO` */
   connection?: string;
+  /** the largest body read; default MAX_BODY_BYTES */
+  maxBodyBytes?: number;
+  /**
+   * The whole body must arrive within this many ms of the headers (undici's own body timeout is only between
+   * chunks, which a body trickling a byte at a time never meets); default REQUEST_TIMEOUT_MS.
+   */
+  bodyDeadlineMs?: number;
 }
 
 export interface GetPageOptions {
@@ -169,8 +182,11 @@ function shown(value: unknown): string {
 }
 
 /** What is wrong with a 2xx body, in words naming the field and the value, or undefined if it is a usable page. */
-export function documentProblem(body: unknown): string | undefined {
-  if (typeof body === 'string') return `a body that is not JSON (it begins ${JSON.stringify(body.slice(0, 80))})`;
+export function documentProblem(body: unknown, contentType?: string): string | undefined {
+  if (typeof body === 'string') {
+    const type = contentType ? `a ${contentType.split(';')[0].trim()} body` : 'a body';
+    return `${type} that is not JSON (it begins ${JSON.stringify(body.slice(0, 80))})`;
+  }
   if (typeof body !== 'object' || body === null) return 'an empty body or one that is not JSON';
   if (!('data' in body)) return 'JSON without `data`';
   const parsed = documentSchema((body as { data: unknown }).data).safeParse(body);
@@ -183,7 +199,9 @@ export function documentProblem(body: unknown): string | undefined {
   const expected = path.endsWith('links.next')
     ? 'an absolute URL'
     : issue.code === 'invalid_type'
-      ? `a ${String(issue.expected)}`
+      ? /^[aeiou]/.test(String(issue.expected))
+        ? `an ${String(issue.expected)}`
+        : `a ${String(issue.expected)}`
       : issue.message;
   return `${path} = ${shown(valueAt(body, issue.path))} where a JSON:API page has ${expected}`;
 }
@@ -215,6 +233,46 @@ export function spentWindowSeconds(info: RateLimitInfo): number | null {
   return info.remaining === 0 && info.reset !== null && info.reset >= 1 ? info.reset + 1 : null;
 }
 
+/**
+ * The body's text, or `{ tooLarge }` naming the size when it is (or says it is) over `maxBytes`. Rejects with a
+ * transport error (code BODY_DEADLINE, classified transient) when the whole body has not arrived within
+ * `deadlineMs`; the socket is destroyed then, so nothing keeps reading.
+ */
+export async function readBody(
+  body: Dispatcher.ResponseData['body'],
+  maxBytes: number,
+  deadlineMs: number,
+  contentLength?: string,
+): Promise<string | { tooLarge: string }> {
+  const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+  const declared = contentLength !== undefined && /^\d+$/.test(contentLength) ? Number(contentLength) : null;
+  if (declared !== null && declared > maxBytes) {
+    body.destroy();
+    return { tooLarge: `a body of ${mb(declared)} (Content-Length), more than the ${mb(maxBytes)} a page may be` };
+  }
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  const timer = setTimeout(() => {
+    const err = Object.assign(new Error(`the body did not end within ${deadlineMs / 1000} s of the headers (${bytes} bytes received)`), {
+      code: 'BODY_DEADLINE',
+    });
+    body.destroy(err);
+  }, deadlineMs);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        body.destroy();
+        return { tooLarge: `a body of more than ${mb(maxBytes)} (still arriving when it was cut off), more than a page may be` };
+      }
+      chunks.push(chunk);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 export class KlaviyoClient {
   private readonly origin: string;
   /** a #private field, so neither `inspect(client)` nor `JSON.stringify(client)` can show it */
@@ -223,6 +281,8 @@ export class KlaviyoClient {
   private readonly dispatcher: Dispatcher;
   private readonly operations: OperationTable;
   private readonly connection: string;
+  private readonly maxBodyBytes: number;
+  private readonly bodyDeadlineMs: number;
 
   constructor(options: KlaviyoClientOptions) {
     this.connection = options.connection ?? DEFAULT_CONNECTION;
@@ -239,6 +299,8 @@ export class KlaviyoClient {
     this.limiter = options.limiter;
     this.dispatcher = options.dispatcher ?? sharedAgent();
     this.operations = options.operations ?? STREAM_OPERATIONS;
+    this.maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+    this.bodyDeadlineMs = options.bodyDeadlineMs ?? REQUEST_TIMEOUT_MS;
   }
 
   /** GETs one page: `url` is a first-page URL (urls.ts) or a `links.next`, used exactly as given. */
@@ -274,8 +336,11 @@ export class KlaviyoClient {
         });
         status = res.statusCode;
         headers = res.headers;
-        text = await res.body.text();
+        const read = await readBody(res.body, this.maxBodyBytes, this.bodyDeadlineMs, header(headers, 'content-length'));
+        if (typeof read !== 'string') throw failureForInvalidBody(status, read.tooLarge, ctx);
+        text = read;
       } catch (err) {
+        if (err instanceof SyncError) throw err;
         // Temporal's cancellation reason (a CancelledFailure) must propagate as it is.
         if (signal?.aborted) throw signal.reason;
         throw failureForNetworkError(err, ctx, (s) => this.scrub(s));
@@ -288,10 +353,14 @@ export class KlaviyoClient {
         if (status === 429) {
           await this.limiter.penalize(operation, retryAfterSeconds(retryAfter, firstErrorItem(body)?.detail));
         }
-        throw failureForResponse({ status, retryAfter, body }, ctx);
+        const location = header(headers, 'location');
+        throw failureForResponse({ status, retryAfter, body, location: location && this.scrub(location) }, ctx);
       }
-      const problem = documentProblem(body);
+      const problem = documentProblem(body, header(headers, 'content-type'));
       if (problem) throw failureForInvalidBody(status, problem, ctx);
+      // A next page on another origin is refused now, before this page commits it as the cursor to follow.
+      const next = (body as JsonApiDocument).links?.next;
+      if (next && new URL(next).origin !== this.origin) throw crossOriginFailure(new URL(next), this.origin, operation);
       const timing = { waitMs: httpStarted - waitStarted, httpMs: jsonStarted - httpStarted, jsonMs: performance.now() - jsonStarted };
       const rateLimit = parseRateLimit(headers);
       const spent = spentWindowSeconds(rateLimit);
