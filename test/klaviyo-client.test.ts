@@ -809,6 +809,20 @@ void describe('KlaviyoClient against the sandbox', () => {
     assert.ok(Date.now() - started >= seconds * 1000 - 50, `the next request went after ${Date.now() - started} ms`);
   });
 
+  void it('429 asking for 99999 s: fails at once naming it, and does not hold the operation back for the next request', async () => {
+    const limiter = createRateLimiter({ mode: 'documented', operations: UNPACED });
+    const paced = new KlaviyoClient({ baseUrl: sb.baseUrl, apiKey: KEY, limiter });
+    await sandboxJson(sb, 'POST', '/__sandbox/faults', { mangle: { kind: 'retry-after-huge', path: '/api/tags', count: 1 } });
+    const url = `${sb.baseUrl}/api/tags`;
+    const f = await failure(paced.getPage(url, { operation: 'get_tags' }));
+    assert.deepEqual([f.type, f.nonRetryable], ['KlaviyoThrottledTooLong', true]);
+    assert.match(f.message, /asked to wait 27\.8 h \(Retry-After 99999\)/);
+    const started = Date.now();
+    assert.equal((await paced.getPage(url, { operation: 'get_tags' })).status, 200);
+    assert.ok(Date.now() - started < 1000, `the next request went after ${Date.now() - started} ms`);
+    await sandboxJson(sb, 'POST', '/__sandbox/faults', {});
+  });
+
   void it('503: retryable KlaviyoServerErrors while the fault lasts, then the page', async () => {
     await sandboxJson(sb, 'POST', '/__sandbox/faults', { failNext: { count: 2, status: 503 } });
     const url = `${sb.baseUrl}/api/tags`;

@@ -18,7 +18,9 @@ import {
   failureForResponse,
   firstErrorItem,
   KlaviyoErrorType,
+  MAX_RETRY_AFTER_SECONDS,
   retryAfterSeconds,
+  statedRetryAfterSeconds,
   type RequestContext,
 } from './errors';
 import { STREAM_OPERATIONS, type OperationTable } from './operations';
@@ -184,7 +186,8 @@ function shown(value: unknown): string {
 /** What is wrong with a 2xx body, in words naming the field and the value, or undefined if it is a usable page. */
 export function documentProblem(body: unknown, contentType?: string): string | undefined {
   if (typeof body === 'string') {
-    const type = contentType ? `a ${contentType.split(';')[0].trim()} body` : 'a body';
+    const media = contentType?.split(';')[0].trim();
+    const type = media ? `${/^[aeiou]/i.test(media) ? 'an' : 'a'} ${media} body` : 'a body';
     return `${type} that is not JSON (it begins ${JSON.stringify(body.slice(0, 80))})`;
   }
   if (typeof body !== 'object' || body === null) return 'an empty body or one that is not JSON';
@@ -351,7 +354,11 @@ export class KlaviyoClient {
       if (status < 200 || status >= 300) {
         const retryAfter = header(headers, 'retry-after');
         if (status === 429) {
-          await this.limiter.penalize(operation, retryAfterSeconds(retryAfter, firstErrorItem(body)?.detail));
+          // the operation waits what Klaviyo asked for (1 s if it did not say); a wait past the cap is not honoured
+          // but refused (the stream fails naming it), so it must not hold the operation back for the next run either
+          const stated = statedRetryAfterSeconds(retryAfter, firstErrorItem(body)?.detail);
+          if (stated === undefined || stated <= MAX_RETRY_AFTER_SECONDS)
+            await this.limiter.penalize(operation, retryAfterSeconds(retryAfter, firstErrorItem(body)?.detail));
         }
         const location = header(headers, 'location');
         throw failureForResponse({ status, retryAfter, body, location: location && this.scrub(location) }, ctx);
