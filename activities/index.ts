@@ -313,7 +313,9 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         let resources: JsonApiResource[];
         let next: string | null;
         try {
-          const page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
+          const page = await beating(client.getPage(url, { operation: stream.operation, signal: cancellationSignal() }), () =>
+            heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
+          );
           resources = asArray(page.document.data);
           next = guard.follow(url, page.document.links?.next ?? null);
           timing.waitMs += page.timing.waitMs;
@@ -374,6 +376,23 @@ export type Activities = ReturnType<typeof createActivities>;
  * when it has started these, so a stream of tens of thousands of lists never sends them in one payload.
  */
 export const PARTITIONS_PER_PREPARE = 500;
+
+/**
+ * How often a page activity heartbeats while a request is in flight: a third of its heartbeat timeout (30 s), so a
+ * request that hangs (a server that never answers, a body that never ends) is ended by the client's own timeouts,
+ * which name the problem, rather than by Temporal's heartbeat timeout, which names none and leaves the request
+ * running beside the retry; and a cancel reaches the activity while it waits.
+ */
+export const HEARTBEAT_WHILE_WAITING_MS = 10_000;
+
+async function beating<T>(work: Promise<T>, beat: () => void): Promise<T> {
+  const timer = setInterval(beat, HEARTBEAT_WHILE_WAITING_MS);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
 
 function asArray(data: JsonApiResource[] | JsonApiResource | null): JsonApiResource[] {
   if (data === null || data === undefined) return [];

@@ -36,7 +36,7 @@ import type { StreamName } from '../../streams/types';
 import { startWorkerProcess, type RunningProcess } from '../helpers/process';
 import { API_KEY, sandboxResources, startStack, targetOf, truth, type Stack } from '../helpers/stack';
 import { recordFigures, SHORT } from './figures';
-import { causes, checkTable } from './measure';
+import { causes, checkTable, failedActivityAttempts } from './measure';
 
 const SUITE = 'hostile-api';
 /** the worker's request timeout (KLAVIYO_SYNC_HTTP_TIMEOUT_MS): headers, and then the whole body */
@@ -269,7 +269,11 @@ streams:
 `;
 
 /** Replicates the four streams; the result, or the failure, and whether it ended within RUN_BOUND_MS. */
-async function replicate(target: 'PG' | 'LITE', schema: string): Promise<{ error?: unknown; ms: number; hung: boolean }> {
+async function replicate(
+  target: 'PG' | 'LITE',
+  schema: string,
+  boundMs = RUN_BOUND_MS,
+): Promise<{ error?: unknown; ms: number; hung: boolean }> {
   const started = Date.now();
   const handle = await stack.temporal.env.client.workflow.start('replicate', {
     taskQueue: 'klaviyo-sync',
@@ -277,7 +281,7 @@ async function replicate(target: 'PG' | 'LITE', schema: string): Promise<{ error
     args: [{ name: `hostile-${schema}`, yaml: yamlFor(target, schema) }],
   });
   let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), RUN_BOUND_MS)));
+  const bound = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), boundMs)));
   try {
     const r = await Promise.race([handle.result(), bound]);
     if (r === 'hung') {
@@ -464,5 +468,59 @@ for (const kind of KINDS.filter((k) => k.expect === 'recovers')) {
     assert.equal(named, attempts, 'every failure names the problem');
     assert.equal(retryable, attempts, 'every failure is retried');
     assert.equal(keyLeaks, 0);
+  });
+}
+
+// The long form also runs a server that never answers against a worker with the default request timeout (60 s),
+// twice the page activity's heartbeat timeout (30 s): the activity heartbeats while it waits, so the attempt ends with
+// the client's own failure, naming the problem, rather than a heartbeat timeout that names none.
+if (!SHORT) {
+  void test('never answers, default 60 s timeout: the attempt fails naming it, not by heartbeat timeout', async () => {
+    await worker.stop(10_000);
+    worker = await startWorkerProcess(['--rate-limits', 'off'], {
+      env: { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: 'default' },
+    });
+    const kind = KINDS.find((k) => k.mangle.kind === 'never-answer')!;
+    const schema = 'hdefault';
+    // the first page of the stream's first call (after the scope probe): no page committed in that call, so the
+    // attempt fails rather than returning its pages
+    await stack.sandbox.admin('faults', mangleFor(kind, 1, 1));
+    const bound = 180_000;
+    const run = await replicate('PG', schema, bound);
+    await stack.sandbox.admin('faults', {});
+    const served = await faultsServed(kind.mangle.kind);
+    const dest = new Destination(targetOf(stack, 'PG'));
+    const t = await truth(stack);
+    const good = await Promise.all(GOOD.map((st) => checkTable(dest, st, { schema, table: st }, t[st])));
+    const hostile = await checkHostile(dest, schema, true);
+    const attempts = await failedActivityAttempts(stack.temporal.env.client, `hostile-${schema}`);
+    const named = attempts.failures.filter((m) => /UND_ERR_HEADERS_TIMEOUT/.test(m)).length;
+    const byHeartbeat = attempts.failures.filter((m) => /heartbeat/i.test(m)).length;
+    recordFigures({
+      suite: SUITE,
+      case: 'never answers, default 60 s timeout (Postgres)',
+      hostile: 1,
+      rowsLost: good.reduce((a, c) => a + c.rowsLost, 0) + hostile.rowsLost,
+      rowsDuplicated: good.reduce((a, c) => a + c.rowsDuplicated, 0) + hostile.rowsDuplicated,
+      hangs: run.hung ? 1 : 0,
+      details: {
+        seconds: Math.round(run.ms / 100) / 10,
+        spoiledAnswers: served,
+        failedAttempts: attempts.failedAttempts,
+        failures: attempts.failures.join(' | ').slice(0, 300),
+        ...(run.error ? { error: causes(run.error).slice(0, 300) } : {}),
+      },
+    });
+    assert.equal(run.hung, false, `the replication ended within ${bound / 1000} s`);
+    assert.ifError(run.error);
+    assert.equal(served, 1);
+    assert.equal(hostile.rows, t[HOSTILE].count);
+    assert.deepEqual(
+      good.filter((c) => c.rowsLost + c.rowsDuplicated > 0),
+      [],
+    );
+    assert.deepEqual([hostile.rowsLost, hostile.rowsDuplicated], [0, 0]);
+    assert.ok(named >= 1, `an attempt failed naming the timeout: ${attempts.failures.join(' | ')}`);
+    assert.equal(byHeartbeat, 0, `no attempt ended by heartbeat timeout: ${attempts.failures.join(' | ')}`);
   });
 }
