@@ -52,6 +52,8 @@ export interface ActivityDeps {
   /** a page activity returns to its workflow after this many pages or seconds, whichever comes first */
   maxPagesPerCall: number;
   maxSecondsPerCall: number;
+  /** how often a page activity heartbeats while a request is in flight (HEARTBEAT_WHILE_WAITING_MS) */
+  heartbeatWhileWaitingMs: number;
   /** the clock: the page budget, `now` of URLs and plans, the writer's timestamps */
   now: Now;
   /**
@@ -78,6 +80,7 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env, rateLimitMode?
     databases: processDatabases(),
     maxPagesPerCall: 20,
     maxSecondsPerCall: 15,
+    heartbeatWhileWaitingMs: HEARTBEAT_WHILE_WAITING_MS,
     now: systemNow,
     searchAttributes: false,
   };
@@ -313,8 +316,10 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         let resources: JsonApiResource[];
         let next: string | null;
         try {
-          const page = await beating(client.getPage(url, { operation: stream.operation, signal: cancellationSignal() }), () =>
-            heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
+          const page = await beating(
+            client.getPage(url, { operation: stream.operation, signal: cancellationSignal() }),
+            deps.heartbeatWhileWaitingMs,
+            () => heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
           );
           resources = asArray(page.document.data);
           next = guard.follow(url, page.document.links?.next ?? null);
@@ -385,8 +390,8 @@ export const PARTITIONS_PER_PREPARE = 500;
  */
 export const HEARTBEAT_WHILE_WAITING_MS = 10_000;
 
-async function beating<T>(work: Promise<T>, beat: () => void): Promise<T> {
-  const timer = setInterval(beat, HEARTBEAT_WHILE_WAITING_MS);
+async function beating<T>(work: Promise<T>, everyMs: number, beat: () => void): Promise<T> {
+  const timer = setInterval(beat, everyMs);
   try {
     return await work;
   } finally {
