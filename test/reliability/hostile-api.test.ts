@@ -343,6 +343,7 @@ for (const kind of KINDS) {
     void test(`${kind.name}, end to end into ${target === 'PG' ? 'Postgres' : 'SQLite'}: ${kind.expect}`, async () => {
       const schema = `h${n}`;
       // a kind a retry gets past is served twice, then the stream reads on
+      await faultsServed(kind.mangle.kind); // counted from here
       await stack.sandbox.admin('faults', mangleFor(kind, SKIP, kind.expect === 'recovers' ? 2 : undefined));
       const leaksFrom = foreign.requests.length;
       const run = await replicate(target, schema);
@@ -484,6 +485,7 @@ if (!SHORT) {
     const schema = 'hdefault';
     // the first page of the stream's first call (after the scope probe): no page committed in that call, so the
     // attempt fails rather than returning its pages
+    await faultsServed(kind.mangle.kind); // counted from here
     await stack.sandbox.admin('faults', mangleFor(kind, 1, 1));
     const bound = 180_000;
     const run = await replicate('PG', schema, bound);
