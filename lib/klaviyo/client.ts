@@ -3,8 +3,9 @@
  * keep-alive connection, with every failure thrown as a classified error (errors.ts; the worker maps it to a
  * Temporal failure). A 2xx body is checked against the JSON:API shape we rely on (zod) before anyone uses it.
  *
- * The API key is a secret: it is sent only to the configured base URL's origin, and it never appears in a thrown
- * failure, its details or its cause.
+ * The API key is a secret: it is sent only to the configured base URL's origin (redirects are never followed, and a
+ * page whose `links.next` leads elsewhere is refused as it is read), and it never appears in a thrown failure, its
+ * details or its cause. A body is read up to MAX_BODY_BYTES and within the request timeout after its headers.
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
@@ -33,8 +34,9 @@ export const DEFAULT_CONNECTION = 'KLAVIYO';
 const CONNECT_TIMEOUT_MS = 10_000;
 /**
  * Klaviyo can take tens of seconds on a large filtered page; beyond a minute something is stuck. Waiting for the
- * answer's headers, and then between chunks of its body: `$KLAVIYO_SYNC_HTTP_TIMEOUT_MS` (ms) overrides it (the
- * reliability suite's slow answers use a few seconds rather than a minute).
+ * answer's headers, then between chunks of its body, and for the whole body after the headers (so a body trickling
+ * forever ends too): `$KLAVIYO_SYNC_HTTP_TIMEOUT_MS` (ms) overrides it (the reliability suites' slow and hostile
+ * answers use a few seconds rather than a minute). A request therefore ends within connect (10 s) + 2 × this.
  */
 export const REQUEST_TIMEOUT_MS = requestTimeoutMs(process.env);
 

@@ -2,7 +2,8 @@
  * Hostile or broken API answers (issue #10, item 6). The sandbox spoils the answers of one stream (`templates`, 45
  * of them: five pages of 10, incremental, one listing) with each kind of its `mangle` table (sandbox/http/faults.ts)
  * after the scope probe and two good pages, while a replication with a `klaviyo-sync worker` process reads it and
- * three good streams (profiles in time windows, tags, metrics) into Postgres or SQLite (the kinds alternate):
+ * three good streams (profiles in time windows, tags, metrics) into Postgres or SQLite (the short form runs each kind
+ * once, the targets in turn; the long form each into both, and its persistent checks with more requests):
  *
  * - kinds that spoil every answer from then on (not JSON, an HTML page, `data` missing or of the wrong type, a record
  *   without `id`, numeric ids, a body over the client's size limit, a `links.next` to the page itself, round a loop,
@@ -13,7 +14,9 @@
  *   request through the client the page activity uses must end within the client's bound (the worker's request
  *   timeout, here 2 s, plus a margin) as a retryable failure naming the problem, so a persistent one fails the stream
  *   after the retry policy's page attempts (30: at most 30 × the request bound + 1,443 s of backoff);
- * - a record with a 10 MB attribute is a page Klaviyo could send: stored exactly.
+ * - a record with a 10 MB attribute is a page Klaviyo could send: stored exactly;
+ * - (long form) a server that never answers, against a worker with the default 60 s request timeout, twice the page
+ *   activity's heartbeat timeout: the attempt must fail with the client's timeout naming it, not a heartbeat timeout.
  *
  * Every case counts: hostile = the kinds tried; hangs = runs or requests past their bound; keyLeaks = requests that
  * reached the second listener (another port, or another host name on it: where `links.next` and redirects point)
