@@ -56,6 +56,8 @@ export interface ActivityDeps {
   /** a page activity returns to its workflow after this many pages or seconds, whichever comes first */
   maxPagesPerCall: number;
   maxSecondsPerCall: number;
+  /** how often a page activity heartbeats while a request is in flight (HEARTBEAT_WHILE_WAITING_MS) */
+  heartbeatWhileWaitingMs: number;
   /** the clock: the page budget, `now` of URLs and plans, the writer's timestamps */
   now: Now;
   /**
@@ -87,6 +89,7 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env, rateLimitMode?
     databases: processDatabases(),
     maxPagesPerCall: 20,
     maxSecondsPerCall: 15,
+    heartbeatWhileWaitingMs: HEARTBEAT_WHILE_WAITING_MS,
     now: systemNow,
     searchAttributes: false,
     replicationRunning: askTemporal,
@@ -341,7 +344,11 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         let resources: JsonApiResource[];
         let next: string | null;
         try {
-          const page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
+          const page = await beating(
+            client.getPage(url, { operation: stream.operation, signal: cancellationSignal() }),
+            deps.heartbeatWhileWaitingMs,
+            () => heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
+          );
           resources = asArray(page.document.data);
           next = guard.follow(url, page.document.links?.next ?? null);
           timing.waitMs += page.timing.waitMs;
@@ -405,6 +412,23 @@ export type Activities = ReturnType<typeof createActivities>;
  * when it has started these, so a stream of tens of thousands of lists never sends them in one payload.
  */
 export const PARTITIONS_PER_PREPARE = 500;
+
+/**
+ * How often a page activity heartbeats while a request is in flight: a third of its heartbeat timeout (30 s), so a
+ * request that hangs (a server that never answers, a body that never ends) is ended by the client's own timeouts,
+ * which name the problem, rather than by Temporal's heartbeat timeout, which names none and leaves the request
+ * running beside the retry; and a cancel reaches the activity while it waits.
+ */
+export const HEARTBEAT_WHILE_WAITING_MS = 10_000;
+
+async function beating<T>(work: Promise<T>, everyMs: number, beat: () => void): Promise<T> {
+  const timer = setInterval(beat, everyMs);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
 
 function asArray(data: JsonApiResource[] | JsonApiResource | null): JsonApiResource[] {
   if (data === null || data === undefined) return [];

@@ -61,12 +61,15 @@ export class TransientError extends SyncError {
   readonly kind = 'transient';
 }
 
-/** Klaviyo throttled us: the next attempt waits `retryAfterSeconds`. */
+/**
+ * Klaviyo throttled us: the next attempt waits `retryAfterSeconds`, or, when the answer stated no wait, backs off
+ * as a transient failure does.
+ */
 export class RateLimitedError extends SyncError {
   readonly kind = 'rate-limited';
-  readonly retryAfterSeconds: number;
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(message: string, retryAfterSeconds: number, options: SyncErrorOptions) {
+  constructor(message: string, retryAfterSeconds: number | undefined, options: SyncErrorOptions) {
     super(message, options);
     this.retryAfterSeconds = retryAfterSeconds;
   }

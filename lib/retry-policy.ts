@@ -25,7 +25,10 @@ export const RETRY_POLICY = {
    * ride through a Klaviyo or database outage; each attempt resumes from the cursor saved with the last page.
    */
   pageAttempts: 30,
-  /** a `Retry-After` beyond this is capped, so a wild value cannot park a sync for hours */
+  /**
+   * the longest `Retry-After` waited (Klaviyo's steady window); a longer one fails the stream with a message
+   * (lib/klaviyo/errors.ts), so a wild value cannot park a sync for hours
+   */
   maximumRetryAfterSeconds: 60,
 } as const;
 
@@ -43,6 +46,7 @@ export const NON_RETRYABLE_TYPES: readonly string[] = [
   'KlaviyoBadRequest',
   'KlaviyoClientError',
   'KlaviyoCrossOriginRefused',
+  'KlaviyoThrottledTooLong',
   'KlaviyoUnexpectedResponse',
   'KlaviyoPagingLoop',
   'DatabaseUserError',

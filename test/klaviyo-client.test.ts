@@ -389,11 +389,34 @@ void describe('error mapping', () => {
     assert.equal((f.details![0] as KlaviyoFailureDetails).code, 'ECONNRESET');
     assert.doesNotMatch(JSON.stringify({ f, details: f.details, cause: String(raw.cause) }), /pk_secret/);
   });
+
+  void it('429 without a stated wait backs off (no nextRetryDelay); a Retry-After past 60 s fails at once, naming it', () => {
+    const bare = failureForResponse({ status: 429, body: body(429, 'throttled', 'Request was throttled.') }, ctx('get_tags'));
+    assert.deepEqual([bare.type, bare.nonRetryable, bare.nextRetryDelay], ['KlaviyoRateLimited', false, undefined]);
+    assert.match(bare.message, /without saying for how long \(no Retry-After\)/);
+
+    const huge = failureForResponse(
+      { status: 429, retryAfter: '99999', body: body(429, 'throttled', 'Request was throttled. Expected available in 99999 seconds.') },
+      ctx('get_tags'),
+    );
+    assert.deepEqual([huge.type, huge.nonRetryable], ['KlaviyoThrottledTooLong', true]);
+    assert.match(huge.message, /asked to wait 27\.8 h \(Retry-After 99999\).*run it again after \d{4}-/);
+    assert.equal(details(huge).retryAfterSeconds, 99999);
+    // 60 s, Klaviyo's steady window, is still waited
+    const minute = failureForResponse({ status: 429, retryAfter: '60', body: undefined }, ctx('get_tags'));
+    assert.deepEqual([minute.type, minute.nextRetryDelay], ['KlaviyoRateLimited', '60s']);
+  });
+
+  void it('3xx: a redirect is a non-retryable protocol failure naming where it pointed', () => {
+    const f = failureForResponse({ status: 307, body: '<html>moved</html>', location: 'http://127.0.0.1:9/api/tags?x=1' }, ctx('get_tags'));
+    assert.deepEqual([f.type, f.nonRetryable], ['KlaviyoUnexpectedResponse', true]);
+    assert.match(f.message, /307 .*a redirect to "http:\/\/127\.0\.0\.1:9\/api\/tags\?x=1", which is not followed/);
+  });
 });
 
 /** A raw TCP peer that misbehaves on purpose: not a fake Klaviyo, just a broken network. */
 async function brokenPeer(
-  behaviour: 'reset' | 'silent',
+  behaviour: 'reset' | 'silent' | 'trickle' | 'flood' | { redirectTo: string; status: number },
 ): Promise<{ url: string; connections: () => number; received: () => string; close: () => Promise<void> }> {
   let connections = 0;
   let received = '';
@@ -406,6 +429,23 @@ async function brokenPeer(
     socket.on('data', (chunk: string) => (received += chunk));
     socket.once('data', () => {
       if (behaviour === 'reset') socket.resetAndDestroy();
+      else if (behaviour === 'trickle' || behaviour === 'flood') {
+        // headers, then a body that never ends: a byte every 50 ms, or 64 KB chunks as fast as the socket takes them
+        socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/vnd.api+json\r\ntransfer-encoding: chunked\r\n\r\n');
+        const chunk = behaviour === 'trickle' ? ' ' : ' '.repeat(65_536);
+        const more = () => {
+          if (socket.destroyed) return;
+          const ok = socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+          if (behaviour === 'trickle') setTimeout(more, 50);
+          else if (ok) setImmediate(more);
+          else socket.once('drain', more);
+        };
+        more();
+      } else if (typeof behaviour === 'object') {
+        socket.end(
+          `HTTP/1.1 ${behaviour.status} Moved\r\nlocation: ${behaviour.redirectTo}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+        );
+      }
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -522,6 +562,70 @@ void describe('KlaviyoClient on a broken network', () => {
     } finally {
       await peer.close();
     }
+  });
+
+  void it('bounds a body that never ends: a trickle by the body deadline (retryable), a flood by the size limit (not)', async () => {
+    for (const [behaviour, type, nonRetryable, pattern] of [
+      ['trickle', 'KlaviyoNetworkError', false, /BODY_DEADLINE the body did not end within 0\.5 s of the headers/],
+      ['flood', 'KlaviyoUnexpectedResponse', true, /a body of more than 1\.0 MB/],
+    ] as const) {
+      const peer = await brokenPeer(behaviour);
+      try {
+        const client = new KlaviyoClient({
+          baseUrl: peer.url,
+          apiKey: SECRET_KEY,
+          limiter: createRateLimiter(),
+          bodyDeadlineMs: 500,
+          maxBodyBytes: 1024 * 1024,
+        });
+        const started = Date.now();
+        const e = await failure(client.getPage(`${peer.url}/api/tags`, { operation: 'get_tags' }));
+        assert.ok(Date.now() - started < 3000, `${behaviour} ended in ${Date.now() - started} ms`);
+        assert.deepEqual([e.type, e.nonRetryable], [type, nonRetryable], e.message);
+        assert.match(e.message, pattern);
+        assertNoKey(e);
+      } finally {
+        await peer.close();
+      }
+    }
+  });
+
+  void it('refuses a body whose Content-Length is over the limit without reading it', async () => {
+    const open = new Set<net.Socket>();
+    const huge = net.createServer((socket) => {
+      open.add(socket);
+      socket.on('error', () => undefined);
+      socket.once('data', () => socket.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 999999999\r\n\r\n{'));
+    });
+    await new Promise<void>((resolve) => huge.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(huge.address() as net.AddressInfo).port}`;
+    try {
+      const client = new KlaviyoClient({ baseUrl: url, apiKey: SECRET_KEY, limiter: createRateLimiter() });
+      const e = await failure(client.getPage(`${url}/api/tags`, { operation: 'get_tags' }));
+      assert.deepEqual([e.type, e.nonRetryable], ['KlaviyoUnexpectedResponse', true]);
+      assert.match(e.message, /a body of 953\.7 MB \(Content-Length\), more than the 32\.0 MB a page may be/);
+    } finally {
+      for (const sock of open) sock.destroy();
+      await new Promise((resolve) => huge.close(resolve));
+    }
+  });
+
+  void it('never follows a redirect: the other origin receives nothing, and the failure names where it pointed', async () => {
+    const other = await brokenPeer('silent');
+    for (const status of [301, 302, 307, 308]) {
+      const peer = await brokenPeer({ redirectTo: `${other.url}/api/tags?page%5Bcursor%5D=x`, status });
+      try {
+        const client = new KlaviyoClient({ baseUrl: peer.url, apiKey: SECRET_KEY, limiter: createRateLimiter() });
+        const e = await failure(client.getPage(`${peer.url}/api/tags`, { operation: 'get_tags' }));
+        assert.deepEqual([e.type, e.nonRetryable], ['KlaviyoUnexpectedResponse', true]);
+        assert.ok(e.message.includes(`a redirect to "${other.url}/api/tags`), e.message);
+        assertNoKey(e);
+      } finally {
+        await peer.close();
+      }
+    }
+    assert.equal(other.connections(), 0);
+    await other.close();
   });
 
   void it('keeps the key out of what inspect() shows of the client itself', () => {
@@ -705,6 +809,20 @@ void describe('KlaviyoClient against the sandbox', () => {
     assert.ok(Date.now() - started >= seconds * 1000 - 50, `the next request went after ${Date.now() - started} ms`);
   });
 
+  void it('429 asking for 99999 s: fails at once naming it, and does not hold the operation back for the next request', async () => {
+    const limiter = createRateLimiter({ mode: 'documented', operations: UNPACED });
+    const paced = new KlaviyoClient({ baseUrl: sb.baseUrl, apiKey: KEY, limiter });
+    await sandboxJson(sb, 'POST', '/__sandbox/faults', { mangle: { kind: 'retry-after-huge', path: '/api/tags', count: 1 } });
+    const url = `${sb.baseUrl}/api/tags`;
+    const f = await failure(paced.getPage(url, { operation: 'get_tags' }));
+    assert.deepEqual([f.type, f.nonRetryable], ['KlaviyoThrottledTooLong', true]);
+    assert.match(f.message, /asked to wait 27\.8 h \(Retry-After 99999\)/);
+    const started = Date.now();
+    assert.equal((await paced.getPage(url, { operation: 'get_tags' })).status, 200);
+    assert.ok(Date.now() - started < 1000, `the next request went after ${Date.now() - started} ms`);
+    await sandboxJson(sb, 'POST', '/__sandbox/faults', {});
+  });
+
   void it('503: retryable KlaviyoServerErrors while the fault lasts, then the page', async () => {
     await sandboxJson(sb, 'POST', '/__sandbox/faults', { failNext: { count: 2, status: 503 } });
     const url = `${sb.baseUrl}/api/tags`;
@@ -726,6 +844,22 @@ void describe('KlaviyoClient against the sandbox', () => {
     assert.deepEqual([f.type, f.nonRetryable], ['KlaviyoCrossOriginRefused', true]);
     assert.ok(f.message.includes(new URL(moved).origin) && f.message.includes(sb.baseUrl), f.message);
     assertNoSecret(f, KEY);
+  });
+
+  void it('refuses a page whose links.next is on another origin when it is read, so that link is never saved', async () => {
+    const other = await brokenPeer('silent');
+    await sandboxJson(sb, 'POST', '/__sandbox/faults', { mangle: { kind: 'foreign-next', path: '/api/profiles', origin: other.url } });
+    try {
+      const f = await failure(
+        client.getPage(firstPageUrl(sb.baseUrl, getStream('profiles'), { now: new Date() }), { operation: 'get_profiles' }),
+      );
+      assert.deepEqual([f.type, f.nonRetryable], ['KlaviyoCrossOriginRefused', true]);
+      assert.ok(f.message.includes(other.url), f.message);
+      assert.equal(other.connections(), 0);
+    } finally {
+      await sandboxJson(sb, 'POST', '/__sandbox/faults', {});
+      await other.close();
+    }
   });
 
   void it('a reset connection is a retryable KlaviyoNetworkError', async () => {

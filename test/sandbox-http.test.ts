@@ -616,6 +616,83 @@ void describe('faults (POST /__sandbox/faults)', () => {
     assert.ok(stats.faultsInjected['500'] >= a.filter((s) => s === 500).length * 2);
   });
 
+  void test('mangle: each kind of the table spoils the answer its way, `count` times after `skip`', async () => {
+    const other = 'http://127.0.0.1:9';
+    const spoil = (mangle: Record<string, unknown>) => admin('POST', '/__sandbox/faults', { mangle: { path: '/api/tags', ...mangle } });
+    await spoil({ kind: 'html-502', skip: 1, count: 2 });
+    assert.equal((await get('/api/tags')).status, 200, 'skipped');
+    for (let i = 0; i < 2; i++) {
+      const res = await get('/api/tags');
+      assert.equal(res.status, 502);
+      assert.match(String(res.headers['content-type']), /^text\/html/);
+      assert.match(res.text, /^<!DOCTYPE html>/);
+    }
+    assert.equal((await get('/api/tags')).status, 200, 'count spent');
+    assert.equal((await get('/api/metrics')).status, 200, 'another path is never spoiled');
+
+    await spoil({ kind: 'redirect-307', origin: other });
+    const moved = await get('/api/tags?fields%5Btag%5D=name');
+    assert.equal(moved.status, 307);
+    assert.equal(moved.headers.location, `${other}/api/tags?fields%5Btag%5D=name`);
+
+    await spoil({ kind: 'foreign-next', origin: other });
+    assert.equal(new URL((await get('/api/tags')).body.links.next).origin, other);
+
+    await spoil({ kind: 'retry-after-none' });
+    const bare = await get('/api/tags');
+    assert.deepEqual([bare.status, bare.headers['retry-after'], bare.body.errors[0].detail], [429, undefined, 'Request was throttled.']);
+    await spoil({ kind: 'retry-after-huge', seconds: 99999 });
+    assert.equal((await get('/api/tags')).headers['retry-after'], '99999');
+
+    await spoil({ kind: 'no-data' });
+    assert.equal('data' in (await get('/api/tags')).body, false);
+    await spoil({ kind: 'data-not-array' });
+    assert.equal((await get('/api/tags')).body.data, 'profiles');
+    await spoil({ kind: 'record-without-id' });
+    assert.equal('id' in (await get('/api/tags')).body.data[0], false);
+    await spoil({ kind: 'huge-attribute', bytes: 1000 });
+    assert.equal((await get('/api/tags')).body.data[0].attributes.hostile_blob.length, 1000);
+
+    await spoil({ kind: 'never-answer' });
+    await assert.rejects(
+      request(`${sb.baseUrl}/api/tags`, {
+        headers: { authorization: `Klaviyo-API-Key ${KEY}`, revision: '2025-07-15' },
+        headersTimeout: 300,
+      }),
+    );
+    await spoil({ kind: 'endless-body', ms: 20 });
+    const endless = await request(`${sb.baseUrl}/api/tags`, {
+      headers: { authorization: `Klaviyo-API-Key ${KEY}`, revision: '2025-07-15' },
+      bodyTimeout: 300,
+    });
+    assert.equal(endless.statusCode, 200);
+    let bytes = 0;
+    const until = Date.now() + 300;
+    for await (const chunk of endless.body) {
+      bytes += (chunk as Buffer).length;
+      if (Date.now() > until) break;
+    }
+    endless.body.destroy();
+    assert.ok(bytes > 9, `it kept sending (${bytes} bytes)`);
+    const stats = (await admin('GET', '/__sandbox/stats')).body;
+    assert.equal(stats.faultsInjected['mangle:html-502'], 2);
+    await admin('POST', '/__sandbox/faults', {});
+  });
+
+  void test('mangle: a bad kind or option is refused naming it', async () => {
+    for (const [mangle, pattern] of [
+      [{ kind: 'teapot' }, /needs a kind, one of invalid-json, .*never-answer/],
+      [{ kind: 'foreign-next' }, /of kind foreign-next needs an origin/],
+      [{ kind: 'redirect-301', origin: 'http://x/y' }, /needs an origin/],
+      [{ kind: 'self-next', count: -1 }, /count of 0 or more/],
+      [{ kind: 'self-next', colour: 'red' }, /no option "colour"/],
+    ] as const) {
+      const res = await admin('POST', '/__sandbox/faults', { mangle });
+      assert.equal(res.status, 400, JSON.stringify(mangle));
+      assert.match(res.body.errors[0].detail, pattern);
+    }
+  });
+
   void test('a bad configuration is refused with 400', async () => {
     const res = await admin('POST', '/__sandbox/faults', { '500': 2 });
     assert.equal(res.status, 400);

@@ -15,7 +15,7 @@ export function toApplicationFailure(err: unknown, ctx: FailureContext = {}): un
   if (!e) return err;
   // No cause: the replication's summary and the CLI show a failure's innermost message, and that must be this one,
   // which names the fix; what a cause would add (the driver's code and words) is in the message and the details.
-  if (e instanceof RateLimitedError) {
+  if (e instanceof RateLimitedError && e.retryAfterSeconds !== undefined) {
     return ApplicationFailure.create({
       type: e.type,
       message: e.message,
@@ -24,6 +24,7 @@ export function toApplicationFailure(err: unknown, ctx: FailureContext = {}): un
       details: e.details ? [e.details] : undefined,
     });
   }
+  // (a 429 that stated no wait is left to the retry policy's backoff, as a transient failure is)
   return ApplicationFailure.create({
     type: e.type,
     message: e.message,

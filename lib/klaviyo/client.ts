@@ -3,15 +3,16 @@
  * keep-alive connection, with every failure thrown as a classified error (errors.ts; the worker maps it to a
  * Temporal failure). A 2xx body is checked against the JSON:API shape we rely on (zod) before anyone uses it.
  *
- * The API key is a secret: it is sent only to the configured base URL's origin, and it never appears in a thrown
- * failure, its details or its cause.
+ * The API key is a secret: it is sent only to the configured base URL's origin (redirects are never followed, and a
+ * page whose `links.next` leads elsewhere is refused as it is read), and it never appears in a thrown failure, its
+ * details or its cause. A body is read up to MAX_BODY_BYTES and within the request timeout after its headers.
  */
 import { crashPoint } from '../crash-points';
 import { Agent, request, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { z } from 'zod';
 import { version } from '../../package.json';
-import { UserFixableError } from '../errors';
+import { SyncError, UserFixableError } from '../errors';
 import {
   crossOriginFailure,
   failureForInvalidBody,
@@ -19,7 +20,9 @@ import {
   failureForResponse,
   firstErrorItem,
   KlaviyoErrorType,
+  MAX_RETRY_AFTER_SECONDS,
   retryAfterSeconds,
+  statedRetryAfterSeconds,
   type RequestContext,
 } from './errors';
 import { STREAM_OPERATIONS, type OperationTable } from './operations';
@@ -32,8 +35,9 @@ export const DEFAULT_CONNECTION = 'KLAVIYO';
 const CONNECT_TIMEOUT_MS = 10_000;
 /**
  * Klaviyo can take tens of seconds on a large filtered page; beyond a minute something is stuck. Waiting for the
- * answer's headers, and then between chunks of its body: `$KLAVIYO_SYNC_HTTP_TIMEOUT_MS` (ms) overrides it (the
- * reliability suite's slow answers use a few seconds rather than a minute).
+ * answer's headers, then between chunks of its body, and for the whole body after the headers (so a body trickling
+ * forever ends too): `$KLAVIYO_SYNC_HTTP_TIMEOUT_MS` (ms) overrides it (the reliability suites' slow and hostile
+ * answers use a few seconds rather than a minute). A request therefore ends within connect (10 s) + 2 × this.
  */
 export const REQUEST_TIMEOUT_MS = requestTimeoutMs(process.env);
 
@@ -47,6 +51,12 @@ export function requestTimeoutMs(env: NodeJS.ProcessEnv): number {
   return ms;
 }
 const KEEP_ALIVE_TIMEOUT_MS = 30_000;
+/**
+ * The largest answer read: a page of 200 events or 100 profiles is a few hundred KB, and a record with a 10 MB
+ * attribute still fits; a body past this (a runaway or endless stream) fails the request as a protocol error, so a
+ * broken server cannot exhaust the worker's memory.
+ */
+export const MAX_BODY_BYTES = 32 * 1024 * 1024;
 /** above the documented limiter's 24 in flight per account, so two accounts of one origin share without queueing much */
 const CONNECTIONS_PER_ORIGIN = 32;
 
@@ -76,6 +86,13 @@ export interface KlaviyoClientOptions {
   operations?: OperationTable;
   /** the connection whose `secrets.api_key` holds the key, named in 401 messages; default `KLAVIYO` */
   connection?: string;
+  /** the largest body read; default MAX_BODY_BYTES */
+  maxBodyBytes?: number;
+  /**
+   * The whole body must arrive within this many ms of the headers (undici's own body timeout is only between
+   * chunks, which a body trickling a byte at a time never meets); default REQUEST_TIMEOUT_MS.
+   */
+  bodyDeadlineMs?: number;
 }
 
 export interface GetPageOptions {
@@ -217,8 +234,12 @@ export function isUsableDocument(body: unknown): boolean {
 }
 
 /** What is wrong with a 2xx body, in words naming the field and the value, or undefined if it is a usable page. */
-export function documentProblem(body: unknown): string | undefined {
-  if (typeof body === 'string') return `a body that is not JSON (it begins ${JSON.stringify(body.slice(0, 80))})`;
+export function documentProblem(body: unknown, contentType?: string): string | undefined {
+  if (typeof body === 'string') {
+    const media = contentType?.split(';')[0].trim();
+    const type = media ? `${/^[aeiou]/i.test(media) ? 'an' : 'a'} ${media} body` : 'a body';
+    return `${type} that is not JSON (it begins ${JSON.stringify(body.slice(0, 80))})`;
+  }
   if (typeof body !== 'object' || body === null) return 'an empty body or one that is not JSON';
   if (!('data' in body)) return 'JSON without `data`';
   if (isUsableDocument(body)) return undefined;
@@ -237,7 +258,9 @@ export function schemaProblem(body: object): string | undefined {
   const expected = path.endsWith('links.next')
     ? 'an absolute URL'
     : issue.code === 'invalid_type'
-      ? `a ${String(issue.expected)}`
+      ? /^[aeiou]/.test(String(issue.expected))
+        ? `an ${String(issue.expected)}`
+        : `a ${String(issue.expected)}`
       : issue.message;
   return `${path} = ${shown(valueAt(body, issue.path))} where a JSON:API page has ${expected}`;
 }
@@ -269,6 +292,46 @@ export function spentWindowSeconds(info: RateLimitInfo): number | null {
   return info.remaining === 0 && info.reset !== null && info.reset >= 1 ? info.reset + 1 : null;
 }
 
+/**
+ * The body's text, or `{ tooLarge }` naming the size when it is (or says it is) over `maxBytes`. Rejects with a
+ * transport error (code BODY_DEADLINE, classified transient) when the whole body has not arrived within
+ * `deadlineMs`; the socket is destroyed then, so nothing keeps reading.
+ */
+export async function readBody(
+  body: Dispatcher.ResponseData['body'],
+  maxBytes: number,
+  deadlineMs: number,
+  contentLength?: string,
+): Promise<string | { tooLarge: string }> {
+  const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+  const declared = contentLength !== undefined && /^\d+$/.test(contentLength) ? Number(contentLength) : null;
+  if (declared !== null && declared > maxBytes) {
+    body.destroy();
+    return { tooLarge: `a body of ${mb(declared)} (Content-Length), more than the ${mb(maxBytes)} a page may be` };
+  }
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  const timer = setTimeout(() => {
+    const err = Object.assign(new Error(`the body did not end within ${deadlineMs / 1000} s of the headers (${bytes} bytes received)`), {
+      code: 'BODY_DEADLINE',
+    });
+    body.destroy(err);
+  }, deadlineMs);
+  try {
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > maxBytes) {
+        body.destroy();
+        return { tooLarge: `a body of more than ${mb(maxBytes)} (still arriving when it was cut off), more than a page may be` };
+      }
+      chunks.push(chunk);
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 export class KlaviyoClient {
   private readonly origin: string;
   /** a #private field, so neither `inspect(client)` nor `JSON.stringify(client)` can show it */
@@ -277,6 +340,8 @@ export class KlaviyoClient {
   private readonly dispatcher: Dispatcher;
   private readonly operations: OperationTable;
   private readonly connection: string;
+  private readonly maxBodyBytes: number;
+  private readonly bodyDeadlineMs: number;
 
   constructor(options: KlaviyoClientOptions) {
     this.connection = options.connection ?? DEFAULT_CONNECTION;
@@ -293,6 +358,8 @@ export class KlaviyoClient {
     this.limiter = options.limiter;
     this.dispatcher = options.dispatcher ?? sharedAgent();
     this.operations = options.operations ?? STREAM_OPERATIONS;
+    this.maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+    this.bodyDeadlineMs = options.bodyDeadlineMs ?? REQUEST_TIMEOUT_MS;
   }
 
   /** GETs one page: `url` is a first-page URL (urls.ts) or a `links.next`, used exactly as given. */
@@ -329,8 +396,11 @@ export class KlaviyoClient {
         status = res.statusCode;
         headers = res.headers;
         crashPoint('fetch', operation);
-        text = await res.body.text();
+        const read = await readBody(res.body, this.maxBodyBytes, this.bodyDeadlineMs, header(headers, 'content-length'));
+        if (typeof read !== 'string') throw failureForInvalidBody(status, read.tooLarge, ctx);
+        text = read;
       } catch (err) {
+        if (err instanceof SyncError) throw err;
         // Temporal's cancellation reason (a CancelledFailure) must propagate as it is.
         if (signal?.aborted) throw signal.reason;
         throw failureForNetworkError(err, ctx, (s) => this.scrub(s));
@@ -341,12 +411,20 @@ export class KlaviyoClient {
       if (status < 200 || status >= 300) {
         const retryAfter = header(headers, 'retry-after');
         if (status === 429) {
-          await this.limiter.penalize(operation, retryAfterSeconds(retryAfter, firstErrorItem(body)?.detail));
+          // the operation waits what Klaviyo asked for (1 s if it did not say); a wait past the cap is not honoured
+          // but refused (the stream fails naming it), so it must not hold the operation back for the next run either
+          const stated = statedRetryAfterSeconds(retryAfter, firstErrorItem(body)?.detail);
+          if (stated === undefined || stated <= MAX_RETRY_AFTER_SECONDS)
+            await this.limiter.penalize(operation, retryAfterSeconds(retryAfter, firstErrorItem(body)?.detail));
         }
-        throw failureForResponse({ status, retryAfter, body }, ctx);
+        const location = header(headers, 'location');
+        throw failureForResponse({ status, retryAfter, body, location: location && this.scrub(location) }, ctx);
       }
-      const problem = documentProblem(body);
+      const problem = documentProblem(body, header(headers, 'content-type'));
       if (problem) throw failureForInvalidBody(status, problem, ctx);
+      // A next page on another origin is refused now, before this page commits it as the cursor to follow.
+      const next = (body as JsonApiDocument).links?.next;
+      if (next && new URL(next).origin !== this.origin) throw crossOriginFailure(new URL(next), this.origin, operation);
       const timing = { waitMs: httpStarted - waitStarted, httpMs: jsonStarted - httpStarted, jsonMs: performance.now() - jsonStarted };
       const rateLimit = parseRateLimit(headers);
       const spent = spentWindowSeconds(rateLimit);

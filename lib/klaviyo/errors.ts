@@ -19,6 +19,7 @@ export const KlaviyoErrorType = {
   ClientError: 'KlaviyoClientError',
   UnexpectedResponse: 'KlaviyoUnexpectedResponse',
   CrossOriginRefused: 'KlaviyoCrossOriginRefused',
+  ThrottledTooLong: 'KlaviyoThrottledTooLong',
   PagingLoop: 'KlaviyoPagingLoop',
 } as const;
 export type KlaviyoErrorType = (typeof KlaviyoErrorType)[keyof typeof KlaviyoErrorType];
@@ -49,6 +50,8 @@ export interface ResponseFacts {
   retryAfter?: string;
   /** the parsed body (or its text when it was not JSON) */
   body: unknown;
+  /** a redirect's `Location` header (scrubbed), never followed */
+  location?: string;
 }
 
 /** What every Klaviyo failure carries in `details[0]`, for code that handles failures without parsing messages. */
@@ -84,6 +87,22 @@ export function retryAfterSeconds(retryAfter: string | undefined, detail: string
   return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, Math.ceil(seconds)));
 }
 
+/**
+ * The wait a 429 states, in seconds, uncapped: `Retry-After` (integer seconds), else the body's "Expected available
+ * in N second(s)"; undefined when it states none, and the client backs off instead.
+ */
+export function statedRetryAfterSeconds(retryAfter: string | undefined, detail: string | undefined): number | undefined {
+  const fromHeader = retryAfter !== undefined && /^\s*\d+(\.\d+)?\s*$/.test(retryAfter) ? Number(retryAfter) : NaN;
+  const fromDetail = Number(/available in (\d+(?:\.\d+)?) seconds?/i.exec(detail ?? '')?.[1] ?? NaN);
+  return Number.isFinite(fromHeader) ? fromHeader : Number.isFinite(fromDetail) ? fromDetail : undefined;
+}
+
+function duration(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
 function where(url: URL): string {
   return `GET ${url.host}${url.pathname}`;
 }
@@ -112,6 +131,30 @@ export function failureForResponse(res: ResponseFacts, ctx: RequestContext): Syn
   const op = ctx.operation;
 
   if (res.status === 429) {
+    const stated = statedRetryAfterSeconds(res.retryAfter, detail);
+    if (stated === undefined) {
+      // Klaviyo always says how long (Retry-After, and the detail's "Expected available in N seconds"); an answer
+      // that does not is backed off like any transient failure (1 s, 2 s, 4 s, ... up to 60 s), not hammered.
+      return new RateLimitedError(
+        `Klaviyo throttled ${req} (${op}) without saying for how long (no Retry-After): ${quoted(detail)}; backing ` +
+          `off before retrying, and if this persists another client is sharing the account's quota, so slow it ` +
+          `down or use the sling rate-limit mode.`,
+        undefined,
+        { type: KlaviyoErrorType.RateLimited, details },
+      );
+    }
+    if (stated > MAX_RETRY_AFTER_SECONDS) {
+      // Klaviyo's windows are 1 s (burst) and 60 s (steady): a longer wait is not one of its rate limits (a proxy, a
+      // daily quota, a block), and neither asking again in a minute nor parking the run for hours is right.
+      const at = new Date(Date.now() + stated * 1000).toISOString();
+      return new UserFixableError(
+        `Klaviyo throttled ${req} (${op}) and asked to wait ${duration(stated)} (Retry-After ${stated}), longer ` +
+          `than its rate-limit windows (1 s burst, 60 s steady) and than this sync waits (${MAX_RETRY_AFTER_SECONDS} s): ` +
+          `the stream fails now rather than sit parked; run it again after ${at}, and check whether another ` +
+          `integration or a proxy in front of the API is using up or blocking the account's quota.`,
+        { type: KlaviyoErrorType.ThrottledTooLong, details: { ...details, retryAfterSeconds: stated } },
+      );
+    }
     const seconds = retryAfterSeconds(res.retryAfter, detail);
     return new RateLimitedError(
       `Klaviyo throttled ${req} (${op}): ${quoted(detail)}; retrying in ${seconds} s, and if this persists ` +
@@ -166,6 +209,14 @@ export function failureForResponse(res: ResponseFacts, ctx: RequestContext): Syn
       `Klaviyo answered ${res.status} to ${req} (${op}): ${quoted(detail)}; the request itself is wrong, so ` +
         `fix the stream definition rather than retrying.`,
       { type: KlaviyoErrorType.ClientError, details },
+    );
+  }
+  if (res.status >= 300 && res.status < 400) {
+    return new ProtocolError(
+      `Klaviyo answered ${res.status} to ${req} (${op}), a redirect to ${res.location ? JSON.stringify(res.location.slice(0, 200)) : 'nowhere given'}, ` +
+        `which is not followed: the API key goes only to the configured origin ${ctx.url.origin}. Point the base ` +
+        `URL at the Klaviyo API itself (https://a.klaviyo.com), not at a redirect or proxy.`,
+      { type: KlaviyoErrorType.UnexpectedResponse, details: { ...details, detail: res.location?.slice(0, 200) } },
     );
   }
   return new ProtocolError(

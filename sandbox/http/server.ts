@@ -11,7 +11,7 @@ import { adminAnswer } from './admin';
 import { answer } from './api';
 import { authenticate, checkRevision, maskKey, type ApiKey } from './auth';
 import { ApiError, injectedFault, invalid, methodNotAllowed, notFound, serverError } from './errors';
-import { FaultInjector, mangleBody, type FaultConfig } from './faults';
+import { FaultInjector, spoilAnswer, type FaultConfig } from './faults';
 import { Latency, type LatencyModel } from './latency';
 import { RangeCache } from './listing';
 import { route, type Operation } from './operations';
@@ -155,10 +155,36 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     const base = host && HOST.test(host) ? `http://${host}` : defaultBase;
     const { body, rows } = answer({ account, operation, pathId, query, base, now: Date.now(), ranges });
     const requestUrl = `${base}${rawPath}${rawQuery ? `?${rawQuery}` : ''}`;
-    const sent = mangleBody(faults.current, rawPath, requestUrl, body);
+    const spoiled = spoilAnswer(faults.current, rawPath, requestUrl, body);
+    if (spoiled) stats.recordFault(`mangle:${faults.current.mangle!.kind}`);
     outcome.rows = rows;
     outcome.delayMs = await latency.wait(rows);
-    send(res, outcome, 200, sent, decision.headers);
+    if (!spoiled || spoiled.kind === 'body') send(res, outcome, 200, spoiled?.body ?? body, decision.headers);
+    else if (spoiled.kind === 'answer') send(res, outcome, spoiled.status, spoiled.body, spoiled.headers, spoiled.contentType);
+    else if (spoiled.kind === 'trickle') await trickle(req, res, outcome, spoiled.head, spoiled.everyMs);
+    else await silence(req);
+  }
+
+  /** Headers and the start of a body, then one byte every `everyMs` until the client goes away. */
+  async function trickle(req: http.IncomingMessage, res: http.ServerResponse, outcome: Outcome, head: string, everyMs: number) {
+    res.writeHead(200, { 'content-type': JSON_API });
+    res.write(head);
+    outcome.status = 200;
+    outcome.bytes = head.length;
+    while (!res.destroyed && !req.socket.destroyed) {
+      await sleep(everyMs);
+      if (res.destroyed || req.socket.destroyed) break;
+      res.write(' ');
+      outcome.bytes++;
+    }
+  }
+
+  /** The request was read and nothing is ever sent: returns when the client gives up. */
+  function silence(req: http.IncomingMessage): Promise<void> {
+    return new Promise((resolve) => {
+      if (req.socket.destroyed) return resolve();
+      req.socket.once('close', () => resolve());
+    });
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
