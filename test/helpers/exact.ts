@@ -13,7 +13,7 @@ import type { StreamName } from '../../streams/types';
 import { scopeProbes, scopesOf } from '../../lib/klaviyo/scopes';
 import type { ReplicationSummary } from '../../workflows/types';
 import { checkTables } from '../reliability/measure';
-import { API_KEY, startSandbox, type SandboxProcess } from './sandbox';
+import { API_KEY, listResources, startSandbox, type SandboxProcess } from './sandbox';
 import { startWorkerProcess, type RunningProcess } from './process';
 
 /** A sandbox of its own (so its request counts are the case's), answering after a small delay. */
@@ -85,7 +85,7 @@ export async function staleRows(dest: Destination, schema: string, sandbox: Sand
     ['profiles', '/api/profiles?page[size]=100'],
     ['templates', '/api/templates'],
   ] as const) {
-    const api = await apiResources(sandbox, path);
+    const api = await listResources(sandbox.baseUrl, path);
     for (const row of await dest.snapshot({ schema, table: stream }, ['id'])) {
       const r = api.get(String(row.id));
       checked++;
@@ -100,19 +100,6 @@ export async function staleRows(dest: Destination, schema: string, sandbox: Sand
     }
   }
   return { stale, checked };
-}
-
-async function apiResources(sandbox: SandboxProcess, pathAndQuery: string): Promise<Map<string, any>> {
-  const out = new Map<string, any>();
-  let url: string | undefined = `${sandbox.baseUrl}${pathAndQuery}`;
-  while (url) {
-    const res = await request(url, { headers: { authorization: `Klaviyo-API-Key ${API_KEY}`, revision: '2025-07-15' } });
-    const body = (await res.body.json()) as any;
-    if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`);
-    for (const r of body.data) out.set(r.id, r);
-    url = body.links?.next ?? undefined;
-  }
-  return out;
 }
 
 /** The worker environment of a case: its sandbox, the Postgres, the Temporal server. */

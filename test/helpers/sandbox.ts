@@ -111,3 +111,17 @@ export function runSandboxCli(args: string[]): Promise<{ code: number | null; st
     });
   });
 }
+
+/** Every resource of a plain listing, straight from a sandbox over HTTP (for comparing values, not just ids). */
+export async function listResources(baseUrl: string, pathAndQuery: string, apiKey = API_KEY): Promise<Map<string, any>> {
+  const out = new Map<string, any>();
+  let url: string | undefined = `${baseUrl}${pathAndQuery}`;
+  while (url) {
+    const res = await request(url, { headers: { authorization: `Klaviyo-API-Key ${apiKey}`, revision: '2025-07-15' } });
+    const body = (await res.body.json()) as any;
+    if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`);
+    for (const r of body.data) out.set(r.id, r);
+    url = body.links?.next ?? undefined;
+  }
+  return out;
+}

@@ -5,7 +5,6 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { request } from 'undici';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
 import { createWorker } from '../../worker';
 import { Destination } from '../../lib/db/destination';
@@ -16,7 +15,7 @@ import { getStream } from '../../streams/streams';
 import type { StreamName } from '../../streams/types';
 import { idsChecksum } from '../../sandbox/account/checksum';
 import type { ReplicationSummary } from '../../workflows/types';
-import { API_KEY, startSandbox, TINY_SANDBOX, type SandboxProcess, type Truth } from './sandbox';
+import { API_KEY, listResources, startSandbox, TINY_SANDBOX, type SandboxProcess, type Truth } from './sandbox';
 import { startTemporal, type TestTemporal } from './temporal';
 import { startPostgres, type TestPostgres } from './postgres';
 
@@ -119,17 +118,8 @@ export function checksumOf(ids: string[]): { count: number; checksum: string } {
 }
 
 /** Every resource of a plain listing, straight from the sandbox (for comparing values, not just ids). */
-export async function sandboxResources(stack: Stack, pathAndQuery: string): Promise<Map<string, any>> {
-  const out = new Map<string, any>();
-  let url: string | undefined = `${stack.sandbox.baseUrl}${pathAndQuery}`;
-  while (url) {
-    const res = await request(url, { headers: { authorization: `Klaviyo-API-Key ${API_KEY}`, revision: '2025-07-15' } });
-    const body = (await res.body.json()) as any;
-    if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`);
-    for (const r of body.data) out.set(r.id, r);
-    url = body.links?.next ?? undefined;
-  }
-  return out;
+export function sandboxResources(stack: Stack, pathAndQuery: string): Promise<Map<string, any>> {
+  return listResources(stack.sandbox.baseUrl, pathAndQuery);
 }
 
 export const ALL_STREAMS_YAML = (target: string, extra = '') => `
