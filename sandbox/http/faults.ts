@@ -19,6 +19,8 @@
  * `{"kind":"endless-body","ms":500}`.
  */
 
+import { Rng } from '../account/prng';
+
 /** What a spoiled answer becomes: a new body for the 200, another answer, or none (a trickle, or silence). */
 export type Spoiled =
   | { kind: 'body'; body: Buffer }
@@ -359,16 +361,10 @@ export function mangleBody(config: FaultConfig, rawPath: string, requestUrl: str
   return spoiled?.kind === 'body' ? spoiled.body : body;
 }
 
-/** mulberry32: small, fast, and good enough to decide which requests fail. */
+/** The account's seeded generator (mulberry32): small, fast, and good enough to decide which requests fail. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.float();
 }
 
 export class FaultInjector {

@@ -31,6 +31,7 @@ import {
   workerEnv,
 } from '../helpers/exact';
 import { recordFigures, SHORT } from './figures';
+import { Rng } from '../../sandbox/account/prng';
 
 const SUITE = 'worker-chaos';
 const WORKERS = 3;
@@ -68,22 +69,12 @@ after(async () => {
   await Promise.allSettled([temporal?.teardown(), postgres?.stop()]);
 });
 
-/** mulberry32: a small seeded generator, so a failing run can be repeated with its seed */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 for (let run = 0; run < RUNS; run++) {
   const seed = SEED + run;
   void test(`${WORKERS} workers, one SIGKILLed every few seconds (seed ${seed}) and replaced: every table exact`, async () => {
-    const rnd = random(seed);
+    // the sandbox's seeded generator, so a failing run can be repeated with its seed
+    const rng = new Rng(seed);
+    const rnd = () => rng.float();
     const id = `worker-chaos-${run}`;
     const queue = `reliability-${id}`;
     const schema = `chaos_${run}`;
