@@ -3,10 +3,11 @@
  * way their contents are echoed in an error message.
  *
  * `parseYamlSafely` bounds what the `yaml` package would otherwise let through: a text over MAX_YAML_CHARS, control
- * characters (NUL, ESC: a binary or corrupt file), nesting deeper than MAX_YAML_DEPTH (the composer recurses, so
- * 100,000 `[` overflowed the stack), aliases that expand past MAX_ALIAS_COUNT (a "billion laughs"). Duplicate keys are
- * found here in one pass (the package's own check compares each key with every earlier one: quadratic, 85 s for
- * 40,000 keys). Every problem has its line and column where there is one.
+ * characters (NUL, ESC: a binary or corrupt file), more than MAX_YAML_TOKENS tokens (time), nesting deeper than
+ * MAX_YAML_DEPTH (the composer recurses, so 100,000 `[` overflowed the stack), aliases that expand past
+ * MAX_ALIAS_COUNT (a "billion laughs"). Duplicate keys are found here in one pass (the package's own check compares
+ * each key with every earlier one: quadratic, 85 s for 40,000 keys). Every problem has its line and column where
+ * there is one.
  *
  * `echo` is how a value from the input appears in a message: quoted, control characters escaped, cut to a bounded
  * length, secret-looking parts (`pk_...` keys, URL passwords) masked.
@@ -17,6 +18,11 @@ import { Composer, LineCounter, Lexer, Parser, isAlias, isMap, isScalar, isSeq, 
 
 /** characters; a replication file or env.yaml is a few KB, and Temporal refuses a config over 2 MB anyway */
 export const MAX_YAML_CHARS = 4 * 1024 * 1024;
+/**
+ * lexer tokens (a key, an indicator, a space, a line break: about 5 per `key:` line); the demo's file has 125, and at
+ * this bound a file parses and checks in under a second, where 4 MB of one-word keys took seconds more
+ */
+export const MAX_YAML_TOKENS = 250_000;
 /** nesting levels of mappings and sequences; a replication file has 5 */
 export const MAX_YAML_DEPTH = 64;
 /** alias resolutions (the `yaml` package's maxAliasCount, stated here): enough for `<<: *base` merges */
@@ -28,7 +34,7 @@ export interface YamlProblem {
   /** 1-based; absent when the problem has no one place (a too-long text, an alias bomb without aliases found) */
   line?: number;
   col?: number;
-  /** the yaml package's code, or ours: TOO_LARGE, CONTROL_CHARACTER, TOO_DEEP, DUPLICATE_KEY, ALIAS_COUNT */
+  /** the yaml package's code, or ours: TOO_LARGE, CONTROL_CHARACTER, TOO_MANY_TOKENS, TOO_DEEP, DUPLICATE_KEY, ALIAS_COUNT */
   code: string;
   /** one sentence, bounded, never quoting the input beyond `echo` */
   message: string;
@@ -84,12 +90,18 @@ export function parseYamlSafely(text: string, opts: { merge?: boolean } = {}): u
   const lexer = new Lexer();
   lineCounter.addNewLine(0); // as Parser.parse does: the first line starts at 0
   let tooDeep: number | undefined;
+  let tooMany: number | undefined;
+  let lexemes = 0;
   // the parser keeps a stack of open collections: past the limit, nothing reaches the (recursive) composer
   function* tokens() {
     for (const lexeme of lexer.lex(text)) {
       yield* parser.next(lexeme);
       if (parser.stack.length > MAX_YAML_DEPTH + 2) {
         tooDeep = parser.offset;
+        return;
+      }
+      if (++lexemes > MAX_YAML_TOKENS) {
+        tooMany = parser.offset;
         return;
       }
     }
@@ -109,6 +121,18 @@ export function parseYamlSafely(text: string, opts: { merge?: boolean } = {}): u
   if (tooDeep !== undefined) {
     throw new YamlInputError(
       [{ ...at(tooDeep), code: 'TOO_DEEP', message: `nested more than ${MAX_YAML_DEPTH} levels deep; no setting goes that deep` }],
+      text,
+    );
+  }
+  if (tooMany !== undefined) {
+    throw new YamlInputError(
+      [
+        {
+          ...at(tooMany),
+          code: 'TOO_MANY_TOKENS',
+          message: `holds more than ${MAX_YAML_TOKENS.toLocaleString('en-US')} YAML tokens by here (a replication file or env.yaml has a few hundred): is this the right file?`,
+        },
+      ],
       text,
     );
   }

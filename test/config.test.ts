@@ -402,7 +402,7 @@ void describe('hostile replication files (test/reliability/bad-input.test.ts fuz
     assert.ok(large < small * 10 + 200, `10,000 keys: ${small.toFixed(0)} ms; 40,000: ${large.toFixed(0)} ms`);
   });
 
-  void it('refuses deep nesting, alias bombs, control characters and a second document at their line', () => {
+  void it('refuses deep nesting, too many tokens, alias bombs, control characters and a second document at their line', () => {
     let bomb = `${head}streams: { tags: }\na0: &a0 [x, x, x, x, x, x, x, x, x, x]\n`;
     for (let i = 1; i < 9; i++)
       bomb += `a${i}: &a${i} [${Array(10)
@@ -413,6 +413,7 @@ void describe('hostile replication files (test/reliability/bad-input.test.ts fuz
       [bomb, /^r\.yaml:5:\d+: its aliases \(\*name\) expand to too much/],
       [`${head}streams:\n  tags: { object: "a\u001bb" }\n`, /^r\.yaml:4:21: a control character \(U\+001B\)/],
       [`${head}streams:\n  tags:\n---\nx: 1\n`, /^r\.yaml:5:1: a second document/],
+      [`${head}streams:\n${'  s:\n'.repeat(60_000)}`, /^r\.yaml:\d{5}:\d+: holds more than 250,000 YAML tokens by here/],
     ];
     for (const [yaml, expected] of cases) {
       const problems = problemsOf(() => parseReplicationYaml(yaml, 'r.yaml'));
