@@ -372,12 +372,34 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         timing.dbMs += performance.now() - writeStarted;
         rows += written.rows;
         pages++;
+        // the writer ends a split window's first half at its end, although its listing goes on
+        if (written.done) next = null;
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
         // the call's last page is committed; the activity has not completed
         const last = next === null || pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000;
         if (last) crashPoint('written', task.stream);
         return next;
       }
+    },
+
+    /**
+     * Splits a time window the stream is reading (between two of its page activities) at the middle of what it has
+     * left, when the stream has slots idle and nothing else to read: the windows that now cover it, the first the
+     * one its cursor continues in (Destination.splitWindow).
+     */
+    async splitWindow(task: PartitionTask): Promise<{ partitions: string[] }> {
+      const stream = getStream(task.stream);
+      const windows = partitionsOf(stream).windows;
+      if (!windows) throw new Error(`stream ${stream.name} is not read in time windows`);
+      const partitions = await destination(task.target).splitWindow({
+        stream,
+        mode: task.mode,
+        object: task.object,
+        runId: task.runId,
+        partition: task.partition,
+        minWindowSeconds: windows.minWindowSeconds,
+      });
+      return { partitions };
     },
 
     /** Publishes the run: the staging table replaces the target (full refresh) or the watermark advances. */

@@ -8,9 +8,11 @@
  * updated moves to the end of the `updated` order) land in the open window, which reads them before it ends.
  * Full refresh reads one unbounded listing, the key '' (no filter at all).
  *
- * Windows are of equal length in time. Real accounts (and the sandbox: denser towards the present, 13% of its events
- * in the last 30 of 730 days) hold more rows in recent windows, so the last windows take longest; a run is as long
- * as its fullest window, at best 1/maxWindows of reading the whole range as one listing.
+ * Windows are planned of equal length in time. Real accounts (and the sandbox: denser towards the present, 13% of its
+ * events in the last 30 of 730 days) hold more rows in recent windows, so those take longest: a window still being
+ * read while slots are idle is split (`splitWindow`) at the middle of what it has left, its first half keeping its
+ * cursor and its second half a window of its own, until the range is read by as many listings as the run may keep in
+ * flight.
  */
 
 export interface Window {
@@ -111,4 +113,29 @@ export function takeOverWindows(previous: WindowProgress[], now: Date, limits: W
 function laterBound(start: string, watermark: string): string {
   const w = windowBound(watermark);
   return Date.parse(w) > Date.parse(start) ? w : start;
+}
+
+/**
+ * A window, still being read and committed up to `watermark`, cut in two at the middle of what it has left:
+ * [start, middle) keeps its cursor (its rows from `middle` on are the second half's), [middle, end) starts afresh.
+ * Null when what is left is shorter than two minimal windows. The open window's end is `now`, as far as rows go.
+ */
+export function splitWindow(w: Window, watermark: string | null, now: Date, minWindowSeconds: number): [Window, Window] | null {
+  const start = Date.parse(w.start);
+  const read = watermark === null ? NaN : Date.parse(windowBound(watermark));
+  const from = Number.isNaN(read) ? start : Math.max(start, read);
+  const to = w.end === null ? now.getTime() : Date.parse(w.end);
+  if (to - from < 2 * minWindowSeconds * 1000) return null;
+  const middle = windowBound(from + (to - from) / 2);
+  return [
+    { start: w.start, end: middle },
+    { start: middle, end: w.end },
+  ];
+}
+
+/** Whether a cursor value lies at or past a window's end (a row of the window after it); never for the open one. */
+export function pastWindow(w: Window, cursorValue: unknown): boolean {
+  if (w.end === null || typeof cursorValue !== 'string') return false;
+  const at = Date.parse(cursorValue);
+  return !Number.isNaN(at) && at >= Date.parse(w.end);
 }

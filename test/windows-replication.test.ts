@@ -55,12 +55,15 @@ async function run(id: string, text: string, during?: () => Promise<void>): Prom
 }
 
 /** The syncPages activities of a stream workflow's history: the windows they read, and the most in flight at once. */
-async function pageActivities(workflowId: string): Promise<{ windows: Set<string>; maxInFlight: number; activities: number }> {
+async function pageActivities(
+  workflowId: string,
+): Promise<{ windows: Set<string>; maxInFlight: number; activities: number; splits: number }> {
   const history = await stack.temporal.env.client.workflow.getHandle(workflowId).fetchHistory();
   const windows = new Set<string>();
   const open = new Set<string>();
   let maxInFlight = 0;
   let activities = 0;
+  let splits = 0;
   const ended = (e: temporal.api.history.v1.IHistoryEvent) =>
     e.activityTaskCompletedEventAttributes ??
     e.activityTaskFailedEventAttributes ??
@@ -68,6 +71,7 @@ async function pageActivities(workflowId: string): Promise<{ windows: Set<string
     e.activityTaskCanceledEventAttributes;
   for (const e of history.events ?? []) {
     const scheduled = e.activityTaskScheduledEventAttributes;
+    if (scheduled?.activityType?.name === 'splitWindow') splits++;
     if (scheduled?.activityType?.name === 'syncPages') {
       const input = JSON.parse(Buffer.from(scheduled.input!.payloads![0].data!).toString()) as { partition: string };
       windows.add(input.partition);
@@ -78,7 +82,7 @@ async function pageActivities(workflowId: string): Promise<{ windows: Set<string
     const end = ended(e);
     if (end) open.delete(String(end.scheduledEventId));
   }
-  return { windows, maxInFlight, activities };
+  return { windows, maxInFlight, activities, splits };
 }
 
 async function eventsRequests(): Promise<number> {
@@ -107,11 +111,13 @@ void describe('events in time windows', () => {
       const pages = await pageActivities(`windows-${target}-1/events`);
       assert.ok(pages.windows.size >= 16, `${pages.windows.size} windows read`);
       assert.ok(pages.maxInFlight > 4, `${pages.maxInFlight} page activities in flight at once`);
+      // 32 planned; the last, fullest ones split while the earlier ones are done and their slots idle
+      assert.ok(pages.splits > 0 && pages.windows.size > 32, `${pages.splits} splits, ${pages.windows.size} windows read`);
       assert.equal(first.rows, total, 'every event read once: the windows do not overlap');
       await assertExact(dest, 'events', object);
       t.diagnostic(
         `${target}: ${total} events in ${ms} ms over ${pages.windows.size} windows, ${pages.activities} page activities, ` +
-          `at most ${pages.maxInFlight} in flight`,
+          `at most ${pages.maxInFlight} in flight, ${pages.splits} splits`,
       );
 
       // rows the next run reads again: those of the watermark's second (greater-or-equal, whole seconds)

@@ -1,8 +1,8 @@
 /**
  * Time windows (streams/windows.ts) and the watermark over a run of them (lib/db/watermark.ts), pure; then what the
  * state table does with them (SQLite, in process): prepareStream plans the windows of an incremental run from
- * start_date or the watermark, a new run takes over the unfinished windows of a terminated one, and finish collapses
- * a run's windows into the stream's one row.
+ * start_date or the watermark, a new run takes over the unfinished windows of a terminated one, a window being read
+ * splits in two without a row read twice, and finish collapses a run's windows into the stream's one row.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -15,7 +15,7 @@ import { Destination } from '../lib/db/destination';
 import { windowsWatermark } from '../lib/db/watermark';
 import { firstPageUrl } from '../lib/klaviyo/urls';
 import { getStream } from '../streams/streams';
-import { parseWindowKey, splitWindows, takeOverWindows, windowKey, type Window } from '../streams/windows';
+import { parseWindowKey, pastWindow, splitWindow, splitWindows, takeOverWindows, windowKey, type Window } from '../streams/windows';
 import type { StreamTask } from '../workflows/types';
 
 const LIMITS = { maxWindows: 32, minWindowSeconds: 3600 };
@@ -86,6 +86,46 @@ void describe('takeOverWindows', () => {
       w('2025-06-01T10:00:00Z', '2025-06-01T11:00:00Z'),
       w('2025-06-01T11:00:00Z', null),
     ]);
+  });
+});
+
+void describe('splitWindow', () => {
+  const w = (start: string, end: string | null): Window => ({ start, end });
+  void it('cuts what is left (from the watermark) in the middle; the first half keeps the start', () => {
+    assert.deepEqual(splitWindow(w('2025-01-01T00:00:00Z', '2025-01-11T00:00:00Z'), null, NOW, 3600), [
+      w('2025-01-01T00:00:00Z', '2025-01-06T00:00:00Z'),
+      w('2025-01-06T00:00:00Z', '2025-01-11T00:00:00Z'),
+    ]);
+    assert.deepEqual(
+      splitWindow(w('2025-01-01T00:00:00Z', '2025-01-11T00:00:00Z'), '2025-01-09T00:00:00.750Z', NOW, 3600),
+      [w('2025-01-01T00:00:00Z', '2025-01-10T00:00:00Z'), w('2025-01-10T00:00:00Z', '2025-01-11T00:00:00Z')],
+      'the rows below the watermark are read: the middle of the rest',
+    );
+  });
+
+  void it('the open window splits at the middle of [watermark, now) and stays open', () => {
+    assert.deepEqual(splitWindow(w('2025-05-01T00:00:00Z', null), '2025-05-31T12:00:00.000Z', NOW, 3600), [
+      w('2025-05-01T00:00:00Z', '2025-06-01T00:00:00Z'),
+      w('2025-06-01T00:00:00Z', null),
+    ]);
+  });
+
+  void it('nothing shorter than two minimal windows is split; the halves are whole seconds', () => {
+    assert.equal(splitWindow(w('2025-01-01T00:00:00Z', '2025-01-01T01:59:59Z'), null, NOW, 3600), null);
+    assert.equal(splitWindow(w('2025-01-01T00:00:00Z', '2025-01-02T00:00:00Z'), '2025-01-01T22:30:00Z', NOW, 3600), null);
+    assert.equal(splitWindow(w('2025-06-01T10:30:00Z', null), null, NOW, 3600), null, 'an open window 90 minutes before now');
+    const [a, b] = splitWindow(w('2025-01-01T00:00:00Z', '2025-01-01T02:00:01Z'), null, NOW, 3600)!;
+    assert.equal(a.end, '2025-01-01T01:00:00Z');
+    assert.equal(b.start, a.end);
+  });
+
+  void it('pastWindow: a cursor value at or after the end belongs to the next window; the open window has none', () => {
+    const x = w('2025-01-01T00:00:00Z', '2025-01-02T00:00:00Z');
+    assert.equal(pastWindow(x, '2025-01-01T23:59:59.999Z'), false);
+    assert.equal(pastWindow(x, '2025-01-02T00:00:00.000Z'), true);
+    assert.equal(pastWindow(x, '2025-01-02T00:00:00+00:00'), true);
+    assert.equal(pastWindow(w('2025-01-01T00:00:00Z', null), '2030-01-01T00:00:00Z'), false);
+    assert.equal(pastWindow(x, null), false);
   });
 });
 
@@ -211,5 +251,63 @@ void describe('windows in the state table', () => {
       next.partitions.map((p) => p.key),
       [`${late.slice(0, 19)}Z..`],
     );
+  });
+
+  void it('a window split while being read: the first half keeps its cursor and ends at the middle, the second reads on; nothing twice', async () => {
+    now = new Date('2025-07-01T00:00:00Z');
+    const t = { ...task('run-s'), object: { schema: 'klaviyo', table: 'events_split' }, startDate: '2025-06-01T00:00:00Z' };
+    const r = { ...run('run-s'), object: t.object };
+    const prep = await activities.prepareStream(t);
+    const key = prep.partitions[0].key;
+    const w = parseWindowKey(key)!;
+    const at = (ms: number) => new Date(Date.parse(w.start) + ms).toISOString();
+    // one page read: its rows up to an hour in, the listing goes on (up to the old end)
+    await dest.writePage({
+      ...r,
+      partition: key,
+      resources: [event('e1', at(0)), event('e2', at(3_600_000))],
+      nextUrl: 'http://k/p2',
+      done: false,
+    });
+    const split = await activities.splitWindow({ ...t, partition: key });
+    const [first, second] = split.partitions.map((k) => parseWindowKey(k)!);
+    assert.equal(first.start, w.start);
+    assert.equal(second.end, w.end);
+    assert.equal(first.end, second.start);
+    const middle = Date.parse(first.end!);
+    assert.equal(middle, (Date.parse(at(3_600_000)) + Date.parse(w.end!)) / 2, 'the middle of what was left');
+    const state = await dest.progress({ ...r, partition: split.partitions[0] });
+    assert.equal(state.nextUrl, 'http://k/p2', 'the first half continues where the window was');
+    assert.equal(state.rows, 2);
+    assert.deepEqual(await activities.splitWindow({ ...t, partition: key }), split, 'a retry after the commit: the same halves');
+    await assert.rejects(
+      dest.writePage({ ...r, partition: key, resources: [], nextUrl: null, done: true }),
+      /holds no such time window \(it was split or replaced\)/,
+      'a late writer of the window split is refused',
+    );
+
+    // the first half's next page crosses the middle: the rows from it on are the second half's, and the half ends
+    const crossing = await dest.writePage({
+      ...r,
+      partition: split.partitions[0],
+      resources: [event('e3', new Date(middle - 1000).toISOString()), event('e4', new Date(middle).toISOString())],
+      nextUrl: 'http://k/p3',
+      done: false,
+    });
+    assert.deepEqual([crossing.rows, crossing.done], [1, true]);
+    await dest.writePage({
+      ...r,
+      partition: split.partitions[1],
+      resources: [event('e4', new Date(middle).toISOString())],
+      nextUrl: null,
+      done: true,
+    });
+    for (const k of (await dest.runPartitions(r)).filter((k) => !split.partitions.includes(k))) {
+      await dest.writePage({ ...r, partition: k, resources: [], nextUrl: null, done: true });
+    }
+    const fin = await dest.finish(r);
+    assert.equal(fin.rows, 4, 'each event counted once');
+    assert.deepEqual((await dest.snapshot(t.object, ['id'])).map((x) => x.id).sort(), ['e1', 'e2', 'e3', 'e4']);
+    await assert.rejects(activities.splitWindow({ ...t, partition: '' }), /only a time window of an incremental run can be split/);
   });
 });

@@ -35,6 +35,7 @@ import { streamMarkdown, type PartitionRunProgress, type StreamRunProgress } fro
 import { KLAVIYO_REPLICATION, KLAVIYO_STREAM, pagesWrittenSignal, partitionProgressQuery, streamProgressQuery } from './shared';
 import { getStream } from '../streams/streams';
 import { partitionsOf } from '../streams/partitions';
+import { isWindowKey } from '../streams/windows';
 import { addTiming } from './page-timing';
 import type { PageTiming, PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
 
@@ -80,6 +81,12 @@ const NO_PAGE_SIGNALS = 'no-page-signals';
  * replaying their histories still does, new runs drop it when the stream fails (`failStream`).
  */
 const CLEAN_UP_FAILED_FULL_REFRESH = 'clean-up-failed-full-refresh';
+
+/**
+ * Workflows started before this change read each planned time window to its end in one loop; replaying their
+ * histories still does, new runs split a window still being read when slots are idle (splitWindow activity).
+ */
+const SPLIT_WINDOWS = 'split-windows';
 
 /** What a stream workflow carries into its next run when it continues as new. */
 export interface StreamCarry {
@@ -262,8 +269,10 @@ async function fanOut(
 
 /**
  * The partitions this workflow pages itself, at most PARTITION_CONCURRENCY at once (fewer early in a run:
- * inFlightLimit), each one activity after another
- * from its own committed cursor. When continue-as-new is suggested, or a partition failed, no loop starts another
+ * inFlightLimit), each one activity after another from its own committed cursor. Time windows are planned of equal
+ * length, and the recent ones hold most rows: once nothing is queued and a slot is idle, a window's loop splits what
+ * its window has left between two activities (splitWindow), reads on in the first half and queues the second, so
+ * the slots stay busy until the range is read. When continue-as-new is suggested, or a partition failed, no loop starts another
  * activity: the ones in flight end, then the workflow continues as new (the next run's prepare says which
  * partitions remain) or fails with the first failure. Cancelled, it waits for every activity in flight (each
  * cancelled, WAIT_CANCELLATION_COMPLETED) before giving the cancel back.
@@ -279,15 +288,29 @@ async function pageConcurrently(
   let failure: unknown;
   let suspended = false;
   const stop = () => failure !== undefined || suspended;
+  const queue = pending.map((p) => p.key);
+  // a time window still being read when slots are idle and nothing else waits is split, its second half queued
+  const splitting = patched(SPLIT_WINDOWS) && partitionsOf(getStream(task.stream)).windows !== undefined;
+  const split = !splitting
+    ? undefined
+    : async (partition: string): Promise<string | null> => {
+        if (queue.length > 0 || inFlight >= inFlightLimit() || !isWindowKey(partition)) return partition;
+        const { partitions } = await pageActivities.splitWindow({ ...task, partition });
+        queue.push(...partitions.slice(1));
+        progress.partitions += Math.max(0, partitions.length - 1);
+        return partitions[0] ?? null;
+      };
   try {
-    for (const p of pending) {
-      await condition(() => inFlight < inFlightLimit() || stop());
+    for (;;) {
+      // a slot for the next partition; with none queued, the last loop's end (or a split that queues one)
+      await condition(() => inFlight === 0 || (queue.length > 0 && (inFlight < inFlightLimit() || stop())));
+      if (queue.length === 0) break;
       if (stop() || workflowInfo().continueAsNewSuggested) {
         suspended ||= failure === undefined;
         break;
       }
       inFlight++;
-      void pageUntil({ ...task, partition: p.key }, progress, show, stop)
+      void pageUntil({ ...task, partition: queue.shift()! }, progress, show, stop, split)
         .then((end) => {
           if (end === 'done') progress.partitionsDone++;
           else suspended = true;
@@ -350,6 +373,7 @@ async function pageUntil(
   counts: { rows: number; pages: number; timing?: PageTiming },
   show: () => void,
   stop: () => boolean,
+  split?: (partition: string) => Promise<string | null>,
 ): Promise<'done' | 'suspended'> {
   const signalReplication = !patched(NO_PAGE_SIGNALS);
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
@@ -368,5 +392,11 @@ async function pageUntil(
     }
     if (r.done) return 'done';
     if (workflowInfo().continueAsNewSuggested || stop()) return 'suspended';
+    if (split) {
+      // the window this loop reads on: itself, the first half of it, or none (it was done)
+      const partition = await split(task.partition);
+      if (partition === null) return 'done';
+      task = { ...task, partition };
+    }
   }
 }

@@ -43,7 +43,7 @@ import {
 } from './state';
 import { claimTables, type ReplicationRun, type RunningCheck } from './claims';
 import { earliestWatermark, laterWatermark, pageWatermark, watermarkPerPage, windowsWatermark, type WindowState } from './watermark';
-import { isWindowKey, parseWindowKey, type WindowProgress } from '../../streams/windows';
+import { isWindowKey, parseWindowKey, pastWindow, splitWindow, windowKey, type WindowProgress } from '../../streams/windows';
 
 export interface RunInput {
   stream: StreamDef;
@@ -101,6 +101,8 @@ export interface WritePageResult {
   columnsAdded: string[];
   /** the page had been committed before (a retry after a crash): rows rewritten, counts left alone */
   replayed: boolean;
+  /** the partition is read to its end: the page said so, or it reached the end of the partition's time window */
+  done: boolean;
 }
 
 /** What `finish` read back from the state table (the finishStream activity adds the table's rows: FinishResult). */
@@ -304,18 +306,26 @@ export class Destination {
    * fails with a cached column set is written once more with the catalog read afresh (the transaction rolled back,
    * so that is safe): a table dropped or recreated behind our back does not cost an activity attempt.
    */
-  async writePage(input: WritePageInput): Promise<WritePageResult> {
-    const object = checkRun(input);
-    const { stream, mode, runId, partition, nextUrl, done } = input;
+  async writePage(given: WritePageInput): Promise<WritePageResult> {
+    const object = checkRun(given);
+    const { stream, mode, runId, partition } = given;
     const where = `stream ${stream.name}, partition ${JSON.stringify(partition)}, run ${runId}`;
     if (typeof partition !== 'string') throw new Error(`${where}: partition must be a string ('' when unpartitioned)`);
-    if (nextUrl === null && !done) throw new Error(`${where}: a page without a next URL must be the last (done: true)`);
+    if (given.nextUrl === null && !given.done) throw new Error(`${where}: a page without a next URL must be the last (done: true)`);
     const syncedAt = this.now();
     const syncedAtIso = syncedAt.toISOString();
-    const rows = dedupe(
-      input.resources.map((r) => toRow(stream, r, input.parentId, syncedAtIso)),
+    let rows = dedupe(
+      given.resources.map((r) => toRow(stream, r, given.parentId, syncedAtIso)),
       stream.primaryKey,
     );
+    // A time window holds the rows before its end. Its listing asks for no more (less-than), but the first half of a
+    // split window keeps the listing it had, up to the old end: the rows from its new end on are the second
+    // half's, and meeting one ends this half (the listing is sorted by the cursor).
+    const window = mode === 'incremental' && stream.cursor && isWindowKey(partition) ? parseWindowKey(partition) : null;
+    const field = stream.cursor?.field;
+    const inWindow = window && field ? rows.filter((r) => !pastWindow(window, r[field])) : rows;
+    const input = inWindow.length < rows.length ? { ...given, nextUrl: null, done: true } : given;
+    rows = inWindow;
     const columns = pageColumns(stream, rows);
     const pageMax = pageWatermark(stream, rows, syncedAt);
     const page: PageToWrite = { input, where, rows, columns, pageMax, syncedAt };
@@ -410,7 +420,7 @@ export class Destination {
           loopMark: isPowerOfTwo(state.pages + 1) ? nextUrl : state.loopMark,
         });
       }
-      return { result: { rows: rows.length, columnsAdded: added.map((c) => c.name), replayed }, tableColumns: existing };
+      return { result: { rows: rows.length, columnsAdded: added.map((c) => c.name), replayed, done }, tableColumns: existing };
     });
   }
 
@@ -442,6 +452,8 @@ export class Destination {
     const states = await readTableState(trx, this.d, object.schema, object.table, true);
     const model = states.find((s) => s.runId === input.runId && s.mode === input.mode && s.status === 'running');
     if (!model) throw new RunStateError(`${where}: no such run in progress; call prepare first`);
+    // a run's windows are planned by prepare and changed only by splitWindow: one missing was split or replaced
+    if (isWindowKey(input.partition)) throw new RunStateError(`${where}: the run holds no such time window (it was split or replaced)`);
     const state: StateRow = {
       ...model,
       partition: input.partition,
@@ -625,6 +637,59 @@ export class Destination {
    * The partitions a run was prepared with (its state rows; none before its first `prepare`): a later prepare of
    * the same run (after continue-as-new, or a retry) takes its partitions from here instead of listing them again.
    */
+  /**
+   * Splits a time window of a running incremental run that is being read (streams/windows.ts `splitWindow`), in one
+   * transaction: its row becomes the first half's, cursor, counts and watermark kept, and the second half gets a
+   * fresh row. Returns the windows that now cover what it had left, first the one its cursor continues in: the two
+   * halves; the window alone if too little is left to split; none if it is done. Called again after it committed
+   * (a retry), it finds the window gone and returns the same halves. Only the workflow that pages the window calls
+   * this, between two of its activities, so no page of the window is being written meanwhile.
+   */
+  async splitWindow(input: RunInput & { partition: string; minWindowSeconds: number }): Promise<string[]> {
+    const object = checkRun(input);
+    const { partition, runId, mode } = input;
+    const window = parseWindowKey(partition);
+    const where = `stream ${input.stream.name}, partition ${JSON.stringify(partition)}, run ${runId}`;
+    if (!window || mode !== 'incremental') throw new Error(`${where}: only a time window of an incremental run can be split`);
+    return this.db.transaction(async (trx) => {
+      const d = this.d;
+      const state = await lockPartitionState(trx, d, object.schema, object.table, partition);
+      if (!state) {
+        // split before (this is a retry): the run's windows within its bounds
+        const all = await readTableState(trx, d, object.schema, object.table, true);
+        const within = all.filter((s) => {
+          const w = s.runId === runId && s.mode === mode && s.status === 'running' && !s.done && parseWindowKey(s.partition);
+          return w && w.start >= window.start && (window.end === null || (w.end !== null && w.end <= window.end));
+        });
+        if (within.length === 0) throw new RunStateError(`${where}: the run holds no such time window`);
+        return within.map((s) => s.partition).sort();
+      }
+      if (state.runId !== runId || state.mode !== mode || state.status !== 'running') {
+        throw new RunStateError(`${where}: the window belongs to run ${state.runId} (${state.status}); this run was superseded`);
+      }
+      if (state.done) return [];
+      const halves = splitWindow(window, state.watermark, this.now(), input.minWindowSeconds);
+      if (!halves) return [partition];
+      const [first, second] = halves.map(windowKey);
+      const updatedAt = this.now().toISOString();
+      await deletePartitions(trx, d, object.schema, object.table, [partition]);
+      await saveState(trx, d, object.schema, { ...state, partition: first, updatedAt });
+      await saveState(trx, d, object.schema, {
+        ...state,
+        partition: second,
+        nextUrl: null,
+        done: false,
+        watermark: null,
+        runWatermark: null,
+        loopMark: null,
+        rows: 0,
+        pages: 0,
+        updatedAt,
+      });
+      return [first, second];
+    });
+  }
+
   async runPartitions(input: RunInput): Promise<string[]> {
     const object = checkRun(input);
     const states = await readTableState(this.db, this.d, object.schema, object.table);
