@@ -8,8 +8,9 @@
  *   after their cleanup;
  * - the account's rate budget (`rateBudget`), leased by the worker through all of them, continued as new.
  * Histories recorded from earlier workflow code (`v1--*`: before bounded progress; `v2--*`: before partitions ran at
- * once) are kept: the current code must still replay them. Before a change that needs a patch, rename the current
- * ones to the next `vN--` (and add them to index.json) so they stay.
+ * once; `v3--*`: before time windows were split while read) are kept: the current code must still replay them.
+ * Before a change that needs a patch, rename the current ones to the next `vN--` (and add them to index.json) so
+ * they stay.
  * Run it with `npm run record-histories` after a workflow change (and patch old runs where needed).
  */
 import fs from 'node:fs';

@@ -25,9 +25,9 @@ const FLOW_PARTITIONS: PartitionDef[] = [
 ];
 
 /**
- * Time windows of the cursor (./windows.ts): up to 32, so a long backfill keeps ~24 requests in flight (the stream
- * workflow's PARTITION_CONCURRENCY) even as the first windows finish; none under an hour, so an hourly incremental
- * run reads one window.
+ * Time windows of the cursor (./windows.ts): up to 32 planned, split while they are read so that a long backfill
+ * keeps up to 48 requests in flight (the stream workflow's PARTITION_CONCURRENCY) as windows finish; none under an
+ * hour, so an hourly incremental run reads one window.
  */
 const WINDOWS = { kind: 'windows', maxWindows: 32, minWindowSeconds: 3600 } as const;
 

@@ -12,7 +12,7 @@ import { getStream, STREAMS } from '../streams/streams';
 import { parentOf, partitionsOf } from '../streams/partitions';
 import type { StreamDef } from '../streams/types';
 import { filterDatetime, firstPageUrl } from '../lib/klaviyo/urls';
-import { createRateLimiter, processRateLimiter, type Clock, type Release } from '../lib/klaviyo/ratelimit';
+import { createRateLimiter, DOCUMENTED_CONCURRENCY, processRateLimiter, type Clock, type Release } from '../lib/klaviyo/ratelimit';
 import { SyncError } from '../lib/errors';
 import { toApplicationFailure } from '../worker/failures';
 import {
@@ -217,9 +217,9 @@ void describe('rate limiter', () => {
     assert.deepEqual(tags.times, Array(400).fill(0));
 
     const capped = createRateLimiter({ mode: 'off', clock });
-    const events = admissions(clock, () => capped.acquire('get_events'), 30, true);
+    const events = admissions(clock, () => capped.acquire('get_events'), DOCUMENTED_CONCURRENCY + 6, true);
     await clock.advanceTo(1);
-    assert.equal(events.times.length, 24, 'the documented mode’s concurrency cap');
+    assert.equal(events.times.length, DOCUMENTED_CONCURRENCY, 'the documented mode’s concurrency cap');
     for (const release of events.releases) release();
 
     await limiter.penalize('get_tags', 5);

@@ -43,10 +43,11 @@ const PARTITION_WINDOW = 4;
 
 /**
  * Partitions paged by the stream workflow itself (time windows, campaigns' and flows' filters) run at once, at most
- * this many: at ~300 ms a page, 24 in flight is ~80 requests/s, about what events allow in steady state (3,500/min)
- * and more than profiles' 700/min; the rate limiter paces the requests, this only bounds what waits on it.
+ * this many: a page's activity spends ~300 ms on the answer, and as long again waiting for its token and writing, so
+ * 48 in flight is ~80 requests/s, above what events allow in steady state (3,500/min, 58/s) and more than profiles'
+ * 700/min; the rate limiter paces the requests, this only bounds what waits on it.
  */
-const PARTITION_CONCURRENCY = 24;
+const PARTITION_CONCURRENCY = 48;
 
 /**
  * An activity in flight when continue-as-new is suggested still adds its started and completed events, and a
@@ -54,7 +55,7 @@ const PARTITION_CONCURRENCY = 24;
  * activities than its history already holds in such fives (at least 2): what draining adds past the suggestion is
  * then at most the history the run had, and no run grows past about twice Temporal's suggestion (4,096 events by
  * default, against a limit of 51,200; test/history-bound.test.ts: 30 against 100). A new run ramps up to
- * PARTITION_CONCURRENCY within its first ~25 activities.
+ * PARTITION_CONCURRENCY within its first ~50 activities.
  */
 const HISTORY_EVENTS_PER_ACTIVITY = 5;
 const MIN_IN_FLIGHT = 2;

@@ -57,8 +57,8 @@ const KEEP_ALIVE_TIMEOUT_MS = 30_000;
  * broken server cannot exhaust the worker's memory.
  */
 export const MAX_BODY_BYTES = 32 * 1024 * 1024;
-/** above the documented limiter's 24 in flight per account, so two accounts of one origin share without queueing much */
-const CONNECTIONS_PER_ORIGIN = 32;
+/** the documented limiter's 64 in flight per account: one account's backfill never queues for a connection */
+const CONNECTIONS_PER_ORIGIN = 64;
 
 let processAgent: Agent | undefined;
 
