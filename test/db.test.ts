@@ -239,7 +239,7 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         nextUrl: 'https://a.klaviyo.com/api/profiles?page[cursor]=2',
         done: false,
       });
-      assert.deepEqual(written, { rows: 2, columnsAdded: [], replayed: false });
+      assert.deepEqual(written, { rows: 2, columnsAdded: [], replayed: false, done: false });
 
       const rows = withoutSyncedAt(await dest.snapshot(object, ['id']));
       assert.deepEqual(rows[0], {
@@ -334,8 +334,8 @@ for (const kind of ['sqlite', 'postgres'] as const) {
         nextUrl: 'https://a.klaviyo.com/api/events?page[cursor]=p2',
         done: false,
       };
-      assert.deepEqual(await dest.writePage(page), { rows: 2, columnsAdded: [], replayed: false });
-      assert.deepEqual(await dest.writePage(page), { rows: 2, columnsAdded: [], replayed: true });
+      assert.deepEqual(await dest.writePage(page), { rows: 2, columnsAdded: [], replayed: false, done: false });
+      assert.deepEqual(await dest.writePage(page), { rows: 2, columnsAdded: [], replayed: true, done: false });
       const last = { ...page, resources: [event('E3', '2025-02-03T00:00:00Z')], nextUrl: null, done: true };
       assert.equal((await dest.writePage(last)).replayed, false);
       assert.equal((await dest.writePage(last)).replayed, true);

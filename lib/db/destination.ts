@@ -39,6 +39,7 @@ import {
   deletePartitions,
   supersedeOtherRuns,
   cancelRunState,
+  unreadPartition,
   type StateRow,
 } from './state';
 import { claimTables, type ReplicationRun, type RunningCheck } from './claims';
@@ -454,18 +455,7 @@ export class Destination {
     if (!model) throw new RunStateError(`${where}: no such run in progress; call prepare first`);
     // a run's windows are planned by prepare and changed only by splitWindow: one missing was split or replaced
     if (isWindowKey(input.partition)) throw new RunStateError(`${where}: the run holds no such time window (it was split or replaced)`);
-    const state: StateRow = {
-      ...model,
-      partition: input.partition,
-      nextUrl: null,
-      done: false,
-      watermark: null,
-      runWatermark: null,
-      loopMark: null,
-      rows: 0,
-      pages: 0,
-      updatedAt: this.now().toISOString(),
-    };
+    const state = unreadPartition(model, input.partition, this.now().toISOString());
     await saveState(trx, this.d, object.schema, state);
     return state;
   }
@@ -674,18 +664,7 @@ export class Destination {
       const updatedAt = this.now().toISOString();
       await deletePartitions(trx, d, object.schema, object.table, [partition]);
       await saveState(trx, d, object.schema, { ...state, partition: first, updatedAt });
-      await saveState(trx, d, object.schema, {
-        ...state,
-        partition: second,
-        nextUrl: null,
-        done: false,
-        watermark: null,
-        runWatermark: null,
-        loopMark: null,
-        rows: 0,
-        pages: 0,
-        updatedAt,
-      });
+      await saveState(trx, d, object.schema, unreadPartition(state, second, updatedAt));
       return [first, second];
     });
   }

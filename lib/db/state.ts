@@ -45,6 +45,22 @@ export interface StateRow {
   loopMark: string | null;
 }
 
+/** A partition of the run `model` belongs to, not read yet: no cursor, no watermark, no counts. */
+export function unreadPartition(model: StateRow, partition: string, updatedAt: string): StateRow {
+  return {
+    ...model,
+    partition,
+    nextUrl: null,
+    done: false,
+    watermark: null,
+    runWatermark: null,
+    loopMark: null,
+    rows: 0,
+    pages: 0,
+    updatedAt,
+  };
+}
+
 /** `added`: a nullable column later versions added; an older state table gets it by ALTER TABLE (migrateStateTable) */
 const COLUMNS: Array<{ key: keyof StateRow; column: string; type: ColumnType; notNull?: true; added?: true }> = [
   { key: 'table', column: 'table_name', type: 'text', notNull: true },
