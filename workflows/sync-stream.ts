@@ -273,8 +273,8 @@ async function fanOut(
  * inFlightLimit), each one activity after another from its own committed cursor. Time windows are planned of equal
  * length, and the recent ones hold most rows: once nothing is queued and a slot is idle, a window's loop splits what
  * its window has left between two activities (splitWindow), reads on in the first half and queues the second, so
- * the slots stay busy until the range is read. When continue-as-new is suggested, or a partition failed, no loop starts another
- * activity: the ones in flight end, then the workflow continues as new (the next run's prepare says which
+ * the slots stay busy until the range is read; a window found too short to split is not asked again. When
+ * continue-as-new is suggested, or a partition failed, no loop starts another activity: the ones in flight end, then the workflow continues as new (the next run's prepare says which
  * partitions remain) or fails with the first failure. Cancelled, it waits for every activity in flight (each
  * cancelled, WAIT_CANCELLATION_COMPLETED) before giving the cancel back.
  */
@@ -292,11 +292,14 @@ async function pageConcurrently(
   const queue = pending.map((p) => p.key);
   // a time window still being read when slots are idle and nothing else waits is split, its second half queued
   const splitting = patched(SPLIT_WINDOWS) && partitionsOf(getStream(task.stream)).windows !== undefined;
+  // what is left of a window only shrinks: one too short to split once stays so (no activity per page asking again)
+  const tooShort = new Set<string>();
   const split = !splitting
     ? undefined
     : async (partition: string): Promise<string | null> => {
-        if (queue.length > 0 || inFlight >= inFlightLimit() || !isWindowKey(partition)) return partition;
+        if (queue.length > 0 || inFlight >= inFlightLimit() || !isWindowKey(partition) || tooShort.has(partition)) return partition;
         const { partitions } = await pageActivities.splitWindow({ ...task, partition });
+        if (partitions.length === 1 && partitions[0] === partition) tooShort.add(partition);
         queue.push(...partitions.slice(1));
         progress.partitions += Math.max(0, partitions.length - 1);
         return partitions[0] ?? null;

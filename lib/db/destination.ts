@@ -624,10 +624,6 @@ export class Destination {
   }
 
   /**
-   * The partitions a run was prepared with (its state rows; none before its first `prepare`): a later prepare of
-   * the same run (after continue-as-new, or a retry) takes its partitions from here instead of listing them again.
-   */
-  /**
    * Splits a time window of a running incremental run that is being read (streams/windows.ts `splitWindow`), in one
    * transaction: its row becomes the first half's, cursor, counts and watermark kept, and the second half gets a
    * fresh row. Returns the windows that now cover what it had left, first the one its cursor continues in: the two
@@ -669,6 +665,10 @@ export class Destination {
     });
   }
 
+  /**
+   * The partitions a run was prepared with (its state rows; none before its first `prepare`): a later prepare of
+   * the same run (after continue-as-new, or a retry) takes its partitions from here instead of listing them again.
+   */
   async runPartitions(input: RunInput): Promise<string[]> {
     const object = checkRun(input);
     const states = await readTableState(this.db, this.d, object.schema, object.table);
