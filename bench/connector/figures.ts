@@ -29,6 +29,9 @@ export interface StreamFigures {
   tableRows: number | null;
   truthRows: number | null;
   timing: PageTiming | null;
+  /** requests the sandbox saw arrive per `timelineBucketMs` from the operation's first (whole run: a fresh sandbox) */
+  timeline: number[];
+  timelineBucketMs: number;
 }
 
 /** The factor the sandbox's `--rate-limits` multiplies documented limits by; null when limits are off. */
@@ -70,6 +73,8 @@ export function streamFigures(
       tableRows: s.tableRows ?? null,
       truthRows: truth[s.stream]?.count ?? null,
       timing: s.timing ?? null,
+      timeline: after.timeline?.[def.operation] ?? [],
+      timelineBucketMs: after.timelineBucketMs ?? 0,
     };
   });
 }

@@ -61,6 +61,7 @@ export async function runLimits(services: Services, opts: LimitsOptions, workflo
     const workerFigures = workers.figures();
     const sandboxCpuS = (usageOf(sandbox.pid)?.cpuS ?? NaN) - sandboxCpu;
     const truth = await sandbox.process.truth();
+    await workers.stop(workerFigures);
     return {
       mode: 'limits',
       workflowId,

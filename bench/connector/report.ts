@@ -3,7 +3,7 @@ import { timeSplit, type FastResult, type TimeSplit } from './fast-mode';
 import type { StreamFigures } from './figures';
 import type { LimitsResult } from './limits-mode';
 import type { SlingResult } from './sling-mode';
-import type { ActionGroup } from './temporal-actions';
+import { IN_FLIGHT_BUCKET_MS, type ActionGroup } from './temporal-actions';
 import type { WorkerFigures } from './workers';
 
 const int = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a');
@@ -40,7 +40,8 @@ export function workerLines(workers: WorkerFigures[]): string {
     .map(
       (w) =>
         `  ${w.name} (pid ${w.pid}): CPU ${fixed(w.runCpuS)} s during the run (${fixed(w.cpuS)} s since start), ` +
-        `peak RSS ${int(w.peakRssMb)} MB (VmHWM; max sampled during the run ${int(w.maxSampledRssMb)} MB)`,
+        `peak RSS ${int(w.peakRssMb)} MB (VmHWM; max sampled during the run ${int(w.maxSampledRssMb)} MB)` +
+        (w.rateBudget ? `\n    rate budget: ${w.rateBudget.replace(/; fleet-stats .*/, '')}` : ''),
     )
     .join('\n');
 }
@@ -91,6 +92,30 @@ export function actionsTable(groups: ActionGroup[], rowsOf: (group: string) => n
 export const ACTIONS_DEFINITION =
   '  actions = runs started (incl. children and continue-as-new) + activities scheduled + activity retries + signals + timers + updates + search-attribute upserts (heartbeats leave no history: not counted)';
 
+/** Requests per bucket as the sandbox saw them arrive: the ramp, the plateau and the tail behind one rate. */
+export function timelineLines(streams: StreamFigures[]): string[] {
+  const shown = streams.filter((s) => s.timeline?.length && s.timelineBucketMs > 0);
+  if (shown.length === 0) return [];
+  const per = shown[0].timelineBucketMs / 1000;
+  return [
+    `  requests per ${per} s as they arrived (the steady limit allows ${shown
+      .filter((s) => s.steadyPerMin !== null)
+      .map((s) => `${s.stream} ${int((s.steadyPerMin! * per) / 60)}`)
+      .join(', ')} per ${per} s):`,
+    ...shown.map((s) => `  ${s.stream.padEnd(8)} ${s.timeline.join(' ')}`),
+  ];
+}
+
+/** Each stream's mean activities in flight per bucket (from its histories). */
+export function inFlightLines(groups: ActionGroup[]): string[] {
+  const shown = groups.filter((g) => g.group !== 'replicate' && g.group !== 'rate-budget' && g.activitiesInFlight?.length);
+  if (shown.length === 0) return [];
+  return [
+    `  activities in flight, mean per ${IN_FLIGHT_BUCKET_MS / 1000} s (from the histories):`,
+    ...shown.map((g) => `  ${g.group.padEnd(8)} ${g.activitiesInFlight.join(' ')}`),
+  ];
+}
+
 export function formatLimits(r: LimitsResult): string {
   const o = r.options;
   const rowsOf = (g: string) => r.streams.find((s) => s.stream === g)?.rows;
@@ -104,6 +129,8 @@ export function formatLimits(r: LimitsResult): string {
           '  (a stream of under 2 minutes can exceed its steady rate: Klaviyo counts it in fixed 60 s windows, the first one allowed in full)',
         ]
       : []),
+    ...timelineLines(r.streams),
+    ...inFlightLines(r.actions),
     '  time per page in ms (share of the stream wall time; definitions under fast):',
     splitTable(r.streams.map((s) => [s.stream, timeSplit(s.wallS * 1000, s.pages, s.timing)])),
     workerLines(r.workers),

@@ -13,6 +13,9 @@ export interface SandboxStats {
   requests: number;
   /** operation id (e.g. get_events) → HTTP status → requests */
   operations: Record<string, Record<string, number>>;
+  /** operation id → requests arrived per `timelineBucketMs` since its first */
+  timeline?: Record<string, number[]>;
+  timelineBucketMs?: number;
 }
 
 export interface BenchSandbox {

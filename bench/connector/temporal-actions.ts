@@ -37,6 +37,50 @@ export interface ActionGroup extends ActionCounts {
   workflowIds: number;
   /** each workflow id of the group: its runs and its longest history */
   workflows: Array<{ workflowId: string; runs: number; maxHistory: number }>;
+  /**
+   * activities in flight (scheduled, not closed) on average in each IN_FLIGHT_BUCKET_MS from the group's first
+   * activity: how close its streams kept to their concurrency
+   */
+  activitiesInFlight: number[];
+}
+
+export const IN_FLIGHT_BUCKET_MS = 10_000;
+
+/** [scheduled, closed] times (ms since the epoch) of every activity in a history that closed */
+function activitySpans(events: temporal.api.history.v1.IHistoryEvent[]): Array<[number, number]> {
+  const scheduled = new Map<string, number>();
+  const spans: Array<[number, number]> = [];
+  const ms = (e: temporal.api.history.v1.IHistoryEvent) => {
+    const t = e.eventTime;
+    return t ? Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6) : NaN;
+  };
+  for (const e of events) {
+    if (e.eventType === E.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) scheduled.set(String(e.eventId), ms(e));
+    const closed =
+      e.activityTaskCompletedEventAttributes ??
+      e.activityTaskFailedEventAttributes ??
+      e.activityTaskTimedOutEventAttributes ??
+      e.activityTaskCanceledEventAttributes;
+    const id = closed?.scheduledEventId;
+    if (id != null && scheduled.has(String(id))) spans.push([scheduled.get(String(id))!, ms(e)]);
+  }
+  return spans;
+}
+
+/** The mean number of spans open in each bucket from the first span's start. */
+export function meanInFlight(spans: Array<[number, number]>, bucketMs = IN_FLIGHT_BUCKET_MS): number[] {
+  if (spans.length === 0) return [];
+  const first = Math.min(...spans.map(([a]) => a));
+  const last = Math.max(...spans.map(([, b]) => b));
+  const busy = new Array<number>(Math.max(1, Math.ceil((last - first) / bucketMs))).fill(0);
+  for (const [a, b] of spans) {
+    for (let i = Math.floor((a - first) / bucketMs); i < busy.length && first + i * bucketMs < b; i++) {
+      const lo = Math.max(a, first + i * bucketMs);
+      const hi = Math.min(b, first + (i + 1) * bucketMs);
+      if (hi > lo) busy[i] += hi - lo;
+    }
+  }
+  return busy.map((t, i) => Math.round((10 * t) / Math.min(bucketMs, last - (first + i * bucketMs))) / 10);
 }
 
 function empty(): ActionCounts {
@@ -133,18 +177,23 @@ export async function temporalActions(client: Client, replicationId: string): Pr
     runs = again;
   }
   const groups = new Map<string, ActionGroup>();
+  const spans = new Map<string, Array<[number, number]>>();
   for (const run of runs) {
     const history = await client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
     let g = groups.get(run.group);
-    if (!g) groups.set(run.group, (g = { group: run.group, workflowIds: 0, workflows: [], ...empty() }));
+    if (!g) groups.set(run.group, (g = { group: run.group, workflowIds: 0, workflows: [], activitiesInFlight: [], ...empty() }));
     const counts = countHistory(history.events ?? []);
+    spans.set(run.group, [...(spans.get(run.group) ?? []), ...activitySpans(history.events ?? [])]);
     add(g, counts);
     let wf = g.workflows.find((w) => w.workflowId === run.workflowId);
     if (!wf) g.workflows.push((wf = { workflowId: run.workflowId, runs: 0, maxHistory: 0 }));
     wf.runs++;
     wf.maxHistory = Math.max(wf.maxHistory, counts.maxHistory);
   }
-  for (const g of groups.values()) g.workflowIds = g.workflows.length;
+  for (const g of groups.values()) {
+    g.workflowIds = g.workflows.length;
+    g.activitiesInFlight = meanInFlight(spans.get(g.group) ?? []);
+  }
   const order = (g: string) => (g === 'replicate' ? 0 : g === 'rate-budget' ? 2 : 1);
   return [...groups.values()].sort((a, b) => order(a.group) - order(b.group) || a.group.localeCompare(b.group));
 }

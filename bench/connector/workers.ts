@@ -38,6 +38,8 @@ export interface WorkerFigures {
   maxSampledRssMb: number;
   /** every second of the measurement: CPU seconds so far and VmRSS (in the JSON, not printed) */
   samples: UsageSample[];
+  /** what the worker's fleet rate limiter did, from the line it prints when it stops (after `stop`) */
+  rateBudget?: string;
 }
 
 export interface Workers {
@@ -46,7 +48,8 @@ export interface Workers {
   measure(): void;
   /** the figures now (call before stop: /proc forgets an exited process) */
   figures(): WorkerFigures[];
-  stop(): Promise<void>;
+  /** stops the workers, then adds to `figures` the rate-budget line each printed as it stopped */
+  stop(figures?: WorkerFigures[]): Promise<void>;
 }
 
 export async function startWorkers(n: number, env: WorkerEnv): Promise<Workers> {
@@ -94,9 +97,13 @@ export async function startWorkers(n: number, env: WorkerEnv): Promise<Workers> 
         };
       });
     },
-    async stop() {
+    async stop(figures) {
       sampler?.stop();
       await Promise.all(stops.map((s) => s()));
+      for (const f of figures ?? []) {
+        const i = names.indexOf(f.name);
+        f.rateBudget = /rate budget: (.*)/.exec(processes[i]?.stdout() ?? '')?.[1];
+      }
     },
   };
 }

@@ -4,6 +4,8 @@
  *   traffic          per operation: requests, response body bytes, resources served (rows), the latency added (ms),
  *                    and when the first and the last request arrived, so requests/min = (requests - 1) / (last - first)
  *   throttled        how many requests answered 429 (rate limited or injected)
+ *   timeline         per operation, requests arrived per TIMELINE_BUCKET_MS since the operation's first (a ramp, a
+ *                    plateau at the limit, a tail: what one rate over the whole run hides)
  *   requests, since, faultsInjected
  */
 
@@ -22,6 +24,8 @@ export interface Served {
   arrivedAt: number;
 }
 
+export const TIMELINE_BUCKET_MS = 10_000;
+
 interface Traffic {
   requests: number;
   bytes: number;
@@ -29,6 +33,8 @@ interface Traffic {
   delayMs: number;
   firstAt: number;
   lastAt: number;
+  /** requests per bucket of TIMELINE_BUCKET_MS from the first arrival */
+  timeline: number[];
 }
 
 export class RequestStats {
@@ -47,7 +53,11 @@ export class RequestStats {
     if (!statuses) this.byOperation.set(operationId, (statuses = new Map()));
     statuses.set(status, (statuses.get(status) ?? 0) + 1);
     let t = this.traffic.get(operationId);
-    if (!t) this.traffic.set(operationId, (t = { requests: 0, bytes: 0, rows: 0, delayMs: 0, firstAt: served.arrivedAt, lastAt: 0 }));
+    if (!t)
+      this.traffic.set(
+        operationId,
+        (t = { requests: 0, bytes: 0, rows: 0, delayMs: 0, firstAt: served.arrivedAt, lastAt: 0, timeline: [] }),
+      );
     t.requests++;
     t.bytes += served.bytes;
     t.rows += served.rows;
@@ -55,6 +65,9 @@ export class RequestStats {
     // Answers finish out of order when delays differ: keep the earliest and the latest arrival.
     t.firstAt = Math.min(t.firstAt, served.arrivedAt);
     t.lastAt = Math.max(t.lastAt, served.arrivedAt);
+    const bucket = Math.max(0, Math.floor((served.arrivedAt - t.firstAt) / TIMELINE_BUCKET_MS));
+    while (t.timeline.length <= bucket) t.timeline.push(0);
+    t.timeline[bucket]++;
   }
 
   recordFault(kind: string): void {
@@ -65,6 +78,7 @@ export class RequestStats {
     const operations: Record<string, Record<string, number>> = {};
     for (const [op, statuses] of this.byOperation) operations[op] = Object.fromEntries([...statuses].sort(([a], [b]) => a - b));
     const traffic: Record<string, unknown> = {};
+    const timeline: Record<string, number[]> = {};
     for (const [op, t] of this.traffic) {
       traffic[op] = {
         requests: t.requests,
@@ -74,6 +88,7 @@ export class RequestStats {
         firstAt: new Date(t.firstAt).toISOString(),
         lastAt: new Date(t.lastAt).toISOString(),
       };
+      timeline[op] = t.timeline;
     }
     return {
       since: this.since,
@@ -81,6 +96,8 @@ export class RequestStats {
       throttled: this.throttled,
       operations,
       traffic,
+      timelineBucketMs: TIMELINE_BUCKET_MS,
+      timeline,
       faultsInjected: Object.fromEntries(this.faults),
     };
   }
