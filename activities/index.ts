@@ -267,7 +267,8 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
 
     /**
      * Pages one partition from where its saved cursor stands, each page written with its next cursor in one
-     * transaction, until the partition ends or this call's budget is spent. A retry after a crash reads the cursor
+     * transaction, until the partition ends or this call's budget is spent (the worker's pages and seconds per call, or
+     * the task's `maxPages` when lower). A retry after a crash reads the cursor
      * again from the database, so at most the page in flight is fetched twice, and writing it twice is an upsert.
      *
      * A transient or rate-limited failure after this call committed a page ends the call with what it committed
@@ -309,6 +310,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       }
 
       const started = deps.now().getTime();
+      const maxPages = Math.min(deps.maxPagesPerCall, task.maxPages ?? Infinity);
       const guard = new PagingGuard(stream.name, task.partition, progress.loopMark);
       let rows = 0;
       let pages = 0;
@@ -336,7 +338,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           });
           return result(false);
         }
-        if (pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000) return result(false);
+        if (pages >= maxPages || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000) return result(false);
       }
 
       /** Reads and writes one page; its next URL, or null when the partition ended. */
@@ -376,18 +378,18 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         if (written.done) next = null;
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
         // the call's last page is committed; the activity has not completed
-        const last = next === null || pages >= deps.maxPagesPerCall || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000;
+        const last = next === null || pages >= maxPages || deps.now().getTime() - started >= deps.maxSecondsPerCall * 1000;
         if (last) crashPoint('written', task.stream);
         return next;
       }
     },
 
     /**
-     * Splits a time window the stream is reading (between two of its page activities) at the middle of what it has
-     * left, when the stream has slots idle and nothing else to read: the windows that now cover it, the first the
+     * Splits a time window the stream is reading (between two of its page activities) into `parts` (default 2) equal
+     * pieces of what it has left, when the stream has slots idle and nothing else to read: the windows that now cover it, the first the
      * one its cursor continues in (Destination.splitWindow).
      */
-    async splitWindow(task: PartitionTask): Promise<{ partitions: string[] }> {
+    async splitWindow(task: PartitionTask & { parts?: number }): Promise<{ partitions: string[] }> {
       const stream = getStream(task.stream);
       const windows = partitionsOf(stream).windows;
       if (!windows) throw new Error(`stream ${stream.name} is not read in time windows`);
@@ -398,6 +400,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         runId: task.runId,
         partition: task.partition,
         minWindowSeconds: windows.minWindowSeconds,
+        parts: task.parts,
       });
       return { partitions };
     },

@@ -8,7 +8,8 @@
  *   after their cleanup;
  * - the account's rate budget (`rateBudget`), leased by the worker through all of them, continued as new.
  * Histories recorded from earlier workflow code (`v1--*`: before bounded progress; `v2--*`: before partitions ran at
- * once; `v3--*`: before time windows were split while read) are kept: the current code must still replay them.
+ * once; `v3--*`: before time windows were split while read; `v4--*`: before calls were shortened while a run ramps up or slots
+ * are idle) are kept: the current code must still replay them.
  * Before a change that needs a patch, rename the current ones to the next `vN--` (and add them to index.json) so
  * they stay.
  * Run it with `npm run record-histories` after a workflow change (and patch old runs where needed).

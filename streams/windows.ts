@@ -116,21 +116,20 @@ function laterBound(start: string, watermark: string): string {
 }
 
 /**
- * A window, still being read and committed up to `watermark`, cut in two at the middle of what it has left:
- * [start, middle) keeps its cursor (its rows from `middle` on are the second half's), [middle, end) starts afresh.
- * Null when what is left is shorter than two minimal windows. The open window's end is `now`, as far as rows go.
+ * A window, still being read and committed up to `watermark`, cut into `parts` equal pieces of what it has left
+ * (fewer where a piece would be shorter than a minimal window): [start, b1) keeps its cursor (its rows from b1 on
+ * are the later pieces'), [b1, b2) ... [bn, end) start afresh. Null when what is left is shorter than two minimal
+ * windows. The open window's end is `now`, as far as rows go.
  */
-export function splitWindow(w: Window, watermark: string | null, now: Date, minWindowSeconds: number): [Window, Window] | null {
+export function splitWindow(w: Window, watermark: string | null, now: Date, minWindowSeconds: number, parts = 2): Window[] | null {
   const start = Date.parse(w.start);
   const read = watermark === null ? NaN : Date.parse(windowBound(watermark));
   const from = Number.isNaN(read) ? start : Math.max(start, read);
   const to = w.end === null ? now.getTime() : Date.parse(w.end);
-  if (to - from < 2 * minWindowSeconds * 1000) return null;
-  const middle = windowBound(from + (to - from) / 2);
-  return [
-    { start: w.start, end: middle },
-    { start: middle, end: w.end },
-  ];
+  const n = Math.min(Math.max(2, Math.floor(parts)), Math.floor((to - from) / (minWindowSeconds * 1000)));
+  if (n < 2) return null;
+  const bounds = [w.start, ...Array.from({ length: n - 1 }, (_, i) => windowBound(from + ((to - from) * (i + 1)) / n))];
+  return bounds.map((b, i) => ({ start: b, end: i + 1 < n ? bounds[i + 1] : w.end }));
 }
 
 /** Whether a cursor value lies at or past a window's end (a row of the window after it); never for the open one. */

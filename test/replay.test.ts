@@ -3,7 +3,8 @@
  * through the current workflow code. A change that would break running workflows fails here. The set covers every
  * workflow type and every way a run ends (completed, continued as new, failed, cancelled), and keeps histories of
  * earlier workflow code (`v1--*`, from before bounded progress; `v2--*`, from before partitions were paged at once;
- * `v3--*`, from before time windows were split while read),
+ * `v3--*`, from before time windows were split while read; `v4--*`, from before calls were shortened while a run
+ * ramps up or slots are idle),
  * which the current code replays through its patches.
  */
 import { test } from 'node:test';
@@ -50,7 +51,7 @@ void test('recorded histories replay through the current workflow code', async (
   ]) {
     assert.ok(shapes.has(shape), `a ${shape} history is recorded (have: ${[...shapes].join(', ')})`);
   }
-  for (const v of ['v1--', 'v2--', 'v3--'])
+  for (const v of ['v1--', 'v2--', 'v3--', 'v4--'])
     assert.ok(
       files.some((f) => f.startsWith(v)),
       `histories of the earlier workflow code (${v}) are kept`,

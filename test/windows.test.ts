@@ -119,6 +119,25 @@ void describe('splitWindow', () => {
     assert.equal(b.start, a.end);
   });
 
+  void it('into N equal pieces of what is left, fewer where a piece would be shorter than a minimal window', () => {
+    assert.deepEqual(splitWindow(w('2025-01-01T00:00:00Z', '2025-01-10T00:00:00Z'), '2025-01-04T00:00:00Z', NOW, 3600, 3), [
+      w('2025-01-01T00:00:00Z', '2025-01-06T00:00:00Z'),
+      w('2025-01-06T00:00:00Z', '2025-01-08T00:00:00Z'),
+      w('2025-01-08T00:00:00Z', '2025-01-10T00:00:00Z'),
+    ]);
+    const four = splitWindow(w('2025-01-01T00:00:00Z', '2025-01-01T04:30:00Z'), null, NOW, 3600, 8)!;
+    assert.equal(four.length, 4, '4.5 hours in pieces of at least an hour');
+    assert.deepEqual(
+      four.map((x) => x.start),
+      ['2025-01-01T00:00:00Z', '2025-01-01T01:07:30Z', '2025-01-01T02:15:00Z', '2025-01-01T03:22:30Z'],
+    );
+    assert.equal(four[3].end, '2025-01-01T04:30:00Z');
+    const open = splitWindow(w('2025-05-01T00:00:00Z', null), '2025-05-31T00:00:00.000Z', NOW, 3600, 3)!;
+    assert.equal(open.length, 3);
+    assert.equal(open[2].end, null, 'the last piece of the open window stays open');
+    for (let i = 1; i < open.length; i++) assert.equal(open[i].start, open[i - 1].end, 'no gap, no overlap');
+  });
+
   void it('pastWindow: a cursor value at or after the end belongs to the next window; the open window has none', () => {
     const x = w('2025-01-01T00:00:00Z', '2025-01-02T00:00:00Z');
     assert.equal(pastWindow(x, '2025-01-01T23:59:59.999Z'), false);
@@ -309,5 +328,46 @@ void describe('windows in the state table', () => {
     assert.equal(fin.rows, 4, 'each event counted once');
     assert.deepEqual((await dest.snapshot(t.object, ['id'])).map((x) => x.id).sort(), ['e1', 'e2', 'e3', 'e4']);
     await assert.rejects(activities.splitWindow({ ...t, partition: '' }), /only a time window of an incremental run can be split/);
+  });
+
+  void it('a window split into three: every later piece an unread row, a retry gets the same three, each event once', async () => {
+    now = new Date('2025-07-01T00:00:00Z');
+    const t = { ...task('run-3'), object: { schema: 'klaviyo', table: 'events_split3' }, startDate: '2025-06-01T00:00:00Z' };
+    const r = { ...run('run-3'), object: t.object };
+    const prep = await activities.prepareStream(t);
+    const key = prep.partitions[0].key;
+    const w = parseWindowKey(key)!;
+    const at = (ms: number) => new Date(Date.parse(w.start) + ms).toISOString();
+    await dest.writePage({ ...r, partition: key, resources: [event('e1', at(0))], nextUrl: 'http://k/p2', done: false });
+    const split = await activities.splitWindow({ ...t, partition: key, parts: 3 });
+    assert.equal(split.partitions.length, 3);
+    const pieces = split.partitions.map((k) => parseWindowKey(k)!);
+    assert.equal(pieces[0].start, w.start);
+    assert.equal(pieces[2].end, w.end);
+    assert.deepEqual(await activities.splitWindow({ ...t, partition: key, parts: 3 }), split, 'a retry after the commit: the same pieces');
+    const first = await dest.progress({ ...r, partition: split.partitions[0] });
+    assert.equal(first.nextUrl, 'http://k/p2', 'the first piece continues where the window was');
+    for (const k of split.partitions.slice(1)) {
+      const p = await dest.progress({ ...r, partition: k });
+      assert.deepEqual([p.nextUrl, p.rows, p.done], [null, 0, false], `${k} starts unread`);
+    }
+    // each later piece's rows land once: one event at each piece's start
+    const starts = pieces.map((p) => p.start);
+    await dest.writePage({
+      ...r,
+      partition: split.partitions[0],
+      resources: starts.map((s, i) => event(`s${i}`, s)),
+      nextUrl: null,
+      done: true,
+    });
+    for (const [i, k] of split.partitions.slice(1).entries()) {
+      await dest.writePage({ ...r, partition: k, resources: [event(`s${i + 1}`, starts[i + 1])], nextUrl: null, done: true });
+    }
+    for (const k of (await dest.runPartitions(r)).filter((k) => !split.partitions.includes(k))) {
+      await dest.writePage({ ...r, partition: k, resources: [], nextUrl: null, done: true });
+    }
+    const fin = await dest.finish(r);
+    assert.equal(fin.rows, 4, 'e1 and one event per piece, each counted once');
+    assert.deepEqual((await dest.snapshot(t.object, ['id'])).map((x) => x.id).sort(), ['e1', 's0', 's1', 's2']);
   });
 });

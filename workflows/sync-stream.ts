@@ -89,6 +89,21 @@ const CLEAN_UP_FAILED_FULL_REFRESH = 'clean-up-failed-full-refresh';
  */
 const SPLIT_WINDOWS = 'split-windows';
 
+/**
+ * Workflows started before this change asked every page activity for the worker's full page budget; replaying their
+ * histories still does. New runs ask for shorter calls where a long one would leave slots idle:
+ * - one page per activity while the in-flight limit ramps up (inFlightLimit grows with the history, and the history
+ *   with completed activities): a run reaches PARTITION_CONCURRENCY in a few seconds instead of the ~20 s that calls
+ *   of 20 pages took, for ~50 more activities per run;
+ * - IDLE_PAGES_PER_CALL pages while slots are idle and nothing is queued, for a window that may still split: it asks
+ *   to split after a few pages instead of after a full call (~10 s at the end of a backfill with slots idle).
+ */
+const SHORT_CALLS = 'short-calls';
+const IDLE_PAGES_PER_CALL = 3;
+
+/** A window split while slots are idle is cut into one piece per idle slot plus its own, at most this many. */
+const MAX_SPLIT_PARTS = 8;
+
 /** What a stream workflow carries into its next run when it continues as new. */
 export interface StreamCarry {
   rows: number;
@@ -272,7 +287,7 @@ async function fanOut(
  * The partitions this workflow pages itself, at most PARTITION_CONCURRENCY at once (fewer early in a run:
  * inFlightLimit), each one activity after another from its own committed cursor. Time windows are planned of equal
  * length, and the recent ones hold most rows: once nothing is queued and a slot is idle, a window's loop splits what
- * its window has left between two activities (splitWindow), reads on in the first half and queues the second, so
+ * its window has left into one piece per idle slot plus its own (splitWindow), reads on in the first and queues the others, so
  * the slots stay busy until the range is read; a window found too short to split is not asked again. When
  * continue-as-new is suggested, or a partition failed, no loop starts another activity: the ones in flight end, then the workflow continues as new (the next run's prepare says which
  * partitions remain) or fails with the first failure. Cancelled, it waits for every activity in flight (each
@@ -294,16 +309,29 @@ async function pageConcurrently(
   const splitting = patched(SPLIT_WINDOWS) && partitionsOf(getStream(task.stream)).windows !== undefined;
   // what is left of a window only shrinks: one too short to split once stays so (no activity per page asking again)
   const tooShort = new Set<string>();
+  const shortCalls = patched(SHORT_CALLS);
   const split = !splitting
     ? undefined
     : async (partition: string): Promise<string | null> => {
         if (queue.length > 0 || inFlight >= inFlightLimit() || !isWindowKey(partition) || tooShort.has(partition)) return partition;
-        const { partitions } = await pageActivities.splitWindow({ ...task, partition });
+        // as many pieces as fill the idle slots (this window's own slot included), a few at a time; before
+        // SHORT_CALLS, halves
+        const parts = shortCalls ? Math.min(MAX_SPLIT_PARTS, inFlightLimit() - inFlight + 1) : undefined;
+        const { partitions } = await pageActivities.splitWindow({ ...task, partition, parts });
         if (partitions.length === 1 && partitions[0] === partition) tooShort.add(partition);
         queue.push(...partitions.slice(1));
         progress.partitions += Math.max(0, partitions.length - 1);
         return partitions[0] ?? null;
       };
+  // the next call's page cap for a partition's loop (SHORT_CALLS); undefined: the worker's full budget
+  const pagesPerCall = (partition: string): number | undefined => {
+    if (!shortCalls) return undefined;
+    if ((queue.length > 0 || splitting) && inFlightLimit() < PARTITION_CONCURRENCY) return 1;
+    if (splitting && queue.length === 0 && inFlight < inFlightLimit() && isWindowKey(partition) && !tooShort.has(partition)) {
+      return IDLE_PAGES_PER_CALL;
+    }
+    return undefined;
+  };
   try {
     for (;;) {
       // a slot for the next partition; with none queued, the last loop's end (or a split that queues one)
@@ -314,7 +342,7 @@ async function pageConcurrently(
         break;
       }
       inFlight++;
-      void pageUntil({ ...task, partition: queue.shift()! }, progress, show, stop, split)
+      void pageUntil({ ...task, partition: queue.shift()! }, progress, show, stop, split, pagesPerCall)
         .then((end) => {
           if (end === 'done') progress.partitionsDone++;
           else suspended = true;
@@ -378,13 +406,15 @@ async function pageUntil(
   show: () => void,
   stop: () => boolean,
   split?: (partition: string) => Promise<string | null>,
+  pagesPerCall: (partition: string) => number | undefined = () => undefined,
 ): Promise<'done' | 'suspended'> {
   const signalReplication = !patched(NO_PAGE_SIGNALS);
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
   let pages = 0;
   for (;;) {
+    const maxPages = pagesPerCall(task.partition);
     const r = await pageActivities.syncPages.executeWithOptions({ ...PAGE_ACTIVITY_OPTIONS, summary: `${where} from page ${pages + 1}` }, [
-      task,
+      maxPages === undefined ? task : { ...task, maxPages },
     ]);
     pages += r.pages;
     counts.rows += r.rows;

@@ -35,6 +35,8 @@ export interface StreamTask {
  */
 export interface PartitionTask extends StreamTask {
   partition: string;
+  /** at most this many pages in this call (below the worker's own budget); a run ramping up asks for one */
+  maxPages?: number;
 }
 
 export interface PartitionState {

@@ -624,14 +624,14 @@ export class Destination {
   }
 
   /**
-   * Splits a time window of a running incremental run that is being read (streams/windows.ts `splitWindow`), in one
-   * transaction: its row becomes the first half's, cursor, counts and watermark kept, and the second half gets a
-   * fresh row. Returns the windows that now cover what it had left, first the one its cursor continues in: the two
-   * halves; the window alone if too little is left to split; none if it is done. Called again after it committed
-   * (a retry), it finds the window gone and returns the same halves. Only the workflow that pages the window calls
+   * Splits a time window of a running incremental run that is being read (streams/windows.ts `splitWindow`, into
+   * `parts` pieces, 2 by default), in one transaction: its row becomes the first piece's, cursor, counts and
+   * watermark kept, and every later piece gets a fresh row. Returns the windows that now cover what it had left,
+   * first the one its cursor continues in: the pieces; the window alone if too little is left to split; none if it
+   * is done. Called again after it committed (a retry), it finds the window gone and returns the same pieces. Only the workflow that pages the window calls
    * this, between two of its activities, so no page of the window is being written meanwhile.
    */
-  async splitWindow(input: RunInput & { partition: string; minWindowSeconds: number }): Promise<string[]> {
+  async splitWindow(input: RunInput & { partition: string; minWindowSeconds: number; parts?: number }): Promise<string[]> {
     const object = checkRun(input);
     const { partition, runId, mode } = input;
     const window = parseWindowKey(partition);
@@ -654,14 +654,14 @@ export class Destination {
         throw new RunStateError(`${where}: the window belongs to run ${state.runId} (${state.status}); this run was superseded`);
       }
       if (state.done) return [];
-      const halves = splitWindow(window, state.watermark, this.now(), input.minWindowSeconds);
-      if (!halves) return [partition];
-      const [first, second] = halves.map(windowKey);
+      const pieces = splitWindow(window, state.watermark, this.now(), input.minWindowSeconds, input.parts);
+      if (!pieces) return [partition];
+      const [first, ...later] = pieces.map(windowKey);
       const updatedAt = this.now().toISOString();
       await deletePartitions(trx, d, object.schema, object.table, [partition]);
       await saveState(trx, d, object.schema, { ...state, partition: first, updatedAt });
-      await saveState(trx, d, object.schema, unreadPartition(state, second, updatedAt));
-      return [first, second];
+      for (const key of later) await saveState(trx, d, object.schema, unreadPartition(state, key, updatedAt));
+      return [first, ...later];
     });
   }
 
