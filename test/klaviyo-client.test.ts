@@ -207,6 +207,22 @@ void describe('rate limiter', () => {
     assert.equal(tags.times[60], 61_000);
   });
 
+  void it('documented mode: requests waiting out one operation’s steady limit hold none of the slots of another', async () => {
+    const clock = new FakeClock();
+    const limiter = createRateLimiter({ mode: 'documented', clock, concurrency: 4 });
+    // get_tags allows 3 per burst second: 4 take every tags slot, the 4th waiting for its token
+    const tags = admissions(clock, () => limiter.acquire('get_tags'), 4, true);
+    await clock.advanceTo(0);
+    assert.deepEqual(tags.times, [0, 0, 0]);
+    const events = admissions(clock, () => limiter.acquire('get_events'), 4, true);
+    await clock.advanceTo(1);
+    assert.deepEqual(events.times, [0, 0, 0, 0], 'events go at once, with every get_tags slot taken');
+    for (const release of [...tags.releases, ...events.releases]) release();
+    await clock.advanceTo(2000);
+    await Promise.all([tags.all, events.all]);
+    assert.deepEqual(tags.times, [0, 0, 0, 1100]);
+  });
+
   void it('off mode: no pacing past any tier, only the concurrency cap, and a 429 still holds its operation back', async () => {
     const clock = new FakeClock();
     const limiter = createRateLimiter({ mode: 'off', clock, concurrency: 500 });

@@ -81,6 +81,7 @@ export interface FleetRateLimiterOptions {
   mode: RateLimitMode;
   /** documented mode: each operation's tier; default: those of the stream table */
   operations?: OperationTable;
+  /** requests in flight at once per lane in this process, waiting for a token included (ratelimit.ts's defaults) */
   concurrency?: number;
   stats?: FleetStats;
   /** a lease that keeps failing is reported here (default: stderr), at most once per lane until one succeeds */
@@ -104,18 +105,23 @@ class FleetLane {
   busy = false;
   timer: NodeJS.Timeout | undefined;
   readonly waiters: Waiter[] = [];
+  /** this lane's requests in flight in this process, waiting for a token included */
+  readonly slots: Semaphore;
 
   constructor(
     readonly name: string,
     readonly rate: OperationRate,
-  ) {}
+    concurrency: number,
+  ) {
+    this.slots = new Semaphore(concurrency);
+  }
 }
 
 const monotonic = () => performance.now();
 
 export class FleetRateLimiter implements RateLimiter {
   private readonly lanes = new Map<string, FleetLane>();
-  private readonly slots: Semaphore;
+  private readonly concurrency: number;
   private readonly operations: OperationTable;
   private readonly workflowId: string;
   private readonly stats: FleetStats;
@@ -123,7 +129,7 @@ export class FleetRateLimiter implements RateLimiter {
 
   constructor(private readonly opts: FleetRateLimiterOptions) {
     this.operations = opts.operations ?? STREAM_OPERATIONS;
-    this.slots = new Semaphore(opts.concurrency ?? (opts.mode === 'sling' ? SLING_CONCURRENCY : DOCUMENTED_CONCURRENCY));
+    this.concurrency = opts.concurrency ?? (opts.mode === 'sling' ? SLING_CONCURRENCY : DOCUMENTED_CONCURRENCY);
     this.workflowId = rateBudgetWorkflowId(opts.accountKey, opts.taskQueue);
     this.stats = opts.stats ?? emptyFleetStats();
     this.warn = opts.warn ?? ((m) => process.stderr.write(`${m}\n`));
@@ -132,7 +138,7 @@ export class FleetRateLimiter implements RateLimiter {
   async acquire(operation: string, signal?: AbortSignal): Promise<Release> {
     const lane = this.lane(operation);
     // the slot first, as in the in-process limiter: a token is taken only when its request can go at once
-    const release = await this.slots.acquire(signal);
+    const release = await lane.slots.acquire(signal);
     try {
       await this.take(lane, signal);
     } catch (err) {
@@ -184,7 +190,7 @@ export class FleetRateLimiter implements RateLimiter {
     const name = laneOf(this.opts.mode, operation);
     let lane = this.lanes.get(name);
     if (!lane) {
-      lane = new FleetLane(name, rateOf(this.opts.mode, this.operations, operation));
+      lane = new FleetLane(name, rateOf(this.opts.mode, this.operations, operation), this.concurrency);
       this.lanes.set(name, lane);
     }
     return lane;

@@ -14,14 +14,22 @@ import { TASK_QUEUE } from '../workflows/shared';
 import { ensureSearchAttributes } from './search-attributes';
 import { cachedWorkflowBundle } from './workflow-bundle';
 
+/**
+ * Activities one worker runs at once: events' and profiles' backfills at 48 each, with room for the other streams.
+ * An activity waiting for a token costs a promise, not a request: with 64, profiles' windows waiting out their
+ * 700/min left events' windows queued for a slot.
+ */
+export const MAX_CONCURRENT_ACTIVITIES = 128;
+
 export interface WorkerOptions {
   connection: NativeConnection;
   namespace?: string;
   taskQueue?: string;
   deps?: Partial<ActivityDeps>;
   /**
-   * concurrent activities; default 64: a backfill runs up to 24 windows per stream and several streams at once, and
-   * an activity spends most of its time waiting on Klaviyo (requests in flight are capped by the rate limiter)
+   * concurrent activities; default MAX_CONCURRENT_ACTIVITIES: a backfill keeps up to 48 windows per stream in flight
+   * and several streams at once, and an activity spends most of its time waiting on Klaviyo or for its rate tier's
+   * tokens (requests in flight are capped per operation by the rate limiter)
    */
   maxConcurrentActivities?: number;
   /** filled with what the fleet rate limiters of this worker did (lease Updates, tokens, round trips) */
@@ -80,6 +88,6 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../workflows') }),
     activities: createActivities(deps),
     interceptors: { activity: [() => ({ inbound: classifyingInterceptor })] },
-    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? 64,
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? MAX_CONCURRENT_ACTIVITIES,
   });
 }

@@ -57,8 +57,11 @@ const KEEP_ALIVE_TIMEOUT_MS = 30_000;
  * broken server cannot exhaust the worker's memory.
  */
 export const MAX_BODY_BYTES = 32 * 1024 * 1024;
-/** the documented limiter's 64 in flight per account: one account's backfill never queues for a connection */
-const CONNECTIONS_PER_ORIGIN = 64;
+/**
+ * twice the documented limiter's 64 in flight per operation: two streams backfilling at once (events and profiles)
+ * never queue for a connection (connections open on demand, so an idle pool holds few)
+ */
+const CONNECTIONS_PER_ORIGIN = 128;
 
 let processAgent: Agent | undefined;
 

@@ -28,7 +28,7 @@ export interface RateLimiter {
  * - `sling`: one budget for the whole account, whatever the operation: 3 requests/s, 3 in flight (Sling's default,
  *   the burst of the smallest tier our streams use; a listing of flows or tags longer than 60 pages can still meet
  *   their 60/min steady limit, and then a 429 and `penalize` pace it).
- * - `documented`: each operation's own documented burst/s and steady/min, plus an account-wide concurrency cap.
+ * - `documented`: each operation's own documented burst/s and steady/min, plus a cap on its requests in flight.
  * - `off`: no pacing, only the concurrency cap of `documented`; a 429 still blocks its operation for `Retry-After`.
  *   For the sandbox, benchmarks and a proxy that paces for us: against Klaviyo itself it meets 429s.
  */
@@ -58,7 +58,10 @@ export interface RateLimiterOptions {
   mode?: RateLimitMode;
   /** documented mode: each operation's rate tier; default: those of the stream table */
   operations?: OperationTable;
-  /** requests in flight at once for the account; default 3 in `sling` mode, 64 in `documented` mode (the time windows of a backfill in flight) */
+  /**
+   * requests in flight at once per lane (an operation in `documented` and `off` mode, the whole account in `sling`),
+   * waiting for a token included; default 3 in `sling` mode, 64 in `documented` mode (the time windows of a backfill)
+   */
   concurrency?: number;
   clock?: Clock;
 }
@@ -69,9 +72,10 @@ const BURST_WINDOW_MS = 1_000 + 100;
 const STEADY_WINDOW_MS = 60_000 + 1_000;
 export const SLING_CONCURRENCY = 3;
 /**
- * requests in flight at once per account in `documented` mode (kept at or below the HTTP pool's connections): a
- * request holds its slot while it waits for a token and while it is answered (~300 ms at Klaviyo, plus a lease's
- * round trip), so events' 58 requests/s need ~35 at once, and profiles' and the other streams' more
+ * requests in flight at once per operation in `documented` mode: a request holds its slot while it waits for a
+ * token and while it is answered (~300 ms at Klaviyo, plus a lease's round trip), so events' 58 requests/s need ~35
+ * at once. Per operation, not per account: profiles' requests waiting out their 700/min must not hold the slots
+ * events' requests could go in (with one account-wide cap of 64, 48 of them did, and events ran at half pace).
  */
 export const DOCUMENTED_CONCURRENCY = 64;
 const ACCOUNT_LANE = '*';
@@ -153,8 +157,11 @@ class SlidingWindow {
 class Lane {
   private readonly windows: SlidingWindow[];
   blockedUntil = 0;
+  /** this lane's requests in flight, waiting for a token included */
+  readonly slots: Semaphore;
 
-  constructor(rate: OperationRate) {
+  constructor(rate: OperationRate, concurrency: number) {
+    this.slots = new Semaphore(concurrency);
     // an unpaced lane keeps no send log (it would only grow)
     this.windows = [new SlidingWindow(rate.burst, BURST_WINDOW_MS), new SlidingWindow(rate.steady, STEADY_WINDOW_MS)].filter(
       (w) => w.bounded,
@@ -220,16 +227,14 @@ export class Semaphore {
 
 class InProcessRateLimiter implements RateLimiter {
   private readonly lanes = new Map<string, Lane>();
-  private readonly slots: Semaphore;
   private readonly clock: Clock;
 
   constructor(
     private readonly mode: RateLimitMode,
     private readonly operations: OperationTable,
-    concurrency: number,
+    private readonly concurrency: number,
     clock: Clock,
   ) {
-    this.slots = new Semaphore(concurrency);
     this.clock = clock;
   }
 
@@ -237,7 +242,7 @@ class InProcessRateLimiter implements RateLimiter {
     const lane = this.lane(operation);
     // The slot comes first so that the recorded send time is the real one: a request stamped and then left waiting
     // for a slot would leave the window looking emptier than the wire is.
-    const release = await this.slots.acquire(signal);
+    const release = await lane.slots.acquire(signal);
     try {
       await lane.take(this.clock, signal);
     } catch (err) {
@@ -256,7 +261,7 @@ class InProcessRateLimiter implements RateLimiter {
     const key = laneOf(this.mode, operation);
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = new Lane(rateOf(this.mode, this.operations, operation));
+      lane = new Lane(rateOf(this.mode, this.operations, operation), this.concurrency);
       this.lanes.set(key, lane);
     }
     return lane;
