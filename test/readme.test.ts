@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { defaultDeps, PARTITIONS_PER_PREPARE } from '../activities';
+import { MAX_CONCURRENT_ACTIVITIES } from '../worker';
+import { FITTED_HEADROOM, FITTED_MIN } from '../workflows/fitted-concurrency';
 
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
 
@@ -64,4 +66,13 @@ void test('pointers in the code lead to what the repo holds: README headings and
     assert.doesNotMatch(text, /shared\/klaviyo|FIELD-NOTES/, `${file} points outside the repo`);
   }
   assert.ok(named > 0, 'some message points to a README heading');
+});
+
+void test('README gives the worker’s activity slots and the fitted concurrency’s floor and headroom', () => {
+  const slots = /A worker runs up to (\d+) activities at once/.exec(README);
+  assert.ok(slots, 'README states the activity slots');
+  assert.equal(Number(slots[1]), MAX_CONCURRENT_ACTIVITIES);
+  const fitted = /with ([\d.]+)× headroom, at least (\d+),/.exec(README);
+  assert.ok(fitted, 'README states the fitted concurrency');
+  assert.deepEqual([Number(fitted[1]), Number(fitted[2])], [FITTED_HEADROOM, FITTED_MIN]);
 });
