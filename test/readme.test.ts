@@ -7,7 +7,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defaultDeps, PARTITIONS_PER_PREPARE } from '../activities';
 import { MAX_CONCURRENT_ACTIVITIES } from '../worker';
-import { FITTED_HEADROOM, FITTED_MIN } from '../workflows/fitted-concurrency';
 
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
 
@@ -68,11 +67,8 @@ void test('pointers in the code lead to what the repo holds: README headings and
   assert.ok(named > 0, 'some message points to a README heading');
 });
 
-void test('README gives the worker’s activity slots and the fitted concurrency’s floor and headroom', () => {
+void test('README gives the worker’s activity slots', () => {
   const slots = /A worker runs up to (\d+) activities at once/.exec(README);
   assert.ok(slots, 'README states the activity slots');
   assert.equal(Number(slots[1]), MAX_CONCURRENT_ACTIVITIES);
-  const fitted = /with ([\d.]+)× headroom, at least (\d+),/.exec(README);
-  assert.ok(fitted, 'README states the fitted concurrency');
-  assert.deepEqual([Number(fitted[1]), Number(fitted[2])], [FITTED_HEADROOM, FITTED_MIN]);
 });

@@ -37,7 +37,6 @@ import { getStream } from '../streams/streams';
 import { partitionsOf } from '../streams/partitions';
 import { isWindowKey } from '../streams/windows';
 import { addTiming } from './page-timing';
-import { FittedConcurrency } from './fitted-concurrency';
 import type { PageTiming, PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
 
 const PARTITION_WINDOW = 4;
@@ -311,69 +310,48 @@ async function pageConcurrently(
   // what is left of a window only shrinks: one too short to split once stays so (no activity per page asking again)
   const tooShort = new Set<string>();
   const shortCalls = patched(SHORT_CALLS);
-  // fewer in flight while the stream's activities mostly wait for tokens (SHORT_CALLS; before, the history's bound)
-  const fitted = new FittedConcurrency(PARTITION_CONCURRENCY);
-  const limit = () => (shortCalls ? Math.min(inFlightLimit(), fitted.limit) : inFlightLimit());
   const split = !splitting
     ? undefined
     : async (partition: string): Promise<string | null> => {
-        if (queue.length > 0 || inFlight >= limit() || !isWindowKey(partition) || tooShort.has(partition)) return partition;
+        if (queue.length > 0 || inFlight >= inFlightLimit() || !isWindowKey(partition) || tooShort.has(partition)) return partition;
         // as many pieces as fill the idle slots (this window's own slot included), a few at a time; before
         // SHORT_CALLS, halves
-        const parts = shortCalls ? Math.min(MAX_SPLIT_PARTS, limit() - inFlight + 1) : undefined;
+        const parts = shortCalls ? Math.min(MAX_SPLIT_PARTS, inFlightLimit() - inFlight + 1) : undefined;
         const { partitions } = await pageActivities.splitWindow({ ...task, partition, parts });
         if (partitions.length === 1 && partitions[0] === partition) tooShort.add(partition);
         queue.push(...partitions.slice(1));
         progress.partitions += Math.max(0, partitions.length - 1);
         return partitions[0] ?? null;
       };
-  const pacing: Pacing = {
-    // the next call's page cap for a partition's loop (SHORT_CALLS); undefined: the worker's full budget
-    pagesPerCall: (partition) => {
-      if (!shortCalls) return undefined;
-      if ((queue.length > 0 || splitting) && inFlightLimit() < PARTITION_CONCURRENCY) return 1;
-      if (splitting && queue.length === 0 && inFlight < limit() && isWindowKey(partition) && !tooShort.has(partition)) {
-        return IDLE_PAGES_PER_CALL;
-      }
-      return undefined;
-    },
-    observe: (timing) => {
-      if (shortCalls) fitted.observe(timing, inFlight);
-    },
+  // the next call's page cap for a partition's loop (SHORT_CALLS); undefined: the worker's full budget
+  const pagesPerCall = (partition: string): number | undefined => {
+    if (!shortCalls) return undefined;
+    if ((queue.length > 0 || splitting) && inFlightLimit() < PARTITION_CONCURRENCY) return 1;
+    if (splitting && queue.length === 0 && inFlight < inFlightLimit() && isWindowKey(partition) && !tooShort.has(partition)) {
+      return IDLE_PAGES_PER_CALL;
+    }
+    return undefined;
   };
   try {
     for (;;) {
       // a slot for the next partition; with none queued, the last loop's end (or a split that queues one)
-      await condition(() => inFlight === 0 || (queue.length > 0 && (inFlight < limit() || stop())));
+      await condition(() => inFlight === 0 || (queue.length > 0 && (inFlight < inFlightLimit() || stop())));
       if (queue.length === 0) break;
       if (stop() || workflowInfo().continueAsNewSuggested) {
         suspended ||= failure === undefined;
         break;
       }
       inFlight++;
-      let released = false;
-      const release = () => {
-        if (!released) inFlight--;
-        released = true;
-      };
-      // a loop over the limit (it fell: the stream waits for tokens) gives its slot back between two activities, its
-      // partition first in the queue again
-      const yieldSlot = (partition: string): boolean => {
-        if (!shortCalls || inFlight <= limit()) return false;
-        release();
-        queue.unshift(partition);
-        return true;
-      };
-      void pageUntil({ ...task, partition: queue.shift()! }, progress, show, stop, split, { ...pacing, yieldSlot })
+      void pageUntil({ ...task, partition: queue.shift()! }, progress, show, stop, split, pagesPerCall)
         .then((end) => {
           if (end === 'done') progress.partitionsDone++;
-          else if (end === 'suspended') suspended = true;
+          else suspended = true;
         })
         .catch((err: unknown) => {
           failure ??= err;
         })
         .finally(() => {
-          release();
+          inFlight--;
           show();
         });
     }
@@ -418,20 +396,9 @@ async function pagePartition(
   while ((await pageUntil(task, counts, show, () => false)) !== 'done') await continueNow();
 }
 
-/** How a stream's loops size their calls, report their results and give back a slot (pageConcurrently's). */
-interface Pacing {
-  pagesPerCall(partition: string): number | undefined;
-  observe(timing: PageTiming | undefined): void;
-  /** true: the loop stops here, its partition queued again (its cursor is committed) */
-  yieldSlot?(partition: string): boolean;
-}
-
-const UNPACED: Pacing = { pagesPerCall: () => undefined, observe: () => undefined };
-
 /**
  * Page a partition until it ends (`done`), or until continue-as-new is suggested or `stop` says so after an
- * activity (`suspended`: its cursor is committed, a next run continues from it), or until its slot is given back
- * (`yielded`: the partition is queued again).
+ * activity (`suspended`: its cursor is committed, a next run continues from it).
  */
 async function pageUntil(
   task: PartitionTask,
@@ -439,13 +406,13 @@ async function pageUntil(
   show: () => void,
   stop: () => boolean,
   split?: (partition: string) => Promise<string | null>,
-  pacing: Pacing = UNPACED,
-): Promise<'done' | 'suspended' | 'yielded'> {
+  pagesPerCall: (partition: string) => number | undefined = () => undefined,
+): Promise<'done' | 'suspended'> {
   const signalReplication = !patched(NO_PAGE_SIGNALS);
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
   let pages = 0;
   for (;;) {
-    const maxPages = pacing.pagesPerCall(task.partition);
+    const maxPages = pagesPerCall(task.partition);
     const r = await pageActivities.syncPages.executeWithOptions({ ...PAGE_ACTIVITY_OPTIONS, summary: `${where} from page ${pages + 1}` }, [
       maxPages === undefined ? task : { ...task, maxPages },
     ]);
@@ -453,7 +420,6 @@ async function pageUntil(
     counts.rows += r.rows;
     counts.pages += r.pages;
     if (r.timing) counts.timing = addTiming(counts.timing, r.timing);
-    pacing.observe(r.timing);
     show();
     if (signalReplication && r.pages > 0) {
       await getExternalWorkflowHandle(task.replicationId).signal(pagesWrittenSignal, { stream: task.stream, rows: r.rows, pages: r.pages });
@@ -466,6 +432,5 @@ async function pageUntil(
       if (partition === null) return 'done';
       task = { ...task, partition };
     }
-    if (pacing.yieldSlot?.(task.partition)) return 'yielded';
   }
 }
