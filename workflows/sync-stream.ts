@@ -93,8 +93,9 @@ const SPLIT_WINDOWS = 'split-windows';
  * Workflows started before this change asked every page activity for the worker's full page budget; replaying their
  * histories still does. New runs ask for shorter calls where a long one would leave slots idle:
  * - one page per activity while the in-flight limit ramps up (inFlightLimit grows with the history, and the history
- *   with completed activities): a run reaches PARTITION_CONCURRENCY in a few seconds instead of the ~20 s that calls
- *   of 20 pages took, for ~50 more activities per run;
+ *   with completed activities) and partitions wait or the window can split: a run reaches PARTITION_CONCURRENCY in
+ *   a few seconds instead of the ~20 s that calls of 20 pages took, for ~50 more activities per run (a lone
+ *   partition that cannot split, a full refresh's, keeps full calls);
  * - IDLE_PAGES_PER_CALL pages while slots are idle and nothing is queued, for a window that may still split: it asks
  *   to split after a few pages instead of after a full call (~10 s at the end of a backfill with slots idle).
  */
@@ -326,10 +327,10 @@ async function pageConcurrently(
   // the next call's page cap for a partition's loop (SHORT_CALLS); undefined: the worker's full budget
   const pagesPerCall = (partition: string): number | undefined => {
     if (!shortCalls) return undefined;
-    if ((queue.length > 0 || splitting) && inFlightLimit() < PARTITION_CONCURRENCY) return 1;
-    if (splitting && queue.length === 0 && inFlight < inFlightLimit() && isWindowKey(partition) && !tooShort.has(partition)) {
-      return IDLE_PAGES_PER_CALL;
-    }
+    // a window this loop could still split (a full refresh's one partition, or a plain listing, cannot)
+    const splittable = splitting && isWindowKey(partition) && !tooShort.has(partition);
+    if ((queue.length > 0 || splittable) && inFlightLimit() < PARTITION_CONCURRENCY) return 1;
+    if (splittable && queue.length === 0 && inFlight < inFlightLimit()) return IDLE_PAGES_PER_CALL;
     return undefined;
   };
   try {
