@@ -126,7 +126,8 @@ export function splitWindow(w: Window, watermark: string | null, now: Date, minW
   const read = watermark === null ? NaN : Date.parse(windowBound(watermark));
   const from = Number.isNaN(read) ? start : Math.max(start, read);
   const to = w.end === null ? now.getTime() : Date.parse(w.end);
-  const n = Math.min(Math.max(2, Math.floor(parts)), Math.floor((to - from) / (minWindowSeconds * 1000)));
+  const wanted = Number.isFinite(parts) ? Math.max(2, Math.floor(parts)) : 2;
+  const n = Math.min(wanted, Math.floor((to - from) / (minWindowSeconds * 1000)));
   if (n < 2) return null;
   const bounds = [w.start, ...Array.from({ length: n - 1 }, (_, i) => windowBound(from + ((to - from) * (i + 1)) / n))];
   return bounds.map((b, i) => ({ start: b, end: i + 1 < n ? bounds[i + 1] : w.end }));

@@ -136,6 +136,13 @@ void describe('splitWindow', () => {
     assert.equal(open.length, 3);
     assert.equal(open[2].end, null, 'the last piece of the open window stays open');
     for (let i = 1; i < open.length; i++) assert.equal(open[i].start, open[i - 1].end, 'no gap, no overlap');
+    const ten = w('2025-01-01T00:00:00Z', '2025-01-11T00:00:00Z');
+    assert.deepEqual(
+      splitWindow(ten, null, NOW, 3600, Number.NaN),
+      splitWindow(ten, null, NOW, 3600),
+      'a part count that is no number: halves',
+    );
+    assert.deepEqual(splitWindow(ten, null, NOW, 3600, 1), splitWindow(ten, null, NOW, 3600), 'fewer than 2 parts: halves');
   });
 
   void it('pastWindow: a cursor value at or after the end belongs to the next window; the open window has none', () => {
