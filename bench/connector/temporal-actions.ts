@@ -70,8 +70,9 @@ function activitySpans(events: temporal.api.history.v1.IHistoryEvent[]): Array<[
 /** The mean number of spans open in each bucket from the first span's start. */
 export function meanInFlight(spans: Array<[number, number]>, bucketMs = IN_FLIGHT_BUCKET_MS): number[] {
   if (spans.length === 0) return [];
-  const first = Math.min(...spans.map(([a]) => a));
-  const last = Math.max(...spans.map(([, b]) => b));
+  // a reduce, not Math.min(...): a large account's histories hold more spans than a call takes arguments
+  const first = spans.reduce((m, [a]) => Math.min(m, a), Infinity);
+  const last = spans.reduce((m, [, b]) => Math.max(m, b), -Infinity);
   const busy = new Array<number>(Math.max(1, Math.ceil((last - first) / bucketMs))).fill(0);
   for (const [a, b] of spans) {
     for (let i = Math.floor((a - first) / bucketMs); i < busy.length && first + i * bucketMs < b; i++) {
@@ -183,7 +184,9 @@ export async function temporalActions(client: Client, replicationId: string): Pr
     let g = groups.get(run.group);
     if (!g) groups.set(run.group, (g = { group: run.group, workflowIds: 0, workflows: [], activitiesInFlight: [], ...empty() }));
     const counts = countHistory(history.events ?? []);
-    spans.set(run.group, [...(spans.get(run.group) ?? []), ...activitySpans(history.events ?? [])]);
+    const groupSpans = spans.get(run.group) ?? [];
+    spans.set(run.group, groupSpans);
+    for (const span of activitySpans(history.events ?? [])) groupSpans.push(span);
     add(g, counts);
     let wf = g.workflows.find((w) => w.workflowId === run.workflowId);
     if (!wf) g.workflows.push((wf = { workflowId: run.workflowId, runs: 0, maxHistory: 0 }));
