@@ -61,6 +61,7 @@ interface SandboxFlags {
   seed: number;
   size: SizePreset;
   anchor?: Date;
+  revisionsAsOf?: Date;
   rateLimits: string;
   faults?: string;
   latency: string;
@@ -104,6 +105,11 @@ export function registerSandboxCommand(program: Command): void {
     .option('--seed <n>', 'seed of the synthetic account: same seed, sizes and anchor give the same data', integer(0, 2 ** 31 - 1), 42)
     .option('--size <preset>', `account size preset: ${SIZE_PRESET_NAMES.join(', ')}`, 'small')
     .option('--anchor <iso>', 'the instant the synthetic history ends at (default: now)', anchorOf)
+    .option(
+      '--revisions-as-of <date>',
+      'the day the revision lifecycle is judged on: revisions two years old by then answer 410, as Klaviyo retires them (default: today)',
+      anchorOf,
+    )
     .option(
       '--rate-limits <mode>',
       "documented (Klaviyo's per-operation limits), off, or scale:N to multiply every limit by N",
@@ -163,6 +169,7 @@ export function registerSandboxCommand(program: Command): void {
           size: flags.size,
           counts,
           anchor: flags.anchor,
+          revisionsAsOf: flags.revisionsAsOf,
           rateLimits,
           faults,
           latency,

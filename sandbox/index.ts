@@ -38,6 +38,11 @@ export interface SandboxOptions {
    * `base=<ms>,row=<ms>,jitter=<fraction>` (each on top of `klaviyo`'s), or parsed
    */
   latency?: string | LatencyModel;
+  /**
+   * the day Klaviyo's revision lifecycle is judged on: revisions older than two years by then are retired (410);
+   * default today. The sandbox always serves its own revision, 2025-07-15.
+   */
+  revisionsAsOf?: Date;
   /** a line per request: true writes to stderr, a function receives the lines */
   log?: boolean | ((line: string) => void);
   /** where unexpected server errors are reported; default stderr */
@@ -93,6 +98,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Runnin
     rateLimits,
     faults,
     latency,
+    revisionsAsOf: options.revisionsAsOf,
     seed,
     log,
     logError: options.logError ?? writeStderr,

@@ -93,8 +93,27 @@ void describe('parseFilter: syntax', () => {
     assert.deepEqual(parseFilter('has(profile)'), { type: 'condition', operator: 'has', field: 'profile' });
   });
 
+  void test('a top-level comma list is an implicit and(...), as Airbyte and the Singer tap send it', () => {
+    const listed = parseFilter('greater-or-equal(datetime,2025-01-01T00:00:00Z), less-or-equal(datetime,2025-02-01T00:00:00Z)');
+    const anded = parseFilter('and(greater-or-equal(datetime,2025-01-01T00:00:00Z),less-or-equal(datetime,2025-02-01T00:00:00Z))');
+    assert.deepEqual(listed, anded);
+    assert.equal(listed.type, 'and');
+    // one expression stays a condition, and an and(...) may be one item of the list
+    assert.equal(parseFilter("equals(email,'x')").type, 'condition');
+    assert.deepEqual(parseFilter("and(equals(a,'x'),equals(b,'y')),equals(c,'z')"), {
+      type: 'and',
+      terms: [parseFilter("and(equals(a,'x'),equals(b,'y'))"), parseFilter("equals(c,'z')")],
+    });
+  });
+
   const broken: Array<[string, string, RegExp]> = [
     ['empty', '  ', /empty/],
+    ['a comma list ending in a comma', "equals(email,'x'),", /expected an operator/],
+    [
+      'a comma list of more conditions than an and(...) takes',
+      Array.from({ length: 101 }, () => "equals(email,'x')").join(','),
+      /more than 100 conditions/,
+    ],
     ['unbalanced', "equals(email,'x'", /expected '\)'/],
     ['trailing junk', "equals(email,'x'))", /after the end/],
     ['unterminated string', "equals(email,'x)", /unterminated/],

@@ -116,6 +116,9 @@ before(async () => {
     `${READ_PROFILES}=profiles:read`,
     '--rate-limits',
     'off',
+    // the revision lifecycle judged on a fixed day, so the test does not change with the calendar
+    '--revisions-as-of',
+    '2026-06-01',
     '--log',
   ]);
 });
@@ -505,11 +508,36 @@ void describe('authentication and the revision header', () => {
     assert.match(both.detail, /lists:read/);
   });
 
-  void test('revision: required, well-formed, the one we serve (or its .pre)', async () => {
+  void test('revision: required, well-formed, not newer than ours nor retired (as of 2026-06-01)', async () => {
     await expectError('/api/tags', 400, 'invalid', 'revision', { revision: null });
     await expectError('/api/tags', 400, 'invalid', 'revision', { revision: '15-07-2025' });
-    await expectError('/api/tags', 400, 'invalid', 'revision', { revision: '2024-10-15' });
+    const early = await expectError('/api/tags', 400, 'invalid', 'revision', { revision: '2021-06-01' });
+    assert.match(early.detail, /first is 2022-10-17/);
+    const newer = await expectError('/api/tags', 400, 'invalid', 'revision', { revision: '2026-01-15' });
+    assert.match(newer.detail, /newer than this sandbox, which implements 2025-07-15/);
+    // two years after its release a revision is retired: 2024-05-15 on 2026-05-15
+    const gone = await expectError('/api/tags', 410, 'gone', 'revision', { revision: '2024-05-15' });
+    assert.match(gone.detail, /2024-05-15 was retired on 2026-05-15.*send "revision: 2025-07-15"/);
     await ok('/api/tags', { revision: '2025-07-15.pre' });
+    await ok('/api/tags', { revision: '2024-06-15' });
+  });
+
+  void test("2024-10-15 (Airbyte's and the Singer tap's) gets the same data, comma-listed filters included", async () => {
+    // what both peers send on every events request: a top-level comma list, read as and(...)
+    const from = '2024-01-01T00:00:00Z';
+    const to = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const listed = `/api/events?${q({ filter: `greater-or-equal(datetime,${from}),less-or-equal(datetime,${to})`, sort: 'datetime' })}`;
+    const anded = `/api/events?${q({ filter: `and(greater-or-equal(datetime,${from}),less-or-equal(datetime,${to}))`, sort: 'datetime' })}`;
+    const peer = await get(listed, { revision: '2024-10-15' });
+    assert.equal(peer.status, 200, peer.text.slice(0, 300));
+    const ours = await get(anded);
+    assert.equal(ours.status, 200, ours.text.slice(0, 300));
+    assert.ok(ours.body.data.length > 0, 'the window holds events');
+    // the same page, and its next link carries the same listing on
+    assert.deepEqual(peer.body.data, ours.body.data);
+    const nextPeer = await ok(peer.body.links.next, { revision: '2024-10-15' });
+    const nextOurs = await ok(ours.body.links.next);
+    assert.deepEqual(nextPeer.data, nextOurs.data);
   });
 });
 

@@ -1,8 +1,8 @@
 /**
  * API keys and the `revision` header, checked like Klaviyo checks them: `Authorization: Klaviyo-API-Key <key>`,
- * each key with all scopes or a given set, and the revision we serve.
+ * each key with all scopes or a given set, and the revisions Klaviyo still serves.
  */
-import { authenticationFailed, invalid, notAuthenticated, permissionDenied, type ApiError } from './errors';
+import { authenticationFailed, invalid, notAuthenticated, permissionDenied, revisionRetired, type ApiError } from './errors';
 import { REVISION, type Operation } from './operations';
 
 export interface ApiKey {
@@ -56,27 +56,49 @@ export function authenticate(header: string | undefined, keys: ReadonlyMap<strin
   return key.key;
 }
 
-/** The `revision` header: required, `YYYY-MM-DD[.suffix]`, and the one revision (or its `.pre`) we serve. */
-export function checkRevision(header: string | string[] | undefined): ApiError | null {
-  const value = Array.isArray(header) ? header.join(',') : header;
-  if (value === undefined || value.trim() === '') {
+/** Klaviyo's first date-versioned revision: nothing before it was ever served. */
+export const FIRST_REVISION = '2022-10-17';
+/** Klaviyo serves a revision for two years from its release (one stable, one deprecated), then retires it. */
+export const REVISION_SUPPORT_YEARS = 2;
+
+/** The day revision `date` (YYYY-MM-DD) retires. */
+export function retirementOf(date: string): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCFullYear(d.getUTCFullYear() + REVISION_SUPPORT_YEARS);
+  return d.toISOString().slice(0, 10);
+}
+
+/**
+ * The `revision` header: required, `YYYY-MM-DD[.suffix]`. Served with this sandbox's data and shape (those of
+ * REVISION): the revisions from FIRST_REVISION to REVISION that `asOf` has not retired, and REVISION itself always
+ * (the sandbox never refuses the revision it implements). A retired one is refused with 410, as Klaviyo refuses it;
+ * one newer than REVISION with 400, since the sandbox cannot answer in its shape.
+ */
+export function checkRevision(header: string | string[] | undefined, asOf: Date = new Date()): ApiError | null {
+  const value = (Array.isArray(header) ? header.join(',') : header)?.trim();
+  if (value === undefined || value === '') {
     return invalid('revision', `The revision header is required; send "revision: ${REVISION}".`);
   }
-  const m = /^(\d{4})-(\d{2})-(\d{2})(\.[a-z]+)?$/.exec(value.trim());
-  const valid =
-    m &&
-    !Number.isNaN(Date.parse(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`)) &&
-    new Date(`${m[1]}-${m[2]}-${m[3]}T00:00:00Z`).getUTCDate() === Number(m[3]);
+  const m = /^((\d{4})-(\d{2})-(\d{2}))(\.[a-z]+)?$/.exec(value);
+  const valid = m && !Number.isNaN(Date.parse(`${m[1]}T00:00:00Z`)) && new Date(`${m[1]}T00:00:00Z`).getUTCDate() === Number(m[4]);
   if (!valid)
     return invalid(
       'revision',
       `The revision header '${value.slice(0, 40)}' is not a revision (YYYY-MM-DD, optionally with a suffix such as .pre).`,
     );
-  if (value.trim() !== REVISION && value.trim() !== `${REVISION}.pre`) {
+  const date = m[1];
+  if (date === REVISION) return null;
+  if (date < FIRST_REVISION)
+    return invalid('revision', `There is no revision ${date}: Klaviyo's first is ${FIRST_REVISION}; send "revision: ${REVISION}".`);
+  if (date > REVISION)
     return invalid(
       'revision',
-      `The revision '${value.slice(0, 40)}' is not served by this sandbox, which implements ${REVISION}; send "revision: ${REVISION}".`,
+      `The revision '${value.slice(0, 40)}' is newer than this sandbox, which implements ${REVISION}; send "revision: ${REVISION}" or older.`,
     );
-  }
+  const retired = retirementOf(date);
+  if (retired <= asOf.toISOString().slice(0, 10))
+    return revisionRetired(
+      `Revision ${date} was retired on ${retired} (Klaviyo serves a revision for ${REVISION_SUPPORT_YEARS} years); send "revision: ${REVISION}".`,
+    );
   return null;
 }

@@ -40,6 +40,11 @@ export function invalid(parameter: string | undefined, detail: string): ApiError
   return new ApiError(400, 'invalid', 'Invalid input.', detail, parameter === undefined ? undefined : { parameter });
 }
 
+/** A revision Klaviyo no longer serves: 410 Gone, as Klaviyo answers retired API versions. */
+export function revisionRetired(detail: string): ApiError {
+  return new ApiError(410, 'gone', 'Gone.', detail, { parameter: 'revision' });
+}
+
 export function notFound(detail: string): ApiError {
   return new ApiError(404, 'not_found', 'Not found.', detail);
 }

@@ -1,5 +1,5 @@
 /**
- * Klaviyo's filter language: `operator(field,value)` conditions joined by `and(...)`, e.g.
+ * Klaviyo's filter language: `operator(field,value)` conditions joined by `and(...)` (or, at the top level, by commas), e.g.
  * `and(equals(messages.channel,'email'),greater-or-equal(created_at,2024-08-01T00:00:00-07:00))`.
  *
  * `parseFilter` turns the text into a tree (syntax only); `compileFilter` checks it against one operation's allowed
@@ -88,11 +88,16 @@ class Parser {
 
   parse(): FilterNode {
     if (this.text.trim() === '') throw fail("The filter is empty; send e.g. equals(field,'value') or leave the parameter out.");
-    const node = this.expression(1);
-    this.space();
+    // A top-level comma list is an implicit and(...), as Klaviyo reads it: Airbyte and the Singer tap send
+    // `greater-or-equal(datetime,…),less-or-equal(datetime,…)` on every events request.
+    const terms: FilterNode[] = [this.expression(1)];
+    for (this.space(); this.text[this.pos] === ','; this.space()) {
+      this.pos++;
+      terms.push(this.expression(1));
+    }
     if (this.pos < this.text.length)
       throw this.error(`unexpected '${this.text.slice(this.pos, this.pos + 20)}' after the end of the expression`);
-    return node;
+    return terms.length === 1 ? terms[0] : { type: 'and', terms };
   }
 
   private error(what: string): ApiError {

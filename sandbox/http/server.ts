@@ -25,6 +25,8 @@ export interface SandboxServerOptions {
   rateLimits: RateLimitMode;
   faults: FaultConfig;
   latency: LatencyModel;
+  /** the day the revision lifecycle is judged on (which revisions are retired); default today */
+  revisionsAsOf?: Date;
   /** seeds the fault and latency draws */
   seed: number;
   /** one line per request when set */
@@ -136,7 +138,7 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
       );
     const { operation } = found;
     const apiKey = authenticate(req.headers.authorization, keys, operation);
-    const revisionError = checkRevision(req.headers.revision);
+    const revisionError = checkRevision(req.headers.revision, options.revisionsAsOf ?? new Date());
     if (revisionError) throw revisionError;
 
     let pathId: string | null = null;
