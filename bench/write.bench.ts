@@ -205,7 +205,7 @@ async function copyRows(trx: Knex.Transaction, sql: string, data: Buffer): Promi
 async function benchPostgresWrites(db: Knex, w: Workload): Promise<void> {
   const d = dialectFor('postgres');
   const syncedAt = new Date();
-  const pages = w.pages.map((p) => p.map((r) => toRow(w.stream, r, undefined, syncedAt)));
+  const pages = w.pages.map((p) => p.map((r) => toRow(w.stream, r, {}, syncedAt)));
   const columns = pageColumns(w.stream, pages.flat());
   const names = columns.map((c) => c.name);
   const encoded = pages.map((rows) => rows.map((row) => Object.fromEntries(columns.map((c) => [c.name, d.encode(row[c.name], c.type)]))));

@@ -29,6 +29,12 @@ export interface Partitions {
   parent: ParentPartitioning | null;
   /** what the first request of one partition needs: the parent id in the path, a fixed filter */
   request(key: string): PartitionRequest;
+  /**
+   * the columns a partition states of its rows beyond the parent's id (./types.ts PartitionDef.columns): their
+   * names, the same for every partition, and their values for one partition key ({} for none)
+   */
+  statedColumns: string[];
+  columnsOf(key: string): Readonly<Record<string, string>>;
   /** a partition whose listing answers 404 (its parent vanished meanwhile) reads as empty instead of failing */
   notFoundIsEmpty: boolean;
   /** one child workflow per partition (there may be thousands), rather than the partitions one after another */
@@ -40,6 +46,8 @@ export interface Partitions {
   windows: WindowsPartitioning | null;
 }
 
+const NO_STATED_COLUMNS = { statedColumns: [], columnsOf: () => ({}) } satisfies Pick<Partitions, 'statedColumns' | 'columnsOf'>;
+
 export function partitionsOf(stream: StreamDef): Partitions {
   const p = stream.partitioning;
   switch (p.kind) {
@@ -49,6 +57,7 @@ export function partitionsOf(stream: StreamDef): Partitions {
         fixedKeys: [''],
         parent: null,
         request: () => ({}),
+        ...NO_STATED_COLUMNS,
         notFoundIsEmpty: false,
         fansOut: false,
         windows: null,
@@ -66,6 +75,8 @@ export function partitionsOf(stream: StreamDef): Partitions {
             );
           return { partitionFilter: def.filter };
         },
+        statedColumns: Object.keys(p.partitions[0]?.columns ?? {}),
+        columnsOf: (key) => p.partitions.find((f) => f.label === key)?.columns ?? {},
         notFoundIsEmpty: false,
         fansOut: false,
         windows: null,
@@ -76,6 +87,7 @@ export function partitionsOf(stream: StreamDef): Partitions {
         fixedKeys: null,
         parent: p,
         request: (key) => (key === '' ? { empty: true } : { parentId: key }),
+        ...NO_STATED_COLUMNS,
         notFoundIsEmpty: p.onParentNotFound === 'empty',
         fansOut: true,
         windows: null,
@@ -90,6 +102,7 @@ export function partitionsOf(stream: StreamDef): Partitions {
           const window = parseWindowKey(key);
           return window ? { window } : {};
         },
+        ...NO_STATED_COLUMNS,
         notFoundIsEmpty: false,
         fansOut: false,
         windows: p,

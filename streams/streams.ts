@@ -12,10 +12,14 @@ import type { PartitionDef, StreamDef, StreamName } from './types';
 
 const CAMPAIGN_CHANNELS = ['email', 'sms', 'mobile_push'] as const;
 
-/** Klaviyo lists campaigns only per channel, and archived ones only when asked for with `equals(archived,true)`. */
+/**
+ * Klaviyo lists campaigns only per channel, and archived ones only when asked for with `equals(archived,true)`. A
+ * campaign has no channel attribute, so its partition's channel becomes the row's `channel` column (Airbyte adds it
+ * too); `archived` is an attribute already.
+ */
 const CAMPAIGN_PARTITIONS: PartitionDef[] = CAMPAIGN_CHANNELS.flatMap((channel) => [
-  { label: channel, filter: `and(equals(messages.channel,'${channel}'),equals(archived,false))` },
-  { label: `${channel}_archived`, filter: `and(equals(messages.channel,'${channel}'),equals(archived,true))` },
+  { label: channel, filter: `and(equals(messages.channel,'${channel}'),equals(archived,false))`, columns: { channel } },
+  { label: `${channel}_archived`, filter: `and(equals(messages.channel,'${channel}'),equals(archived,true))`, columns: { channel } },
 ]);
 
 /** Flows are split on `archived` the same way, so archived flows are read as well (Airbyte does the same). */

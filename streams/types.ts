@@ -41,6 +41,12 @@ export interface PartitionDef {
   label: string;
   /** a Klaviyo filter expression this partition always sends (combined with the cursor filter by `and(...)`) */
   filter: string;
+  /**
+   * what the filter says of every row it lists and the resource itself does not carry, as columns the rows get
+   * (campaigns: the channel, which a 2025-07-15 campaign has no attribute for). Every partition of a stream states
+   * the same column names.
+   */
+  columns?: Readonly<Record<string, string>>;
 }
 
 /**

@@ -64,7 +64,7 @@ const ids = (rows: Row[]): unknown[] => rows.map((r) => r.id);
 void describe('flattening (no database)', () => {
   void test('an event becomes id, relationship ids, one column per attribute and _synced_at', () => {
     const at = new Date('2025-03-01T12:00:00Z');
-    const row = toRow(events, event('E1', '2025-02-01T10:00:00+00:00'), undefined, at);
+    const row = toRow(events, event('E1', '2025-02-01T10:00:00+00:00'), {}, at);
     assert.deepEqual(row, {
       id: 'E1',
       metric_id: 'M1',
@@ -78,7 +78,7 @@ void describe('flattening (no database)', () => {
   });
 
   void test('a list membership is keyed by the parent column and profile_id and keeps only joined_group_at', () => {
-    const row = toRow(listProfiles, member('P1', '2025-01-05T00:00:00+00:00'), 'L1', new Date('2025-03-01T00:00:00Z'));
+    const row = toRow(listProfiles, member('P1', '2025-01-05T00:00:00+00:00'), { parentId: 'L1' }, new Date('2025-03-01T00:00:00Z'));
     assert.deepEqual(row, {
       list_id: 'L1',
       profile_id: 'P1',

@@ -42,6 +42,18 @@ async function assertExact(dest: Destination, streams: readonly StreamName[] = S
 
 /** Values too, not just ids: every profile's and template's current attributes as the API serves them. */
 async function assertValues(dest: Destination): Promise<void> {
+  // a campaign has no channel attribute: its row's channel is the listing it came from
+  const channelOf = new Map<string, string>();
+  for (const channel of ['email', 'sms', 'mobile_push'])
+    for (const archived of [false, true]) {
+      const filter = encodeURIComponent(`and(equals(messages.channel,'${channel}'),equals(archived,${archived}))`);
+      for (const id of (await sandboxResources(stack, `/api/campaigns?filter=${filter}`)).keys()) channelOf.set(id, channel);
+    }
+  const campaigns = await dest.snapshot({ schema: 'klaviyo', table: 'campaigns' }, ['id']);
+  assert.equal(campaigns.length, channelOf.size, 'campaigns: row count');
+  assert.deepEqual(new Set(campaigns.map((r) => r.channel)), new Set(['email', 'sms', 'mobile_push']), 'campaigns of every channel');
+  for (const row of campaigns) assert.equal(row.channel, channelOf.get(String(row.id)), `campaigns ${row.id}.channel`);
+
   for (const [stream, path] of [
     ['profiles', '/api/profiles?page[size]=100'],
     ['templates', '/api/templates'],

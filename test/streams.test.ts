@@ -10,6 +10,10 @@ import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/strea
 import { idColumnOf, parentOf, partitionsOf, sortOf } from '../streams/partitions';
 import type { PartitionDef, StreamDef } from '../streams/types';
 import { KLAVIYO_DIR } from './helpers/spec';
+import attributesDoc from '../streams/attributes.json';
+
+const specAttributeNames = (s: StreamDef): string[] =>
+  ((attributesDoc.operations as Record<string, Array<{ name: string }>>)[s.operation] ?? []).map((a) => a.name);
 
 interface EndpointOperation {
   operationId: string;
@@ -242,6 +246,31 @@ void describe('stream table', () => {
       const labels = filtersOf(s).map((p) => p.label);
       assert.equal(new Set(labels).size, labels.length, `${s.name}: partition labels must be unique`);
       for (const label of labels) assert.match(label, /^[a-z_]+$/);
+    }
+  });
+
+  void it("states what a partition's filter says and its rows do not carry: each campaign's channel", () => {
+    const campaigns = partitionsOf(getStream('campaigns'));
+    assert.deepEqual(campaigns.statedColumns, ['channel']);
+    for (const p of filtersOf(getStream('campaigns'))) {
+      const channel = /messages\.channel,'([a-z_]+)'/.exec(p.filter)![1];
+      assert.deepEqual(campaigns.columnsOf(p.label), { channel }, p.label);
+    }
+    assert.deepEqual(partitionsOf(getStream('flows')).statedColumns, [], 'archived is a flow attribute already');
+    for (const s of STREAMS) {
+      const parts = partitionsOf(s);
+      const attributes = new Set(specAttributeNames(s));
+      for (const p of filtersOf(s)) {
+        assert.deepEqual(
+          Object.keys(p.columns ?? {}),
+          parts.statedColumns,
+          `${s.name} ${p.label}: every partition states the same columns`,
+        );
+      }
+      for (const c of parts.statedColumns) {
+        assert.ok(!attributes.has(c), `${s.name}: stated column ${c} would shadow an attribute`);
+        assert.ok(!s.primaryKey.includes(c), `${s.name}: stated column ${c} is a key column`);
+      }
     }
   });
 

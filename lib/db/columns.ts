@@ -8,7 +8,7 @@
  * values. A stream with `keepAttributes` keeps only those (memberships keep `joined_group_at`; the profile itself is
  * the profiles stream).
  */
-import { idColumnOf, parentOf } from '../../streams/partitions';
+import { idColumnOf, parentOf, partitionsOf } from '../../streams/partitions';
 import type { StreamDef } from '../../streams/types';
 import attributesDoc from '../../streams/attributes.json';
 import { inferColumnType, specColumnType, type ColumnType } from './column-types';
@@ -69,9 +69,14 @@ export function specAttributeType(stream: StreamDef, attribute: string): ColumnT
   return specAttributes(stream).find((a) => a.name === attribute)?.type;
 }
 
-/** Columns we fill ourselves from ids: the primary key and the relationship id columns. */
+/**
+ * Columns we fill ourselves: the primary key, the relationship id columns and what the partition states of its rows
+ * (campaigns' channel).
+ */
 function idColumns(stream: StreamDef): ColumnDef[] {
-  const names = [...new Set([...stream.primaryKey, ...Object.values(stream.relationshipColumns ?? {})])];
+  const names = [
+    ...new Set([...stream.primaryKey, ...Object.values(stream.relationshipColumns ?? {}), ...partitionsOf(stream).statedColumns]),
+  ];
   return names.map((name) => ({ name: validateColumnName(name, `stream ${stream.name}`), type: 'text' }));
 }
 
@@ -135,11 +140,18 @@ export function baseColumns(stream: StreamDef): ColumnDef[] {
   return [...ids, ...spec, SYNCED_AT_COLUMN];
 }
 
+/** What a row's partition says of it: the parent's id (required for child streams), the columns it states. */
+export interface RowOrigin {
+  parentId?: string;
+  columns?: Readonly<Record<string, string>>;
+}
+
 /**
- * One resource → one row. `parentId` is required for child streams (the list id of a list membership).
- * Every primary key column must end up non-empty; a resource without an id is a protocol error worth stopping on.
+ * One resource → one row, in its partition (`origin`). Every primary key column must end up non-empty; a resource
+ * without an id is a protocol error worth stopping on.
  */
-export function toRow(stream: StreamDef, resource: KlaviyoResource, parentId?: string, syncedAt: Date | string = systemNow()): Row {
+export function toRow(stream: StreamDef, resource: KlaviyoResource, origin: RowOrigin = {}, syncedAt: Date | string = systemNow()): Row {
+  const { parentId } = origin;
   // built only when something is wrong: a page of 200 rows would otherwise stringify 200 ids for nothing
   const where = () => `stream ${stream.name}, resource ${JSON.stringify(resource?.id)}`;
   if (typeof resource?.id !== 'string' || resource.id === '') throw new Error(`${where()}: resource has no id`);
@@ -158,6 +170,7 @@ export function toRow(stream: StreamDef, resource: KlaviyoResource, parentId?: s
     if (typeof parentId !== 'string' || parentId === '') throw new Error(`${where()}: child stream needs the parent's id`);
     row[shape.parentColumn] = parentId;
   }
+  if (origin.columns) for (const name in origin.columns) row[name] = origin.columns[name];
   row[shape.idColumn] = resource.id;
   for (const [relationship, column] of shape.relationships) {
     const data = resource.relationships?.[relationship]?.data as { id?: unknown } | null | undefined;

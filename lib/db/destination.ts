@@ -15,6 +15,7 @@
 import { crashPoint } from '../crash-points';
 import type { Knex } from 'knex';
 import type { Mode, StreamDef } from '../../streams/types';
+import { partitionsOf } from '../../streams/partitions';
 import { baseColumns, pageColumns, toRow, type ColumnDef, type KlaviyoResource, type Row } from './columns';
 import { cachedColumns, forgetColumns, recordColumns, type TableColumns } from './column-cache';
 import { processDatabases, type DatabasePools, type Target } from './connect';
@@ -315,8 +316,9 @@ export class Destination {
     if (given.nextUrl === null && !given.done) throw new Error(`${where}: a page without a next URL must be the last (done: true)`);
     const syncedAt = this.now();
     const syncedAtIso = syncedAt.toISOString();
+    const origin = { parentId: given.parentId, columns: partitionsOf(stream).columnsOf(partition) };
     let rows = dedupe(
-      given.resources.map((r) => toRow(stream, r, given.parentId, syncedAtIso)),
+      given.resources.map((r) => toRow(stream, r, origin, syncedAtIso)),
       stream.primaryKey,
     );
     // A time window holds the rows before its end. Its listing asks for no more (less-than), but the first half of a
