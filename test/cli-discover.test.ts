@@ -60,6 +60,12 @@ void test('discover --json lists the 12 streams with the values of the Klaviyo c
   }
 
   const byName = new Map(streams.map((s) => [s.name, s]));
+  // incremental exactly where there is a cursor; the partitioning stated in words
+  for (const s of streams) assert.deepEqual(s.modes, s.cursor ? ['full-refresh', 'incremental'] : ['full-refresh'], s.name);
+  assert.match(byName.get('campaigns')!.partitioning, /^6 filters \(email, email_archived, .*\); rows keep channel$/);
+  assert.match(byName.get('events')!.partitioning, /up to 32 time windows of datetime/);
+  assert.equal(byName.get('list_profiles')!.partitioning, 'one listing per row of lists (list_id)');
+  assert.equal(byName.get('tags')!.partitioning, 'one listing');
   const cursors = Object.fromEntries(streams.map((s) => [s.name, s.cursor]));
   assert.deepEqual(cursors, {
     profiles: { field: 'updated', operator: 'greater-than' },
@@ -90,12 +96,16 @@ void test('discover prints a table: a header and one row per stream with endpoin
   const [{ stdout }, help] = await Promise.all([run(['discover']), run(['discover', '--help'])]);
   const lines = stdout.trimEnd().split('\n');
   assert.equal(lines.length, 13, stdout);
-  assert.match(lines[0], /^STREAM\s+ENDPOINT\s+PRIMARY KEY\s+CURSOR\s+PARENT\s+PAGE SIZE\s+RATE \(BURST, STEADY\)\s+SCOPES\s+DESCRIPTION$/);
+  assert.match(
+    lines[0],
+    /^STREAM\s+ENDPOINT\s+MODES\s+PRIMARY KEY\s+CURSOR\s+PARENT\s+PAGE SIZE\s+RATE \(BURST, STEADY\)\s+SCOPES\s+DESCRIPTION$/,
+  );
   const rows = new Map(lines.slice(1).map((l) => [l.split(/\s+/)[0], l.split(/\s{2,}/)]));
   assert.deepEqual([...rows.keys()], [...STREAM_NAMES]);
-  assert.deepEqual(rows.get('profiles')!.slice(0, 8), [
+  assert.deepEqual(rows.get('profiles')!.slice(0, 9), [
     'profiles',
     'GET /api/profiles',
+    'full-refresh, incremental',
     'id',
     'updated greater-than',
     '-',
@@ -103,10 +113,21 @@ void test('discover prints a table: a header and one row per stream with endpoin
     '75/s, 700/min',
     'profiles:read',
   ]);
-  assert.deepEqual(rows.get('flows')!.slice(0, 8), ['flows', 'GET /api/flows', 'id', '-', '-', '50', '3/s, 60/min', 'flows:read']);
-  assert.deepEqual(rows.get('list_profiles')!.slice(0, 8), [
+  assert.deepEqual(rows.get('flows')!.slice(0, 9), [
+    'flows',
+    'GET /api/flows',
+    'full-refresh',
+    'id',
+    '-',
+    '-',
+    '50',
+    '3/s, 60/min',
+    'flows:read',
+  ]);
+  assert.deepEqual(rows.get('list_profiles')!.slice(0, 9), [
     'list_profiles',
     'GET /api/lists/{id}/profiles',
+    'full-refresh',
     'list_id, profile_id',
     '-',
     'lists',

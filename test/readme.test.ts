@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { defaultDeps, PARTITIONS_PER_PREPARE } from '../activities';
 import { MAX_CONCURRENT_ACTIVITIES } from '../worker';
+import { streamsMarkdown } from '../client/commands/discover';
 
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
 
@@ -71,4 +72,10 @@ void test('README gives the worker’s activity slots', () => {
   const slots = /A worker runs up to (\d+) activities at once/.exec(README);
   assert.ok(slots, 'README states the activity slots');
   assert.equal(Number(slots[1]), MAX_CONCURRENT_ACTIVITIES);
+});
+
+void test("README's stream table is discover's: every stream, its modes, key, cursor, parent, partitioning and rate tier", () => {
+  const m = /<!-- streams -->\n([\s\S]*?)<!-- \/streams -->/.exec(README);
+  assert.ok(m, 'README has the stream table between <!-- streams --> markers');
+  assert.equal(m[1], streamsMarkdown(), 'README stream table: replace it with streamsMarkdown() of client/commands/discover.ts');
 });

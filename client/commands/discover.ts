@@ -5,8 +5,8 @@
  */
 import type { Command } from 'commander';
 import { STREAMS } from '../../streams/streams';
-import { parentOf } from '../../streams/partitions';
-import type { CursorDef, StreamDef, StreamName } from '../../streams/types';
+import { parentOf, partitionsOf } from '../../streams/partitions';
+import type { CursorDef, Mode, StreamDef, StreamName } from '../../streams/types';
 import { formatTable } from './table';
 
 /** One stream as `discover --json` prints it. */
@@ -18,8 +18,12 @@ export interface DiscoveredStream {
   /** path of the GET, `{id}` standing for the parent row's id */
   endpoint: string;
   primaryKey: string[];
+  /** the replication modes the stream takes: incremental only with a cursor */
+  modes: Mode[];
   /** null: full-refresh only */
   cursor: Pick<CursorDef, 'field' | 'operator'> | null;
+  /** how its rows are split into listings (streams/types.ts Partitioning), in words */
+  partitioning: string;
   /** the stream whose rows this one is read per; null for top-level streams */
   parent: StreamName | null;
   /** rows per page as the API serves them */
@@ -29,6 +33,24 @@ export interface DiscoveredStream {
   scopes: string[];
 }
 
+/** A stream's partitioning in words: what a user reads in `discover` and README's stream table. */
+export function describePartitioning(stream: StreamDef): string {
+  const p = stream.partitioning;
+  switch (p.kind) {
+    case 'none':
+      return 'one listing';
+    case 'filters': {
+      const stated = partitionsOf(stream).statedColumns;
+      const filters = `${p.partitions.length} filters (${p.partitions.map((f) => f.label).join(', ')})`;
+      return stated.length ? `${filters}; rows keep ${stated.join(', ')}` : filters;
+    }
+    case 'parent':
+      return `one listing per row of ${p.stream} (${p.column})`;
+    case 'windows':
+      return `incremental runs: up to ${p.maxWindows} time windows of ${stream.cursor?.field} (split while read), none under ${p.minWindowSeconds / 3600} h; a full refresh: one listing`;
+  }
+}
+
 export function discoverStreams(streams: readonly StreamDef[] = STREAMS): DiscoveredStream[] {
   return streams.map((s) => ({
     name: s.name,
@@ -36,7 +58,9 @@ export function discoverStreams(streams: readonly StreamDef[] = STREAMS): Discov
     operation: s.operation,
     endpoint: s.path,
     primaryKey: [...s.primaryKey],
+    modes: s.cursor ? ['full-refresh', 'incremental'] : ['full-refresh'],
     cursor: s.cursor ? { field: s.cursor.field, operator: s.cursor.operator } : null,
+    partitioning: describePartitioning(s),
     parent: parentOf(s)?.stream ?? null,
     pageSize: s.servedPageSize,
     rateLimit: { burst: s.rateLimit.burst, steady: s.rateLimit.steady },
@@ -45,10 +69,22 @@ export function discoverStreams(streams: readonly StreamDef[] = STREAMS): Discov
 }
 
 export function formatDiscoveredStreams(streams: DiscoveredStream[]): string {
-  const header = ['STREAM', 'ENDPOINT', 'PRIMARY KEY', 'CURSOR', 'PARENT', 'PAGE SIZE', 'RATE (BURST, STEADY)', 'SCOPES', 'DESCRIPTION'];
+  const header = [
+    'STREAM',
+    'ENDPOINT',
+    'MODES',
+    'PRIMARY KEY',
+    'CURSOR',
+    'PARENT',
+    'PAGE SIZE',
+    'RATE (BURST, STEADY)',
+    'SCOPES',
+    'DESCRIPTION',
+  ];
   const rows = streams.map((s) => [
     s.name,
     `GET ${s.endpoint}`,
+    s.modes.join(', '),
     s.primaryKey.join(', '),
     s.cursor ? `${s.cursor.field} ${s.cursor.operator}` : '-',
     s.parent ?? '-',
@@ -60,10 +96,28 @@ export function formatDiscoveredStreams(streams: DiscoveredStream[]): string {
   return formatTable(header, rows);
 }
 
+/** README's stream table (between `<!-- streams -->` markers), as test/readme.test.ts requires it to read. */
+export function streamsMarkdown(streams: DiscoveredStream[] = discoverStreams()): string {
+  const cell = (v: string) => v.replace(/\|/g, '\\|');
+  const lines = [
+    '| stream | endpoint | modes | primary key | cursor | parent | partitioning | page | rate tier (burst, steady) | scopes |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...streams.map(
+      (s) =>
+        `| \`${s.name}\` | \`GET ${s.endpoint}\` | ${s.modes.join(', ')} | ${s.primaryKey.join(', ')} | ` +
+        `${s.cursor ? `\`${s.cursor.field}\` ${s.cursor.operator}` : '-'} | ${s.parent ?? '-'} | ${cell(s.partitioning)} | ` +
+        `${s.pageSize} | ${s.rateLimit.burst}/s, ${s.rateLimit.steady}/min | ${s.scopes.join(', ')} |`,
+    ),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
 export function registerDiscoverCommand(program: Command): void {
   program
     .command('discover')
-    .description('List the Klaviyo streams: endpoint, primary key, cursor, parent, page size, rate tier and API key scopes')
+    .description(
+      'List the Klaviyo streams: endpoint, modes, primary key, cursor, parent, partitioning, page size, rate tier and API key scopes',
+    )
     .option('--json', 'print JSON (an array of streams) instead of a table')
     .action((opts: { json?: boolean }) => {
       const streams = discoverStreams();
