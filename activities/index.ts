@@ -12,6 +12,7 @@ import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } 
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
 import { idColumnOf, partitionsOf, type Partitions } from '../streams/partitions';
+import { rateOperation } from '../streams/options';
 import type { StreamDef, StreamName } from '../streams/types';
 import type { Dispatcher } from 'undici';
 import { KlaviyoClient, sharedAgent, type JsonApiResource } from '../lib/klaviyo/client';
@@ -306,7 +307,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           : window && stream.cursor
             ? resumeFrom(window.start, stream.cursor, 0, now)
             : (resumed ?? task.startDate ?? lookback(stream, now));
-        url = firstPageUrl(conn.baseUrl, stream, { parentId, partitionFilter, since, until: window?.end, now });
+        url = firstPageUrl(conn.baseUrl, stream, { parentId, partitionFilter, since, until: window?.end, options: task.options, now });
       }
 
       const started = deps.now().getTime();
@@ -344,14 +345,16 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       /** Reads and writes one page; its next URL, or null when the partition ended. */
       async function pageOnce(url: string): Promise<string | null> {
         let resources: JsonApiResource[];
+        let included: JsonApiResource[] | undefined;
         let next: string | null;
         try {
           const page = await beating(
-            client.getPage(url, { operation: stream.operation, signal: cancellationSignal() }),
+            client.getPage(url, { operation: rateOperation(stream, task.options), signal: cancellationSignal() }),
             deps.heartbeatWhileWaitingMs,
             () => heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
           );
           resources = asArray(page.document.data);
+          included = page.document.included;
           next = guard.follow(url, page.document.links?.next ?? null);
           timing.waitMs += page.timing.waitMs;
           timing.httpMs += page.timing.httpMs;
@@ -368,6 +371,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           partition: task.partition,
           parentId,
           resources,
+          ...(task.options?.length ? { options: task.options, included } : {}),
           nextUrl: next,
           done: next === null,
         });

@@ -8,6 +8,7 @@
  *     object: klaviyo.{stream_name} # `{stream_table}` is an alias of `{stream_name}`; default {stream_name}
  *     source_options: { start_date: 2024-01-01 }
  *   streams:
+ *     events: { source_options: { metric_name: true } }   # a stream's options (streams/streams.ts `options`)
  *     '*':                          # every stream
  *     profiles: { mode: incremental }
  *     tags: { disabled: true }
@@ -24,6 +25,7 @@ import { z } from 'zod';
 import { YamlInputError, echo, echoKey, formatYamlProblems, listKeys, maskSecrets, parseYamlSafely } from './input';
 import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
 import { parentOf } from '../streams/partitions';
+import { optionsOf } from '../streams/options';
 import type { Mode, StreamName } from '../streams/types';
 import { IdentifierError, validateObjectName } from '../lib/db/naming';
 
@@ -66,8 +68,22 @@ function startDateSchema(now?: Date) {
   });
 }
 
+/** Every stream option's name (StreamDef.options), each a `source_options` flag: `metric_name: true`. */
+export const STREAM_OPTION_NAMES: readonly string[] = [...new Set(STREAMS.flatMap((s) => Object.keys(optionsOf(s))))];
+
 function sourceOptionsSchema(now?: Date) {
-  return z.strictObject({ start_date: startDateSchema(now).nullish(), lookback: LookbackSchema.nullish() });
+  return z.strictObject({
+    start_date: startDateSchema(now).nullish(),
+    lookback: LookbackSchema.nullish(),
+    ...Object.fromEntries(STREAM_OPTION_NAMES.map((name) => [name, z.boolean().nullish()])),
+  });
+}
+
+/** The streams that offer an option, for the message when one is asked of a stream that does not. */
+function streamsWithOption(name: string): string {
+  return STREAMS.filter((s) => name in optionsOf(s))
+    .map((s) => s.name)
+    .join(', ');
 }
 
 const ModeSchema = z.enum(MODES, {
@@ -128,6 +144,8 @@ export interface PlannedStream {
   startDate?: string;
   /** `source_options.lookback` in seconds; only on incremental streams that set it */
   lookbackSeconds?: number;
+  /** the stream's options turned on (`source_options.<name>: true`; streams/options.ts) */
+  options?: string[];
   /** the stream this one reads its parent ids from (memberships); it comes earlier in the plan when planned */
   parent?: StreamName;
 }
@@ -341,6 +359,16 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
 
   const lookback = mode === 'incremental' ? pick(layers, (o) => o.source_options?.lookback)?.value : undefined;
 
+  // an option inherited from defaults or '*' applies where the stream offers it; asked of the stream itself, it must
+  const options: string[] = [];
+  for (const name of STREAM_OPTION_NAMES) {
+    const set = pick(layers, (o) => (o.source_options as Record<string, boolean | null | undefined> | null | undefined)?.[name]);
+    if (set?.value !== true) continue;
+    if (name in optionsOf(def)) options.push(name);
+    else if (set.path === own)
+      report(`${own}.source_options.${name}: ${stream} has no option ${name}; it is an option of: ${streamsWithOption(name)}`);
+  }
+
   const parent = parentOf(def);
   const objectOption = pick(layers, (o) => o.object) ?? { value: DEFAULT_OBJECT, path: 'defaults' };
   const object = renderObject(objectOption.value, stream, defaultSchema);
@@ -355,6 +383,7 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
     objectName: `${object.schema}.${object.table}`,
     ...(startDate ? { startDate } : {}),
     ...(lookback !== undefined ? { lookbackSeconds: lookbackSeconds(lookback) } : {}),
+    ...(options.length ? { options } : {}),
     ...(parent ? { parent: parent.stream } : {}),
   };
 }

@@ -89,6 +89,21 @@ export interface ParentPartitioning {
 
 export type PartitionKind = Partitioning['kind'];
 
+/**
+ * An opt-in of a stream (`source_options.<name>: true` in the replication): more query parameters on its requests,
+ * columns filled from the compound document's `included` resources, and the rate tier such requests count against
+ * when Klaviyo puts them in a lower one.
+ */
+export interface StreamOption {
+  description: string;
+  /** merged into the stream's own `params` (a parameter both set lists the values of both, comma-separated) */
+  params: Readonly<Record<string, string>>;
+  /** column → the attribute of the resource a to-one relationship points at, read from `included` */
+  includedColumns?: Readonly<Record<string, { relationship: string; attribute: string }>>;
+  /** the (lower) tier of requests with this option: they draw from their own budget, `<operation>+<option>` */
+  rateLimit?: { burst: number; steady: number };
+}
+
 export interface StreamDef {
   name: StreamName;
   description: string;
@@ -123,4 +138,6 @@ export interface StreamDef {
   scopes: string[];
   /** rate tier of the operation: burst per second and steady per minute, from the spec */
   rateLimit: { burst: number; steady: number };
+  /** opt-ins by name (see StreamOption), e.g. events' `metric_name` */
+  options?: Readonly<Record<string, StreamOption>>;
 }

@@ -218,6 +218,33 @@ streams:
     assert.equal(problems.filter((p) => p.includes('snapshot')).length, 1);
   });
 
+  void it("turns a stream's options on: inherited where the stream offers them, refused on a stream that does not", () => {
+    const p = plan(`
+source: KLAVIYO
+target: MY_PG
+defaults:
+  source_options: { metric_name: true }
+streams:
+  '*':
+  profiles: { source_options: { predictive_analytics: true } }
+  lists: { source_options: { metric_name: false } }
+`);
+    const options = Object.fromEntries(p.streams.map((s) => [s.stream, s.options]));
+    assert.deepEqual(options.events, ['metric_name']);
+    assert.deepEqual(options.profiles, ['predictive_analytics']);
+    for (const s of p.streams.filter((x) => x.stream !== 'events' && x.stream !== 'profiles')) assert.equal(s.options, undefined, s.stream);
+
+    const asked = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  tags: { source_options: { metric_name: true } }\n'));
+    assert.deepEqual(asked, ['streams.tags.source_options.metric_name: tags has no option metric_name; it is an option of: events']);
+    const typo = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_names: true } }\n'));
+    assert.match(
+      typo[0],
+      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, lookback, predictive_analytics, metric_name$/,
+    );
+    const notBool = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_name: yes please } }\n'));
+    assert.deepEqual(notBool, ['streams.events.source_options.metric_name: must be true or false']);
+  });
+
   void it('explains a bad object template: too many dots, invalid identifiers, and tables that collide', () => {
     const dots = problemsOf(() => plan("source: K\ntarget: T\ndefaults: { object: 'db.klaviyo.{stream_name}' }\nstreams: { tags: }\n"));
     assert.deepEqual(dots, [

@@ -121,6 +121,16 @@ void describe('firstPageUrl', () => {
     assert.match(url, /page%5Bsize%5D=100/);
   });
 
+  void it("adds the parameters of the stream's options, a shared one listing both values", () => {
+    const profiles = new URL(firstPageUrl(BASE, getStream('profiles'), { options: ['predictive_analytics'], now: NOW }));
+    assert.equal(profiles.searchParams.get('additional-fields[profile]'), 'subscriptions,predictive_analytics');
+    const events = new URL(firstPageUrl(BASE, getStream('events'), { options: ['metric_name'], now: NOW }));
+    assert.equal(events.searchParams.get('include'), 'metric');
+    assert.equal(events.searchParams.get('fields[metric]'), 'name');
+    assert.equal(new URL(firstPageUrl(BASE, getStream('events'), { now: NOW })).searchParams.get('include'), null);
+    assert.throws(() => firstPageUrl(BASE, getStream('events'), { options: ['predictive_analytics'], now: NOW }), /events has no option/);
+  });
+
   void it('converts offsets to UTC and clamps a future watermark to now', () => {
     assert.equal(filterDatetime('2025-03-04T05:06:07.890+02:00', NOW), '2025-03-04T03:06:07Z');
     assert.equal(filterDatetime('2031-01-01T00:00:00Z', NOW), '2025-06-01T12:00:00Z');

@@ -130,6 +130,45 @@ streams:
   assert.deepEqual(checksumOf(ids), (await truth(stack)).list_profiles);
 });
 
+void test("options: events' metric_name and profiles' predictive_analytics land from the same pages, into SQLite and Postgres", async () => {
+  for (const target of ['LITE', 'PG'] as const) {
+    const dest = new Destination(targetOf(stack, target));
+    const yaml = `
+source: KLAVIYO
+target: ${target}
+defaults:
+  object: opts.{stream_name}
+  # inherited, an option applies where the stream offers it (events), and nowhere else
+  source_options: { metric_name: true }
+streams:
+  metrics:
+  events:
+    mode: incremental
+    source_options: { start_date: 2015-01-01 }
+  profiles:
+    mode: incremental
+    source_options: { start_date: 2015-01-01, predictive_analytics: true }
+`;
+    const summary = await replicateWith(stack, yaml, `e2e-options-${target}`);
+    assert.ok(summary.streams.every((s) => s.status === 'completed'));
+    const t = await truth(stack);
+    const names = new Map((await dest.snapshot({ schema: 'opts', table: 'metrics' }, ['id'])).map((m) => [String(m.id), m.name]));
+    const events = await dest.snapshot({ schema: 'opts', table: 'events' }, ['id']);
+    assert.equal(events.length, t.events.count);
+    for (const e of events) assert.equal(e.metric_name, names.get(String(e.metric_id)), `event ${e.id}: metric_name`);
+    assert.ok(new Set(events.map((e) => e.metric_name)).size > 1, 'several metrics');
+
+    // predictive analytics as the API serves them with the option's parameter
+    const api = await sandboxResources(stack, '/api/profiles?page[size]=100&additional-fields[profile]=predictive_analytics');
+    const profiles = await dest.snapshot({ schema: 'opts', table: 'profiles' }, ['id']);
+    assert.equal(profiles.length, api.size);
+    for (const p of profiles) {
+      const stored = typeof p.predictive_analytics === 'string' ? JSON.parse(p.predictive_analytics) : p.predictive_analytics;
+      assert.deepEqual(stored, api.get(String(p.id)).attributes.predictive_analytics, `profile ${p.id}: predictive_analytics`);
+    }
+  }
+});
+
 void test("a bad API key fails the replication within seconds with Klaviyo's message and the fix, and writes nothing", async () => {
   const env = {
     ...stack.env,

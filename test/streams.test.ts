@@ -8,6 +8,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
 import { idColumnOf, parentOf, partitionsOf, sortOf } from '../streams/partitions';
+import { optionsOf, rateOperation, requestParams } from '../streams/options';
+import { STREAM_OPERATIONS } from '../lib/klaviyo/operations';
 import type { PartitionDef, StreamDef } from '../streams/types';
 import { KLAVIYO_DIR } from './helpers/spec';
 import attributesDoc from '../streams/attributes.json';
@@ -22,6 +24,8 @@ interface EndpointOperation {
   query_params: string[];
   scopes: string[];
   ratelimit: { burst: string; steady: string };
+  ratelimit_conditional: Array<{ when: string; burst: string; steady: string }>;
+  include: string[];
   filter: Array<{ field: string; operators: string[] }>;
   filter_required: boolean;
   page_size: { default: number; minimum: number; maximum: number } | null;
@@ -294,6 +298,46 @@ void describe('stream table', () => {
         assert.ok(s.params?.['fields[profile]']?.split(',').includes(attribute), `${s.name}: ${attribute} is kept but not requested`);
       }
     }
+  });
+
+  void it('offers options whose parameters the operation documents, at the tier the spec gives such requests', () => {
+    for (const s of STREAMS) {
+      const op = operationOf(s);
+      for (const [name, option] of Object.entries(optionsOf(s))) {
+        assert.match(name, /^[a-z_]+$/);
+        const params = requestParams(s, [name]);
+        for (const [param, value] of Object.entries(params)) {
+          assert.ok(op.query_params.includes(param), `${s.name}.${name}: ${op.operationId} has no ${param}`);
+          const allowed = param === 'include' ? op.include : (op.additional_fields[param] ?? op.sparse_fieldsets[param]);
+          assert.ok(allowed, `${s.name}.${name}: no enum for ${param}`);
+          for (const v of value.split(',')) assert.ok(allowed.includes(v), `${s.name}.${name}: ${param}=${v} is not allowed`);
+        }
+        for (const from of Object.values(option.includedColumns ?? {})) {
+          assert.ok(op.relationships.includes(from.relationship), `${s.name}.${name}: no relationship ${from.relationship}`);
+          assert.ok(params.include?.split(',').includes(from.relationship), `${s.name}.${name}: ${from.relationship} is not included`);
+        }
+        // a request with the option counts against the conditional tier the spec states for it, or the operation's
+        const conditional = op.ratelimit_conditional.find((c) => {
+          const [param, value] = c.when.split('=');
+          return params[param]?.split(',').includes(value);
+        });
+        const tier = conditional ?? op.ratelimit;
+        assert.deepEqual(
+          option.rateLimit ?? s.rateLimit,
+          { burst: parseInt(tier.burst, 10), steady: parseInt(tier.steady, 10) },
+          `${s.name}.${name}: rate tier`,
+        );
+        assert.equal(rateOperation(s, [name]), option.rateLimit ? `${s.operation}+${name}` : s.operation);
+      }
+    }
+    assert.deepEqual(requestParams(getStream('profiles'), ['predictive_analytics']), {
+      'additional-fields[profile]': 'subscriptions,predictive_analytics',
+    });
+    assert.deepEqual(requestParams(getStream('events'), ['metric_name']), { include: 'metric', 'fields[metric]': 'name' });
+    assert.throws(() => requestParams(getStream('tags'), ['metric_name']), /tags has no option "metric_name"/);
+    // the limiter knows the lower tier's budget by that name
+    assert.deepEqual(STREAM_OPERATIONS['get_profiles+predictive_analytics'].rateLimit, { burst: 10, steady: 150 });
+    assert.deepEqual(STREAM_OPERATIONS.get_profiles.rateLimit, { burst: 75, steady: 700 });
   });
 
   void it("states each stream's partitioning as a kind, and what each kind means to the engine", () => {

@@ -99,6 +99,7 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       object: s.object,
       startDate: s.startDate,
       ...(s.lookbackSeconds !== undefined ? { lookbackSeconds: s.lookbackSeconds } : {}),
+      ...(s.options ? { options: s.options } : {}),
       searchAttributes: plan.searchAttributes,
       ...(parentCompleted ? { parentObject: parent.object } : {}),
     };

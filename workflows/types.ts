@@ -20,6 +20,8 @@ export interface StreamTask {
   startDate?: string;
   /** incremental runs re-read this many seconds before the watermark, beyond the cursor's own overlap */
   lookbackSeconds?: number;
+  /** the stream's options turned on (streams/options.ts), e.g. `metric_name` */
+  options?: string[];
   /** whether the server has klaviyo-sync's search attributes (KlaviyoReplication, KlaviyoStream) registered */
   searchAttributes?: boolean;
   /**

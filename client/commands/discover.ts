@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { STREAMS } from '../../streams/streams';
 import { parentOf, partitionsOf } from '../../streams/partitions';
+import { optionsOf } from '../../streams/options';
 import type { CursorDef, Mode, StreamDef, StreamName } from '../../streams/types';
 import { formatTable } from './table';
 
@@ -31,6 +32,8 @@ export interface DiscoveredStream {
   /** the operation's rate tier: requests per second (burst) and per minute (steady) */
   rateLimit: { burst: number; steady: number };
   scopes: string[];
+  /** its options (`source_options.<name>: true`), with what each does */
+  options: Record<string, string>;
 }
 
 /** A stream's partitioning in words: what a user reads in `discover` and README's stream table. */
@@ -65,6 +68,7 @@ export function discoverStreams(streams: readonly StreamDef[] = STREAMS): Discov
     pageSize: s.servedPageSize,
     rateLimit: { burst: s.rateLimit.burst, steady: s.rateLimit.steady },
     scopes: [...s.scopes],
+    options: Object.fromEntries(Object.entries(optionsOf(s)).map(([name, o]) => [name, o.description])),
   }));
 }
 
@@ -100,13 +104,18 @@ export function formatDiscoveredStreams(streams: DiscoveredStream[]): string {
 export function streamsMarkdown(streams: DiscoveredStream[] = discoverStreams()): string {
   const cell = (v: string) => v.replace(/\|/g, '\\|');
   const lines = [
-    '| stream | endpoint | modes | primary key | cursor | parent | partitioning | page | rate tier (burst, steady) | scopes |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    '| stream | endpoint | modes | primary key | cursor | parent | partitioning | page | rate tier (burst, steady) | scopes | options |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...streams.map(
       (s) =>
         `| \`${s.name}\` | \`GET ${s.endpoint}\` | ${s.modes.join(', ')} | ${s.primaryKey.join(', ')} | ` +
         `${s.cursor ? `\`${s.cursor.field}\` ${s.cursor.operator}` : '-'} | ${s.parent ?? '-'} | ${cell(s.partitioning)} | ` +
-        `${s.pageSize} | ${s.rateLimit.burst}/s, ${s.rateLimit.steady}/min | ${s.scopes.join(', ')} |`,
+        `${s.pageSize} | ${s.rateLimit.burst}/s, ${s.rateLimit.steady}/min | ${s.scopes.join(', ')} | ` +
+        `${
+          Object.keys(s.options)
+            .map((o) => `\`${o}\``)
+            .join(', ') || '-'
+        } |`,
     ),
   ];
   return `${lines.join('\n')}\n`;

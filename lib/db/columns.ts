@@ -9,6 +9,7 @@
  * the profiles stream).
  */
 import { idColumnOf, parentOf, partitionsOf } from '../../streams/partitions';
+import type { IncludedColumn } from '../../streams/options';
 import type { StreamDef } from '../../streams/types';
 import attributesDoc from '../../streams/attributes.json';
 import { inferColumnType, specColumnType, type ColumnType } from './column-types';
@@ -140,10 +141,33 @@ export function baseColumns(stream: StreamDef): ColumnDef[] {
   return [...ids, ...spec, SYNCED_AT_COLUMN];
 }
 
-/** What a row's partition says of it: the parent's id (required for child streams), the columns it states. */
+/**
+ * What a row's page says of it beyond the resource: its partition's parent id (required for child streams) and
+ * stated columns, and the `included` resources the stream's options fill columns from.
+ */
 export interface RowOrigin {
   parentId?: string;
   columns?: Readonly<Record<string, string>>;
+  included?: IncludedLookup;
+}
+
+/** The columns filled from `included`, and the page's included resources by `type` and `id`. */
+export interface IncludedLookup {
+  columns: readonly IncludedColumn[];
+  byRef: ReadonlyMap<string, KlaviyoResource>;
+}
+
+const refKey = (type: string, id: string) => `${type}\u0000${id}`;
+
+/** The lookup for a page, or undefined when no option fills a column from `included`. */
+export function includedLookup(
+  columns: readonly IncludedColumn[],
+  included: readonly KlaviyoResource[] | undefined,
+): IncludedLookup | undefined {
+  if (columns.length === 0) return undefined;
+  const byRef = new Map<string, KlaviyoResource>();
+  for (const r of included ?? []) if (typeof r?.type === 'string' && typeof r.id === 'string') byRef.set(refKey(r.type, r.id), r);
+  return { columns, byRef };
 }
 
 /**
@@ -171,6 +195,17 @@ export function toRow(stream: StreamDef, resource: KlaviyoResource, origin: RowO
     row[shape.parentColumn] = parentId;
   }
   if (origin.columns) for (const name in origin.columns) row[name] = origin.columns[name];
+  if (origin.included) {
+    // a to-one relationship's resource from `included`; null when the page did not include it
+    for (const c of origin.included.columns) {
+      const data = resource.relationships?.[c.relationship]?.data as { type?: unknown; id?: unknown } | null | undefined;
+      const target =
+        data && !Array.isArray(data) && typeof data.type === 'string' && typeof data.id === 'string'
+          ? origin.included.byRef.get(refKey(data.type, data.id))
+          : undefined;
+      row[c.column] = target?.attributes?.[c.attribute] ?? null;
+    }
+  }
   row[shape.idColumn] = resource.id;
   for (const [relationship, column] of shape.relationships) {
     const data = resource.relationships?.[relationship]?.data as { id?: unknown } | null | undefined;

@@ -16,7 +16,8 @@ import { crashPoint } from '../crash-points';
 import type { Knex } from 'knex';
 import type { Mode, StreamDef } from '../../streams/types';
 import { partitionsOf } from '../../streams/partitions';
-import { baseColumns, pageColumns, toRow, type ColumnDef, type KlaviyoResource, type Row } from './columns';
+import { includedColumns } from '../../streams/options';
+import { baseColumns, includedLookup, pageColumns, toRow, type ColumnDef, type KlaviyoResource, type Row, type RowOrigin } from './columns';
 import { cachedColumns, forgetColumns, recordColumns, type TableColumns } from './column-cache';
 import { processDatabases, type DatabasePools, type Target } from './connect';
 import { systemNow, type Now } from '../clock';
@@ -92,6 +93,9 @@ export interface WritePageInput extends RunInput {
   resources: KlaviyoResource[];
   /** the parent's id for child streams (the list id of list_profiles) */
   parentId?: string;
+  /** the stream's options turned on, and the page's `included` resources their columns are read from */
+  options?: readonly string[];
+  included?: KlaviyoResource[];
   /** `links.next` of this page; null on the last page */
   nextUrl: string | null;
   done: boolean;
@@ -316,7 +320,11 @@ export class Destination {
     if (given.nextUrl === null && !given.done) throw new Error(`${where}: a page without a next URL must be the last (done: true)`);
     const syncedAt = this.now();
     const syncedAtIso = syncedAt.toISOString();
-    const origin = { parentId: given.parentId, columns: partitionsOf(stream).columnsOf(partition) };
+    const origin: RowOrigin = {
+      parentId: given.parentId,
+      columns: partitionsOf(stream).columnsOf(partition),
+      included: includedLookup(includedColumns(stream, given.options), given.included),
+    };
     let rows = dedupe(
       given.resources.map((r) => toRow(stream, r, origin, syncedAtIso)),
       stream.primaryKey,

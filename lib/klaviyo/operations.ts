@@ -3,6 +3,7 @@
  * facts live in one place (StreamDef.scopes and StreamDef.rateLimit, copied there from endpoints.json).
  */
 import { STREAMS } from '../../streams/streams';
+import { rateOperations } from '../../streams/options';
 import type { StreamDef } from '../../streams/types';
 
 /** A documented rate tier: requests per second (burst window) and per minute (steady window). */
@@ -26,16 +27,19 @@ export type OperationTable = Readonly<Record<string, OperationFacts>>;
 export function operationsOf(streams: readonly StreamDef[]): OperationTable {
   const table: Record<string, OperationFacts> = {};
   for (const s of streams) {
-    const seen = table[s.operation];
-    table[s.operation] = seen
-      ? {
-          scopes: [...new Set([...seen.scopes, ...s.scopes])],
-          rateLimit: {
-            burst: Math.min(seen.rateLimit.burst, s.rateLimit.burst),
-            steady: Math.min(seen.rateLimit.steady, s.rateLimit.steady),
-          },
-        }
-      : { scopes: [...s.scopes], rateLimit: { ...s.rateLimit } };
+    // the operation's own budget, and one per option of a lower tier (`get_profiles+predictive_analytics`)
+    for (const { operation, rateLimit } of rateOperations(s)) {
+      const seen = table[operation];
+      table[operation] = seen
+        ? {
+            scopes: [...new Set([...seen.scopes, ...s.scopes])],
+            rateLimit: {
+              burst: Math.min(seen.rateLimit.burst, rateLimit.burst),
+              steady: Math.min(seen.rateLimit.steady, rateLimit.steady),
+            },
+          }
+        : { scopes: [...s.scopes], rateLimit: { ...rateLimit } };
+    }
   }
   return table;
 }

@@ -3,6 +3,7 @@
  * the filter, sort and cursor, and re-adding parameters breaks pagination (MeltanoLabs/tap-klaviyo#179).
  */
 import { parentOf, sortOf } from '../../streams/partitions';
+import { requestParams } from '../../streams/options';
 import type { StreamDef } from '../../streams/types';
 
 export interface FirstPageOptions {
@@ -14,6 +15,8 @@ export interface FirstPageOptions {
   since?: string | null;
   /** the exclusive upper bound of a time window, `less-than(<cursor>, until)`; null or absent: no upper bound */
   until?: string | null;
+  /** the stream's options turned on: their query parameters join the stream's (streams/options.ts) */
+  options?: readonly string[];
   now: Date;
 }
 
@@ -96,7 +99,7 @@ export function firstPageUrl(baseUrl: string, stream: StreamDef, options: FirstP
   const sort = sortOf(stream);
   if (sort) query.set('sort', sort);
   if (stream.pageSize !== undefined) query.set('page[size]', String(stream.pageSize));
-  for (const [name, value] of Object.entries(stream.params ?? {})) query.set(name, value);
+  for (const [name, value] of Object.entries(requestParams(stream, options.options))) query.set(name, value);
 
   const search = query.toString();
   return `${baseUrl.replace(/\/+$/, '')}${path}${search ? `?${search}` : ''}`;
