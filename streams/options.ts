@@ -3,7 +3,7 @@
  * the rate budget its requests draw from, and the columns filled from `included`. Pure and deterministic: workflow
  * code and the config may import it.
  */
-import type { StreamDef, StreamOption } from './types';
+import type { IncludedFrom, StreamDef, StreamOption } from './types';
 
 /** The options a stream offers, by name. */
 export function optionsOf(stream: StreamDef): Readonly<Record<string, StreamOption>> {
@@ -55,11 +55,7 @@ export function rateOperations(stream: StreamDef): Array<{ operation: string; ra
   return out;
 }
 
-export interface IncludedColumn {
-  column: string;
-  relationship: string;
-  attribute: string;
-}
+export type IncludedColumn = IncludedFrom & { column: string };
 
 /** The columns the enabled options fill from `included`. */
 export function includedColumns(stream: StreamDef, enabled?: readonly string[]): IncludedColumn[] {

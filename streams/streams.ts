@@ -171,6 +171,18 @@ const TABLE: StreamDef[] = [
         params: { include: 'metric', 'fields[metric]': 'name' },
         includedColumns: { metric_name: { relationship: 'metric', attribute: 'name' } },
       },
+      // the campaign or flow message a conversion is attributed to, from the same pages (include=attributions)
+      attributions: {
+        description:
+          'The campaigns and flows an event (a conversion) is attributed to, in an attributions column: a JSON array of {id, campaign_id, campaign_message_id, flow_id, flow_message_id, flow_message_variation_id, attributed_event_id}, from the same requests',
+        params: { include: 'attributions' },
+        includedColumns: {
+          attributions: {
+            relationship: 'attributions',
+            links: ['campaign', 'campaign-message', 'flow', 'flow-message', 'flow-message-variation', 'attributed-event'],
+          },
+        },
+      },
     },
   },
   {

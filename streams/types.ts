@@ -94,12 +94,18 @@ export type PartitionKind = Partitioning['kind'];
  * columns filled from the compound document's `included` resources, and the rate tier such requests count against
  * when Klaviyo puts them in a lower one.
  */
+export type IncludedFrom = { relationship: string; attribute: string } | { relationship: string; links: readonly string[] };
+
 export interface StreamOption {
   description: string;
   /** merged into the stream's own `params` (a parameter both set lists the values of both, comma-separated) */
   params: Readonly<Record<string, string>>;
-  /** column → the attribute of the resource a to-one relationship points at, read from `included` */
-  includedColumns?: Readonly<Record<string, { relationship: string; attribute: string }>>;
+  /**
+   * columns read from `included`: the attribute of the resource a to-one relationship points at (`attribute`), or,
+   * for a to-many relationship, a JSON array with one object per resource it points at, holding its id and the
+   * ids its own relationships name (`links`: `campaign-message` → `campaign_message_id`)
+   */
+  includedColumns?: Readonly<Record<string, IncludedFrom>>;
   /** the (lower) tier of requests with this option: they draw from their own budget, `<operation>+<option>` */
   rateLimit?: { burst: number; steady: number };
 }

@@ -66,7 +66,7 @@ void test('discover --json lists the 12 streams with the values of the Klaviyo c
   assert.match(byName.get('events')!.partitioning, /up to 32 time windows of datetime/);
   assert.equal(byName.get('list_profiles')!.partitioning, 'one listing per row of lists (list_id)');
   assert.equal(byName.get('tags')!.partitioning, 'one listing');
-  assert.deepEqual(Object.keys(byName.get('events')!.options), ['metric_name']);
+  assert.deepEqual(Object.keys(byName.get('events')!.options), ['metric_name', 'attributions']);
   assert.match(byName.get('profiles')!.options.predictive_analytics, /10\/s, 150\/min/);
   assert.deepEqual(byName.get('tags')!.options, {});
   const cursors = Object.fromEntries(streams.map((s) => [s.name, s.cursor]));

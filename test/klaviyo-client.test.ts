@@ -128,6 +128,8 @@ void describe('firstPageUrl', () => {
     assert.equal(events.searchParams.get('include'), 'metric');
     assert.equal(events.searchParams.get('fields[metric]'), 'name');
     assert.equal(new URL(firstPageUrl(BASE, getStream('events'), { now: NOW })).searchParams.get('include'), null);
+    const both = new URL(firstPageUrl(BASE, getStream('events'), { options: ['metric_name', 'attributions'], now: NOW }));
+    assert.equal(both.searchParams.get('include'), 'metric,attributions');
     assert.throws(() => firstPageUrl(BASE, getStream('events'), { options: ['predictive_analytics'], now: NOW }), /events has no option/);
   });
 

@@ -130,7 +130,7 @@ streams:
   assert.deepEqual(checksumOf(ids), (await truth(stack)).list_profiles);
 });
 
-void test("options: events' metric_name and profiles' predictive_analytics land from the same pages, into SQLite and Postgres", async () => {
+void test("options: events' metric_name and attributions, profiles' predictive_analytics land from the same pages, into SQLite and Postgres", async () => {
   for (const target of ['LITE', 'PG'] as const) {
     const dest = new Destination(targetOf(stack, target));
     const yaml = `
@@ -139,7 +139,7 @@ target: ${target}
 defaults:
   object: opts.{stream_name}
   # inherited, an option applies where the stream offers it (events), and nowhere else
-  source_options: { metric_name: true }
+  source_options: { metric_name: true, attributions: true }
 streams:
   metrics:
   events:
@@ -158,13 +158,32 @@ streams:
     for (const e of events) assert.equal(e.metric_name, names.get(String(e.metric_id)), `event ${e.id}: metric_name`);
     assert.ok(new Set(events.map((e) => e.metric_name)).size > 1, 'several metrics');
 
+    // each event's attributions as the API links them: the attribution's campaign and message ids
+    const included = new Map<string, any>();
+    const api = await sandboxResources(stack, '/api/events?include=attributions', included);
+    let attributed = 0;
+    for (const e of events) {
+      const want = api.get(String(e.id)).relationships.attributions.data.map((ref: { id: string }) => {
+        const a = included.get(`attribution:${ref.id}`);
+        return {
+          id: ref.id,
+          campaign_id: a.relationships.campaign.data.id,
+          campaign_message_id: a.relationships['campaign-message'].data.id,
+        };
+      });
+      attributed += want.length;
+      const stored = typeof e.attributions === 'string' ? JSON.parse(e.attributions) : e.attributions;
+      assert.deepEqual(stored, want, `event ${e.id}: attributions`);
+    }
+    assert.ok(attributed > 0, 'some events are attributed');
+
     // predictive analytics as the API serves them with the option's parameter
-    const api = await sandboxResources(stack, '/api/profiles?page[size]=100&additional-fields[profile]=predictive_analytics');
+    const people = await sandboxResources(stack, '/api/profiles?page[size]=100&additional-fields[profile]=predictive_analytics');
     const profiles = await dest.snapshot({ schema: 'opts', table: 'profiles' }, ['id']);
-    assert.equal(profiles.length, api.size);
+    assert.equal(profiles.length, people.size);
     for (const p of profiles) {
       const stored = typeof p.predictive_analytics === 'string' ? JSON.parse(p.predictive_analytics) : p.predictive_analytics;
-      assert.deepEqual(stored, api.get(String(p.id)).attributes.predictive_analytics, `profile ${p.id}: predictive_analytics`);
+      assert.deepEqual(stored, people.get(String(p.id)).attributes.predictive_analytics, `profile ${p.id}: predictive_analytics`);
     }
   }
 });

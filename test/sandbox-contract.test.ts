@@ -276,18 +276,23 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       }
     });
 
-    void test('events: datetime range with include=metric,profile', async () => {
+    void test('events: datetime range with include=metric,profile,attributions', async () => {
       const all = (await walkOnce('get_events', '/api/events', 200)).rows;
       const times = all.map((r) => time(r.attributes.datetime, `event ${r.id}`)).sort((a, b) => a - b);
       const from = times[Math.floor(times.length * 0.4)];
       const to = times[Math.floor(times.length * 0.55)];
       const expected = times.filter((x) => x >= from && x < to).length;
       const filter = `and(greater-or-equal(datetime,${iso(from)}),less-than(datetime,${iso(to)}))`;
-      const { rows, pages } = await walk('get_events', `/api/events?${q({ filter, include: 'metric,profile', sort: 'datetime' })}`, 200);
+      const { rows, pages } = await walk(
+        'get_events',
+        `/api/events?${q({ filter, include: 'metric,profile,attributions', sort: 'datetime' })}`,
+        200,
+      );
       assert.equal(rows.length, expected, `${filter}: ${rows.length} rows, expected ${expected}`);
       const dts = rows.map((r) => time(r.attributes.datetime, `event ${r.id}`));
       for (const d of dts) assert.ok(d >= from && d < to, `${filter} returned datetime ${iso(d)}`);
       assertOrdered(dts, false, 'events sort=datetime');
+      let attributed = 0;
       for (const page of pages) {
         const included = new Set((page.included ?? []).map((r) => `${r.type}:${r.id}`));
         assert.equal(included.size, (page.included ?? []).length, 'included repeats a resource');
@@ -297,8 +302,13 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
             assert.ok(d && d.id, `event ${e.id}: relationships.${rel}.data missing though include=${rel}`);
             assert.ok(included.has(`${d.type}:${d.id}`), `event ${e.id}: ${d.type} ${d.id} is not in included`);
           }
+          for (const a of e.relationships?.attributions?.data ?? []) {
+            assert.ok(included.has(`attribution:${a.id}`), `event ${e.id}: attribution ${a.id} is not in included`);
+            attributed++;
+          }
         }
       }
+      assert.ok(attributed > 0, 'some orders in the range are attributed');
     });
 
     void test('campaigns: each channel with include=campaign-messages,tags', async () => {

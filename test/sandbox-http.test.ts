@@ -235,10 +235,56 @@ void describe('JSON:API documents', () => {
         const ref = e.relationships[rel].data;
         assert.ok(included.has(`${ref.type}:${ref.id}`), `event ${e.id}: ${rel} ${ref.id} not included`);
       }
-      assert.deepEqual(e.relationships.attributions.data, []);
+      assert.ok(Array.isArray(e.relationships.attributions.data));
     }
     const profile = doc.included.find((r: any) => r.type === 'profile');
     assert.ok(!('subscriptions' in profile.attributes));
+  });
+
+  void test("include=attributions: a share of orders is attributed to an email campaign's message, linked both ways", async () => {
+    const emailCampaigns = new Map<string, string[]>();
+    for (const archived of [false, true]) {
+      let url: string | undefined = `/api/campaigns?${q({ filter: `and(equals(messages.channel,'email'),equals(archived,${archived}))` })}`;
+      while (url) {
+        const page = await ok(url);
+        for (const c of page.data)
+          emailCampaigns.set(
+            c.id,
+            c.relationships['campaign-messages'].data.map((m: any) => m.id),
+          );
+        url = page.links.next ?? undefined;
+      }
+    }
+    const metricNames = new Map<string, string>((await ok('/api/metrics')).data.map((m: any) => [m.id, m.attributes.name]));
+    let orders = 0;
+    let attributed = 0;
+    let url: string | undefined = `/api/events?${q({ include: 'attributions' })}`;
+    for (let pages = 0; url && pages < 20; pages++) {
+      const doc = await ok(url);
+      const included = new Map<string, any>((doc.included ?? []).map((r: any) => [`${r.type}:${r.id}`, r]));
+      for (const e of doc.data) {
+        const data = e.relationships.attributions.data;
+        const order = metricNames.get(e.relationships.metric.data.id) === 'Placed Order';
+        if (order) orders++;
+        if (!order) assert.deepEqual(data, [], `event ${e.id}: only orders are attributed`);
+        for (const ref of data) {
+          attributed++;
+          const a = included.get(`attribution:${ref.id}`);
+          assert.ok(a, `attribution ${ref.id} of event ${e.id} is included`);
+          assert.match(a.id, /^[0-9a-f]{32}$/);
+          assert.deepEqual(a.relationships.event.data, { type: 'event', id: e.id });
+          const campaign = a.relationships.campaign.data.id;
+          assert.ok(emailCampaigns.has(campaign), `attribution ${a.id}: ${campaign} is an email campaign`);
+          assert.equal(a.relationships['campaign-message'].data.id, emailCampaigns.get(campaign)![0]);
+        }
+      }
+      url = doc.links.next ?? undefined;
+    }
+    assert.ok(orders > 20, `${orders} orders`);
+    assert.ok(attributed > orders * 0.2 && attributed < orders * 0.5, `${attributed} of ${orders} orders attributed`);
+    // without the include, the same events name their attributions and nothing is included
+    const plain = await ok('/api/events');
+    assert.equal(plain.included, undefined);
   });
 
   void test('include on campaigns synthesizes campaign messages of the campaign channel; include on a profile by id', async () => {

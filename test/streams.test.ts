@@ -26,6 +26,7 @@ interface EndpointOperation {
   ratelimit: { burst: string; steady: string };
   ratelimit_conditional: Array<{ when: string; burst: string; steady: string }>;
   include: string[];
+  included_schemas: string[];
   filter: Array<{ field: string; operators: string[] }>;
   filter_required: boolean;
   page_size: { default: number; minimum: number; maximum: number } | null;
@@ -44,6 +45,8 @@ const endpoints = JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, 'endpoints.j
   operations: EndpointOperation[];
 };
 const operations = new Map(endpoints.operations.map((o) => [o.operationId, o]));
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const subset = JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, `openapi-${endpoints.revision}-subset.json`), 'utf8')) as any;
 
 function operationOf(stream: StreamDef): EndpointOperation {
   const op = operations.get(stream.operation);
@@ -315,6 +318,16 @@ void describe('stream table', () => {
         for (const from of Object.values(option.includedColumns ?? {})) {
           assert.ok(op.relationships.includes(from.relationship), `${s.name}.${name}: no relationship ${from.relationship}`);
           assert.ok(params.include?.split(',').includes(from.relationship), `${s.name}.${name}: ${from.relationship} is not included`);
+          if ('links' in from) {
+            // the ids taken are relationships of the included resource, as the spec gives them
+            const linked = new Set(
+              op.included_schemas.flatMap((schema) =>
+                Object.keys(subset.components.schemas[schema]?.properties?.relationships?.properties ?? {}),
+              ),
+            );
+            for (const link of from.links)
+              assert.ok(linked.has(link), `${s.name}.${name}: included resources have no ${link} relationship`);
+          }
         }
         // a request with the option counts against the conditional tier the spec states for it, or the operation's
         const conditional = op.ratelimit_conditional.find((c) => {

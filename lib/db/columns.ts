@@ -159,6 +159,11 @@ export interface IncludedLookup {
 
 const refKey = (type: string, id: string) => `${type}\u0000${id}`;
 
+function isRef(data: unknown): data is { type: string; id: string } {
+  const d = data as { type?: unknown; id?: unknown } | null | undefined;
+  return !!d && !Array.isArray(d) && typeof d.type === 'string' && typeof d.id === 'string';
+}
+
 /** The lookup for a page, or undefined when no option fills a column from `included`. */
 export function includedLookup(
   columns: readonly IncludedColumn[],
@@ -197,13 +202,24 @@ export function toRow(stream: StreamDef, resource: KlaviyoResource, origin: RowO
   if (origin.columns) for (const name in origin.columns) row[name] = origin.columns[name];
   if (origin.included) {
     // a to-one relationship's resource from `included`; null when the page did not include it
+    const { byRef } = origin.included;
     for (const c of origin.included.columns) {
-      const data = resource.relationships?.[c.relationship]?.data as { type?: unknown; id?: unknown } | null | undefined;
-      const target =
-        data && !Array.isArray(data) && typeof data.type === 'string' && typeof data.id === 'string'
-          ? origin.included.byRef.get(refKey(data.type, data.id))
-          : undefined;
-      row[c.column] = target?.attributes?.[c.attribute] ?? null;
+      const data = resource.relationships?.[c.relationship]?.data;
+      if ('attribute' in c) {
+        const target = isRef(data) ? byRef.get(refKey(data.type, data.id)) : undefined;
+        row[c.column] = target?.attributes?.[c.attribute] ?? null;
+      } else {
+        // one object per resource of a to-many relationship: its id and the ids its own relationships name
+        row[c.column] = (Array.isArray(data) ? data.filter(isRef) : []).map((ref) => {
+          const target = byRef.get(refKey(ref.type, ref.id));
+          const out: Record<string, string> = { id: ref.id };
+          for (const link of c.links) {
+            const d = target?.relationships?.[link]?.data;
+            if (isRef(d)) out[`${link.replace(/-/g, '_')}_id`] = d.id;
+          }
+          return out;
+        });
+      }
     }
   }
   row[shape.idColumn] = resource.id;

@@ -27,6 +27,16 @@ const ID_WIDTHS = [6, 7];
 /** Keeps the tail increasing with the slot and decodable without it reading like a counter; 62^7 / ID_SPREAD = 700 million slots. */
 const ID_SPREAD = 5000;
 
+/** Share of orders attributed to a campaign. */
+const ATTRIBUTED_SHARE = 0.35;
+
+/** An order's attribution: the campaign and campaign message it converted from. */
+export interface EventAttribution {
+  id: string;
+  campaignId: string;
+  campaignMessageId: string;
+}
+
 export interface EventLinks {
   profiles: ProfileModel;
   metrics: MetricModel;
@@ -134,6 +144,7 @@ export class EventModel implements Source {
     const r = rngFor(this.seed, STREAM.eventBody, i);
     const metric = metrics.pick(r);
     const metricId = metrics.id(metric);
+    const attributed = this.attributions(i, metric);
     const profileId = profiles.id(this.profileOf(i, ts));
     const id = this.id(i);
     return {
@@ -148,10 +159,26 @@ export class EventModel implements Source {
       relationships: {
         metric: { type: 'metric', id: metricId },
         profile: { type: 'profile', id: profileId },
-        attributions: [],
+        attributions: attributed.map((a) => ({ type: 'attribution', id: a.id })),
       },
-      hidden: { metric_id: metricId, profile_id: profileId },
+      hidden: { metric_id: metricId, profile_id: profileId, attributions: attributed },
     };
+  }
+
+  /**
+   * The campaign a conversion is attributed to: a share of orders, to an email campaign's message (their own draws,
+   * so the rest of the event is what it was without them). The attribution resource itself is built for `included`
+   * from these (http/included.ts).
+   */
+  private attributions(i: number, metric: number): EventAttribution[] {
+    const { campaigns, campaignsPerChannel, metrics } = this.links;
+    if (metrics.kind(metric) !== 'order' || campaignsPerChannel === 0) return [];
+    const r = rngFor(this.seed, STREAM.eventAttribution, i);
+    if (!r.chance(ATTRIBUTED_SHARE)) return [];
+    const slot = campaigns.slotIn('email', r.int(campaignsPerChannel));
+    // Klaviyo's attribution ids are 32 hex digits
+    const id = [1, 2, 3, 4].map((k) => hash32(this.seed, STREAM.eventAttribution, i, k).toString(16).padStart(8, '0')).join('');
+    return [{ id, campaignId: campaigns.id(slot), campaignMessageId: campaigns.info(slot).messageId }];
   }
 
   private product(r: Rng): Product {

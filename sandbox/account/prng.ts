@@ -112,6 +112,7 @@ export const STREAM = {
   eventTime: 30,
   eventBody: 31,
   eventUuid: 32,
+  eventAttribution: 33,
   advance: 40,
   /** the HTTP layer's answer delays (http/latency.ts), not the account's data */
   latency: 50,

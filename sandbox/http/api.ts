@@ -4,10 +4,10 @@
  */
 import type { Account, Row } from '../account/types';
 import { decodeCursor, encodeCursor } from './cursor';
-import { pathSegment, writeResource, writeResources, type Shape, type TextOut } from './documents';
+import { pathSegment, writeResource, type Shape, type TextOut } from './documents';
 import { invalid, notFound } from './errors';
 import { compileFilter, parseFilter, type CompiledCondition } from './filter';
-import { includedFor } from './included';
+import { INCLUDED_RELATIONSHIPS, includedFor } from './included';
 import { listPage, type RangeCache } from './listing';
 import { ByteSink } from './sink';
 import type { Operation } from './operations';
@@ -162,8 +162,12 @@ function includeOf(req: ApiRequest): Set<string> {
 /** Appends `,"included":[...]` when the request includes relationships. */
 function writeIncluded(out: TextOut, rows: readonly Row[], include: ReadonlySet<string>, req: ApiRequest, shape: Shape): void {
   if (include.size === 0) return;
-  out.push(',"included":');
-  writeResources(out, includedFor(rows, include, req.account), shape, null);
+  out.push(',"included":[');
+  includedFor(rows, include, req.account).forEach((row, i) => {
+    if (i > 0) out.push(',');
+    writeResource(out, row, shape, INCLUDED_RELATIONSHIPS[row.type] ?? null);
+  });
+  out.push(']');
 }
 
 /** An answer's bytes and the number of resources in its `data` (what the latency model charges per row). */

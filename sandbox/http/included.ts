@@ -1,10 +1,12 @@
 /**
- * The `included` member of compound documents. Included resources come from `account.lookup`; campaign messages and
- * flow actions, which the synthetic account names in relationships but does not model, are derived from the id and
+ * The `included` member of compound documents. Included resources come from `account.lookup`; campaign messages,
+ * flow actions and attributions, which the synthetic account names in relationships but does not model, are derived from the id and
  * the row that links to them as minimal resources valid under the spec's schema, so `include=` returns what the
  * relationship data points at.
  */
 import type { Account, Row } from '../account/types';
+import type { EventAttribution } from '../account/events';
+import type { Operation } from './operations';
 import { identifiers } from './documents';
 
 /** A small deterministic number from an id, to vary synthesized values without randomness. */
@@ -63,8 +65,37 @@ function campaignMessage(id: string, owner: Row): Row {
   };
 }
 
+/** An order's attribution, from what the event row keeps of it: no attributes, its links in relationships. */
+function attribution(id: string, owner: Row): Row | undefined {
+  const a = (owner.hidden?.attributions as EventAttribution[] | undefined)?.find((x) => x.id === id);
+  if (!a) return undefined;
+  return {
+    type: 'attribution',
+    id,
+    attributes: {},
+    relationships: {
+      event: { type: 'event', id: owner.id },
+      campaign: { type: 'campaign', id: a.campaignId },
+      'campaign-message': { type: 'campaign-message', id: a.campaignMessageId },
+    },
+  };
+}
+
+/**
+ * The relationships an included resource is written with, by type: an attribution is nothing but its links (the
+ * spec's AttributionResponseObjectResource); the other included types are written without relationships.
+ */
+export const INCLUDED_RELATIONSHIPS: Readonly<Record<string, Operation['relationships']>> = {
+  attribution: {
+    event: { kind: 'one', type: 'event' },
+    campaign: { kind: 'one', type: 'campaign' },
+    'campaign-message': { kind: 'one', type: 'campaign-message' },
+  },
+};
+
 function synthesize(type: string, id: string, owner: Row): Row | undefined {
   if (type === 'campaign-message') return campaignMessage(id, owner);
+  if (type === 'attribution') return attribution(id, owner);
   if (type !== 'flow-action') return undefined;
   const created = timeAttr(owner, 'created') ?? timeAttr(owner, 'updated');
   return {

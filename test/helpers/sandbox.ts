@@ -113,7 +113,13 @@ export function runSandboxCli(args: string[]): Promise<{ code: number | null; st
 }
 
 /** Every resource of a plain listing, straight from a sandbox over HTTP (for comparing values, not just ids). */
-export async function listResources(baseUrl: string, pathAndQuery: string, apiKey = API_KEY): Promise<Map<string, any>> {
+/** Every resource of a listing by id, following `links.next`; `included` (if given) collects `included` by `type:id`. */
+export async function listResources(
+  baseUrl: string,
+  pathAndQuery: string,
+  apiKey = API_KEY,
+  included?: Map<string, any>,
+): Promise<Map<string, any>> {
   const out = new Map<string, any>();
   let url: string | undefined = `${baseUrl}${pathAndQuery}`;
   while (url) {
@@ -121,6 +127,7 @@ export async function listResources(baseUrl: string, pathAndQuery: string, apiKe
     const body = (await res.body.json()) as any;
     if (res.statusCode !== 200) throw new Error(`${url}: ${res.statusCode} ${JSON.stringify(body)}`);
     for (const r of body.data) out.set(r.id, r);
+    for (const r of body.included ?? []) included?.set(`${r.type}:${r.id}`, r);
     url = body.links?.next ?? undefined;
   }
   return out;

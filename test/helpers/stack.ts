@@ -118,8 +118,8 @@ export function checksumOf(ids: string[]): { count: number; checksum: string } {
 }
 
 /** Every resource of a plain listing, straight from the sandbox (for comparing values, not just ids). */
-export function sandboxResources(stack: Stack, pathAndQuery: string): Promise<Map<string, any>> {
-  return listResources(stack.sandbox.baseUrl, pathAndQuery);
+export function sandboxResources(stack: Stack, pathAndQuery: string, included?: Map<string, any>): Promise<Map<string, any>> {
+  return listResources(stack.sandbox.baseUrl, pathAndQuery, undefined, included);
 }
 
 export const ALL_STREAMS_YAML = (target: string, extra = '') => `
