@@ -1,5 +1,5 @@
 /**
- * Holds a real sandbox process to Klaviyo's published contract (openapi 2025-07-15): every one of the 13 GET
+ * Holds a real sandbox process to Klaviyo's published contract (openapi 2025-07-15): every one of the 14 GET
  * operations answers documents that validate against the spec's 200 schema on its first, a middle and its last page;
  * pages have the documented sizes; `links.next` carries the query and vanishes on the last page; filters, sorts,
  * includes and additional-fields do what they say; and error bodies validate against ClientError.
@@ -331,6 +331,33 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
           }
         }
       }
+    });
+
+    void test("campaign messages: every campaign's messages in one page, valid, each the channel's definition", async () => {
+      for (const channel of CHANNELS) {
+        for (const archived of [false, true]) {
+          const filter = `and(equals(messages.channel,'${channel}'),equals(archived,${archived}))`;
+          const campaigns = (await walk('get_campaigns', `/api/campaigns?${q({ filter })}`, 10)).rows;
+          for (const c of campaigns) {
+            const res = await getOk('get_messages_for_campaign', `/api/campaigns/${c.id}/campaign-messages`);
+            assertValid('get_messages_for_campaign', res, `messages of campaign ${c.id}`);
+            const page = res.body as Page;
+            assert.equal(page.links?.next, undefined, 'one page: the operation takes no cursor');
+            assert.deepEqual(
+              page.data.map((m) => m.id),
+              (c.relationships?.['campaign-messages']?.data ?? []).map((m: { id: string }) => m.id),
+              `campaign ${c.id}: the messages its relationship names`,
+            );
+            for (const m of page.data) {
+              assert.equal((m.attributes.definition as { channel?: string }).channel, channel, `message ${m.id}: channel`);
+              assert.deepEqual(m.relationships?.campaign?.data, { type: 'campaign', id: c.id });
+            }
+          }
+        }
+      }
+      const missing = await get('/api/campaigns/01NOSUCHCAMPAIGN0000000000/campaign-messages');
+      assert.equal(missing.status, 404);
+      assert.match(missing.text, /There is no campaign with id/);
     });
 
     void test('campaigns: sort=-created_at and a created_at window within a channel', async () => {

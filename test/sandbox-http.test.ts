@@ -830,6 +830,7 @@ void describe('/__sandbox endpoints', () => {
     assert.match(health.body.version, /^\d+\.\d+\.\d+/);
     const truth = (await admin('GET', '/__sandbox/truth')).body;
     assert.deepEqual(Object.keys(truth).sort(), [
+      'campaign_messages',
       'campaigns',
       'catalog_items',
       'events',

@@ -1,6 +1,6 @@
 /**
  * The official Klaviyo Node SDK (klaviyo-api 19.0.2, revision 2025-07-15), pointed at a real sandbox process, pages
- * through all 12 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
+ * through all 13 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
  * after `POST /__sandbox/advance` the truth moves and the SDK still finds it. If the SDK can sync the sandbox,
  * the sandbox speaks Klaviyo as the SDK understands it.
  */
@@ -113,9 +113,11 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     pageAll('tags', (c) => k.tags.getTags({ pageCursor: c })),
     pageAll('catalog items', (c) => k.catalogs.getCatalogItems({ pageCursor: c })),
   ]);
-  const [listProfiles, segmentProfiles] = await Promise.all([
+  const [listProfiles, segmentProfiles, campaignMessages] = await Promise.all([
     groupMembers(lists, (id, c) => k.lists.getProfilesForList(id, { pageSize: 100, pageCursor: c }), 'list'),
     groupMembers(segments, (id, c) => k.segments.getProfilesForSegment(id, { pageSize: 100, pageCursor: c }), 'segment'),
+    // one page per campaign: the operation takes no cursor
+    groupMembers(campaignIds, (id) => k.campaigns.getMessagesForCampaign(id), 'campaign'),
   ]);
   return {
     profiles,
@@ -130,6 +132,7 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     catalog_items: catalogItems,
     list_profiles: listProfiles,
     segment_profiles: segmentProfiles,
+    campaign_messages: campaignMessages,
   };
 }
 
@@ -164,7 +167,7 @@ after(async () => {
 
 void test('the official SDK reads every stream exactly as /__sandbox/truth says, before and after advance', async () => {
   const before = (await sandboxJson('GET', '/__sandbox/truth')) as Truth;
-  assert.equal(Object.keys(before).length, 12, `truth has ${Object.keys(before).join(', ')}`);
+  assert.equal(Object.keys(before).length, 13, `truth has ${Object.keys(before).join(', ')}`);
   const seen = summarize(await readAccount(sb.baseUrl));
   assert.deepEqual(seen, before, 'what the SDK read vs /__sandbox/truth');
 

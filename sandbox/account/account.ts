@@ -1,4 +1,4 @@
-import { CampaignModel } from './campaigns';
+import { CampaignMessages, CampaignModel } from './campaigns';
 import { CatalogModel } from './catalog';
 import { IdsChecksum } from './checksum';
 import { Collection } from './collection';
@@ -156,6 +156,12 @@ export class SyntheticAccount implements Account {
     return slot === undefined ? undefined : this.m.segments.members[slot].table;
   }
 
+  campaignMessages(campaignId: string): Table | undefined {
+    const slot = this.campaigns.slotOf(campaignId);
+    const campaign = slot === undefined ? undefined : this.campaigns.row(slot);
+    return campaign && new Collection('campaign_messages', new CampaignMessages(campaign), () => this.currentVersion);
+  }
+
   lookup(type: string, id: string): Row | undefined {
     if (type === 'tag-group') return this.m.tags.groupRow(id);
     const table = this.byType()[type];
@@ -258,7 +264,7 @@ export class SyntheticAccount implements Account {
 
   truth(): Record<StreamName, StreamTruth> {
     if (this.truthCache?.version === this.currentVersion) return this.truthCache.value;
-    const tables: Record<Exclude<StreamName, 'list_profiles' | 'segment_profiles'>, Collection> = {
+    const tables: Record<Exclude<StreamName, 'list_profiles' | 'segment_profiles' | 'campaign_messages'>, Collection> = {
       profiles: this.profiles,
       lists: this.lists,
       segments: this.segments,
@@ -279,6 +285,12 @@ export class SyntheticAccount implements Account {
           const prefix = `${model.ids[g]}:`;
           for (const slot of members.table.liveSlots()) sum.add(prefix + members.id(slot));
         });
+      } else if (name === 'campaign_messages') {
+        for (const slot of this.campaigns.liveSlots()) {
+          const campaign = this.campaigns.row(slot)!;
+          const messages = new CampaignMessages(campaign);
+          for (let k = 0; k < messages.slots(); k++) sum.add(`${campaign.id}:${messages.id(k)}`);
+        }
       } else {
         const table = tables[name];
         for (const slot of table.liveSlots()) sum.add(table.id(slot));

@@ -212,3 +212,85 @@ export class CampaignModel implements Source {
     };
   }
 }
+
+function timeAttr(row: Row, ...names: string[]): string | null {
+  for (const n of names) if (typeof row.attributes[n] === 'string') return row.attributes[n] as string;
+  return null;
+}
+
+/**
+ * A message of a campaign, from the campaign's row: its channel's definition (email content from the campaign's
+ * name, SMS and push bodies), send times and the campaign's own timestamps. The sandbox keeps no message state of
+ * its own, so `GET /api/campaigns/{id}/campaign-messages` and `include=campaign-messages` give the same resource.
+ */
+export function campaignMessageRow(id: string, owner: Row): Row {
+  const channel = String(owner.hidden?.['messages.channel'] ?? 'email');
+  const name = typeof owner.attributes.name === 'string' ? owner.attributes.name : 'Campaign';
+  const definition =
+    channel === 'sms'
+      ? {
+          channel: 'sms',
+          content: { body: `${name}: reply STOP to opt out`, media_url: null },
+          render_options: { shorten_links: true, add_org_prefix: true, add_info_link: true, add_opt_out_language: false },
+        }
+      : channel === 'mobile_push'
+        ? {
+            channel: 'mobile_push',
+            notification_type: 'standard',
+            content: { title: name, body: `${name} is here`, dynamic_image: null },
+            kv_pairs: null,
+            options: null,
+          }
+        : {
+            channel: 'email',
+            label: name,
+            content: {
+              subject: name,
+              preview_text: null,
+              from_email: 'news@example.com',
+              from_label: 'Example Store',
+              reply_to_email: null,
+              cc_email: null,
+              bcc_email: null,
+            },
+          };
+  const sendTime = timeAttr(owner, 'send_time', 'scheduled_at');
+  return {
+    type: 'campaign-message',
+    id,
+    attributes: {
+      definition,
+      send_times: sendTime ? [{ datetime: sendTime, is_local: false }] : [],
+      created_at: timeAttr(owner, 'created_at'),
+      updated_at: timeAttr(owner, 'updated_at'),
+    },
+    relationships: { campaign: { type: 'campaign', id: owner.id } },
+  };
+}
+
+/** The messages of one campaign as a listing (`GET /api/campaigns/{id}/campaign-messages`): one or two, unsorted. */
+export class CampaignMessages implements Source {
+  readonly keyFields = [] as const;
+  private readonly ids: Array<{ type: string; id: string }>;
+
+  constructor(private readonly campaign: Row) {
+    const data = campaign.relationships?.['campaign-messages'];
+    this.ids = Array.isArray(data) ? data : [];
+  }
+
+  slots(): number {
+    return this.ids.length;
+  }
+
+  id(i: number): string {
+    return this.ids[i].id;
+  }
+
+  row(i: number): Row {
+    return campaignMessageRow(this.ids[i].id, this.campaign);
+  }
+
+  key(): SortKey {
+    return null;
+  }
+}

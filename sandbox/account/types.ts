@@ -20,6 +20,7 @@ export const STREAM_NAMES = [
   'catalog_items',
   'list_profiles',
   'segment_profiles',
+  'campaign_messages',
 ] as const;
 export type StreamName = (typeof STREAM_NAMES)[number];
 
@@ -131,10 +132,15 @@ export interface Account {
    */
   listMembers(listId: string): Table | undefined;
   segmentMembers(segmentId: string): Table | undefined;
+  /** The messages of a campaign (archived ones too). Undefined for an unknown campaign. */
+  campaignMessages(campaignId: string): Table | undefined;
   /** Any resource by type and id (for `GET /api/profiles/{id}` and for `included`). */
   lookup(type: string, id: string): Row | undefined;
   /** Move the clock: update some profiles, templates, lists and memberships; append events; delete a few rows. */
   advance(options?: { at?: Date; scale?: number }): AdvanceSummary;
-  /** Per stream: live row count and checksum of ids (list_profiles / segment_profiles ids are `<group id>:<profile id>`). */
+  /**
+   * Per stream: live row count and checksum of ids (list_profiles / segment_profiles ids are `<group id>:<profile id>`,
+   * campaign_messages ids `<campaign id>:<message id>`).
+   */
   truth(): Record<StreamName, StreamTruth>;
 }

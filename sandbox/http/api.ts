@@ -1,5 +1,5 @@
 /**
- * Answers one authorised GET on one of the 13 operations: validates every query parameter against the operation's
+ * Answers one authorised GET on one of the operations: validates every query parameter against the operation's
  * spec, runs the filtered, sorted, keyset-paginated listing and writes the JSON:API document.
  */
 import type { Account, Row } from '../account/types';
@@ -198,7 +198,9 @@ function collection(req: ApiRequest): Answer {
   const sort = sortOf(req);
   const filter = filterOf(req);
   const table = operation.table(account, req.pathId);
-  if (!table) throw notFound(`There is no ${operation.id === 'get_profiles_for_list' ? 'list' : 'segment'} with id '${req.pathId}'.`);
+  // the parent a path names: /api/lists/{id}/profiles → a list
+  if (!table)
+    throw notFound(`There is no ${operation.segments[operation.segments.indexOf('{id}') - 1].replace(/s$/, '')} with id '${req.pathId}'.`);
 
   // Without a sort, a range filter on a sortable field walks that field's order: Klaviyo promises no default
   // order, and this keeps incremental reads (greater-than(updated,...)) from scanning the whole table.
@@ -210,7 +212,7 @@ function collection(req: ApiRequest): Answer {
   const rawCursor = cursorText(req);
   const after = rawCursor === undefined ? null : decodeCursor(rawCursor, cursorState);
 
-  const out = new ByteSink(pageSize * 4096);
+  const out = new ByteSink(Math.min(pageSize, 200) * 4096);
   out.push('{"data":[');
   // Rows are written as the listing finds them; only an `include` needs them again afterwards.
   const rows: Row[] = [];

@@ -1,5 +1,5 @@
 /**
- * Regenerates operations-spec.json, the sandbox's trimmed copy of Klaviyo's contract for our 13 GET operations, from
+ * Regenerates operations-spec.json, the sandbox's trimmed copy of Klaviyo's contract for our GET operations, from
  * the vendored files in spec/klaviyo/ (endpoints.json for params, filters, sorts, limits; the OpenAPI subset for the
  * relationship shapes, which endpoints.json does not give). The server reads only the snapshot, so it needs no spec
  * at runtime; test/sandbox-http.test.ts checks that the snapshot still matches the source files.

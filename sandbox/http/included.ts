@@ -6,6 +6,7 @@
  */
 import type { Account, Row } from '../account/types';
 import type { EventAttribution } from '../account/events';
+import { campaignMessageRow } from '../account/campaigns';
 import type { Operation } from './operations';
 import { identifiers } from './documents';
 
@@ -19,50 +20,6 @@ function hashOf(id: string): number {
 function timeAttr(row: Row, ...names: string[]): string | null {
   for (const n of names) if (typeof row.attributes[n] === 'string') return row.attributes[n] as string;
   return null;
-}
-
-function campaignMessage(id: string, owner: Row): Row {
-  const channel = String(owner.hidden?.['messages.channel'] ?? 'email');
-  const name = typeof owner.attributes.name === 'string' ? owner.attributes.name : 'Campaign';
-  const definition =
-    channel === 'sms'
-      ? {
-          channel: 'sms',
-          content: { body: `${name}: reply STOP to opt out`, media_url: null },
-          render_options: { shorten_links: true, add_org_prefix: true, add_info_link: true, add_opt_out_language: false },
-        }
-      : channel === 'mobile_push'
-        ? {
-            channel: 'mobile_push',
-            notification_type: 'standard',
-            content: { title: name, body: `${name} is here`, dynamic_image: null },
-            kv_pairs: null,
-            options: null,
-          }
-        : {
-            channel: 'email',
-            label: name,
-            content: {
-              subject: name,
-              preview_text: null,
-              from_email: 'news@example.com',
-              from_label: 'Example Store',
-              reply_to_email: null,
-              cc_email: null,
-              bcc_email: null,
-            },
-          };
-  const sendTime = timeAttr(owner, 'send_time', 'scheduled_at');
-  return {
-    type: 'campaign-message',
-    id,
-    attributes: {
-      definition,
-      send_times: sendTime ? [{ datetime: sendTime, is_local: false }] : [],
-      created_at: timeAttr(owner, 'created_at'),
-      updated_at: timeAttr(owner, 'updated_at'),
-    },
-  };
 }
 
 /** An order's attribution, from what the event row keeps of it: no attributes, its links in relationships. */
@@ -94,7 +51,7 @@ export const INCLUDED_RELATIONSHIPS: Readonly<Record<string, Operation['relation
 };
 
 function synthesize(type: string, id: string, owner: Row): Row | undefined {
-  if (type === 'campaign-message') return campaignMessage(id, owner);
+  if (type === 'campaign-message') return campaignMessageRow(id, owner);
   if (type === 'attribution') return attribution(id, owner);
   if (type !== 'flow-action') return undefined;
   const created = timeAttr(owner, 'created') ?? timeAttr(owner, 'updated');

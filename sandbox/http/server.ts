@@ -134,7 +134,7 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '?', 'GET', rawPath);
     if (!found)
       throw notFound(
-        `No API endpoint at ${rawPath}. The sandbox serves the 13 GET operations of revision 2025-07-15 (e.g. /api/profiles).`,
+        `No API endpoint at ${rawPath}. The sandbox serves the 14 GET operations of revision 2025-07-15 (e.g. /api/profiles).`,
       );
     const { operation } = found;
     const apiKey = authenticate(req.headers.authorization, keys, operation);
