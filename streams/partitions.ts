@@ -89,7 +89,7 @@ export function partitionsOf(stream: StreamDef): Partitions {
         request: (key) => (key === '' ? { empty: true } : { parentId: key }),
         ...NO_STATED_COLUMNS,
         notFoundIsEmpty: p.onParentNotFound === 'empty',
-        fansOut: true,
+        fansOut: p.fanOut,
         windows: null,
       };
     case 'windows':

@@ -50,7 +50,7 @@ function membershipStream(
     path: `/api/${parent}/{id}/profiles`,
     resourceType: 'profile',
     primaryKey: [parentColumn, 'profile_id'],
-    partitioning: { kind: 'parent', stream: parent, column: parentColumn, onParentNotFound: 'empty' },
+    partitioning: { kind: 'parent', stream: parent, column: parentColumn, onParentNotFound: 'empty', fanOut: true },
     pageSize: 100,
     servedPageSize: 100,
     params: { 'fields[profile]': 'joined_group_at' },
@@ -223,6 +223,20 @@ const TABLE: StreamDef[] = [
   },
   membershipStream('list_profiles', 'lists', 'get_profiles_for_list', ['lists:read', 'profiles:read']),
   membershipStream('segment_profiles', 'segments', 'get_profiles_for_segment', ['profiles:read', 'segments:read']),
+  {
+    name: 'campaign_messages',
+    description:
+      "Campaigns' messages: channel, label, content (subject, preview, from, body) and send times, one row per (campaign_id, id)",
+    operation: 'get_messages_for_campaign',
+    path: '/api/campaigns/{id}/campaign-messages',
+    resourceType: 'campaign-message',
+    primaryKey: ['campaign_id', 'id'],
+    // one page per campaign, all its messages: paged by the stream workflow, many campaigns at once
+    partitioning: { kind: 'parent', stream: 'campaigns', column: 'campaign_id', onParentNotFound: 'empty', fanOut: false },
+    servedPageSize: 2,
+    scopes: ['campaigns:read'],
+    rateLimit: { burst: 10, steady: 150 },
+  },
 ];
 
 function deepFreeze<T>(value: T): T {

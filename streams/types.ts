@@ -16,7 +16,8 @@ export type StreamName =
   | 'tags'
   | 'catalog_items'
   | 'list_profiles'
-  | 'segment_profiles';
+  | 'segment_profiles'
+  | 'campaign_messages';
 
 export type Mode = 'full-refresh' | 'incremental';
 
@@ -85,6 +86,12 @@ export interface ParentPartitioning {
    * a parent without children, so the stream completes without it (a 404; PostHog's Klaviyo source skips it too)
    */
   onParentNotFound: 'empty';
+  /**
+   * one child workflow per parent row, each with a history of its own (memberships: a list may hold millions of
+   * members), or false: the stream workflow pages the parents' listings itself, many at once, as it pages filters
+   * (campaign messages: one page per campaign)
+   */
+  fanOut: boolean;
 }
 
 export type PartitionKind = Partitioning['kind'];

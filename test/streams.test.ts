@@ -31,6 +31,7 @@ interface EndpointOperation {
   filter_required: boolean;
   page_size: { default: number; minimum: number; maximum: number } | null;
   max_per_page_from_description: number | null;
+  page_cursor: boolean;
   sort: string[];
   additional_fields: Record<string, string[]>;
   sparse_fieldsets: Record<string, string[]>;
@@ -106,7 +107,7 @@ function perSecond(rate: string): number {
 }
 
 void describe('stream table', () => {
-  void it('has the twelve streams in the agreed order, reachable by name', () => {
+  void it('has the thirteen streams in the agreed order, reachable by name', () => {
     const expected = [
       'profiles',
       'lists',
@@ -120,6 +121,7 @@ void describe('stream table', () => {
       'catalog_items',
       'list_profiles',
       'segment_profiles',
+      'campaign_messages',
     ];
     assert.deepEqual(
       STREAMS.map((s) => s.name),
@@ -187,9 +189,15 @@ void describe('stream table', () => {
       catalog_items: 100,
       list_profiles: 100,
       segment_profiles: 100,
+      // the operation has no cursor: one page holds all of a campaign's messages (one, two for an A/B test)
+      campaign_messages: 2,
     });
     for (const s of STREAMS) {
       const op = operationOf(s);
+      if (!op.page_cursor) {
+        assert.equal(s.pageSize, undefined, `${s.name}: ${op.operationId} takes no page[size]`);
+        continue;
+      }
       const documented = s.pageSize ?? op.max_per_page_from_description;
       // get_campaigns documents no page size: 10 is what the API is known to serve
       if (documented !== null) assert.equal(s.servedPageSize, documented, `${s.name}: served page size`);
@@ -368,6 +376,7 @@ void describe('stream table', () => {
       catalog_items: 'none',
       list_profiles: 'parent',
       segment_profiles: 'parent',
+      campaign_messages: 'parent',
     });
     assert.deepEqual(partitionsOf(getStream('tags')).fixedKeys, ['']);
     assert.deepEqual(partitionsOf(getStream('tags')).request(''), {});
@@ -399,7 +408,7 @@ void describe('stream table', () => {
     }
   });
 
-  void it('keys rows by id, and memberships by (parent id, profile id) under their parent', () => {
+  void it('keys rows by id, and child rows by (parent id, their id) under their parent', () => {
     for (const s of STREAMS) {
       const op = operationOf(s);
       const parent = parentOf(s);
@@ -409,8 +418,10 @@ void describe('stream table', () => {
         assert.deepEqual(op.path_params, [], `${s.name}: a top-level stream has no path parameter`);
         continue;
       }
-      assert.deepEqual(s.primaryKey, [parent.column, 'profile_id'], s.name);
-      assert.equal(idColumnOf(s), 'profile_id', s.name);
+      // a membership's id is the profile's; another child's is its own
+      const idColumn = s.resourceType === 'profile' ? 'profile_id' : 'id';
+      assert.deepEqual(s.primaryKey, [parent.column, idColumn], s.name);
+      assert.equal(idColumnOf(s), idColumn, s.name);
       assert.deepEqual(op.path_params, ['id'], s.name);
       assert.ok(s.path.includes('{id}'), s.name);
     }
@@ -419,13 +430,25 @@ void describe('stream table', () => {
       stream: 'lists',
       column: 'list_id',
       onParentNotFound: 'empty',
+      fanOut: true,
     });
     assert.deepEqual(getStream('segment_profiles').partitioning, {
       kind: 'parent',
       stream: 'segments',
       column: 'segment_id',
       onParentNotFound: 'empty',
+      fanOut: true,
     });
+    // one page per campaign: paged by the stream workflow, not a child workflow per campaign
+    assert.deepEqual(getStream('campaign_messages').partitioning, {
+      kind: 'parent',
+      stream: 'campaigns',
+      column: 'campaign_id',
+      onParentNotFound: 'empty',
+      fanOut: false,
+    });
+    assert.equal(partitionsOf(getStream('campaign_messages')).fansOut, false);
+    assert.equal(partitionsOf(getStream('list_profiles')).fansOut, true);
     for (const name of ['list_profiles', 'segment_profiles']) {
       assert.deepEqual(getStream(name).keepAttributes, ['joined_group_at']);
       assert.equal(getStream(name).pageSize, 100);
