@@ -36,10 +36,11 @@ before(async () => {
       'tiny',
       '--seed',
       '21',
+      // 12 profile pages and 37 membership pages: the memberships need two of the sandbox's minutes at 28/min
       '--profiles',
-      '2500',
+      '1200',
       '--lists',
-      '8',
+      '12',
       '--api-key',
       API_KEY,
       '--rate-limits',

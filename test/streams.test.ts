@@ -46,7 +46,6 @@ const endpoints = JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, 'endpoints.j
   operations: EndpointOperation[];
 };
 const operations = new Map(endpoints.operations.map((o) => [o.operationId, o]));
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const subset = JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, `openapi-${endpoints.revision}-subset.json`), 'utf8')) as any;
 
 function operationOf(stream: StreamDef): EndpointOperation {
