@@ -37,11 +37,28 @@ export interface Stack {
 
 export async function startStack(sandboxArgs: string[] = [], temporalArgs: string[] = []): Promise<Stack> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'klaviyo-sync-e2e-'));
-  const [temporal, sandbox, postgres] = await Promise.all([
+  const started = await Promise.allSettled([
     startTemporal({ extraArgs: temporalArgs }),
     startSandbox([...TINY_SANDBOX, ...sandboxArgs]),
     startPostgres(),
-  ]);
+  ] as const);
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    // what did start is stopped: its processes would otherwise keep the test file from ever exiting
+    const [t, sb, pg] = started;
+    await Promise.allSettled([
+      t.status === 'fulfilled' ? t.value.teardown() : undefined,
+      sb.status === 'fulfilled' ? sb.value.stop() : undefined,
+      pg.status === 'fulfilled' ? pg.value.stop() : undefined,
+    ]);
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw failed.reason;
+  }
+  const [temporal, sandbox, postgres] = started.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [
+    TestTemporal,
+    SandboxProcess,
+    TestPostgres,
+  ];
   const sqliteFile = path.join(tmp, 'klaviyo.db');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
