@@ -8,7 +8,7 @@
  */
 import { activityInfo, cancellationSignal, Context, heartbeat, log } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/common';
-import { resolveReplicationInput, type ReplicationInput, type ReplicationPlan } from '../config/replication';
+import { resolveReplicationInput, type ReplicationInput, type PlannedStream, type ReplicationPlan } from '../config/replication';
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
 import { idColumnOf, partitionsOf, type Partitions } from '../streams/partitions';
@@ -143,6 +143,26 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
   };
   const destination = (name: string): Destination => new Destination(targetOf(name), { databases: deps.databases, now: deps.now });
 
+  /**
+   * An incremental stream with `full_refresh_every` (memberships: a week) runs as a full refresh when its table's
+   * last one is that old or it never had one: the full read removes what incremental runs cannot see leave.
+   */
+  const fullRefreshWhenDue = async (s: PlannedStream, target: string): Promise<PlannedStream> => {
+    if (s.mode !== 'incremental' || s.fullRefreshEverySeconds === undefined) return s;
+    const last = await destination(target).lastFullRefresh(s.object, s.stream);
+    const age = last === null ? Infinity : (deps.now().getTime() - Date.parse(last)) / 1000;
+    if (age < s.fullRefreshEverySeconds) return s;
+    const every = formatSeconds(s.fullRefreshEverySeconds);
+    return {
+      ...s,
+      mode: 'full-refresh',
+      fullRefreshDue:
+        last === null
+          ? `no full refresh of ${s.objectName} yet (full_refresh_every ${every})`
+          : `the last full refresh of ${s.objectName} was ${formatSeconds(Math.round(age))} ago (full_refresh_every ${every})`,
+    };
+  };
+
   /** Every id of a stream, walked page by page (the parent ids of a membership stream). */
   const fetchIds = async (source: string, stream: StreamDef): Promise<string[]> => {
     const { conn, client } = klaviyo(source);
@@ -175,7 +195,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     if (unfinished.length > 0) return takeOverWindows(unfinished, now, parts.windows).map(windowKey);
     // each window's request takes the cursor's overlap off its start (syncPages): only the lookback here
     const resumed = resumeFrom(watermark, { ...stream.cursor, overlapSeconds: 0 }, task.lookbackSeconds ?? 0, now);
-    return splitWindows(resumed ?? task.startDate ?? lookback(stream, now), now, parts.windows).map(windowKey);
+    return splitWindows(resumed ?? task.startDate ?? windowsStart(stream, now), now, parts.windows).map(windowKey);
   };
 
   /**
@@ -201,7 +221,8 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const plan = resolveReplicationInput(input, { now: deps.now(), targetSchema });
       klaviyo(plan.source);
       targetOf(plan.target);
-      return { ...plan, searchAttributes: deps.searchAttributes };
+      const streams = await Promise.all(plan.streams.map((s) => fullRefreshWhenDue(s, plan.target)));
+      return { ...plan, streams, searchAttributes: deps.searchAttributes };
     },
 
     /**
@@ -474,8 +495,34 @@ function rebase(saved: string, baseUrl: string): string {
   return s.origin === b.origin ? saved : `${b.origin}${s.pathname}${s.search}`;
 }
 
-/** Where a first incremental run starts without `start_date`: the stream's lookback before now. */
-function lookback(stream: StreamDef, now: Date): string {
-  const days = stream.cursor?.defaultLookbackDays ?? 30;
-  return new Date(now.getTime() - days * 86_400_000).toISOString();
+/** 90061 → `1d 1h 1m 1s`; 0 → `0s` */
+function formatSeconds(total: number): string {
+  const parts: string[] = [];
+  let rest = total;
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+  ] as const) {
+    if (rest >= size) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
+  }
+  if (rest > 0 || parts.length === 0) parts.push(`${rest}s`);
+  return parts.join(' ');
+}
+
+/** Where a first incremental run starts without `start_date`: the stream's lookback before now, or null for the beginning. */
+function lookback(stream: StreamDef, now: Date): string | null {
+  const days = stream.cursor?.defaultLookbackDays;
+  if (days === null) return null;
+  return new Date(now.getTime() - (days ?? 30) * 86_400_000).toISOString();
+}
+
+/** A windowed stream's first window starts at its lookback: windows need a start, so its lookback is a number of days. */
+function windowsStart(stream: StreamDef, now: Date): string {
+  const from = lookback(stream, now);
+  if (from === null) throw new Error(`stream ${stream.name} is read in time windows, which need a default lookback in days`);
+  return from;
 }

@@ -58,6 +58,14 @@ const LookbackSchema = z
   .union([z.number(), z.string()], { error: LOOKBACK_PROBLEM })
   .refine((v) => (typeof v === 'number' ? Number.isInteger(v) && v >= 0 : LOOKBACK.test(v)), { error: LOOKBACK_PROBLEM });
 
+const FULL_REFRESH_EVERY_PROBLEM = 'must be a duration such as 12h or 7d (seconds as a number), or never';
+/** an incremental stream becomes a full refresh when its table's last one is this old: a duration, or `never` */
+const FullRefreshEverySchema = z
+  .union([z.number(), z.string()], { error: FULL_REFRESH_EVERY_PROBLEM })
+  .refine((v) => v === 'never' || (typeof v === 'number' ? Number.isInteger(v) && v >= 0 : LOOKBACK.test(v)), {
+    error: FULL_REFRESH_EVERY_PROBLEM,
+  });
+
 /** ISO 8601 date or date-time (UTC unless it has an offset), not in the future → `YYYY-MM-DDTHH:MM:SSZ` */
 function startDateSchema(now?: Date) {
   return z.string().transform((value, ctx) => {
@@ -75,6 +83,7 @@ function sourceOptionsSchema(now?: Date) {
   return z.strictObject({
     start_date: startDateSchema(now).nullish(),
     lookback: LookbackSchema.nullish(),
+    full_refresh_every: FullRefreshEverySchema.nullish(),
     ...Object.fromEntries(STREAM_OPTION_NAMES.map((name) => [name, z.boolean().nullish()])),
   });
 }
@@ -146,6 +155,14 @@ export interface PlannedStream {
   lookbackSeconds?: number;
   /** the stream's options turned on (`source_options.<name>: true`; streams/options.ts) */
   options?: string[];
+  /**
+   * an incremental stream runs as a full refresh when its table's last full refresh is this many seconds old (or it
+   * had none): `source_options.full_refresh_every`, else the stream's `cursor.fullRefreshEveryDays` (memberships: a
+   * week); the worker decides it when it plans the run (PlannedRun.fullRefreshDue)
+   */
+  fullRefreshEverySeconds?: number;
+  /** set by the worker's planning when an incremental stream runs as a full refresh this time, saying why */
+  fullRefreshDue?: string;
   /** the stream this one reads its parent ids from (memberships); it comes earlier in the plan when planned */
   parent?: StreamName;
 }
@@ -359,6 +376,19 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
 
   const lookback = mode === 'incremental' ? pick(layers, (o) => o.source_options?.lookback)?.value : undefined;
 
+  const every = pick(layers, (o) => o.source_options?.full_refresh_every);
+  let fullRefreshEverySeconds: number | undefined;
+  if (mode === 'incremental') {
+    const days = def.cursor?.fullRefreshEveryDays;
+    if (every === undefined) fullRefreshEverySeconds = days === undefined ? undefined : days * 86_400;
+    else fullRefreshEverySeconds = every.value === 'never' ? undefined : lookbackSeconds(every.value);
+  } else if (every !== undefined && every.path === own) {
+    report(
+      `${every.path}.source_options.full_refresh_every: it only applies to incremental streams` +
+        (def.cursor ? `; set mode: incremental on ${stream} or remove it` : `, and ${stream} is full-refresh only: remove it`),
+    );
+  }
+
   // an option inherited from defaults or '*' applies where the stream offers it; asked of the stream itself, it must
   const options: string[] = [];
   for (const name of STREAM_OPTION_NAMES) {
@@ -384,6 +414,7 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
     ...(startDate ? { startDate } : {}),
     ...(lookback !== undefined ? { lookbackSeconds: lookbackSeconds(lookback) } : {}),
     ...(options.length ? { options } : {}),
+    ...(fullRefreshEverySeconds !== undefined ? { fullRefreshEverySeconds } : {}),
     ...(parent ? { parent: parent.stream } : {}),
   };
 }

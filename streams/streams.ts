@@ -35,7 +35,12 @@ const FLOW_PARTITIONS: PartitionDef[] = [
  */
 const WINDOWS = { kind: 'windows', maxWindows: 32, minWindowSeconds: 3600 } as const;
 
-/** A membership row is (parent id, profile id, joined_group_at); the profile's attributes live in `profiles`. */
+/**
+ * A membership row is (parent id, profile id, joined_group_at); the profile's attributes live in `profiles`.
+ * Incremental runs read, per list or segment, only the members who joined since its watermark (`joined_group_at`
+ * takes greater-or-equal and sorts ascending); who left shows only to a full read, so a run becomes a full refresh
+ * once the last one is a week old (`source_options.full_refresh_every`).
+ */
 function membershipStream(
   name: 'list_profiles' | 'segment_profiles',
   parent: 'lists' | 'segments',
@@ -53,6 +58,13 @@ function membershipStream(
     partitioning: { kind: 'parent', stream: parent, column: parentColumn, onParentNotFound: 'empty', fanOut: true },
     pageSize: 100,
     servedPageSize: 100,
+    cursor: {
+      field: 'joined_group_at',
+      operator: 'greater-or-equal',
+      overlapSeconds: 0,
+      defaultLookbackDays: null,
+      fullRefreshEveryDays: 7,
+    },
     params: { 'fields[profile]': 'joined_group_at' },
     keepAttributes: ['joined_group_at'],
     scopes,
@@ -210,6 +222,18 @@ const TABLE: StreamDef[] = [
     rateLimit: { burst: 3, steady: 60 },
   },
   {
+    name: 'tag_groups',
+    description: 'Tag groups (the default one too), each exclusive or not',
+    operation: 'get_tag_groups',
+    path: '/api/tag-groups',
+    resourceType: 'tag-group',
+    primaryKey: ['id'],
+    partitioning: { kind: 'none' },
+    servedPageSize: 25,
+    scopes: ['tags:read'],
+    rateLimit: { burst: 3, steady: 60 },
+  },
+  {
     name: 'catalog_items',
     description: 'Catalog items of the $custom:::$default catalog',
     operation: 'get_catalog_items',
@@ -220,6 +244,44 @@ const TABLE: StreamDef[] = [
     servedPageSize: 100,
     scopes: ['catalogs:read'],
     rateLimit: { burst: 350, steady: 3500 },
+  },
+  {
+    name: 'catalog_variants',
+    description: "Catalog variants: an item's sizes or colours, each with its SKU, price and inventory",
+    operation: 'get_catalog_variants',
+    path: '/api/catalog-variants',
+    resourceType: 'catalog-variant',
+    primaryKey: ['id'],
+    partitioning: { kind: 'none' },
+    servedPageSize: 100,
+    scopes: ['catalogs:read'],
+    rateLimit: { burst: 350, steady: 3500 },
+  },
+  {
+    name: 'catalog_categories',
+    description: 'Catalog categories',
+    operation: 'get_catalog_categories',
+    path: '/api/catalog-categories',
+    resourceType: 'catalog-category',
+    primaryKey: ['id'],
+    partitioning: { kind: 'none' },
+    servedPageSize: 100,
+    scopes: ['catalogs:read'],
+    rateLimit: { burst: 350, steady: 3500 },
+  },
+  {
+    name: 'forms',
+    description: 'Sign-up forms (popups, flyouts, embeds): status, A/B test, incremental on `updated_at`',
+    operation: 'get_forms',
+    path: '/api/forms',
+    resourceType: 'form',
+    primaryKey: ['id'],
+    partitioning: { kind: 'none' },
+    cursor: { field: 'updated_at', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 365 },
+    pageSize: 100,
+    servedPageSize: 100,
+    scopes: ['forms:read'],
+    rateLimit: { burst: 3, steady: 60 },
   },
   membershipStream('list_profiles', 'lists', 'get_profiles_for_list', ['lists:read', 'profiles:read']),
   membershipStream('segment_profiles', 'segments', 'get_profiles_for_segment', ['profiles:read', 'segments:read']),

@@ -14,7 +14,11 @@ export type StreamName =
   | 'events'
   | 'metrics'
   | 'tags'
+  | 'tag_groups'
   | 'catalog_items'
+  | 'catalog_variants'
+  | 'catalog_categories'
+  | 'forms'
   | 'list_profiles'
   | 'segment_profiles'
   | 'campaign_messages';
@@ -33,8 +37,18 @@ export interface CursorDef {
    * `source_options.lookback` widens it per replication.
    */
   overlapSeconds: number;
-  /** where a first incremental run starts when `source_options.start_date` is not given */
-  defaultLookbackDays: number;
+  /**
+   * where a first incremental run (or a partition new to it) starts when `source_options.start_date` is not given:
+   * this many days before now, or null for the beginning (memberships: a list made last week may hold members who
+   * joined years ago through an import, so `joined_group_at` says nothing of what an earlier run read)
+   */
+  defaultLookbackDays: number | null;
+  /**
+   * what an incremental run cannot see, rows gone from Klaviyo (a member who left a list), a full refresh removes:
+   * an incremental run becomes one when the table's last full refresh is this many days old
+   * (`source_options.full_refresh_every` sets it per replication); absent: only when asked for
+   */
+  fullRefreshEveryDays?: number;
 }
 
 export interface PartitionDef {

@@ -1,5 +1,5 @@
 /**
- * `klaviyo-sync discover` as a real process: all 13 streams, with endpoint, scopes, rate tier and page size as the
+ * `klaviyo-sync discover` as a real process: all 17 streams, with endpoint, scopes, rate tier and page size as the
  * Klaviyo contract (spec/klaviyo/endpoints.json) gives them, and key, cursor and parent as the stream table does.
  */
 import { test } from 'node:test';
@@ -33,14 +33,14 @@ const operations = new Map(
   ),
 );
 
-void test('discover --json lists the 13 streams with the values of the Klaviyo contract and the stream table', async () => {
+void test('discover --json lists the 17 streams with the values of the Klaviyo contract and the stream table', async () => {
   const { stdout } = await run(['discover', '--json']);
   const streams = JSON.parse(stdout) as DiscoveredStream[];
   assert.deepEqual(
     streams.map((s) => s.name),
     [...STREAM_NAMES],
   );
-  assert.equal(streams.length, 13);
+  assert.equal(streams.length, 17);
 
   for (const s of streams) {
     const op = operations.get(s.operation);
@@ -81,9 +81,13 @@ void test('discover --json lists the 13 streams with the values of the Klaviyo c
     events: { field: 'datetime', operator: 'greater-or-equal' },
     metrics: null,
     tags: null,
+    tag_groups: null,
     catalog_items: null,
-    list_profiles: null,
-    segment_profiles: null,
+    catalog_variants: null,
+    catalog_categories: null,
+    forms: { field: 'updated_at', operator: 'greater-or-equal' },
+    list_profiles: { field: 'joined_group_at', operator: 'greater-or-equal' },
+    segment_profiles: { field: 'joined_group_at', operator: 'greater-or-equal' },
     campaign_messages: null,
   });
   assert.deepEqual(
@@ -101,7 +105,7 @@ void test('discover --json lists the 13 streams with the values of the Klaviyo c
 void test('discover prints a table: a header and one row per stream with endpoint, key, cursor, parent, page size, rate and scopes', async () => {
   const [{ stdout }, help] = await Promise.all([run(['discover']), run(['discover', '--help'])]);
   const lines = stdout.trimEnd().split('\n');
-  assert.equal(lines.length, 14, stdout);
+  assert.equal(lines.length, 18, stdout);
   assert.match(
     lines[0],
     /^STREAM\s+ENDPOINT\s+MODES\s+PRIMARY KEY\s+CURSOR\s+PARENT\s+PAGE SIZE\s+RATE \(BURST, STEADY\)\s+SCOPES\s+DESCRIPTION$/,
@@ -133,9 +137,9 @@ void test('discover prints a table: a header and one row per stream with endpoin
   assert.deepEqual(rows.get('list_profiles')!.slice(0, 9), [
     'list_profiles',
     'GET /api/lists/{id}/profiles',
-    'full-refresh',
+    'full-refresh, incremental',
     'list_id, profile_id',
-    '-',
+    'joined_group_at greater-or-equal',
     'lists',
     '100',
     '75/s, 700/min',

@@ -200,11 +200,11 @@ streams:
       /^unknown key hooks; supported: source, target, defaults, streams$/,
       /^defaults\.mode: unknown mode "snapshot"; use one of: full-refresh, incremental$/,
       /^defaults\.source_options\.start_date: "2030-01-01" is in the future .*use a past date$/,
-      /^streams\.profile: unknown stream "profile"; the streams are: profiles, lists, segments, campaigns, flows, templates, events, metrics, tags, catalog_items, list_profiles, segment_profiles/,
+      new RegExp(`^streams\\.profile: unknown stream "profile"; the streams are: ${STREAM_NAMES.join(', ')} \\(or '\\*' for all\\)$`),
       /^streams\.tags\.source_options\.start_date: "2024-02-30" is not a date: use ISO 8601, e\.g\. 2024-01-31/,
       /^streams\.events: unknown key primary_key; supported: mode, object, disabled, source_options$/,
       /^streams\.flows: must be a mapping of options \(e\.g\. \{ mode: incremental \}\) or empty$/,
-      /^streams\.lists\.mode: lists has no cursor, so it can only be full-refresh; incremental works on: profiles, templates, events$/,
+      /^streams\.lists\.mode: lists has no cursor, so it can only be full-refresh; incremental works on: profiles, templates, events, forms, list_profiles, segment_profiles$/,
       /^streams\.campaigns\.object: unknown placeholder \{stream\} in "\{stream\}"; use \{stream_name\} \(or its alias \{stream_table\}\)$/,
       /^streams\.metrics\.object: "klaviyo\.1\{stream_name\}" \(for metrics\): table \(in schema "klaviyo"\) "1metrics" is not a valid name/,
     ];
@@ -239,7 +239,7 @@ streams:
     const typo = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_names: true } }\n'));
     assert.match(
       typo[0],
-      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, lookback, predictive_analytics, metric_name, attributions$/,
+      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, lookback, full_refresh_every, predictive_analytics, metric_name, attributions$/,
     );
     const notBool = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_name: yes please } }\n'));
     assert.deepEqual(notBool, ['streams.events.source_options.metric_name: must be true or false']);
@@ -326,8 +326,40 @@ streams:
     );
     assert.deepEqual(problems, [
       'streams.profiles.source_options.start_date: start_date only applies to incremental streams; set mode: incremental on profiles or remove start_date',
-      'streams.lists.source_options.start_date: lists has no cursor (full-refresh only), so start_date does not apply: remove it (incremental works on: profiles, templates, events)',
+      'streams.lists.source_options.start_date: lists has no cursor (full-refresh only), so start_date does not apply: remove it (incremental works on: profiles, templates, events, forms, list_profiles, segment_profiles)',
     ]);
+  });
+
+  void it('full_refresh_every: a week by default on incremental memberships, a duration or never when set, refused on full-refresh streams', () => {
+    const every = (yaml: string) => Object.fromEntries(plan(yaml).streams.map((s) => [s.stream, s.fullRefreshEverySeconds ?? null]));
+    assert.deepEqual(
+      every('source: K\ntarget: T\ndefaults: { mode: incremental }\nstreams:\n  lists:\n  list_profiles:\n  profiles:\n'),
+      { lists: null, list_profiles: 7 * 86_400, profiles: null },
+      'memberships default to a week; a stream without one gets none; full-refresh streams none',
+    );
+    assert.deepEqual(
+      every(
+        'source: K\ntarget: T\ndefaults: { mode: incremental, source_options: { full_refresh_every: 12h } }\n' +
+          'streams:\n  list_profiles:\n  segment_profiles: { source_options: { full_refresh_every: never } }\n  events:\n  tags:\n',
+      ),
+      { list_profiles: 43_200, segment_profiles: null, events: 43_200, tags: null },
+      'inherited where the stream is incremental; never turns it off; a full-refresh-only stream ignores an inherited one',
+    );
+    assert.deepEqual(every('source: K\ntarget: T\nstreams:\n  list_profiles: { mode: full-refresh }\n'), { list_profiles: null });
+    assert.deepEqual(
+      problemsOf(() =>
+        plan(
+          'source: K\ntarget: T\nstreams:\n  lists: { source_options: { full_refresh_every: 1d } }\n' +
+            '  events: { source_options: { full_refresh_every: 1d } }\n' +
+            '  profiles: { mode: incremental, source_options: { full_refresh_every: weekly } }\n',
+        ),
+      ),
+      [
+        'streams.profiles.source_options.full_refresh_every: must be a duration such as 12h or 7d (seconds as a number), or never',
+        'streams.lists.source_options.full_refresh_every: it only applies to incremental streams, and lists is full-refresh only: remove it',
+        'streams.events.source_options.full_refresh_every: it only applies to incremental streams; set mode: incremental on events or remove it',
+      ],
+    );
   });
 
   void it('refuses a plan with zero streams', () => {

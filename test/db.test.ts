@@ -370,8 +370,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       await page(run, [member('P2', '2025-01-03T00:00:00Z')], null, 'L1');
       // a list discovered after prepare joins the same run and the same staging table
       await page(run, [member('P3', '2025-01-04T00:00:00Z')], null, 'L3');
-      assert.deepEqual(await dest.finish(run), { rows: 4, pages: 4, watermark: null });
-      assert.deepEqual(await dest.finish(run), { rows: 4, pages: 4, watermark: null }, 'finish is idempotent');
+      // memberships' cursor is joined_group_at: each list's watermark is its latest join, the run's the earliest of them
+      assert.deepEqual(await dest.finish(run), { rows: 4, pages: 4, watermark: '2025-01-02T00:00:00.000Z' });
+      assert.deepEqual(await dest.finish(run), { rows: 4, pages: 4, watermark: '2025-01-02T00:00:00.000Z' }, 'finish is idempotent');
       const rows = await dest.snapshot(object, ['list_id', 'profile_id']);
       assert.deepEqual(
         rows.map((r) => `${r.list_id}:${r.profile_id}`),
@@ -381,7 +382,42 @@ for (const kind of ['sqlite', 'postgres'] as const) {
 
       const next = await dest.prepare({ ...run, runId: 'run-2' });
       assert.equal(next.resumed, false);
-      assert.deepEqual(next.partitions.L1, { nextUrl: null, done: false, rows: 0, pages: 0, watermark: null });
+      // a new run starts clean from the first page; the list's watermark (its latest join) stays for an incremental run
+      assert.deepEqual(next.partitions.L1, { nextUrl: null, done: false, rows: 0, pages: 0, watermark: '2025-01-03T00:00:00.000Z' });
+    });
+
+    void test('the last full refresh: none before one finished, its time after, carried through the incremental runs after it', async () => {
+      let clock = new Date('2026-01-01T00:00:00Z');
+      const timed = new Destination(target, { now: () => clock });
+      const object = fresh('list_profiles');
+      const run = (runId: string, mode: Run['mode']) => ({ stream: listProfiles, mode, object, runId, partitions: ['L1', 'L2'] });
+      const read = async (r: Run) => {
+        await timed.prepare(r);
+        for (const list of ['L1', 'L2'])
+          await timed.writePage({
+            ...r,
+            partition: list,
+            parentId: list,
+            resources: [member('P1', '2025-01-01T00:00:00Z')],
+            nextUrl: null,
+            done: true,
+          });
+        await timed.finish(r);
+      };
+      assert.equal(await timed.lastFullRefresh(object, 'list_profiles'), null, 'no state table yet');
+      await read(run('inc-0', 'incremental'));
+      assert.equal(await timed.lastFullRefresh(object, 'list_profiles'), null, 'an incremental run is no full refresh');
+      clock = new Date('2026-01-02T00:00:00Z');
+      const full = run('full-1', 'full-refresh');
+      await timed.prepare(full);
+      assert.equal(await timed.lastFullRefresh(object, 'list_profiles'), null, 'one still running does not count');
+      await read(full);
+      assert.equal(await timed.lastFullRefresh(object, 'list_profiles'), '2026-01-02T00:00:00.000Z');
+      clock = new Date('2026-01-05T00:00:00Z');
+      await read(run('inc-2', 'incremental'));
+      await read(run('inc-3', 'incremental'));
+      assert.equal(await timed.lastFullRefresh(object, 'list_profiles'), '2026-01-02T00:00:00.000Z', 'incremental runs carry it on');
+      assert.equal(await timed.lastFullRefresh(object, 'segment_profiles'), null, 'it is the stream that wrote the table');
     });
 
     void test('full refresh: an unfinished run leaves the old table intact; the swap drops rows deleted in Klaviyo', async () => {

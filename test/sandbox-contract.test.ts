@@ -1,5 +1,5 @@
 /**
- * Holds a real sandbox process to Klaviyo's published contract (openapi 2025-07-15): every one of the 14 GET
+ * Holds a real sandbox process to Klaviyo's published contract (openapi 2025-07-15): every one of the 18 GET
  * operations answers documents that validate against the spec's 200 schema on its first, a middle and its last page;
  * pages have the documented sizes; `links.next` carries the query and vanishes on the last page; filters, sorts,
  * includes and additional-fields do what they say; and error bodies validate against ClientError.
@@ -140,7 +140,10 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       ['get_events', '/api/events', 200, 'events'],
       ['get_metrics', '/api/metrics', 200, 'metrics'],
       ['get_tags', '/api/tags', 50, 'tags'],
+      ['get_tag_groups', '/api/tag-groups', 25, 'tag_groups'],
       ['get_catalog_items', '/api/catalog-items', 100, 'catalog_items'],
+      ['get_catalog_variants', '/api/catalog-variants', 100, 'catalog_variants'],
+      ['get_catalog_categories', '/api/catalog-categories', 100, 'catalog_categories'],
     ];
     for (const [op, path, size, stream] of fixed) {
       void test(`${op}: pages of ${size}, all ${stream} once`, async () => {
@@ -399,12 +402,67 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       );
     });
 
-    void test('lists, segments, templates, tags: sorts keep every row in order', async () => {
+    void test('forms: page[size]=100, sort=updated_at and greater-or-equal(updated_at,T) walk each form once, in order', async () => {
+      const first = await getOk('get_forms', '/api/forms');
+      assert.equal(first.body.data.length, Math.min(20, truth.forms.count), 'default page[size] is 20');
+      const all = (await walk('get_forms', '/api/forms?page[size]=100&sort=updated_at', 100)).rows;
+      assert.equal(all.length, truth.forms.count);
+      assertOrdered(
+        all.map((r) => time(r.attributes.updated_at, r.id)),
+        false,
+        'forms sort=updated_at',
+      );
+      const since = String(all[Math.floor(all.length / 2)].attributes.updated_at);
+      const filter = `greater-or-equal(updated_at,${since})`;
+      const later = (await walk('get_forms', `/api/forms?${q({ filter, sort: 'updated_at', 'page[size]': '100' })}`, 100)).rows;
+      assert.deepEqual(
+        later.map((r) => r.id),
+        all.filter((r) => Date.parse(String(r.attributes.updated_at)) >= Date.parse(since)).map((r) => r.id),
+        filter,
+      );
+      assert.ok(new Set(all.map((r) => r.attributes.status)).size === 2, 'live and draft forms');
+    });
+
+    void test("catalog variants and categories: every item's variants by item.id and include=variants; each item in its category", async () => {
+      const items = (await walkOnce('get_catalog_items', '/api/catalog-items', 100)).rows;
+      const variants = (await walkOnce('get_catalog_variants', '/api/catalog-variants', 100)).rows;
+      const named = items.flatMap((i) => ((i.relationships?.variants?.data ?? []) as Array<{ id: string }>).map((v) => v.id));
+      assert.deepEqual(named.sort(), variants.map((v) => v.id).sort(), "the items' variants are the variants listed");
+      const withVariants = items.filter((i) => (i.relationships?.variants?.data ?? []).length > 0);
+      const item = withVariants[0];
+      const byItem = await walk('get_catalog_variants', `/api/catalog-variants?${q({ filter: `equals(item.id,'${item.id}')` })}`, 100);
+      assert.deepEqual(
+        byItem.rows.map((v) => v.id).sort(),
+        (item.relationships!.variants!.data as Array<{ id: string }>).map((v) => v.id).sort(),
+        `variants of ${item.id}`,
+      );
+      const included = await getOk(
+        'get_catalog_items',
+        `/api/catalog-items?${q({ filter: `any(ids,['${item.id}'])`, include: 'variants' })}`,
+      );
+      assertValid('get_catalog_items', included, 'include=variants');
+      assert.deepEqual(
+        ((included.body as { included?: Array<{ id: string }> }).included ?? []).map((v) => v.id).sort(),
+        byItem.rows.map((v) => v.id).sort(),
+      );
+      const categories = (await walkOnce('get_catalog_categories', '/api/catalog-categories', 100)).rows;
+      assert.ok(categories.length > 1);
+      const home = await walk('get_catalog_categories', `/api/catalog-categories?${q({ filter: `equals(item.id,'${item.id}')` })}`, 100);
+      assert.equal(home.rows.length, 1, `${item.id} is in one category`);
+      const inIt = await walk('get_catalog_items', `/api/catalog-items?${q({ filter: `equals(category.id,'${home.rows[0].id}')` })}`, 100);
+      assert.ok(
+        inIt.rows.some((r) => r.id === item.id),
+        'and the category lists it',
+      );
+    });
+
+    void test('lists, segments, templates, tags, tag groups: sorts keep every row in order', async () => {
       const cases: Array<[string, string, string, number, string, boolean]> = [
         ['get_lists', '/api/lists', 'name', 10, 'lists', false],
         ['get_segments', '/api/segments', '-created', 10, 'segments', true],
         ['get_templates', '/api/templates', '-updated', 10, 'templates', true],
         ['get_tags', '/api/tags', 'name', 50, 'tags', false],
+        ['get_tag_groups', '/api/tag-groups', '-name', 25, 'tag_groups', false],
       ];
       for (const [op, path, sort, size, stream, isTime] of cases) {
         const { rows } = await walk(op, `${path}?sort=${sort}`, size);
@@ -415,7 +473,7 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       }
     });
 
-    void test('tags: starts-with(name,...) and lists: equals(name,...)', async () => {
+    void test('tags: starts-with(name,...), lists: equals(name,...), tag groups: equals(default|exclusive,true)', async () => {
       const tags = (await walkOnce('get_tags', '/api/tags', 50)).rows;
       const prefix = String(tags[0].attributes.name).slice(0, 2);
       const filter = `starts-with(name,'${prefix}')`;
@@ -425,6 +483,17 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       const name = lists.map((l) => String(l.attributes.name)).find((n) => !n.includes("'"))!;
       const byName = await walk('get_lists', `/api/lists?${q({ filter: `equals(name,'${name}')` })}`, 10);
       assert.ok(byName.rows.length >= 1 && byName.rows.every((r) => r.attributes.name === name), `equals(name,'${name}')`);
+      // tag groups: every account has exactly one default group; exclusive ones filter on the boolean
+      const groups = (await walkOnce('get_tag_groups', '/api/tag-groups', 25)).rows;
+      const defaults = await walk('get_tag_groups', `/api/tag-groups?${q({ filter: 'equals(default,true)' })}`, 25);
+      assert.deepEqual(
+        defaults.rows.map((g) => g.id),
+        groups.filter((g) => g.attributes.default === true).map((g) => g.id),
+      );
+      assert.equal(defaults.rows.length, 1, 'one default tag group');
+      const exclusive = await walk('get_tag_groups', `/api/tag-groups?${q({ filter: 'equals(exclusive,true)' })}`, 25);
+      assert.ok(exclusive.rows.length > 0 && exclusive.rows.length < groups.length, 'some tag groups are exclusive, not all');
+      assert.ok(exclusive.rows.every((g) => g.attributes.exclusive === true));
     });
 
     void test('memberships: sort=-joined_group_at and greater-or-equal(joined_group_at,T); the profile includes its list', async () => {

@@ -1,6 +1,6 @@
 /**
  * The official Klaviyo Node SDK (klaviyo-api 19.0.2, revision 2025-07-15), pointed at a real sandbox process, pages
- * through all 13 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
+ * through all 17 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
  * after `POST /__sandbox/advance` the truth moves and the SDK still finds it. If the SDK can sync the sandbox,
  * the sandbox speaks Klaviyo as the SDK understands it.
  */
@@ -12,6 +12,7 @@ import {
   CampaignsApi,
   CatalogsApi,
   EventsApi,
+  FormsApi,
   FlowsApi,
   ListsApi,
   MetricsApi,
@@ -44,6 +45,7 @@ function sdk(baseUrl: string) {
     metrics: new MetricsApi(session),
     tags: new TagsApi(session),
     catalogs: new CatalogsApi(session),
+    forms: new FormsApi(session),
   };
   for (const api of Object.values(apis)) api.basePath = baseUrl;
   return apis;
@@ -101,7 +103,22 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     }
     return out;
   };
-  const [profiles, lists, segments, campaignIds, flowIds, templates, events, metrics, tags, catalogItems] = await Promise.all([
+  const [
+    profiles,
+    lists,
+    segments,
+    campaignIds,
+    flowIds,
+    templates,
+    events,
+    metrics,
+    tags,
+    tagGroups,
+    catalogItems,
+    variants,
+    categories,
+    forms,
+  ] = await Promise.all([
     pageAll('profiles', (c) => k.profiles.getProfiles({ pageSize: 100, pageCursor: c })),
     pageAll('lists', (c) => k.lists.getLists({ pageCursor: c })),
     pageAll('segments', (c) => k.segments.getSegments({ pageCursor: c })),
@@ -111,7 +128,11 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     pageAll('events', (c) => k.events.getEvents({ pageCursor: c })),
     pageAll('metrics', (c) => k.metrics.getMetrics({ pageCursor: c })),
     pageAll('tags', (c) => k.tags.getTags({ pageCursor: c })),
+    pageAll('tag groups', (c) => k.tags.getTagGroups({ pageCursor: c })),
     pageAll('catalog items', (c) => k.catalogs.getCatalogItems({ pageCursor: c })),
+    pageAll('catalog variants', (c) => k.catalogs.getCatalogVariants({ pageCursor: c })),
+    pageAll('catalog categories', (c) => k.catalogs.getCatalogCategories({ pageCursor: c })),
+    pageAll('forms', (c) => k.forms.getForms({ pageSize: 100, pageCursor: c })),
   ]);
   const [listProfiles, segmentProfiles, campaignMessages] = await Promise.all([
     groupMembers(lists, (id, c) => k.lists.getProfilesForList(id, { pageSize: 100, pageCursor: c }), 'list'),
@@ -129,7 +150,11 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     events,
     metrics,
     tags,
+    tag_groups: tagGroups,
     catalog_items: catalogItems,
+    catalog_variants: variants,
+    catalog_categories: categories,
+    forms,
     list_profiles: listProfiles,
     segment_profiles: segmentProfiles,
     campaign_messages: campaignMessages,
@@ -167,7 +192,7 @@ after(async () => {
 
 void test('the official SDK reads every stream exactly as /__sandbox/truth says, before and after advance', async () => {
   const before = (await sandboxJson('GET', '/__sandbox/truth')) as Truth;
-  assert.equal(Object.keys(before).length, 13, `truth has ${Object.keys(before).join(', ')}`);
+  assert.equal(Object.keys(before).length, 17, `truth has ${Object.keys(before).join(', ')}`);
   const seen = summarize(await readAccount(sb.baseUrl));
   assert.deepEqual(seen, before, 'what the SDK read vs /__sandbox/truth');
 

@@ -106,7 +106,7 @@ function perSecond(rate: string): number {
 }
 
 void describe('stream table', () => {
-  void it('has the thirteen streams in the agreed order, reachable by name', () => {
+  void it('has the seventeen streams in the agreed order, reachable by name', () => {
     const expected = [
       'profiles',
       'lists',
@@ -117,7 +117,11 @@ void describe('stream table', () => {
       'events',
       'metrics',
       'tags',
+      'tag_groups',
       'catalog_items',
+      'catalog_variants',
+      'catalog_categories',
+      'forms',
       'list_profiles',
       'segment_profiles',
       'campaign_messages',
@@ -185,7 +189,11 @@ void describe('stream table', () => {
       events: 200,
       metrics: 200,
       tags: 50,
+      tag_groups: 25,
       catalog_items: 100,
+      catalog_variants: 100,
+      catalog_categories: 100,
+      forms: 100,
       list_profiles: 100,
       segment_profiles: 100,
       // the operation has no cursor: one page holds all of a campaign's messages (one, two for an A/B test)
@@ -230,12 +238,23 @@ void describe('stream table', () => {
     }
   });
 
-  void it('goes incremental exactly on profiles, events and templates, as issue #3 fixes them', () => {
+  void it('goes incremental exactly on profiles, events, templates (issue #3), forms and the memberships (issue #11)', () => {
     const cursors = Object.fromEntries(STREAMS.filter((s) => s.cursor).map((s) => [s.name, s.cursor]));
+    // memberships: a first run reads every member, and a run is a full refresh once the last is a week old
+    const joined = {
+      field: 'joined_group_at',
+      operator: 'greater-or-equal',
+      overlapSeconds: 0,
+      defaultLookbackDays: null,
+      fullRefreshEveryDays: 7,
+    };
     assert.deepEqual(cursors, {
       profiles: { field: 'updated', operator: 'greater-than', overlapSeconds: 1, defaultLookbackDays: 30 },
       templates: { field: 'updated', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 365 },
       events: { field: 'datetime', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 30 },
+      forms: { field: 'updated_at', operator: 'greater-or-equal', overlapSeconds: 0, defaultLookbackDays: 365 },
+      list_profiles: joined,
+      segment_profiles: joined,
     });
     assert.deepEqual(getStream('profiles').params, { 'additional-fields[profile]': 'subscriptions' });
     assert.deepEqual(getStream('events').relationshipColumns, { metric: 'metric_id', profile: 'profile_id' });
@@ -372,7 +391,11 @@ void describe('stream table', () => {
       events: 'windows',
       metrics: 'none',
       tags: 'none',
+      tag_groups: 'none',
       catalog_items: 'none',
+      catalog_variants: 'none',
+      catalog_categories: 'none',
+      forms: 'none',
       list_profiles: 'parent',
       segment_profiles: 'parent',
       campaign_messages: 'parent',

@@ -52,7 +52,15 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
   const plan = await planActivities.planReplication(input);
   Object.assign(progress, { name: plan.name, source: plan.source, target: plan.target, status: 'running' });
   for (const s of plan.streams) {
-    const p: StreamProgress = { stream: s.stream, mode: s.mode, object: s.objectName, status: 'pending', rows: 0, pages: 0 };
+    const p: StreamProgress = {
+      stream: s.stream,
+      mode: s.mode,
+      ...(s.fullRefreshDue ? { fullRefreshDue: s.fullRefreshDue } : {}),
+      object: s.objectName,
+      status: 'pending',
+      rows: 0,
+      pages: 0,
+    };
     progress.streams.push(p);
     byStream.set(s.stream, p);
   }

@@ -20,9 +20,13 @@ export function formatProgress(p: ReplicationProgress): string {
     ...(p.error ? [`failed: ${p.error}`] : []),
     ...p.streams.filter((s) => s.error).map((s) => `${s.stream} failed: ${s.error}`),
   ];
+  const due = p.streams.filter((s) => s.fullRefreshDue).map((s) => `${s.stream} runs as a full refresh: ${s.fullRefreshDue}`);
   const retries = p.streams.filter((s) => s.retrying).map((s) => `${s.stream} ${retryText(s.retrying!)} (${s.retrying!.workflowId})`);
   const route = p.source || p.target ? `, ${p.source} → ${p.target}` : '';
-  return [`${p.name} (${p.replicationId}): ${p.status}${route}`, line(header), ...rows.map(line), ...errors, ...retries].join('\n') + '\n';
+  return (
+    [`${p.name} (${p.replicationId}): ${p.status}${route}`, line(header), ...rows.map(line), ...due, ...errors, ...retries].join('\n') +
+    '\n'
+  );
 }
 
 export function registerStatusCommand(program: Command): void {

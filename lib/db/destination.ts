@@ -35,6 +35,7 @@ import {
 import {
   ensureStateTable,
   migrateStateTable,
+  lastFullRefresh,
   lockPartitionState,
   readTableState,
   saveState,
@@ -275,7 +276,8 @@ export class Destination {
           continue;
         }
         // a watermark counts only for the stream that wrote it, into the table as it still is
-        const watermark = targetExisted && prev?.stream === stream.name ? prev.watermark : null;
+        const ours = targetExisted && prev?.stream === stream.name;
+        const watermark = ours ? prev.watermark : null;
         const fresh: StateRow = {
           table: object.table,
           stream: stream.name,
@@ -291,6 +293,7 @@ export class Destination {
           pages: 0,
           status: 'running',
           updatedAt,
+          fullRefreshAt: ours ? lastFullRefresh([prev], stream.name) : null,
         };
         await saveState(trx, d, object.schema, fresh);
         states.push(fresh);
@@ -471,6 +474,15 @@ export class Destination {
   }
 
   /**
+   * When the table's last full refresh by the stream finished (ISO), or null if it never had one (nor a state table):
+   * what `full_refresh_every` is measured from.
+   */
+  async lastFullRefresh(object: ObjectName, stream: string): Promise<string | null> {
+    validateObjectName(object);
+    return lastFullRefresh(await readTableState(this.db, this.d, object.schema, object.table), stream);
+  }
+
+  /**
    * Ends a run once every partition is done. Full refresh: staging replaces the target in one transaction (rows
    * deleted in Klaviyo disappear). Both modes: each partition's watermark becomes the later of it and the run's
    * (already so for incremental streams sorted by their cursor, whose pages committed it).
@@ -516,6 +528,7 @@ export class Destination {
       }
       for (const s of states) {
         s.watermark = laterWatermark(s.watermark, s.runWatermark);
+        if (mode === 'full-refresh') s.fullRefreshAt = updatedAt;
         s.status = 'finished';
         s.updatedAt = updatedAt;
         await saveState(trx, d, object.schema, s);
@@ -554,6 +567,7 @@ export class Destination {
       status: 'finished',
       updatedAt,
       loopMark: null,
+      fullRefreshAt: input.mode === 'full-refresh' ? updatedAt : lastFullRefresh(table, input.stream.name),
     };
     await deletePartitions(
       trx,

@@ -43,6 +43,11 @@ export interface StateRow {
    * number of activity calls (lib/klaviyo/paging.ts)
    */
   loopMark: string | null;
+  /**
+   * when the last full refresh of the table by this stream finished (every run after it carries the time on), so
+   * an incremental stream with `full_refresh_every` knows when to read everything again; null: none yet
+   */
+  fullRefreshAt: string | null;
 }
 
 /** A partition of the run `model` belongs to, not read yet: no cursor, no watermark, no counts. */
@@ -77,6 +82,7 @@ const COLUMNS: Array<{ key: keyof StateRow; column: string; type: ColumnType; no
   { key: 'status', column: 'status', type: 'text', notNull: true },
   { key: 'updatedAt', column: 'updated_at', type: 'timestamp', notNull: true },
   { key: 'loopMark', column: 'loop_mark', type: 'text', added: true },
+  { key: 'fullRefreshAt', column: 'full_refresh_at', type: 'timestamp', added: true },
 ];
 
 const KEY = ['table_name', 'partition'];
@@ -148,6 +154,20 @@ async function rekeyByTable(trx: Knex.Transaction, d: Dialect, ref: TableRef, ex
     await trx.raw(`DROP TABLE ${tableSql(ref)}`);
     await trx.raw(`ALTER TABLE ${tableSql(rebuilt)} RENAME TO ${quoteIdent(ref.name)}`);
   }
+}
+
+/**
+ * When the table's last full refresh by `stream` finished, from its state rows; null if it never had one. A
+ * finished full refresh recorded before `full_refresh_at` existed counts by its rows' `updated_at`.
+ */
+export function lastFullRefresh(rows: StateRow[], stream: string): string | null {
+  let last: string | null = null;
+  for (const s of rows) {
+    if (s.stream !== stream) continue;
+    const at = s.fullRefreshAt ?? (s.mode === 'full-refresh' && s.status === 'finished' ? s.updatedAt : null);
+    if (at !== null && (last === null || Date.parse(at) > Date.parse(last))) last = at;
+  }
+  return last;
 }
 
 function fromDb(d: Dialect, row: Record<string, unknown>): StateRow {

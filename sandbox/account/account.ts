@@ -1,5 +1,5 @@
 import { CampaignMessages, CampaignModel } from './campaigns';
-import { CatalogModel } from './catalog';
+import { CatalogCategories, CatalogModel, CatalogVariants } from './catalog';
 import { IdsChecksum } from './checksum';
 import { Collection } from './collection';
 import { EventModel } from './events';
@@ -9,8 +9,9 @@ import { ShortIdPool } from './ids';
 import { MetricModel } from './metrics';
 import { ProfileModel } from './profiles';
 import { Rng, STREAM, rngFor } from './prng';
-import { TagModel } from './tags';
+import { TagGroupSource, TagModel } from './tags';
 import { TemplateModel } from './templates';
+import { FormModel } from './forms';
 import { isoSeconds } from './time';
 import {
   STREAM_NAMES,
@@ -55,6 +56,11 @@ function validate(options: AccountOptions): void {
   }
 }
 
+/** Forms are not a size of their own: about one per two flows (a preset's flows and forms grow together). */
+function formCount(sizes: SizeOptions): number {
+  return sizes.flows === 0 ? 0 : Math.max(2, Math.round(sizes.flows / 2));
+}
+
 /** Up to n distinct live slots of `table`, drawn from r. */
 function pickLive(r: Rng, table: Collection, n: number): number[] {
   return r.sample(Array.from(table.liveSlots()), n);
@@ -75,7 +81,11 @@ export class SyntheticAccount implements Account {
   readonly events: Collection;
   readonly metrics: Collection;
   readonly tags: Collection;
+  readonly tagGroups: Collection;
   readonly catalogItems: Collection;
+  readonly catalogVariants: Collection;
+  readonly forms: Collection;
+  readonly catalogCategories: Collection;
   private readonly seed: number;
   private currentVersion = 0;
   /** Epoch seconds of the latest instant the account has written; `advance` may not go back before it. */
@@ -88,6 +98,8 @@ export class SyntheticAccount implements Account {
     templates: TemplateModel;
     events: EventModel;
     tags: TagModel;
+    variants: CatalogVariants;
+    forms: FormModel;
   };
 
   constructor(options: AccountOptions) {
@@ -104,6 +116,7 @@ export class SyntheticAccount implements Account {
     const tags = new TagModel(seed, sizes.tags);
     this.tags = new Collection('tags', tags, version);
     tags.attach(this.tags);
+    this.tagGroups = new Collection('tag groups', new TagGroupSource(tags), version);
     const metrics = new MetricModel(seed, sizes.metrics, anchorSec, ids);
     this.metrics = new Collection('metrics', metrics, version);
 
@@ -125,6 +138,9 @@ export class SyntheticAccount implements Account {
 
     const catalog = new CatalogModel(seed, sizes.catalogItems, anchorSec);
     this.catalogItems = new Collection('catalog items', catalog, version);
+    const variants = new CatalogVariants(catalog, seed);
+    this.catalogVariants = new Collection('catalog variants', variants, version);
+    this.catalogCategories = new Collection('catalog categories', new CatalogCategories(catalog, anchorSec), version);
     const campaigns = new CampaignModel(seed, sizes.campaigns, anchorSec, [...lists.ids, ...segments.ids], tags);
     this.campaigns = new Collection('campaigns', campaigns, version);
     this.flows = new Collection('flows', new FlowModel(seed, sizes.flows, anchorSec, ids, tags), version);
@@ -139,7 +155,10 @@ export class SyntheticAccount implements Account {
       lists,
     });
     this.events = new Collection('events', events, version);
-    this.m = { profiles, lists, segments, templates, events, tags };
+    // drawn last from the short-id pool, so the ids of everything before are what they were without forms
+    const forms = new FormModel(seed, formCount(sizes), anchorSec, ids);
+    this.forms = new Collection('forms', forms, version);
+    this.m = { profiles, lists, segments, templates, events, tags, variants, forms };
   }
 
   get version(): number {
@@ -163,7 +182,6 @@ export class SyntheticAccount implements Account {
   }
 
   lookup(type: string, id: string): Row | undefined {
-    if (type === 'tag-group') return this.m.tags.groupRow(id);
     const table = this.byType()[type];
     if (!table) return undefined;
     const slot = table.slotOf(id);
@@ -181,7 +199,11 @@ export class SyntheticAccount implements Account {
       event: this.events,
       metric: this.metrics,
       tag: this.tags,
+      'tag-group': this.tagGroups,
       'catalog-item': this.catalogItems,
+      'catalog-variant': this.catalogVariants,
+      'catalog-category': this.catalogCategories,
+      form: this.forms,
     };
   }
 
@@ -240,12 +262,19 @@ export class SyntheticAccount implements Account {
 
     let catalogItemsDeleted = 0;
     for (const slot of pickLive(r, this.catalogItems, amount(this.catalogItems.count(), 0.005))) {
-      if (this.catalogItems.delete(slot)) catalogItemsDeleted++;
+      if (this.catalogItems.delete(slot)) {
+        catalogItemsDeleted++;
+        // an item's variants go with it
+        for (const v of this.m.variants.slotsOf(slot)) this.catalogVariants.delete(v);
+      }
     }
     let tagsDeleted = 0;
     for (const slot of pickLive(r, this.tags, Math.min(this.tags.count(), Math.max(1, Math.round(scale))))) {
       if (this.tags.delete(slot)) tagsDeleted++;
     }
+    // drawn after everything else, so the other changes are those of an account without forms
+    const editedForms = pickLive(r, this.forms, amount(this.forms.count(), 0.1));
+    for (const f of editedForms) this.m.forms.touch(f, atSec);
 
     this.currentVersion++;
     this.clock = atSec;
@@ -259,6 +288,7 @@ export class SyntheticAccount implements Account {
       eventsAppended: eventCount,
       catalogItemsDeleted,
       tagsDeleted,
+      formsUpdated: editedForms.length,
     };
   }
 
@@ -274,7 +304,11 @@ export class SyntheticAccount implements Account {
       events: this.events,
       metrics: this.metrics,
       tags: this.tags,
+      tag_groups: this.tagGroups,
       catalog_items: this.catalogItems,
+      catalog_variants: this.catalogVariants,
+      catalog_categories: this.catalogCategories,
+      forms: this.forms,
     };
     const value = {} as Record<StreamName, StreamTruth>;
     for (const name of STREAM_NAMES) {

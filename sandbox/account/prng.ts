@@ -109,6 +109,7 @@ export const STREAM = {
   metric: 24,
   tag: 25,
   catalog: 26,
+  form: 27,
   eventTime: 30,
   eventBody: 31,
   eventUuid: 32,

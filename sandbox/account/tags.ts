@@ -65,11 +65,46 @@ export class TagModel implements Source {
     return this.table ? picked.filter((id) => this.table?.slotOf(id) !== undefined) : picked;
   }
 
+  groupCount(): number {
+    return this.groupIds.length;
+  }
+
+  groupId(g: number): string {
+    return this.groupIds[g];
+  }
+
   /** A tag group resource, for `included`. */
   groupRow(id: string): Row | undefined {
     const g = this.groupIds.indexOf(id);
     if (g < 0) return undefined;
     const { name, exclusive, default: isDefault } = TAG_GROUPS[g];
     return { type: 'tag-group', id, attributes: { name, exclusive, default: isDefault } };
+  }
+}
+
+/**
+ * The account's tag groups, as `GET /api/tag-groups` lists them: the default group and the others of the
+ * vocabulary, whether or not a tag is in them (Klaviyo lists empty groups too). They never change.
+ */
+export class TagGroupSource implements Source {
+  readonly keyFields = ['name'] as const;
+
+  constructor(private readonly tags: TagModel) {}
+
+  slots(): number {
+    return this.tags.groupCount();
+  }
+
+  id(i: number): string {
+    return this.tags.groupId(i);
+  }
+
+  key(i: number, field: string): SortKey {
+    if (field !== 'name') throw new Error(`tag groups: no sort key '${field}'`);
+    return TAG_GROUPS[i].name;
+  }
+
+  row(i: number): Row {
+    return this.tags.groupRow(this.tags.groupId(i))!;
   }
 }

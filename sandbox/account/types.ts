@@ -17,7 +17,11 @@ export const STREAM_NAMES = [
   'events',
   'metrics',
   'tags',
+  'tag_groups',
   'catalog_items',
+  'catalog_variants',
+  'catalog_categories',
+  'forms',
   'list_profiles',
   'segment_profiles',
   'campaign_messages',
@@ -109,6 +113,7 @@ export interface AdvanceSummary {
   eventsAppended: number;
   catalogItemsDeleted: number;
   tagsDeleted: number;
+  formsUpdated: number;
 }
 
 export interface Account {
@@ -125,6 +130,10 @@ export interface Account {
   events: Table;
   metrics: Table;
   tags: Table;
+  tagGroups: Table;
+  catalogVariants: Table;
+  catalogCategories: Table;
+  forms: Table;
   catalogItems: Table;
   /**
    * Members of a list (or segment): rows of type 'profile' whose attributes are the profile's plus

@@ -54,7 +54,11 @@ const TABLES: Record<string, (account: Account, parentId: string | null) => Tabl
   get_events: (a) => a.events,
   get_metrics: (a) => a.metrics,
   get_tags: (a) => a.tags,
+  get_tag_groups: (a) => a.tagGroups,
   get_catalog_items: (a) => a.catalogItems,
+  get_catalog_variants: (a) => a.catalogVariants,
+  get_catalog_categories: (a) => a.catalogCategories,
+  get_forms: (a) => a.forms,
   get_messages_for_campaign: (a, id) => a.campaignMessages(id!),
 };
 

@@ -14,7 +14,7 @@ import { ApiError, injectedFault, invalid, methodNotAllowed, notFound, serverErr
 import { FaultInjector, spoilAnswer, type FaultConfig } from './faults';
 import { Latency, type LatencyModel } from './latency';
 import { RangeCache } from './listing';
-import { route, type Operation } from './operations';
+import { OPERATIONS, route, type Operation } from './operations';
 import { parseQuery } from './query';
 import { RateLimiter, type RateLimitMode, type RateTier } from './ratelimit';
 import { RequestStats } from './stats';
@@ -134,7 +134,7 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '?', 'GET', rawPath);
     if (!found)
       throw notFound(
-        `No API endpoint at ${rawPath}. The sandbox serves the 14 GET operations of revision 2025-07-15 (e.g. /api/profiles).`,
+        `No API endpoint at ${rawPath}. The sandbox serves the ${OPERATIONS.length} GET operations of revision 2025-07-15 (e.g. /api/profiles).`,
       );
     const { operation } = found;
     const apiKey = authenticate(req.headers.authorization, keys, operation);
