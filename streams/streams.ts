@@ -299,6 +299,20 @@ const TABLE: StreamDef[] = [
     scopes: ['campaigns:read'],
     rateLimit: { burst: 10, steady: 150 },
   },
+  {
+    name: 'flow_actions',
+    description: "Flows' steps (send, delay, split, update): type, status, settings and send options, one row per (flow_id, id)",
+    operation: 'get_actions_for_flow',
+    path: '/api/flows/{id}/flow-actions',
+    resourceType: 'flow-action',
+    primaryKey: ['flow_id', 'id'],
+    // a flow has a handful of steps: one page each, paged by the stream workflow, many flows at once
+    partitioning: { kind: 'parent', stream: 'flows', column: 'flow_id', onParentNotFound: 'empty', fanOut: false },
+    pageSize: 50,
+    servedPageSize: 50,
+    scopes: ['flows:read'],
+    rateLimit: { burst: 3, steady: 60 },
+  },
 ];
 
 function deepFreeze<T>(value: T): T {

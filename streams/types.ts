@@ -21,7 +21,8 @@ export type StreamName =
   | 'forms'
   | 'list_profiles'
   | 'segment_profiles'
-  | 'campaign_messages';
+  | 'campaign_messages'
+  | 'flow_actions';
 
 export type Mode = 'full-refresh' | 'incremental';
 

@@ -1,5 +1,5 @@
 /**
- * `klaviyo-sync discover` as a real process: all 17 streams, with endpoint, scopes, rate tier and page size as the
+ * `klaviyo-sync discover` as a real process: all 18 streams, with endpoint, scopes, rate tier and page size as the
  * Klaviyo contract (spec/klaviyo/endpoints.json) gives them, and key, cursor and parent as the stream table does.
  */
 import { test } from 'node:test';
@@ -33,14 +33,14 @@ const operations = new Map(
   ),
 );
 
-void test('discover --json lists the 17 streams with the values of the Klaviyo contract and the stream table', async () => {
+void test('discover --json lists the 18 streams with the values of the Klaviyo contract and the stream table', async () => {
   const { stdout } = await run(['discover', '--json']);
   const streams = JSON.parse(stdout) as DiscoveredStream[];
   assert.deepEqual(
     streams.map((s) => s.name),
     [...STREAM_NAMES],
   );
-  assert.equal(streams.length, 17);
+  assert.equal(streams.length, 18);
 
   for (const s of streams) {
     const op = operations.get(s.operation);
@@ -89,6 +89,7 @@ void test('discover --json lists the 17 streams with the values of the Klaviyo c
     list_profiles: { field: 'joined_group_at', operator: 'greater-or-equal' },
     segment_profiles: { field: 'joined_group_at', operator: 'greater-or-equal' },
     campaign_messages: null,
+    flow_actions: null,
   });
   assert.deepEqual(
     streams.filter((s) => s.parent).map((s) => [s.name, s.parent, s.primaryKey]),
@@ -96,6 +97,7 @@ void test('discover --json lists the 17 streams with the values of the Klaviyo c
       ['list_profiles', 'lists', ['list_id', 'profile_id']],
       ['segment_profiles', 'segments', ['segment_id', 'profile_id']],
       ['campaign_messages', 'campaigns', ['campaign_id', 'id']],
+      ['flow_actions', 'flows', ['flow_id', 'id']],
     ],
   );
   assert.equal(byName.get('catalog_items')!.endpoint, '/api/catalog-items');
@@ -105,7 +107,7 @@ void test('discover --json lists the 17 streams with the values of the Klaviyo c
 void test('discover prints a table: a header and one row per stream with endpoint, key, cursor, parent, page size, rate and scopes', async () => {
   const [{ stdout }, help] = await Promise.all([run(['discover']), run(['discover', '--help'])]);
   const lines = stdout.trimEnd().split('\n');
-  assert.equal(lines.length, 18, stdout);
+  assert.equal(lines.length, 19, stdout);
   assert.match(
     lines[0],
     /^STREAM\s+ENDPOINT\s+MODES\s+PRIMARY KEY\s+CURSOR\s+PARENT\s+PAGE SIZE\s+RATE \(BURST, STEADY\)\s+SCOPES\s+DESCRIPTION$/,

@@ -1,5 +1,5 @@
 /**
- * Holds a real sandbox process to Klaviyo's published contract (openapi 2025-07-15): every one of the 18 GET
+ * Holds a real sandbox process to Klaviyo's published contract (openapi 2025-07-15): every one of the 19 GET
  * operations answers documents that validate against the spec's 200 schema on its first, a middle and its last page;
  * pages have the documented sizes; `links.next` carries the query and vanishes on the last page; filters, sorts,
  * includes and additional-fields do what they say; and error bodies validate against ClientError.
@@ -334,6 +334,50 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
           }
         }
       }
+    });
+
+    void test("flow actions: each flow's steps, the ones its relationship names, valid; sorted and filtered", async () => {
+      const flows = [
+        ...(await walk('get_flows', `/api/flows?${q({ filter: 'equals(archived,false)' })}`, 50)).rows,
+        ...(await walk('get_flows', `/api/flows?${q({ filter: 'equals(archived,true)' })}`, 50)).rows,
+      ];
+      let steps = 0;
+      for (const f of flows) {
+        const { rows } = await walk('get_actions_for_flow', `/api/flows/${f.id}/flow-actions?page[size]=50`, 50);
+        assert.deepEqual(
+          rows.map((a) => a.id).sort(),
+          (f.relationships?.['flow-actions']?.data ?? []).map((a: { id: string }) => a.id).sort(),
+          `flow ${f.id}: the steps its relationship names`,
+        );
+        assert.ok(
+          rows.every((a) => a.attributes.status === f.attributes.status),
+          "a step has its flow's status",
+        );
+        steps += rows.length;
+      }
+      assert.equal(steps, truth.flow_actions.count);
+      const busy = flows.find((f) => (f.relationships?.['flow-actions']?.data ?? []).length > 2)!;
+      const sorted = (await walk('get_actions_for_flow', `/api/flows/${busy.id}/flow-actions?sort=-action_type`, 50)).rows;
+      assertOrdered(
+        sorted.map((a) => String(a.attributes.action_type)),
+        true,
+        'sort=-action_type',
+      );
+      const sends = await walk(
+        'get_actions_for_flow',
+        `/api/flows/${busy.id}/flow-actions?${q({ filter: "equals(action_type,'SEND_EMAIL')" })}`,
+        50,
+      );
+      assert.deepEqual(
+        sends.rows.map((a) => a.id).sort(),
+        sorted
+          .filter((a) => a.attributes.action_type === 'SEND_EMAIL')
+          .map((a) => a.id)
+          .sort(),
+      );
+      assert.ok(sends.rows.length > 0, 'a flow starts with a send');
+      const missing = await get('/api/flows/NOPE00/flow-actions');
+      assert.equal(missing.status, 404);
     });
 
     void test("campaign messages: every campaign's messages in one page, valid, each the channel's definition", async () => {

@@ -836,6 +836,7 @@ void describe('/__sandbox endpoints', () => {
       'catalog_items',
       'catalog_variants',
       'events',
+      'flow_actions',
       'flows',
       'forms',
       'list_profiles',

@@ -106,7 +106,7 @@ function perSecond(rate: string): number {
 }
 
 void describe('stream table', () => {
-  void it('has the seventeen streams in the agreed order, reachable by name', () => {
+  void it('has the eighteen streams in the agreed order, reachable by name', () => {
     const expected = [
       'profiles',
       'lists',
@@ -125,6 +125,7 @@ void describe('stream table', () => {
       'list_profiles',
       'segment_profiles',
       'campaign_messages',
+      'flow_actions',
     ];
     assert.deepEqual(
       STREAMS.map((s) => s.name),
@@ -198,6 +199,7 @@ void describe('stream table', () => {
       segment_profiles: 100,
       // the operation has no cursor: one page holds all of a campaign's messages (one, two for an A/B test)
       campaign_messages: 2,
+      flow_actions: 50,
     });
     for (const s of STREAMS) {
       const op = operationOf(s);
@@ -399,6 +401,7 @@ void describe('stream table', () => {
       list_profiles: 'parent',
       segment_profiles: 'parent',
       campaign_messages: 'parent',
+      flow_actions: 'parent',
     });
     assert.deepEqual(partitionsOf(getStream('tags')).fixedKeys, ['']);
     assert.deepEqual(partitionsOf(getStream('tags')).request(''), {});

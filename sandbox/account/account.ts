@@ -3,7 +3,7 @@ import { CatalogCategories, CatalogModel, CatalogVariants } from './catalog';
 import { IdsChecksum } from './checksum';
 import { Collection } from './collection';
 import { EventModel } from './events';
-import { FlowModel } from './flows';
+import { FlowActions, FlowModel } from './flows';
 import { ListModel, SegmentModel, type GroupMembers } from './groups';
 import { ShortIdPool } from './ids';
 import { MetricModel } from './metrics';
@@ -181,6 +181,12 @@ export class SyntheticAccount implements Account {
     return campaign && new Collection('campaign_messages', new CampaignMessages(campaign), () => this.currentVersion);
   }
 
+  flowActions(flowId: string): Table | undefined {
+    const slot = this.flows.slotOf(flowId);
+    const flow = slot === undefined ? undefined : this.flows.row(slot);
+    return flow && new Collection('flow_actions', new FlowActions(flow, this.seed), () => this.currentVersion);
+  }
+
   lookup(type: string, id: string): Row | undefined {
     const table = this.byType()[type];
     if (!table) return undefined;
@@ -294,7 +300,7 @@ export class SyntheticAccount implements Account {
 
   truth(): Record<StreamName, StreamTruth> {
     if (this.truthCache?.version === this.currentVersion) return this.truthCache.value;
-    const tables: Record<Exclude<StreamName, 'list_profiles' | 'segment_profiles' | 'campaign_messages'>, Collection> = {
+    const tables: Record<Exclude<StreamName, 'list_profiles' | 'segment_profiles' | 'campaign_messages' | 'flow_actions'>, Collection> = {
       profiles: this.profiles,
       lists: this.lists,
       segments: this.segments,
@@ -319,6 +325,12 @@ export class SyntheticAccount implements Account {
           const prefix = `${model.ids[g]}:`;
           for (const slot of members.table.liveSlots()) sum.add(prefix + members.id(slot));
         });
+      } else if (name === 'flow_actions') {
+        for (const slot of this.flows.liveSlots()) {
+          const flow = this.flows.row(slot)!;
+          const actions = new FlowActions(flow, this.seed);
+          for (let k = 0; k < actions.slots(); k++) sum.add(`${flow.id}:${actions.id(k)}`);
+        }
       } else if (name === 'campaign_messages') {
         for (const slot of this.campaigns.liveSlots()) {
           const campaign = this.campaigns.row(slot)!;

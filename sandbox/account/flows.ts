@@ -2,7 +2,7 @@ import type { Source } from './collection';
 import { DrawnIdModel } from './drawn';
 import { sortKey, type SortKeys } from './overlay';
 import type { ShortIdPool } from './ids';
-import { STREAM, rngFor } from './prng';
+import { type Rng, STREAM, rngFor } from './prng';
 import type { TagModel } from './tags';
 import { DAY, between, isoSeconds } from './time';
 import type { Row, SortKey } from './types';
@@ -81,6 +81,84 @@ export class FlowModel extends DrawnIdModel implements Source {
         trigger_type: plan.trigger,
       },
       relationships: { 'flow-actions': actions, tags: this.tags.liveSample(r, r.int(3)).map((t) => ({ type: 'tag', id: t })) },
+      hidden: { id },
+    };
+  }
+}
+
+const ACTION_SORT_FIELDS = ['action_type', 'created', 'status', 'updated'] as const;
+
+/** What each kind of step does, and its settings (Klaviyo's `settings` object is free-form per action type). */
+const ACTION_KINDS: ReadonlyArray<{ type: string; settings: (r: Rng) => Record<string, unknown> | null; sends: boolean }> = [
+  { type: 'SEND_EMAIL', settings: () => null, sends: true },
+  {
+    type: 'TIME_DELAY',
+    settings: (r) => ({ delay_seconds: r.pick([3600, 86_400, 3 * 86_400, 7 * 86_400]), timezone: 'recipient' }),
+    sends: false,
+  },
+  { type: 'SEND_SMS', settings: () => null, sends: true },
+  { type: 'CONDITIONAL_SPLIT', settings: (r) => ({ condition: r.pick(['placed_order', 'opened_email', 'in_list']) }), sends: false },
+  { type: 'UPDATE_PROFILE', settings: (r) => ({ property: r.pick(['vip', 'winback_sent', 'last_flow']) }), sends: false },
+];
+
+/**
+ * The steps of one flow, as `GET /api/flows/{id}/flow-actions` lists them: the flow row's `flow-actions` ids, each
+ * a step whose type, status and times follow from the flow (a live flow's steps are live, others draft or manual).
+ */
+export class FlowActions implements Source {
+  readonly keyFields = ACTION_SORT_FIELDS;
+  private readonly ids: Array<{ type: string; id: string }>;
+
+  constructor(
+    private readonly flow: Row,
+    private readonly seed: number,
+  ) {
+    const data = flow.relationships?.['flow-actions'];
+    this.ids = Array.isArray(data) ? data : [];
+  }
+
+  slots(): number {
+    return this.ids.length;
+  }
+
+  id(k: number): string {
+    return this.ids[k].id;
+  }
+
+  private times(k: number): { created: number; updated: number } {
+    const a = this.flow.attributes as { created: string; updated: string };
+    const created = Date.parse(a.created) / 1000 + k * 60;
+    return { created, updated: Math.max(created, Date.parse(a.updated) / 1000) };
+  }
+
+  key(k: number, field: string): SortKey {
+    const row = this.row(k).attributes as Record<string, unknown>;
+    if (field === 'created' || field === 'updated') return this.times(k)[field];
+    if (field === 'action_type' || field === 'status') return row[field] as string;
+    throw new Error(`flow actions: no sort key '${field}'`);
+  }
+
+  row(k: number): Row {
+    const id = this.ids[k].id;
+    const r = rngFor(this.seed, STREAM.flow, Number(id), 3);
+    // a flow starts with a send, and alternates sends with the other steps
+    const kind = k === 0 ? ACTION_KINDS[0] : ACTION_KINDS[r.int(ACTION_KINDS.length)];
+    const status = String((this.flow.attributes as { status: string }).status);
+    const { created, updated } = this.times(k);
+    return {
+      type: 'flow-action',
+      id,
+      attributes: {
+        action_type: kind.type,
+        status,
+        created: isoSeconds(created),
+        updated: isoSeconds(updated),
+        settings: kind.settings(r),
+        tracking_options: null,
+        send_options: kind.sends ? { use_smart_sending: r.chance(0.8), is_transactional: false } : null,
+        badge_options: null,
+        render_options: null,
+      },
       hidden: { id },
     };
   }

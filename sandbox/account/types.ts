@@ -25,6 +25,7 @@ export const STREAM_NAMES = [
   'list_profiles',
   'segment_profiles',
   'campaign_messages',
+  'flow_actions',
 ] as const;
 export type StreamName = (typeof STREAM_NAMES)[number];
 
@@ -143,13 +144,15 @@ export interface Account {
   segmentMembers(segmentId: string): Table | undefined;
   /** The messages of a campaign (archived ones too). Undefined for an unknown campaign. */
   campaignMessages(campaignId: string): Table | undefined;
+  /** The steps of a flow. Undefined for an unknown flow. */
+  flowActions(flowId: string): Table | undefined;
   /** Any resource by type and id (for `GET /api/profiles/{id}` and for `included`). */
   lookup(type: string, id: string): Row | undefined;
   /** Move the clock: update some profiles, templates, lists and memberships; append events; delete a few rows. */
   advance(options?: { at?: Date; scale?: number }): AdvanceSummary;
   /**
    * Per stream: live row count and checksum of ids (list_profiles / segment_profiles ids are `<group id>:<profile id>`,
-   * campaign_messages ids `<campaign id>:<message id>`).
+   * campaign_messages ids `<campaign id>:<message id>`, flow_actions ids `<flow id>:<action id>`).
    */
   truth(): Record<StreamName, StreamTruth>;
 }

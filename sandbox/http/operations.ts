@@ -60,6 +60,7 @@ const TABLES: Record<string, (account: Account, parentId: string | null) => Tabl
   get_catalog_categories: (a) => a.catalogCategories,
   get_forms: (a) => a.forms,
   get_messages_for_campaign: (a, id) => a.campaignMessages(id!),
+  get_actions_for_flow: (a, id) => a.flowActions(id!),
 };
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Klaviyo faults from the sandbox at 5%, 10% and 20% of requests: 500 and 503, connection resets, answers slower
  * than the client's request timeout, 429s with Retry-After (a burst of them at the start of each run, then a share).
- * Each rate replicates all 17 streams into a schema of its own in Postgres, with a `klaviyo-sync worker` process:
+ * Each rate replicates all 18 streams into a schema of its own in Postgres, with a `klaviyo-sync worker` process:
  * the tables must be exact (count and ids checksum per stream against /__sandbox/truth), and the retries, the
  * requests beyond those a run without faults sends, are counted and bounded by twice the faults injected (the
  * sandbox's stats count them by kind). The 429s: a share of them, and a burst of five in a row once pages are
@@ -87,7 +87,7 @@ async function replicate(
 
 let baseline: { requests: number; ok: number } | undefined;
 
-void test('no faults: the requests a replication of all 17 streams sends', async () => {
+void test('no faults: the requests a replication of all 18 streams sends', async () => {
   await stack.sandbox.admin('faults', {});
   const before = await sandboxStats(stack.sandbox.baseUrl);
   const run = await replicate('base');
@@ -117,7 +117,7 @@ for (const rate of [0.05, 0.1, 0.2]) {
   void test(`faults at ${pct}%: exact tables, retries bounded by the faults injected`, async () => {
     assert.ok(baseline, 'the baseline ran');
     // of the share: 500 and 503 (30% and 20%), resets (20%), 429 with Retry-After (30%); and apart from those, a
-    // quarter of the share answers after the client's timeout. Once pages are being read (the pre-check's ten
+    // quarter of the share answers after the client's timeout. Once pages are being read (the pre-check's
     // probes and some pages answered), a burst of five 429s in a row.
     const config = {
       '500': rate * 0.3,
