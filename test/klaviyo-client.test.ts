@@ -726,27 +726,19 @@ async function walk(client: KlaviyoClient, firstUrl: string, operation: string):
 /** Every stream through firstPageUrl (partitions, parents, params) and links.next, as truth would count it. */
 async function readAccount(client: KlaviyoClient, baseUrl: string): Promise<Record<string, { count: number; checksum: string }>> {
   const seen: Record<string, string[]> = {};
-  /** each stream's resource ids as the API gives them: a child's partitions are its parent's (flow steps') ids */
-  const own: Record<string, string[]> = {};
   for (const stream of STREAMS) {
     const ids: string[] = [];
-    const rowIds: string[] = [];
     const parts = partitionsOf(stream);
     const parent = parentOf(stream);
     // a stream read in time windows is, as a full refresh reads it, the one unbounded listing ''
     const keys =
-      parts.fixedKeys ??
-      (parent ? [...new Set(own[parent.stream] ?? assert.fail(`${stream.name} before its parent`))] : parts.windows ? [''] : []);
+      parts.fixedKeys ?? (parent ? (seen[parent.stream] ?? assert.fail(`${stream.name} before its parent`)) : parts.windows ? [''] : []);
     for (const key of keys) {
       const { parentId, partitionFilter } = parts.request(key);
       const url = firstPageUrl(baseUrl, stream, { parentId, partitionFilter, since: null, now: new Date() });
-      for (const row of await walk(client, url, stream.operation)) {
-        ids.push(parentId ? `${parentId}:${row.id}` : row.id);
-        rowIds.push(row.id);
-      }
+      for (const row of await walk(client, url, stream.operation)) ids.push(parentId ? `${parentId}:${row.id}` : row.id);
     }
     seen[stream.name] = ids;
-    own[stream.name] = rowIds;
   }
   return Object.fromEntries(
     Object.entries(seen).map(([name, ids]) => {
