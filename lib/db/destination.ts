@@ -21,7 +21,7 @@ import { baseColumns, includedLookup, pageColumns, toRow, type ColumnDef, type K
 import { cachedColumns, forgetColumns, recordColumns, type TableColumns } from './column-cache';
 import { processDatabases, type DatabasePools, type Target } from './connect';
 import { systemNow, type Now } from '../clock';
-import { createTable, dialectFor, schemaOf, tableOf, type Dialect } from './dialect';
+import { createTable, dialectFor, schemaOf, tableOf, type Dialect, type EncodedPage, type TypedColumn } from './dialect';
 import {
   primaryKeyName,
   stagingTable,
@@ -129,9 +129,14 @@ const MODES: readonly Mode[] = ['full-refresh', 'incremental'];
 
 /** A page made ready for writing: everything that does not depend on the database, computed once per page. */
 interface PageToWrite {
+  /** the page's input without its resources (the rows hold what is needed of them) */
   input: WritePageInput;
   where: string;
-  rows: Row[];
+  /** the rows, unless `encoded` holds them already (then null: the rows are garbage by the time the page waits) */
+  rows: Row[] | null;
+  /** the rows encoded for the dialect's upsert with the cached column types, when the cache covered every column */
+  encoded: EncodedPage | undefined;
+  rowCount: number;
   columns: ColumnDef[];
   pageMax: string | null;
   syncedAt: Date;
@@ -180,22 +185,32 @@ function dedupe(rows: Row[], primaryKey: string[]): Row[] {
 }
 
 /** Encodes a page's rows for the driver and upserts them on the primary key. */
-async function upsert(
-  trx: Knex.Transaction,
-  d: Dialect,
-  ref: TableRef,
-  rows: Row[],
-  columns: string[],
-  types: TableColumns,
-  primaryKey: string[],
-): Promise<void> {
-  // the column types looked up once per page, not once per value
-  await d.upsert(
-    trx,
-    ref,
-    rows,
-    columns.map((c) => [c, types.get(c) ?? 'text'] as const),
-    primaryKey,
+/** The page's columns typed by `types`, or undefined when one of them is not there. */
+function typedColumns(columns: readonly ColumnDef[], types: TableColumns): TypedColumn[] | undefined {
+  const typed: TypedColumn[] = [];
+  for (const c of columns) {
+    const type = types.get(c.name);
+    if (type === undefined) return undefined;
+    typed.push([c.name, type]);
+  }
+  return typed;
+}
+
+/**
+ * The page encoded for the table's columns as the transaction found them: as encoded before it when those types are
+ * the ones it was encoded with, else from its rows. A page encoded early has no rows left to encode again; should the
+ * catalog read afresh (a table recreated behind our back) disagree with its types, the attempt fails and the
+ * activity's retry fetches the page again, its cursor unchanged.
+ */
+function encodedFor(d: Dialect, page: PageToWrite, existing: TableColumns, where: string): EncodedPage {
+  const { encoded, rows, columns } = page;
+  if (encoded) {
+    if (encoded.columns.every(([name, type]) => existing.get(name) === type)) return encoded;
+    throw new Error(`${where}: the table's column types changed while the page was written; fetch and write it again`);
+  }
+  return d.encodePage(
+    rows!,
+    columns.map((c) => [c.name, existing.get(c.name) ?? 'text'] as const),
   );
 }
 
@@ -338,14 +353,20 @@ export class Destination {
     const window = mode === 'incremental' && stream.cursor && isWindowKey(partition) ? parseWindowKey(partition) : null;
     const field = stream.cursor?.field;
     const inWindow = window && field ? rows.filter((r) => !pastWindow(window, r[field])) : rows;
-    const input = inWindow.length < rows.length ? { ...given, nextUrl: null, done: true } : given;
+    // the resources stay behind: the rows hold what is kept of them
+    const input = { ...given, resources: [], included: undefined, ...(inWindow.length < rows.length ? { nextUrl: null, done: true } : {}) };
     rows = inWindow;
     const columns = pageColumns(stream, rows);
     const pageMax = pageWatermark(stream, rows, syncedAt);
-    const page: PageToWrite = { input, where, rows, columns, pageMax, syncedAt };
     const ref = mode === 'full-refresh' ? stagingTable(this.d.kind, object) : targetTable(this.d.kind, object);
-
     const lookup = cachedColumns(this.db, ref);
+    // Encoded now, with the cached types, if they cover the page: a page waits for one of the pool's connections
+    // (behind the pages of 48 slots) holding only its encoded form, so its resources and rows die young instead of
+    // being promoted and collected later (the worker's peak memory). Otherwise the transaction encodes the rows.
+    const cachedTypes = lookup.columns && typedColumns(columns, lookup.columns);
+    const encoded = cachedTypes ? this.d.encodePage(rows, cachedTypes) : undefined;
+    const page: PageToWrite = { input, where, rows: encoded ? null : rows, encoded, rowCount: rows.length, columns, pageMax, syncedAt };
+    rows = [];
     try {
       const { result, tableColumns } = await this.writePageOnce(page, object, ref, lookup.columns);
       recordColumns(this.db, ref, tableColumns, lookup);
@@ -373,7 +394,7 @@ export class Destination {
     ref: TableRef,
     known: TableColumns | undefined,
   ): Promise<{ result: WritePageResult; tableColumns: TableColumns }> {
-    const { input, where, rows, columns, pageMax, syncedAt } = page;
+    const { input, where, rowCount, columns, pageMax, syncedAt } = page;
     const { stream, mode, runId, partition, nextUrl, done } = input;
     // incremental pages land in the target, so with a listing sorted by the cursor the page is safe progress at once
     const perPage = mode === 'incremental' && watermarkPerPage(stream);
@@ -407,16 +428,7 @@ export class Destination {
       // after an ALTER (which holds the table's lock until commit), the catalog says which type won if another
       // writer added the same column at the same moment with another type
       if (added.length > 0) existing = (await d.columns(trx, ref))!;
-      if (rows.length > 0)
-        await upsert(
-          trx,
-          d,
-          ref,
-          rows,
-          columns.map((c) => c.name),
-          existing,
-          stream.primaryKey,
-        );
+      if (rowCount > 0) await d.upsert(trx, ref, encodedFor(d, page, existing, where), stream.primaryKey);
       crashPoint('write', stream.name);
 
       const replayed = state.pages > 0 && state.nextUrl === nextUrl && state.done === done;
@@ -425,7 +437,7 @@ export class Destination {
           ...state,
           nextUrl,
           done,
-          rows: state.rows + rows.length,
+          rows: state.rows + rowCount,
           pages: state.pages + 1,
           watermark: perPage ? laterWatermark(state.watermark, pageMax) : state.watermark,
           runWatermark: laterWatermark(state.runWatermark, pageMax),
@@ -434,7 +446,7 @@ export class Destination {
           loopMark: isPowerOfTwo(state.pages + 1) ? nextUrl : state.loopMark,
         });
       }
-      return { result: { rows: rows.length, columnsAdded: added.map((c) => c.name), replayed, done }, tableColumns: existing };
+      return { result: { rows: rowCount, columnsAdded: added.map((c) => c.name), replayed, done }, tableColumns: existing };
     });
   }
 

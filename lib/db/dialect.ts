@@ -13,6 +13,13 @@ export type Db = Knex | Knex.Transaction;
 /** A column's name and its portable type, as an upsert writes it. */
 export type TypedColumn = readonly [name: string, type: ColumnType];
 
+/** Rows as a dialect's `upsert` sends them (its own form, opaque to callers), with the typed columns they were encoded for. */
+export interface EncodedPage {
+  readonly columns: readonly TypedColumn[];
+  readonly count: number;
+  readonly data: unknown;
+}
+
 export interface Dialect {
   kind: DbKind;
   /** bound parameters one statement may carry: pg's protocol limit 65535, SQLite's SQLITE_MAX_VARIABLE_NUMBER 32766 */
@@ -41,16 +48,16 @@ export interface Dialect {
   /** a JS value → what the driver binds for a column of this type */
   encode(value: unknown, type: ColumnType): unknown;
   /**
-   * Upserts rows of JS values (one key per column of `columns`, with its type) into `ref`: `INSERT ... ON CONFLICT
-   * (key) DO UPDATE SET` every other column. The rows' keys must be distinct (one statement cannot update a row twice).
+   * A page of rows of JS values (one key per column of `columns`, with its type) in the form `upsert` sends: built
+   * before the page's transaction waits for a connection, so that a page in the queue holds this compact form and its
+   * parsed resources and rows die young (in the young generation, not promoted and collected later).
    */
-  upsert(
-    trx: Knex.Transaction,
-    ref: TableRef,
-    rows: readonly Record<string, unknown>[],
-    columns: readonly TypedColumn[],
-    key: readonly string[],
-  ): Promise<void>;
+  encodePage(rows: readonly Record<string, unknown>[], columns: readonly TypedColumn[]): EncodedPage;
+  /**
+   * Upserts an encoded page into `ref`: `INSERT ... ON CONFLICT (key) DO UPDATE SET` every other column. The rows'
+   * keys must be distinct (one statement cannot update a row twice).
+   */
+  upsert(trx: Knex.Transaction, ref: TableRef, page: EncodedPage, key: readonly string[]): Promise<void>;
   /** a value read back → the portable form: ISO datetimes, numbers, booleans, parsed JSON */
   decode(value: unknown, type: ColumnType): unknown;
 }
@@ -126,15 +133,18 @@ const postgres: Dialect = {
   // The whole page as one JSON parameter, spread into rows by json_populate_recordset on the server: a short
   // statement of one parameter rather than a VALUES list of rows × columns parameters, which Postgres parses and plans
   // per page and which the client builds (knex) and serializes (pg) one value at a time. Measured by bench/write.bench.ts.
-  async upsert(trx, ref, rows, columns, key) {
-    if (rows.length === 0) return;
-    const names = columns.map(([name]) => name);
+  encodePage(rows, columns) {
     const values = rows.map((row) => {
       const out: Record<string, unknown> = {};
       for (const [name, type] of columns) out[name] = jsonValue(row[name], type);
       return out;
     });
-    await trx.raw(pageUpsertSql(ref, names, key), [jsonWithoutNul(values)]);
+    return { columns, count: rows.length, data: jsonWithoutNul(values) };
+  },
+  async upsert(trx, ref, page, key) {
+    if (page.count === 0) return;
+    const names = page.columns.map(([name]) => name);
+    await trx.raw(pageUpsertSql(ref, names, key), [page.data as string]);
   },
   decode(value, type) {
     if (value === null) return null;
@@ -245,18 +255,21 @@ const sqlite: Dialect = {
     return value;
   },
   // knex's multi-row INSERT ... ON CONFLICT, of values encoded for better-sqlite3
-  async upsert(trx, ref, rows, columns, key) {
-    const encoded = rows.map((row) => {
+  encodePage(rows, columns) {
+    const data = rows.map((row) => {
       const out: Record<string, unknown> = {};
       for (const [name, type] of columns) out[name] = sqlite.encode(row[name], type);
       return out;
     });
+    return { columns, count: rows.length, data };
+  },
+  async upsert(trx, ref, page, key) {
     await upsertRows(
       trx,
       sqlite,
       ref,
-      encoded,
-      columns.map(([name]) => name),
+      page.data as Record<string, unknown>[],
+      page.columns.map(([name]) => name),
       key,
     );
   },
