@@ -28,6 +28,20 @@ const FLOW_PARTITIONS: PartitionDef[] = [
   { label: 'archived', filter: 'equals(archived,true)' },
 ];
 
+/** The reasons of a global suppression (EmailMarketingSuppression.reason in the spec). */
+const SUPPRESSION_REASONS = ['HARD_BOUNCE', 'INVALID_EMAIL', 'SPAM_COMPLAINT', 'UNSUBSCRIBE', 'USER_SUPPRESSED'] as const;
+
+/**
+ * Global exclusions are the profiles suppressed from all email marketing. get_profiles filters on the suppression's
+ * reason (`equals` only), so one listing per reason reads exactly the suppressed profiles and no other (Airbyte
+ * scans every profile, every run); the reason becomes the row's `reason` column.
+ */
+const SUPPRESSION_PARTITIONS: PartitionDef[] = SUPPRESSION_REASONS.map((reason) => ({
+  label: reason.toLowerCase(),
+  filter: `equals(subscriptions.email.marketing.suppression.reason,'${reason}')`,
+  columns: { reason },
+}));
+
 /**
  * Time windows of the cursor (./windows.ts): up to 32 planned, split while they are read so that a long backfill
  * keeps up to 48 requests in flight (the stream workflow's PARTITION_CONCURRENCY) as windows finish; none under an
@@ -282,6 +296,24 @@ const TABLE: StreamDef[] = [
     servedPageSize: 100,
     scopes: ['forms:read'],
     rateLimit: { burst: 3, steady: 60 },
+  },
+  {
+    name: 'global_exclusions',
+    description:
+      'Profiles suppressed from all email marketing: email, reason and the email marketing state with the suppression (its timestamp), one listing per reason; a full refresh, so a profile suppressed no more leaves the table',
+    operation: 'get_profiles',
+    path: '/api/profiles',
+    resourceType: 'profile',
+    primaryKey: ['id'],
+    partitioning: { kind: 'filters', partitions: SUPPRESSION_PARTITIONS },
+    pageSize: 100,
+    servedPageSize: 100,
+    // a sparse fieldset: the email and the email marketing state, suppression included (a whole object of the
+    // schema: a deeper field would leave out what the schema requires beside it); `subscriptions` is an additional field
+    params: { 'additional-fields[profile]': 'subscriptions', 'fields[profile]': 'email,subscriptions.email.marketing' },
+    keepAttributes: ['email', 'subscriptions'],
+    scopes: ['profiles:read'],
+    rateLimit: { burst: 75, steady: 700 },
   },
   membershipStream('list_profiles', 'lists', 'get_profiles_for_list', ['lists:read', 'profiles:read']),
   membershipStream('segment_profiles', 'segments', 'get_profiles_for_segment', ['profiles:read', 'segments:read']),

@@ -79,7 +79,7 @@ void test('conns test: Klaviyo keys with every scope, with two, and an unknown o
   assert.equal(full.code, 0, full.stderr);
   assert.match(full.stdout, new RegExp(`^KLAVIYO: Klaviyo API at ${sandbox.baseUrl} \\(private key pk_\\*\\*\\*\\)$`, 'm'));
   assert.deepEqual(scopeLines(full.stdout), Object.fromEntries(SCOPES.map((s) => [s, 'ok'])));
-  assert.match(full.stdout, /^KLAVIYO: ok: the key has all 11 scopes the 18 streams need$/m);
+  assert.match(full.stdout, /^KLAVIYO: ok: the key has all 11 scopes the 19 streams need$/m);
   assert.equal(full.stderr, '');
 
   assert.equal(limited.code, 1);

@@ -1,5 +1,5 @@
 /**
- * `klaviyo-sync discover` as a real process: all 18 streams, with endpoint, scopes, rate tier and page size as the
+ * `klaviyo-sync discover` as a real process: all 19 streams, with endpoint, scopes, rate tier and page size as the
  * Klaviyo contract (spec/klaviyo/endpoints.json) gives them, and key, cursor and parent as the stream table does.
  */
 import { test } from 'node:test';
@@ -33,14 +33,14 @@ const operations = new Map(
   ),
 );
 
-void test('discover --json lists the 18 streams with the values of the Klaviyo contract and the stream table', async () => {
+void test('discover --json lists the 19 streams with the values of the Klaviyo contract and the stream table', async () => {
   const { stdout } = await run(['discover', '--json']);
   const streams = JSON.parse(stdout) as DiscoveredStream[];
   assert.deepEqual(
     streams.map((s) => s.name),
     [...STREAM_NAMES],
   );
-  assert.equal(streams.length, 18);
+  assert.equal(streams.length, 19);
 
   for (const s of streams) {
     const op = operations.get(s.operation);
@@ -67,6 +67,7 @@ void test('discover --json lists the 18 streams with the values of the Klaviyo c
   assert.match(byName.get('events')!.partitioning, /up to 32 time windows of datetime/);
   assert.equal(byName.get('list_profiles')!.partitioning, 'one listing per row of lists (list_id)');
   assert.equal(byName.get('tags')!.partitioning, 'one listing');
+  assert.match(byName.get('global_exclusions')!.partitioning, /^5 filters \(hard_bounce, invalid_email, .*\); rows keep reason$/);
   assert.deepEqual(Object.keys(byName.get('events')!.options), ['metric_name', 'attributions']);
   assert.match(byName.get('profiles')!.options.predictive_analytics, /10\/s, 150\/min/);
   assert.deepEqual(byName.get('tags')!.options, {});
@@ -86,6 +87,7 @@ void test('discover --json lists the 18 streams with the values of the Klaviyo c
     catalog_variants: null,
     catalog_categories: null,
     forms: { field: 'updated_at', operator: 'greater-or-equal' },
+    global_exclusions: null,
     list_profiles: { field: 'joined_group_at', operator: 'greater-or-equal' },
     segment_profiles: { field: 'joined_group_at', operator: 'greater-or-equal' },
     campaign_messages: null,
@@ -107,7 +109,7 @@ void test('discover --json lists the 18 streams with the values of the Klaviyo c
 void test('discover prints a table: a header and one row per stream with endpoint, key, cursor, parent, page size, rate and scopes', async () => {
   const [{ stdout }, help] = await Promise.all([run(['discover']), run(['discover', '--help'])]);
   const lines = stdout.trimEnd().split('\n');
-  assert.equal(lines.length, 19, stdout);
+  assert.equal(lines.length, 20, stdout);
   assert.match(
     lines[0],
     /^STREAM\s+ENDPOINT\s+MODES\s+PRIMARY KEY\s+CURSOR\s+PARENT\s+PAGE SIZE\s+RATE \(BURST, STEADY\)\s+SCOPES\s+DESCRIPTION$/,

@@ -54,6 +54,23 @@ async function assertValues(dest: Destination): Promise<void> {
   assert.deepEqual(new Set(campaigns.map((r) => r.channel)), new Set(['email', 'sms', 'mobile_push']), 'campaigns of every channel');
   for (const row of campaigns) assert.equal(row.channel, channelOf.get(String(row.id)), `campaigns ${row.id}.channel`);
 
+  // a global exclusion: the profile's email, its reason (the listing's) and its email marketing state, nothing else
+  const profiles = await sandboxResources(stack, '/api/profiles?page[size]=100&additional-fields[profile]=subscriptions');
+  const exclusions = await dest.snapshot({ schema: 'klaviyo', table: 'global_exclusions' }, ['id']);
+  assert.ok(exclusions.length > 0, 'the sandbox suppresses some profiles');
+  assert.deepEqual(new Set(exclusions.map((r) => r.reason)).size > 1, true, 'more than one reason');
+  for (const row of exclusions) {
+    const marketing = profiles.get(String(row.id))?.attributes.subscriptions.email.marketing;
+    assert.equal(row.email, profiles.get(String(row.id))?.attributes.email, `global_exclusions ${row.id}.email`);
+    assert.deepEqual(row.subscriptions, { email: { marketing } }, `global_exclusions ${row.id}.subscriptions`);
+    assert.equal(row.reason, marketing.suppression[0].reason, `global_exclusions ${row.id}.reason`);
+    assert.deepEqual(
+      Object.keys(row).sort(),
+      ['_synced_at', 'email', 'id', 'reason', 'subscriptions'],
+      `global_exclusions ${row.id}: columns`,
+    );
+  }
+
   for (const [stream, path] of [
     ['profiles', '/api/profiles?page[size]=100'],
     ['templates', '/api/templates'],
@@ -78,10 +95,10 @@ async function assertValues(dest: Destination): Promise<void> {
 
 for (const targetName of ['LITE', 'PG'] as const) {
   void describe(`replicate into ${targetName === 'LITE' ? 'SQLite' : 'Postgres'}`, () => {
-    void test('all 18 streams land exactly, then an incremental run after /__sandbox/advance picks up changes and deletions', async () => {
+    void test('all 19 streams land exactly, then an incremental run after /__sandbox/advance picks up changes and deletions', async () => {
       const dest = new Destination(targetOf(stack, targetName));
       const first = await replicateWith(stack, ALL_STREAMS_YAML(targetName), `e2e-all-${targetName}-1`);
-      assert.equal(first.streams.length, 18);
+      assert.equal(first.streams.length, 19);
       assert.ok(first.streams.every((s) => s.status === 'completed'));
       await assertExact(dest);
       await assertValues(dest);

@@ -467,6 +467,30 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       assert.ok(new Set(all.map((r) => r.attributes.status)).size === 2, 'live and draft forms');
     });
 
+    void test('global exclusions: equals(suppression.reason) with a nested sparse fieldset reads each suppressed profile once, only its email marketing', async () => {
+      const seen = new Set<string>();
+      for (const reason of ['HARD_BOUNCE', 'INVALID_EMAIL', 'SPAM_COMPLAINT', 'UNSUBSCRIBE', 'USER_SUPPRESSED']) {
+        const filter = `equals(subscriptions.email.marketing.suppression.reason,'${reason}')`;
+        const query = q({
+          filter,
+          'additional-fields[profile]': 'subscriptions',
+          'fields[profile]': 'email,subscriptions.email.marketing',
+          'page[size]': '100',
+        });
+        for (const r of (await walk('get_profiles', `/api/profiles?${query}`, 100)).rows) {
+          assert.deepEqual(Object.keys(r.attributes).sort(), ['email', 'subscriptions'], `${r.id}: the sparse fieldset`);
+          assert.deepEqual(Object.keys(r.attributes.subscriptions), ['email'], `${r.id}: only subscriptions.email`);
+          const suppression = r.attributes.subscriptions.email.marketing.suppression as Array<{ reason: string; timestamp: string }>;
+          assert.equal(suppression[0].reason, reason, filter);
+          assert.ok(Number.isFinite(Date.parse(suppression[0].timestamp)), `${r.id}: the suppression's timestamp`);
+          assert.ok(!seen.has(String(r.id)), `${r.id} under two reasons`);
+          seen.add(String(r.id));
+        }
+      }
+      assert.equal(seen.size, truth.global_exclusions.count);
+      assert.ok(seen.size > 0 && seen.size < truth.profiles.count, 'some profiles are suppressed, not all');
+    });
+
     void test("catalog variants and categories: every item's variants by item.id and include=variants; each item in its category", async () => {
       const items = (await walkOnce('get_catalog_items', '/api/catalog-items', 100)).rows;
       const variants = (await walkOnce('get_catalog_variants', '/api/catalog-variants', 100)).rows;

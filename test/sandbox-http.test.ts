@@ -839,6 +839,7 @@ void describe('/__sandbox endpoints', () => {
       'flow_actions',
       'flows',
       'forms',
+      'global_exclusions',
       'list_profiles',
       'lists',
       'metrics',

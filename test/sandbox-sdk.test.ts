@@ -1,6 +1,6 @@
 /**
  * The official Klaviyo Node SDK (klaviyo-api 19.0.2, revision 2025-07-15), pointed at a real sandbox process, pages
- * through all 18 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
+ * through all 19 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
  * after `POST /__sandbox/advance` the truth moves and the SDK still finds it. If the SDK can sync the sandbox,
  * the sandbox speaks Klaviyo as the SDK understands it.
  */
@@ -103,6 +103,20 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     }
     return out;
   };
+  // the suppressed profiles, one listing per reason, as the global_exclusions stream reads them
+  const globalExclusions = async () => {
+    const out: string[] = [];
+    for (const reason of ['HARD_BOUNCE', 'INVALID_EMAIL', 'SPAM_COMPLAINT', 'UNSUBSCRIBE', 'USER_SUPPRESSED']) {
+      const filter = `equals(subscriptions.email.marketing.suppression.reason,'${reason}')`;
+      const options = {
+        filter,
+        additionalFieldsProfile: ['subscriptions' as const],
+        fieldsProfile: ['email' as const, 'subscriptions.email.marketing' as const],
+      };
+      out.push(...(await pageAll(`profiles ${filter}`, (c) => k.profiles.getProfiles({ ...options, pageSize: 100, pageCursor: c }))));
+    }
+    return out;
+  };
   const [
     profiles,
     lists,
@@ -118,6 +132,7 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     variants,
     categories,
     forms,
+    exclusions,
   ] = await Promise.all([
     pageAll('profiles', (c) => k.profiles.getProfiles({ pageSize: 100, pageCursor: c })),
     pageAll('lists', (c) => k.lists.getLists({ pageCursor: c })),
@@ -133,6 +148,7 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     pageAll('catalog variants', (c) => k.catalogs.getCatalogVariants({ pageCursor: c })),
     pageAll('catalog categories', (c) => k.catalogs.getCatalogCategories({ pageCursor: c })),
     pageAll('forms', (c) => k.forms.getForms({ pageSize: 100, pageCursor: c })),
+    globalExclusions(),
   ]);
   const [listProfiles, segmentProfiles, campaignMessages, flowActions] = await Promise.all([
     groupMembers(lists, (id, c) => k.lists.getProfilesForList(id, { pageSize: 100, pageCursor: c }), 'list'),
@@ -156,6 +172,7 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     catalog_variants: variants,
     catalog_categories: categories,
     forms,
+    global_exclusions: exclusions,
     list_profiles: listProfiles,
     segment_profiles: segmentProfiles,
     campaign_messages: campaignMessages,
@@ -194,7 +211,7 @@ after(async () => {
 
 void test('the official SDK reads every stream exactly as /__sandbox/truth says, before and after advance', async () => {
   const before = (await sandboxJson('GET', '/__sandbox/truth')) as Truth;
-  assert.equal(Object.keys(before).length, 18, `truth has ${Object.keys(before).join(', ')}`);
+  assert.equal(Object.keys(before).length, 19, `truth has ${Object.keys(before).join(', ')}`);
   const seen = summarize(await readAccount(sb.baseUrl));
   assert.deepEqual(seen, before, 'what the SDK read vs /__sandbox/truth');
 

@@ -300,7 +300,10 @@ export class SyntheticAccount implements Account {
 
   truth(): Record<StreamName, StreamTruth> {
     if (this.truthCache?.version === this.currentVersion) return this.truthCache.value;
-    const tables: Record<Exclude<StreamName, 'list_profiles' | 'segment_profiles' | 'campaign_messages' | 'flow_actions'>, Collection> = {
+    const tables: Record<
+      Exclude<StreamName, 'list_profiles' | 'segment_profiles' | 'campaign_messages' | 'flow_actions' | 'global_exclusions'>,
+      Collection
+    > = {
       profiles: this.profiles,
       lists: this.lists,
       segments: this.segments,
@@ -325,6 +328,8 @@ export class SyntheticAccount implements Account {
           const prefix = `${model.ids[g]}:`;
           for (const slot of members.table.liveSlots()) sum.add(prefix + members.id(slot));
         });
+      } else if (name === 'global_exclusions') {
+        for (const slot of this.profiles.liveSlots()) if (this.m.profiles.globallySuppressed(slot)) sum.add(this.profiles.id(slot));
       } else if (name === 'flow_actions') {
         for (const slot of this.flows.liveSlots()) {
           const flow = this.flows.row(slot)!;

@@ -225,6 +225,11 @@ export class ProfileModel implements Source {
     return { global, list };
   }
 
+  /** Whether profile `i` is suppressed from all email marketing (a global exclusion; it has an email then). */
+  globallySuppressed(i: number): boolean {
+    return this.suppressions(i).global !== null;
+  }
+
   row(i: number): Row {
     const d = this.draws(i);
     const who = this.identity(i, d);

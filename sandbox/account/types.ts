@@ -22,6 +22,7 @@ export const STREAM_NAMES = [
   'catalog_variants',
   'catalog_categories',
   'forms',
+  'global_exclusions',
   'list_profiles',
   'segment_profiles',
   'campaign_messages',
