@@ -434,7 +434,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     async finishStream(task: StreamTask): Promise<FinishResult> {
       const stream = getStream(task.stream);
       const dest = destination(task.target);
-      const fin = await dest.finish({ stream, mode: task.mode, object: task.object, runId: task.runId });
+      const fin = await dest.finish({ stream, mode: task.mode, object: task.object, runId: task.runId, markDeleted: task.markDeleted });
       return { ...fin, tableRows: await dest.tableRowCount(task.object) };
     },
 

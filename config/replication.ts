@@ -66,6 +66,12 @@ const FullRefreshEverySchema = z
     error: FULL_REFRESH_EVERY_PROBLEM,
   });
 
+/** what a full refresh does with rows gone from Klaviyo: removes them (the default), or keeps them with `_deleted_at` */
+const DeletesSchema = z.enum(['remove', 'mark'], {
+  error:
+    'must be remove (rows deleted in Klaviyo leave the table at a full refresh, the default) or mark (they stay, with _deleted_at set)',
+});
+
 /** ISO 8601 date or date-time (UTC unless it has an offset), not in the future → `YYYY-MM-DDTHH:MM:SSZ` */
 function startDateSchema(now?: Date) {
   return z.string().transform((value, ctx) => {
@@ -84,6 +90,7 @@ function sourceOptionsSchema(now?: Date) {
     start_date: startDateSchema(now).nullish(),
     lookback: LookbackSchema.nullish(),
     full_refresh_every: FullRefreshEverySchema.nullish(),
+    deletes: DeletesSchema.nullish(),
     ...Object.fromEntries(STREAM_OPTION_NAMES.map((name) => [name, z.boolean().nullish()])),
   });
 }
@@ -161,6 +168,11 @@ export interface PlannedStream {
    * week); the worker decides it when it plans the run (PlannedRun.fullRefreshDue)
    */
   fullRefreshEverySeconds?: number;
+  /**
+   * `source_options.deletes: mark`: a full refresh keeps the rows it no longer finds in Klaviyo, with `_deleted_at`
+   * set to when it first missed them, instead of removing them
+   */
+  markDeleted?: true;
   /** set by the worker's planning when an incremental stream runs as a full refresh this time, saying why */
   fullRefreshDue?: string;
   /** the stream this one reads its parent ids from (memberships); it comes earlier in the plan when planned */
@@ -389,6 +401,16 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
     );
   }
 
+  // rows gone from Klaviyo show only to a full read: an incremental stream marks them when full_refresh_every runs one
+  const deletes = pick(layers, (o) => o.source_options?.deletes);
+  const markDeleted = deletes?.value === 'mark' && (mode === 'full-refresh' || fullRefreshEverySeconds !== undefined);
+  if (deletes?.value === 'mark' && !markDeleted && deletes.path === own) {
+    report(
+      `${own}.source_options.deletes: mark: an incremental run cannot see deletions, only a full refresh does; set ` +
+        `source_options.full_refresh_every (e.g. 7d) on ${stream} so one runs now and then, or use mode: full-refresh`,
+    );
+  }
+
   // an option inherited from defaults or '*' applies where the stream offers it; asked of the stream itself, it must
   const options: string[] = [];
   for (const name of STREAM_OPTION_NAMES) {
@@ -415,6 +437,7 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
     ...(lookback !== undefined ? { lookbackSeconds: lookbackSeconds(lookback) } : {}),
     ...(options.length ? { options } : {}),
     ...(fullRefreshEverySeconds !== undefined ? { fullRefreshEverySeconds } : {}),
+    ...(markDeleted ? { markDeleted: true as const } : {}),
     ...(parent ? { parent: parent.stream } : {}),
   };
 }

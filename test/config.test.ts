@@ -239,7 +239,7 @@ streams:
     const typo = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_names: true } }\n'));
     assert.match(
       typo[0],
-      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, lookback, full_refresh_every, predictive_analytics, metric_name, attributions$/,
+      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, lookback, full_refresh_every, deletes, predictive_analytics, metric_name, attributions$/,
     );
     const notBool = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_name: yes please } }\n'));
     assert.deepEqual(notBool, ['streams.events.source_options.metric_name: must be true or false']);
@@ -358,6 +358,31 @@ streams:
         'streams.profiles.source_options.full_refresh_every: must be a duration such as 12h or 7d (seconds as a number), or never',
         'streams.lists.source_options.full_refresh_every: it only applies to incremental streams, and lists is full-refresh only: remove it',
         'streams.events.source_options.full_refresh_every: it only applies to incremental streams; set mode: incremental on events or remove it',
+      ],
+    );
+  });
+
+  void it('deletes: mark on full refreshes, on incremental streams only with full_refresh_every, refused otherwise with the fix', () => {
+    const marks = (yaml: string) => Object.fromEntries(plan(yaml).streams.map((s) => [s.stream, s.markDeleted ?? false]));
+    assert.deepEqual(
+      marks(
+        'source: K\ntarget: T\ndefaults: { source_options: { deletes: mark } }\n' +
+          'streams:\n  catalog_items:\n  list_profiles: { mode: incremental }\n  events: { mode: incremental }\n  tags: { source_options: { deletes: remove } }\n',
+      ),
+      { catalog_items: true, list_profiles: true, events: false, tags: false },
+      'inherited where a full refresh runs (memberships: every week); an incremental stream that never runs one ignores it',
+    );
+    assert.deepEqual(marks('source: K\ntarget: T\nstreams:\n  tags:\n'), { tags: false }, 'remove is the default');
+    assert.deepEqual(
+      problemsOf(() =>
+        plan(
+          'source: K\ntarget: T\nstreams:\n  events: { mode: incremental, source_options: { deletes: mark } }\n' +
+            '  tags: { source_options: { deletes: soft } }\n',
+        ),
+      ),
+      [
+        'streams.tags.source_options.deletes: must be remove (rows deleted in Klaviyo leave the table at a full refresh, the default) or mark (they stay, with _deleted_at set)',
+        'streams.events.source_options.deletes: mark: an incremental run cannot see deletions, only a full refresh does; set source_options.full_refresh_every (e.g. 7d) on events so one runs now and then, or use mode: full-refresh',
       ],
     );
   });

@@ -108,6 +108,7 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       startDate: s.startDate,
       ...(s.lookbackSeconds !== undefined ? { lookbackSeconds: s.lookbackSeconds } : {}),
       ...(s.options ? { options: s.options } : {}),
+      ...(s.markDeleted ? { markDeleted: true } : {}),
       searchAttributes: plan.searchAttributes,
       ...(parentCompleted ? { parentObject: parent.object } : {}),
     };

@@ -22,6 +22,8 @@ export interface StreamTask {
   lookbackSeconds?: number;
   /** the stream's options turned on (streams/options.ts), e.g. `metric_name` */
   options?: string[];
+  /** a full refresh keeps the rows gone from Klaviyo, marked with `_deleted_at` (`source_options.deletes: mark`) */
+  markDeleted?: boolean;
   /** whether the server has klaviyo-sync's search attributes (KlaviyoReplication, KlaviyoStream) registered */
   searchAttributes?: boolean;
   /**

@@ -36,6 +36,8 @@ export interface ColumnDef {
 }
 
 export const SYNCED_AT = '_synced_at';
+/** when a full refresh with `source_options.deletes: mark` first missed the row in Klaviyo; null while it is there */
+export const DELETED_AT = '_deleted_at';
 
 interface SpecAttribute {
   name: string;

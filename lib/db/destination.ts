@@ -17,13 +17,24 @@ import type { Knex } from 'knex';
 import type { Mode, StreamDef } from '../../streams/types';
 import { partitionsOf } from '../../streams/partitions';
 import { includedColumns } from '../../streams/options';
-import { baseColumns, includedLookup, pageColumns, toRow, type ColumnDef, type KlaviyoResource, type Row, type RowOrigin } from './columns';
+import {
+  baseColumns,
+  DELETED_AT,
+  includedLookup,
+  pageColumns,
+  toRow,
+  type ColumnDef,
+  type KlaviyoResource,
+  type Row,
+  type RowOrigin,
+} from './columns';
 import { cachedColumns, forgetColumns, recordColumns, type TableColumns } from './column-cache';
 import { processDatabases, type DatabasePools, type Target } from './connect';
 import { systemNow, type Now } from '../clock';
-import { createTable, dialectFor, schemaOf, tableOf, type Dialect, type EncodedPage, type TypedColumn } from './dialect';
+import { createTable, dialectFor, query, schemaOf, tableOf, type Dialect, type EncodedPage, type TypedColumn } from './dialect';
 import {
   primaryKeyName,
+  quoteIdent,
   stagingTable,
   tableSql,
   targetTable,
@@ -54,6 +65,8 @@ export interface RunInput {
   mode: Mode;
   object: ObjectName;
   runId: string;
+  /** finish: a full refresh keeps the rows it did not find again, with `_deleted_at` set (DELETED_AT) */
+  markDeleted?: boolean;
 }
 
 export interface PrepareInput extends RunInput {
@@ -117,6 +130,8 @@ export interface RunTotals {
   /** rows and pages written by the run, over all partitions */
   rows: number;
   pages: number;
+  /** rows a full refresh with `markDeleted` did not find again and kept, marked deleted by this run */
+  markedDeleted?: number;
   watermark: string | null;
 }
 
@@ -531,12 +546,14 @@ export class Destination {
             `write their last page (done: true, an empty page for a partition that vanished) before finish`,
         );
       }
-      if (mode === 'full-refresh') await this.swap(trx, object, where);
       const updatedAt = this.now().toISOString();
+      const marked = mode === 'full-refresh' && input.markDeleted ? await this.keepDeleted(trx, object, stream, updatedAt) : undefined;
+      if (mode === 'full-refresh') await this.swap(trx, object, where);
+      const marks = marked !== undefined ? { markedDeleted: marked } : {};
       if (states.some((s) => isWindowKey(s.partition))) {
         const collapsed = await this.collapseWindows(trx, object, input, table, states, updatedAt);
         states.splice(0, states.length, collapsed);
-        return summary();
+        return { ...summary(), ...marks };
       }
       for (const s of states) {
         s.watermark = laterWatermark(s.watermark, s.runWatermark);
@@ -545,8 +562,44 @@ export class Destination {
         s.updatedAt = updatedAt;
         await saveState(trx, d, object.schema, s);
       }
-      return summary();
+      return { ...summary(), ...marks };
     });
+  }
+
+  /**
+   * Before a full refresh's swap with `markDeleted`: the target's rows that staging lacks (gone from Klaviyo) are
+   * copied into staging with `_deleted_at` set (kept where an earlier run set it), so the swap keeps them, marked. Staging
+   * gets the target's columns it lacks first, so no value of a kept row is lost. Returns how many rows were marked by
+   * this run. The identifiers are validated names (naming.ts), quoted; the time is a parameter.
+   */
+  private async keepDeleted(trx: Knex.Transaction, object: ObjectName, stream: StreamDef, nowIso: string): Promise<number> {
+    const d = this.d;
+    const staging = stagingTable(d.kind, object);
+    const target = targetTable(d.kind, object);
+    const old = await d.columns(trx, target);
+    const fresh = await d.columns(trx, staging);
+    if (!fresh) return 0;
+    // the column from the first run on, so that `WHERE _deleted_at IS NULL` works before anything was deleted
+    if (!fresh.has(DELETED_AT)) await trx.raw(d.addColumnSql(staging, DELETED_AT, 'timestamp'));
+    if (!old) return 0;
+    for (const [name, type] of old) if (!fresh.has(name) && name !== DELETED_AT) await trx.raw(d.addColumnSql(staging, name, type));
+    const columns = [...old.keys()].filter((c) => c !== DELETED_AT);
+    const ident = quoteIdent;
+    const now = d.kind === 'postgres' ? '?::timestamptz' : '?';
+    const deletedAt = old.has(DELETED_AT) ? `COALESCE(t.${ident(DELETED_AT)}, ${now})` : now;
+    const sameKey = stream.primaryKey.map((k) => `s.${ident(k)} = t.${ident(k)}`).join(' AND ');
+    const missing = `NOT EXISTS (SELECT 1 FROM ${tableSql(staging)} s WHERE ${sameKey})`;
+    const newlyMarked = old.has(DELETED_AT) ? ` AND t.${ident(DELETED_AT)} IS NULL` : '';
+    const counted = await query<{ n: number | string }>(
+      trx,
+      `SELECT COUNT(*) AS n FROM ${tableSql(target)} t WHERE ${missing}${newlyMarked}`,
+    );
+    await trx.raw(
+      `INSERT INTO ${tableSql(staging)} (${[...columns, DELETED_AT].map(ident).join(', ')}) ` +
+        `SELECT ${columns.map((c) => `t.${ident(c)}`).join(', ')}, ${deletedAt} FROM ${tableSql(target)} t WHERE ${missing}`,
+      [d.encode(nowIso, 'timestamp') as string],
+    );
+    return Number(counted[0]?.n ?? 0);
   }
 
   /**
