@@ -49,8 +49,8 @@ export interface Dialect {
   encode(value: unknown, type: ColumnType): unknown;
   /**
    * A page of rows of JS values (one key per column of `columns`, with its type) in the form `upsert` sends: built
-   * before the page's transaction waits for a connection, so that a page in the queue holds this compact form and its
-   * parsed resources and rows die young (in the young generation, not promoted and collected later).
+   * before the page's transaction waits for a connection, so that a page in the queue holds this compact form
+   * rather than its parsed resources and rows.
    */
   encodePage(rows: readonly Record<string, unknown>[], columns: readonly TypedColumn[]): EncodedPage;
   /**
