@@ -298,6 +298,19 @@ const TABLE: StreamDef[] = [
     rateLimit: { burst: 3, steady: 60 },
   },
   {
+    name: 'coupons',
+    description: 'Coupons (their id is the external id, e.g. a Shopify discount code), with the low-balance monitor',
+    operation: 'get_coupons',
+    path: '/api/coupons',
+    resourceType: 'coupon',
+    primaryKey: ['id'],
+    partitioning: { kind: 'none' },
+    // the operation takes no page[size] and documents no maximum: the sandbox serves 5
+    servedPageSize: 5,
+    scopes: ['coupons:read'],
+    rateLimit: { burst: 75, steady: 700 },
+  },
+  {
     name: 'global_exclusions',
     description:
       'Profiles suppressed from all email marketing: email, reason and the email marketing state with the suppression (its timestamp), one listing per reason; a full refresh, so a profile suppressed no more leaves the table',

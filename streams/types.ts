@@ -19,6 +19,7 @@ export type StreamName =
   | 'catalog_variants'
   | 'catalog_categories'
   | 'forms'
+  | 'coupons'
   | 'global_exclusions'
   | 'list_profiles'
   | 'segment_profiles'

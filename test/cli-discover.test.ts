@@ -1,5 +1,5 @@
 /**
- * `klaviyo-sync discover` as a real process: all 19 streams, with endpoint, scopes, rate tier and page size as the
+ * `klaviyo-sync discover` as a real process: all 20 streams, with endpoint, scopes, rate tier and page size as the
  * Klaviyo contract (spec/klaviyo/endpoints.json) gives them, and key, cursor and parent as the stream table does.
  */
 import { test } from 'node:test';
@@ -33,14 +33,14 @@ const operations = new Map(
   ),
 );
 
-void test('discover --json lists the 19 streams with the values of the Klaviyo contract and the stream table', async () => {
+void test('discover --json lists the 20 streams with the values of the Klaviyo contract and the stream table', async () => {
   const { stdout } = await run(['discover', '--json']);
   const streams = JSON.parse(stdout) as DiscoveredStream[];
   assert.deepEqual(
     streams.map((s) => s.name),
     [...STREAM_NAMES],
   );
-  assert.equal(streams.length, 19);
+  assert.equal(streams.length, 20);
 
   for (const s of streams) {
     const op = operations.get(s.operation);
@@ -53,9 +53,10 @@ void test('discover --json lists the 19 streams with the values of the Klaviyo c
       `${s.name}: rate tier`,
     );
     const documented = op.page_size?.maximum ?? op.max_per_page_from_description;
-    // get_campaigns documents no page size; the sandbox's (observed) 10 is what the table says
+    // get_campaigns and get_coupons document no page size: the sandbox's (campaigns: observed) 10 and 5 are what the table says
     const def = STREAMS.find((d) => d.name === s.name)!;
-    assert.equal(s.pageSize, documented ?? (op.page_cursor ? 10 : def.servedPageSize), `${s.name}: page size`);
+    const undocumented: Record<string, number> = { get_campaigns: 10, get_coupons: 5 };
+    assert.equal(s.pageSize, documented ?? (op.page_cursor ? undocumented[s.operation] : def.servedPageSize), `${s.name}: page size`);
     assert.equal(s.description, def.description);
     assert.deepEqual(s.primaryKey, def.primaryKey);
   }
@@ -87,6 +88,7 @@ void test('discover --json lists the 19 streams with the values of the Klaviyo c
     catalog_variants: null,
     catalog_categories: null,
     forms: { field: 'updated_at', operator: 'greater-or-equal' },
+    coupons: null,
     global_exclusions: null,
     list_profiles: { field: 'joined_group_at', operator: 'greater-or-equal' },
     segment_profiles: { field: 'joined_group_at', operator: 'greater-or-equal' },
@@ -109,7 +111,7 @@ void test('discover --json lists the 19 streams with the values of the Klaviyo c
 void test('discover prints a table: a header and one row per stream with endpoint, key, cursor, parent, page size, rate and scopes', async () => {
   const [{ stdout }, help] = await Promise.all([run(['discover']), run(['discover', '--help'])]);
   const lines = stdout.trimEnd().split('\n');
-  assert.equal(lines.length, 20, stdout);
+  assert.equal(lines.length, 21, stdout);
   assert.match(
     lines[0],
     /^STREAM\s+ENDPOINT\s+MODES\s+PRIMARY KEY\s+CURSOR\s+PARENT\s+PAGE SIZE\s+RATE \(BURST, STEADY\)\s+SCOPES\s+DESCRIPTION$/,

@@ -1,5 +1,5 @@
 /**
- * Holds a real sandbox process to Klaviyo's published contract (openapi 2025-07-15): every one of the 19 GET
+ * Holds a real sandbox process to Klaviyo's published contract (openapi 2025-07-15): every one of the 20 GET
  * operations answers documents that validate against the spec's 200 schema on its first, a middle and its last page;
  * pages have the documented sizes; `links.next` carries the query and vanishes on the last page; filters, sorts,
  * includes and additional-fields do what they say; and error bodies validate against ClientError.

@@ -1,6 +1,6 @@
 /**
  * The official Klaviyo Node SDK (klaviyo-api 19.0.2, revision 2025-07-15), pointed at a real sandbox process, pages
- * through all 19 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
+ * through all 20 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
  * after `POST /__sandbox/advance` the truth moves and the SDK still finds it. If the SDK can sync the sandbox,
  * the sandbox speaks Klaviyo as the SDK understands it.
  */
@@ -13,6 +13,7 @@ import {
   CatalogsApi,
   EventsApi,
   FormsApi,
+  CouponsApi,
   FlowsApi,
   ListsApi,
   MetricsApi,
@@ -46,6 +47,7 @@ function sdk(baseUrl: string) {
     tags: new TagsApi(session),
     catalogs: new CatalogsApi(session),
     forms: new FormsApi(session),
+    coupons: new CouponsApi(session),
   };
   for (const api of Object.values(apis)) api.basePath = baseUrl;
   return apis;
@@ -132,6 +134,7 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     variants,
     categories,
     forms,
+    coupons,
     exclusions,
   ] = await Promise.all([
     pageAll('profiles', (c) => k.profiles.getProfiles({ pageSize: 100, pageCursor: c })),
@@ -148,6 +151,7 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     pageAll('catalog variants', (c) => k.catalogs.getCatalogVariants({ pageCursor: c })),
     pageAll('catalog categories', (c) => k.catalogs.getCatalogCategories({ pageCursor: c })),
     pageAll('forms', (c) => k.forms.getForms({ pageSize: 100, pageCursor: c })),
+    pageAll('coupons', (c) => k.coupons.getCoupons({ pageCursor: c })),
     globalExclusions(),
   ]);
   const [listProfiles, segmentProfiles, campaignMessages, flowActions] = await Promise.all([
@@ -172,6 +176,7 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     catalog_variants: variants,
     catalog_categories: categories,
     forms,
+    coupons,
     global_exclusions: exclusions,
     list_profiles: listProfiles,
     segment_profiles: segmentProfiles,
@@ -211,7 +216,7 @@ after(async () => {
 
 void test('the official SDK reads every stream exactly as /__sandbox/truth says, before and after advance', async () => {
   const before = (await sandboxJson('GET', '/__sandbox/truth')) as Truth;
-  assert.equal(Object.keys(before).length, 19, `truth has ${Object.keys(before).join(', ')}`);
+  assert.equal(Object.keys(before).length, 20, `truth has ${Object.keys(before).join(', ')}`);
   const seen = summarize(await readAccount(sb.baseUrl));
   assert.deepEqual(seen, before, 'what the SDK read vs /__sandbox/truth');
 

@@ -106,7 +106,7 @@ function perSecond(rate: string): number {
 }
 
 void describe('stream table', () => {
-  void it('has the nineteen streams in the agreed order, reachable by name', () => {
+  void it('has the twenty streams in the agreed order, reachable by name', () => {
     const expected = [
       'profiles',
       'lists',
@@ -122,6 +122,7 @@ void describe('stream table', () => {
       'catalog_variants',
       'catalog_categories',
       'forms',
+      'coupons',
       'global_exclusions',
       'list_profiles',
       'segment_profiles',
@@ -198,6 +199,8 @@ void describe('stream table', () => {
       catalog_variants: 100,
       catalog_categories: 100,
       forms: 100,
+      // no page[size], no documented maximum: what the sandbox serves
+      coupons: 5,
       global_exclusions: 100,
       list_profiles: 100,
       segment_profiles: 100,
@@ -407,6 +410,7 @@ void describe('stream table', () => {
       catalog_variants: 'none',
       catalog_categories: 'none',
       forms: 'none',
+      coupons: 'none',
       global_exclusions: 'filters',
       list_profiles: 'parent',
       segment_profiles: 'parent',

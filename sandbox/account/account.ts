@@ -10,6 +10,7 @@ import { MetricModel } from './metrics';
 import { ProfileModel } from './profiles';
 import { Rng, STREAM, rngFor } from './prng';
 import { TagGroupSource, TagModel } from './tags';
+import { CouponSource } from './coupons';
 import { TemplateModel } from './templates';
 import { FormModel } from './forms';
 import { isoSeconds } from './time';
@@ -82,6 +83,7 @@ export class SyntheticAccount implements Account {
   readonly metrics: Collection;
   readonly tags: Collection;
   readonly tagGroups: Collection;
+  readonly coupons: Collection;
   readonly catalogItems: Collection;
   readonly catalogVariants: Collection;
   readonly forms: Collection;
@@ -117,6 +119,7 @@ export class SyntheticAccount implements Account {
     this.tags = new Collection('tags', tags, version);
     tags.attach(this.tags);
     this.tagGroups = new Collection('tag groups', new TagGroupSource(tags), version);
+    this.coupons = new Collection('coupons', new CouponSource(seed), version);
     const metrics = new MetricModel(seed, sizes.metrics, anchorSec, ids);
     this.metrics = new Collection('metrics', metrics, version);
 
@@ -206,6 +209,7 @@ export class SyntheticAccount implements Account {
       metric: this.metrics,
       tag: this.tags,
       'tag-group': this.tagGroups,
+      coupon: this.coupons,
       'catalog-item': this.catalogItems,
       'catalog-variant': this.catalogVariants,
       'catalog-category': this.catalogCategories,
@@ -314,6 +318,7 @@ export class SyntheticAccount implements Account {
       metrics: this.metrics,
       tags: this.tags,
       tag_groups: this.tagGroups,
+      coupons: this.coupons,
       catalog_items: this.catalogItems,
       catalog_variants: this.catalogVariants,
       catalog_categories: this.catalogCategories,

@@ -110,6 +110,7 @@ export const STREAM = {
   tag: 25,
   catalog: 26,
   form: 27,
+  coupon: 28,
   eventTime: 30,
   eventBody: 31,
   eventUuid: 32,

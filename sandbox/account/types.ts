@@ -22,6 +22,7 @@ export const STREAM_NAMES = [
   'catalog_variants',
   'catalog_categories',
   'forms',
+  'coupons',
   'global_exclusions',
   'list_profiles',
   'segment_profiles',
@@ -133,6 +134,7 @@ export interface Account {
   metrics: Table;
   tags: Table;
   tagGroups: Table;
+  coupons: Table;
   catalogVariants: Table;
   catalogCategories: Table;
   forms: Table;

@@ -21,6 +21,12 @@ export const REVISION = SPEC.revision;
  */
 export const CAMPAIGNS_PAGE_SIZE = 10;
 
+/**
+ * Page size of `get_coupons`, which takes no page[size] and whose description gives no maximum either. An account
+ * has a handful of coupons; we serve 5, so that the 7 of every account page.
+ */
+export const COUPONS_PAGE_SIZE = 5;
+
 export interface Operation {
   id: string;
   spec: OperationSpec;
@@ -55,6 +61,7 @@ const TABLES: Record<string, (account: Account, parentId: string | null) => Tabl
   get_metrics: (a) => a.metrics,
   get_tags: (a) => a.tags,
   get_tag_groups: (a) => a.tagGroups,
+  get_coupons: (a) => a.coupons,
   get_catalog_items: (a) => a.catalogItems,
   get_catalog_variants: (a) => a.catalogVariants,
   get_catalog_categories: (a) => a.catalogCategories,
@@ -103,6 +110,7 @@ function pageSizeOf(spec: OperationSpec): number {
   if (spec.pageSize) return spec.pageSize.default;
   if (spec.maxPerPage) return spec.maxPerPage;
   if (spec.operationId === 'get_campaigns') return CAMPAIGNS_PAGE_SIZE;
+  if (spec.operationId === 'get_coupons') return COUPONS_PAGE_SIZE;
   return 0;
 }
 
