@@ -149,16 +149,24 @@ for (const kind of ['sqlite', 'postgres'] as const) {
       );
     });
 
-    void test('a table dropped and recreated between pages: the page is written, no attempt fails', async () => {
+    /** One page written (its columns cached), then the table dropped and made again by hand with `columns`. */
+    const recreatedAfterOnePage = async (columns: string) => {
       const { dest, db } = worker();
       const object = fresh('events');
       const run = { stream: events, mode: 'incremental' as const, object, runId: 'r1' };
       await dest.prepare(run);
       await dest.writePage({ ...run, partition: '', resources: [event('E1', { channel: 'sms' })], nextUrl: 'u2', done: false });
-      // by hand: the table recreated with its key and nothing else
       const table = tableSql(physicalTable(kind, object.schema, 'events'));
       await db.raw(`DROP TABLE ${table}`);
-      await db.raw(`CREATE TABLE ${table} ("id" text PRIMARY KEY, "_synced_at" ${kind === 'postgres' ? 'timestamptz' : 'DATETIME'})`);
+      await db.raw(
+        `CREATE TABLE ${table} ("id" text PRIMARY KEY, ${columns}"_synced_at" ${kind === 'postgres' ? 'timestamptz' : 'DATETIME'})`,
+      );
+      return { dest, db, run, object, table };
+    };
+
+    void test('a table dropped and recreated between pages: the page is written, no attempt fails', async () => {
+      // by hand: the table recreated with its key and nothing else
+      const { dest, db, run, object, table } = await recreatedAfterOnePage('');
       const written = await dest.writePage({
         ...run,
         partition: '',
@@ -186,20 +194,9 @@ for (const kind of ['sqlite', 'postgres'] as const) {
     });
 
     void test('a table recreated with another type for a column: the attempt fails naming it, the next one writes the page', async () => {
-      const { dest, db } = worker();
-      const object = fresh('events');
-      const run = { stream: events, mode: 'incremental' as const, object, runId: 'r1' };
-      await dest.prepare(run);
-      await dest.writePage({ ...run, partition: '', resources: [event('E1', { channel: 'sms' })], nextUrl: 'u2', done: false });
       // the next page is encoded before its transaction with the cached types (channel: text); the table it meets
       // has channel as JSON, which no page encoded for text may be written into
-      const table = tableSql(physicalTable(kind, object.schema, 'events'));
-      const cols = await dest.snapshot(object, ['id']);
-      assert.equal(cols.length, 1);
-      await db.raw(`DROP TABLE ${table}`);
-      await db.raw(
-        `CREATE TABLE ${table} ("id" text PRIMARY KEY, "channel" ${kind === 'postgres' ? 'jsonb' : 'JSON'}, "_synced_at" ${kind === 'postgres' ? 'timestamptz' : 'DATETIME'})`,
-      );
+      const { dest, run, object } = await recreatedAfterOnePage(`"channel" ${kind === 'postgres' ? 'jsonb' : 'JSON'}, `);
       const page = { ...run, partition: '', resources: [event('E2', { channel: 'email' })], nextUrl: 'u3', done: false };
       await assert.rejects(dest.writePage(page), /the table's column types changed while the page was written; fetch and write it again/);
       // the activity's retry: the same page, fetched again, with the catalog read afresh
