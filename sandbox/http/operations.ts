@@ -27,6 +27,12 @@ export const CAMPAIGNS_PAGE_SIZE = 10;
  */
 export const COUPONS_PAGE_SIZE = 5;
 
+/** What the operations that take no page[size] and document no maximum serve, per page. */
+const UNDOCUMENTED_PAGE_SIZES: Readonly<Record<string, number>> = {
+  get_campaigns: CAMPAIGNS_PAGE_SIZE,
+  get_coupons: COUPONS_PAGE_SIZE,
+};
+
 export interface Operation {
   id: string;
   spec: OperationSpec;
@@ -109,9 +115,7 @@ function pageSizeOf(spec: OperationSpec): number {
   if (spec.collection && !spec.queryParams.includes('page[cursor]')) return UNPAGED_PAGE_SIZE;
   if (spec.pageSize) return spec.pageSize.default;
   if (spec.maxPerPage) return spec.maxPerPage;
-  if (spec.operationId === 'get_campaigns') return CAMPAIGNS_PAGE_SIZE;
-  if (spec.operationId === 'get_coupons') return COUPONS_PAGE_SIZE;
-  return 0;
+  return UNDOCUMENTED_PAGE_SIZES[spec.operationId] ?? 0;
 }
 
 function build(spec: OperationSpec): Operation {
