@@ -143,6 +143,9 @@ streams:
       const gone = was.live.filter((id) => !now.live.includes(id)).sort();
       assert.ok(gone.length > 0, `${stream}: advance deleted some (${JSON.stringify(changes)})`);
       assert.deepEqual(now.marked, gone, `${stream}: exactly the rows gone since the first run are kept, marked`);
+      const summary = second.streams.find((s) => s.stream === stream)!;
+      assert.equal(summary.markedDeleted, gone.length, `${stream}: the summary counts the rows marked`);
     }
+    assert.equal(first.streams.find((s) => s.stream === 'catalog_items')!.markedDeleted, 0, 'nothing to mark in a first run');
   }
 });

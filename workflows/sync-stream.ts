@@ -189,6 +189,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
       rows: fin.rows,
       pages: fin.pages,
       tableRows: fin.tableRows,
+      ...(fin.markedDeleted !== undefined ? { markedDeleted: fin.markedDeleted } : {}),
       watermark: fin.watermark,
       durationMs: Date.now() - started,
       ...(progress.timing ? { timing: progress.timing } : {}),

@@ -94,6 +94,8 @@ export interface FinishResult {
   /** rows in the table after the run */
   tableRows: number;
   watermark: string | null;
+  /** `source_options.deletes: mark`: rows this full refresh did not find again and kept, marked `_deleted_at` */
+  markedDeleted?: number;
 }
 
 export interface StreamSummary {
@@ -105,6 +107,8 @@ export interface StreamSummary {
   rows: number;
   pages: number;
   tableRows?: number;
+  /** rows this run marked deleted (`source_options.deletes: mark`) */
+  markedDeleted?: number;
   watermark?: string | null;
   durationMs: number;
   error?: string;
