@@ -57,9 +57,25 @@ export async function temporalAnswers(address: string): Promise<boolean> {
   }
 }
 
+/**
+ * A dev server on `opts.port`, else on a free port. A free port can be taken between the probe and the server's
+ * bind (by another process, or by the internal services of a dev server starting beside it, which pick free ports of
+ * their own): a server that exits for a port in use is started again on another one, up to 3 times.
+ */
 export async function startDevServer(opts: DevServerOptions = {}): Promise<DevServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServerOnce(opts, opts.port ?? (await freePort()));
+    } catch (err) {
+      if (opts.port !== undefined || attempt >= 3 || !(err instanceof PortInUse)) throw err;
+    }
+  }
+}
+
+class PortInUse extends Error {}
+
+async function startDevServerOnce(opts: DevServerOptions, port: number): Promise<DevServer> {
   const cli = requireTemporalCli();
-  const port = opts.port ?? (await freePort());
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
   if (opts.uiPort) args.push('--ui-port', String(opts.uiPort));
   else args.push('--headless');
@@ -85,7 +101,10 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
 
   const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`temporal server start-dev exited with code ${child.exitCode}:\n${output}`);
+    if (child.exitCode !== null) {
+      const message = `temporal server start-dev exited with code ${child.exitCode}:\n${output}`;
+      throw /address already in use/.test(output) ? new PortInUse(message) : new Error(message);
+    }
     try {
       const connection = await Connection.connect({ address, connectTimeout: '1s' });
       await connection.workflowService.getSystemInfo({});
