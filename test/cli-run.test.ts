@@ -15,6 +15,7 @@ import net from 'node:net';
 import { freePort } from '../client/dev-server';
 import { stackWorker, startStack, truth, type Stack } from './helpers/stack';
 import { inProcessTaskQueue } from '../workflows/shared';
+import { WORKER_HEAP } from '../worker/heap-thread';
 
 let stack: Stack;
 const LISTS_ONLY_KEY = 'pk_cli_lists_only_0123456789';
@@ -343,6 +344,24 @@ void test('worker rate limits: documented by default, else KLAVIYO_SYNC_RATE_LIM
     await w.stop(10_000);
     assert.match(w.output(), new RegExp(`polling task queue cli-rate-limits .*; rate limits: ${mode} \\(${from}\\)`), w.output());
   }
+});
+
+void test('worker heap: in the process by default (and with 0), in a thread of the size KLAVIYO_SYNC_WORKER_HEAP_MB gives; a bad value exits 1 naming it', async () => {
+  const base = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address };
+  // V8's limit inside the thread: the old generation asked for plus the young generation
+  for (const [value, heap] of [
+    ['', "V8's own sizing"],
+    ['0', "V8's own sizing"],
+    [String(WORKER_HEAP.oldMb), `a thread of ${WORKER_HEAP.oldMb + WORKER_HEAP.youngMb} MB`],
+    ['256', `a thread of ${256 + WORKER_HEAP.youngMb} MB`],
+  ] as const) {
+    const w = await standaloneWorker({ ...base, KLAVIYO_SYNC_WORKER_HEAP_MB: value }, ['--task-queue', 'cli-heap']);
+    await w.stop(10_000);
+    assert.ok(w.output().includes(`; heap: ${heap} (KLAVIYO_SYNC_WORKER_HEAP_MB`), w.output());
+  }
+  const bad = await cli(['worker'], { KLAVIYO_SYNC_WORKER_HEAP_MB: 'lots' });
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /KLAVIYO_SYNC_WORKER_HEAP_MB must be a whole number of MB, at least 64/);
 });
 
 void test('a Postgres role with rights only on an existing schema, named by the connection, replicates into it', async () => {

@@ -13,6 +13,8 @@ import { toApplicationFailure } from './failures';
 import { TASK_QUEUE } from '../workflows/shared';
 import { ensureSearchAttributes } from './search-attributes';
 import { cachedWorkflowBundle } from './workflow-bundle';
+import { withSmallThreadHeaps } from './thread-heaps';
+import { inHeapThread } from './heap-thread';
 
 /**
  * Activities one worker runs at once: events' and profiles' backfills at 48 each, with room for the other streams.
@@ -81,13 +83,16 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
   }
   // the bundle built once in a child process (worker/workflow-bundle.ts), else webpack here as a fallback
   const bundle = await cachedWorkflowBundle();
-  return Worker.create({
-    connection: opts.connection,
-    namespace,
-    taskQueue,
-    ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createActivities(deps),
-    interceptors: { activity: [() => ({ inbound: classifyingInterceptor })] },
-    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? MAX_CONCURRENT_ACTIVITIES,
-  });
+  // in a sized heap (worker/heap-thread.ts) the workflow threads are small too
+  const create = () =>
+    Worker.create({
+      connection: opts.connection,
+      namespace,
+      taskQueue,
+      ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../workflows') }),
+      activities: createActivities(deps),
+      interceptors: { activity: [() => ({ inbound: classifyingInterceptor })] },
+      maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? MAX_CONCURRENT_ACTIVITIES,
+    });
+  return inHeapThread() ? withSmallThreadHeaps(create) : create();
 }

@@ -1,0 +1,127 @@
+/**
+ * `KLAVIYO_SYNC_WORKER_HEAP_MB=N klaviyo-sync worker` runs its Temporal worker in a thread whose heap is sized, since
+ * a process's own heap can be sized only by flags given to `node` before it starts (NODE_OPTIONS), which a command
+ * cannot set for itself. Unset (or 0), the worker runs in the process with V8's own sizing.
+ *
+ * Why: under a backfill the live heap stays near 50-60 MB, but V8 sizes a heap for throughput, letting garbage grow
+ * before it collects (old space to ~250 MB, large objects to ~100 MB: every page body and encoded page is over
+ * 128 KB), a worker of ~560 MB. In a thread of an old generation of 160 MB (WORKER_HEAP: the young one 24 MB) the
+ * large preset measured 292 MB (fast) and 324 MB (documented limits), for ~40% more worker CPU: README's
+ * Performance. The process around it only starts the thread, hands it SIGINT/SIGTERM and exits with its code;
+ * killing the process kills the thread with it.
+ *
+ * A heap that outgrows its limit (a far larger page or account than measured) ends the thread, and with it the
+ * process, with a message that names KLAVIYO_SYNC_WORKER_HEAP_MB: like any crash of a worker, Temporal retries its
+ * activities from their committed cursors.
+ */
+import path from 'node:path';
+import v8 from 'node:v8';
+import { Worker, isMainThread, parentPort } from 'node:worker_threads';
+
+/**
+ * The heap measured in a thread: an old generation of `oldMb` (the size README suggests), a young generation of
+ * `youngMb` (semi-spaces of a third), which every thread gets.
+ */
+export const WORKER_HEAP = { oldMb: 160, youngMb: 24 } as const;
+
+export const HEAP_ENV = 'KLAVIYO_SYNC_WORKER_HEAP_MB';
+
+/** The old generation's size from KLAVIYO_SYNC_WORKER_HEAP_MB (unset or 0: no thread), named in the error when it is not one. */
+export function workerHeapMb(env: NodeJS.ProcessEnv): number {
+  const raw = env[HEAP_ENV];
+  if (raw === undefined || raw === '') return 0;
+  const mb = Number(raw);
+  if (!Number.isInteger(mb) || (mb !== 0 && mb < 64)) {
+    throw new Error(`${HEAP_ENV} must be a whole number of MB, at least 64 (or 0: no worker thread), not ${JSON.stringify(raw)}`);
+  }
+  return mb;
+}
+
+/** True in the thread `runInHeapThread` started (where the worker runs and takes its stop from `onStop`). */
+export function inHeapThread(): boolean {
+  return !isMainThread && process.env.KLAVIYO_SYNC_HEAP_THREAD === '1';
+}
+
+/** In the heap thread: calls `stop` when the process got SIGINT or SIGTERM. */
+export function onStop(stop: () => void): void {
+  parentPort?.on('message', (m: unknown) => {
+    if (m === 'stop') stop();
+  });
+  // the port alone does not keep the thread running once the worker has stopped
+  parentPort?.unref();
+}
+
+const CLI = path.join(__dirname, '..', 'client', 'cli.ts');
+
+/**
+ * `klaviyo-sync worker ...` from bin/klaviyo-sync.js, before anything else is loaded: the process's own heap then
+ * holds only this module, the thread the whole worker.
+ */
+export function startWorkerCommand(argv: string[]): void {
+  let heapMb: number;
+  try {
+    heapMb = workerHeapMb(process.env);
+  } catch (err) {
+    process.stderr.write(`klaviyo-sync: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  if (heapMb === 0) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require(CLI);
+    return;
+  }
+  void runInHeapThread(argv, heapMb).then((code) => {
+    process.exitCode = code;
+  });
+}
+
+/** The thread's script: the CLI (through tsx) parsing the thread's argv, an error printed as the CLI prints one. */
+function cliScript(): string {
+  return (
+    `require(${JSON.stringify(require.resolve('tsx/cjs'))});` +
+    `require(${JSON.stringify(CLI)}).buildProgram().parseAsync(process.argv).catch((err) => {` +
+    ` process.stderr.write('klaviyo-sync: ' + (err instanceof Error ? err.message : String(err)) + '\\n'); process.exitCode = 1; });`
+  );
+}
+
+/**
+ * Runs `code` (default: the CLI with `argv`, a `worker` command) in a thread of `oldMb`, until it ends; resolves with
+ * its exit code. SIGINT and SIGTERM are passed on as a stop; a second one ends the process.
+ */
+export function runInHeapThread(argv: string[], oldMb: number, code = cliScript()): Promise<number> {
+  const thread = new Worker(code, {
+    eval: true,
+    argv,
+    env: { ...process.env, KLAVIYO_SYNC_HEAP_THREAD: '1' },
+    resourceLimits: { maxOldGenerationSizeMb: oldMb, maxYoungGenerationSizeMb: WORKER_HEAP.youngMb },
+  });
+  // once: a second signal ends the process, as it ends a worker that runs in the process itself
+  const stop = () => thread.postMessage('stop');
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return new Promise((resolve) => {
+    let failed = false;
+    thread.on('error', (err: Error & { code?: string }) => {
+      failed = true;
+      process.stderr.write(
+        err.code === 'ERR_WORKER_OUT_OF_MEMORY'
+          ? `klaviyo-sync worker: its heap outgrew ${oldMb} MB and the worker stopped; its activities are retried from ` +
+              `their cursors by the next worker. Give it more with ${HEAP_ENV}=${oldMb * 2} (or unset it for V8's own sizing).\n`
+          : `klaviyo-sync worker: ${err.message}\n`,
+      );
+    });
+    thread.on('exit', (exitCode) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(failed && exitCode === 0 ? 1 : exitCode);
+    });
+  });
+}
+
+/** The heap this worker runs in, for its start line: the thread's limit as V8 reports it, or V8's own sizing. */
+export function heapDescription(): string {
+  if (!inHeapThread()) return `V8's own sizing (${HEAP_ENV} unset)`;
+  const mb = Math.round(v8.getHeapStatistics().heap_size_limit / (1024 * 1024));
+  return `a thread of ${mb} MB (${HEAP_ENV})`;
+}
