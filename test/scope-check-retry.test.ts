@@ -53,3 +53,40 @@ void test('a retried scope check probes only the scopes not yet found present', 
     await sandbox.close();
   }
 });
+
+void test("a check of every scope under one cancellation signal (an activity's) adds no more listeners to it than Node allows", async () => {
+  const sandbox = await startSandbox({ port: 0, size: 'tiny', seed: 3, apiKeys: ['pk_scope_signal'], rateLimits: 'off' });
+  const dispatcher = new Agent();
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    const client = new KlaviyoClient({
+      baseUrl: sandbox.url,
+      apiKey: 'pk_scope_signal',
+      limiter: createRateLimiter({ mode: 'documented' }),
+      dispatcher,
+      connection: 'KLAVIYO',
+    });
+    const cancel = new AbortController();
+    const passed = new Set<string>();
+    await checkStreamScopes(client, STREAM_NAMES, {
+      connection: 'KLAVIYO',
+      baseUrl: sandbox.url,
+      signal: cancel.signal,
+      onPassed: (s) => passed.add(s),
+    });
+    assert.equal(passed.size, scopeProbes().length, 'every scope probed, at once after the first');
+    assert.ok(scopeProbes().length > 10, 'more probes than the 10 listeners an EventTarget takes without a warning');
+    // process warnings are emitted on the next tick
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(
+      warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message),
+      [],
+    );
+  } finally {
+    process.off('warning', onWarning);
+    await dispatcher.close();
+    await sandbox.close();
+  }
+});

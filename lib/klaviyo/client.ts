@@ -366,8 +366,12 @@ export class KlaviyoClient {
   }
 
   /** GETs one page: `url` is a first-page URL (urls.ts) or a `links.next`, used exactly as given. */
-  async getPage(url: string, { operation, signal }: GetPageOptions): Promise<KlaviyoPage> {
+  async getPage(url: string, { operation, signal: given }: GetPageOptions): Promise<KlaviyoPage> {
     const target = new URL(url);
+    // A signal of its own, aborted with the caller's: the limiter and undici each listen for its abort, and callers
+    // share one signal among many requests at once (an activity's, over every scope probe), past the 10 listeners
+    // a signal takes before Node warns of a leak. A dependent signal adds none to the caller's.
+    const signal = given && AbortSignal.any([given]);
     if (target.origin !== this.origin) throw crossOriginFailure(target, this.origin, operation);
     const ctx: RequestContext = {
       operation,
