@@ -39,9 +39,11 @@ for (const [kind, name] of [
       const dest = new Destination(targetOf(stack, name), { now: () => new Date(clock) });
       const object = { schema: `del_${kind}_${runTag}`, table: 'tags' };
       let n = 0;
+      let lastRun: Parameters<Destination['finish']>[0] | undefined;
       const fullRefresh = async (resources: KlaviyoResource[], markDeleted = true) => {
         clock += 86_400_000;
         const run = { stream: tags, mode: 'full-refresh' as const, object, runId: `r${++n}`, markDeleted };
+        lastRun = run;
         await dest.prepare(run);
         await dest.writePage({ ...run, partition: '', resources, nextUrl: null, done: true });
         return dest.finish(run);
@@ -78,6 +80,9 @@ for (const [kind, name] of [
       // C goes too; B keeps the time it was first missed, and is not counted again
       const third = await fullRefresh([tag('A', { name: 'renamed' }), tag('D')]);
       assert.equal(third.markedDeleted, 1);
+      // finish called again for the finished run (a retried activity) returns the same result, its count included
+      clock += 3_600_000;
+      assert.deepEqual(await dest.finish(lastRun!), third);
       assert.equal((await table()).B.deleted, day(2));
       assert.equal((await table()).C.deleted, day(3));
 

@@ -535,7 +535,11 @@ export class Destination {
       if (states.some((s) => s.mode !== mode)) {
         throw new RunStateError(`${where}: the run was prepared as ${states[0].mode}, not ${mode}`);
       }
-      if (states.every((s) => s.status === 'finished')) return summary();
+      if (states.every((s) => s.status === 'finished')) {
+        const at = states[0].fullRefreshAt;
+        const again = mode === 'full-refresh' && input.markDeleted && at ? await this.markedAt(trx, object, at) : undefined;
+        return { ...summary(), ...(again !== undefined ? { markedDeleted: again } : {}) };
+      }
       if (states.some((s) => s.status === 'superseded')) {
         throw new RunStateError(`${where}: a newer run of the stream started; this one cannot finish`);
       }
@@ -565,6 +569,22 @@ export class Destination {
       }
       return { ...summary(), ...marks };
     });
+  }
+
+  /**
+   * The rows a finished full refresh marked deleted, for a finish called again: those whose `_deleted_at` is the
+   * run's time (a row marked by an earlier run keeps that run's time).
+   */
+  private async markedAt(trx: Knex.Transaction, object: ObjectName, atIso: string): Promise<number> {
+    const target = targetTable(this.d.kind, object);
+    if (!(await this.d.columns(trx, target))?.has(DELETED_AT)) return 0;
+    const at = this.d.kind === 'postgres' ? '?::timestamptz' : '?';
+    const [row] = await query<{ n: number | string }>(
+      trx,
+      `SELECT COUNT(*) AS n FROM ${tableSql(target)} WHERE ${quoteIdent(DELETED_AT)} = ${at}`,
+      [atIso],
+    );
+    return Number(row?.n ?? 0);
   }
 
   /**
