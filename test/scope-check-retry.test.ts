@@ -15,6 +15,10 @@ import { createRateLimiter } from '../lib/klaviyo/ratelimit';
 import { checkStreamScopes, scopeProbes } from '../lib/klaviyo/scopes';
 import { STREAM_NAMES } from '../streams/streams';
 
+/** The real client on the sandbox, at the documented limits. */
+const sandboxClient = (baseUrl: string, apiKey: string, dispatcher: Agent) =>
+  new KlaviyoClient({ baseUrl, apiKey, limiter: createRateLimiter({ mode: 'documented' }), dispatcher, connection: 'KLAVIYO' });
+
 void test('a retried scope check probes only the scopes not yet found present', async () => {
   const sandbox = await startSandbox({ port: 0, size: 'tiny', seed: 3, apiKeys: ['pk_scope_retry'], rateLimits: 'off' });
   const dispatcher = new Agent();
@@ -27,13 +31,7 @@ void test('a retried scope check probes only the scopes not yet found present', 
       .filter(([op]) => op !== 'sandbox')
       .reduce((a, [, byStatus]) => a + Object.values(byStatus).reduce((x, y) => x + y, 0), 0);
   try {
-    const client = new KlaviyoClient({
-      baseUrl: sandbox.url,
-      apiKey: 'pk_scope_retry',
-      limiter: createRateLimiter({ mode: 'documented' }),
-      dispatcher,
-      connection: 'KLAVIYO',
-    });
+    const client = sandboxClient(sandbox.url, 'pk_scope_retry', dispatcher);
     // the metrics probe gets an answer that is not JSON; every other scope's probe passes
     await admin('faults', { mangle: { kind: 'invalid-json', path: '/api/metrics' } });
     const passed = new Set<string>();
@@ -61,13 +59,7 @@ void test("a check of every scope under one cancellation signal (an activity's) 
   const onWarning = (w: Error) => warnings.push(w);
   process.on('warning', onWarning);
   try {
-    const client = new KlaviyoClient({
-      baseUrl: sandbox.url,
-      apiKey: 'pk_scope_signal',
-      limiter: createRateLimiter({ mode: 'documented' }),
-      dispatcher,
-      connection: 'KLAVIYO',
-    });
+    const client = sandboxClient(sandbox.url, 'pk_scope_signal', dispatcher);
     const cancel = new AbortController();
     const passed = new Set<string>();
     await checkStreamScopes(client, STREAM_NAMES, {
