@@ -33,11 +33,16 @@ export function buildProgram(): Command {
   return program;
 }
 
-if (require.main === module || process.argv[1]?.endsWith('klaviyo-sync.js') || process.argv[1]?.endsWith('klaviyo-sync')) {
+/** Parses `argv` and runs its command; an error is one line on stderr and the exit code (also in a worker's heap thread). */
+export function runCli(argv: string[] = process.argv): void {
   buildProgram()
-    .parseAsync(process.argv)
+    .parseAsync(argv)
     .catch((err: unknown) => {
       process.stderr.write(`klaviyo-sync: ${err instanceof Error ? err.message : String(err)}\n`);
       process.exit(err instanceof Error && err.name === 'Interrupted' ? 130 : 1);
     });
+}
+
+if (require.main === module || process.argv[1]?.endsWith('klaviyo-sync.js') || process.argv[1]?.endsWith('klaviyo-sync')) {
+  runCli();
 }

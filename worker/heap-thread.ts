@@ -76,13 +76,9 @@ export function startWorkerCommand(argv: string[]): void {
   });
 }
 
-/** The thread's script: the CLI (through tsx) parsing the thread's argv, an error printed as the CLI prints one. */
+/** The thread's script: the CLI (through tsx) run on the thread's argv. */
 function cliScript(): string {
-  return (
-    `require(${JSON.stringify(require.resolve('tsx/cjs'))});` +
-    `require(${JSON.stringify(CLI)}).buildProgram().parseAsync(process.argv).catch((err) => {` +
-    ` process.stderr.write('klaviyo-sync: ' + (err instanceof Error ? err.message : String(err)) + '\\n'); process.exitCode = 1; });`
-  );
+  return `require(${JSON.stringify(require.resolve('tsx/cjs'))}); require(${JSON.stringify(CLI)}).runCli();`;
 }
 
 /**
@@ -117,6 +113,24 @@ export function runInHeapThread(argv: string[], oldMb: number, code = cliScript(
       resolve(failed && exitCode === 0 ? 1 : exitCode);
     });
   });
+}
+
+/** The semi-spaces of the workflow threads a worker in a heap thread starts (withSmallThreadHeaps). */
+export const WORKFLOW_THREAD_SEMI_SPACE_MB = 2;
+
+/**
+ * Runs `create` (Temporal's Worker.create) with new isolates given a small young generation: its workflow threads
+ * replay small histories and allocate little, yet V8 gives every isolate the default semi-spaces (16 MB each, 34 MB
+ * of new space a thread). V8 reads the flag when it makes an isolate, so the running heaps keep their size.
+ */
+export async function withSmallThreadHeaps<T>(create: () => Promise<T>, semiSpaceMb = WORKFLOW_THREAD_SEMI_SPACE_MB): Promise<T> {
+  v8.setFlagsFromString(`--max-semi-space-size=${semiSpaceMb}`);
+  try {
+    return await create();
+  } finally {
+    // 0: V8's own choice again, for any isolate made later
+    v8.setFlagsFromString('--max-semi-space-size=0');
+  }
 }
 
 /** The heap this worker runs in, for its start line: the thread's limit as V8 reports it, or V8's own sizing. */

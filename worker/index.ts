@@ -13,8 +13,7 @@ import { toApplicationFailure } from './failures';
 import { TASK_QUEUE } from '../workflows/shared';
 import { ensureSearchAttributes } from './search-attributes';
 import { cachedWorkflowBundle } from './workflow-bundle';
-import { withSmallThreadHeaps } from './thread-heaps';
-import { inHeapThread } from './heap-thread';
+import { inHeapThread, withSmallThreadHeaps } from './heap-thread';
 
 /**
  * Activities one worker runs at once: events' and profiles' backfills at 48 each, with room for the other streams.
