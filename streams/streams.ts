@@ -358,6 +358,21 @@ const TABLE: StreamDef[] = [
     scopes: ['flows:read'],
     rateLimit: { burst: 3, steady: 60 },
   },
+  {
+    name: 'coupon_codes',
+    description: "Coupons' codes: the unique code, its status (unassigned, assigned, used) and expiry, one row per (coupon_id, id)",
+    operation: 'get_coupon_codes_for_coupon',
+    path: '/api/coupons/{id}/coupon-codes',
+    resourceType: 'coupon-code',
+    primaryKey: ['coupon_id', 'id'],
+    // an account has a handful of coupons, each with up to thousands of codes: each coupon paged in the stream
+    // workflow, all of them at once
+    partitioning: { kind: 'parent', stream: 'coupons', column: 'coupon_id', onParentNotFound: 'empty', fanOut: false },
+    // the operation takes no page[size] and documents no maximum: the sandbox serves 100
+    servedPageSize: 100,
+    scopes: ['coupon-codes:read'],
+    rateLimit: { burst: 75, steady: 700 },
+  },
 ];
 
 function deepFreeze<T>(value: T): T {

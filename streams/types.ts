@@ -24,7 +24,8 @@ export type StreamName =
   | 'list_profiles'
   | 'segment_profiles'
   | 'campaign_messages'
-  | 'flow_actions';
+  | 'flow_actions'
+  | 'coupon_codes';
 
 export type Mode = 'full-refresh' | 'incremental';
 

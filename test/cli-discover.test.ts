@@ -1,5 +1,5 @@
 /**
- * `klaviyo-sync discover` as a real process: all 20 streams, with endpoint, scopes, rate tier and page size as the
+ * `klaviyo-sync discover` as a real process: all 21 streams, with endpoint, scopes, rate tier and page size as the
  * Klaviyo contract (spec/klaviyo/endpoints.json) gives them, and key, cursor and parent as the stream table does.
  */
 import { test } from 'node:test';
@@ -33,14 +33,14 @@ const operations = new Map(
   ),
 );
 
-void test('discover --json lists the 20 streams with the values of the Klaviyo contract and the stream table', async () => {
+void test('discover --json lists the 21 streams with the values of the Klaviyo contract and the stream table', async () => {
   const { stdout } = await run(['discover', '--json']);
   const streams = JSON.parse(stdout) as DiscoveredStream[];
   assert.deepEqual(
     streams.map((s) => s.name),
     [...STREAM_NAMES],
   );
-  assert.equal(streams.length, 20);
+  assert.equal(streams.length, 21);
 
   for (const s of streams) {
     const op = operations.get(s.operation);
@@ -53,9 +53,10 @@ void test('discover --json lists the 20 streams with the values of the Klaviyo c
       `${s.name}: rate tier`,
     );
     const documented = op.page_size?.maximum ?? op.max_per_page_from_description;
-    // get_campaigns and get_coupons document no page size: the sandbox's (campaigns: observed) 10 and 5 are what the table says
+    // get_campaigns, get_coupons and get_coupon_codes_for_coupon document no page size: the sandbox's (campaigns:
+    // observed) 10, 5 and 100 are what the table says
     const def = STREAMS.find((d) => d.name === s.name)!;
-    const undocumented: Record<string, number> = { get_campaigns: 10, get_coupons: 5 };
+    const undocumented: Record<string, number> = { get_campaigns: 10, get_coupons: 5, get_coupon_codes_for_coupon: 100 };
     assert.equal(s.pageSize, documented ?? (op.page_cursor ? undocumented[s.operation] : def.servedPageSize), `${s.name}: page size`);
     assert.equal(s.description, def.description);
     assert.deepEqual(s.primaryKey, def.primaryKey);
@@ -94,6 +95,7 @@ void test('discover --json lists the 20 streams with the values of the Klaviyo c
     segment_profiles: { field: 'joined_group_at', operator: 'greater-or-equal' },
     campaign_messages: null,
     flow_actions: null,
+    coupon_codes: null,
   });
   assert.deepEqual(
     streams.filter((s) => s.parent).map((s) => [s.name, s.parent, s.primaryKey]),
@@ -102,6 +104,7 @@ void test('discover --json lists the 20 streams with the values of the Klaviyo c
       ['segment_profiles', 'segments', ['segment_id', 'profile_id']],
       ['campaign_messages', 'campaigns', ['campaign_id', 'id']],
       ['flow_actions', 'flows', ['flow_id', 'id']],
+      ['coupon_codes', 'coupons', ['coupon_id', 'id']],
     ],
   );
   assert.equal(byName.get('catalog_items')!.endpoint, '/api/catalog-items');
@@ -111,7 +114,7 @@ void test('discover --json lists the 20 streams with the values of the Klaviyo c
 void test('discover prints a table: a header and one row per stream with endpoint, key, cursor, parent, page size, rate and scopes', async () => {
   const [{ stdout }, help] = await Promise.all([run(['discover']), run(['discover', '--help'])]);
   const lines = stdout.trimEnd().split('\n');
-  assert.equal(lines.length, 21, stdout);
+  assert.equal(lines.length, 22, stdout);
   assert.match(
     lines[0],
     /^STREAM\s+ENDPOINT\s+MODES\s+PRIMARY KEY\s+CURSOR\s+PARENT\s+PAGE SIZE\s+RATE \(BURST, STEADY\)\s+SCOPES\s+DESCRIPTION$/,

@@ -71,6 +71,24 @@ async function assertValues(dest: Destination): Promise<void> {
     );
   }
 
+  // a coupon code: its coupon's id beside its own, and the code, status and expiry as the listing gave them
+  const codes = await dest.snapshot({ schema: 'klaviyo', table: 'coupon_codes' }, ['coupon_id', 'id']);
+  let codesInApi = 0;
+  for (const couponId of (await sandboxResources(stack, '/api/coupons')).keys()) {
+    const api = await sandboxResources(stack, `/api/coupons/${encodeURIComponent(couponId)}/coupon-codes`);
+    codesInApi += api.size;
+    for (const row of codes.filter((r) => r.coupon_id === couponId)) {
+      const a = api.get(String(row.id))?.attributes;
+      assert.ok(a, `coupon_codes ${row.id} is not among coupon ${couponId}'s codes`);
+      assert.equal(row.unique_code, a.unique_code, `coupon_codes ${row.id}.unique_code`);
+      assert.equal(row.status, a.status, `coupon_codes ${row.id}.status`);
+      const instant = (v: unknown) => (v === null || v === undefined ? null : new Date(v as string).toISOString());
+      assert.equal(instant(row.expires_at), instant(a.expires_at), `coupon_codes ${row.id}.expires_at`);
+    }
+  }
+  assert.equal(codes.length, codesInApi, 'coupon_codes: row count');
+  assert.ok(new Set(codes.map((r) => r.status)).size > 2, 'codes of several statuses');
+
   for (const [stream, path] of [
     ['profiles', '/api/profiles?page[size]=100'],
     ['templates', '/api/templates'],
@@ -95,10 +113,10 @@ async function assertValues(dest: Destination): Promise<void> {
 
 for (const targetName of ['LITE', 'PG'] as const) {
   void describe(`replicate into ${targetName === 'LITE' ? 'SQLite' : 'Postgres'}`, () => {
-    void test('all 20 streams land exactly, then an incremental run after /__sandbox/advance picks up changes and deletions', async () => {
+    void test('all 21 streams land exactly, then an incremental run after /__sandbox/advance picks up changes and deletions', async () => {
       const dest = new Destination(targetOf(stack, targetName));
       const first = await replicateWith(stack, ALL_STREAMS_YAML(targetName), `e2e-all-${targetName}-1`);
-      assert.equal(first.streams.length, 20);
+      assert.equal(first.streams.length, 21);
       assert.ok(first.streams.every((s) => s.status === 'completed'));
       await assertExact(dest);
       await assertValues(dest);

@@ -380,6 +380,32 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       assert.equal(missing.status, 404);
     });
 
+    void test("coupon codes: each coupon's codes in pages of 100, valid, each id the coupon's and its code; filtered", async () => {
+      const coupons = (await walk('get_coupons', '/api/coupons', 5)).rows;
+      let codes = 0;
+      let paged = 0;
+      for (const c of coupons) {
+        const { rows, pages } = await walk('get_coupon_codes_for_coupon', `/api/coupons/${c.id}/coupon-codes`, 100);
+        for (const code of rows) {
+          assert.equal(code.id, `${c.id}-${String(code.attributes.unique_code)}`, 'a code id is the coupon id and its unique code');
+          assert.equal(code.relationships?.coupon?.data, undefined, 'the relationships carry links only');
+        }
+        codes += rows.length;
+        if (pages.length > 1) paged++;
+        const used = rows.filter((r) => r.attributes.status === 'USED').map((r) => r.id);
+        const filtered = await walk(
+          'get_coupon_codes_for_coupon',
+          `/api/coupons/${c.id}/coupon-codes?${q({ filter: "equals(status,'USED')" })}`,
+          100,
+        );
+        assert.deepEqual(filtered.rows.map((r) => r.id).sort(), used.sort(), `coupon ${c.id}: equals(status,'USED')`);
+      }
+      assert.equal(codes, truth.coupon_codes.count);
+      assert.ok(codes > 0 && paged > 0, `some coupons hold more than a page of codes (${codes} codes, ${paged} paged)`);
+      const missing = await get('/api/coupons/NOPE00/coupon-codes');
+      assert.equal(missing.status, 404);
+    });
+
     void test("campaign messages: every campaign's messages in one page, valid, each the channel's definition", async () => {
       for (const channel of CHANNELS) {
         for (const archived of [false, true]) {

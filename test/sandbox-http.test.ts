@@ -835,6 +835,7 @@ void describe('/__sandbox endpoints', () => {
       'catalog_categories',
       'catalog_items',
       'catalog_variants',
+      'coupon_codes',
       'coupons',
       'events',
       'flow_actions',

@@ -1,6 +1,6 @@
 /**
  * The official Klaviyo Node SDK (klaviyo-api 19.0.2, revision 2025-07-15), pointed at a real sandbox process, pages
- * through all 20 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
+ * through all 21 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
  * after `POST /__sandbox/advance` the truth moves and the SDK still finds it. If the SDK can sync the sandbox,
  * the sandbox speaks Klaviyo as the SDK understands it.
  */
@@ -154,12 +154,14 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     pageAll('coupons', (c) => k.coupons.getCoupons({ pageCursor: c })),
     globalExclusions(),
   ]);
-  const [listProfiles, segmentProfiles, campaignMessages, flowActions] = await Promise.all([
+  const [listProfiles, segmentProfiles, campaignMessages, flowActions, couponCodes] = await Promise.all([
     groupMembers(lists, (id, c) => k.lists.getProfilesForList(id, { pageSize: 100, pageCursor: c }), 'list'),
     groupMembers(segments, (id, c) => k.segments.getProfilesForSegment(id, { pageSize: 100, pageCursor: c }), 'segment'),
     // one page per campaign: the operation takes no cursor
     groupMembers(campaignIds, (id) => k.campaigns.getMessagesForCampaign(id), 'campaign'),
     groupMembers(flowIds, (id, c) => k.flows.getActionsForFlow(id, { pageSize: 50, pageCursor: c }), 'flow'),
+    // no page[size]: pages of what the sandbox serves
+    groupMembers(coupons, (id, c) => k.coupons.getCouponCodesForCoupon(id, { pageCursor: c }), 'coupon'),
   ]);
   return {
     profiles,
@@ -182,6 +184,7 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     segment_profiles: segmentProfiles,
     campaign_messages: campaignMessages,
     flow_actions: flowActions,
+    coupon_codes: couponCodes,
   };
 }
 
@@ -216,7 +219,7 @@ after(async () => {
 
 void test('the official SDK reads every stream exactly as /__sandbox/truth says, before and after advance', async () => {
   const before = (await sandboxJson('GET', '/__sandbox/truth')) as Truth;
-  assert.equal(Object.keys(before).length, 20, `truth has ${Object.keys(before).join(', ')}`);
+  assert.equal(Object.keys(before).length, 21, `truth has ${Object.keys(before).join(', ')}`);
   const seen = summarize(await readAccount(sb.baseUrl));
   assert.deepEqual(seen, before, 'what the SDK read vs /__sandbox/truth');
 

@@ -106,7 +106,7 @@ function perSecond(rate: string): number {
 }
 
 void describe('stream table', () => {
-  void it('has the twenty streams in the agreed order, reachable by name', () => {
+  void it('has the twenty-one streams in the agreed order, reachable by name', () => {
     const expected = [
       'profiles',
       'lists',
@@ -128,6 +128,7 @@ void describe('stream table', () => {
       'segment_profiles',
       'campaign_messages',
       'flow_actions',
+      'coupon_codes',
     ];
     assert.deepEqual(
       STREAMS.map((s) => s.name),
@@ -207,6 +208,8 @@ void describe('stream table', () => {
       // the operation has no cursor: one page holds all of a campaign's messages (one, two for an A/B test)
       campaign_messages: 2,
       flow_actions: 50,
+      // no page[size], no documented maximum: what the sandbox serves
+      coupon_codes: 100,
     });
     for (const s of STREAMS) {
       const op = operationOf(s);
@@ -416,6 +419,7 @@ void describe('stream table', () => {
       segment_profiles: 'parent',
       campaign_messages: 'parent',
       flow_actions: 'parent',
+      coupon_codes: 'parent',
     });
     assert.deepEqual(partitionsOf(getStream('tags')).fixedKeys, ['']);
     assert.deepEqual(partitionsOf(getStream('tags')).request(''), {});

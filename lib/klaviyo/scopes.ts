@@ -1,7 +1,9 @@
 /**
  * Does the API key have every scope the selected streams need? One cheap request per distinct scope, each on a
  * top-level stream that needs that scope alone, so a 403 names exactly the missing scope. A membership stream needs
- * its parent's scopes and profiles' (its operation reads both).
+ * its parent's scopes and profiles' (its operation reads both). A scope only a child stream needs (coupon codes')
+ * is probed on that stream's listing for a parent that does not exist: Klaviyo checks the key's scopes before it
+ * looks the parent up, so a 403 means the scope is missing and the 404 that the key has it.
  *
  * The one pre-check of a replication: the CLI runs it before starting the workflow (retrying in process with the one
  * policy), the workflow's `checkSource` activity runs it before any table is touched (Temporal retries it with the
@@ -18,17 +20,32 @@ import { systemNow, type Now } from '../clock';
 
 export interface ScopeProbe {
   scope: string;
-  /** a top-level stream that needs this scope alone, so a 403 on it means exactly this scope is missing */
+  /** a stream that needs this scope alone, so a 403 on it means exactly this scope is missing */
   stream: StreamDef;
+  /**
+   * for a child stream, the parent id its probe lists (one that does not exist, so its 404 means the scope is
+   * there); absent for a top-level stream, whose first page is the probe
+   */
+  absentParentId?: string;
 }
 
-/** Every scope the streams need, in stream-table order, each with the stream whose first page tests it. */
+/** The parent id a child stream's probe asks for: no Klaviyo id looks like it. */
+export const ABSENT_PARENT_ID = 'klaviyo-sync-scope-probe';
+
+/**
+ * Every scope the streams need, in stream-table order, each with the stream whose first page tests it: a top-level
+ * stream where one needs that scope alone, else a child stream that does (whose own scopes are all it adds to its
+ * parent's).
+ */
 export function scopeProbes(streams: readonly StreamDef[] = STREAMS): ScopeProbe[] {
   const scopes = [...new Set(streams.flatMap((s) => s.scopes))];
+  const alone = (scope: string) => (s: StreamDef) => s.scopes.length === 1 && s.scopes[0] === scope;
   return scopes.map((scope) => {
-    const stream = STREAMS.find((s) => !parentOf(s) && s.scopes.length === 1 && s.scopes[0] === scope);
-    if (!stream) throw new Error(`no top-level stream needs only ${scope}, so the scope cannot be checked on its own`);
-    return { scope, stream };
+    const stream = STREAMS.find((s) => !parentOf(s) && alone(scope)(s));
+    if (stream) return { scope, stream };
+    const child = STREAMS.find((s) => parentOf(s) && alone(scope)(s));
+    if (!child) throw new Error(`no stream needs only ${scope}, so the scope cannot be checked on its own`);
+    return { scope, stream: child, absentParentId: ABSENT_PARENT_ID };
   });
 }
 
@@ -38,10 +55,14 @@ export function scopesOf(stream: StreamDef): string[] {
   return [...new Set([...(parent ? getStream(parent.stream).scopes : []), ...stream.scopes])];
 }
 
-/** The stream's first request, with its first partition's filter (campaigns need a channel) and 1 row per page. */
-export function probeUrl(baseUrl: string, stream: StreamDef, now: Date = systemNow()): string {
+/**
+ * The stream's first request, with its first partition's filter (campaigns need a channel) or, for a child stream,
+ * the absent parent's id, and 1 row per page.
+ */
+export function probeUrl(baseUrl: string, probe: Pick<ScopeProbe, 'stream' | 'absentParentId'>, now: Date = systemNow()): string {
+  const { stream, absentParentId } = probe;
   const smallest: StreamDef = stream.pageSize === undefined ? stream : { ...stream, pageSize: 1 };
-  const first = partitionsOf(stream).fixedKeys?.[0];
+  const first = absentParentId ?? partitionsOf(stream).fixedKeys?.[0];
   return firstPageUrl(baseUrl, smallest, { ...(first !== undefined ? partitionsOf(stream).request(first) : {}), now });
 }
 
@@ -59,10 +80,12 @@ export async function probeScope(
   now: Now = systemNow,
 ): Promise<ScopeStatus> {
   try {
-    await client.getPage(probeUrl(baseUrl, probe.stream, now()), { operation: probe.stream.operation, signal });
+    await client.getPage(probeUrl(baseUrl, probe, now()), { operation: probe.stream.operation, signal });
     return 'ok';
   } catch (err) {
     if (err instanceof SyncError && err.type === KlaviyoErrorType.PermissionError) return 'missing';
+    // past the scope check: the key has the scope, and the parent asked for is (as meant) not there
+    if (probe.absentParentId && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound) return 'ok';
     throw err;
   }
 }

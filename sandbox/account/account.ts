@@ -10,7 +10,7 @@ import { MetricModel } from './metrics';
 import { ProfileModel } from './profiles';
 import { Rng, STREAM, rngFor } from './prng';
 import { TagGroupSource, TagModel } from './tags';
-import { CouponSource } from './coupons';
+import { CouponSource, maxCodesPerCoupon } from './coupons';
 import { TemplateModel } from './templates';
 import { FormModel } from './forms';
 import { isoSeconds } from './time';
@@ -84,6 +84,7 @@ export class SyntheticAccount implements Account {
   readonly tags: Collection;
   readonly tagGroups: Collection;
   readonly coupons: Collection;
+  private readonly couponSource: CouponSource;
   readonly catalogItems: Collection;
   readonly catalogVariants: Collection;
   readonly forms: Collection;
@@ -119,7 +120,8 @@ export class SyntheticAccount implements Account {
     this.tags = new Collection('tags', tags, version);
     tags.attach(this.tags);
     this.tagGroups = new Collection('tag groups', new TagGroupSource(tags), version);
-    this.coupons = new Collection('coupons', new CouponSource(seed), version);
+    this.couponSource = new CouponSource(seed, maxCodesPerCoupon(sizes.profiles), anchorSec);
+    this.coupons = new Collection('coupons', this.couponSource, version);
     const metrics = new MetricModel(seed, sizes.metrics, anchorSec, ids);
     this.metrics = new Collection('metrics', metrics, version);
 
@@ -188,6 +190,11 @@ export class SyntheticAccount implements Account {
     const slot = this.flows.slotOf(flowId);
     const flow = slot === undefined ? undefined : this.flows.row(slot);
     return flow && new Collection('flow_actions', new FlowActions(flow, this.seed), () => this.currentVersion);
+  }
+
+  couponCodes(couponId: string): Table | undefined {
+    const codes = this.couponSource.codesOf(couponId);
+    return codes && new Collection('coupon_codes', codes, () => this.currentVersion);
   }
 
   lookup(type: string, id: string): Row | undefined {
@@ -305,7 +312,10 @@ export class SyntheticAccount implements Account {
   truth(): Record<StreamName, StreamTruth> {
     if (this.truthCache?.version === this.currentVersion) return this.truthCache.value;
     const tables: Record<
-      Exclude<StreamName, 'list_profiles' | 'segment_profiles' | 'campaign_messages' | 'flow_actions' | 'global_exclusions'>,
+      Exclude<
+        StreamName,
+        'list_profiles' | 'segment_profiles' | 'campaign_messages' | 'flow_actions' | 'global_exclusions' | 'coupon_codes'
+      >,
       Collection
     > = {
       profiles: this.profiles,
@@ -341,6 +351,9 @@ export class SyntheticAccount implements Account {
           const actions = new FlowActions(flow, this.seed);
           for (let k = 0; k < actions.slots(); k++) sum.add(`${flow.id}:${actions.id(k)}`);
         }
+      } else if (name === 'coupon_codes') {
+        for (const codes of this.couponSource.allCodes())
+          for (let k = 0; k < codes.slots(); k++) sum.add(`${codes.couponId}:${codes.id(k)}`);
       } else if (name === 'campaign_messages') {
         for (const slot of this.campaigns.liveSlots()) {
           const campaign = this.campaigns.row(slot)!;

@@ -111,6 +111,7 @@ export const STREAM = {
   catalog: 26,
   form: 27,
   coupon: 28,
+  couponCode: 29,
   eventTime: 30,
   eventBody: 31,
   eventUuid: 32,

@@ -28,6 +28,7 @@ export const STREAM_NAMES = [
   'segment_profiles',
   'campaign_messages',
   'flow_actions',
+  'coupon_codes',
 ] as const;
 export type StreamName = (typeof STREAM_NAMES)[number];
 
@@ -149,6 +150,8 @@ export interface Account {
   campaignMessages(campaignId: string): Table | undefined;
   /** The steps of a flow. Undefined for an unknown flow. */
   flowActions(flowId: string): Table | undefined;
+  /** The codes of a coupon. Undefined for an unknown coupon. */
+  couponCodes(couponId: string): Table | undefined;
   /** Any resource by type and id (for `GET /api/profiles/{id}` and for `included`). */
   lookup(type: string, id: string): Row | undefined;
   /** Move the clock: update some profiles, templates, lists and memberships; append events; delete a few rows. */

@@ -27,10 +27,17 @@ export const CAMPAIGNS_PAGE_SIZE = 10;
  */
 export const COUPONS_PAGE_SIZE = 5;
 
+/**
+ * Page size of `get_coupon_codes_for_coupon`, which takes no page[size] and documents no maximum: 100, so that on the
+ * small preset (up to 200 codes a coupon) some coupons take two pages.
+ */
+export const COUPON_CODES_PAGE_SIZE = 100;
+
 /** What the operations that take no page[size] and document no maximum serve, per page. */
 const UNDOCUMENTED_PAGE_SIZES: Readonly<Record<string, number>> = {
   get_campaigns: CAMPAIGNS_PAGE_SIZE,
   get_coupons: COUPONS_PAGE_SIZE,
+  get_coupon_codes_for_coupon: COUPON_CODES_PAGE_SIZE,
 };
 
 export interface Operation {
@@ -74,6 +81,7 @@ const TABLES: Record<string, (account: Account, parentId: string | null) => Tabl
   get_forms: (a) => a.forms,
   get_messages_for_campaign: (a, id) => a.campaignMessages(id!),
   get_actions_for_flow: (a, id) => a.flowActions(id!),
+  get_coupon_codes_for_coupon: (a, id) => a.couponCodes(id!),
 };
 
 /**
