@@ -86,6 +86,21 @@ function membershipStream(
   };
 }
 
+/**
+ * A stream of one parent's resources (`/api/{parents}/{id}/...`), a row per (parent id, id): the parent's id is the
+ * `{parent}_id` column, a parent gone meanwhile reads as empty, and each parent's listing is paged by the stream
+ * workflow, many at once (a parent has a handful of them, rather than the thousands of members that fan out).
+ */
+function childStream(def: Omit<StreamDef, 'primaryKey' | 'partitioning'> & { parent: 'campaigns' | 'flows' | 'coupons' }): StreamDef {
+  const { parent, ...rest } = def;
+  const column = `${parent.replace(/s$/, '')}_id`;
+  return {
+    ...rest,
+    primaryKey: [column, 'id'],
+    partitioning: { kind: 'parent', stream: parent, column, onParentNotFound: 'empty', fanOut: false },
+  };
+}
+
 const TABLE: StreamDef[] = [
   {
     name: 'profiles',
@@ -330,49 +345,45 @@ const TABLE: StreamDef[] = [
   },
   membershipStream('list_profiles', 'lists', 'get_profiles_for_list', ['lists:read', 'profiles:read']),
   membershipStream('segment_profiles', 'segments', 'get_profiles_for_segment', ['profiles:read', 'segments:read']),
-  {
+  // one page per campaign, all its messages (one, two for an A/B test)
+  childStream({
     name: 'campaign_messages',
+    parent: 'campaigns',
     description:
       "Campaigns' messages: channel, label, content (subject, preview, from, body) and send times, one row per (campaign_id, id)",
     operation: 'get_messages_for_campaign',
     path: '/api/campaigns/{id}/campaign-messages',
     resourceType: 'campaign-message',
-    primaryKey: ['campaign_id', 'id'],
-    // one page per campaign, all its messages: paged by the stream workflow, many campaigns at once
-    partitioning: { kind: 'parent', stream: 'campaigns', column: 'campaign_id', onParentNotFound: 'empty', fanOut: false },
     servedPageSize: 2,
     scopes: ['campaigns:read'],
     rateLimit: { burst: 10, steady: 150 },
-  },
-  {
+  }),
+  // a flow has a handful of steps: one page each
+  childStream({
     name: 'flow_actions',
+    parent: 'flows',
     description: "Flows' steps (send, delay, split, update): type, status, settings and send options, one row per (flow_id, id)",
     operation: 'get_actions_for_flow',
     path: '/api/flows/{id}/flow-actions',
     resourceType: 'flow-action',
-    primaryKey: ['flow_id', 'id'],
-    // a flow has a handful of steps: one page each, paged by the stream workflow, many flows at once
-    partitioning: { kind: 'parent', stream: 'flows', column: 'flow_id', onParentNotFound: 'empty', fanOut: false },
     pageSize: 50,
     servedPageSize: 50,
     scopes: ['flows:read'],
     rateLimit: { burst: 3, steady: 60 },
-  },
-  {
+  }),
+  // an account has a handful of coupons, each with up to thousands of codes; the operation takes no page[size]
+  // and documents no maximum: the sandbox serves 100
+  childStream({
     name: 'coupon_codes',
+    parent: 'coupons',
     description: "Coupons' codes: the unique code, its status (unassigned, assigned, used) and expiry, one row per (coupon_id, id)",
     operation: 'get_coupon_codes_for_coupon',
     path: '/api/coupons/{id}/coupon-codes',
     resourceType: 'coupon-code',
-    primaryKey: ['coupon_id', 'id'],
-    // an account has a handful of coupons, each with up to thousands of codes: each coupon paged in the stream
-    // workflow, all of them at once
-    partitioning: { kind: 'parent', stream: 'coupons', column: 'coupon_id', onParentNotFound: 'empty', fanOut: false },
-    // the operation takes no page[size] and documents no maximum: the sandbox serves 100
     servedPageSize: 100,
     scopes: ['coupon-codes:read'],
     rateLimit: { burst: 75, steady: 700 },
-  },
+  }),
 ];
 
 function deepFreeze<T>(value: T): T {
