@@ -8,7 +8,7 @@
  * Parents come before their children, so the table order is also a valid run order. What can be derived is not
  * written: the sort is the cursor's field, the id column the key column that is not the parent's (./partitions.ts).
  */
-import type { PartitionDef, StreamDef, StreamName } from './types';
+import type { PartitionDef, StreamDef, StreamName, StreamOption } from './types';
 
 const CAMPAIGN_CHANNELS = ['email', 'sms', 'mobile_push'] as const;
 
@@ -41,6 +41,21 @@ const SUPPRESSION_PARTITIONS: PartitionDef[] = SUPPRESSION_REASONS.map((reason) 
   filter: `equals(subscriptions.email.marketing.suppression.reason,'${reason}')`,
   columns: { reason },
 }));
+
+/**
+ * The tags a campaign, flow, list or segment carries, from its own pages: `include=tags` with only the tag's name
+ * (`fields[tag]`), so no request more (Airbyte and the Singer tap read each tag's relationships, a request per tag
+ * and type).
+ */
+function tagsOption(what: string): Readonly<Record<string, StreamOption>> {
+  return {
+    tags: {
+      description: `The tags a ${what} carries, in a tags column: a JSON array of {id, name}, from the same requests (include=tags)`,
+      params: { include: 'tags', 'fields[tag]': 'name' },
+      includedColumns: { tags: { relationship: 'tags', links: [], attributes: ['name'] } },
+    },
+  };
+}
 
 /**
  * Time windows of the cursor (./windows.ts): up to 32 planned, split while they are read so that a long backfill
@@ -140,6 +155,7 @@ const TABLE: StreamDef[] = [
     servedPageSize: 10,
     scopes: ['lists:read'],
     rateLimit: { burst: 75, steady: 700 },
+    options: tagsOption('list'),
   },
   {
     name: 'segments',
@@ -152,6 +168,7 @@ const TABLE: StreamDef[] = [
     servedPageSize: 10,
     scopes: ['segments:read'],
     rateLimit: { burst: 75, steady: 700 },
+    options: tagsOption('segment'),
   },
   {
     name: 'campaigns',
@@ -164,6 +181,7 @@ const TABLE: StreamDef[] = [
     servedPageSize: 10,
     scopes: ['campaigns:read'],
     rateLimit: { burst: 10, steady: 150 },
+    options: tagsOption('campaign'),
   },
   {
     name: 'flows',
@@ -177,6 +195,7 @@ const TABLE: StreamDef[] = [
     servedPageSize: 50,
     scopes: ['flows:read'],
     rateLimit: { burst: 3, steady: 60 },
+    options: tagsOption('flow'),
   },
   {
     name: 'templates',

@@ -119,7 +119,8 @@ export type PartitionKind = Partitioning['kind'];
  * columns filled from the compound document's `included` resources, and the rate tier such requests count against
  * when Klaviyo puts them in a lower one.
  */
-export type IncludedFrom = { relationship: string; attribute: string } | { relationship: string; links: readonly string[] };
+export type IncludedFrom =
+  { relationship: string; attribute: string } | { relationship: string; links: readonly string[]; attributes?: readonly string[] };
 
 export interface StreamOption {
   description: string;
@@ -127,8 +128,8 @@ export interface StreamOption {
   params: Readonly<Record<string, string>>;
   /**
    * columns read from `included`: the attribute of the resource a to-one relationship points at (`attribute`), or,
-   * for a to-many relationship, a JSON array with one object per resource it points at, holding its id and the
-   * ids its own relationships name (`links`: `campaign-message` → `campaign_message_id`)
+   * for a to-many relationship, a JSON array with one object per resource it points at, holding its id, the
+   * ids its own relationships name (`links`: `campaign-message` → `campaign_message_id`) and the `attributes` named
    */
   includedColumns?: Readonly<Record<string, IncludedFrom>>;
   /** the (lower) tier of requests with this option: they draw from their own budget, `<operation>+<option>` */

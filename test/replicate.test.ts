@@ -223,6 +223,63 @@ streams:
   }
 });
 
+void test('option tags: campaigns, flows, lists and segments keep the tags they carry, from the same pages, into SQLite and Postgres', async () => {
+  // the listings as the streams read them (campaigns per channel, flows archived or not), with their tags
+  const listings: Record<string, string[]> = {
+    lists: ['/api/lists'],
+    segments: ['/api/segments'],
+    campaigns: ['email', 'sms', 'mobile_push'].flatMap((c) =>
+      [false, true].map((a) => `/api/campaigns?filter=${encodeURIComponent(`and(equals(messages.channel,'${c}'),equals(archived,${a}))`)}`),
+    ),
+    flows: [false, true].map((a) => `/api/flows?filter=${encodeURIComponent(`equals(archived,${a})`)}`),
+  };
+  const want = new Map<string, unknown>();
+  const tagNames = new Map<string, string>();
+  for (const tag of (await sandboxResources(stack, '/api/tags')).values()) tagNames.set(tag.id, tag.attributes.name);
+  for (const [stream, paths] of Object.entries(listings))
+    for (const path of paths)
+      for (const r of (await sandboxResources(stack, `${path}${path.includes('?') ? '&' : '?'}include=tags`)).values())
+        want.set(
+          `${stream}:${r.id}`,
+          (r.relationships.tags.data as Array<{ id: string }>).map((t) => ({ id: t.id, name: tagNames.get(t.id) })),
+        );
+  for (const target of ['LITE', 'PG'] as const) {
+    const dest = new Destination(targetOf(stack, target));
+    const yaml = `
+source: KLAVIYO
+target: ${target}
+defaults:
+  object: tagged.{stream_name}
+  source_options: { tags: true }
+streams:
+  lists:
+  segments:
+  campaigns:
+  flows:
+  tags:
+`;
+    const summary = await replicateWith(stack, yaml, `e2e-tags-${target}`);
+    assert.ok(summary.streams.every((s) => s.status === 'completed'));
+    let tagged = 0;
+    for (const stream of Object.keys(listings)) {
+      const rows = await dest.snapshot({ schema: 'tagged', table: stream }, ['id']);
+      assert.equal(rows.length, [...want.keys()].filter((k) => k.startsWith(`${stream}:`)).length, `${stream}: row count`);
+      for (const row of rows) {
+        const stored = typeof row.tags === 'string' ? JSON.parse(row.tags) : row.tags;
+        assert.deepEqual(stored, want.get(`${stream}:${row.id}`), `${stream} ${row.id}: tags`);
+        if ((stored as unknown[]).length > 0) tagged++;
+      }
+      assert.ok(
+        rows.some((r) => (typeof r.tags === 'string' ? JSON.parse(r.tags) : r.tags).length > 0),
+        `some ${stream} carry tags`,
+      );
+    }
+    assert.ok(tagged > 0);
+    // tags itself offers no such option: it has no tags column
+    assert.equal('tags' in (await dest.snapshot({ schema: 'tagged', table: 'tags' }, ['id']))[0], false);
+  }
+});
+
 void test("a bad API key fails the replication within seconds with Klaviyo's message and the fix, and writes nothing", async () => {
   const env = {
     ...stack.env,

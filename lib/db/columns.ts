@@ -214,11 +214,12 @@ export function toRow(stream: StreamDef, resource: KlaviyoResource, origin: RowO
         // one object per resource of a to-many relationship: its id and the ids its own relationships name
         row[c.column] = (Array.isArray(data) ? data.filter(isRef) : []).map((ref) => {
           const target = byRef.get(refKey(ref.type, ref.id));
-          const out: Record<string, string> = { id: ref.id };
+          const out: Record<string, unknown> = { id: ref.id };
           for (const link of c.links) {
             const d = target?.relationships?.[link]?.data;
             if (isRef(d)) out[`${link.replace(/-/g, '_')}_id`] = d.id;
           }
+          for (const attribute of c.attributes ?? []) out[attribute] = target?.attributes?.[attribute] ?? null;
           return out;
         });
       }
