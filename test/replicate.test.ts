@@ -165,17 +165,19 @@ streams:
   assert.deepEqual(checksumOf(ids), (await truth(stack)).list_profiles);
 });
 
+/** A replication into `schema` on `target` with `options` as the defaults' source_options, of the streams given. */
+const optionsYaml = (target: string, schema: string, options: string, streams: string) =>
+  `source: KLAVIYO\ntarget: ${target}\ndefaults:\n  object: ${schema}.{stream_name}\n  source_options: ${options}\nstreams:${streams}`;
+
 void test("options: events' metric_name and attributions, profiles' predictive_analytics land from the same pages, into SQLite and Postgres", async () => {
   for (const target of ['LITE', 'PG'] as const) {
     const dest = new Destination(targetOf(stack, target));
-    const yaml = `
-source: KLAVIYO
-target: ${target}
-defaults:
-  object: opts.{stream_name}
-  # inherited, an option applies where the stream offers it (events), and nowhere else
-  source_options: { metric_name: true, attributions: true }
-streams:
+    // inherited, an option applies where the stream offers it (events), and nowhere else
+    const yaml = optionsYaml(
+      target,
+      'opts',
+      '{ metric_name: true, attributions: true }',
+      `
   metrics:
   events:
     mode: incremental
@@ -183,7 +185,8 @@ streams:
   profiles:
     mode: incremental
     source_options: { start_date: 2015-01-01, predictive_analytics: true }
-`;
+`,
+    );
     const summary = await replicateWith(stack, yaml, `e2e-options-${target}`);
     assert.ok(summary.streams.every((s) => s.status === 'completed'));
     const t = await truth(stack);
@@ -245,19 +248,7 @@ void test('option tags: campaigns, flows, lists and segments keep the tags they 
         );
   for (const target of ['LITE', 'PG'] as const) {
     const dest = new Destination(targetOf(stack, target));
-    const yaml = `
-source: KLAVIYO
-target: ${target}
-defaults:
-  object: tagged.{stream_name}
-  source_options: { tags: true }
-streams:
-  lists:
-  segments:
-  campaigns:
-  flows:
-  tags:
-`;
+    const yaml = optionsYaml(target, 'tagged', '{ tags: true }', '\n  lists:\n  segments:\n  campaigns:\n  flows:\n  tags:\n');
     const summary = await replicateWith(stack, yaml, `e2e-tags-${target}`);
     assert.ok(summary.streams.every((s) => s.status === 'completed'));
     let tagged = 0;
