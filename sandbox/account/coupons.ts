@@ -110,7 +110,8 @@ const CODE_STATUSES = [
  * `coupon.id` is a filter field; the relationships carry links only, as the response schema gives them.
  */
 export class CouponCodes implements Source {
-  readonly keyFields = ['expires_at', 'status'] as const;
+  // the operation takes no sort
+  readonly keyFields = [] as const;
 
   constructor(
     private readonly coupon: Coupon,
@@ -138,21 +139,22 @@ export class CouponCodes implements Source {
   }
 
   id(k: number): string {
-    return `${this.coupon.id}-${this.draw(k).code}`;
+    return this.idOf(this.draw(k).code);
   }
 
-  key(k: number, field: string): SortKey {
-    const d = this.draw(k);
-    if (field === 'expires_at') return d.expiresAt;
-    if (field === 'status') return d.status;
-    throw new Error(`coupon codes: no sort key '${field}'`);
+  private idOf(code: string): string {
+    return `${this.coupon.id}-${code}`;
+  }
+
+  key(): SortKey {
+    return null;
   }
 
   row(k: number): Row {
     const { code, status, expiresAt } = this.draw(k);
     return {
       type: 'coupon-code',
-      id: `${this.coupon.id}-${code}`,
+      id: this.idOf(code),
       attributes: { unique_code: code, expires_at: expiresAt === null ? null : isoSeconds(expiresAt), status },
       hidden: { 'coupon.id': this.coupon.id },
     };
