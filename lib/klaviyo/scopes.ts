@@ -39,11 +39,11 @@ export const ABSENT_PARENT_ID = 'klaviyo-sync-scope-probe';
  */
 export function scopeProbes(streams: readonly StreamDef[] = STREAMS): ScopeProbe[] {
   const scopes = [...new Set(streams.flatMap((s) => s.scopes))];
-  const alone = (scope: string) => (s: StreamDef) => s.scopes.length === 1 && s.scopes[0] === scope;
+  const needsOnly = (s: StreamDef, scope: string) => s.scopes.length === 1 && s.scopes[0] === scope;
   return scopes.map((scope) => {
-    const stream = STREAMS.find((s) => !parentOf(s) && alone(scope)(s));
+    const stream = STREAMS.find((s) => !parentOf(s) && needsOnly(s, scope));
     if (stream) return { scope, stream };
-    const child = STREAMS.find((s) => parentOf(s) && alone(scope)(s));
+    const child = STREAMS.find((s) => parentOf(s) && needsOnly(s, scope));
     if (!child) throw new Error(`no stream needs only ${scope}, so the scope cannot be checked on its own`);
     return { scope, stream: child, absentParentId: ABSENT_PARENT_ID };
   });
