@@ -32,6 +32,7 @@ import { resumeFrom } from '../lib/db/watermark';
 import { splitWindows, takeOverWindows, windowKey } from '../streams/windows';
 import { processDatabases, type DatabasePools, type Target } from '../lib/db/connect';
 import { systemNow, type Now } from '../lib/clock';
+import { processPagesInMemory, type PagesInMemory } from '../lib/pages-in-memory';
 import type { FinishResult, PageTiming, PagesResult, PartitionPage, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
 
 export interface ActivityDeps {
@@ -71,6 +72,8 @@ export interface ActivityDeps {
    * Temporal with the worker's client (a run Temporal does not know is not running)
    */
   replicationRunning: RunningCheck;
+  /** the bound on pages this process holds between their response and their commit (lib/pages-in-memory.ts) */
+  pagesInMemory: PagesInMemory;
 }
 
 /** The process's collaborators; rate limits from `rateLimitMode`, else KLAVIYO_SYNC_RATE_LIMITS, else documented. */
@@ -94,6 +97,7 @@ export function defaultDeps(env: NodeJS.ProcessEnv = process.env, rateLimitMode?
     now: systemNow,
     searchAttributes: false,
     replicationRunning: askTemporal,
+    pagesInMemory: processPagesInMemory(env),
   };
 }
 
@@ -365,12 +369,24 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
 
       /** Reads and writes one page; its next URL, or null when the partition ended. */
       async function pageOnce(url: string): Promise<string | null> {
+        // the page's place among the pages this process holds, taken when its headers are in, left once committed
+        let leave: (() => void) | undefined;
+        try {
+          return await readAndWrite(url, async () => {
+            leave = await deps.pagesInMemory.enter(cancellationSignal());
+          });
+        } finally {
+          leave?.();
+        }
+      }
+
+      async function readAndWrite(url: string, beforeBody: () => Promise<void>): Promise<string | null> {
         let resources: JsonApiResource[];
         let included: JsonApiResource[] | undefined;
         let next: string | null;
         try {
           const page = await beating(
-            client.getPage(url, { operation: rateOperation(stream, task.options), signal: cancellationSignal() }),
+            client.getPage(url, { operation: rateOperation(stream, task.options), signal: cancellationSignal(), beforeBody }),
             deps.heartbeatWhileWaitingMs,
             () => heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
           );

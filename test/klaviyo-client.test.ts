@@ -4,6 +4,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { inspect } from 'node:util';
 import { Agent, request } from 'undici';
@@ -570,6 +571,53 @@ void describe('KlaviyoClient on a broken network', () => {
     } finally {
       await dispatcher.close();
       await peer.close();
+    }
+  });
+
+  void it('reads a body only after beforeBody, and decodes a character split between chunks whole', async () => {
+    const body = Buffer.from(
+      JSON.stringify({ data: [{ type: 'tag', id: 't1', attributes: { name: 'café ☃ 😀' } }], links: { next: null } }),
+    );
+    const split = body.indexOf(Buffer.from('é')) + 1;
+    let headersSent = false;
+    const server = http.createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.api+json' });
+      res.flushHeaders();
+      headersSent = true;
+      // the body in pieces that cut é, ☃ and 😀 in half
+      const cuts = [0, split, body.indexOf(Buffer.from('☃')) + 2, body.indexOf(Buffer.from('😀')) + 3, body.length];
+      let i = 0;
+      const more = () => {
+        if (i === cuts.length - 1) return void res.end();
+        res.write(body.subarray(cuts[i], cuts[i + 1]));
+        i++;
+        setTimeout(more, 20);
+      };
+      setTimeout(more, 20);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      const client = new KlaviyoClient({ baseUrl: url, apiKey: SECRET_KEY, limiter: createRateLimiter() });
+      const seen: boolean[] = [];
+      const page = await client.getPage(`${url}/api/tags`, {
+        operation: 'get_tags',
+        beforeBody: async () => {
+          seen.push(headersSent);
+          await new Promise((r) => setTimeout(r, 100));
+        },
+      });
+      assert.deepEqual(seen, [true], 'beforeBody ran once, after the headers');
+      assert.equal((page.document.data as JsonApiResource[])[0].attributes.name, 'café ☃ 😀');
+
+      // a beforeBody that fails ends the page with its error and frees the connection
+      await assert.rejects(
+        client.getPage(`${url}/api/tags`, { operation: 'get_tags', beforeBody: () => Promise.reject(new Error('no place')) }),
+        (err: unknown) => err instanceof Error && err.message === 'no place',
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
   });
 

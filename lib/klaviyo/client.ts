@@ -103,6 +103,11 @@ export interface GetPageOptions {
   operation: string;
   /** Temporal's `cancellationSignal()`: aborts the wait for the limiter and the request itself */
   signal?: AbortSignal;
+  /**
+   * awaited once the response's headers are in, before its body is read: where a caller bounds the pages it holds
+   * in memory (lib/pages-in-memory.ts); the request keeps its slot of the limiter while it waits
+   */
+  beforeBody?: () => Promise<void>;
 }
 
 /** `RateLimit-*` headers of a successful response; null where Klaviyo did not send them. */
@@ -366,7 +371,7 @@ export class KlaviyoClient {
   }
 
   /** GETs one page: `url` is a first-page URL (urls.ts) or a `links.next`, used exactly as given. */
-  async getPage(url: string, { operation, signal: given }: GetPageOptions): Promise<KlaviyoPage> {
+  async getPage(url: string, { operation, signal: given, beforeBody }: GetPageOptions): Promise<KlaviyoPage> {
     const target = new URL(url);
     // A signal of its own, aborted with the caller's: the limiter and undici each listen for its abort, and callers
     // share one signal among many requests at once (an activity's, over every scope probe), past the 10 listeners
@@ -388,6 +393,7 @@ export class KlaviyoClient {
       let status: number;
       let headers: IncomingHttpHeaders;
       let text: string;
+      let notOurs: unknown;
       try {
         const res = await request(target, {
           method: 'GET',
@@ -403,11 +409,21 @@ export class KlaviyoClient {
         status = res.statusCode;
         headers = res.headers;
         crashPoint('fetch', operation);
+        if (beforeBody) {
+          try {
+            await beforeBody();
+          } catch (err) {
+            res.body.destroy();
+            // the caller's own failure (its abort among them), not the network's
+            notOurs = err;
+            throw err;
+          }
+        }
         const read = await readBody(res.body, this.maxBodyBytes, this.bodyDeadlineMs, header(headers, 'content-length'));
         if (typeof read !== 'string') throw failureForInvalidBody(status, read.tooLarge, ctx);
         text = read;
       } catch (err) {
-        if (err instanceof SyncError) throw err;
+        if (err instanceof SyncError || err === notOurs) throw err;
         // Temporal's cancellation reason (a CancelledFailure) must propagate as it is.
         if (signal?.aborted) throw signal.reason;
         throw failureForNetworkError(err, ctx, (s) => this.scrub(s));

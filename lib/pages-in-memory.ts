@@ -1,0 +1,82 @@
+/**
+ * How many pages one process holds in memory at once: a page is admitted when its response's headers have arrived,
+ * before its body is read, and leaves when it is committed (or failed). A worker keeps up to 48 windows of a stream
+ * in flight; when the database is slower than Klaviyo (limits off, or a slow target), without a bound every one of
+ * them reads its body and waits, parsed, for one of the pool's connections: about 40 pages of 1-2 MB each, most of a
+ * worker's memory. With it, a page waiting to be written keeps its response unread (the socket holds a few KB) and
+ * its request slot, so the reads slow to the pace of the writes, which is all a backfill can reach anyway.
+ *
+ * Per process, not per fleet: memory is a process's own. KLAVIYO_SYNC_PAGES_IN_MEMORY sets the bound.
+ */
+
+/** Default: the Postgres pool's 10 connections busy, and a few pages parsed and ready for the next free one. */
+export const PAGES_IN_MEMORY = 16;
+
+export const PAGES_IN_MEMORY_ENV = 'KLAVIYO_SYNC_PAGES_IN_MEMORY';
+
+/** The bound from KLAVIYO_SYNC_PAGES_IN_MEMORY (unset: PAGES_IN_MEMORY), named in the error when it is not one. */
+export function pagesInMemoryOf(env: NodeJS.ProcessEnv): number {
+  const raw = env[PAGES_IN_MEMORY_ENV];
+  if (raw === undefined || raw === '') return PAGES_IN_MEMORY;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new Error(`${PAGES_IN_MEMORY_ENV} must be a whole number of pages, at least 1, not ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+export class PagesInMemory {
+  private held = 0;
+  private readonly waiting: Array<() => void> = [];
+  /** the most pages held at once since the process started (the bench and tests read it) */
+  peak = 0;
+
+  constructor(readonly size: number) {
+    if (!Number.isInteger(size) || size < 1) throw new Error(`pages in memory must be a whole number ≥ 1, not ${size}`);
+  }
+
+  /** Resolves with the page's `leave` once fewer than `size` pages are held; rejects with the signal's reason on abort. */
+  async enter(signal?: AbortSignal): Promise<() => void> {
+    signal?.throwIfAborted();
+    if (this.held >= this.size) {
+      await new Promise<void>((resolve, reject) => {
+        const admit = () => {
+          signal?.removeEventListener('abort', abort);
+          resolve();
+        };
+        const abort = () => {
+          const i = this.waiting.indexOf(admit);
+          if (i >= 0) this.waiting.splice(i, 1);
+          reject(signal!.reason);
+        };
+        this.waiting.push(admit);
+        signal?.addEventListener('abort', abort, { once: true });
+      });
+    } else {
+      this.held++;
+    }
+    this.peak = Math.max(this.peak, this.held);
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      // the place passes straight to the next page waiting, so `held` counts it all along
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.held--;
+    };
+  }
+
+  /** Pages held now and pages waiting to be admitted. */
+  get state(): { held: number; waiting: number } {
+    return { held: this.held, waiting: this.waiting.length };
+  }
+}
+
+let processPages: PagesInMemory | undefined;
+
+/** The process's bound, one for every activity of the worker, sized from its environment when first asked. */
+export function processPagesInMemory(env: NodeJS.ProcessEnv = process.env): PagesInMemory {
+  processPages ??= new PagesInMemory(pagesInMemoryOf(env));
+  return processPages;
+}
