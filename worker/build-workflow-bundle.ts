@@ -11,6 +11,8 @@ async function main(): Promise<void> {
   if (!out) throw new Error('usage: build-workflow-bundle.ts <out.js>');
   const { code } = await bundleWorkflowCode({
     workflowsPath: require.resolve('../workflows'),
+    // the map without the sources' text: stack traces still name file, line and column
+    webpackConfigHook: (config) => ({ ...config, devtool: 'inline-nosources-source-map' }),
     logger: { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error: (m: string) => console.error(m) },
   });
   fs.writeFileSync(out, code);

@@ -5,7 +5,7 @@
  * fleet of workers of one version on one machine, or a test suite, bundles once.
  *
  * The cache key is a hash of every file the bundle can include (workflows/, streams/, lib/) and the Temporal SDK's
- * version, so a changed workflow can never run from a stale bundle. Written to a temporary name and renamed, so two
+ * version and the bundler's own settings (build-workflow-bundle.ts), so a changed workflow can never run from a stale bundle. Written to a temporary name and renamed, so two
  * workers starting at once never read half a file.
  */
 import { execFile } from 'node:child_process';
@@ -32,7 +32,9 @@ export function workflowSourceHash(): string {
   const hash = createHash('sha256');
   const sdk = JSON.parse(fs.readFileSync(require.resolve('@temporalio/workflow/package.json'), 'utf8')) as { version: string };
   hash.update(`@temporalio/workflow@${sdk.version}\n`);
-  for (const file of SOURCES.flatMap((d) => filesUnder(path.join(ROOT, d)))) {
+  // and how it is bundled (its webpack settings)
+  const files = [...SOURCES.flatMap((d) => filesUnder(path.join(ROOT, d))), path.join(__dirname, 'build-workflow-bundle.ts')];
+  for (const file of files) {
     hash.update(`${path.relative(ROOT, file)}\n`);
     hash.update(fs.readFileSync(file));
   }
