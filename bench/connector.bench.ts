@@ -28,6 +28,7 @@ import type { StreamName } from '../streams/types';
 import { capabilities } from './connector/capabilities';
 import { cleanupAll, cleanupOnSignals, interrupted } from './connector/cleanup';
 import { runFast } from './connector/fast-mode';
+import { describeWorkerLaunch } from './connector/workers';
 import { runLimits } from './connector/limits-mode';
 import { machineFacts } from './connector/machine';
 import { formatFast, formatLimits, formatSling } from './connector/report';
@@ -98,6 +99,7 @@ async function main(): Promise<number> {
       `commit ${machine.commit.slice(0, 9)}${machine.dirty ? ' (dirty)' : ''} on ${machine.branch}`,
   );
   if (!caps.sandboxLatency) console.log('  (this sandbox has no --latency: it answers as fast as it can in every mode)');
+  console.log(`  workers launched as README deploys them: ${describeWorkerLaunch(process.env)}`);
 
   const results: Results = {};
   let failure: string | undefined;

@@ -346,18 +346,27 @@ void test('worker rate limits: documented by default, else KLAVIYO_SYNC_RATE_LIM
   }
 });
 
-void test('worker heap: in the process by default (and with 0), in a thread of the size KLAVIYO_SYNC_WORKER_HEAP_MB gives; a bad value exits 1 naming it', async () => {
+void test('worker heap: a thread of 1024 MB by default, of the size KLAVIYO_SYNC_WORKER_HEAP_MB gives, in the process with 0; a bad value exits 1 naming it', async () => {
   const base = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address };
+  assert.equal(WORKER_HEAP.oldMb, 1024);
   // V8's limit inside the thread: the old generation asked for plus the young generation
   for (const [value, heap] of [
-    ['', "V8's own sizing"],
-    ['0', "V8's own sizing"],
-    [String(WORKER_HEAP.oldMb), `a thread of ${WORKER_HEAP.oldMb + WORKER_HEAP.youngMb} MB`],
+    ['', `a thread of ${WORKER_HEAP.oldMb + WORKER_HEAP.youngMb} MB`],
+    ['0', "V8's own sizing in the process"],
     ['256', `a thread of ${256 + WORKER_HEAP.youngMb} MB`],
   ] as const) {
-    const w = await standaloneWorker({ ...base, KLAVIYO_SYNC_WORKER_HEAP_MB: value }, ['--task-queue', 'cli-heap']);
+    // the allocator's arenas as launched: the setting in force, or the one to set
+    const arenas = value === '256' ? '2' : '';
+    const w = await standaloneWorker(
+      { ...base, KLAVIYO_SYNC_WORKER_HEAP_MB: value, MALLOC_ARENA_MAX: arenas, MALLOC_MMAP_THRESHOLD_: '' },
+      ['--task-queue', 'cli-heap'],
+    );
     await w.stop(10_000);
     assert.ok(w.output().includes(`; heap: ${heap} (KLAVIYO_SYNC_WORKER_HEAP_MB`), w.output());
+    const allocator = arenas
+      ? 'allocator: MALLOC_ARENA_MAX=2\n'
+      : "allocator: glibc's defaults (MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 keep";
+    assert.ok(w.output().includes(allocator), w.output());
   }
   const bad = await cli(['worker'], { KLAVIYO_SYNC_WORKER_HEAP_MB: 'lots' });
   assert.equal(bad.code, 1);

@@ -22,9 +22,9 @@ async function stderrOf<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: st
   }
 }
 
-void test('KLAVIYO_SYNC_WORKER_HEAP_MB: unset, empty or 0 for no thread, else a size; anything else is refused naming it', () => {
-  assert.equal(workerHeapMb({}), 0);
-  assert.equal(workerHeapMb({ [HEAP_ENV]: '' }), 0);
+void test('KLAVIYO_SYNC_WORKER_HEAP_MB: unset or empty for the default thread, 0 for none, else a size; anything else is refused naming it', () => {
+  assert.equal(workerHeapMb({}), WORKER_HEAP.oldMb);
+  assert.equal(workerHeapMb({ [HEAP_ENV]: '' }), WORKER_HEAP.oldMb);
   assert.equal(workerHeapMb({ [HEAP_ENV]: String(WORKER_HEAP.oldMb) }), WORKER_HEAP.oldMb);
   assert.equal(workerHeapMb({ [HEAP_ENV]: '512' }), 512);
   assert.equal(workerHeapMb({ [HEAP_ENV]: '0' }), 0);

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { defaultDeps, PARTITIONS_PER_PREPARE } from '../activities';
 import { MAX_CONCURRENT_ACTIVITIES } from '../worker';
 import { streamsMarkdown } from '../client/commands/discover';
+import { WORKER_HEAP } from '../worker/heap-thread';
+import { PAGES_IN_MEMORY } from '../lib/pages-in-memory';
 
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
 
@@ -72,6 +74,15 @@ void test('README gives the worker’s activity slots', () => {
   const slots = /A worker runs up to (\d+) activities at once/.exec(README);
   assert.ok(slots, 'README states the activity slots');
   assert.equal(Number(slots[1]), MAX_CONCURRENT_ACTIVITIES);
+});
+
+void test('README gives the worker’s heap thread and the pages it holds in memory', () => {
+  const heap = /it runs in a thread of an old generation of (\d+) MB \(and a young one of (\d+) MB\)/.exec(README);
+  assert.ok(heap, 'README states the worker thread’s heap');
+  assert.deepEqual([Number(heap[1]), Number(heap[2])], [WORKER_HEAP.oldMb, WORKER_HEAP.youngMb]);
+  const pages = /`KLAVIYO_SYNC_PAGES_IN_MEMORY` \(default (\d+)\)/.exec(README);
+  assert.ok(pages, 'README states the bound on pages in memory');
+  assert.equal(Number(pages[1]), PAGES_IN_MEMORY);
 });
 
 void test("README's stream table is discover's: every stream, its modes, key, cursor, parent, partitioning and rate tier", () => {

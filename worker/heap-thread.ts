@@ -1,14 +1,16 @@
 /**
- * `KLAVIYO_SYNC_WORKER_HEAP_MB=N klaviyo-sync worker` runs its Temporal worker in a thread whose heap is sized, since
- * a process's own heap can be sized only by flags given to `node` before it starts (NODE_OPTIONS), which a command
- * cannot set for itself. Unset (or 0), the worker runs in the process with V8's own sizing.
+ * `klaviyo-sync worker` runs its Temporal worker in a thread whose heap is sized (KLAVIYO_SYNC_WORKER_HEAP_MB, default
+ * WORKER_HEAP.oldMb), since a process's own heap can be sized only by flags given to `node` before it starts
+ * (NODE_OPTIONS), which a command cannot set for itself. `KLAVIYO_SYNC_WORKER_HEAP_MB=0` runs it in the process with
+ * V8's own sizing.
  *
- * Why: under a backfill the live heap stays near 50-60 MB, but V8 sizes a heap for throughput, letting garbage grow
- * before it collects (old space to ~250 MB, large objects to ~100 MB: every page body and encoded page is over
- * 128 KB), a worker of ~560 MB. In a thread of an old generation of 160 MB (WORKER_HEAP: the young one 24 MB) the
- * large preset measured 292 MB (fast) and 324 MB (documented limits), for ~40% more worker CPU: README's
- * Performance. The process around it only starts the thread, hands it SIGINT/SIGTERM and exits with its code;
- * killing the process kills the thread with it.
+ * Why: under a backfill the live heap stays near 50-60 MB, but V8 sizes a heap for throughput, and with this kind of
+ * machine's default limit (several GB) it lets garbage grow to ~4× the live heap before it collects (old space to
+ * ~250 MB, large objects to ~100 MB: every page body and encoded page is over 128 KB), a worker of ~560 MB. Below a
+ * limit of 2 GB V8 grows the heap by far less. A thread of 1024 MB measured under 300 MB on the large preset for
+ * ~10% more worker CPU than in the process (README's Performance); smaller limits cost more CPU for little memory.
+ * The process around it only starts the thread, hands it SIGINT/SIGTERM and exits with its code; killing the
+ * process kills the thread with it.
  *
  * A heap that outgrows its limit (a far larger page or account than measured) ends the thread, and with it the
  * process, with a message that names KLAVIYO_SYNC_WORKER_HEAP_MB: like any crash of a worker, Temporal retries its
@@ -19,17 +21,20 @@ import v8 from 'node:v8';
 import { Worker, isMainThread, parentPort } from 'node:worker_threads';
 
 /**
- * The heap measured in a thread: an old generation of `oldMb` (the size README suggests), a young generation of
- * `youngMb` (semi-spaces of a third), which every thread gets.
+ * The worker thread's heap unless KLAVIYO_SYNC_WORKER_HEAP_MB says otherwise: an old generation of `oldMb`, and a
+ * young generation of `youngMb` (semi-spaces of a third), which every thread gets.
  */
-export const WORKER_HEAP = { oldMb: 160, youngMb: 24 } as const;
+export const WORKER_HEAP = { oldMb: 1024, youngMb: 24 } as const;
 
 export const HEAP_ENV = 'KLAVIYO_SYNC_WORKER_HEAP_MB';
 
-/** The old generation's size from KLAVIYO_SYNC_WORKER_HEAP_MB (unset or 0: no thread), named in the error when it is not one. */
+/**
+ * The old generation's size from KLAVIYO_SYNC_WORKER_HEAP_MB (unset: WORKER_HEAP.oldMb; 0: no thread, the worker in
+ * the process), named in the error when it is not one.
+ */
 export function workerHeapMb(env: NodeJS.ProcessEnv): number {
   const raw = env[HEAP_ENV];
-  if (raw === undefined || raw === '') return 0;
+  if (raw === undefined || raw === '') return WORKER_HEAP.oldMb;
   const mb = Number(raw);
   if (!Number.isInteger(mb) || (mb !== 0 && mb < 64)) {
     throw new Error(`${HEAP_ENV} must be a whole number of MB, at least 64 (or 0: no worker thread), not ${JSON.stringify(raw)}`);
@@ -103,7 +108,7 @@ export function runInHeapThread(argv: string[], oldMb: number, code = cliScript(
       process.stderr.write(
         err.code === 'ERR_WORKER_OUT_OF_MEMORY'
           ? `klaviyo-sync worker: its heap outgrew ${oldMb} MB and the worker stopped; its activities are retried from ` +
-              `their cursors by the next worker. Give it more with ${HEAP_ENV}=${oldMb * 2} (or unset it for V8's own sizing).\n`
+              `their cursors by the next worker. Give it more with ${HEAP_ENV}=${oldMb * 2} (or 0 for V8's own sizing in the process).\n`
           : `klaviyo-sync worker: ${err.message}\n`,
       );
     });
@@ -135,7 +140,36 @@ export async function withSmallThreadHeaps<T>(create: () => Promise<T>, semiSpac
 
 /** The heap this worker runs in, for its start line: the thread's limit as V8 reports it, or V8's own sizing. */
 export function heapDescription(): string {
-  if (!inHeapThread()) return `V8's own sizing (${HEAP_ENV} unset)`;
+  if (!inHeapThread()) return `V8's own sizing in the process (${HEAP_ENV}=0)`;
   const mb = Math.round(v8.getHeapStatistics().heap_size_limit / (1024 * 1024));
   return `a thread of ${mb} MB (${HEAP_ENV})`;
+}
+
+/**
+ * The allocator settings a worker should run with. glibc gives every thread that allocates an arena of its own (up
+ * to 8 per core), and a worker has a dozen (Temporal's runtime, the workflow and heap threads, V8's and libuv's
+ * helpers), whose freed pages stay resident; and after a large block is freed it raises the size it maps blocks
+ * at, so page-sized buffers (a body, an encoded page) come from those arenas and fragment them. Two arenas and a
+ * fixed threshold of 128 KB (blocks above it mapped and handed back when freed) took the large preset's documented
+ * run from 323 to 274 MB (README's Performance). glibc reads them when the process starts, so they are set where a
+ * worker is launched (`npm run worker`, the bench, README's deployment lines), not by the worker itself.
+ */
+export const WORKER_MALLOC_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' } as const;
+
+/** `env` with WORKER_MALLOC_ENV's settings where it has none of its own. */
+export function withWorkerMalloc(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out = { ...env };
+  for (const [k, v] of Object.entries(WORKER_MALLOC_ENV)) if (!out[k]) out[k] = v;
+  return out;
+}
+
+/** The worker's start line on its allocator: the settings in force, or the ones to set. */
+export function allocatorDescription(env: NodeJS.ProcessEnv = process.env): string {
+  if (process.platform !== 'linux') return "the platform's";
+  const set = Object.keys(WORKER_MALLOC_ENV).filter((k) => env[k]);
+  if (set.length) return set.map((k) => `${k}=${env[k]}`).join(' ');
+  const advised = Object.entries(WORKER_MALLOC_ENV)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  return `glibc's defaults (${advised} keep ~50 MB fewer resident under load)`;
 }

@@ -5,6 +5,7 @@
  */
 import { startWorkerProcess, type RunningProcess } from '../../test/helpers/process';
 import { onCleanup } from './cleanup';
+import { HEAP_ENV, WORKER_HEAP, allocatorDescription, withWorkerMalloc } from '../../worker/heap-thread';
 import { usageOf, UsageSampler, type ProcessUsage, type UsageSample } from './proc-stats';
 
 export interface WorkerEnv {
@@ -52,9 +53,16 @@ export interface Workers {
   stop(figures?: WorkerFigures[]): Promise<void>;
 }
 
+/** The heap and allocator settings the workers start with, for the bench's header. */
+export function describeWorkerLaunch(env: NodeJS.ProcessEnv): string {
+  const heap = env[HEAP_ENV] ? `${HEAP_ENV}=${env[HEAP_ENV]}` : `a thread of ${WORKER_HEAP.oldMb} MB (the default)`;
+  return `heap: ${heap}; allocator: ${allocatorDescription(withWorkerMalloc(env))}`;
+}
+
 export async function startWorkers(n: number, env: WorkerEnv): Promise<Workers> {
+  // launched as README's deployment lines launch a worker: the allocator settings of WORKER_MALLOC_ENV, unless given
   const processEnv: NodeJS.ProcessEnv = {
-    ...process.env,
+    ...withWorkerMalloc(process.env),
     TEMPORAL_ADDRESS: env.temporalAddress,
     TEMPORAL_NAMESPACE: 'default',
     KLAVIYO: env.klaviyo,

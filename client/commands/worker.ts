@@ -6,7 +6,7 @@ import { createWorker } from '../../worker';
 import { RATE_LIMIT_MODES, type RateLimitMode } from '../../lib/klaviyo/ratelimit';
 import { closeAll } from '../../lib/db/connect';
 import { emptyFleetStats, type FleetStats } from '../../worker/fleet-rate-limiter';
-import { heapDescription, inHeapThread, onStop } from '../../worker/heap-thread';
+import { allocatorDescription, heapDescription, inHeapThread, onStop } from '../../worker/heap-thread';
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -40,7 +40,7 @@ export function registerWorkerCommand(program: Command): void {
       }
       process.stdout.write(
         `klaviyo-sync worker polling task queue ${opts.taskQueue} on ${target.address} (namespace ${target.namespace}); ` +
-          `rate limits: ${rateLimits.mode} (${rateLimits.from}); heap: ${heapDescription()}\n`,
+          `rate limits: ${rateLimits.mode} (${rateLimits.from}); heap: ${heapDescription()}; allocator: ${allocatorDescription()}\n`,
       );
       await worker.run();
       process.stdout.write(`klaviyo-sync worker stopped; rate budget: ${formatFleetStats(fleetStats)}\n`);
