@@ -373,7 +373,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         let leave: (() => void) | undefined;
         try {
           return await readAndWrite(url, async () => {
-            leave = await deps.pagesInMemory.enter(cancellationSignal());
+            leave = await deps.pagesInMemory.acquire(cancellationSignal());
           });
         } finally {
           leave?.();

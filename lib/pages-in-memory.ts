@@ -8,6 +8,7 @@
  *
  * Per process, not per fleet: memory is a process's own. KLAVIYO_SYNC_PAGES_IN_MEMORY sets the bound.
  */
+import { Semaphore } from './semaphore';
 
 /** Default: the Postgres pool's 10 connections busy, and a few pages parsed and ready for the next free one. */
 export const PAGES_IN_MEMORY = 16;
@@ -25,58 +26,13 @@ export function pagesInMemoryOf(env: NodeJS.ProcessEnv): number {
   return n;
 }
 
-export class PagesInMemory {
-  private held = 0;
-  private readonly waiting: Array<() => void> = [];
-  /** the most pages held at once since the process started (the bench and tests read it) */
-  peak = 0;
-
-  constructor(readonly size: number) {
-    if (!Number.isInteger(size) || size < 1) throw new Error(`pages in memory must be a whole number ≥ 1, not ${size}`);
-  }
-
-  /** Resolves with the page's `leave` once fewer than `size` pages are held; rejects with the signal's reason on abort. */
-  async enter(signal?: AbortSignal): Promise<() => void> {
-    signal?.throwIfAborted();
-    if (this.held >= this.size) {
-      await new Promise<void>((resolve, reject) => {
-        const admit = () => {
-          signal?.removeEventListener('abort', abort);
-          resolve();
-        };
-        const abort = () => {
-          const i = this.waiting.indexOf(admit);
-          if (i >= 0) this.waiting.splice(i, 1);
-          reject(signal!.reason);
-        };
-        this.waiting.push(admit);
-        signal?.addEventListener('abort', abort, { once: true });
-      });
-    } else {
-      this.held++;
-    }
-    this.peak = Math.max(this.peak, this.held);
-    let left = false;
-    return () => {
-      if (left) return;
-      left = true;
-      // the place passes straight to the next page waiting, so `held` counts it all along
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.held--;
-    };
-  }
-
-  /** Pages held now and pages waiting to be admitted. */
-  get state(): { held: number; waiting: number } {
-    return { held: this.held, waiting: this.waiting.length };
-  }
-}
+/** The bound: a Semaphore of pages, one place per page from its headers to its commit. */
+export type PagesInMemory = Semaphore;
 
 let processPages: PagesInMemory | undefined;
 
 /** The process's bound, one for every activity of the worker, sized from its environment when first asked. */
 export function processPagesInMemory(env: NodeJS.ProcessEnv = process.env): PagesInMemory {
-  processPages ??= new PagesInMemory(pagesInMemoryOf(env));
+  processPages ??= new Semaphore(pagesInMemoryOf(env));
   return processPages;
 }

@@ -12,7 +12,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { STREAM_OPERATIONS, type OperationRate, type OperationTable } from './operations';
 
 /** Gives back the concurrency slot taken by `acquire`; calling it more than once is harmless. */
-export type Release = () => void;
+import { Semaphore, type Release } from '../semaphore';
+
+export { Semaphore, type Release };
 
 export interface RateLimiter {
   /**
@@ -182,46 +184,6 @@ class Lane {
       }
       await clock.sleep(wait, signal);
     }
-  }
-}
-
-/** Counts requests in flight; waiters are served first come, first served. */
-export class Semaphore {
-  private active = 0;
-  private readonly waiters: Array<() => void> = [];
-
-  constructor(private readonly max: number) {}
-
-  acquire(signal?: AbortSignal): Promise<Release> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.active < this.max) {
-      this.active++;
-      return Promise.resolve(this.releaser());
-    }
-    return new Promise<Release>((resolve, reject) => {
-      const grant = () => {
-        signal?.removeEventListener('abort', onAbort);
-        this.active++;
-        resolve(this.releaser());
-      };
-      const onAbort = () => {
-        const i = this.waiters.indexOf(grant);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(signal!.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.waiters.push(grant);
-    });
-  }
-
-  private releaser(): Release {
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.active--;
-      this.waiters.shift()?.();
-    };
   }
 }
 
