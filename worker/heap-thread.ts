@@ -7,8 +7,9 @@
  * Why: under a backfill the live heap stays near 50-60 MB, but V8 sizes a heap for throughput, and with this kind of
  * machine's default limit (several GB) it lets garbage grow to ~4× the live heap before it collects (old space to
  * ~250 MB, large objects to ~100 MB: every page body and encoded page is over 128 KB), a worker of ~560 MB. Below a
- * limit of 2 GB V8 grows the heap by far less. A thread of 1024 MB measured under 300 MB on the large preset for
- * ~10% more worker CPU than in the process (README's Performance); smaller limits cost more CPU for little memory.
+ * limit of 2 GB V8 grows the heap by far less. A thread of 1024 MB, launched with WORKER_MALLOC_ENV, measured
+ * 263-283 MB on the large preset (463 MB in the process), for ~25% more worker CPU (README's Performance); 2048 MB
+ * measured 428 MB at the process's CPU.
  * The process around it only starts the thread, hands it SIGINT/SIGTERM and exits with its code; killing the
  * process kills the thread with it.
  *
