@@ -143,7 +143,8 @@ export async function withSmallThreadHeaps<T>(create: () => Promise<T>, semiSpac
 export function heapDescription(): string {
   if (!inHeapThread()) return `V8's own sizing in the process (${HEAP_ENV}=0)`;
   const mb = Math.round(v8.getHeapStatistics().heap_size_limit / (1024 * 1024));
-  return `a thread of ${mb} MB (${HEAP_ENV})`;
+  const given = process.env[HEAP_ENV];
+  return `a thread of ${mb} MB (${given ? `${HEAP_ENV}=${given}` : `the default; ${HEAP_ENV} sets another`})`;
 }
 
 /**
