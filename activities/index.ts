@@ -11,9 +11,9 @@ import { WorkflowNotFoundError } from '@temporalio/common';
 import { resolveReplicationInput, type ReplicationInput, type PlannedStream, type ReplicationPlan } from '../config/replication';
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
-import { idColumnOf, partitionsOf, type Partitions } from '../streams/partitions';
+import { idColumnOf, keepsParentRow, partitionsOf, type Partitions } from '../streams/partitions';
 import { rateOperation } from '../streams/options';
-import type { StreamDef, StreamName } from '../streams/types';
+import type { ParentRowFilter, StreamDef, StreamName } from '../streams/types';
 import type { Dispatcher } from 'undici';
 import { KlaviyoClient, sharedAgent, type JsonApiResource } from '../lib/klaviyo/client';
 import { classify, SyncError } from '../lib/errors';
@@ -167,18 +167,29 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     };
   };
 
-  /** Every id of a stream, walked page by page (the parent ids of a membership stream). */
-  const fetchIds = async (source: string, stream: StreamDef): Promise<string[]> => {
+  /**
+   * Every id of a stream, walked page by page (the parent ids of a child stream), or of its rows that `rows` keeps. A
+   * stream that is itself a child (flow_actions, the parent of flow_messages) is walked through its own parent's ids,
+   * a parent vanished meanwhile (404) read as having no children, as the child stream reads it.
+   */
+  const fetchIds = async (source: string, stream: StreamDef, rows?: ParentRowFilter): Promise<string[]> => {
     const { conn, client } = klaviyo(source);
     const ids: string[] = [];
     const parts = partitionsOf(stream);
-    if (!parts.fixedKeys) throw new Error(`stream ${stream.name} is partitioned by its own parent, which a parent cannot be`);
-    for (const key of parts.fixedKeys) {
+    if (parts.windows) throw new Error(`stream ${stream.name} is partitioned by time windows, which a parent cannot be`);
+    const keys = parts.fixedKeys ?? (await fetchIds(source, getStream(parts.parent!.stream), parts.parent!.parentRows));
+    for (const key of keys) {
       const guard = new PagingGuard(stream.name, key);
       let url: string | null = firstPageUrl(conn.baseUrl, stream, { ...parts.request(key), now: deps.now() });
       while (url) {
-        const page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
-        for (const r of asArray(page.document.data)) ids.push(r.id);
+        let page;
+        try {
+          page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
+        } catch (err) {
+          if (parts.notFoundIsEmpty && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound) break;
+          throw err;
+        }
+        for (const r of asArray(page.document.data)) if (keepsParentRow(rows, r.attributes?.[rows?.field ?? ''])) ids.push(r.id);
         url = guard.follow(url, page.document.links?.next ?? null);
         heartbeat({ ids: ids.length });
       }
@@ -210,8 +221,9 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     if (parts.fixedKeys) return parts.fixedKeys;
     if (parts.windows) return windowKeys(task, stream, parts, dest);
     const parent = getStream(parts.parent!.stream);
-    const fromTable = task.parentObject ? await dest.columnValues(task.parentObject, idColumnOf(parent)) : null;
-    return fromTable ?? (await fetchIds(task.source, parent));
+    const rows = parts.parent!.parentRows;
+    const fromTable = task.parentObject ? await dest.columnValues(task.parentObject, idColumnOf(parent), rows) : null;
+    return fromTable ?? (await fetchIds(task.source, parent, rows));
   };
 
   return {

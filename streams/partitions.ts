@@ -6,7 +6,7 @@
  * Also the fields the table does not write out because they follow from others: a stream's sort is its cursor's
  * field, and its id column is the primary key column that is not the parent's.
  */
-import type { ParentPartitioning, StreamDef, WindowsPartitioning } from './types';
+import type { ParentPartitioning, ParentRowFilter, StreamDef, WindowsPartitioning } from './types';
 import { parseWindowKey, type Window } from './windows';
 
 export interface PartitionRequest {
@@ -112,6 +112,14 @@ export function partitionsOf(stream: StreamDef): Partitions {
       throw new Error(`stream ${stream.name}: unknown partitioning ${JSON.stringify(unknown)}`);
     }
   }
+}
+
+/**
+ * Whether a parent row partitions its child (ParentPartitioning.parentRows), given the value of the filter's field
+ * in it (an attribute read from Klaviyo, a column read from the parent's table): every row when there is no filter.
+ */
+export function keepsParentRow(filter: ParentRowFilter | undefined, value: unknown): boolean {
+  return filter === undefined || (typeof value === 'string' && value.startsWith(filter.prefix));
 }
 
 /** The parent stream and column, or null for a stream not partitioned by a parent. */

@@ -8,7 +8,7 @@
  * Parents come before their children, so the table order is also a valid run order. What can be derived is not
  * written: the sort is the cursor's field, the id column the key column that is not the parent's (./partitions.ts).
  */
-import type { PartitionDef, StreamDef, StreamName, StreamOption } from './types';
+import type { ParentRowFilter, PartitionDef, StreamDef, StreamName, StreamOption } from './types';
 
 const CAMPAIGN_CHANNELS = ['email', 'sms', 'mobile_push'] as const;
 
@@ -106,13 +106,25 @@ function membershipStream(
  * `{parent}_id` column, a parent gone meanwhile reads as empty, and each parent's listing is paged by the stream
  * workflow, many at once (a parent has a handful of them, rather than the thousands of members that fan out).
  */
-function childStream(def: Omit<StreamDef, 'primaryKey' | 'partitioning'> & { parent: 'campaigns' | 'flows' | 'coupons' }): StreamDef {
-  const { parent, ...rest } = def;
+function childStream(
+  def: Omit<StreamDef, 'primaryKey' | 'partitioning'> & {
+    parent: 'campaigns' | 'flows' | 'flow_actions' | 'coupons';
+    parentRows?: ParentRowFilter;
+  },
+): StreamDef {
+  const { parent, parentRows, ...rest } = def;
   const column = `${parent.replace(/s$/, '')}_id`;
   return {
     ...rest,
     primaryKey: [column, 'id'],
-    partitioning: { kind: 'parent', stream: parent, column, onParentNotFound: 'empty', fanOut: false },
+    partitioning: {
+      kind: 'parent',
+      stream: parent,
+      column,
+      onParentNotFound: 'empty',
+      fanOut: false,
+      ...(parentRows ? { parentRows } : {}),
+    },
   };
 }
 
@@ -385,6 +397,21 @@ const TABLE: StreamDef[] = [
     operation: 'get_actions_for_flow',
     path: '/api/flows/{id}/flow-actions',
     resourceType: 'flow-action',
+    pageSize: 50,
+    servedPageSize: 50,
+    scopes: ['flows:read'],
+    rateLimit: { burst: 3, steady: 60 },
+  }),
+  // a send step has a message (two for an A/B test); only send steps are asked, one request each
+  childStream({
+    name: 'flow_messages',
+    parent: 'flow_actions',
+    parentRows: { field: 'action_type', prefix: 'SEND_' },
+    description:
+      "Flow steps' messages: name, channel and content (subject, preview, from; an SMS's body), one row per (flow_action_id, id), read for the send steps (action_type SEND_*) only",
+    operation: 'get_flow_action_messages',
+    path: '/api/flow-actions/{id}/flow-messages',
+    resourceType: 'flow-message',
     pageSize: 50,
     servedPageSize: 50,
     scopes: ['flows:read'],

@@ -25,6 +25,7 @@ export type StreamName =
   | 'segment_profiles'
   | 'campaign_messages'
   | 'flow_actions'
+  | 'flow_messages'
   | 'coupon_codes';
 
 export type Mode = 'full-refresh' | 'incremental';
@@ -105,11 +106,22 @@ export interface ParentPartitioning {
    */
   onParentNotFound: 'empty';
   /**
+   * only the parent rows whose attribute `field` starts with `prefix` have children to read (a flow's send steps,
+   * `SEND_*`, have messages; its delays and splits none): the others are not asked. Absent: every parent row.
+   */
+  parentRows?: ParentRowFilter;
+  /**
    * one child workflow per parent row, each with a history of its own (memberships: a list may hold millions of
    * members), or false: the stream workflow pages the parents' listings itself, many at once, as it pages filters
    * (campaign messages: one page per campaign)
    */
   fanOut: boolean;
+}
+
+/** Which rows of a parent stream partition its child (ParentPartitioning.parentRows). */
+export interface ParentRowFilter {
+  field: string;
+  prefix: string;
 }
 
 export type PartitionKind = Partitioning['kind'];

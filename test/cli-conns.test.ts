@@ -82,7 +82,7 @@ void test('conns test: Klaviyo keys with every scope, with two, and an unknown o
   assert.equal(full.code, 0, full.stderr);
   assert.match(full.stdout, new RegExp(`^KLAVIYO: Klaviyo API at ${sandbox.baseUrl} \\(private key pk_\\*\\*\\*\\)$`, 'm'));
   assert.deepEqual(scopeLines(full.stdout), Object.fromEntries(SCOPES.map((s) => [s, 'ok'])));
-  assert.match(full.stdout, /^KLAVIYO: ok: the key has all 13 scopes the 21 streams need$/m);
+  assert.match(full.stdout, /^KLAVIYO: ok: the key has all 13 scopes the 22 streams need$/m);
   assert.equal(full.stderr, '');
 
   assert.equal(limited.code, 1);
@@ -94,7 +94,7 @@ void test('conns test: Klaviyo keys with every scope, with two, and an unknown o
     limited.stderr,
     'klaviyo-sync: the key lacks: segments:read, campaigns:read, flows:read, templates:read, events:read, metrics:read, ' +
       'tags:read, catalogs:read, forms:read, coupons:read, coupon-codes:read; grant them to the private key in Klaviyo (Settings > API keys), or disable the streams ' +
-      'that need them (segments, campaigns, flows, templates, events, metrics, tags, tag_groups, catalog_items, catalog_variants, catalog_categories, forms, coupons, segment_profiles, campaign_messages, flow_actions, coupon_codes)\n',
+      'that need them (segments, campaigns, flows, templates, events, metrics, tags, tag_groups, catalog_items, catalog_variants, catalog_categories, forms, coupons, segment_profiles, campaign_messages, flow_actions, flow_messages, coupon_codes)\n',
   );
 
   assert.equal(wrong.code, 1);

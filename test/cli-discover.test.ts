@@ -1,5 +1,5 @@
 /**
- * `klaviyo-sync discover` as a real process: all 21 streams, with endpoint, scopes, rate tier and page size as the
+ * `klaviyo-sync discover` as a real process: all 22 streams, with endpoint, scopes, rate tier and page size as the
  * Klaviyo contract (spec/klaviyo/endpoints.json) gives them, and key, cursor and parent as the stream table does.
  */
 import { test } from 'node:test';
@@ -33,14 +33,14 @@ const operations = new Map(
   ),
 );
 
-void test('discover --json lists the 21 streams with the values of the Klaviyo contract and the stream table', async () => {
+void test('discover --json lists the 22 streams with the values of the Klaviyo contract and the stream table', async () => {
   const { stdout } = await run(['discover', '--json']);
   const streams = JSON.parse(stdout) as DiscoveredStream[];
   assert.deepEqual(
     streams.map((s) => s.name),
     [...STREAM_NAMES],
   );
-  assert.equal(streams.length, 21);
+  assert.equal(streams.length, 22);
 
   for (const s of streams) {
     const op = operations.get(s.operation);
@@ -68,6 +68,10 @@ void test('discover --json lists the 21 streams with the values of the Klaviyo c
   assert.match(byName.get('campaigns')!.partitioning, /^6 filters \(email, email_archived, .*\); rows keep channel$/);
   assert.match(byName.get('events')!.partitioning, /up to 32 time windows of datetime/);
   assert.equal(byName.get('list_profiles')!.partitioning, 'one listing per row of lists (list_id)');
+  assert.equal(
+    byName.get('flow_messages')!.partitioning,
+    'one listing per row of flow_actions whose action_type starts with SEND_ (flow_action_id)',
+  );
   assert.equal(byName.get('tags')!.partitioning, 'one listing');
   assert.match(byName.get('global_exclusions')!.partitioning, /^5 filters \(hard_bounce, invalid_email, .*\); rows keep reason$/);
   assert.deepEqual(Object.keys(byName.get('events')!.options), ['metric_name', 'attributions']);
@@ -95,6 +99,7 @@ void test('discover --json lists the 21 streams with the values of the Klaviyo c
     segment_profiles: { field: 'joined_group_at', operator: 'greater-or-equal' },
     campaign_messages: null,
     flow_actions: null,
+    flow_messages: null,
     coupon_codes: null,
   });
   assert.deepEqual(
@@ -104,6 +109,7 @@ void test('discover --json lists the 21 streams with the values of the Klaviyo c
       ['segment_profiles', 'segments', ['segment_id', 'profile_id']],
       ['campaign_messages', 'campaigns', ['campaign_id', 'id']],
       ['flow_actions', 'flows', ['flow_id', 'id']],
+      ['flow_messages', 'flow_actions', ['flow_action_id', 'id']],
       ['coupon_codes', 'coupons', ['coupon_id', 'id']],
     ],
   );
@@ -114,7 +120,7 @@ void test('discover --json lists the 21 streams with the values of the Klaviyo c
 void test('discover prints a table: a header and one row per stream with endpoint, key, cursor, parent, page size, rate and scopes', async () => {
   const [{ stdout }, help] = await Promise.all([run(['discover']), run(['discover', '--help'])]);
   const lines = stdout.trimEnd().split('\n');
-  assert.equal(lines.length, 22, stdout);
+  assert.equal(lines.length, 23, stdout);
   assert.match(
     lines[0],
     /^STREAM\s+ENDPOINT\s+MODES\s+PRIMARY KEY\s+CURSOR\s+PARENT\s+PAGE SIZE\s+RATE \(BURST, STEADY\)\s+SCOPES\s+DESCRIPTION$/,

@@ -1,6 +1,6 @@
 /**
  * The README's main job, as a user runs it: `klaviyo-sync demo` (what `npm run demo` runs) starts its own Temporal
- * with a Web UI, the sandbox and a worker, and replicates all 21 streams into SQLite. Ctrl-C in the middle leaves
+ * with a Web UI, the sandbox and a worker, and replicates all 22 streams into SQLite. Ctrl-C in the middle leaves
  * nothing half-written and the next run resumes the same workflow; a later run is incremental.
  */
 import { after, test } from 'node:test';

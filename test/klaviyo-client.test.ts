@@ -10,7 +10,7 @@ import { inspect } from 'node:util';
 import { Agent, request } from 'undici';
 import { ApplicationFailure } from '@temporalio/common';
 import { getStream, STREAMS } from '../streams/streams';
-import { parentOf, partitionsOf } from '../streams/partitions';
+import { keepsParentRow, parentOf, partitionsOf } from '../streams/partitions';
 import type { StreamDef } from '../streams/types';
 import { filterDatetime, firstPageUrl } from '../lib/klaviyo/urls';
 import { createRateLimiter, DOCUMENTED_CONCURRENCY, processRateLimiter, type Clock, type Release } from '../lib/klaviyo/ratelimit';
@@ -774,17 +774,26 @@ async function walk(client: KlaviyoClient, firstUrl: string, operation: string):
 /** Every stream through firstPageUrl (partitions, parents, params) and links.next, as truth would count it. */
 async function readAccount(client: KlaviyoClient, baseUrl: string): Promise<Record<string, { count: number; checksum: string }>> {
   const seen: Record<string, string[]> = {};
+  // each stream's resources, whose ids (the parent's rows its filter keeps) partition its child streams
+  const resources: Record<string, JsonApiResource[]> = {};
   for (const stream of STREAMS) {
     const ids: string[] = [];
     const parts = partitionsOf(stream);
     const parent = parentOf(stream);
+    const parentKeys = (p: NonNullable<typeof parent>) =>
+      (resources[p.stream] ?? assert.fail(`${stream.name} before its parent`))
+        .filter((r) => keepsParentRow(p.parentRows, r.attributes?.[p.parentRows?.field ?? '']))
+        .map((r) => r.id);
     // a stream read in time windows is, as a full refresh reads it, the one unbounded listing ''
-    const keys =
-      parts.fixedKeys ?? (parent ? (seen[parent.stream] ?? assert.fail(`${stream.name} before its parent`)) : parts.windows ? [''] : []);
+    const keys = parts.fixedKeys ?? (parent ? parentKeys(parent) : parts.windows ? [''] : []);
+    resources[stream.name] = [];
     for (const key of keys) {
       const { parentId, partitionFilter } = parts.request(key);
       const url = firstPageUrl(baseUrl, stream, { parentId, partitionFilter, since: null, now: new Date() });
-      for (const row of await walk(client, url, stream.operation)) ids.push(parentId ? `${parentId}:${row.id}` : row.id);
+      for (const row of await walk(client, url, stream.operation)) {
+        ids.push(parentId ? `${parentId}:${row.id}` : row.id);
+        resources[stream.name].push(row);
+      }
     }
     seen[stream.name] = ids;
   }

@@ -113,10 +113,10 @@ async function assertValues(dest: Destination): Promise<void> {
 
 for (const targetName of ['LITE', 'PG'] as const) {
   void describe(`replicate into ${targetName === 'LITE' ? 'SQLite' : 'Postgres'}`, () => {
-    void test('all 21 streams land exactly, then an incremental run after /__sandbox/advance picks up changes and deletions', async () => {
+    void test('all 22 streams land exactly, then an incremental run after /__sandbox/advance picks up changes and deletions', async () => {
       const dest = new Destination(targetOf(stack, targetName));
       const first = await replicateWith(stack, ALL_STREAMS_YAML(targetName), `e2e-all-${targetName}-1`);
-      assert.equal(first.streams.length, 21);
+      assert.equal(first.streams.length, 22);
       assert.ok(first.streams.every((s) => s.status === 'completed'));
       await assertExact(dest);
       await assertValues(dest);

@@ -380,6 +380,52 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
       assert.equal(missing.status, 404);
     });
 
+    void test("flow messages: a send step's one or two messages, valid, on its channel; the other steps none; sorted", async () => {
+      const flows = [
+        ...(await walk('get_flows', `/api/flows?${q({ filter: 'equals(archived,false)' })}`, 50)).rows,
+        ...(await walk('get_flows', `/api/flows?${q({ filter: 'equals(archived,true)' })}`, 50)).rows,
+      ];
+      let messages = 0;
+      let abTests = 0;
+      const channels = new Set<string>();
+      for (const f of flows) {
+        for (const a of (await walk('get_actions_for_flow', `/api/flows/${f.id}/flow-actions`, 50)).rows) {
+          const { rows } = await walk('get_flow_action_messages', `/api/flow-actions/${a.id}/flow-messages`, 50);
+          const type = String(a.attributes.action_type);
+          const channel = type === 'SEND_EMAIL' ? 'email' : type === 'SEND_SMS' ? 'sms' : undefined;
+          if (!channel) {
+            assert.equal(rows.length, 0, `step ${a.id} (${type}) sends nothing`);
+            continue;
+          }
+          assert.ok(rows.length === 1 || rows.length === 2, `send step ${a.id}: one or two messages, not ${rows.length}`);
+          for (const m of rows) {
+            assert.equal(m.attributes.channel, channel, `message ${m.id} of a ${type} step`);
+            channels.add(channel);
+            const content = m.attributes.content as Record<string, unknown>;
+            assert.ok(
+              channel === 'sms' ? typeof content.body === 'string' : typeof content.subject === 'string',
+              `message ${m.id}: content`,
+            );
+          }
+          if (rows.length === 2) {
+            abTests++;
+            const sorted = (await walk('get_flow_action_messages', `/api/flow-actions/${a.id}/flow-messages?sort=-name`, 50)).rows;
+            assertOrdered(
+              sorted.map((m) => String(m.attributes.name)),
+              true,
+              'sort=-name',
+            );
+          }
+          messages += rows.length;
+        }
+      }
+      assert.equal(messages, truth.flow_messages.count);
+      assert.deepEqual([...channels].sort(), ['email', 'sms']);
+      assert.ok(abTests > 0, 'some send step tests two messages');
+      const missing = await get('/api/flow-actions/1/flow-messages');
+      assert.equal(missing.status, 404);
+    });
+
     void test("coupon codes: each coupon's codes in pages of 100, valid, each id the coupon's and its code; filtered", async () => {
       const coupons = (await walk('get_coupons', '/api/coupons', 5)).rows;
       let codes = 0;

@@ -839,6 +839,7 @@ void describe('/__sandbox endpoints', () => {
       'coupons',
       'events',
       'flow_actions',
+      'flow_messages',
       'flows',
       'forms',
       'global_exclusions',

@@ -1,6 +1,6 @@
 /**
  * The official Klaviyo Node SDK (klaviyo-api 19.0.2, revision 2025-07-15), pointed at a real sandbox process, pages
- * through all 21 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
+ * through all 22 streams and finds exactly what `GET /__sandbox/truth` says is there (count and ids checksum);
  * after `POST /__sandbox/advance` the truth moves and the SDK still finds it. If the SDK can sync the sandbox,
  * the sandbox speaks Klaviyo as the SDK understands it.
  */
@@ -163,6 +163,12 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     // no page[size]: pages of what the sandbox serves
     groupMembers(coupons, (id, c) => k.coupons.getCouponCodesForCoupon(id, { pageCursor: c }), 'coupon'),
   ]);
+  // every step asked, the ones that send nothing answering an empty listing
+  const flowMessages = await groupMembers(
+    flowActions.map((a) => a.slice(a.indexOf(':') + 1)),
+    (id, c) => k.flows.getFlowActionMessages(id, { pageSize: 50, pageCursor: c }),
+    'flow action',
+  );
   return {
     profiles,
     lists,
@@ -184,6 +190,7 @@ async function readAccount(baseUrl: string): Promise<Record<string, string[]>> {
     segment_profiles: segmentProfiles,
     campaign_messages: campaignMessages,
     flow_actions: flowActions,
+    flow_messages: flowMessages,
     coupon_codes: couponCodes,
   };
 }
@@ -219,7 +226,7 @@ after(async () => {
 
 void test('the official SDK reads every stream exactly as /__sandbox/truth says, before and after advance', async () => {
   const before = (await sandboxJson('GET', '/__sandbox/truth')) as Truth;
-  assert.equal(Object.keys(before).length, 21, `truth has ${Object.keys(before).join(', ')}`);
+  assert.equal(Object.keys(before).length, 22, `truth has ${Object.keys(before).join(', ')}`);
   const seen = summarize(await readAccount(sb.baseUrl));
   assert.deepEqual(seen, before, 'what the SDK read vs /__sandbox/truth');
 

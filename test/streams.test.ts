@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
-import { idColumnOf, parentOf, partitionsOf, sortOf } from '../streams/partitions';
+import { idColumnOf, keepsParentRow, parentOf, partitionsOf, sortOf } from '../streams/partitions';
 import { optionsOf, rateOperation, requestParams } from '../streams/options';
 import { STREAM_OPERATIONS } from '../lib/klaviyo/operations';
-import type { PartitionDef, StreamDef } from '../streams/types';
+import type { ParentPartitioning, PartitionDef, StreamDef } from '../streams/types';
 import { KLAVIYO_DIR } from './helpers/spec';
 import attributesDoc from '../streams/attributes.json';
 
@@ -128,6 +128,7 @@ void describe('stream table', () => {
       'segment_profiles',
       'campaign_messages',
       'flow_actions',
+      'flow_messages',
       'coupon_codes',
     ];
     assert.deepEqual(
@@ -208,6 +209,7 @@ void describe('stream table', () => {
       // the operation has no cursor: one page holds all of a campaign's messages (one, two for an A/B test)
       campaign_messages: 2,
       flow_actions: 50,
+      flow_messages: 50,
       // no page[size], no documented maximum: what the sandbox serves
       coupon_codes: 100,
     });
@@ -419,6 +421,7 @@ void describe('stream table', () => {
       segment_profiles: 'parent',
       campaign_messages: 'parent',
       flow_actions: 'parent',
+      flow_messages: 'parent',
       coupon_codes: 'parent',
     });
     assert.deepEqual(partitionsOf(getStream('tags')).fixedKeys, ['']);
@@ -491,6 +494,23 @@ void describe('stream table', () => {
       fanOut: false,
     });
     assert.equal(partitionsOf(getStream('campaign_messages')).fansOut, false);
+    // a grandchild: a flow's steps partition their messages, the send steps only
+    assert.deepEqual(getStream('flow_messages').partitioning, {
+      kind: 'parent',
+      stream: 'flow_actions',
+      column: 'flow_action_id',
+      onParentNotFound: 'empty',
+      fanOut: false,
+      parentRows: { field: 'action_type', prefix: 'SEND_' },
+    });
+    const sends = getStream('flow_messages').partitioning as ParentPartitioning;
+    assert.equal(keepsParentRow(sends.parentRows, 'SEND_EMAIL'), true);
+    assert.equal(keepsParentRow(sends.parentRows, 'SEND_SMS'), true);
+    assert.equal(keepsParentRow(sends.parentRows, 'TIME_DELAY'), false);
+    // `_` is no wildcard here, as it is in SQL's LIKE
+    assert.equal(keepsParentRow(sends.parentRows, 'SENDXEMAIL'), false);
+    assert.equal(keepsParentRow(sends.parentRows, null), false);
+    assert.equal(keepsParentRow(undefined, null), true);
     assert.equal(partitionsOf(getStream('list_profiles')).fansOut, true);
     for (const name of ['list_profiles', 'segment_profiles']) {
       assert.deepEqual(getStream(name).keepAttributes, ['joined_group_at']);
@@ -511,8 +531,9 @@ void describe('stream table', () => {
         current = getStream(parent.stream);
       }
       assert.equal(parentOf(current), null);
-      // a parent's ids are listed with its own fixed keys: a parent partitioned by a parent is not supported
-      if (s !== current) assert.notEqual(partitionsOf(getStream(parentOf(s)!.stream)).fixedKeys, null);
+      // a parent's ids are listed with its own fixed keys, or through its own parent's ids (flow_messages' steps);
+      // a parent of time windows is not supported
+      if (s !== current) assert.equal(partitionsOf(getStream(parentOf(s)!.stream)).windows, null, `${s.name}: parent of windows`);
     }
   });
 

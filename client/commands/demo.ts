@@ -43,7 +43,7 @@ export interface DemoOptions {
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('Run the demo: local Temporal + Web UI, the sandbox Klaviyo, a worker, all 21 streams into .data/klaviyo.db')
+    .description('Run the demo: local Temporal + Web UI, the sandbox Klaviyo, a worker, all 22 streams into .data/klaviyo.db')
     .option('--size <size>', 'sandbox account size on the first run: tiny, small, medium, large', 'small')
     .option('--port <port>', 'Temporal dev server port', '7233')
     .option('--ui-port <port>', 'Temporal Web UI port', '8233')

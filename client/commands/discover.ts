@@ -48,7 +48,9 @@ export function describePartitioning(stream: StreamDef): string {
       return stated.length ? `${filters}; rows keep ${stated.join(', ')}` : filters;
     }
     case 'parent':
-      return `one listing per row of ${p.stream} (${p.column})`;
+      return p.parentRows
+        ? `one listing per row of ${p.stream} whose ${p.parentRows.field} starts with ${p.parentRows.prefix} (${p.column})`
+        : `one listing per row of ${p.stream} (${p.column})`;
     case 'windows':
       return `incremental runs: up to ${p.maxWindows} time windows of ${stream.cursor?.field} (split while read), none under ${p.minWindowSeconds / 3600} h; a full refresh: one listing`;
   }

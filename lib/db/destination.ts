@@ -14,8 +14,8 @@
  */
 import { crashPoint } from '../crash-points';
 import type { Knex } from 'knex';
-import type { Mode, StreamDef } from '../../streams/types';
-import { partitionsOf } from '../../streams/partitions';
+import type { Mode, ParentRowFilter, StreamDef } from '../../streams/types';
+import { keepsParentRow, partitionsOf } from '../../streams/partitions';
 import { includedColumns } from '../../streams/options';
 import {
   baseColumns,
@@ -785,13 +785,24 @@ export class Destination {
     return states.filter((s) => s.runId === input.runId && s.mode === input.mode).map((s) => s.partition);
   }
 
-  /** The distinct non-empty values of one column of a target table (a parent stream's ids); null if there is no such table. */
-  async columnValues(object: ObjectName, column: string): Promise<string[] | null> {
+  /**
+   * The distinct non-empty values of one column of a target table (a parent stream's ids), of the rows `rows` keeps
+   * if given; null if there is no such table.
+   */
+  async columnValues(object: ObjectName, column: string, rows?: ParentRowFilter): Promise<string[] | null> {
     const ref = targetTable(this.d.kind, validateObjectName(object));
     const name = validateColumnName(column, 'column values');
-    if (!(await this.d.columns(this.db, ref))) return null;
-    const rows: Array<{ v: unknown }> = await tableOf(this.db, ref).distinct({ v: name }).whereNotNull(name);
-    return rows.map((r) => String(r.v)).filter((v) => v !== '');
+    const columns = await this.d.columns(this.db, ref);
+    if (!columns) return null;
+    if (!rows) {
+      const values: Array<{ v: unknown }> = await tableOf(this.db, ref).distinct({ v: name }).whereNotNull(name);
+      return values.map((r) => String(r.v)).filter((v) => v !== '');
+    }
+    // the rows kept by the filter's own rule (keepsParentRow), not by SQL's LIKE, whose `_` matches any character
+    const field = validateColumnName(rows.field, 'column values filter');
+    if (!columns.has(field)) throw new Error(`table ${tableSql(ref)} has no column ${field} to choose the parent rows by`);
+    const values: Array<{ v: unknown; f: unknown }> = await tableOf(this.db, ref).distinct({ v: name, f: field }).whereNotNull(name);
+    return [...new Set(values.filter((r) => keepsParentRow(rows, r.f)).map((r) => String(r.v)))].filter((v) => v !== '');
   }
 
   /** A table's partition's watermark, or without `partition` the earliest over its partitions (null if none). */

@@ -199,8 +199,8 @@ export function failureForResponse(res: ResponseFacts, ctx: RequestContext): Syn
   }
   if (res.status === 404) {
     return new UserFixableError(
-      `Klaviyo found nothing at ${req} (${op}): ${quoted(detail)}; the list or segment was probably deleted ` +
-        `during the run, so skip it.`,
+      `Klaviyo found nothing at ${req} (${op}): ${quoted(detail)}; what it belongs to (a list, segment, ` +
+        `campaign, flow, flow step or coupon) was probably deleted during the run, so skip it.`,
       { type: KlaviyoErrorType.NotFound, details },
     );
   }

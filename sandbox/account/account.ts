@@ -3,7 +3,7 @@ import { CatalogCategories, CatalogModel, CatalogVariants } from './catalog';
 import { IdsChecksum } from './checksum';
 import { Collection } from './collection';
 import { EventModel } from './events';
-import { FlowActions, FlowModel } from './flows';
+import { FlowActions, FlowMessages, FlowModel } from './flows';
 import { ListModel, SegmentModel, type GroupMembers } from './groups';
 import { ShortIdPool } from './ids';
 import { MetricModel } from './metrics';
@@ -94,6 +94,7 @@ export class SyntheticAccount implements Account {
   /** Epoch seconds of the latest instant the account has written; `advance` may not go back before it. */
   private clock: number;
   private truthCache: { version: number; value: Record<StreamName, StreamTruth> } | undefined;
+  private actionIndex: { version: number; byId: Map<string, { flow: Row; action: Row }> } | undefined;
   private readonly m: {
     profiles: ProfileModel;
     lists: ListModel;
@@ -190,6 +191,24 @@ export class SyntheticAccount implements Account {
     const slot = this.flows.slotOf(flowId);
     const flow = slot === undefined ? undefined : this.flows.row(slot);
     return flow && new Collection('flow_actions', new FlowActions(flow, this.seed), () => this.currentVersion);
+  }
+
+  flowMessages(actionId: string): Table | undefined {
+    const found = this.flowActionsById().get(actionId);
+    return found && new Collection('flow_messages', new FlowMessages(found.action, found.flow, this.seed), () => this.currentVersion);
+  }
+
+  /** Every live flow's steps by id (the first step of an id two flows happen to draw), for the steps' own listings. */
+  private flowActionsById(): Map<string, { flow: Row; action: Row }> {
+    if (this.actionIndex?.version === this.currentVersion) return this.actionIndex.byId;
+    const byId = new Map<string, { flow: Row; action: Row }>();
+    for (const slot of this.flows.liveSlots()) {
+      const flow = this.flows.row(slot)!;
+      const actions = new FlowActions(flow, this.seed);
+      for (let k = 0; k < actions.slots(); k++) if (!byId.has(actions.id(k))) byId.set(actions.id(k), { flow, action: actions.row(k) });
+    }
+    this.actionIndex = { version: this.currentVersion, byId };
+    return byId;
   }
 
   couponCodes(couponId: string): Table | undefined {
@@ -314,7 +333,7 @@ export class SyntheticAccount implements Account {
     const tables: Record<
       Exclude<
         StreamName,
-        'list_profiles' | 'segment_profiles' | 'campaign_messages' | 'flow_actions' | 'global_exclusions' | 'coupon_codes'
+        'list_profiles' | 'segment_profiles' | 'campaign_messages' | 'flow_actions' | 'flow_messages' | 'global_exclusions' | 'coupon_codes'
       >,
       Collection
     > = {
@@ -350,6 +369,11 @@ export class SyntheticAccount implements Account {
           const flow = this.flows.row(slot)!;
           const actions = new FlowActions(flow, this.seed);
           for (let k = 0; k < actions.slots(); k++) sum.add(`${flow.id}:${actions.id(k)}`);
+        }
+      } else if (name === 'flow_messages') {
+        for (const [actionId, { flow, action }] of this.flowActionsById()) {
+          const messages = new FlowMessages(action, flow, this.seed);
+          for (let k = 0; k < messages.slots(); k++) sum.add(`${actionId}:${messages.id(k)}`);
         }
       } else if (name === 'coupon_codes') {
         for (const codes of this.couponSource.allCodes())

@@ -163,3 +163,77 @@ export class FlowActions implements Source {
     };
   }
 }
+
+const MESSAGE_SORT_FIELDS = ['created', 'name', 'updated'] as const;
+
+/** What a send step's message goes out on, by its action type; other steps have no messages. */
+const MESSAGE_CHANNELS: Readonly<Record<string, 'email' | 'sms'>> = { SEND_EMAIL: 'email', SEND_SMS: 'sms' };
+
+/**
+ * The messages of one flow step, as `GET /api/flow-actions/{id}/flow-messages` lists them: a send step has one,
+ * sometimes two (an A/B test of its content); the other steps none. Ids, names and content follow from the step.
+ */
+export class FlowMessages implements Source {
+  readonly keyFields = MESSAGE_SORT_FIELDS;
+  private readonly channel: 'email' | 'sms' | undefined;
+  private readonly count: number;
+
+  constructor(
+    private readonly action: Row,
+    private readonly flow: Row,
+    private readonly seed: number,
+  ) {
+    this.channel = MESSAGE_CHANNELS[String(action.attributes.action_type)];
+    this.count = this.channel === undefined ? 0 : rngFor(seed, STREAM.flow, Number(action.id), 4).chance(0.2) ? 2 : 1;
+  }
+
+  slots(): number {
+    return this.count;
+  }
+
+  id(k: number): string {
+    // the step's id and the message's place: unique across the account, as Klaviyo's ids are
+    return `${this.action.id}${String(k + 1).padStart(2, '0')}`;
+  }
+
+  private times(k: number): { created: number; updated: number } {
+    const a = this.action.attributes as { created: string; updated: string };
+    const created = Date.parse(a.created) / 1000 + k;
+    return { created, updated: Math.max(created, Date.parse(a.updated) / 1000) };
+  }
+
+  key(k: number, field: string): SortKey {
+    if (field === 'created' || field === 'updated') return this.times(k)[field];
+    if (field === 'name') return this.name(k);
+    throw new Error(`flow messages: no sort key '${field}'`);
+  }
+
+  private name(k: number): string {
+    const flowName = String(this.flow.attributes.name);
+    return this.count > 1 ? `${flowName}: ${this.channel} ${k === 0 ? 'A' : 'B'}` : `${flowName}: ${this.channel}`;
+  }
+
+  row(k: number): Row {
+    const id = this.id(k);
+    const name = this.name(k);
+    const { created, updated } = this.times(k);
+    const content =
+      this.channel === 'sms'
+        ? { body: `${name}: reply STOP to opt out`, media_url: null }
+        : {
+            subject: k === 0 ? name : `${name} (variant)`,
+            preview_text: 'A little something for you',
+            from_email: 'hello@example.com',
+            from_label: 'Example Store',
+            reply_to_email: null,
+            cc_email: null,
+            bcc_email: null,
+          };
+    return {
+      type: 'flow-message',
+      id,
+      attributes: { name, channel: this.channel!, content, created: isoSeconds(created), updated: isoSeconds(updated) },
+      hidden: { id },
+    };
+  }
+}

@@ -28,6 +28,7 @@ export const STREAM_NAMES = [
   'segment_profiles',
   'campaign_messages',
   'flow_actions',
+  'flow_messages',
   'coupon_codes',
 ] as const;
 export type StreamName = (typeof STREAM_NAMES)[number];
@@ -150,6 +151,8 @@ export interface Account {
   campaignMessages(campaignId: string): Table | undefined;
   /** The steps of a flow. Undefined for an unknown flow. */
   flowActions(flowId: string): Table | undefined;
+  /** The messages of a flow step (one or two for a send step, none for the others). Undefined for an unknown step. */
+  flowMessages(actionId: string): Table | undefined;
   /** The codes of a coupon. Undefined for an unknown coupon. */
   couponCodes(couponId: string): Table | undefined;
   /** Any resource by type and id (for `GET /api/profiles/{id}` and for `included`). */
@@ -158,7 +161,8 @@ export interface Account {
   advance(options?: { at?: Date; scale?: number }): AdvanceSummary;
   /**
    * Per stream: live row count and checksum of ids (list_profiles / segment_profiles ids are `<group id>:<profile id>`,
-   * campaign_messages ids `<campaign id>:<message id>`, flow_actions ids `<flow id>:<action id>`).
+   * campaign_messages ids `<campaign id>:<message id>`, flow_actions ids `<flow id>:<action id>`, flow_messages ids
+   * `<action id>:<message id>`).
    */
   truth(): Record<StreamName, StreamTruth>;
 }

@@ -81,6 +81,7 @@ const TABLES: Record<string, (account: Account, parentId: string | null) => Tabl
   get_forms: (a) => a.forms,
   get_messages_for_campaign: (a, id) => a.campaignMessages(id!),
   get_actions_for_flow: (a, id) => a.flowActions(id!),
+  get_flow_action_messages: (a, id) => a.flowMessages(id!),
   get_coupon_codes_for_coupon: (a, id) => a.couponCodes(id!),
 };
 

@@ -1,7 +1,7 @@
 /**
  * Klaviyo faults from the sandbox at 5%, 10% and 20% of requests: 500 and 503, connection resets, answers slower
  * than the client's request timeout, 429s with Retry-After (a burst of them at the start of each run, then a share).
- * Each rate replicates all 21 streams into a schema of its own in Postgres, with a `klaviyo-sync worker` process:
+ * Each rate replicates all 22 streams into a schema of its own in Postgres, with a `klaviyo-sync worker` process:
  * the tables must be exact (count and ids checksum per stream against /__sandbox/truth), and the retries, the
  * requests beyond those a run without faults sends, are counted and bounded by twice the faults injected (the
  * sandbox's stats count them by kind). The 429s: a share of them, and a burst of five in a row once pages are
@@ -94,7 +94,7 @@ async function replicate(
 
 let baseline: { requests: number; ok: number } | undefined;
 
-void test('no faults: the requests a replication of all 21 streams sends', async () => {
+void test('no faults: the requests a replication of all 22 streams sends', async () => {
   await stack.sandbox.admin('faults', {});
   const before = await sandboxStats(stack.sandbox.baseUrl);
   const run = await replicate('base');

@@ -2,7 +2,7 @@
  * The target Postgres goes away mid-run: restarted (a fast shutdown, which closes every connection, then started
  * again on the same data and port), and refusing connections for 30 s while the server stays up (the database's
  * ALLOW_CONNECTIONS off and its sessions terminated, then allowed again). A `klaviyo-sync worker` process replicates
- * all 21 streams from a sandbox with latency, so the outage lands while pages are being written: the replication
+ * all 22 streams from a sandbox with latency, so the outage lands while pages are being written: the replication
  * must complete with exact tables (count and ids checksum per stream), and the page activities' failed attempts,
  * counted from the workflow histories, are reported. A third case checks the pool itself: connections a knex pool
  * held when the server restarted must not fail the queries after it.
