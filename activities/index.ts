@@ -12,7 +12,7 @@ import { resolveReplicationInput, type ReplicationInput, type PlannedStream, typ
 import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
 import { getStream } from '../streams/streams';
 import { idColumnOf, keepsParentRow, partitionsOf, type Partitions } from '../streams/partitions';
-import { rateOperation } from '../streams/options';
+import { lookupsOf, rateOperation } from '../streams/options';
 import type { ParentRowFilter, StreamDef, StreamName } from '../streams/types';
 import type { Dispatcher } from 'undici';
 import { KlaviyoClient, sharedAgent, type JsonApiResource } from '../lib/klaviyo/client';
@@ -24,7 +24,7 @@ import { checkStreamScopes } from '../lib/klaviyo/scopes';
 import { processRateLimiter, RATE_LIMIT_MODES, sharedOperations, type RateLimiter, type RateLimitMode } from '../lib/klaviyo/ratelimit';
 import { STREAM_OPERATIONS, type OperationTable } from '../lib/klaviyo/operations';
 import { accountKey } from '../lib/klaviyo/account-key';
-import { firstPageUrl } from '../lib/klaviyo/urls';
+import { firstPageUrl, resourceUrl } from '../lib/klaviyo/urls';
 import { Destination } from '../lib/db/destination';
 import type { ReplicationRun, RunningCheck } from '../lib/db/claims';
 import type { ObjectName } from '../lib/db/naming';
@@ -354,6 +354,8 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       let pages = 0;
       // counts for the benchmark's split of time (bench/connector.bench.ts), summed by the stream workflow
       const timing: PageTiming = { waitMs: 0, httpMs: 0, jsonMs: 0, dbMs: 0, activityMs: 0 };
+      // the enabled options' reads of each resource by id (a list's profile_count), each at its own tier
+      const lookups = lookupsOf(stream, task.options);
       const result = (done: boolean): PagesResult => ({
         done,
         rows,
@@ -392,6 +394,35 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         }
       }
 
+      /** Fills in what the enabled options read of each resource by its id (`lookups`). */
+      async function lookUp(resources: JsonApiResource[]): Promise<void> {
+        for (const lookup of lookups) {
+          // all of a page's at once: the limiter paces them at the lookup's tier
+          await Promise.all(
+            resources.map(async (r) => {
+              let found: JsonApiResource | undefined;
+              try {
+                const page = await beating(
+                  client.getPage(resourceUrl(conn.baseUrl, lookup, r.id), {
+                    operation: lookup.rateOperation,
+                    signal: cancellationSignal(),
+                  }),
+                  deps.heartbeatWhileWaitingMs,
+                  () => heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
+                );
+                found = asArray(page.document.data)[0];
+              } catch (err) {
+                // deleted since the listing served it: the row is written as listed, without what the lookup adds
+                if (!(err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;
+              }
+              const attributes = { ...r.attributes };
+              for (const a of lookup.attributes) attributes[a] = found?.attributes?.[a] ?? null;
+              r.attributes = attributes;
+            }),
+          );
+        }
+      }
+
       async function readAndWrite(url: string, beforeBody: () => Promise<void>): Promise<string | null> {
         let resources: JsonApiResource[];
         let included: JsonApiResource[] | undefined;
@@ -405,6 +436,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           resources = asArray(page.document.data);
           included = page.document.included;
           next = guard.follow(url, page.document.links?.next ?? null);
+          if (lookups.length > 0) await lookUp(resources);
           timing.waitMs += page.timing.waitMs;
           timing.httpMs += page.timing.httpMs;
           timing.jsonMs += page.timing.jsonMs;

@@ -3,7 +3,7 @@
  * the rate budget its requests draw from, and the columns filled from `included`. Pure and deterministic: workflow
  * code and the config may import it.
  */
-import type { IncludedFrom, StreamDef, StreamOption } from './types';
+import type { IncludedFrom, ResourceLookup, StreamDef, StreamOption } from './types';
 
 /** The options a stream offers, by name. */
 export function optionsOf(stream: StreamDef): Readonly<Record<string, StreamOption>> {
@@ -46,13 +46,29 @@ export function rateOperation(stream: StreamDef, enabled?: readonly string[]): s
   return strictest ? `${stream.operation}+${strictest[0]}` : stream.operation;
 }
 
-/** Every budget a stream's requests may draw from, with its tier: the operation's and each tiered option's. */
+/**
+ * Every budget a stream's requests may draw from, with its tier: the operation's, each tiered option's and each
+ * option's lookups (`get_list+profile_count`).
+ */
 export function rateOperations(stream: StreamDef): Array<{ operation: string; rateLimit: { burst: number; steady: number } }> {
   const out = [{ operation: stream.operation, rateLimit: stream.rateLimit }];
   for (const [name, o] of Object.entries(optionsOf(stream))) {
     if (o.rateLimit) out.push({ operation: rateOperation(stream, [name]), rateLimit: o.rateLimit });
+    if (o.lookup) out.push({ operation: lookupOperation(name, o.lookup), rateLimit: o.lookup.rateLimit });
   }
   return out;
+}
+
+/** The budget an option's per-resource reads draw from: `<operation>+<option>`. */
+export function lookupOperation(option: string, lookup: ResourceLookup): string {
+  return `${lookup.operation}+${option}`;
+}
+
+/** The per-resource reads the enabled options ask for, each with its budget. */
+export function lookupsOf(stream: StreamDef, enabled?: readonly string[]): Array<ResourceLookup & { rateOperation: string }> {
+  return enabledOptions(stream, enabled).flatMap(([name, o]) =>
+    o.lookup ? [{ ...o.lookup, rateOperation: lookupOperation(name, o.lookup) }] : [],
+  );
 }
 
 export type IncludedColumn = IncludedFrom & { column: string };

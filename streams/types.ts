@@ -146,6 +146,24 @@ export interface StreamOption {
   includedColumns?: Readonly<Record<string, IncludedFrom>>;
   /** the (lower) tier of requests with this option: they draw from their own budget, `<operation>+<option>` */
   rateLimit?: { burst: number; steady: number };
+  /**
+   * one more request per resource of each page, for attributes its listing cannot give (a list's `profile_count`
+   * comes only from reading that one list): they fill the columns of the same names
+   */
+  lookup?: ResourceLookup;
+}
+
+/** A read of one resource of a page by its id (StreamOption.lookup), at its own tier. */
+export interface ResourceLookup {
+  /** the single-resource operation, e.g. `get_list`; its requests draw from `<operation>+<option>` */
+  operation: string;
+  /** path template, `{id}` the resource's id */
+  path: string;
+  params: Readonly<Record<string, string>>;
+  /** the attributes of its answer the rows keep */
+  attributes: readonly string[];
+  /** its tier with these params (endpoints.json's conditional one) */
+  rateLimit: { burst: number; steady: number };
 }
 
 export interface StreamDef {

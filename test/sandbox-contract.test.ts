@@ -45,7 +45,7 @@ async function getOk(operationId: string, pathAndQuery: string): Promise<Klaviyo
   const res = await get(pathAndQuery);
   assert.equal(res.status, 200, `GET ${pathAndQuery} answered ${res.status}: ${res.text.slice(0, 600)}`);
   assert.match(String(res.headers['content-type']), /^application\/vnd\.api\+json/, `GET ${pathAndQuery}: content-type`);
-  if (operationId === 'get_profile') assertValid(operationId, res, `GET ${pathAndQuery}`);
+  if (['get_profile', 'get_list', 'get_segment'].includes(operationId)) assertValid(operationId, res, `GET ${pathAndQuery}`);
   return res;
 }
 
@@ -176,6 +176,26 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
         const more = await getOk('get_profile', `/api/profiles/${row.id}?additional-fields[profile]=subscriptions,predictive_analytics`);
         assert.ok(more.body.data.attributes.subscriptions, `profile ${row.id}: subscriptions missing though asked for`);
         assert.ok('predictive_analytics' in more.body.data.attributes, `profile ${row.id}: predictive_analytics missing though asked for`);
+      }
+    });
+
+    void test('get_list, get_segment: a group by id as listed; profile_count, only when asked, is its live members', async () => {
+      for (const [kind, type] of [
+        ['lists', 'list'],
+        ['segments', 'segment'],
+      ] as const) {
+        const op = `get_${type}`;
+        const { rows } = await walkOnce(`get_${kind}`, `/api/${kind}`, 10);
+        for (const row of [rows[0], rows[rows.length - 1]]) {
+          const plain = await getOk(op, `/api/${kind}/${row.id}`);
+          assert.equal(plain.body.data.id, row.id);
+          assert.deepEqual(plain.body.data.attributes, row.attributes, `${type} ${row.id}: by id differs from the listing`);
+          assert.equal('profile_count' in row.attributes, false, `${type} ${row.id}: profile_count listed though no listing takes it`);
+          const counted = await getOk(op, `/api/${kind}/${row.id}?additional-fields[${type}]=profile_count`);
+          const members = (await walk(`get_profiles_for_${type}`, `/api/${kind}/${row.id}/profiles?page[size]=100`, 100)).rows.length;
+          assert.equal(counted.body.data.attributes.profile_count, members, `${type} ${row.id}: profile_count`);
+        }
+        assert.equal((await get(`/api/${kind}/NOSUCH`)).status, 404);
       }
     });
 

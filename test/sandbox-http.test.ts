@@ -792,6 +792,10 @@ void describe('rate limits', () => {
       '10, 10;w=1, 150;w=60',
     );
     assert.equal(await limitOf(`/api/profiles/${profile}?include=segments`), '1, 1;w=1, 15;w=60');
+    assert.equal(await limitOf(`/api/lists/${list}`), '75, 75;w=1, 700;w=60');
+    assert.equal(await limitOf(`/api/lists/${list}?additional-fields[list]=profile_count`), '1, 1;w=1, 15;w=60');
+    const segment = (await ok('/api/segments')).data[0].id;
+    assert.equal(await limitOf(`/api/segments/${segment}?additional-fields[segment]=profile_count`), '1, 1;w=1, 15;w=60');
     assert.equal(await limitOf('/api/events'), '350, 350;w=1, 3500;w=60');
     const res = await get('/api/flows');
     assert.match(String(res.headers['ratelimit-remaining']), /^\d+$/);

@@ -238,3 +238,34 @@ void test('the official SDK reads every stream exactly as /__sandbox/truth says,
   const seenAgain = summarize(await readAccount(sb.baseUrl));
   assert.deepEqual(seenAgain, afterAdvance, 'what the SDK read after advance vs /__sandbox/truth');
 });
+
+void test("the official SDK's getList and getSegment with additional-fields profile_count: each group's members, as the SDK pages them", async () => {
+  const k = sdk(sb.baseUrl);
+  let groups = 0;
+  for (const { ids, one, members } of [
+    {
+      ids: () => k.lists.getLists(),
+      one: (id: string) => k.lists.getList(id, { additionalFieldsList: ['profile_count'] }),
+      members: (id: string, c?: string) => k.lists.getProfilesForList(id, { pageSize: 100, pageCursor: c }),
+    },
+    {
+      ids: () => k.segments.getSegments(),
+      one: (id: string) => k.segments.getSegment(id, { additionalFieldsSegment: ['profile_count'] }),
+      members: (id: string, c?: string) => k.segments.getProfilesForSegment(id, { pageSize: 100, pageCursor: c }),
+    },
+  ]) {
+    for (const g of (await ids()).body.data.slice(0, 3)) {
+      const count = (await one(g.id!)).body.data.attributes.profileCount;
+      let n = 0;
+      let cursor: string | undefined;
+      do {
+        const page = (await members(g.id!, cursor)) as SdkPage;
+        n += page.body.data.length;
+        cursor = page.body.links?.next ? (new URL(page.body.links.next).searchParams.get('page[cursor]') ?? undefined) : undefined;
+      } while (cursor);
+      assert.equal(count, n, `${g.id}: profileCount`);
+      groups++;
+    }
+  }
+  assert.equal(groups, 6);
+});

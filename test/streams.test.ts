@@ -49,8 +49,12 @@ const operations = new Map(endpoints.operations.map((o) => [o.operationId, o]));
 const subset = JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, `openapi-${endpoints.revision}-subset.json`), 'utf8')) as any;
 
 function operationOf(stream: StreamDef): EndpointOperation {
-  const op = operations.get(stream.operation);
-  assert.ok(op, `${stream.name}: operation ${stream.operation} is not in endpoints.json`);
+  return endpointOf(stream.operation, stream.name);
+}
+
+function endpointOf(operationId: string, what = operationId): EndpointOperation {
+  const op = operations.get(operationId);
+  assert.ok(op, `${what}: operation ${operationId} is not in endpoints.json`);
   return op;
 }
 
@@ -386,8 +390,35 @@ void describe('stream table', () => {
           `${s.name}.${name}: rate tier`,
         );
         assert.equal(rateOperation(s, [name]), option.rateLimit ? `${s.operation}+${name}` : s.operation);
+        if (option.lookup) {
+          // a read of one resource by id, documented like a listing's option: params, path, attributes and tier
+          const { lookup } = option;
+          const one = endpointOf(lookup.operation);
+          assert.equal(one.path, lookup.path, `${s.name}.${name}: ${lookup.operation}'s path`);
+          assert.equal(one.collection, false, `${s.name}.${name}: ${lookup.operation} reads one resource`);
+          assert.equal(one.resource_type, s.resourceType, `${s.name}.${name}: ${lookup.operation}'s resource type`);
+          for (const [param, value] of Object.entries(lookup.params)) {
+            const allowed = one.additional_fields[param] ?? one.sparse_fieldsets[param];
+            assert.ok(allowed, `${s.name}.${name}: ${lookup.operation} has no ${param}`);
+            for (const v of value.split(',')) assert.ok(allowed.includes(v), `${s.name}.${name}: ${param}=${v} is not allowed`);
+          }
+          for (const a of lookup.attributes)
+            assert.ok(
+              one.attributes.some((x) => x.name === a),
+              `${s.name}.${name}: ${lookup.operation} has no attribute ${a}`,
+            );
+          const when = one.ratelimit_conditional.find((c) => {
+            const [param, value] = c.when.split('=');
+            return lookup.params[param]?.split(',').includes(value);
+          });
+          const lookupTier = when ?? one.ratelimit;
+          assert.deepEqual(lookup.rateLimit, { burst: parseInt(lookupTier.burst, 10), steady: parseInt(lookupTier.steady, 10) });
+          assert.deepEqual(STREAM_OPERATIONS[`${lookup.operation}+${name}`].rateLimit, lookup.rateLimit, 'the limiter knows its budget');
+        }
       }
     }
+    assert.deepEqual(STREAM_OPERATIONS['get_list+profile_count'].rateLimit, { burst: 1, steady: 15 });
+    assert.deepEqual(STREAM_OPERATIONS['get_segment+profile_count'].rateLimit, { burst: 1, steady: 15 });
     assert.deepEqual(requestParams(getStream('profiles'), ['predictive_analytics']), {
       'additional-fields[profile]': 'subscriptions,predictive_analytics',
     });

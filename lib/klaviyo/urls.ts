@@ -4,7 +4,7 @@
  */
 import { parentOf, sortOf } from '../../streams/partitions';
 import { requestParams } from '../../streams/options';
-import type { StreamDef } from '../../streams/types';
+import type { ResourceLookup, StreamDef } from '../../streams/types';
 
 export interface FirstPageOptions {
   /** the parent's id, for paths with `{id}` (list and segment memberships) */
@@ -103,4 +103,11 @@ export function firstPageUrl(baseUrl: string, stream: StreamDef, options: FirstP
 
   const search = query.toString();
   return `${baseUrl.replace(/\/+$/, '')}${path}${search ? `?${search}` : ''}`;
+}
+
+/** The read of one resource by id (a stream option's lookup, streams/types.ts ResourceLookup), with its params. */
+export function resourceUrl(baseUrl: string, lookup: Pick<ResourceLookup, 'path' | 'params'>, id: string): string {
+  if (!lookup.path.includes('{id}')) throw new Error(`A resource lookup's path must take the resource's {id}, not ${lookup.path}.`);
+  const search = new URLSearchParams(Object.entries(lookup.params)).toString();
+  return `${baseUrl.replace(/\/+$/, '')}${lookup.path.replace('{id}', encodeURIComponent(id))}${search ? `?${search}` : ''}`;
 }

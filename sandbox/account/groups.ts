@@ -244,6 +244,15 @@ abstract class GroupModel implements Source {
   }
 
   abstract row(i: number): Row;
+
+  /**
+   * `attributes` with `profile_count`, the group's live members now, which Klaviyo sends only when
+   * `additional-fields[list|segment]=profile_count` asks for it (the HTTP layer drops it otherwise): counted only when
+   * read, since a first count walks the whole membership.
+   */
+  protected withProfileCount(i: number, attributes: Record<string, unknown>): Record<string, unknown> {
+    return Object.defineProperty(attributes, 'profile_count', { enumerable: true, get: () => this.members[i].table.count() });
+  }
 }
 
 export class ListModel extends GroupModel {
@@ -257,12 +266,12 @@ export class ListModel extends GroupModel {
     return {
       type: 'list',
       id,
-      attributes: {
+      attributes: this.withProfileCount(i, {
         name: this.name(i),
         created: isoSeconds(this.created(i)),
         updated: isoSeconds(this.updated(i)),
         opt_in_process: r.chance(0.7) ? 'single_opt_in' : 'double_opt_in',
-      },
+      }),
       relationships: { tags: this.tagLinks(r) },
       hidden: { id },
     };
@@ -289,7 +298,7 @@ export class SegmentModel extends GroupModel {
     return {
       type: 'segment',
       id,
-      attributes: {
+      attributes: this.withProfileCount(i, {
         name: this.name(i),
         definition: { condition_groups: this.definition(i, r) },
         created: isoSeconds(this.created(i)),
@@ -297,7 +306,7 @@ export class SegmentModel extends GroupModel {
         is_active: r.chance(0.9),
         is_processing: r.chance(0.05),
         is_starred: r.chance(0.25),
-      },
+      }),
       relationships: { tags: this.tagLinks(r) },
       hidden: { id },
     };

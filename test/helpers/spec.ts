@@ -1,5 +1,5 @@
 /**
- * The official Klaviyo OpenAPI spec (revision 2025-07-15, cut to our 22 GET operations) as response validators,
+ * The official Klaviyo OpenAPI spec (revision 2025-07-15, cut to our 24 GET operations) as response validators,
  * plus a minimal HTTP GET that speaks Klaviyo's headers. Tests use these to hold the sandbox to the real contract.
  */
 import fs from 'node:fs';
