@@ -484,7 +484,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         object: task.object,
         runId: task.runId,
         partition: task.partition,
-        minWindowSeconds: windows.minWindowSeconds,
+        minWindowSeconds: windows.minSplitSeconds,
         parts: task.parts,
       });
       return { partitions };

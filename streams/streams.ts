@@ -87,7 +87,7 @@ function profileCountOption(
  * keeps up to 48 requests in flight (the stream workflow's PARTITION_CONCURRENCY) as windows finish; none under an
  * hour, so an hourly incremental run reads one window.
  */
-const WINDOWS = { kind: 'windows', maxWindows: 32, minWindowSeconds: 3600 } as const;
+const WINDOWS = { kind: 'windows', maxWindows: 32, minWindowSeconds: 3600, minSplitSeconds: 600 } as const;
 
 /**
  * A membership row is (parent id, profile id, joined_group_at); the profile's attributes live in `profiles`.

@@ -92,6 +92,11 @@ export interface WindowsPartitioning {
   maxWindows: number;
   /** no window shorter than this (seconds): an incremental run over the last hour is one window */
   minWindowSeconds: number;
+  /**
+   * no piece of a window split while read (slots idle) shorter than this (seconds): finer than the planned windows,
+   * so a backfill's last windows still fill the idle slots
+   */
+  minSplitSeconds: number;
 }
 
 export interface ParentPartitioning {

@@ -15,6 +15,7 @@ import { Destination } from '../lib/db/destination';
 import { windowsWatermark } from '../lib/db/watermark';
 import { firstPageUrl } from '../lib/klaviyo/urls';
 import { getStream } from '../streams/streams';
+import { partitionsOf } from '../streams/partitions';
 import { parseWindowKey, pastWindow, splitWindow, splitWindows, takeOverWindows, windowKey, type Window } from '../streams/windows';
 import type { StreamTask } from '../workflows/types';
 
@@ -90,6 +91,15 @@ void describe('takeOverWindows', () => {
 });
 
 void describe('splitWindow', () => {
+  void it("splits finer than the planned windows (the table's minSplitSeconds): a window's last 2 hours fill 8 idle slots", () => {
+    const events = partitionsOf(getStream('events')).windows!;
+    assert.ok(events.minSplitSeconds < events.minWindowSeconds);
+    const pieces = splitWindow(w('2025-06-01T08:00:00Z', '2025-06-01T10:00:00Z'), null, NOW, events.minSplitSeconds, 8)!;
+    assert.equal(pieces.length, 8);
+    assert.deepEqual(pieces[1], { start: '2025-06-01T08:15:00Z', end: '2025-06-01T08:30:00Z' });
+    assert.equal(splitWindow(w('2025-06-01T08:00:00Z', '2025-06-01T10:00:00Z'), null, NOW, events.minWindowSeconds, 8)!.length, 2);
+  });
+
   const w = (start: string, end: string | null): Window => ({ start, end });
   void it('cuts what is left (from the watermark) in the middle; the first half keeps the start', () => {
     assert.deepEqual(splitWindow(w('2025-01-01T00:00:00Z', '2025-01-11T00:00:00Z'), null, NOW, 3600), [
@@ -376,5 +386,19 @@ void describe('windows in the state table', () => {
     const fin = await dest.finish(r);
     assert.equal(fin.rows, 4, 'e1 and one event per piece, each counted once');
     assert.deepEqual((await dest.snapshot(t.object, ['id'])).map((x) => x.id).sort(), ['e1', 's0', 's1', 's2']);
+  });
+
+  void it('the last 90 minutes: planned as one window, split while read into 8 pieces of minSplitSeconds or more', async () => {
+    now = new Date('2025-07-01T00:00:00Z');
+    const t = { ...task('run-4'), object: { schema: 'klaviyo', table: 'events_split8' }, startDate: '2025-06-30T22:30:00Z' };
+    const prep = await activities.prepareStream(t);
+    assert.equal(prep.partitions.length, 1, 'under two planned windows: one');
+    const split = await activities.splitWindow({ ...t, partition: prep.partitions[0].key, parts: 8 });
+    assert.equal(split.partitions.length, 8);
+    const min = partitionsOf(getStream('events')).windows!.minSplitSeconds * 1000;
+    for (const k of split.partitions.slice(0, -1)) {
+      const p = parseWindowKey(k)!;
+      assert.ok(Date.parse(p.end!) - Date.parse(p.start) >= min, `${k}: at least minSplitSeconds`);
+    }
   });
 });

@@ -102,6 +102,16 @@ const SPLIT_WINDOWS = 'split-windows';
 const SHORT_CALLS = 'short-calls';
 const IDLE_PAGES_PER_CALL = 3;
 
+/**
+ * Workflows started before this change gave a splittable window the worker's full budget per call (20 pages, 15 s)
+ * whenever every slot was busy; replaying their histories still does. New runs cap such calls at
+ * BUSY_PAGES_PER_CALL pages while nothing is queued: a window's loop asks to split at most that many pages after a
+ * slot went idle, instead of a full call later (a backfill's last windows, once the budget's first minute is spent,
+ * otherwise read with a third of the slots idle: README's Performance).
+ */
+const SHORT_CALLS_WHEN_BUSY = 'short-calls-when-busy';
+const BUSY_PAGES_PER_CALL = 6;
+
 /** A window split while slots are idle is cut into one piece per idle slot plus its own, at most this many. */
 const MAX_SPLIT_PARTS = 8;
 
@@ -312,6 +322,7 @@ async function pageConcurrently(
   // what is left of a window only shrinks: one too short to split once stays so (no activity per page asking again)
   const tooShort = new Set<string>();
   const shortCalls = patched(SHORT_CALLS);
+  const shortWhenBusy = patched(SHORT_CALLS_WHEN_BUSY);
   const split = !splitting
     ? undefined
     : async (partition: string): Promise<string | null> => {
@@ -332,6 +343,7 @@ async function pageConcurrently(
     const splittable = splitting && isWindowKey(partition) && !tooShort.has(partition);
     if ((queue.length > 0 || splittable) && inFlightLimit() < PARTITION_CONCURRENCY) return 1;
     if (splittable && queue.length === 0 && inFlight < inFlightLimit()) return IDLE_PAGES_PER_CALL;
+    if (splittable && queue.length === 0 && shortWhenBusy) return BUSY_PAGES_PER_CALL;
     return undefined;
   };
   try {
