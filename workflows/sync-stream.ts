@@ -104,10 +104,11 @@ const IDLE_PAGES_PER_CALL = 3;
 
 /**
  * Workflows started before this change gave a splittable window the worker's full budget per call (20 pages, 15 s)
- * whenever every slot was busy; replaying their histories still does. New runs cap such calls at
- * BUSY_PAGES_PER_CALL pages while nothing is queued: a window's loop asks to split at most that many pages after a
- * slot went idle, instead of a full call later (a backfill's last windows, once the budget's first minute is spent,
- * otherwise read with a third of the slots idle: README's Performance).
+ * whenever every slot was busy or windows were queued; replaying their histories still does. New runs cap every
+ * call of a splittable window at BUSY_PAGES_PER_CALL pages: a window's loop asks to split at most that many pages
+ * after a slot went idle, instead of a full call later. A queue that holds windows now may be empty in a second, and
+ * a backfill's last windows, once the budget's first minute is spent, were otherwise read with a third of the slots
+ * idle while long calls ran out (README's Performance).
  */
 const SHORT_CALLS_WHEN_BUSY = 'short-calls-when-busy';
 const BUSY_PAGES_PER_CALL = 6;
@@ -343,7 +344,7 @@ async function pageConcurrently(
     const splittable = splitting && isWindowKey(partition) && !tooShort.has(partition);
     if ((queue.length > 0 || splittable) && inFlightLimit() < PARTITION_CONCURRENCY) return 1;
     if (splittable && queue.length === 0 && inFlight < inFlightLimit()) return IDLE_PAGES_PER_CALL;
-    if (splittable && queue.length === 0 && shortWhenBusy) return BUSY_PAGES_PER_CALL;
+    if (splittable && shortWhenBusy) return BUSY_PAGES_PER_CALL;
     return undefined;
   };
   try {
