@@ -37,7 +37,7 @@ import { getStream } from '../streams/streams';
 import { partitionsOf } from '../streams/partitions';
 import { isWindowKey } from '../streams/windows';
 import { addTiming } from './page-timing';
-import type { PageTiming, PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
+import type { PageTiming, PagesResult, PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
 
 const PARTITION_WINDOW = 4;
 
@@ -112,6 +112,14 @@ const IDLE_PAGES_PER_CALL = 3;
  */
 const SHORT_CALLS_WHEN_BUSY = 'short-calls-when-busy';
 const BUSY_PAGES_PER_CALL = 6;
+
+/**
+ * A loop whose last call waited this long per page for the rate limiter is paced by the account's budget: its calls
+ * are capped (BUSY_PAGES_PER_CALL), since its slots idle at the end while the budget frees. An unpaced one (limits
+ * off, or a budget to spare) keeps full calls, whose fewer activities cost less CPU per page (fast mode measured
+ * ~25% fewer rows/s with every call capped).
+ */
+const PACED_WAIT_MS_PER_PAGE = 20;
 
 /** A window split while slots are idle is cut into one piece per idle slot plus its own, at most this many. */
 const MAX_SPLIT_PARTS = 8;
@@ -338,13 +346,18 @@ async function pageConcurrently(
         return partitions[0] ?? null;
       };
   // the next call's page cap for a partition's loop (SHORT_CALLS); undefined: the worker's full budget
+  // whether the stream's last call waited for the rate limiter (PACED_WAIT_MS_PER_PAGE): its budget paces it
+  let paced = false;
+  const observe = (r: PagesResult) => {
+    if (r.pages > 0 && r.timing) paced = r.timing.waitMs / r.pages >= PACED_WAIT_MS_PER_PAGE;
+  };
   const pagesPerCall = (partition: string): number | undefined => {
     if (!shortCalls) return undefined;
     // a window this loop could still split (a full refresh's one partition, or a plain listing, cannot)
     const splittable = splitting && isWindowKey(partition) && !tooShort.has(partition);
     if ((queue.length > 0 || splittable) && inFlightLimit() < PARTITION_CONCURRENCY) return 1;
     if (splittable && queue.length === 0 && inFlight < inFlightLimit()) return IDLE_PAGES_PER_CALL;
-    if (splittable && shortWhenBusy) return BUSY_PAGES_PER_CALL;
+    if (splittable && shortWhenBusy && paced) return BUSY_PAGES_PER_CALL;
     return undefined;
   };
   try {
@@ -357,7 +370,7 @@ async function pageConcurrently(
         break;
       }
       inFlight++;
-      void pageUntil({ ...task, partition: queue.shift()! }, progress, show, stop, split, pagesPerCall)
+      void pageUntil({ ...task, partition: queue.shift()! }, progress, show, stop, split, pagesPerCall, observe)
         .then((end) => {
           if (end === 'done') progress.partitionsDone++;
           else suspended = true;
@@ -422,6 +435,7 @@ async function pageUntil(
   stop: () => boolean,
   split?: (partition: string) => Promise<string | null>,
   pagesPerCall: (partition: string) => number | undefined = () => undefined,
+  observe: (r: PagesResult) => void = () => undefined,
 ): Promise<'done' | 'suspended'> {
   const signalReplication = !patched(NO_PAGE_SIGNALS);
   const where = task.partition ? `${task.stream} [${task.partition}]` : task.stream;
@@ -431,6 +445,7 @@ async function pageUntil(
     const r = await pageActivities.syncPages.executeWithOptions({ ...PAGE_ACTIVITY_OPTIONS, summary: `${where} from page ${pages + 1}` }, [
       maxPages === undefined ? task : { ...task, maxPages },
     ]);
+    observe(r);
     pages += r.pages;
     counts.rows += r.rows;
     counts.pages += r.pages;
