@@ -121,6 +121,23 @@ const BUSY_PAGES_PER_CALL = 6;
  */
 const PACED_WAIT_MS_PER_PAGE = 20;
 
+/** Whether a call's pages waited for the rate limiter PACED_WAIT_MS_PER_PAGE or more each. */
+export function pacedBy(r: Pick<PagesResult, 'pages' | 'timing'>): boolean {
+  return r.pages > 0 && r.timing !== undefined && r.timing.waitMs / r.pages >= PACED_WAIT_MS_PER_PAGE;
+}
+
+/**
+ * The page cap of a partition loop's next call (SHORT_CALLS), undefined for the worker's full budget: 1 while the
+ * in-flight limit ramps up, IDLE_PAGES_PER_CALL while slots are idle, BUSY_PAGES_PER_CALL while the stream is paced
+ * (SHORT_CALLS_WHEN_BUSY), for a window that may still split.
+ */
+export function callPages(s: { splittable: boolean; queued: number; inFlight: number; limit: number; paced: boolean }): number | undefined {
+  if ((s.queued > 0 || s.splittable) && s.limit < PARTITION_CONCURRENCY) return 1;
+  if (s.splittable && s.queued === 0 && s.inFlight < s.limit) return IDLE_PAGES_PER_CALL;
+  if (s.splittable && s.paced) return BUSY_PAGES_PER_CALL;
+  return undefined;
+}
+
 /** A window split while slots are idle is cut into one piece per idle slot plus its own, at most this many. */
 const MAX_SPLIT_PARTS = 8;
 
@@ -345,21 +362,23 @@ async function pageConcurrently(
         progress.partitions += Math.max(0, partitions.length - 1);
         return partitions[0] ?? null;
       };
-  // the next call's page cap for a partition's loop (SHORT_CALLS); undefined: the worker's full budget
-  // whether the stream's last call waited for the rate limiter (PACED_WAIT_MS_PER_PAGE): its budget paces it
+  // whether the stream's last call waited for the rate limiter (pacedBy): its budget paces it
   let paced = false;
   const observe = (r: PagesResult) => {
-    if (r.pages > 0 && r.timing) paced = r.timing.waitMs / r.pages >= PACED_WAIT_MS_PER_PAGE;
+    if (r.pages > 0) paced = pacedBy(r);
   };
-  const pagesPerCall = (partition: string): number | undefined => {
-    if (!shortCalls) return undefined;
-    // a window this loop could still split (a full refresh's one partition, or a plain listing, cannot)
-    const splittable = splitting && isWindowKey(partition) && !tooShort.has(partition);
-    if ((queue.length > 0 || splittable) && inFlightLimit() < PARTITION_CONCURRENCY) return 1;
-    if (splittable && queue.length === 0 && inFlight < inFlightLimit()) return IDLE_PAGES_PER_CALL;
-    if (splittable && shortWhenBusy && paced) return BUSY_PAGES_PER_CALL;
-    return undefined;
-  };
+  // the next call's page cap for a partition's loop (SHORT_CALLS); undefined: the worker's full budget
+  const pagesPerCall = (partition: string): number | undefined =>
+    shortCalls
+      ? callPages({
+          // a window this loop could still split (a full refresh's one partition, or a plain listing, cannot)
+          splittable: splitting && isWindowKey(partition) && !tooShort.has(partition),
+          queued: queue.length,
+          inFlight,
+          limit: inFlightLimit(),
+          paced: shortWhenBusy && paced,
+        })
+      : undefined;
   try {
     for (;;) {
       // a slot for the next partition; with none queued, the last loop's end (or a split that queues one)
