@@ -6,11 +6,21 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'undici';
 import { Destination } from '../lib/db/destination';
-import { checksumOf, replicateWith, sandboxResources, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
+import {
+  checksumOf,
+  replicateWith,
+  requestsDuring as requestsDuringOf,
+  sandboxResources,
+  startStack,
+  tableIds,
+  targetOf,
+  truth,
+  type Stack,
+} from './helpers/stack';
 
 let stack: Stack;
+const requestsDuring = (run: () => Promise<unknown>) => requestsDuringOf(stack, run);
 
 before(async () => {
   stack = await startStack();
@@ -18,20 +28,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-/** Successful requests so far per operation. */
-async function requestsByOperation(): Promise<Record<string, number>> {
-  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/stats`);
-  const stats = (await res.body.json()) as { operations: Record<string, Record<string, number>> };
-  return Object.fromEntries(Object.entries(stats.operations).map(([op, byStatus]) => [op, byStatus['200'] ?? 0]));
-}
-
-async function requestsDuring(run: () => Promise<unknown>): Promise<Record<string, number>> {
-  const before = await requestsByOperation();
-  await run();
-  const after = await requestsByOperation();
-  return Object.fromEntries(Object.entries(after).map(([op, n]) => [op, n - (before[op] ?? 0)]));
-}
 
 /** Every flow step as the API lists it (both flow listings: archived and not), by id, with its flow's id. */
 async function apiSteps(): Promise<Array<{ id: string; flowId: string; type: string }>> {

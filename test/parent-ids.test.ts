@@ -7,14 +7,23 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'undici';
 import { Destination } from '../lib/db/destination';
-import { checksumOf, replicateWith, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
+import {
+  checksumOf,
+  replicateWith,
+  requestsDuring as requestsDuringOf,
+  startStack,
+  tableIds,
+  targetOf,
+  truth,
+  type Stack,
+} from './helpers/stack';
 
 const LISTS = 40;
 const LIST_PAGES = LISTS / 10;
 
 let stack: Stack;
+const requestsDuring = (run: () => Promise<unknown>) => requestsDuringOf(stack, run);
 
 before(async () => {
   stack = await startStack(['--lists', String(LISTS)], ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=30']);
@@ -22,20 +31,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-/** Successful requests so far per operation. */
-async function requestsByOperation(): Promise<Record<string, number>> {
-  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/stats`);
-  const stats = (await res.body.json()) as { operations: Record<string, Record<string, number>> };
-  return Object.fromEntries(Object.entries(stats.operations).map(([op, byStatus]) => [op, byStatus['200'] ?? 0]));
-}
-
-async function requestsDuring(run: () => Promise<unknown>): Promise<Record<string, number>> {
-  const before = await requestsByOperation();
-  await run();
-  const after = await requestsByOperation();
-  return Object.fromEntries(Object.entries(after).map(([op, n]) => [op, n - (before[op] ?? 0)]));
-}
 
 async function runsOf(workflowId: string): Promise<number> {
   let n = 0;

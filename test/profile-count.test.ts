@@ -7,11 +7,11 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { request } from 'undici';
 import { Destination } from '../lib/db/destination';
-import { replicateWith, sandboxResources, startStack, targetOf, type Stack } from './helpers/stack';
+import { replicateWith, requestStats, sandboxResources, startStack, targetOf, type Stack } from './helpers/stack';
 
 let stack: Stack;
+const stats = () => requestStats(stack);
 
 before(async () => {
   stack = await startStack();
@@ -19,12 +19,6 @@ before(async () => {
 after(async () => {
   await stack?.stop();
 });
-
-/** Requests so far per operation and status. */
-async function stats(): Promise<Record<string, Record<string, number>>> {
-  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/stats`);
-  return ((await res.body.json()) as { operations: Record<string, Record<string, number>> }).operations;
-}
 
 /** The members of each group as its membership listing serves them, by group id. */
 async function memberCounts(kind: 'lists' | 'segments'): Promise<Map<string, number>> {

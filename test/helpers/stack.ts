@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DefaultLogger, Runtime, type Worker } from '@temporalio/worker';
+import { request } from 'undici';
 import { createWorker } from '../../worker';
 import { Destination } from '../../lib/db/destination';
 import { closeAll } from '../../lib/db/connect';
@@ -191,3 +192,18 @@ streams:
   list_profiles:
   segment_profiles:
 `;
+
+/** What the sandbox answered so far, per operation and status (GET /__sandbox/stats). */
+export async function requestStats(stack: Stack): Promise<Record<string, Record<string, number>>> {
+  const res = await request(`${stack.sandbox.baseUrl}/__sandbox/stats`);
+  return ((await res.body.json()) as { operations: Record<string, Record<string, number>> }).operations;
+}
+
+/** The successful requests per operation that `run` caused. */
+export async function requestsDuring(stack: Stack, run: () => Promise<unknown>): Promise<Record<string, number>> {
+  const ok = async () => Object.fromEntries(Object.entries(await requestStats(stack)).map(([op, byStatus]) => [op, byStatus['200'] ?? 0]));
+  const before = await ok();
+  await run();
+  const after = await ok();
+  return Object.fromEntries(Object.entries(after).map(([op, n]) => [op, n - (before[op] ?? 0)]));
+}
