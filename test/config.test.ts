@@ -239,7 +239,7 @@ streams:
     const typo = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_names: true } }\n'));
     assert.match(
       typo[0],
-      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, lookback, full_refresh_every, deletes, predictive_analytics, tags, metric_name, attributions$/,
+      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, lookback, full_refresh_every, deletes, predictive_analytics, tags, profile_count, metric_name, attributions$/,
     );
     const notBool = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_name: yes please } }\n'));
     assert.deepEqual(notBool, ['streams.events.source_options.metric_name: must be true or false']);
