@@ -186,10 +186,10 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         try {
           page = await client.getPage(url, { operation: stream.operation, signal: cancellationSignal() });
         } catch (err) {
-          if (parts.notFoundIsEmpty && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound) break;
+          if (parts.notFoundIsEmpty && isNotFound(err)) break;
           throw err;
         }
-        for (const r of asArray(page.document.data)) if (keepsParentRow(rows, r.attributes?.[rows?.field ?? ''])) ids.push(r.id);
+        for (const r of asArray(page.document.data)) if (keepsParentRow(rows, rows && r.attributes?.[rows.field])) ids.push(r.id);
         url = guard.follow(url, page.document.links?.next ?? null);
         heartbeat({ ids: ids.length });
       }
@@ -413,7 +413,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
                 found = asArray(page.document.data)[0];
               } catch (err) {
                 // deleted since the listing served it: the row is written as listed, without what the lookup adds
-                if (!(err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;
+                if (!isNotFound(err)) throw err;
               }
               const attributes = { ...r.attributes };
               for (const a of lookup.attributes) attributes[a] = found?.attributes?.[a] ?? null;
@@ -442,7 +442,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           timing.jsonMs += page.timing.jsonMs;
         } catch (err) {
           // A list or segment deleted while its members are read: it has no members any more (a 404; PostHog's Klaviyo source skips it too).
-          if (!(parts.notFoundIsEmpty && err instanceof SyncError && err.type === KlaviyoErrorType.NotFound)) throw err;
+          if (!(parts.notFoundIsEmpty && isNotFound(err))) throw err;
           resources = [];
           next = null;
         }
@@ -538,6 +538,11 @@ async function beating<T>(work: Promise<T>, everyMs: number, beat: () => void): 
   } finally {
     clearInterval(timer);
   }
+}
+
+/** Klaviyo answered 404 (classified once, lib/klaviyo/errors.ts): a parent or resource deleted since it was listed. */
+function isNotFound(err: unknown): boolean {
+  return err instanceof SyncError && err.type === KlaviyoErrorType.NotFound;
 }
 
 function asArray(data: JsonApiResource[] | JsonApiResource | null): JsonApiResource[] {
