@@ -10,7 +10,7 @@ import { Destination } from '../lib/db/destination';
 import {
   checksumOf,
   replicateWith,
-  requestsDuring as requestsDuringOf,
+  requestsDuring,
   sandboxResources,
   startStack,
   tableIds,
@@ -20,7 +20,6 @@ import {
 } from './helpers/stack';
 
 let stack: Stack;
-const requestsDuring = (run: () => Promise<unknown>) => requestsDuringOf(stack, run);
 
 before(async () => {
   stack = await startStack();
@@ -77,7 +76,7 @@ void test(
     for (const target of ['LITE', 'PG'] as const) {
       const yaml = `source: KLAVIYO\ntarget: ${target}\ndefaults:\n  object: fm.{stream_name}\nstreams:\n  flows:\n  flow_actions:\n  flow_messages:\n`;
       let summary: Awaited<ReturnType<typeof replicateWith>> | undefined;
-      const requests = await requestsDuring(async () => {
+      const requests = await requestsDuring(stack, async () => {
         summary = await replicateWith(stack, yaml, `flow-messages-${target}`);
       });
       assert.ok(summary!.streams.every((s) => s.status === 'completed'));
@@ -98,7 +97,7 @@ void test('flow_messages alone lists the flows and their steps itself, and asks 
   const sends = steps.filter((s) => s.type.startsWith('SEND_')).map((s) => s.id);
   const yaml = 'source: KLAVIYO\ntarget: LITE\nstreams:\n  flow_messages:\n    object: alone.flow_messages\n';
   let summary: Awaited<ReturnType<typeof replicateWith>> | undefined;
-  const requests = await requestsDuring(async () => {
+  const requests = await requestsDuring(stack, async () => {
     summary = await replicateWith(stack, yaml, 'flow-messages-alone');
   });
   assert.deepEqual(

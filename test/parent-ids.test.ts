@@ -8,22 +8,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Destination } from '../lib/db/destination';
-import {
-  checksumOf,
-  replicateWith,
-  requestsDuring as requestsDuringOf,
-  startStack,
-  tableIds,
-  targetOf,
-  truth,
-  type Stack,
-} from './helpers/stack';
+import { checksumOf, replicateWith, requestsDuring, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
 
 const LISTS = 40;
 const LIST_PAGES = LISTS / 10;
 
 let stack: Stack;
-const requestsDuring = (run: () => Promise<unknown>) => requestsDuringOf(stack, run);
 
 before(async () => {
   stack = await startStack(['--lists', String(LISTS)], ['--dynamic-config-value', 'limit.historyCount.suggestContinueAsNew=30']);
@@ -58,7 +48,7 @@ streams:
   list_profiles:
 `;
     let summary: Awaited<ReturnType<typeof replicateWith>> | undefined;
-    const requests = await requestsDuring(async () => {
+    const requests = await requestsDuring(stack, async () => {
       summary = await replicateWith(stack, yaml, 'parent-selected');
     });
     assert.ok(summary!.streams.every((s) => s.status === 'completed'));
@@ -85,7 +75,7 @@ streams:
 `;
     let summary: Awaited<ReturnType<typeof replicateWith>> | undefined;
     // one page per activity: 40 children make the stream's history pass 30 events, so it continues as new
-    const requests = await requestsDuring(async () => {
+    const requests = await requestsDuring(stack, async () => {
       summary = await replicateWith(stack, yaml, 'parent-alone', undefined, 1);
     });
     assert.ok(summary!.streams.every((s) => s.status === 'completed'));
