@@ -9,14 +9,20 @@
 import { activityInfo, cancellationSignal, Context, heartbeat, log } from '@temporalio/activity';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import { resolveReplicationInput, type ReplicationInput, type PlannedStream, type ReplicationPlan } from '../config/replication';
-import { resolveConnection, targetSchemaOf, type DatabaseConnection, type KlaviyoConnection } from '../config/connections';
+import {
+  resolveConnection,
+  targetOfConnection,
+  targetSchemaOf,
+  type DatabaseConnection,
+  type KlaviyoConnection,
+} from '../config/connections';
 import { getStream } from '../streams/streams';
 import { idColumnOf, keepsParentRow, partitionsOf, type Partitions } from '../streams/partitions';
 import { lookupsOf, rateOperation } from '../streams/options';
 import type { ParentRowFilter, StreamDef, StreamName } from '../streams/types';
 import type { Dispatcher } from 'undici';
 import { KlaviyoClient, sharedAgent, type JsonApiResource } from '../lib/klaviyo/client';
-import { classify, SyncError } from '../lib/errors';
+import { classify, SyncError, UserFixableError } from '../lib/errors';
 import { crashPoint } from '../lib/crash-points';
 import { KlaviyoErrorType } from '../lib/klaviyo/errors';
 import { PagingGuard } from '../lib/klaviyo/paging';
@@ -29,7 +35,7 @@ import { Destination } from '../lib/db/destination';
 import type { ReplicationRun, RunningCheck } from '../lib/db/claims';
 import type { ObjectName } from '../lib/db/naming';
 import { resumeFrom } from '../lib/db/watermark';
-import { splitWindows, takeOverWindows, windowKey } from '../streams/windows';
+import { splitRange, splitWindows, takeOverWindows, windowKey } from '../streams/windows';
 import { processDatabases, type DatabasePools, type Target } from '../lib/db/connect';
 import { systemNow, type Now } from '../lib/clock';
 import { processPagesInMemory, type PagesInMemory } from '../lib/pages-in-memory';
@@ -142,8 +148,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
   };
 
   const targetOf = (name: string): Target => {
-    const conn = resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'database' }) as DatabaseConnection;
-    return conn.kind === 'postgres' ? { kind: 'postgres', url: conn.url } : { kind: 'sqlite', filename: conn.filename };
+    return targetOfConnection(resolveConnection(name, { env: deps.env, cwd: deps.cwd, expect: 'database' }) as DatabaseConnection);
   };
   const destination = (name: string): Destination => new Destination(targetOf(name), { databases: deps.databases, now: deps.now });
 
@@ -203,7 +208,16 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
    * the one unbounded listing ''.
    */
   const windowKeys = async (task: StreamTask, stream: StreamDef, parts: Partitions, dest: Destination): Promise<string[]> => {
-    if (task.mode !== 'incremental' || !parts.windows || !stream.cursor) return [''];
+    if (task.mode === 'full-refresh' || !parts.windows || !stream.cursor) return [''];
+    // a backfill reads its range again, whatever the watermark (which it leaves as it was)
+    if (task.mode === 'backfill') {
+      if (!task.range) {
+        throw new UserFixableError(`stream ${stream.name}: mode backfill needs source_options.range, e.g. '2024-03-01,2024-04-01'`, {
+          type: 'KlaviyoSyncConfigError',
+        });
+      }
+      return splitRange(task.range.start, task.range.end, parts.windows).map(windowKey);
+    }
     const run = { stream, mode: task.mode, object: task.object, runId: task.runId };
     const { watermark, unfinished } = await dest.windowsBefore(run);
     const now = deps.now();
@@ -211,6 +225,24 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
     // each window's request takes the cursor's overlap off its start (syncPages): only the lookback here
     const resumed = resumeFrom(watermark, { ...stream.cursor, overlapSeconds: 0 }, task.lookbackSeconds ?? 0, now);
     return splitWindows(resumed ?? task.startDate ?? windowsStart(stream, now), now, parts.windows).map(windowKey);
+  };
+
+  /**
+   * A start_date is where a FIRST incremental run starts: once the table has a watermark, runs read from it. Said
+   * (in the run's summary and the worker's log) rather than silently ignored, with the ways to read again from a date.
+   */
+  const startDateNotes = async (task: StreamTask, dest: Destination): Promise<string[]> => {
+    if (task.mode !== 'incremental' || !task.startDate) return [];
+    const watermark = await dest.readWatermark(task.object);
+    if (watermark === null) return [];
+    const object = `${task.object.schema}.${task.object.table}`;
+    const backfill = partitionsOf(getStream(task.stream)).windows
+      ? `set mode: backfill with source_options.range on ${task.stream}, or run `
+      : 'run ';
+    return [
+      `start_date ${task.startDate} not used: ${object} has a watermark (${watermark}), so this run reads from there; to read ` +
+        `again from a date, ${backfill}\`klaviyo-sync state reset <replication.yaml> --stream ${task.stream}\``,
+    ];
   };
 
   /**
@@ -294,7 +326,9 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const after = page.after;
       const rest = after === undefined ? pending : pending.filter((key) => key > after);
       const limit = Math.max(1, page.limit ?? PARTITIONS_PER_PREPARE);
+      const notes = after === undefined ? await startDateNotes(task, dest) : [];
       return {
+        ...(notes.length > 0 ? { notes } : {}),
         watermark: prep.watermark,
         partitions: rest.slice(0, limit).map((key) => ({ key, done: false })),
         total: all.length,
@@ -339,11 +373,12 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         const resumed = stream.cursor && resumeFrom(progress.watermark, stream.cursor, task.lookbackSeconds ?? 0, now);
         // a time window reads from its own start less the cursor's overlap (the instant of a boundary is read by
         // both windows beside it where the cursor's operator is `greater-than`), up to its end
-        const since = !(task.mode === 'incremental')
-          ? null
-          : window && stream.cursor
-            ? resumeFrom(window.start, stream.cursor, 0, now)
-            : (resumed ?? task.startDate ?? lookback(stream, now));
+        const since =
+          task.mode === 'full-refresh'
+            ? null
+            : window && stream.cursor
+              ? resumeFrom(window.start, stream.cursor, 0, now)
+              : (resumed ?? task.startDate ?? lookback(stream, now));
         url = firstPageUrl(conn.baseUrl, stream, { parentId, partitionFilter, since, until: window?.end, options: task.options, now });
       }
 

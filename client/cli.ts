@@ -10,6 +10,7 @@ import { registerDiscoverCommand } from './commands/discover';
 import { registerConnsCommand } from './commands/conns';
 import { registerScheduleCommand } from './commands/schedule';
 import { registerStatusCommand } from './commands/status';
+import { registerStateCommand } from './commands/state';
 import { registerDemoCommand } from './commands/demo';
 
 export function buildProgram(): Command {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerWorkerCommand(program);
   registerStatusCommand(program);
+  registerStateCommand(program);
   registerRenderCommand(program);
   registerDiscoverCommand(program);
   registerConnsCommand(program);

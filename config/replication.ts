@@ -24,12 +24,12 @@
 import { z } from 'zod';
 import { YamlInputError, echo, echoKey, formatYamlProblems, listKeys, maskSecrets, parseYamlSafely } from './input';
 import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
-import { parentOf } from '../streams/partitions';
+import { parentOf, partitionsOf } from '../streams/partitions';
 import { optionsOf } from '../streams/options';
 import type { Mode, StreamName } from '../streams/types';
 import { IdentifierError, validateObjectName } from '../lib/db/naming';
 
-export const MODES: readonly Mode[] = ['full-refresh', 'incremental'];
+export const MODES: readonly Mode[] = ['full-refresh', 'incremental', 'backfill'];
 export const DEFAULT_MODE: Mode = 'full-refresh';
 export const DEFAULT_SCHEMA = 'klaviyo';
 /** a table named after the stream, in the default schema: the target connection's `schema` (Postgres), else klaviyo */
@@ -85,9 +85,36 @@ function startDateSchema(now?: Date) {
 /** Every stream option's name (StreamDef.options), each a `source_options` flag: `metric_name: true`. */
 export const STREAM_OPTION_NAMES: readonly string[] = [...new Set(STREAMS.flatMap((s) => Object.keys(optionsOf(s))))];
 
+const RANGE_PROBLEM = "must be 'START,END' (Sling's backfill range): two ISO dates, END after START, e.g. '2024-03-01,2024-04-01'";
+
+/** `mode: backfill`'s `source_options.range` (Sling's): `START,END`, both past ISO dates, END after START */
+function rangeSchema(now?: Date) {
+  return z.string({ error: RANGE_PROBLEM }).transform((value, ctx) => {
+    const parts = value.split(',');
+    if (parts.length !== 2) {
+      ctx.addIssue({ code: 'custom', message: `${echo(value)}: ${RANGE_PROBLEM}` });
+      return z.NEVER;
+    }
+    const at = new Date(now ?? Date.now());
+    const [start, end] = parts.map((p) => parseStartDate(p, at));
+    for (const p of [start, end]) {
+      if (typeof p !== 'string') {
+        ctx.addIssue({ code: 'custom', message: p.problem });
+        return z.NEVER;
+      }
+    }
+    if (Date.parse(end as string) <= Date.parse(start as string)) {
+      ctx.addIssue({ code: 'custom', message: `${echo(value)}: END must be after START` });
+      return z.NEVER;
+    }
+    return { start: start as string, end: end as string };
+  });
+}
+
 function sourceOptionsSchema(now?: Date) {
   return z.strictObject({
     start_date: startDateSchema(now).nullish(),
+    range: rangeSchema(now).nullish(),
     lookback: LookbackSchema.nullish(),
     full_refresh_every: FullRefreshEverySchema.nullish(),
     deletes: DeletesSchema.nullish(),
@@ -158,6 +185,8 @@ export interface PlannedStream {
   objectName: string;
   /** where a first incremental run starts, as `YYYY-MM-DDTHH:MM:SSZ`; only on incremental streams */
   startDate?: string;
+  /** `mode: backfill`: the cursor range [start, end) read again (`source_options.range`), as `YYYY-MM-DDTHH:MM:SSZ` */
+  range?: { start: string; end: string };
   /** `source_options.lookback` in seconds; only on incremental streams that set it */
   lookbackSeconds?: number;
   /** the stream's options turned on (`source_options.<name>: true`; streams/options.ts) */
@@ -366,6 +395,19 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
       if (modeOption.path === own) {
         report(`${own}.mode: ${stream} has no cursor, so it can only be full-refresh; incremental works on: ${incrementalStreams()}`);
       }
+    } else if (modeOption.value === 'backfill' && modeOption.path !== own) {
+      // a backfill is asked of a stream, never inherited: defaults or '*' would backfill every stream
+      report(
+        `${modeOption.path}.mode: backfill names one range of one stream: set it on the stream (streams.<name>.mode), not in ${modeOption.path}`,
+      );
+      return undefined;
+    } else if (modeOption.value === 'backfill' && !partitionsOf(def).windows) {
+      report(
+        `${own}.mode: backfill re-reads a range of a stream read in time windows (${backfillStreams()}); ${stream} is not: ` +
+          (def.cursor
+            ? `to read it again from a date, run \`klaviyo-sync state reset <replication.yaml> --stream ${stream}\` and set source_options.start_date`
+            : `it is full-refresh only, so every run reads it whole`),
+      );
     } else {
       mode = modeOption.value;
     }
@@ -384,6 +426,15 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
           : `${where}: ${stream} has no cursor (full-refresh only), so start_date does not apply: remove it (incremental works on: ${incrementalStreams()})`,
       );
     }
+  }
+
+  const rangeOption = pick(layers, (o) => o.source_options?.range);
+  let range: { start: string; end: string } | undefined;
+  if (mode === 'backfill') {
+    if (rangeOption) range = rangeOption.value;
+    else report(`${own}.source_options.range: mode: backfill needs the range to read again, e.g. range: '2024-03-01,2024-04-01'`);
+  } else if (rangeOption?.path === own) {
+    report(`${own}.source_options.range: a range is read by mode: backfill only; set mode: backfill on ${stream} or remove range`);
   }
 
   const lookback = mode === 'incremental' ? pick(layers, (o) => o.source_options?.lookback)?.value : undefined;
@@ -434,6 +485,7 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
     object,
     objectName: `${object.schema}.${object.table}`,
     ...(startDate ? { startDate } : {}),
+    ...(range ? { range } : {}),
     ...(lookback !== undefined ? { lookbackSeconds: lookbackSeconds(lookback) } : {}),
     ...(options.length ? { options } : {}),
     ...(fullRefreshEverySeconds !== undefined ? { fullRefreshEverySeconds } : {}),
@@ -587,6 +639,12 @@ function parseStartDate(value: string, now: Date): string | { problem: string } 
 
 function formatInstant(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function backfillStreams(): string {
+  return STREAMS.filter((s) => partitionsOf(s).windows)
+    .map((s) => s.name)
+    .join(', ');
 }
 
 function incrementalStreams(): string {

@@ -28,7 +28,12 @@ export type StreamName =
   | 'flow_messages'
   | 'coupon_codes';
 
-export type Mode = 'full-refresh' | 'incremental';
+/**
+ * How a run reads a stream: everything into a staging table swapped in at the end, what changed since the
+ * watermark, or (`backfill`, streams read in time windows) a range of the cursor again into the incremental table,
+ * upserted, leaving the watermark as it was.
+ */
+export type Mode = 'full-refresh' | 'incremental' | 'backfill';
 
 export interface CursorDef {
   /** attribute holding the change time, e.g. `updated` or `datetime` */

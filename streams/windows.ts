@@ -75,6 +75,17 @@ export function splitWindows(from: Date | string, now: Date, limits: WindowLimit
   return bounds.map((b, i) => ({ start: b, end: i + 1 < count ? bounds[i + 1] : null }));
 }
 
+/**
+ * [from, to) cut into equal windows as `splitWindows` cuts [from, now), the last one closed at `to`: a backfill's
+ * range, of which nothing after `to` is read.
+ */
+export function splitRange(from: Date | string, to: Date | string, limits: WindowLimits): Window[] {
+  const end = windowBound(to);
+  const windows = splitWindows(from, new Date(end), limits);
+  windows[windows.length - 1] = { ...windows[windows.length - 1], end };
+  return windows.filter((w) => Date.parse(w.end!) > Date.parse(w.start));
+}
+
 /** What an earlier, unfinished run of windows had committed in one of them. */
 export interface WindowProgress {
   window: Window;

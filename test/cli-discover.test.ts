@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { STREAMS, STREAM_NAMES } from '../streams/streams';
+import { STREAMS, STREAM_NAMES, getStream } from '../streams/streams';
+import { partitionsOf } from '../streams/partitions';
 import type { DiscoveredStream } from '../client/commands/discover';
 import { cli } from './helpers/process';
 import { KLAVIYO_DIR } from './helpers/spec';
@@ -63,8 +64,16 @@ void test('discover --json lists the 22 streams with the values of the Klaviyo c
   }
 
   const byName = new Map(streams.map((s) => [s.name, s]));
-  // incremental exactly where there is a cursor; the partitioning stated in words
-  for (const s of streams) assert.deepEqual(s.modes, s.cursor ? ['full-refresh', 'incremental'] : ['full-refresh'], s.name);
+  // incremental exactly where there is a cursor, backfill where it is read in time windows; the partitioning stated in words
+  for (const s of streams) {
+    const windows = partitionsOf(getStream(s.name)).windows !== null;
+    const modes = !s.cursor ? ['full-refresh'] : windows ? ['full-refresh', 'incremental', 'backfill'] : ['full-refresh', 'incremental'];
+    assert.deepEqual(s.modes, modes, s.name);
+  }
+  assert.deepEqual(
+    streams.filter((s) => s.modes.includes('backfill')).map((s) => s.name),
+    ['profiles', 'events'],
+  );
   assert.match(byName.get('campaigns')!.partitioning, /^6 filters \(email, email_archived, .*\); rows keep channel$/);
   assert.match(byName.get('events')!.partitioning, /up to 32 time windows of datetime/);
   assert.equal(byName.get('list_profiles')!.partitioning, 'one listing per row of lists (list_id)');
@@ -130,7 +139,7 @@ void test('discover prints a table: a header and one row per stream with endpoin
   assert.deepEqual(rows.get('profiles')!.slice(0, 9), [
     'profiles',
     'GET /api/profiles',
-    'full-refresh, incremental',
+    'full-refresh, incremental, backfill',
     'id',
     'updated greater-than',
     '-',

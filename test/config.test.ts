@@ -198,7 +198,7 @@ streams:
     );
     const expected = [
       /^unknown key hooks; supported: source, target, defaults, streams$/,
-      /^defaults\.mode: unknown mode "snapshot"; use one of: full-refresh, incremental$/,
+      /^defaults\.mode: unknown mode "snapshot"; use one of: full-refresh, incremental, backfill$/,
       /^defaults\.source_options\.start_date: "2030-01-01" is in the future .*use a past date$/,
       new RegExp(`^streams\\.profile: unknown stream "profile"; the streams are: ${STREAM_NAMES.join(', ')} \\(or '\\*' for all\\)$`),
       /^streams\.tags\.source_options\.start_date: "2024-02-30" is not a date: use ISO 8601, e\.g\. 2024-01-31/,
@@ -239,7 +239,7 @@ streams:
     const typo = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_names: true } }\n'));
     assert.match(
       typo[0],
-      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, lookback, full_refresh_every, deletes, predictive_analytics, tags, profile_count, metric_name, attributions$/,
+      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, range, lookback, full_refresh_every, deletes, predictive_analytics, tags, profile_count, metric_name, attributions$/,
     );
     const notBool = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_name: yes please } }\n'));
     assert.deepEqual(notBool, ['streams.events.source_options.metric_name: must be true or false']);

@@ -16,7 +16,16 @@ import { windowsWatermark } from '../lib/db/watermark';
 import { firstPageUrl } from '../lib/klaviyo/urls';
 import { getStream } from '../streams/streams';
 import { partitionsOf } from '../streams/partitions';
-import { parseWindowKey, pastWindow, splitWindow, splitWindows, takeOverWindows, windowKey, type Window } from '../streams/windows';
+import {
+  parseWindowKey,
+  pastWindow,
+  splitRange,
+  splitWindow,
+  splitWindows,
+  takeOverWindows,
+  windowKey,
+  type Window,
+} from '../streams/windows';
 import type { StreamTask } from '../workflows/types';
 
 const LIMITS = { maxWindows: 32, minWindowSeconds: 3600 };
@@ -49,6 +58,19 @@ void describe('splitWindows', () => {
     assert.equal(parseWindowKey(''), null);
     for (const bad of ['x..', '2024-02-01T00:00:00Z..2024-01-01T00:00:00Z', '2024-01-01T00:00:00.5Z..', '2024-01-01'])
       assert.throws(() => parseWindowKey(bad), /not a time window/, bad);
+  });
+});
+
+void describe('splitRange', () => {
+  void it("cuts a backfill's [from, to) like splitWindows, the last window closed at to: nothing after it is read", () => {
+    const w = splitRange('2024-03-01T00:00:00Z', '2024-04-01T00:00:00Z', LIMITS);
+    assert.equal(w.length, 32);
+    assert.equal(w[0].start, '2024-03-01T00:00:00Z');
+    assert.equal(w[31].end, '2024-04-01T00:00:00Z');
+    for (let i = 0; i + 1 < w.length; i++) assert.equal(w[i].end, w[i + 1].start, `window ${i} ends where ${i + 1} starts: no gap`);
+    assert.deepEqual(splitRange('2024-03-01T00:00:00Z', '2024-03-01T00:30:00Z', LIMITS), [
+      { start: '2024-03-01T00:00:00Z', end: '2024-03-01T00:30:00Z' },
+    ]);
   });
 });
 
@@ -344,7 +366,10 @@ void describe('windows in the state table', () => {
     const fin = await dest.finish(r);
     assert.equal(fin.rows, 4, 'each event counted once');
     assert.deepEqual((await dest.snapshot(t.object, ['id'])).map((x) => x.id).sort(), ['e1', 'e2', 'e3', 'e4']);
-    await assert.rejects(activities.splitWindow({ ...t, partition: '' }), /only a time window of an incremental run can be split/);
+    await assert.rejects(
+      activities.splitWindow({ ...t, partition: '' }),
+      /only a time window of an incremental run or a backfill can be split/,
+    );
   });
 
   void it('a window split into three: every later piece an unread row, a retry gets the same three, each event once', async () => {

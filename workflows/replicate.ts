@@ -106,6 +106,7 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       mode: s.mode,
       object: s.object,
       startDate: s.startDate,
+      ...(s.range ? { range: s.range } : {}),
       ...(s.lookbackSeconds !== undefined ? { lookbackSeconds: s.lookbackSeconds } : {}),
       ...(s.options ? { options: s.options } : {}),
       ...(s.markDeleted ? { markDeleted: true } : {}),

@@ -192,6 +192,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
     const { fansOut } = partitionsOf(getStream(task.stream));
     const continueNow = () => continueAsNew<typeof syncStream>(task, carry());
     let prep = await pageActivities.prepareStream(task);
+    const notes = prep.notes;
     // results recorded before `total` held every partition, each with `done`
     progress.partitions = prep.total ?? prep.partitions.length;
     progress.partitionsDone = prep.done ?? prep.partitions.filter((p) => p.done).length;
@@ -227,6 +228,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
       tableRows: fin.tableRows,
       ...(fin.markedDeleted !== undefined ? { markedDeleted: fin.markedDeleted } : {}),
       watermark: fin.watermark,
+      ...(notes?.length ? { notes } : {}),
       durationMs: Date.now() - started,
       ...(progress.timing ? { timing: progress.timing } : {}),
     };

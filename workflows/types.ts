@@ -18,6 +18,8 @@ export interface StreamTask {
   object: { schema: string; table: string };
   /** ISO date where a first incremental run starts (source_options.start_date) */
   startDate?: string;
+  /** a backfill's cursor range [start, end) (source_options.range) */
+  range?: { start: string; end: string };
   /** incremental runs re-read this many seconds before the watermark, beyond the cursor's own overlap */
   lookbackSeconds?: number;
   /** the stream's options turned on (streams/options.ts), e.g. `metric_name` */
@@ -66,6 +68,8 @@ export interface PrepareResult {
   done?: number;
   /** pending partitions remain after the last of `partitions`: ask again with `after` */
   more?: boolean;
+  /** what the run should tell its user about the options it was given (a start_date it does not use) */
+  notes?: string[];
 }
 
 /**
@@ -112,6 +116,8 @@ export interface StreamSummary {
   watermark?: string | null;
   durationMs: number;
   error?: string;
+  /** what the stream's first prepare said of the options (PrepareResult.notes) */
+  notes?: string[];
   /** the page activities' time, summed over the stream's own chain (not its partition children) */
   timing?: PageTiming;
 }

@@ -63,7 +63,11 @@ export function discoverStreams(streams: readonly StreamDef[] = STREAMS): Discov
     operation: s.operation,
     endpoint: s.path,
     primaryKey: [...s.primaryKey],
-    modes: s.cursor ? ['full-refresh', 'incremental'] : ['full-refresh'],
+    modes: !s.cursor
+      ? ['full-refresh']
+      : partitionsOf(s).windows
+        ? ['full-refresh', 'incremental', 'backfill']
+        : ['full-refresh', 'incremental'],
     cursor: s.cursor ? { field: s.cursor.field, operator: s.cursor.operator } : null,
     partitioning: describePartitioning(s),
     parent: parentOf(s)?.stream ?? null,

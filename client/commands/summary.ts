@@ -20,6 +20,7 @@ export function formatSummary(s: ReplicationSummary): string {
       .join('  ')
       .trimEnd();
   const out = [line(header), ...rows.map(line), `${s.rows} rows in ${(s.durationMs / 1000).toFixed(1)} s`];
+  for (const x of s.streams) for (const note of x.notes ?? []) out.push(`${x.stream}: ${note}`);
   for (const x of s.streams.filter((y) => y.error)) out.push(`${x.stream} failed: ${x.error}`);
   return `${out.join('\n')}\n`;
 }

@@ -27,6 +27,7 @@ export {
   PostgresConnection,
   SqliteConnection,
   describeConnection,
+  targetOfConnection,
   type Connection,
   type ConnectionKind,
   type DatabaseConnection,

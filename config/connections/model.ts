@@ -2,6 +2,7 @@
  * The connection model: what a resolved connection is (Klaviyo, Postgres, SQLite), how it prints (secrets are
  * non-enumerable and every printable view is redacted), and the error resolving one throws.
  */
+import type { Target } from '../../lib/db/connect';
 import { inspect } from 'node:util';
 
 export const DEFAULT_KLAVIYO_BASE_URL = 'https://a.klaviyo.com';
@@ -106,6 +107,11 @@ export class SqliteConnection extends BaseConnection {
 }
 
 export type DatabaseConnection = PostgresConnection | SqliteConnection;
+
+/** What a database pool is opened for (lib/db/connect.ts): a resolved database connection's URL or file. */
+export function targetOfConnection(conn: DatabaseConnection): Target {
+  return conn.kind === 'postgres' ? { kind: 'postgres', url: conn.url } : { kind: 'sqlite', filename: conn.filename };
+}
 export type Connection = KlaviyoConnection | DatabaseConnection;
 
 /** Safe to print: names the connection, its kind and where it points, never a secret. */

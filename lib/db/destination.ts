@@ -34,6 +34,7 @@ import { systemNow, type Now } from '../clock';
 import { createTable, dialectFor, query, schemaOf, tableOf, type Dialect, type EncodedPage, type TypedColumn } from './dialect';
 import {
   primaryKeyName,
+  stateTable,
   quoteIdent,
   stagingTable,
   tableSql,
@@ -140,7 +141,7 @@ export class RunStateError extends Error {
   override name = 'RunStateError';
 }
 
-const MODES: readonly Mode[] = ['full-refresh', 'incremental'];
+const MODES: readonly Mode[] = ['full-refresh', 'incremental', 'backfill'];
 
 /** A page made ready for writing: everything that does not depend on the database, computed once per page. */
 interface PageToWrite {
@@ -365,7 +366,7 @@ export class Destination {
     // A time window holds the rows before its end. Its listing asks for no more (less-than), but the first half of a
     // split window keeps the listing it had, up to the old end: the rows from its new end on are the second
     // half's, and meeting one ends this half (the listing is sorted by the cursor).
-    const window = mode === 'incremental' && stream.cursor && isWindowKey(partition) ? parseWindowKey(partition) : null;
+    const window = mode !== 'full-refresh' && stream.cursor && isWindowKey(partition) ? parseWindowKey(partition) : null;
     const field = stream.cursor?.field;
     const inWindow = window && field ? rows.filter((r) => !pastWindow(window, r[field])) : rows;
     // the resources stay behind: the rows hold what is kept of them
@@ -413,7 +414,7 @@ export class Destination {
     const { input, where, rowCount, columns, pageMax, syncedAt } = page;
     const { stream, mode, runId, partition, nextUrl, done } = input;
     // incremental pages land in the target, so with a listing sorted by the cursor the page is safe progress at once
-    const perPage = mode === 'incremental' && watermarkPerPage(stream);
+    const perPage = mode !== 'full-refresh' && watermarkPerPage(stream);
     const d = this.d;
     return this.db.transaction(async (trx) => {
       await this.stateTableCurrent(trx, object.schema);
@@ -646,7 +647,8 @@ export class Destination {
       mode: input.mode,
       nextUrl: null,
       done: true,
-      watermark: windowsWatermark(base, states),
+      // a backfill read a range again, maybe after a gap from the watermark: what was read before it stands
+      watermark: input.mode === 'backfill' ? base : windowsWatermark(base, states),
       runWatermark: windows.reduce<string | null>((w, s) => laterWatermark(w, s.runWatermark), null),
       rows: windows.reduce((n, s) => n + s.rows, 0),
       pages: windows.reduce((n, s) => n + s.pages, 0),
@@ -746,7 +748,8 @@ export class Destination {
     const { partition, runId, mode } = input;
     const window = parseWindowKey(partition);
     const where = `stream ${input.stream.name}, partition ${JSON.stringify(partition)}, run ${runId}`;
-    if (!window || mode !== 'incremental') throw new Error(`${where}: only a time window of an incremental run can be split`);
+    if (!window || mode === 'full-refresh')
+      throw new Error(`${where}: only a time window of an incremental run or a backfill can be split`);
     return this.db.transaction(async (trx) => {
       const d = this.d;
       const state = await lockPartitionState(trx, d, object.schema, object.table, partition);
@@ -810,7 +813,8 @@ export class Destination {
     const { schema, table } = validateObjectName(object);
     const states = await readTableState(this.db, this.d, schema, table);
     if (partition !== undefined) return states.find((s) => s.partition === partition)?.watermark ?? null;
-    const windows = states.filter((s) => isWindowKey(s.partition));
+    // a backfill's windows re-read a range: they say nothing of what is read up to the watermark
+    const windows = states.filter((s) => isWindowKey(s.partition) && s.mode !== 'backfill');
     if (windows.length > 0) {
       // a run of time windows in progress (or left unfinished): what is read without a gap, from the '' row on
       const base = states.find((s) => s.partition === '')?.watermark ?? null;
@@ -820,6 +824,43 @@ export class Destination {
       );
     }
     return states.length ? earliestWatermark(states.map((s) => s.watermark)) : null;
+  }
+
+  /** The state rows of a table (every stream's, every partition), as `klaviyo-sync state show` prints them. */
+  async stateOf(object: ObjectName): Promise<StateRow[]> {
+    const { schema, table } = validateObjectName(object);
+    return readTableState(this.db, this.d, schema, table);
+  }
+
+  /**
+   * Forgets what a stream has read into a table (`klaviyo-sync state reset`): its state rows are deleted, so its next
+   * incremental run starts from `start_date` (or the stream's lookback) and a full refresh from its first page; the
+   * table's rows stay, and reading them again upserts. Refused while a run of it is in progress, unless `force`
+   * (that run then fails at its next page: its state is gone). Returns the rows deleted.
+   */
+  async resetState(object: ObjectName, stream: string, opts: { force?: boolean } = {}): Promise<StateRow[]> {
+    const { schema, table } = validateObjectName(object);
+    const d = this.d;
+    return this.db.transaction(async (trx) => {
+      if (!(await d.columns(trx, stateTable(d.kind, schema)))) return [];
+      const rows = (await readTableState(trx, d, schema, table, true)).filter((s) => s.stream === stream);
+      const running = rows.filter((s) => s.status === 'running');
+      if (running.length > 0 && !opts.force) {
+        throw new RunStateError(
+          `${stream} into ${schema}.${table} has a run in progress (run ${running[0].runId}, ${running.length} partition(s) not ` +
+            `finished): let it end or cancel it (temporal workflow cancel), then reset; a run that was terminated leaves this ` +
+            `too: reset with --force`,
+        );
+      }
+      await deletePartitions(
+        trx,
+        d,
+        schema,
+        table,
+        rows.map((s) => s.partition),
+      );
+      return rows;
+    });
   }
 
   async tableRowCount(object: ObjectName): Promise<number> {
