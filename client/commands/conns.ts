@@ -17,12 +17,20 @@ import {
   ENV_FILE_VARIABLE,
   describeConnection,
   envFileSearch,
+  readDotenvSling,
   resolveConnection,
+  setConnection,
+  setConnectionLine,
+  unsetConnection,
   type Connection,
   type KlaviyoConnection,
 } from '../../config/connections';
 import { DEFAULT_SCHEMA, schemaNameProblem } from '../../config/replication';
 import { STREAMS } from '../../streams/streams';
+import { parentOf, partitionsOf } from '../../streams/partitions';
+import { rateOperation } from '../../streams/options';
+import type { StreamDef } from '../../streams/types';
+import { firstPageUrl } from '../../lib/klaviyo/urls';
 import { SyncError, withRetries } from '../../lib/errors';
 import { KlaviyoClient } from '../../lib/klaviyo/client';
 import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../lib/klaviyo/errors';
@@ -55,6 +63,117 @@ export function registerConnsCommand(program: Command): void {
       const { summary } = await testConnection(conn, { schema: opts.schema, print: (line) => process.stdout.write(`  ${line}\n`) });
       process.stdout.write(`${conn.name}: ${summary}\n`);
     });
+  conns
+    .command('set')
+    .description(
+      "Add or replace a connection in env.yaml, as Sling's conns set: $KLAVIYO_SYNC_ENV_FILE, else ./env.yaml if it " +
+        'exists, else ~/.sling/env.yaml (mode 0600). It is checked first, and its secrets are never printed.',
+    )
+    .argument('<NAME>', 'connection name: letters, digits and _')
+    .argument(
+      '<key=value...>',
+      "url=postgresql://... (or sqlite:///path), or type=api spec=klaviyo secrets='{ api_key: pk_... }', or type=postgres host=... user=...",
+    )
+    .action((name: string, pairs: string[]) => {
+      process.stdout.write(`${setConnectionLine(setConnection(name, pairs))}\n`);
+    });
+  conns
+    .command('unset')
+    .description('Remove a connection from the env.yaml conns set writes')
+    .argument('<NAME>', 'connection name')
+    .action((name: string) => {
+      const file = unsetConnection(name);
+      if (!file) throw new Error(`${name} is not in the env.yaml conns set writes; conns list shows where each connection is`);
+      process.stdout.write(`removed ${name} from ${file}\n`);
+    });
+  conns
+    .command('discover')
+    .description(
+      "The streams a Klaviyo connection's key can read, per scope, with the rows of each stream's first page (one " +
+        "request per listing; a stream read per parent row says so), as Sling lists a connection's streams",
+    )
+    .argument('<NAME>', 'a Klaviyo connection')
+    .option('--json', 'print JSON')
+    .action(async (name: string, opts: { json?: boolean }) => {
+      const conn = resolveConnection(name, { expect: 'klaviyo' }) as KlaviyoConnection;
+      const found = await discoverConnection(conn);
+      process.stdout.write(opts.json ? `${JSON.stringify(found, null, 2)}\n` : formatDiscovered(found));
+    });
+}
+
+/** One stream as `conns discover` finds it. */
+export interface DiscoveredConnectionStream {
+  stream: string;
+  scopes: string[];
+  /** the scopes the key lacks (empty: readable) */
+  missing: string[];
+  /** rows on the first page of each listing, summed; null when not read (a child stream, or a scope missing) */
+  rows: number | null;
+  /** a listing has more pages than the first */
+  more: boolean;
+  /** what else to know: a child stream is read per parent row */
+  note?: string;
+}
+
+/**
+ * The key's scopes (as `conns test` probes them), then the first page of each listing of every readable top-level
+ * stream (a stream partitioned by filters: one per filter), at the documented rates.
+ */
+export async function discoverConnection(conn: KlaviyoConnection): Promise<DiscoveredConnectionStream[]> {
+  const client = new KlaviyoClient({
+    baseUrl: conn.baseUrl,
+    apiKey: conn.apiKey,
+    limiter: createRateLimiter({ mode: 'documented' }),
+    connection: conn.name,
+  });
+  const probes = scopeProbes();
+  const first = await checkScope(client, conn, probes[0]);
+  const checks = [first, ...(await Promise.all(probes.slice(1).map((p) => checkScope(client, conn, p))))];
+  const failed = checks.filter((c) => c.status === 'error');
+  if (failed.length > 0) throw new Error(`${failed.map((c) => `${c.scope}: ${c.detail}`).join('; ')}; run conns discover again`);
+  const missingScopes = new Set(checks.filter((c) => c.status === 'missing').map((c) => c.scope));
+  return Promise.all(
+    STREAMS.map(async (s): Promise<DiscoveredConnectionStream> => {
+      const missing = s.scopes.filter((sc) => missingScopes.has(sc));
+      const base = { stream: s.name, scopes: [...s.scopes], missing };
+      const parent = parentOf(s);
+      if (parent) return { ...base, rows: null, more: false, note: `read per ${parent.stream} row` };
+      if (missing.length > 0) return { ...base, rows: null, more: false };
+      const { rows, more } = await firstPages(client, conn, s);
+      return { ...base, rows, more };
+    }),
+  );
+}
+
+async function firstPages(client: KlaviyoClient, conn: KlaviyoConnection, stream: StreamDef): Promise<{ rows: number; more: boolean }> {
+  const parts = partitionsOf(stream);
+  const keys = parts.fixedKeys ?? [''];
+  const pages = await Promise.all(
+    keys.map((key) => {
+      const { partitionFilter } = parts.request(key);
+      const url = firstPageUrl(conn.baseUrl, stream, { partitionFilter, since: null, now: new Date() });
+      return withRetries(() => client.getPage(url, { operation: rateOperation(stream, undefined) }));
+    }),
+  );
+  return {
+    rows: pages.reduce((n, p) => n + (Array.isArray(p.document.data) ? p.document.data.length : p.document.data ? 1 : 0), 0),
+    more: pages.some((p) => Boolean(p.document.links?.next)),
+  };
+}
+
+export function formatDiscovered(found: DiscoveredConnectionStream[]): string {
+  const readable = found.filter((f) => f.missing.length === 0).length;
+  return (
+    formatTable(
+      ['STREAM', 'SCOPES', 'READABLE', 'FIRST PAGE ROWS'],
+      found.map((f) => [
+        f.stream,
+        f.scopes.join(', '),
+        f.missing.length === 0 ? 'yes' : `no: lacks ${f.missing.join(', ')}`,
+        f.note ?? (f.rows === null ? '-' : `${f.rows}${f.more ? '+ (more pages)' : ''}`),
+      ]),
+    ) + `${readable} of ${found.length} streams readable with this key\n`
+  );
 }
 
 export type TestOptions = ProbeOptions;
@@ -170,13 +289,18 @@ function looksLikeConnection(value: string): boolean {
   return /^(postgres|postgresql|sqlite):\/\//i.test(v) || /(^|[{,\s])["']?type["']?\s*:/.test(v);
 }
 
-/** Connections in lookup order: env vars, then each env.yaml resolveConnection searches. */
+/** Connections in lookup order: env vars, `./.env.sling`, then each env.yaml resolveConnection searches. */
 export function listConnections(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): ListedConnection[] {
   const listed: ListedConnection[] = [];
   const home = env.HOME || os.homedir();
   for (const [name, value] of Object.entries(env).sort(([a], [b]) => a.localeCompare(b))) {
     if (value === undefined || !CONNECTION_NAME.test(name) || !looksLikeConnection(value)) continue;
-    listed.push(resolveListed(name, 'env var', () => resolveConnection(name, { env: { [name]: value, HOME: home }, cwd })));
+    listed.push(resolveListed(name, 'env var', () => resolveConnection(name, { env: { [name]: value, HOME: home }, cwd, dotenv: false })));
+  }
+  const dotenv = readDotenvSling(cwd);
+  for (const [name, value] of Object.entries(dotenv?.vars ?? {}).sort(([a], [b]) => a.localeCompare(b)) as Array<[string, string]>) {
+    if (!CONNECTION_NAME.test(name) || !looksLikeConnection(value)) continue;
+    listed.push(resolveListed(name, dotenv!.file, () => resolveConnection(name, { env: { HOME: home }, cwd })));
   }
 
   // the order resolveConnection reads them in
@@ -196,7 +320,9 @@ export function listConnections(env: NodeJS.ProcessEnv = process.env, cwd: strin
     }
     for (const name of names) {
       // resolving against this file alone tells what it defines, whatever an env var or an earlier file says
-      listed.push(resolveListed(name, file, () => resolveConnection(name, { env: { [ENV_FILE_VARIABLE]: file, HOME: home }, cwd })));
+      listed.push(
+        resolveListed(name, file, () => resolveConnection(name, { env: { [ENV_FILE_VARIABLE]: file, HOME: home }, cwd, dotenv: false })),
+      );
     }
   }
 

@@ -41,3 +41,5 @@ export {
   type EnvFileSearch,
   type ResolveConnectionOptions,
 } from './lookup';
+export { readDotenvSling, DOTENV_SLING } from './dotenv-sling';
+export { setConnection, setConnectionLine, unsetConnection, envFileToWrite, definitionOf } from './set';

@@ -2,7 +2,8 @@
  * Where a connection NAME is looked up, first match wins (the one implementation: resolving and `conns list` both
  * follow it):
  *   1. an environment variable of that name (or its upper-case form) holding a URL or a YAML/JSON object;
- *   2. `connections.<NAME>` in an env.yaml: `$KLAVIYO_SYNC_ENV_FILE`, then `./env.yaml`, then `~/.sling/env.yaml`.
+ *   2. the same variable in `./.env.sling`, Sling's project env file (dotenv lines; ./dotenv-sling.ts);
+ *   3. `connections.<NAME>` in an env.yaml: `$KLAVIYO_SYNC_ENV_FILE`, then `./env.yaml`, then `~/.sling/env.yaml`.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -11,6 +12,7 @@ import { InputFileError, readInputFile } from '../files';
 import { ConnectionError, DATABASE_EXAMPLE, KLAVIYO_EXAMPLE, type Connection } from './model';
 import { fromDefinition, parseYamlQuietly } from './parse-object';
 import { isPlainObject } from './parse-url';
+import { readDotenvSling } from './dotenv-sling';
 
 export const ENV_FILE_VARIABLE = 'KLAVIYO_SYNC_ENV_FILE';
 
@@ -24,6 +26,8 @@ export interface ResolveConnectionOptions {
   cwd?: string;
   /** the role the connection must play (source: klaviyo, target: database); checked and used in hints */
   expect?: 'klaviyo' | 'database';
+  /** whether `./.env.sling` is read (default true; `conns list` resolves each source on its own) */
+  dotenv?: boolean;
 }
 
 /**
@@ -62,6 +66,16 @@ export function resolveConnection(name: string, opts: ResolveConnectionOptions =
   }
 
   const searched: string[] = [];
+  const dotenv = opts.dotenv === false ? null : readDotenvSling(cwd);
+  if (dotenv) {
+    searched.push(dotenv.file);
+    for (const key of new Set([name, name.toUpperCase()])) {
+      const value = dotenv.vars[key];
+      if (value !== undefined && value.trim() !== '') {
+        return checkRole(fromDefinition(ctx, value, `${dotenv.file} (${key})`), opts.expect);
+      }
+    }
+  }
   for (const file of envFiles(name, env, cwd, home)) {
     searched.push(file);
     const connections = readEnvFile(name, file);
