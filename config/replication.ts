@@ -134,9 +134,68 @@ const ModeSchema = z.enum(MODES, {
     typeof issue.input === 'string' ? `unknown mode ${echo(issue.input)}; use one of: ${MODES.join(', ')}` : 'must be a string',
 });
 
+/**
+ * Sling's `target_options` that mean something here, with the one value each that klaviyo-sync writes: columns are
+ * Klaviyo's attribute names, already snake_case and lower case, so the casings that keep them are accepted; a new
+ * attribute always gets its column, so nothing is lost.
+ */
+const TARGET_OPTIONS: Record<string, { accepts: readonly unknown[]; otherwise: string }> = {
+  column_casing: {
+    accepts: ['source', 'target', 'snake', 'lower', 'normalize'],
+    otherwise:
+      "columns are Klaviyo's attribute names, snake_case and lower case, which source, target, snake, lower and normalize all keep; " +
+      'upper-case names would need quoting in every query',
+  },
+  add_new_columns: {
+    accepts: [true],
+    otherwise: 'a new Klaviyo attribute always gets its column (so no value is lost); it cannot be turned off',
+  },
+};
+
+/** Sling target_options that do not apply to klaviyo-sync, and why: refused, so none is silently ignored. */
+const REFUSED_TARGET_OPTIONS: Record<string, string> = {
+  table_keys: "each stream's table is keyed on its primary key (klaviyo-sync discover lists them)",
+  table_ddl: 'klaviyo-sync creates and widens its tables itself, from the official schema',
+  table_tmp: 'a full refresh stages into <table>__staging and swaps it in, in one transaction',
+  pre_sql: 'klaviyo-sync runs no SQL of the config; run it before `klaviyo-sync run`',
+  post_sql: 'klaviyo-sync runs no SQL of the config; run it after `klaviyo-sync run`',
+  use_bulk: 'every page is one multi-row upsert, committed with its cursor',
+  batch_limit: 'every page (at most 200 rows) is one multi-row upsert, committed with its cursor',
+  adjust_column_type: "column types follow Klaviyo's official schema; a column never changes type",
+  column_typing: "column types follow Klaviyo's official schema",
+  delete_missing: 'use source_options.deletes: mark (or remove, the default of a full refresh)',
+  file_max_rows: 'for file targets; klaviyo-sync writes to Postgres or SQLite',
+  file_max_bytes: 'for file targets; klaviyo-sync writes to Postgres or SQLite',
+  format: 'for file targets; klaviyo-sync writes to Postgres or SQLite',
+  compression: 'for file targets; klaviyo-sync writes to Postgres or SQLite',
+};
+
+const TargetOptionsSchema = z
+  .record(z.string(), z.unknown(), { error: 'must be a mapping, e.g. { column_casing: snake }' })
+  .superRefine((options, ctx) => {
+    for (const [key, value] of Object.entries(options)) {
+      const known = TARGET_OPTIONS[key];
+      if (known) {
+        if (value !== null && !known.accepts.includes(value)) {
+          ctx.addIssue({ code: 'custom', path: [key], message: `${echo(value)} is not accepted: ${known.otherwise}` });
+        }
+      } else if (key in REFUSED_TARGET_OPTIONS) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `does not apply: ${REFUSED_TARGET_OPTIONS[key]}; remove it` });
+      } else {
+        ctx.addIssue({
+          code: 'custom',
+          path: [key],
+          message: `unknown target option; supported: ${Object.keys(TARGET_OPTIONS).join(', ')}`,
+        });
+      }
+    }
+  });
+
 function streamOptionsSchema(now?: Date) {
   return z.strictObject({
     mode: ModeSchema.nullish(),
+    /** Sling's target options, where they apply (TARGET_OPTIONS) */
+    target_options: TargetOptionsSchema.nullish(),
     /** `schema.table` or `table`, with `{stream_name}` / `{stream_table}` placeholders */
     object: z.string().nullish(),
     disabled: z.boolean().nullish(),
@@ -531,7 +590,9 @@ function checkOptions(
     } else if (issue.code === 'invalid_type' && issue.path.length === 0) {
       report(`${at}: must be a mapping of options (e.g. { mode: incremental }) or empty`);
     } else if (issue.code === 'invalid_type') {
-      report(`${at}: must be ${issue.expected === 'boolean' ? 'true or false' : `a ${issue.expected}`}`);
+      const expected =
+        ({ boolean: 'true or false', record: 'a mapping' } as Record<string, string>)[issue.expected] ?? `a ${issue.expected}`;
+      report(`${at}: must be ${expected}`);
     } else {
       report(`${at}: ${issue.message}`);
     }
@@ -567,23 +628,39 @@ function checkConnectionName(value: unknown, key: 'source' | 'target', example: 
   return undefined;
 }
 
-const PLACEHOLDERS = ['stream_name', 'stream_table'];
+const PLACEHOLDERS = ['stream_name', 'stream_table', 'target_schema'];
+
+/** Sling's object placeholders that have no value for a Klaviyo stream, and why. */
+const REFUSED_PLACEHOLDERS: Record<string, string> = {
+  stream_schema: 'a Klaviyo stream has no source schema (that placeholder is for database sources)',
+  stream_file_name: 'a Klaviyo stream is not a file',
+  stream_file_folder: 'a Klaviyo stream is not a file',
+  stream_file_ext: 'a Klaviyo stream is not a file',
+  stream_file_path: 'a Klaviyo stream is not a file',
+  stream_full_name: 'a Klaviyo stream has no source schema; {stream_name} is its whole name',
+  run_timestamp: "a run's time in a table name would start a new table, and a new state, every run",
+};
 
 function renderObject(
   template: string,
   stream: StreamName,
   defaultSchema: string,
 ): { schema: string; table: string } | { problem: string } {
-  const unknown = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]).filter((p) => !PLACEHOLDERS.includes(p));
+  const used = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]);
+  const refused = used.find((p) => p in REFUSED_PLACEHOLDERS);
+  if (refused) {
+    return { problem: `{${refused}} in ${echo(template)}: ${REFUSED_PLACEHOLDERS[refused]}; use {stream_name} and {target_schema}` };
+  }
+  const unknown = used.filter((p) => !PLACEHOLDERS.includes(p));
   if (unknown.length > 0) {
     return {
       problem: `unknown placeholder${plural(unknown)} ${unknown
         .slice(0, 10)
         .map((p) => (/^[\w-]{0,40}$/.test(p) && maskSecrets(p) === p ? `{${p}}` : echo(`{${p}}`)))
-        .join(', ')} in ${echo(template)}; use {stream_name} (or its alias {stream_table})`,
+        .join(', ')} in ${echo(template)}; use {stream_name} (or its alias {stream_table}) and {target_schema}`,
     };
   }
-  const rendered = template.replace(/\{(stream_name|stream_table)\}/g, stream);
+  const rendered = template.replace(/\{(stream_name|stream_table)\}/g, stream).replace(/\{target_schema\}/g, defaultSchema);
   const parts = rendered.split('.');
   if (parts.length > 2) {
     return { problem: `${echo(template)} has ${parts.length - 1} dots; use table or schema.table (e.g. ${DEFAULT_SCHEMA}.{stream_name})` };

@@ -2,7 +2,8 @@
  * Sling's connection commands and files, as real processes against a real sandbox Klaviyo: `conns set` writes
  * env.yaml (checked first, other entries and comments kept, mode 0600, no secret printed), `conns unset` removes an
  * entry, `.env.sling` in the working directory is read (a real variable wins), and `conns discover` lists what a key
- * can read, per scope, with each listing's first page counted against the sandbox's truth.
+ * can read, per scope, with each listing's first page counted against the sandbox's truth; Sling's replication keys
+ * that apply (target_options, placeholders) are accepted and the others refused with the reason.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import YAML from 'yaml';
 import { cli as runCli, type ProcessResult } from './helpers/process';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';
 import type { DiscoveredConnectionStream } from '../client/commands/conns';
+import { buildReplicationPlan, parseReplicationYaml } from '../config/replication';
 
 const FULL_KEY = 'pk_sling_full_0123456789';
 const LIMITED_KEY = 'pk_sling_limited_0123456789';
@@ -160,4 +162,43 @@ void test('conns discover lists what the key can read, per scope, with first pag
   assert.match(limited.stdout, /^events\s+events:read\s+no: lacks events:read\s+-$/m);
   assert.match(limited.stdout, /^list_profiles\s+lists:read, profiles:read\s+yes\s+read per lists row$/m);
   assert.match(limited.stdout, /^\d+ of 22 streams readable with this key$/m);
+});
+
+void test("Sling's replication keys: target_options and placeholders that apply are accepted, the others refused with the reason", () => {
+  const plan = (yaml: string) =>
+    buildReplicationPlan(parseReplicationYaml(`source: KLAVIYO\ntarget: PG\n${yaml}`), { now: new Date(), targetSchema: () => 'raw' });
+  const ok = plan(
+    "defaults:\n  object: '{target_schema}.klaviyo_{stream_name}'\n  target_options:\n    column_casing: snake\n    add_new_columns: true\nstreams:\n  profiles:\n",
+  );
+  assert.deepEqual(ok.streams[0].object, { schema: 'raw', table: 'klaviyo_profiles' }, '{target_schema}: the target connection schema');
+  for (const casing of ['source', 'target', 'snake', 'lower', 'normalize']) {
+    assert.doesNotThrow(() => plan(`defaults:\n  target_options: { column_casing: ${casing} }\nstreams:\n  profiles:\n`), casing);
+  }
+  const cases: Array<[string, RegExp]> = [
+    [
+      'column_casing: upper',
+      /target_options\.column_casing: "upper" is not accepted: columns are Klaviyo's attribute names, snake_case and lower case/,
+    ],
+    [
+      'add_new_columns: false',
+      /target_options\.add_new_columns: .* a new Klaviyo attribute always gets its column \(so no value is lost\)/,
+    ],
+    ['table_keys: { primary: [id] }', /target_options\.table_keys: does not apply: each stream's table is keyed on its primary key/],
+    ['post_sql: select 1', /target_options\.post_sql: does not apply: klaviyo-sync runs no SQL of the config/],
+    ['delete_missing: soft', /target_options\.delete_missing: does not apply: use source_options\.deletes: mark/],
+    ['colum_casing: snake', /target_options\.colum_casing: unknown target option; supported: column_casing, add_new_columns/],
+  ];
+  for (const [option, message] of cases) {
+    assert.throws(() => plan(`defaults:\n  target_options:\n    ${option}\nstreams:\n  profiles:\n`), message, option);
+  }
+  assert.throws(() => plan('streams:\n  profiles:\n    target_options: 3\n'), /streams\.profiles\.target_options: must be a mapping/);
+  assert.throws(
+    () => plan("streams:\n  profiles:\n    object: '{stream_schema}.{stream_name}'\n"),
+    /\{stream_schema\} in "\{stream_schema\}\.\{stream_name\}": a Klaviyo stream has no source schema .*; use \{stream_name\} and \{target_schema\}/,
+  );
+  assert.throws(() => plan("streams:\n  profiles:\n    object: 'k.{stream_file_name}'\n"), /a Klaviyo stream is not a file/);
+  assert.throws(
+    () => plan("streams:\n  profiles:\n    object: 'k.p_{run_timestamp}'\n"),
+    /would start a new table, and a new state, every run/,
+  );
 });
