@@ -24,6 +24,7 @@ import type { Dispatcher } from 'undici';
 import { KlaviyoClient, sharedAgent, type JsonApiResource } from '../lib/klaviyo/client';
 import { classify, SyncError, UserFixableError } from '../lib/errors';
 import { crashPoint } from '../lib/crash-points';
+import { pageMetrics } from './metrics';
 import { KlaviyoErrorType } from '../lib/klaviyo/errors';
 import { PagingGuard } from '../lib/klaviyo/paging';
 import { checkStreamScopes } from '../lib/klaviyo/scopes';
@@ -391,6 +392,8 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const timing: PageTiming = { waitMs: 0, httpMs: 0, jsonMs: 0, dbMs: 0, activityMs: 0 };
       // the enabled options' reads of each resource by id (a list's profile_count), each at its own tier
       const lookups = lookupsOf(stream, task.options);
+      const metrics = pageMetrics();
+      const operation = rateOperation(stream, task.options);
       const result = (done: boolean): PagesResult => ({
         done,
         rows,
@@ -437,13 +440,15 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
             resources.map(async (r) => {
               let found: JsonApiResource | undefined;
               try {
-                const page = await beating(
-                  client.getPage(resourceUrl(conn.baseUrl, lookup, r.id), {
-                    operation: lookup.rateOperation,
-                    signal: cancellationSignal(),
-                  }),
-                  deps.heartbeatWhileWaitingMs,
-                  () => heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
+                const page = await counted(lookup.rateOperation, () =>
+                  beating(
+                    client.getPage(resourceUrl(conn.baseUrl, lookup, r.id), {
+                      operation: lookup.rateOperation,
+                      signal: cancellationSignal(),
+                    }),
+                    deps.heartbeatWhileWaitingMs,
+                    () => heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
+                  ),
                 );
                 found = asArray(page.document.data)[0];
               } catch (err) {
@@ -458,16 +463,30 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         }
       }
 
+      /** A request, counted by its operation and outcome (activities/metrics.ts). */
+      async function counted<T>(op: string, send: () => Promise<T>): Promise<T> {
+        try {
+          const answer = await send();
+          metrics.request(op, 'ok');
+          return answer;
+        } catch (err) {
+          metrics.request(op, classify(err)?.kind ?? 'error');
+          throw err;
+        }
+      }
+
       async function readAndWrite(url: string, beforeBody: () => Promise<void>): Promise<string | null> {
         let resources: JsonApiResource[];
         let included: JsonApiResource[] | undefined;
         let next: string | null;
+        let waitMs = 0;
         try {
-          const page = await beating(
-            client.getPage(url, { operation: rateOperation(stream, task.options), signal: cancellationSignal(), beforeBody }),
-            deps.heartbeatWhileWaitingMs,
-            () => heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
+          const page = await counted(operation, () =>
+            beating(client.getPage(url, { operation, signal: cancellationSignal(), beforeBody }), deps.heartbeatWhileWaitingMs, () =>
+              heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt }),
+            ),
           );
+          waitMs = page.timing.waitMs;
           resources = asArray(page.document.data);
           included = page.document.included;
           next = guard.follow(url, page.document.links?.next ?? null);
@@ -491,7 +510,9 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
           nextUrl: next,
           done: next === null,
         });
-        timing.dbMs += performance.now() - writeStarted;
+        const writeMs = performance.now() - writeStarted;
+        timing.dbMs += writeMs;
+        metrics.page(stream.name, written.rows, waitMs, writeMs);
         rows += written.rows;
         pages++;
         // the writer ends a split window's first half at its end, although its listing goes on

@@ -1,6 +1,7 @@
 /** `klaviyo-sync worker`: runs a worker on the `klaviyo-sync` task queue until SIGINT/SIGTERM. */
 import type { Command } from 'commander';
 import { connectWorker } from '../temporal';
+import { installMetricsRuntime } from '../../worker/metrics';
 import { TASK_QUEUE } from '../../workflows/shared';
 import { createWorker } from '../../worker';
 import { RATE_LIMIT_MODES, type RateLimitMode } from '../../lib/klaviyo/ratelimit';
@@ -21,8 +22,16 @@ export function registerWorkerCommand(program: Command): void {
         'default: $KLAVIYO_SYNC_RATE_LIMITS, else documented. ' +
         '$KLAVIYO_SYNC_RATE_SHARE (0 < share <= 1) uses only that part of each documented tier',
     )
-    .action(async (opts: { taskQueue: string; rateLimits?: string }) => {
+    .option(
+      '--metrics <host:port>',
+      "serve Prometheus metrics on http://<host:port>/metrics: the Temporal SDK runtime's and klaviyo-sync's own (rows and " +
+        'pages per stream, requests per operation and outcome, limiter wait, write latency); default: $KLAVIYO_SYNC_METRICS, else none',
+    )
+    .action(async (opts: { taskQueue: string; rateLimits?: string; metrics?: string }) => {
       const rateLimits = rateLimitMode(opts.rateLimits, process.env);
+      const metrics = opts.metrics ?? process.env.KLAVIYO_SYNC_METRICS;
+      // before the connection: the runtime it creates is the one that exports
+      if (metrics) installMetricsRuntime(metrics);
       const { connection, target } = await connectWorker();
       const fleetStats = emptyFleetStats();
       const worker = await createWorker({
@@ -40,7 +49,8 @@ export function registerWorkerCommand(program: Command): void {
       }
       process.stdout.write(
         `klaviyo-sync worker polling task queue ${opts.taskQueue} on ${target.address} (namespace ${target.namespace}); ` +
-          `rate limits: ${rateLimits.mode} (${rateLimits.from}); heap: ${heapDescription()}; allocator: ${allocatorDescription()}\n`,
+          `rate limits: ${rateLimits.mode} (${rateLimits.from}); heap: ${heapDescription()}; allocator: ${allocatorDescription()}` +
+          `${metrics ? `; metrics: http://${metrics}/metrics` : ''}\n`,
       );
       await worker.run();
       process.stdout.write(`klaviyo-sync worker stopped; rate budget: ${formatFleetStats(fleetStats)}\n`);
