@@ -120,15 +120,8 @@ export interface DiscoveredConnectionStream {
  * stream (a stream partitioned by filters: one per filter), at the documented rates.
  */
 export async function discoverConnection(conn: KlaviyoConnection): Promise<DiscoveredConnectionStream[]> {
-  const client = new KlaviyoClient({
-    baseUrl: conn.baseUrl,
-    apiKey: conn.apiKey,
-    limiter: createRateLimiter({ mode: 'documented' }),
-    connection: conn.name,
-  });
-  const probes = scopeProbes();
-  const first = await checkScope(client, conn, probes[0]);
-  const checks = [first, ...(await Promise.all(probes.slice(1).map((p) => checkScope(client, conn, p))))];
+  const client = checkClient(conn);
+  const checks = await checkScopes(client, conn, scopeProbes());
   const failed = checks.filter((c) => c.status === 'error');
   if (failed.length > 0) throw new Error(`${failed.map((c) => `${c.scope}: ${c.detail}`).join('; ')}; run conns discover again`);
   const missingScopes = new Set(checks.filter((c) => c.status === 'missing').map((c) => c.scope));
@@ -200,24 +193,29 @@ export interface ScopeCheck {
   detail?: string;
 }
 
-async function testKlaviyo(conn: KlaviyoConnection, opts: TestOptions): Promise<{ summary: string }> {
-  const client = new KlaviyoClient({
+/** The CLI's client for checks: each operation's published limits, so requests to many operations go out at once, never too fast. */
+function checkClient(conn: KlaviyoConnection): KlaviyoClient {
+  return new KlaviyoClient({
     baseUrl: conn.baseUrl,
     apiKey: conn.apiKey,
-    // each operation's published limits: ten requests to ten operations go out at once, and never too fast
     limiter: createRateLimiter({ mode: 'documented' }),
     connection: conn.name,
   });
-  const probes = scopeProbes();
-  const width = Math.max(...probes.map((p) => p.scope.length));
-  const print = (probe: ScopeProbe, r: ScopeCheck) =>
-    opts.print(`${probe.scope.padEnd(width)}  ${r.status.padEnd(7)}  GET ${probe.stream.path}${r.detail ? `: ${r.detail}` : ''}`);
-  // One request first: a wrong key or an unreachable server ends the test before nine more requests say the same.
+}
+
+/** Every scope's probe: one request first (a wrong key or an unreachable server ends it before the others say the same), then the rest at once. */
+async function checkScopes(client: KlaviyoClient, conn: KlaviyoConnection, probes: ScopeProbe[]): Promise<ScopeCheck[]> {
   const first = await checkScope(client, conn, probes[0]);
-  print(probes[0], first);
-  const rest = await Promise.all(probes.slice(1).map((p) => checkScope(client, conn, p)));
-  rest.forEach((r, i) => print(probes[i + 1], r));
-  const results = [first, ...rest];
+  return [first, ...(await Promise.all(probes.slice(1).map((p) => checkScope(client, conn, p))))];
+}
+
+async function testKlaviyo(conn: KlaviyoConnection, opts: TestOptions): Promise<{ summary: string }> {
+  const probes = scopeProbes();
+  const results = await checkScopes(checkClient(conn), conn, probes);
+  const width = Math.max(...probes.map((p) => p.scope.length));
+  results.forEach((r, i) =>
+    opts.print(`${probes[i].scope.padEnd(width)}  ${r.status.padEnd(7)}  GET ${probes[i].stream.path}${r.detail ? `: ${r.detail}` : ''}`),
+  );
 
   const missing = results.filter((r) => r.status === 'missing').map((r) => r.scope);
   const failed = results.filter((r) => r.status === 'error');
