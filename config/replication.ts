@@ -174,12 +174,13 @@ const TargetOptionsSchema = z
   .record(z.string(), z.unknown(), { error: 'must be a mapping, e.g. { column_casing: snake }' })
   .superRefine((options, ctx) => {
     for (const [key, value] of Object.entries(options)) {
-      const known = TARGET_OPTIONS[key];
+      // own keys only: a key such as `constructor` is no option
+      const known = Object.hasOwn(TARGET_OPTIONS, key) ? TARGET_OPTIONS[key] : undefined;
       if (known) {
         if (value !== null && !known.accepts.includes(value)) {
           ctx.addIssue({ code: 'custom', path: [key], message: `${echo(value)} is not accepted: ${known.otherwise}` });
         }
-      } else if (key in REFUSED_TARGET_OPTIONS) {
+      } else if (Object.hasOwn(REFUSED_TARGET_OPTIONS, key)) {
         ctx.addIssue({ code: 'custom', path: [key], message: `does not apply: ${REFUSED_TARGET_OPTIONS[key]}; remove it` });
       } else {
         ctx.addIssue({
@@ -353,6 +354,20 @@ function lookbackSeconds(value: number | string): number {
 }
 const TOP_LEVEL_KEYS = ['source', 'target', 'defaults', 'streams'];
 
+/** Sling replication keys (top level, or of a stream and defaults) that do not apply to klaviyo-sync, and why. */
+const REFUSED_SLING_KEYS: Record<string, string> = {
+  env: "connections and settings come from the worker's environment, .env.sling or env.yaml; workflow input never carries them",
+  hooks: 'klaviyo-sync runs no hooks; run commands before or after `klaviyo-sync run`',
+  primary_key: "each stream's primary key is Klaviyo's (klaviyo-sync discover lists it)",
+  update_key: "each stream's cursor is fixed by the endpoint's filters (klaviyo-sync discover lists it)",
+  select: "every attribute of Klaviyo's official schema is a column",
+  columns: "column types follow Klaviyo's official schema",
+  transforms: 'klaviyo-sync writes values as Klaviyo sends them; transform them in SQL',
+  sql: 'a Klaviyo stream is an API listing, not a query',
+  where: "a stream's filters are klaviyo-sync's own (time windows, partitions)",
+  single: "a stream's table is one table already",
+};
+
 /** Validates a config (from YAML, JSON or code) and expands it into the ordered list of streams to run. */
 export function buildReplicationPlan(config: ReplicationConfig | unknown, opts: PlanOptions = {}): ReplicationPlan {
   const source = opts.source ?? 'replication config';
@@ -371,8 +386,11 @@ export function buildReplicationPlan(config: ReplicationConfig | unknown, opts: 
       `${empty ? 'is empty' : 'must be a mapping'}: write source: KLAVIYO, target: MY_PG and streams: ('*' for every stream)`,
     ]);
   }
-  const unknownKeys = Object.keys(config).filter((k) => !TOP_LEVEL_KEYS.includes(k));
+  const unknownKeys = Object.keys(config).filter((k) => !TOP_LEVEL_KEYS.includes(k) && !Object.hasOwn(REFUSED_SLING_KEYS, k));
   if (unknownKeys.length > 0) report(`unknown key${plural(unknownKeys)} ${listKeys(unknownKeys)}; supported: ${TOP_LEVEL_KEYS.join(', ')}`);
+  for (const key of Object.keys(config).filter((k) => Object.hasOwn(REFUSED_SLING_KEYS, k))) {
+    report(`${key}: Sling's ${key} does not apply here: ${REFUSED_SLING_KEYS[key]}; remove it`);
+  }
 
   const sourceName = checkConnectionName(config.source, 'source', 'KLAVIYO', report);
   const targetName = checkConnectionName(config.target, 'target', 'MY_PG', report);
@@ -586,7 +604,10 @@ function checkOptions(
     const at = [path, ...issue.path.map((k) => echoKey(String(k)))].join('.');
     if (issue.code === 'unrecognized_keys') {
       const supported = issue.path.length === 0 ? Object.keys(StreamOptionsSchema.shape) : Object.keys(SourceOptionsSchema.shape);
-      report(`${at}: unknown key${plural(issue.keys)} ${listKeys(issue.keys)}; supported: ${supported.join(', ')}`);
+      const sling = issue.path.length === 0 ? issue.keys.filter((k) => Object.hasOwn(REFUSED_SLING_KEYS, k)) : [];
+      for (const key of sling) report(`${at}.${key}: Sling's ${key} does not apply here: ${REFUSED_SLING_KEYS[key]}; remove it`);
+      const unknown = issue.keys.filter((k) => !sling.includes(k));
+      if (unknown.length > 0) report(`${at}: unknown key${plural(unknown)} ${listKeys(unknown)}; supported: ${supported.join(', ')}`);
     } else if (issue.code === 'invalid_type' && issue.path.length === 0) {
       report(`${at}: must be a mapping of options (e.g. { mode: incremental }) or empty`);
     } else if (issue.code === 'invalid_type') {
@@ -647,7 +668,7 @@ function renderObject(
   defaultSchema: string,
 ): { schema: string; table: string } | { problem: string } {
   const used = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1]);
-  const refused = used.find((p) => p in REFUSED_PLACEHOLDERS);
+  const refused = used.find((p) => Object.hasOwn(REFUSED_PLACEHOLDERS, p));
   if (refused) {
     return { problem: `{${refused}} in ${echo(template)}: ${REFUSED_PLACEHOLDERS[refused]}; use {stream_name} and {target_schema}` };
   }

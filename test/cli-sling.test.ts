@@ -187,6 +187,7 @@ void test("Sling's replication keys: target_options and placeholders that apply 
     ['post_sql: select 1', /target_options\.post_sql: does not apply: klaviyo-sync runs no SQL of the config/],
     ['delete_missing: soft', /target_options\.delete_missing: does not apply: use source_options\.deletes: mark/],
     ['colum_casing: snake', /target_options\.colum_casing: unknown target option; supported: column_casing, add_new_columns/],
+    ['constructor: 1', /target_options\.constructor: unknown target option/],
   ];
   for (const [option, message] of cases) {
     assert.throws(() => plan(`defaults:\n  target_options:\n    ${option}\nstreams:\n  profiles:\n`), message, option);
@@ -197,6 +198,7 @@ void test("Sling's replication keys: target_options and placeholders that apply 
     /\{stream_schema\} in "\{stream_schema\}\.\{stream_name\}": a Klaviyo stream has no source schema .*; use \{stream_name\} and \{target_schema\}/,
   );
   assert.throws(() => plan("streams:\n  profiles:\n    object: 'k.{stream_file_name}'\n"), /a Klaviyo stream is not a file/);
+  assert.throws(() => plan("streams:\n  profiles:\n    object: 'k.{toString}'\n"), /unknown placeholder \{toString\}/);
   assert.throws(
     () => plan("streams:\n  profiles:\n    object: 'k.p_{run_timestamp}'\n"),
     /would start a new table, and a new state, every run/,

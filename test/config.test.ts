@@ -197,12 +197,12 @@ streams:
 `),
     );
     const expected = [
-      /^unknown key hooks; supported: source, target, defaults, streams$/,
+      /^hooks: Sling's hooks does not apply here: klaviyo-sync runs no hooks; run commands before or after `klaviyo-sync run`; remove it$/,
       /^defaults\.mode: unknown mode "snapshot"; use one of: full-refresh, incremental, backfill$/,
       /^defaults\.source_options\.start_date: "2030-01-01" is in the future .*use a past date$/,
       new RegExp(`^streams\\.profile: unknown stream "profile"; the streams are: ${STREAM_NAMES.join(', ')} \\(or '\\*' for all\\)$`),
       /^streams\.tags\.source_options\.start_date: "2024-02-30" is not a date: use ISO 8601, e\.g\. 2024-01-31/,
-      /^streams\.events: unknown key primary_key; supported: mode, target_options, object, disabled, source_options$/,
+      /^streams\.events\.primary_key: Sling's primary_key does not apply here: each stream's primary key is Klaviyo's \(klaviyo-sync discover lists it\); remove it$/,
       /^streams\.flows: must be a mapping of options \(e\.g\. \{ mode: incremental \}\) or empty$/,
       /^streams\.lists\.mode: lists has no cursor, so it can only be full-refresh; incremental works on: profiles, templates, events, forms, list_profiles, segment_profiles$/,
       /^streams\.campaigns\.object: unknown placeholder \{stream\} in "\{stream\}"; use \{stream_name\} \(or its alias \{stream_table\}\) and \{target_schema\}$/,
