@@ -230,7 +230,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
 
   /**
    * A start_date is where a FIRST incremental run starts: once the table has a watermark, runs read from it. Said
-   * (in the run's summary and the worker's log) rather than silently ignored, with the ways to read again from a date.
+   * (in the stream's summary, which `run` prints) rather than silently ignored, with the ways to read again from a date.
    */
   const startDateNotes = async (task: StreamTask, dest: Destination): Promise<string[]> => {
     if (task.mode !== 'incremental' || !task.startDate) return [];
