@@ -36,10 +36,11 @@ import { Destination } from '../lib/db/destination';
 import type { ReplicationRun, RunningCheck } from '../lib/db/claims';
 import type { ObjectName } from '../lib/db/naming';
 import { resumeFrom } from '../lib/db/watermark';
-import { splitRange, splitWindows, takeOverWindows, windowKey } from '../streams/windows';
+import { isWindowKey, parseWindowKey, splitRange, splitWindows, takeOverWindows, windowCoverage, windowKey } from '../streams/windows';
 import { processDatabases, type DatabasePools, type Target } from '../lib/db/connect';
 import { systemNow, type Now } from '../lib/clock';
 import { processPagesInMemory, type PagesInMemory } from '../lib/pages-in-memory';
+import { formatSeconds } from '../workflows/progress';
 import type { FinishResult, PageTiming, PagesResult, PartitionPage, PartitionTask, PrepareResult, StreamTask } from '../workflows/types';
 
 export interface ActivityDeps {
@@ -328,8 +329,10 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const rest = after === undefined ? pending : pending.filter((key) => key > after);
       const limit = Math.max(1, page.limit ?? PARTITIONS_PER_PREPARE);
       const notes = after === undefined ? await startDateNotes(task, dest) : [];
+      const coverage = coverageOf(prep.partitions, deps.now());
       return {
         ...(notes.length > 0 ? { notes } : {}),
+        ...(coverage ? { coverage } : {}),
         watermark: prep.watermark,
         partitions: rest.slice(0, limit).map((key) => ({ key, done: false })),
         total: all.length,
@@ -394,10 +397,16 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const lookups = lookupsOf(stream, task.options);
       const metrics = pageMetrics();
       const operation = rateOperation(stream, task.options);
+      // how much of a time window's range this call read (progress' percent done): from its watermark before to after
+      const covered = (watermark: string | null, done: boolean) =>
+        window ? windowCoverage(window, watermark, done, deps.now()).coveredMs : 0;
+      const coveredBefore = covered(progress.watermark, false);
+      let watermark = progress.watermark;
       const result = (done: boolean): PagesResult => ({
         done,
         rows,
         pages,
+        ...(window ? { coveredMs: Math.max(0, covered(watermark, done) - coveredBefore) } : {}),
         timing: { ...timing, activityMs: performance.now() - callStarted },
       });
       for (;;) {
@@ -515,6 +524,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
         metrics.page(stream.name, written.rows, waitMs, writeMs);
         rows += written.rows;
         pages++;
+        watermark = written.watermark;
         // the writer ends a split window's first half at its end, although its listing goes on
         if (written.done) next = null;
         heartbeat({ partition: task.partition, pages, rows, attempt: activityInfo().attempt });
@@ -596,6 +606,26 @@ async function beating<T>(work: Promise<T>, everyMs: number, beat: () => void): 
   }
 }
 
+/**
+ * How much of a run's time windows is read, from their committed watermarks (streams/windows.ts windowCoverage);
+ * undefined for a stream that is not read in windows (its progress is its partitions done of all).
+ */
+export function coverageOf(
+  partitions: Record<string, { done: boolean; watermark: string | null }>,
+  now: Date,
+): { coveredMs: number; totalMs: number } | undefined {
+  const windows = Object.entries(partitions).filter(([key]) => isWindowKey(key));
+  if (windows.length === 0) return undefined;
+  let coveredMs = 0;
+  let totalMs = 0;
+  for (const [key, p] of windows) {
+    const c = windowCoverage(parseWindowKey(key)!, p.watermark, p.done, now);
+    coveredMs += c.coveredMs;
+    totalMs += c.totalMs;
+  }
+  return { coveredMs, totalMs };
+}
+
 /** Klaviyo answered 404 (classified once, lib/klaviyo/errors.ts): a parent or resource deleted since it was listed. */
 function isNotFound(err: unknown): boolean {
   return err instanceof SyncError && err.type === KlaviyoErrorType.NotFound;
@@ -614,24 +644,6 @@ function rebase(saved: string, baseUrl: string): string {
   const s = new URL(saved);
   const b = new URL(baseUrl);
   return s.origin === b.origin ? saved : `${b.origin}${s.pathname}${s.search}`;
-}
-
-/** 90061 → `1d 1h 1m 1s`; 0 → `0s` */
-function formatSeconds(total: number): string {
-  const parts: string[] = [];
-  let rest = total;
-  for (const [unit, size] of [
-    ['d', 86_400],
-    ['h', 3600],
-    ['m', 60],
-  ] as const) {
-    if (rest >= size) {
-      parts.push(`${Math.floor(rest / size)}${unit}`);
-      rest %= size;
-    }
-  }
-  if (rest > 0 || parts.length === 0) parts.push(`${rest}s`);
-  return parts.join(' ');
 }
 
 /** Where a first incremental run starts without `start_date`: the stream's lookback before now, or null for the beginning. */

@@ -7,7 +7,7 @@
  */
 import cliProgress from 'cli-progress';
 import { isGrpcServiceError, type WorkflowClient, type WorkflowHandle } from '@temporalio/client';
-import type { ReplicationProgress, StreamProgress } from '../workflows/progress';
+import { formatSeconds, percentText, type ReplicationProgress, type StreamProgress } from '../workflows/progress';
 import { partitionProgressQuery, progressQuery, streamProgressQuery } from '../workflows/shared';
 
 const POLL_MS = 1000;
@@ -27,7 +27,7 @@ export function barsView(stream: NodeJS.WriteStream = process.stderr): ProgressV
   const multi = new cliProgress.MultiBar(
     {
       stream,
-      format: ' {stream} |{bar}| {status} {rows} rows, {pages} pages {rate}',
+      format: ' {stream} |{bar}| {percent} {status} {rows} rows, {pages} pages {rate}{eta}',
       hideCursor: true,
       clearOnComplete: false,
       barsize: 20,
@@ -47,14 +47,17 @@ export function barsView(stream: NodeJS.WriteStream = process.stderr): ProgressV
           rows: s.rows,
           pages: s.pages,
           rate: s.retrying ? retryText(s.retrying) : rate(s, Date.now()),
+          percent: (s.status === 'completed' ? '100%' : s.percent !== undefined ? `${s.percent}%` : '').padStart(6),
+          eta: s.etaSeconds !== undefined && !done ? `, ETA ${formatSeconds(s.etaSeconds)}` : '',
         };
         let bar = bars.get(s.stream);
         if (!bar) {
-          bar = multi.create(1, 0, payload);
+          bar = multi.create(100, 0, payload);
           bars.set(s.stream, bar);
         }
-        // Klaviyo does not say how many rows a listing has: the bar fills when the stream is done
-        bar.update(done ? 1 : s.status === 'running' ? 0.5 : 0, payload);
+        // the stream's percent done (its time range read, or its partitions done); a listing Klaviyo does not
+        // count shows none and fills when it is done
+        bar.update(done ? 100 : (s.percent ?? 0), payload);
       }
     },
     stop: () => multi.stop(),
@@ -67,7 +70,7 @@ export function linesView(write: (line: string) => void = (l) => process.stderr.
     update(p) {
       for (const s of p.streams) {
         const line =
-          `${s.stream}: ${s.status}, ${s.rows} rows, ${s.pages} pages${s.error ? ` (${s.error})` : ''}` +
+          `${s.stream}: ${s.status}, ${s.rows} rows, ${s.pages} pages${s.status === 'running' && percentText(s) ? `, ${percentText(s)}` : ''}${s.error ? ` (${s.error})` : ''}` +
           (s.retrying ? `; ${retryText(s.retrying)}` : '');
         if (last.get(s.stream) !== line) {
           last.set(s.stream, line);
@@ -112,6 +115,8 @@ export async function liveProgress(client: WorkflowClient, handle: WorkflowHandl
         if (stream) {
           s.rows = stream.rows + partitions.reduce((n, x) => n + (x?.rows ?? 0), 0);
           s.pages = stream.pages + partitions.reduce((n, x) => n + (x?.pages ?? 0), 0);
+          if (stream.percent !== undefined) s.percent = stream.percent;
+          if (stream.etaSeconds !== undefined) s.etaSeconds = stream.etaSeconds;
         }
         const retrying = (await Promise.all(ids.map((wid) => lastActivityFailure(client, wid)))).find((r) => r !== undefined);
         if (retrying) s.retrying = retrying;

@@ -150,3 +150,16 @@ export function pastWindow(w: Window, cursorValue: unknown): boolean {
   const at = Date.parse(cursorValue);
   return !Number.isNaN(at) && at >= Date.parse(w.end);
 }
+
+/**
+ * How much of a window's time range is read, in milliseconds, and how long the range is: a window is listed sorted
+ * by its cursor, so every instant before its committed watermark is read. The open window's range ends `now`.
+ * What progress reports as a stream's percent done (workflows/progress.ts).
+ */
+export function windowCoverage(w: Window, watermark: string | null, done: boolean, now: Date): { coveredMs: number; totalMs: number } {
+  const start = Date.parse(w.start);
+  const totalMs = Math.max(0, (w.end === null ? now.getTime() : Date.parse(w.end)) - start);
+  if (done) return { coveredMs: totalMs, totalMs };
+  const at = watermark === null ? NaN : Date.parse(watermark);
+  return { coveredMs: Number.isNaN(at) ? 0 : Math.min(totalMs, Math.max(0, at - start)), totalMs };
+}

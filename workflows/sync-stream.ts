@@ -31,13 +31,21 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { cleanup, pageActivities, PAGE_ACTIVITY_OPTIONS } from './activities';
-import { streamMarkdown, type PartitionRunProgress, type StreamRunProgress } from './progress';
+import {
+  estimated,
+  fractionDone,
+  marked,
+  streamMarkdown,
+  type PaceMark,
+  type PartitionRunProgress,
+  type StreamRunProgress,
+} from './progress';
 import { KLAVIYO_REPLICATION, KLAVIYO_STREAM, pagesWrittenSignal, partitionProgressQuery, streamProgressQuery } from './shared';
 import { getStream } from '../streams/streams';
 import { partitionsOf } from '../streams/partitions';
 import { isWindowKey } from '../streams/windows';
 import { addTiming } from './page-timing';
-import type { PageTiming, PagesResult, PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
+import type { Coverage, PageTiming, PagesResult, PartitionState, PartitionTask, StreamSummary, StreamTask } from './types';
 
 const PARTITION_WINDOW = 4;
 
@@ -149,6 +157,8 @@ export interface StreamCarry {
   startedAt: number;
   /** the page activities' time so far (absent when none reported it) */
   timing?: PageTiming;
+  /** the stream's recent progress, which its ETA counts the pace of (progress.ts `marked`) */
+  pace?: PaceMark[];
 }
 
 /** What a partition workflow carries into its next run. */
@@ -174,11 +184,18 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
     partitionsDone: 0,
     running: [],
     runs: (carried?.runs ?? 0) + 1,
+    startedAt: started,
     ...(carried?.timing ? { timing: carried.timing } : {}),
+    ...(carried?.pace ? { pace: carried.pace } : {}),
   };
-  const show = () => setCurrentDetails(streamMarkdown(progress));
-  setHandler(streamProgressQuery, () => progress, {
-    description: 'Live rows and pages of this stream, partitions done and running, as JSON',
+  const show = () => {
+    const done = fractionDone(progress);
+    // a mark of the pace now and then (progress.ts `marked`): workflow state, so taken here, not in the query
+    if (done !== undefined && progress.status === 'running') progress.pace = marked(progress.pace ?? [], started, Date.now(), 100 * done);
+    setCurrentDetails(streamMarkdown(estimated(progress, Date.now())));
+  };
+  setHandler(streamProgressQuery, () => estimated(progress, Date.now()), {
+    description: 'Live rows and pages of this stream, partitions done and running, percent done and ETA, as JSON',
   });
   const carry = (): StreamCarry => ({
     rows: progress.rows,
@@ -186,6 +203,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
     runs: progress.runs,
     startedAt: started,
     ...(progress.timing ? { timing: progress.timing } : {}),
+    ...(progress.pace ? { pace: progress.pace } : {}),
   });
 
   try {
@@ -196,6 +214,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
     // results recorded before `total` held every partition, each with `done`
     progress.partitions = prep.total ?? prep.partitions.length;
     progress.partitionsDone = prep.done ?? prep.partitions.filter((p) => p.done).length;
+    if (prep.coverage) progress.coverage = { ...prep.coverage };
     show();
     for (;;) {
       const pending = prep.partitions.filter((p) => !p.done);
@@ -438,7 +457,7 @@ export async function syncPartition(task: PartitionTask, carried?: PartitionCarr
  */
 async function pagePartition(
   task: PartitionTask,
-  counts: { rows: number; pages: number; timing?: PageTiming },
+  counts: { rows: number; pages: number; timing?: PageTiming; coverage?: Coverage },
   show: () => void,
   continueNow: () => Promise<never>,
 ): Promise<void> {
@@ -451,7 +470,7 @@ async function pagePartition(
  */
 async function pageUntil(
   task: PartitionTask,
-  counts: { rows: number; pages: number; timing?: PageTiming },
+  counts: { rows: number; pages: number; timing?: PageTiming; coverage?: Coverage },
   show: () => void,
   stop: () => boolean,
   split?: (partition: string) => Promise<string | null>,
@@ -471,6 +490,7 @@ async function pageUntil(
     counts.rows += r.rows;
     counts.pages += r.pages;
     if (r.timing) counts.timing = addTiming(counts.timing, r.timing);
+    if (r.coveredMs && counts.coverage) counts.coverage.coveredMs += r.coveredMs;
     show();
     if (signalReplication && r.pages > 0) {
       await getExternalWorkflowHandle(task.replicationId).signal(pagesWrittenSignal, { stream: task.stream, rows: r.rows, pages: r.pages });

@@ -70,6 +70,14 @@ export interface PrepareResult {
   more?: boolean;
   /** what the run should tell its user about the options it was given (a start_date it does not use) */
   notes?: string[];
+  /** a stream read in time windows: how much of their range (ms) its committed watermarks cover, of how much */
+  coverage?: Coverage;
+}
+
+/** How much of a stream's time range is read, in milliseconds (progress' percent done and ETA). */
+export interface Coverage {
+  coveredMs: number;
+  totalMs: number;
 }
 
 /**
@@ -89,6 +97,8 @@ export interface PagesResult {
   done: boolean;
   rows: number;
   pages: number;
+  /** a time window's partition: how much more of its range (ms) this call read (absent from results recorded before) */
+  coveredMs?: number;
   timing?: PageTiming;
 }
 

@@ -124,6 +124,8 @@ export interface WritePageResult {
   replayed: boolean;
   /** the partition is read to its end: the page said so, or it reached the end of the partition's time window */
   done: boolean;
+  /** the partition's watermark once the page is committed (how far a listing sorted by its cursor has read) */
+  watermark: string | null;
 }
 
 /** What `finish` read back from the state table (the finishStream activity adds the table's rows: FinishResult). */
@@ -449,6 +451,7 @@ export class Destination {
       crashPoint('write', stream.name);
 
       const replayed = state.pages > 0 && state.nextUrl === nextUrl && state.done === done;
+      const watermark = perPage ? laterWatermark(state.watermark, pageMax) : state.watermark;
       if (!replayed) {
         await saveState(trx, d, object.schema, {
           ...state,
@@ -456,14 +459,14 @@ export class Destination {
           done,
           rows: state.rows + rowCount,
           pages: state.pages + 1,
-          watermark: perPage ? laterWatermark(state.watermark, pageMax) : state.watermark,
+          watermark,
           runWatermark: laterWatermark(state.runWatermark, pageMax),
           updatedAt: syncedAt.toISOString(),
           // Brent's cycle check: remember the next link each time the run's page count reaches a power of two
           loopMark: isPowerOfTwo(state.pages + 1) ? nextUrl : state.loopMark,
         });
       }
-      return { result: { rows: rowCount, columnsAdded: added.map((c) => c.name), replayed, done }, tableColumns: existing };
+      return { result: { rows: rowCount, columnsAdded: added.map((c) => c.name), replayed, done, watermark }, tableColumns: existing };
     });
   }
 
