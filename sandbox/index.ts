@@ -61,9 +61,10 @@ export interface RunningSandbox {
   readonly latency: LatencyModel;
   /**
    * Moves the account's clock to `at` (default now), as `POST /__sandbox/advance` does: profiles and templates
-   * updated, events appended, catalog items deleted; says how many of each.
+   * updated, events appended, catalog items deleted; with `deletes`, profiles (their events and memberships with them)
+   * and templates deleted too; says how many of each.
    */
-  advance(options?: { at?: Date; scale?: number }): AdvanceSummary;
+  advance(options?: { at?: Date; scale?: number; deletes?: boolean }): AdvanceSummary;
   close(): Promise<void>;
 }
 

@@ -499,6 +499,39 @@ void describe('sandbox account: advance', () => {
     const defaulted = b.advance();
     assert.ok(Date.parse(defaulted.at) <= Date.now() && Date.parse(defaulted.at) > Date.now() - 60_000, 'at defaults to now');
   });
+
+  void test('with deletes: profiles go with their events and memberships, templates go; without, none does', () => {
+    const later = new Date(ANCHOR.getTime() + 86400_000);
+    const plain = account(SIZE_PRESETS.small);
+    const a = account(SIZE_PRESETS.small);
+    const before = a.truth();
+    const profileIds = new Set(liveRows(a.profiles).map((r) => r.id));
+    const templateIds = new Set(liveRows(a.templates).map((r) => r.id));
+    const s = a.advance({ at: later, deletes: true });
+    const p = plain.advance({ at: later });
+    assert.equal(p.profilesDeleted, undefined, 'deletes are opt-in');
+    assert.deepEqual(plain.truth().profiles, before.profiles, 'no profile deleted without them');
+    const { profilesDeleted, eventsDeleted, templatesDeleted, ...rest } = s;
+    assert.deepEqual(rest, p, 'the other changes are those of an advance without deletes');
+    assert.ok(profilesDeleted! >= 1 && templatesDeleted! >= 1 && eventsDeleted! >= 1, JSON.stringify(s));
+
+    const truth = a.truth();
+    assert.equal(truth.profiles.count, before.profiles.count - profilesDeleted!);
+    assert.equal(truth.templates.count, before.templates.count - templatesDeleted!);
+    assert.equal(truth.events.count, before.events.count + s.eventsAppended - eventsDeleted!);
+    const live = new Set(liveRows(a.profiles).map((r) => r.id));
+    const gone = [...profileIds].filter((id) => !live.has(id));
+    assert.equal(gone.length, profilesDeleted);
+    assert.equal(liveRows(a.templates).length, templateIds.size - templatesDeleted!);
+    // nothing left refers to a deleted profile: no event, no membership
+    const goneSet = new Set(gone);
+    assert.equal(liveRows(a.events).filter((e) => goneSet.has(String(e.hidden?.profile_id))).length, 0);
+    for (const m of memberTables(a)) assert.equal(liveRows(m.table).filter((r) => goneSet.has(r.id)).length, 0, `${m.kind} ${m.groupId}`);
+    // and a later advance neither appends events for them nor adds them to a group
+    a.advance({ at: new Date(later.getTime() + 86400_000), scale: 20 });
+    assert.equal(liveRows(a.events).filter((e) => goneSet.has(String(e.hidden?.profile_id))).length, 0);
+    for (const m of memberTables(a)) assert.equal(liveRows(m.table).filter((r) => goneSet.has(r.id)).length, 0);
+  });
 });
 
 void describe('sandbox account: large preset', () => {

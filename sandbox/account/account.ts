@@ -243,7 +243,15 @@ export class SyntheticAccount implements Account {
     };
   }
 
-  advance(options: { at?: Date; scale?: number } = {}): AdvanceSummary {
+  /** profiles `advance` deleted: events appended later for them are deleted too */
+  private readonly deletedProfiles = new Set<number>();
+
+  /**
+   * Moves the clock and changes the account. With `deletes` (opt-in, so that accounts without it change as they
+   * always did) it also deletes profiles, with their events and memberships as Klaviyo deletes them, and templates:
+   * what only a full read or an id pass can see.
+   */
+  advance(options: { at?: Date; scale?: number; deletes?: boolean } = {}): AdvanceSummary {
     const at = options.at ?? new Date();
     const atSec = Math.floor(at.getTime() / 1000);
     if (!Number.isFinite(atSec)) throw new TypeError('advance: `at` must be a valid Date');
@@ -276,7 +284,9 @@ export class SyntheticAccount implements Account {
     // A few tries per change: a drawn profile may already be a member, a drawn slot may already be gone.
     for (let k = 0; k < changes; k++) {
       for (let attempt = 0; attempt < 10; attempt++) {
-        if (r.pick(groups).add(r.int(profileCount), atSec)) {
+        const p = r.int(profileCount);
+        if (this.deletedProfiles.has(p)) continue;
+        if (r.pick(groups).add(p, atSec)) {
           membershipsAdded++;
           break;
         }
@@ -294,7 +304,10 @@ export class SyntheticAccount implements Account {
 
     const eventCount = this.options.sizes.events === 0 ? 0 : Math.max(1, Math.round(Math.max(this.events.count(), 1000) * 0.002 * scale));
     const newestEvent = events.lastTimestamp() ?? this.clock;
+    const appendedFrom = this.events.slots();
     events.append(eventCount, Math.min(Math.max(newestEvent + 1, this.clock), atSec), atSec);
+    // a deleted profile has no events, new ones included
+    if (this.deletedProfiles.size > 0) this.deleteEventsOf(this.deletedProfiles, appendedFrom);
 
     let catalogItemsDeleted = 0;
     for (const slot of pickLive(r, this.catalogItems, amount(this.catalogItems.count(), 0.005))) {
@@ -311,6 +324,10 @@ export class SyntheticAccount implements Account {
     // drawn after everything else, so the other changes are those of an account without forms
     const editedForms = pickLive(r, this.forms, amount(this.forms.count(), 0.1));
     for (const f of editedForms) this.m.forms.touch(f, atSec);
+    // drawn after the forms, so an advance without deletes changes what it always did
+    const deleted = options.deletes
+      ? this.deleteSome(rngFor(this.seed, STREAM.advanceDeletes, this.currentVersion + 1), amount)
+      : undefined;
 
     this.currentVersion++;
     this.clock = atSec;
@@ -325,7 +342,32 @@ export class SyntheticAccount implements Account {
       catalogItemsDeleted,
       tagsDeleted,
       formsUpdated: editedForms.length,
+      ...deleted,
     };
+  }
+
+  /** `advance`'s deletes: a share of the profiles (their events and memberships go with them) and of the templates. */
+  private deleteSome(
+    r: ReturnType<typeof rngFor>,
+    amount: (n: number, share: number) => number,
+  ): Pick<AdvanceSummary, 'profilesDeleted' | 'eventsDeleted' | 'templatesDeleted'> {
+    const gone = new Set<number>();
+    for (const p of pickLive(r, this.profiles, amount(this.profiles.count(), 0.002))) if (this.profiles.delete(p)) gone.add(p);
+    for (const p of gone) this.deletedProfiles.add(p);
+    let templatesDeleted = 0;
+    for (const t of pickLive(r, this.templates, amount(this.templates.count(), 0.05))) if (this.templates.delete(t)) templatesDeleted++;
+    for (const g of [...this.m.lists.members, ...this.m.segments.members]) {
+      for (let slot = 0; slot < g.slots(); slot++) if (gone.has(g.profileOf(slot))) g.remove(slot);
+    }
+    return { profilesDeleted: gone.size, eventsDeleted: this.deleteEventsOf(gone, 0), templatesDeleted };
+  }
+
+  /** Deletes the events from slot `from` on whose profile is one of `profiles`; how many. */
+  private deleteEventsOf(profiles: ReadonlySet<number>, from: number): number {
+    let n = 0;
+    if (profiles.size === 0) return 0;
+    for (let i = from; i < this.events.slots(); i++) if (profiles.has(this.m.events.profileSlot(i)) && this.events.delete(i)) n++;
+    return n;
   }
 
   truth(): Record<StreamName, StreamTruth> {

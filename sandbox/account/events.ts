@@ -131,6 +131,11 @@ export class EventModel implements Source {
     throw new Error(`events: no sort key '${field}'`);
   }
 
+  /** The profile slot of event i (whose deletion deletes the event, as Klaviyo's does). */
+  profileSlot(i: number): number {
+    return this.profileOf(i, this.timestamp(i));
+  }
+
   /** A profile that existed when the event happened. */
   private profileOf(i: number, ts: number): number {
     const { profiles } = this.links;

@@ -117,6 +117,7 @@ export const STREAM = {
   eventUuid: 32,
   eventAttribution: 33,
   advance: 40,
+  advanceDeletes: 41,
   /** the HTTP layer's answer delays (http/latency.ts), not the account's data */
   latency: 50,
 } as const;

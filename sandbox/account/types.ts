@@ -119,6 +119,10 @@ export interface AdvanceSummary {
   catalogItemsDeleted: number;
   tagsDeleted: number;
   formsUpdated: number;
+  /** with `deletes`: profiles deleted (their events and memberships with them) and templates deleted */
+  profilesDeleted?: number;
+  eventsDeleted?: number;
+  templatesDeleted?: number;
 }
 
 export interface Account {
@@ -158,7 +162,7 @@ export interface Account {
   /** Any resource by type and id (for `GET /api/profiles/{id}` and for `included`). */
   lookup(type: string, id: string): Row | undefined;
   /** Move the clock: update some profiles, templates, lists and memberships; append events; delete a few rows. */
-  advance(options?: { at?: Date; scale?: number }): AdvanceSummary;
+  advance(options?: { at?: Date; scale?: number; deletes?: boolean }): AdvanceSummary;
   /**
    * Per stream: live row count and checksum of ids (list_profiles / segment_profiles ids are `<group id>:<profile id>`,
    * campaign_messages ids `<campaign id>:<message id>`, flow_actions ids `<flow id>:<action id>`, flow_messages ids

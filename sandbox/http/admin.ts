@@ -2,7 +2,7 @@
  * The sandbox's own endpoints under /__sandbox/ (no API key, no faults, no rate limits):
  *   GET  /__sandbox/health        {ok, version, revision, accountVersion}
  *   GET  /__sandbox/truth         per stream {count, checksum}, what a complete sync must hold
- *   POST /__sandbox/advance       {scale?, at?} -> account.advance(): the account changes, returns the summary
+ *   POST /__sandbox/advance       {scale?, at?, deletes?} -> account.advance(): the account changes, returns the summary
  *   GET  /__sandbox/faults        the fault configuration; POST sets it (`{}` clears)
  *   GET  /__sandbox/rate-limits   {mode}; POST {mode: "documented" | "off" | "scale:N"} switches it
  *   GET  /__sandbox/latency       {spec, base, row, jitter}; POST {spec: "off" | "klaviyo" | "base=..,row=..,jitter=.."}
@@ -58,8 +58,12 @@ function asInvalid(fn: () => void): void {
   }
 }
 
-function advanceOptions(body: Record<string, unknown>): { at?: Date; scale?: number } {
-  const options: { at?: Date; scale?: number } = {};
+function advanceOptions(body: Record<string, unknown>): { at?: Date; scale?: number; deletes?: boolean } {
+  const options: { at?: Date; scale?: number; deletes?: boolean } = {};
+  if (body.deletes !== undefined) {
+    if (typeof body.deletes !== 'boolean') throw invalid(undefined, '"deletes" must be true or false, e.g. {"deletes": true}.');
+    options.deletes = body.deletes;
+  }
   if (body.scale !== undefined) {
     if (typeof body.scale !== 'number' || !(body.scale > 0))
       throw invalid(undefined, '"scale" must be a positive number, e.g. {"scale": 2}.');
