@@ -17,7 +17,7 @@ import {
   type KlaviyoConnection,
 } from '../config/connections';
 import { getStream } from '../streams/streams';
-import { idColumnOf, keepsParentRow, partitionsOf, type Partitions } from '../streams/partitions';
+import { hasIdPass, ID_PASS, idColumnOf, keepsParentRow, partitionsOf, type Partitions } from '../streams/partitions';
 import { lookupsOf, rateOperation } from '../streams/options';
 import type { ParentRowFilter, StreamDef, StreamName } from '../streams/types';
 import type { Dispatcher } from 'undici';
@@ -31,7 +31,7 @@ import { checkStreamScopes } from '../lib/klaviyo/scopes';
 import { processRateLimiter, RATE_LIMIT_MODES, sharedOperations, type RateLimiter, type RateLimitMode } from '../lib/klaviyo/ratelimit';
 import { STREAM_OPERATIONS, type OperationTable } from '../lib/klaviyo/operations';
 import { accountKey } from '../lib/klaviyo/account-key';
-import { firstPageUrl, resourceUrl } from '../lib/klaviyo/urls';
+import { firstPageUrl, idsPageUrl, resourceUrl } from '../lib/klaviyo/urls';
 import { Destination } from '../lib/db/destination';
 import type { ReplicationRun, RunningCheck } from '../lib/db/claims';
 import type { ObjectName } from '../lib/db/naming';
@@ -175,6 +175,28 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
   };
 
   /**
+   * An incremental stream with `reconcile_every` adds an id pass to its run (lib/db/id-pass.ts) when the table's
+   * last one started that long ago, or it never had one once the table holds a first run's rows (a first run reads
+   * everything: nothing to reconcile). A run that became a full refresh sees every delete already.
+   */
+  const reconcileWhenDue = async (s: PlannedStream, target: string): Promise<PlannedStream> => {
+    if (s.mode !== 'incremental' || s.reconcileEverySeconds === undefined) return s;
+    const dest = destination(target);
+    if ((await dest.readWatermark(s.object)) === null) return s;
+    const last = await dest.lastReconcile(s.object, s.stream);
+    const age = last === null ? Infinity : (deps.now().getTime() - Date.parse(last)) / 1000;
+    if (age < s.reconcileEverySeconds) return s;
+    const every = formatSeconds(s.reconcileEverySeconds);
+    return {
+      ...s,
+      reconcileDue:
+        last === null
+          ? `no id pass over ${s.objectName} yet (reconcile_every ${every})`
+          : `the last id pass over ${s.objectName} was ${formatSeconds(Math.round(age))} ago (reconcile_every ${every})`,
+    };
+  };
+
+  /**
    * Every id of a stream, walked page by page (the parent ids of a child stream), or of its rows that `rows` keeps. A
    * stream that is itself a child (flow_actions, the parent of flow_messages) is walked through its own parent's ids,
    * a parent vanished meanwhile (404) read as having no children, as the child stream reads it.
@@ -252,6 +274,11 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
    * parent table if any).
    */
   const partitionKeys = async (task: StreamTask, stream: StreamDef, parts: Partitions, dest: Destination): Promise<string[]> => {
+    const keys = await listingKeys(task, stream, parts, dest);
+    // an incremental run that reconciles deletes lists every id once more, beside its own listings (id-pass.ts)
+    return task.reconcile && task.mode === 'incremental' && hasIdPass(stream) ? [...keys, ID_PASS] : keys;
+  };
+  const listingKeys = async (task: StreamTask, stream: StreamDef, parts: Partitions, dest: Destination): Promise<string[]> => {
     if (parts.fixedKeys) return parts.fixedKeys;
     if (parts.windows) return windowKeys(task, stream, parts, dest);
     const parent = getStream(parts.parent!.stream);
@@ -271,7 +298,9 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const plan = resolveReplicationInput(input, { now: deps.now(), targetSchema });
       klaviyo(plan.source);
       targetOf(plan.target);
-      const streams = await Promise.all(plan.streams.map((s) => fullRefreshWhenDue(s, plan.target)));
+      const streams = await Promise.all(
+        plan.streams.map(async (s) => reconcileWhenDue(await fullRefreshWhenDue(s, plan.target), plan.target)),
+      );
       return { ...plan, streams, searchAttributes: deps.searchAttributes };
     },
 
@@ -360,7 +389,7 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       const stream = getStream(task.stream);
       const dest = destination(task.target);
       const parts = partitionsOf(stream);
-      const { parentId, partitionFilter, empty, window } = parts.request(task.partition);
+      const { parentId, partitionFilter, empty, window, idPass } = parts.request(task.partition);
       const run = { stream, mode: task.mode, object: task.object, runId: task.runId };
       const progress = await dest.progress({ ...run, partition: task.partition });
       if (progress.done) return { done: true, rows: 0, pages: 0 };
@@ -383,7 +412,9 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
             : window && stream.cursor
               ? resumeFrom(window.start, stream.cursor, 0, now)
               : (resumed ?? task.startDate ?? lookback(stream, now));
-        url = firstPageUrl(conn.baseUrl, stream, { parentId, partitionFilter, since, until: window?.end, options: task.options, now });
+        url = idPass
+          ? idsPageUrl(conn.baseUrl, stream)
+          : firstPageUrl(conn.baseUrl, stream, { parentId, partitionFilter, since, until: window?.end, options: task.options, now });
       }
 
       const started = deps.now().getTime();
@@ -394,9 +425,10 @@ export function createActivities(partial: Partial<ActivityDeps> = {}) {
       // counts for the benchmark's split of time (bench/connector.bench.ts), summed by the stream workflow
       const timing: PageTiming = { waitMs: 0, httpMs: 0, jsonMs: 0, dbMs: 0, activityMs: 0 };
       // the enabled options' reads of each resource by id (a list's profile_count), each at its own tier
-      const lookups = lookupsOf(stream, task.options);
+      // the id pass asks for no option: its requests are the operation's own, at its own tier
+      const lookups = idPass ? [] : lookupsOf(stream, task.options);
       const metrics = pageMetrics();
-      const operation = rateOperation(stream, task.options);
+      const operation = idPass ? stream.operation : rateOperation(stream, task.options);
       // how much of a time window's range this call read (progress' percent done): from its watermark before to after
       const covered = (watermark: string | null, done: boolean) =>
         window ? windowCoverage(window, watermark, done, deps.now()).coveredMs : 0;

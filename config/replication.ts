@@ -24,7 +24,7 @@
 import { z } from 'zod';
 import { YamlInputError, echo, echoKey, formatYamlProblems, listKeys, maskSecrets, parseYamlSafely } from './input';
 import { STREAMS, STREAM_NAMES, getStream, isStreamName } from '../streams/streams';
-import { parentOf, partitionsOf } from '../streams/partitions';
+import { hasIdPass, parentOf, partitionsOf } from '../streams/partitions';
 import { optionsOf } from '../streams/options';
 import type { Mode, StreamName } from '../streams/types';
 import { IdentifierError, validateObjectName } from '../lib/db/naming';
@@ -117,6 +117,7 @@ function sourceOptionsSchema(now?: Date) {
     range: rangeSchema(now).nullish(),
     lookback: LookbackSchema.nullish(),
     full_refresh_every: FullRefreshEverySchema.nullish(),
+    reconcile_every: FullRefreshEverySchema.nullish(),
     deletes: DeletesSchema.nullish(),
     ...Object.fromEntries(STREAM_OPTION_NAMES.map((name) => [name, z.boolean().nullish()])),
   });
@@ -264,6 +265,13 @@ export interface PlannedStream {
   markDeleted?: true;
   /** set by the worker's planning when an incremental stream runs as a full refresh this time, saying why */
   fullRefreshDue?: string;
+  /**
+   * `source_options.reconcile_every` (with `deletes: mark`): an incremental run adds an id pass, which marks the rows
+   * gone from Klaviyo with `_deleted_at`, when the table's last one is this many seconds old
+   */
+  reconcileEverySeconds?: number;
+  /** set by the worker's planning when this run adds an id pass, saying why */
+  reconcileDue?: string;
   /** the stream this one reads its parent ids from (memberships); it comes earlier in the plan when planned */
   parent?: StreamName;
 }
@@ -529,13 +537,34 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
     );
   }
 
-  // rows gone from Klaviyo show only to a full read: an incremental stream marks them when full_refresh_every runs one
+  // rows gone from Klaviyo show only to a full read: an incremental stream marks them when an id pass lists every id
+  // (reconcile_every) or full_refresh_every runs a full refresh
   const deletes = pick(layers, (o) => o.source_options?.deletes);
-  const markDeleted = deletes?.value === 'mark' && (mode === 'full-refresh' || fullRefreshEverySeconds !== undefined);
+  const reconcile = pick(layers, (o) => o.source_options?.reconcile_every);
+  let reconcileEverySeconds: number | undefined;
+  if (reconcile !== undefined && reconcile.value !== 'never') {
+    const seconds = lookbackSeconds(reconcile.value);
+    const where = `${reconcile.path}.source_options.reconcile_every`;
+    if (mode !== 'incremental') {
+      if (reconcile.path === own)
+        report(`${where}: an id pass reconciles incremental runs only; set mode: incremental on ${stream} or remove it`);
+    } else if (!hasIdPass(def)) {
+      if (reconcile.path === own)
+        report(
+          `${where}: ${stream} has no id pass (it is read through its parent${def.cursor?.fullRefreshEveryDays ? `; its full_refresh_every, ${def.cursor.fullRefreshEveryDays}d by default, removes who left` : ''}); remove it`,
+        );
+    } else if (deletes?.value !== 'mark') {
+      if (reconcile.path === own)
+        report(`${where}: an id pass marks the rows gone from Klaviyo; set source_options.deletes: mark on ${stream} too`);
+    } else reconcileEverySeconds = seconds;
+  }
+  const markDeleted =
+    deletes?.value === 'mark' && (mode === 'full-refresh' || fullRefreshEverySeconds !== undefined || reconcileEverySeconds !== undefined);
   if (deletes?.value === 'mark' && !markDeleted && deletes.path === own) {
     report(
-      `${own}.source_options.deletes: mark: an incremental run cannot see deletions, only a full refresh does; set ` +
-        `source_options.full_refresh_every (e.g. 7d) on ${stream} so one runs now and then, or use mode: full-refresh`,
+      `${own}.source_options.deletes: mark: an incremental run cannot see deletions by itself; set ` +
+        (hasIdPass(def) ? `source_options.reconcile_every (e.g. 7d: an id pass lists every id now and then, the cheapest way) or ` : '') +
+        `source_options.full_refresh_every (e.g. 7d) on ${stream}, or use mode: full-refresh`,
     );
   }
 
@@ -567,6 +596,7 @@ function planStream(stream: StreamName, layers: Layer[], defaultSchema: string, 
     ...(options.length ? { options } : {}),
     ...(fullRefreshEverySeconds !== undefined ? { fullRefreshEverySeconds } : {}),
     ...(markDeleted ? { markDeleted: true as const } : {}),
+    ...(reconcileEverySeconds !== undefined ? { reconcileEverySeconds } : {}),
     ...(parent ? { parent: parent.stream } : {}),
   };
 }

@@ -9,7 +9,26 @@
 import type { ParentPartitioning, ParentRowFilter, StreamDef, WindowsPartitioning } from './types';
 import { parseWindowKey, type Window } from './windows';
 
+/**
+ * The partition of an incremental run that lists every id of the stream, and nothing else (`reconcile_every`): the
+ * writer keeps the ids aside and `finish` marks the table's rows Klaviyo no longer has (lib/db/id-pass.ts). Not a
+ * window key, not a parent id, not a filter label: `#` starts none of them.
+ */
+export const ID_PASS = '#ids';
+
+export function isIdPass(key: string): boolean {
+  return key === ID_PASS;
+}
+
+/** Whether a stream can reconcile its deletes by an id pass: one listing of all its rows, keyed by the resource id. */
+export function hasIdPass(stream: StreamDef): boolean {
+  const kind = stream.partitioning.kind;
+  return stream.cursor !== undefined && (kind === 'none' || kind === 'windows') && stream.primaryKey.length === 1;
+}
+
 export interface PartitionRequest {
+  /** the id pass (ID_PASS): every id of the stream, unfiltered */
+  idPass?: true;
   parentId?: string;
   partitionFilter?: string;
   /** nothing to read: the one partition ('') of a stream whose parent has no rows, which ends at once, empty */
@@ -49,6 +68,12 @@ export interface Partitions {
 const NO_STATED_COLUMNS = { statedColumns: [], columnsOf: () => ({}) } satisfies Pick<Partitions, 'statedColumns' | 'columnsOf'>;
 
 export function partitionsOf(stream: StreamDef): Partitions {
+  const parts = partitionsOfKind(stream);
+  const request = parts.request;
+  return { ...parts, request: (key) => (isIdPass(key) ? { idPass: true } : request(key)) };
+}
+
+function partitionsOfKind(stream: StreamDef): Partitions {
   const p = stream.partitioning;
   switch (p.kind) {
     case 'none':

@@ -239,7 +239,7 @@ streams:
     const typo = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_names: true } }\n'));
     assert.match(
       typo[0],
-      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, range, lookback, full_refresh_every, deletes, predictive_analytics, tags, profile_count, metric_name, attributions$/,
+      /^streams\.events\.source_options: unknown key metric_names; supported: start_date, range, lookback, full_refresh_every, reconcile_every, deletes, predictive_analytics, tags, profile_count, metric_name, attributions$/,
     );
     const notBool = problemsOf(() => plan('source: K\ntarget: T\nstreams:\n  events: { source_options: { metric_name: yes please } }\n'));
     assert.deepEqual(notBool, ['streams.events.source_options.metric_name: must be true or false']);
@@ -382,7 +382,7 @@ streams:
       ),
       [
         'streams.tags.source_options.deletes: must be remove (rows deleted in Klaviyo leave the table at a full refresh, the default) or mark (they stay, with _deleted_at set)',
-        'streams.events.source_options.deletes: mark: an incremental run cannot see deletions, only a full refresh does; set source_options.full_refresh_every (e.g. 7d) on events so one runs now and then, or use mode: full-refresh',
+        'streams.events.source_options.deletes: mark: an incremental run cannot see deletions by itself; set source_options.reconcile_every (e.g. 7d: an id pass lists every id now and then, the cheapest way) or source_options.full_refresh_every (e.g. 7d) on events, or use mode: full-refresh',
       ],
     );
   });

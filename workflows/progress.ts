@@ -19,6 +19,8 @@ export interface StreamProgress {
   status: StreamStatus;
   /** why an incremental stream runs as a full refresh this time (its `full_refresh_every` is due) */
   fullRefreshDue?: string;
+  /** why an incremental run adds an id pass this time (its `reconcile_every` is due) */
+  reconcileDue?: string;
   /** final once the stream ended; while it runs, 0 in the replication's own answer (the stream's query has them) */
   rows: number;
   pages: number;
@@ -99,7 +101,7 @@ export function progressMarkdown(p: ReplicationProgress): string {
     '|---|---|---|---:|---:|',
     ...p.streams.map(
       (s) =>
-        `| ${s.stream} | ${s.mode}${s.fullRefreshDue ? ` (${s.fullRefreshDue})` : ''} | ${s.status}${s.error ? `: ${s.error.slice(0, 120)}` : ''} | ${count(s, s.rows)} | ${count(s, s.pages)} |`,
+        `| ${s.stream} | ${s.mode}${s.fullRefreshDue ? ` (${s.fullRefreshDue})` : ''}${s.reconcileDue ? ` + id pass (${s.reconcileDue})` : ''} | ${s.status}${s.error ? `: ${s.error.slice(0, 120)}` : ''} | ${count(s, s.rows)} | ${count(s, s.pages)} |`,
     ),
   ];
   if (p.streams.some((s) => s.status === 'running')) {

@@ -56,6 +56,7 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       stream: s.stream,
       mode: s.mode,
       ...(s.fullRefreshDue ? { fullRefreshDue: s.fullRefreshDue } : {}),
+      ...(s.reconcileDue ? { reconcileDue: s.reconcileDue } : {}),
       object: s.objectName,
       status: 'pending',
       rows: 0,
@@ -110,6 +111,7 @@ export async function replicate(input: ReplicationInput): Promise<ReplicationSum
       ...(s.lookbackSeconds !== undefined ? { lookbackSeconds: s.lookbackSeconds } : {}),
       ...(s.options ? { options: s.options } : {}),
       ...(s.markDeleted ? { markDeleted: true } : {}),
+      ...(s.reconcileDue ? { reconcile: true } : {}),
       searchAttributes: plan.searchAttributes,
       ...(parentCompleted ? { parentObject: parent.object } : {}),
     };

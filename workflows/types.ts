@@ -26,6 +26,8 @@ export interface StreamTask {
   options?: string[];
   /** a full refresh keeps the rows gone from Klaviyo, marked with `_deleted_at` (`source_options.deletes: mark`) */
   markDeleted?: boolean;
+  /** this incremental run adds an id pass that marks the rows gone from Klaviyo (`source_options.reconcile_every`) */
+  reconcile?: boolean;
   /** whether the server has klaviyo-sync's search attributes (KlaviyoReplication, KlaviyoStream) registered */
   searchAttributes?: boolean;
   /**

@@ -20,7 +20,10 @@ export function formatProgress(p: ReplicationProgress): string {
     ...(p.error ? [`failed: ${p.error}`] : []),
     ...p.streams.filter((s) => s.error).map((s) => `${s.stream} failed: ${s.error}`),
   ];
-  const due = p.streams.filter((s) => s.fullRefreshDue).map((s) => `${s.stream} runs as a full refresh: ${s.fullRefreshDue}`);
+  const due = [
+    ...p.streams.filter((s) => s.fullRefreshDue).map((s) => `${s.stream} runs as a full refresh: ${s.fullRefreshDue}`),
+    ...p.streams.filter((s) => s.reconcileDue).map((s) => `${s.stream} adds an id pass: ${s.reconcileDue}`),
+  ];
   const retries = p.streams.filter((s) => s.retrying).map((s) => `${s.stream} ${retryText(s.retrying!)} (${s.retrying!.workflowId})`);
   const route = p.source || p.target ? `, ${p.source} → ${p.target}` : '';
   return (

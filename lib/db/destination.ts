@@ -15,7 +15,8 @@
 import { crashPoint } from '../crash-points';
 import type { Knex } from 'knex';
 import type { Mode, ParentRowFilter, StreamDef } from '../../streams/types';
-import { keepsParentRow, partitionsOf } from '../../streams/partitions';
+import { isIdPass, keepsParentRow, partitionsOf } from '../../streams/partitions';
+import { dropIds, markMissing, resetIds, writeIds } from './id-pass';
 import { includedColumns } from '../../streams/options';
 import {
   baseColumns,
@@ -48,6 +49,7 @@ import {
   ensureStateTable,
   migrateStateTable,
   lastFullRefresh,
+  lastReconcile,
   lockPartitionState,
   readTableState,
   saveState,
@@ -178,7 +180,9 @@ function progressOf(states: StateRow[], resumed: boolean): PreparedRun {
   for (const s of states) {
     partitions[s.partition] = { nextUrl: s.nextUrl, done: s.done, rows: s.rows, pages: s.pages, watermark: s.watermark };
   }
-  return { watermark: earliestWatermark(states.map((s) => s.watermark)), resumed, partitions };
+  // the id pass reads no cursor: it says nothing of the watermark
+  const read = states.filter((s) => !isIdPass(s.partition));
+  return { watermark: earliestWatermark(read.map((s) => s.watermark)), resumed, partitions };
 }
 
 /** A data table: its columns, the primary key's NOT NULL, and the `<table>_pkey` constraint. */
@@ -292,6 +296,7 @@ export class Destination {
         }
       }
       if (!resumed) {
+        if (partitions.some(isIdPass)) await resetIds(trx, d, object);
         await supersedeOtherRuns(trx, d, object.schema, object.table, runId, this.now());
         // the time windows of an earlier run: this run took over what they had left (or starts afresh), so the
         // state table holds one run's windows at most
@@ -327,6 +332,8 @@ export class Destination {
           status: 'running',
           updatedAt,
           fullRefreshAt: ours ? lastFullRefresh([prev], stream.name) : null,
+          // an id pass's row: when it started (id-pass.ts marks only rows written before); else the last pass's
+          reconciledAt: isIdPass(partition) ? updatedAt : ours ? prev.reconciledAt : null,
         };
         await saveState(trx, d, object.schema, fresh);
         states.push(fresh);
@@ -354,6 +361,7 @@ export class Destination {
     const where = `stream ${stream.name}, partition ${JSON.stringify(partition)}, run ${runId}`;
     if (typeof partition !== 'string') throw new Error(`${where}: partition must be a string ('' when unpartitioned)`);
     if (given.nextUrl === null && !given.done) throw new Error(`${where}: a page without a next URL must be the last (done: true)`);
+    if (isIdPass(partition)) return this.writeIdsPage(given, object, where);
     const syncedAt = this.now();
     const syncedAtIso = syncedAt.toISOString();
     const origin: RowOrigin = {
@@ -401,6 +409,35 @@ export class Destination {
       recordColumns(this.db, ref, tableColumns, fresh);
       return result;
     }
+  }
+
+  /** A page of the id pass: its ids kept aside (id-pass.ts) and the partition's cursor, in one transaction. */
+  private async writeIdsPage(input: WritePageInput, object: ObjectName, where: string): Promise<WritePageResult> {
+    const { mode, runId, partition, nextUrl, done } = input;
+    const ids = input.resources.map((r) => r.id);
+    return this.db.transaction(async (trx) => {
+      await this.stateTableCurrent(trx, object.schema);
+      const state = await lockPartitionState(trx, this.d, object.schema, object.table, partition);
+      if (!state || state.runId !== runId || state.mode !== mode) {
+        throw new RunStateError(`${where}: the id pass belongs to another run, or was never prepared; this run was superseded`);
+      }
+      if (state.status !== 'running') throw new RunStateError(`${where}: the run is ${state.status}; nothing more can be written to it`);
+      const replayed = state.pages > 0 && state.nextUrl === nextUrl && state.done === done;
+      await writeIds(trx, this.d, object, ids);
+      if (!replayed) {
+        const pages = state.pages + 1;
+        await saveState(trx, this.d, object.schema, {
+          ...state,
+          nextUrl,
+          done,
+          rows: state.rows + ids.length,
+          pages,
+          updatedAt: this.now().toISOString(),
+          loopMark: isPowerOfTwo(pages) ? nextUrl : state.loopMark,
+        });
+      }
+      return { rows: ids.length, columnsAdded: [], replayed, done, watermark: null };
+    });
   }
 
   /**
@@ -529,7 +566,10 @@ export class Destination {
       await d.lockSchema(trx, object.schema);
       await this.stateTableCurrent(trx, object.schema);
       const table = await readTableState(trx, d, object.schema, object.table, true);
-      const states = table.filter((s) => s.runId === runId);
+      const ofRun = table.filter((s) => s.runId === runId);
+      // the id pass's own row: its rows are ids, its pages no cursor's; what it marks is the run's markedDeleted
+      const idPass = ofRun.find((s) => isIdPass(s.partition));
+      const states = ofRun.filter((s) => s !== idPass);
       const summary = (): RunTotals => ({
         rows: states.reduce((n, s) => n + s.rows, 0),
         pages: states.reduce((n, s) => n + s.pages, 0),
@@ -547,7 +587,7 @@ export class Destination {
       if (states.some((s) => s.status === 'superseded')) {
         throw new RunStateError(`${where}: a newer run of the stream started; this one cannot finish`);
       }
-      const pending = states.filter((s) => !s.done).map((s) => JSON.stringify(s.partition));
+      const pending = ofRun.filter((s) => !s.done).map((s) => JSON.stringify(s.partition));
       if (pending.length > 0) {
         throw new RunStateError(
           `${where}: ${pending.length} partition(s) not read to the end ` +
@@ -556,8 +596,14 @@ export class Destination {
         );
       }
       const updatedAt = this.now().toISOString();
-      const marked = mode === 'full-refresh' && input.markDeleted ? await this.keepDeleted(trx, object, stream, updatedAt) : undefined;
+      let marked = mode === 'full-refresh' && input.markDeleted ? await this.keepDeleted(trx, object, stream, updatedAt) : undefined;
       if (mode === 'full-refresh') await this.swap(trx, object, where);
+      if (idPass) {
+        marked = await markMissing(trx, d, object, stream, idPass.reconciledAt!, updatedAt);
+        await deletePartitions(trx, d, object.schema, object.table, [idPass.partition]);
+        // every row of the run carries the pass on: the table was reconciled as of its start
+        for (const s of states) s.reconciledAt = idPass.reconciledAt;
+      }
       const marks = marked !== undefined ? { markedDeleted: marked } : {};
       if (states.some((s) => isWindowKey(s.partition))) {
         const collapsed = await this.collapseWindows(trx, object, input, table, states, updatedAt);
@@ -659,6 +705,7 @@ export class Destination {
       updatedAt,
       loopMark: null,
       fullRefreshAt: input.mode === 'full-refresh' ? updatedAt : lastFullRefresh(table, input.stream.name),
+      reconciledAt: windows.find((s) => s.reconciledAt !== null)?.reconciledAt ?? lastReconcile(table, input.stream.name),
     };
     await deletePartitions(
       trx,
@@ -826,7 +873,14 @@ export class Destination {
         windows.map((s) => ({ start: parseWindowKey(s.partition)!.start, watermark: s.watermark, done: s.done })),
       );
     }
-    return states.length ? earliestWatermark(states.map((s) => s.watermark)) : null;
+    const read = states.filter((s) => !isIdPass(s.partition));
+    return read.length ? earliestWatermark(read.map((s) => s.watermark)) : null;
+  }
+
+  /** When the last finished id pass over the table by `stream` started (id-pass.ts); null if none did. */
+  async lastReconcile(object: ObjectName, stream: string): Promise<string | null> {
+    validateObjectName(object);
+    return lastReconcile(await readTableState(this.db, this.d, object.schema, object.table), stream);
   }
 
   /** The state rows of a table (every stream's, every partition), as `klaviyo-sync state show` prints them. */
@@ -914,6 +968,8 @@ export class Destination {
       if (states.some((s) => s.runId === runId && s.status === 'running'))
         await cancelRunState(trx, d, object.schema, object.table, runId, this.now(), ended);
       const newerRun = states.some((s) => s.runId !== runId && s.status === 'running');
+      // an id pass the run had started leaves no ids behind (the next pass starts afresh)
+      if (!newerRun && states.some((s) => s.runId === runId && isIdPass(s.partition))) await dropIds(trx, d, object);
       if (mode !== 'full-refresh' || newerRun) return { stagingDropped: false };
       const staging = stagingTable(d.kind, object);
       const existed = (await d.columns(trx, staging)) !== null;

@@ -9,6 +9,7 @@
  */
 import type { Knex } from 'knex';
 import type { Mode } from '../../streams/types';
+import { isIdPass } from '../../streams/partitions';
 import type { ColumnType } from './column-types';
 import { createTable, query, tableOf, upsertRows, type Db, type Dialect } from './dialect';
 import { primaryKeyName, quoteIdent, stateTable, tableSql, type TableRef } from './naming';
@@ -48,6 +49,12 @@ export interface StateRow {
    * an incremental stream with `full_refresh_every` knows when to read everything again; null: none yet
    */
   fullRefreshAt: string | null;
+  /**
+   * when the last id pass that marked the table's deleted rows started (lib/db/id-pass.ts; every run after it carries
+   * the time on), so an incremental stream with `reconcile_every` knows when one is due; on a running id pass's own
+   * row, when that pass started; null: none yet
+   */
+  reconciledAt: string | null;
 }
 
 /** A partition of the run `model` belongs to, not read yet: no cursor, no watermark, no counts. */
@@ -83,6 +90,7 @@ const COLUMNS: Array<{ key: keyof StateRow; column: string; type: ColumnType; no
   { key: 'updatedAt', column: 'updated_at', type: 'timestamp', notNull: true },
   { key: 'loopMark', column: 'loop_mark', type: 'text', added: true },
   { key: 'fullRefreshAt', column: 'full_refresh_at', type: 'timestamp', added: true },
+  { key: 'reconciledAt', column: 'reconciled_at', type: 'timestamp', added: true },
 ];
 
 const KEY = ['table_name', 'partition'];
@@ -160,6 +168,19 @@ async function rekeyByTable(trx: Knex.Transaction, d: Dialect, ref: TableRef, ex
  * When the table's last full refresh by `stream` finished, from its state rows; null if it never had one. A
  * finished full refresh recorded before `full_refresh_at` existed counts by its rows' `updated_at`.
  */
+/**
+ * When the last id pass over the table by `stream` that finished started; null if none did. Every row carries it
+ * on, whatever its run's end; the pass's own row is there only while a pass has not finished, and does not count.
+ */
+export function lastReconcile(rows: StateRow[], stream: string): string | null {
+  let last: string | null = null;
+  for (const s of rows) {
+    if (s.stream !== stream || isIdPass(s.partition) || s.reconciledAt === null) continue;
+    if (last === null || Date.parse(s.reconciledAt) > Date.parse(last)) last = s.reconciledAt;
+  }
+  return last;
+}
+
 export function lastFullRefresh(rows: StateRow[], stream: string): string | null {
   let last: string | null = null;
   for (const s of rows) {

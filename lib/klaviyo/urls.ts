@@ -105,6 +105,20 @@ export function firstPageUrl(baseUrl: string, stream: StreamDef, options: FirstP
   return `${baseUrl.replace(/\/+$/, '')}${path}${search ? `?${search}` : ''}`;
 }
 
+/**
+ * The first page of an id pass (lib/db/id-pass.ts): every resource of the stream, unfiltered and unsorted, with
+ * the least the API sends, one attribute (the cursor's, a timestamp: a sparse fieldset names at least one) and no
+ * additional fields or included resources, at the stream's page size.
+ */
+export function idsPageUrl(baseUrl: string, stream: StreamDef): string {
+  if (stream.path.includes('{id}') || !stream.cursor)
+    throw new Error(`Stream ${stream.name} has no id pass: it is not one listing with a cursor.`);
+  const query = new URLSearchParams();
+  query.set(`fields[${stream.resourceType}]`, stream.cursor.field);
+  if (stream.pageSize !== undefined) query.set('page[size]', String(stream.pageSize));
+  return `${baseUrl.replace(/\/+$/, '')}${stream.path}?${query.toString()}`;
+}
+
 /** The read of one resource by id (a stream option's lookup, streams/types.ts ResourceLookup), with its params. */
 export function resourceUrl(baseUrl: string, lookup: Pick<ResourceLookup, 'path' | 'params'>, id: string): string {
   if (!lookup.path.includes('{id}')) throw new Error(`A resource lookup's path must take the resource's {id}, not ${lookup.path}.`);
