@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type net from 'node:net';
+import { Worker } from '@temporalio/worker';
 import { cli, startWorkerProcess } from './helpers/process';
 import { API_KEY, startStack, type Stack } from './helpers/stack';
 import { redactUrl, tracingConfig } from '../worker/tracing';
@@ -173,6 +174,21 @@ void test('a run traced end to end: the client, the workflows and the activities
     assert.ok(!body.includes(API_KEY), 'the API key is in no exported span');
     assert.ok(!body.includes(password), 'the database password is in no exported span');
   }
+});
+
+void test("a traced run's histories replay through the workflow code without the tracing interceptors", async () => {
+  // the run of the first test: its replicate and stream workflows, recorded by a tracing worker
+  const client = stack.temporal.env.client;
+  const ids = ['traced-run', 'traced-run/lists', 'traced-run/profiles'];
+  const histories = await Promise.all(
+    ids.map(async (workflowId) => ({ workflowId, history: await client.workflow.getHandle(workflowId).fetchHistory() })),
+  );
+  let replayed = 0;
+  for await (const r of Worker.runReplayHistories({ workflowsPath: require.resolve('../workflows') }, histories)) {
+    assert.equal(r.error, undefined, `${r.workflowId}: ${r.error?.message}`);
+    replayed++;
+  }
+  assert.equal(replayed, ids.length);
 });
 
 void test('tracing is configured by --otlp, else the standard OTLP variables, and is off by default', () => {
