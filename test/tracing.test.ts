@@ -102,7 +102,8 @@ streams:
 
 void test('a run traced end to end: the client, the workflows and the activities share one trace, without secrets', async () => {
   const receiver = await startReceiver();
-  const env = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: 'default' };
+  // batches wait a minute: what arrives, the worker and the CLI flushed as they stopped
+  const env = { ...stack.env, TEMPORAL_ADDRESS: stack.temporal.address, TEMPORAL_NAMESPACE: 'default', OTEL_BSP_SCHEDULE_DELAY: '60000' };
   const worker = await startWorkerProcess(['--otlp', receiver.url], { env }).catch(async (err: unknown) => {
     await receiver.close();
     throw err;
@@ -117,6 +118,10 @@ void test('a run traced end to end: the client, the workflows and the activities
     });
     assert.equal(run.code, 0, run.stderr);
     console.log(`run: ${Date.now() - t0} ms`);
+    // the CLI flushed its span as it exited; the worker holds its own until it stops
+    const client = receiver.spans();
+    assert.deepEqual([...new Set(client.map((s) => s.service))], ['klaviyo-sync'], 'only the CLI has sent spans yet');
+    assert.ok(client.some((s) => s.name === 'StartWorkflow:replicate'));
   } finally {
     // SIGTERM: the worker flushes its batch of spans as it stops
     await worker.stop(15_000);
