@@ -1,7 +1,8 @@
 /**
  * Traces (worker/tracing.ts): a real OTLP/HTTP receiver in this test, a worker process with `--otlp`, and
  * `klaviyo-sync run` with OTEL_EXPORTER_OTLP_ENDPOINT, replicating through the real dev server, the sandbox over HTTP
- * and Postgres. The client's `StartWorkflow:replicate` span, the workflows' spans (replicate, its stream children)
+ * and Postgres. The client's `StartWorkflow:replicate` span, the workflows' spans (replicate, its stream children, a
+ * stream's partition children)
  * and the activities' spans arrive as one trace; no span, event or resource carries the API key or the database
  * password.
  */
@@ -93,6 +94,8 @@ target: PG
 streams:
   lists:
     object: traces.lists
+  list_profiles:
+    object: traces.list_profiles
   profiles:
     object: traces.profiles
     mode: incremental
@@ -152,11 +155,20 @@ void test('a run traced end to end: the client, the workflows and the activities
     "workflow spans carry the worker's service name",
   );
   for (const name of ['StartChildWorkflow:syncStream', 'RunWorkflow:syncStream']) {
-    assert.ok(named(name).length >= 2, `${name} for both streams in the trace (${names.join(', ')})`);
+    assert.ok(named(name).length >= 3, `${name} for the three streams in the trace (${names.join(', ')})`);
+  }
+  // list_profiles' stream workflow runs a child per list: grandchildren of replicate, in the same trace
+  for (const name of ['StartChildWorkflow:syncPartition', 'RunWorkflow:syncPartition']) {
+    assert.ok(named(name).length >= 1, `${name} in the trace (${names.join(', ')})`);
   }
   // a child's run continues its parent's StartChildWorkflow span
-  const childStarts = new Set(named('StartChildWorkflow:syncStream').map((s) => s.spanId));
-  assert.ok(named('RunWorkflow:syncStream').every((s) => childStarts.has(s.parentSpanId ?? '')));
+  for (const type of ['syncStream', 'syncPartition']) {
+    const childStarts = new Set(named(`StartChildWorkflow:${type}`).map((s) => s.spanId));
+    assert.ok(
+      named(`RunWorkflow:${type}`).every((s) => childStarts.has(s.parentSpanId ?? '')),
+      `${type}'s parent span`,
+    );
+  }
 
   const activities = trace.filter((s) => s.name.startsWith('RunActivity:'));
   assert.ok(activities.length >= 3, `activity spans in the trace (${names.join(', ')})`);
@@ -184,7 +196,7 @@ void test('a run traced end to end: the client, the workflows and the activities
 void test("a traced run's histories replay through the workflow code without the tracing interceptors", async () => {
   // the run of the first test: its replicate and stream workflows, recorded by a tracing worker
   const client = stack.temporal.env.client;
-  const ids = ['traced-run', 'traced-run/lists', 'traced-run/profiles'];
+  const ids = ['traced-run', 'traced-run/lists', 'traced-run/list_profiles', 'traced-run/profiles'];
   const histories = await Promise.all(
     ids.map(async (workflowId) => ({ workflowId, history: await client.workflow.getHandle(workflowId).fetchHistory() })),
   );
