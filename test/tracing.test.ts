@@ -2,9 +2,8 @@
  * Traces (worker/tracing.ts): a real OTLP/HTTP receiver in this test, a worker process with `--otlp`, and
  * `klaviyo-sync run` with OTEL_EXPORTER_OTLP_ENDPOINT, replicating through the real dev server, the sandbox over HTTP
  * and Postgres. The client's `StartWorkflow:replicate` span, the workflows' spans (replicate, its stream children, a
- * stream's partition children)
- * and the activities' spans arrive as one trace; no span, event or resource carries the API key or the database
- * password.
+ * stream's partition children) and the activities' spans arrive as one trace; no span, event or resource carries the
+ * API key or the database password.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -206,6 +205,38 @@ void test("a traced run's histories replay through the workflow code without the
     replayed++;
   }
   assert.equal(replayed, ids.length);
+});
+
+void test('run --with-worker traces the client and its own worker into one trace, under OTEL_SERVICE_NAME', async () => {
+  const receiver = await startReceiver();
+  try {
+    const file = path.join(stack.tmp, 'traced-with-worker.yaml');
+    fs.writeFileSync(file, 'source: KLAVIYO\ntarget: PG\nstreams:\n  lists:\n    object: traces_ww.lists\n');
+    const run = await cli(['run', file, '--with-worker', '--workflow-id', 'traced-with-worker'], {
+      env: {
+        ...stack.env,
+        TEMPORAL_ADDRESS: stack.temporal.address,
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`,
+        OTEL_SERVICE_NAME: 'sync-test',
+        OTEL_BSP_SCHEDULE_DELAY: '60000',
+      },
+    });
+    assert.equal(run.code, 0, run.stderr);
+  } finally {
+    await receiver.close();
+  }
+  const spans = receiver.spans();
+  const start = spans.find((s) => s.name === 'StartWorkflow:replicate');
+  assert.ok(start, 'the client span');
+  const trace = spans.filter((s) => s.traceId === start.traceId);
+  for (const name of ['RunWorkflow:replicate', 'RunWorkflow:syncStream', 'RunActivity:syncPages']) {
+    assert.ok(
+      trace.some((s) => s.name === name),
+      `${name} in the client's trace`,
+    );
+  }
+  assert.deepEqual([...new Set(spans.map((s) => s.service))], ['sync-test']);
+  for (const body of receiver.bodies) assert.ok(!body.includes(API_KEY));
 });
 
 void test('tracing is configured by --otlp, else the standard OTLP variables, and is off by default', () => {
