@@ -8,7 +8,12 @@
  *   429): every page and lookup request;
  * - `klaviyo_sync_limiter_wait_ms`, `klaviyo_sync_write_ms` (histograms, per stream): a page's wait for the rate
  *   limiter, and its write transaction.
+ *
+ * With tracing on (worker/tracing.ts), the same calls set attributes on the activity's span (`RunActivity:<type>`):
+ * `klaviyo_sync.stream`, and the pages and rows the call committed so far (`klaviyo_sync.pages`, `klaviyo_sync.rows`).
+ * Without a tracer provider there is no active span, and nothing is set.
  */
+import { trace } from '@opentelemetry/api';
 import { Context } from '@temporalio/activity';
 import type { MetricMeter } from '@temporalio/common';
 
@@ -53,12 +58,20 @@ export function pageMetrics(): PageMetrics {
     return NONE;
   }
   const i = instruments(meter);
+  // the activity's span, when the tracing interceptor made one (its context is this call's)
+  const span = trace.getActiveSpan();
+  const traced = { pages: 0, rows: 0 };
   return {
     page(stream, rows, waitMs, writeMs) {
       i.rows.add(rows, { stream });
       i.pages.add(1, { stream });
       i.wait.record(waitMs, { stream });
       i.write.record(writeMs, { stream });
+      if (span) {
+        traced.pages += 1;
+        traced.rows += rows;
+        span.setAttributes({ 'klaviyo_sync.stream': stream, 'klaviyo_sync.pages': traced.pages, 'klaviyo_sync.rows': traced.rows });
+      }
     },
     request(operation, outcome) {
       i.requests.add(1, { operation, outcome });

@@ -12,6 +12,7 @@ import { registerScheduleCommand } from './commands/schedule';
 import { registerStatusCommand } from './commands/status';
 import { registerStateCommand } from './commands/state';
 import { registerDemoCommand } from './commands/demo';
+import { shutdownTracing } from '../worker/tracing';
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -35,12 +36,17 @@ export function buildProgram(): Command {
   return program;
 }
 
-/** Parses `argv` and runs its command; an error is one line on stderr and the exit code (also in a worker's heap thread). */
+/**
+ * Parses `argv` and runs its command; an error is one line on stderr and the exit code (also in a worker's heap
+ * thread). Either way the spans not yet exported are flushed first, when tracing is on (worker/tracing.ts).
+ */
 export function runCli(argv: string[] = process.argv): void {
   buildProgram()
     .parseAsync(argv)
-    .catch((err: unknown) => {
+    .then(() => shutdownTracing())
+    .catch(async (err: unknown) => {
       process.stderr.write(`klaviyo-sync: ${err instanceof Error ? err.message : String(err)}\n`);
+      await shutdownTracing();
       process.exit(err instanceof Error && err.name === 'Interrupted' ? 130 : 1);
     });
 }

@@ -8,6 +8,14 @@ import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { Connection, Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { connectWorker as connectNative } from '../worker/connection';
+import {
+  currentTracing,
+  DEFAULT_CLI_SERVICE,
+  installTracing,
+  tracingClientInterceptor,
+  tracingConfig,
+  type Tracing,
+} from '../worker/tracing';
 
 export interface TemporalTarget {
   address: string;
@@ -32,11 +40,25 @@ function unreachable(t: TemporalTarget, err: unknown): Error {
   );
 }
 
+/**
+ * This process's tracing (worker/tracing.ts): the one already installed (a worker's), else the one `env`'s
+ * OTEL_EXPORTER_OTLP_* variables configure, installed now; undefined when none is configured.
+ */
+export function clientTracing(env: NodeJS.ProcessEnv = process.env): Tracing | undefined {
+  const installed = currentTracing();
+  if (installed) return installed;
+  const config = tracingConfig(env, undefined, DEFAULT_CLI_SERVICE);
+  return config && installTracing(config);
+}
+
 export async function connectClient(env: NodeJS.ProcessEnv = process.env): Promise<{ client: Client; target: TemporalTarget }> {
   const target = temporalTarget(env);
+  const tracing = clientTracing(env);
   try {
     const connection = await Connection.connect({ ...(target.connectionOptions as any), connectTimeout: '5s' });
-    return { client: new Client({ connection, namespace: target.namespace }), target };
+    // traced, a started workflow's spans are children of the client's `StartWorkflow:<type>` span
+    const interceptors = tracing ? { workflow: [tracingClientInterceptor(tracing)] } : undefined;
+    return { client: new Client({ connection, namespace: target.namespace, ...(interceptors ? { interceptors } : {}) }), target };
   } catch (err) {
     throw unreachable(target, err);
   }

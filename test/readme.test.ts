@@ -10,6 +10,7 @@ import { MAX_CONCURRENT_ACTIVITIES } from '../worker';
 import { streamsMarkdown } from '../client/commands/discover';
 import { WORKER_HEAP } from '../worker/heap-thread';
 import { PAGES_IN_MEMORY } from '../lib/pages-in-memory';
+import { DEFAULT_CLI_SERVICE, DEFAULT_WORKER_SERVICE, WORKFLOW_TRACING_MODULE } from '../worker/tracing';
 
 const README = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
 
@@ -89,4 +90,22 @@ void test("README's stream table is discover's: every stream, its modes, key, cu
   const m = /<!-- streams -->\n([\s\S]*?)<!-- \/streams -->/.exec(README);
   assert.ok(m, 'README has the stream table between <!-- streams --> markers');
   assert.equal(m[1], streamsMarkdown(), 'README stream table: replace it with streamsMarkdown() of client/commands/discover.ts');
+});
+
+void test("README's Traces section gives the service names and the variables the code reads", () => {
+  const section = /### Traces\n([\s\S]*?)\n## /.exec(README)?.[1];
+  assert.ok(section, 'README has a Traces section');
+  assert.ok(
+    section.includes(
+      `default \`${DEFAULT_WORKER_SERVICE}\` for \`klaviyo-sync worker\`, \`${DEFAULT_CLI_SERVICE}\` for the other commands`,
+    ),
+    'README gives the default service names',
+  );
+  const code = fs.readFileSync(path.join(__dirname, '..', 'worker', 'tracing.ts'), 'utf8');
+  for (const v of ['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_SERVICE_NAME', 'OTEL_SDK_DISABLED']) {
+    assert.ok(section.includes(`\`${v}`), `README names ${v}`);
+    assert.ok(code.includes(`env.${v}`), `worker/tracing.ts reads ${v}`);
+  }
+  assert.ok(section.includes('`@temporalio/interceptors-opentelemetry`'));
+  assert.ok(WORKFLOW_TRACING_MODULE.startsWith('@temporalio/interceptors-opentelemetry/'));
 });

@@ -5,7 +5,9 @@
  * earlier workflow code (`v1--*`, from before bounded progress; `v2--*`, from before partitions were paged at once;
  * `v3--*`, from before time windows were split while read; `v4--*`, from before calls were shortened while a run
  * ramps up or slots are idle),
- * which the current code replays through its patches.
+ * which the current code replays through its patches. They replay through a tracing worker's workflow code too (the
+ * OpenTelemetry workflow interceptors, worker/tracing.ts): a worker on which traces were turned on takes over runs
+ * that began without them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +15,20 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { makeWorkflowExporter } from '@temporalio/interceptors-opentelemetry';
+import { Resource } from '@opentelemetry/resources';
+import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { WORKFLOW_TRACING_MODULE } from '../worker/tracing';
 
 const DIR = path.join(__dirname, 'histories');
+
+function recorded() {
+  const index = JSON.parse(fs.readFileSync(path.join(DIR, 'index.json'), 'utf8')) as Record<string, { workflowId: string }>;
+  return Object.keys(index).map((f) => ({
+    workflowId: index[f].workflowId,
+    history: historyFromJSON(JSON.parse(fs.readFileSync(path.join(DIR, f), 'utf8'))),
+  }));
+}
 
 void test('recorded histories replay through the current workflow code', async () => {
   const index = JSON.parse(fs.readFileSync(path.join(DIR, 'index.json'), 'utf8')) as Record<
@@ -64,4 +78,30 @@ void test('recorded histories replay through the current workflow code', async (
     replayed++;
   }
   assert.equal(replayed, files.length);
+});
+
+void test('recorded histories replay through the workflow code with the tracing interceptors, exporting nothing', async () => {
+  const histories = recorded();
+  const exported: ReadableSpan[] = [];
+  const processor: SpanProcessor = {
+    onStart: () => undefined,
+    onEnd: (span) => void exported.push(span),
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve(),
+  };
+  let replayed = 0;
+  for await (const r of Worker.runReplayHistories(
+    {
+      workflowsPath: require.resolve('../workflows'),
+      interceptors: { workflowModules: [require.resolve(WORKFLOW_TRACING_MODULE)] },
+      sinks: { exporter: makeWorkflowExporter(processor, new Resource({ 'service.name': 'replay' })) },
+    },
+    histories,
+  )) {
+    assert.equal(r.error, undefined, `${r.workflowId}: ${r.error?.message}`);
+    replayed++;
+  }
+  assert.equal(replayed, histories.length);
+  // a replay's spans are not exported again (the sink is not called while replaying)
+  assert.equal(exported.length, 0);
 });

@@ -3,9 +3,17 @@
  * activities, injected with what they need (connections from this process's environment, the fleet's rate limiter
  * of each account, leased from its rate budget workflow, fleet-rate-limiter.ts), behind one interceptor that turns whatever an activity throws into the
  * Temporal failure its class calls for (lib/errors.ts, worker/failures.ts), as dust-tt/dust's connectors cast vendor errors.
+ * With tracing (worker/tracing.ts), the OpenTelemetry interceptors go around it, and the workflow bundle is the one
+ * with the workflow interceptors, whose spans reach the span processor through the `exporter` sink.
  */
 import { Client } from '@temporalio/client';
-import { Worker, type ActivityInboundCallsInterceptor, type NativeConnection } from '@temporalio/worker';
+import {
+  Worker,
+  type ActivityInboundCallsInterceptor,
+  type ActivityInterceptorsFactory,
+  type InjectedSinks,
+  type NativeConnection,
+} from '@temporalio/worker';
 import { createActivities, defaultDeps, type ActivityDeps } from '../activities';
 import { fleetLimiters, type FleetStats } from './fleet-rate-limiter';
 import type { FailureContext } from '../lib/errors';
@@ -14,6 +22,7 @@ import { TASK_QUEUE } from '../workflows/shared';
 import { ensureSearchAttributes } from './search-attributes';
 import { cachedWorkflowBundle } from './workflow-bundle';
 import { inHeapThread, withSmallThreadHeaps } from './heap-thread';
+import { WORKFLOW_TRACING_MODULE, type Tracing } from './tracing';
 
 /**
  * Activities one worker runs at once: events' and profiles' backfills at 48 each, with room for the other streams.
@@ -35,6 +44,8 @@ export interface WorkerOptions {
   maxConcurrentActivities?: number;
   /** filled with what the fleet rate limiters of this worker did (lease Updates, tokens, round trips) */
   fleetStats?: FleetStats;
+  /** trace workflows and activities (worker/tracing.ts's installTracing); default: no tracing */
+  tracing?: Tracing;
 }
 
 /** The connection names an activity was given (every activity takes one object with `source`/`target`). */
@@ -56,6 +67,24 @@ export const classifyingInterceptor: ActivityInboundCallsInterceptor = {
     }
   },
 };
+
+/**
+ * The OpenTelemetry interceptors of a tracing worker: activity spans (`RunActivity:<type>`, children of the workflow's
+ * `StartActivity:<type>`), the trace ids on activity log lines, and the sink workflow spans are exported through.
+ * Loaded only when tracing is on.
+ */
+function tracingOptions(tracing: Tracing): { activity: ActivityInterceptorsFactory; sinks: InjectedSinks<any> } {
+  /* eslint-disable-next-line @typescript-eslint/no-require-imports */
+  const otel = require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
+  const options = { tracer: tracing.tracer };
+  return {
+    activity: (ctx) => ({
+      inbound: new otel.OpenTelemetryActivityInboundInterceptor(ctx, options),
+      outbound: new otel.OpenTelemetryActivityOutboundInterceptor(ctx),
+    }),
+    sinks: { exporter: otel.makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+  };
+}
 
 /**
  * A worker with its activities. Before it polls, our search attributes are registered on the namespace where the
@@ -80,8 +109,10 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
     });
     deps.limiterFor = fleet.limiterFor;
   }
-  // the bundle built once in a child process (worker/workflow-bundle.ts), else webpack here as a fallback
-  const bundle = await cachedWorkflowBundle();
+  // the bundle built once in a child process (worker/workflow-bundle.ts), else webpack here as a fallback; a tracing
+  // worker's has the workflow interceptors in it
+  const bundle = await cachedWorkflowBundle(process.env, !!opts.tracing);
+  const tracing = opts.tracing && tracingOptions(opts.tracing);
   // in a sized heap (worker/heap-thread.ts) the workflow threads are small too
   const create = () =>
     Worker.create({
@@ -90,7 +121,12 @@ export async function createWorker(opts: WorkerOptions): Promise<Worker> {
       taskQueue,
       ...(bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../workflows') }),
       activities: createActivities(deps),
-      interceptors: { activity: [() => ({ inbound: classifyingInterceptor })] },
+      interceptors: {
+        // the span outermost: it lasts the whole attempt and records the failure as classified
+        activity: [...(tracing ? [tracing.activity] : []), () => ({ inbound: classifyingInterceptor })],
+        ...(tracing && !bundle ? { workflowModules: [require.resolve(WORKFLOW_TRACING_MODULE)] } : {}),
+      },
+      ...(tracing ? { sinks: tracing.sinks } : {}),
       maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivities ?? MAX_CONCURRENT_ACTIVITIES,
     });
   return inHeapThread() ? withSmallThreadHeaps(create) : create();

@@ -27,11 +27,29 @@ function filesUnder(dir: string): string[] {
     .sort();
 }
 
-/** A hash of the workflow sources and the SDK version: the bundle's identity. */
-export function workflowSourceHash(): string {
+/** An installed package's version, from its package.json (found from its entry point: not every package exports the file). */
+function versionOf(pkg: string): string {
+  for (let dir = path.dirname(require.resolve(pkg)); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    const file = path.join(dir, 'package.json');
+    if (!fs.existsSync(file)) continue;
+    const json = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version: string };
+    if (json.name === pkg) return json.version;
+  }
+  throw new Error(`no package.json of ${pkg}`);
+}
+
+/**
+ * A hash of the workflow sources and the SDK version (with `tracing`, also of the OpenTelemetry packages the
+ * tracing interceptors bundle): the bundle's identity.
+ */
+export function workflowSourceHash(tracing = false): string {
   const hash = createHash('sha256');
-  const sdk = JSON.parse(fs.readFileSync(require.resolve('@temporalio/workflow/package.json'), 'utf8')) as { version: string };
-  hash.update(`@temporalio/workflow@${sdk.version}\n`);
+  hash.update(`@temporalio/workflow@${versionOf('@temporalio/workflow')}\n`);
+  if (tracing) {
+    for (const pkg of ['@temporalio/interceptors-opentelemetry', '@opentelemetry/api', '@opentelemetry/sdk-trace-base']) {
+      hash.update(`${pkg}@${versionOf(pkg)}\n`);
+    }
+  }
   // and how it is bundled (its webpack settings)
   const files = [...SOURCES.flatMap((d) => filesUnder(path.join(ROOT, d))), path.join(__dirname, 'build-workflow-bundle.ts')];
   for (const file of files) {
@@ -50,20 +68,25 @@ export function bundleCacheDir(env: NodeJS.ProcessEnv = process.env): string {
 
 /**
  * The path of this version's bundle, built first (in a child `node` process) if the cache does not hold it. Returns
- * null when the child could not build it, so the worker falls back to bundling in-process (`workflowsPath`).
+ * null when the child could not build it, so the worker falls back to bundling in-process (`workflowsPath`). With
+ * `tracing`, the bundle with the OpenTelemetry workflow interceptors (worker/tracing.ts), cached under its own name.
  */
-export async function cachedWorkflowBundle(env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
+export async function cachedWorkflowBundle(env: NodeJS.ProcessEnv = process.env, tracing = false): Promise<string | null> {
   const dir = bundleCacheDir(env);
-  const file = path.join(dir, `workflow-bundle-${workflowSourceHash()}.js`);
+  const file = path.join(dir, `workflow-bundle-${tracing ? 'tracing-' : ''}${workflowSourceHash(tracing)}.js`);
   if (fs.existsSync(file)) return file;
   try {
     fs.mkdirSync(dir, { recursive: true });
     const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(__dirname, 'build-workflow-bundle.ts'), tmp], {
-      cwd: ROOT,
-      env: { ...env, NODE_OPTIONS: '' },
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', path.join(__dirname, 'build-workflow-bundle.ts'), tmp, ...(tracing ? ['--tracing'] : [])],
+      {
+        cwd: ROOT,
+        env: { ...env, NODE_OPTIONS: '' },
+        maxBuffer: 16 * 1024 * 1024,
+      },
+    );
     fs.renameSync(tmp, file);
     return file;
   } catch {

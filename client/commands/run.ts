@@ -18,7 +18,7 @@ import { RETRY_POLICY } from '../../lib/retry-policy';
 import { testConnection } from './conns';
 import type { replicate } from '../../workflows';
 import type { ReplicationSummary } from '../../workflows/types';
-import { connectClient, connectWorker, type TemporalTarget } from '../temporal';
+import { clientTracing, connectClient, connectWorker, type TemporalTarget } from '../temporal';
 import { inProcessTaskQueue, TASK_QUEUE } from '../../workflows/shared';
 import { createWorker } from '../../worker';
 import { quietWorkerLogs } from '../../worker/connection';
@@ -150,6 +150,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
       namespace: temporal.namespace,
       taskQueue,
       deps: { env, ...(opts.rateLimitMode ? { rateLimitMode: opts.rateLimitMode } : {}) },
+      tracing: clientTracing(env),
     });
     workerDone = worker.run();
   }

@@ -8,6 +8,7 @@ import { RATE_LIMIT_MODES, type RateLimitMode } from '../../lib/klaviyo/ratelimi
 import { closeAll } from '../../lib/db/connect';
 import { emptyFleetStats, type FleetStats } from '../../worker/fleet-rate-limiter';
 import { allocatorDescription, heapDescription, inHeapThread, onStop } from '../../worker/heap-thread';
+import { installTracing, redactUrl, shutdownTracing, tracingConfig } from '../../worker/tracing';
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -27,11 +28,18 @@ export function registerWorkerCommand(program: Command): void {
       "serve Prometheus metrics on http://<host:port>/metrics: the Temporal SDK runtime's and klaviyo-sync's own (rows and " +
         'pages per stream, requests per operation and outcome, limiter wait, write latency); default: $KLAVIYO_SYNC_METRICS, else none',
     )
-    .action(async (opts: { taskQueue: string; rateLimits?: string; metrics?: string }) => {
+    .option(
+      '--otlp <url>',
+      'export OpenTelemetry traces of workflows and activities as OTLP/HTTP to <url> (a base endpoint, e.g. http://localhost:4318: ' +
+        '/v1/traces is appended); default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT, else no traces',
+    )
+    .action(async (opts: { taskQueue: string; rateLimits?: string; metrics?: string; otlp?: string }) => {
       const rateLimits = rateLimitMode(opts.rateLimits, process.env);
       const metrics = opts.metrics ?? process.env.KLAVIYO_SYNC_METRICS;
+      const traces = tracingConfig(process.env, opts.otlp);
       // before the connection: the runtime it creates is the one that exports
       if (metrics) installMetricsRuntime(metrics);
+      const tracing = traces && installTracing(traces);
       const { connection, target } = await connectWorker();
       const fleetStats = emptyFleetStats();
       const worker = await createWorker({
@@ -40,6 +48,7 @@ export function registerWorkerCommand(program: Command): void {
         taskQueue: opts.taskQueue,
         deps: { rateLimitMode: rateLimits.mode },
         fleetStats,
+        tracing,
       });
       const stop = () => worker.shutdown();
       if (inHeapThread()) onStop(stop);
@@ -50,9 +59,12 @@ export function registerWorkerCommand(program: Command): void {
       process.stdout.write(
         `klaviyo-sync worker polling task queue ${opts.taskQueue} on ${target.address} (namespace ${target.namespace}); ` +
           `rate limits: ${rateLimits.mode} (${rateLimits.from}); heap: ${heapDescription()}; allocator: ${allocatorDescription()}` +
-          `${metrics ? `; metrics: http://${metrics}/metrics` : ''}\n`,
+          `${metrics ? `; metrics: http://${metrics}/metrics` : ''}` +
+          `${traces ? `; traces: ${redactUrl(traces.url)} (${traces.from}, service ${traces.serviceName})` : ''}\n`,
       );
       await worker.run();
+      // the spans of the last workflow tasks and activities, still in the batch
+      await shutdownTracing();
       process.stdout.write(`klaviyo-sync worker stopped; rate budget: ${formatFleetStats(fleetStats)}\n`);
       await closeAll();
       await connection.close();
