@@ -10,13 +10,15 @@
  *   plan     planReplication starts (the replication's first activity)                       tag: the replication name
  *   fetch    a page's answer has its status and headers, its body is not read yet           tag: the operation (get_events)
  *   write    inside a page's write transaction: rows upserted, cursor not saved, not committed    tag: the stream
+ *            (an id pass's page: ids kept, cursor not saved; tag: the stream and `#ids`, e.g. profiles#ids)
  *   written  a page activity committed its last page of the call and has not completed yet      tag: the stream
  *   swap     inside a full refresh's swap transaction: old table dropped, staging renamed, not committed  tag: the table
+ *   mark     inside the finish of a run with an id pass: its rows marked deleted, not committed    tag: the stream
  *   resumed  prepareStream of a run that reads its partitions back (a continue-as-new, a retry)  tag: the stream
  */
 import fs from 'node:fs';
 
-export type CrashPoint = 'plan' | 'fetch' | 'write' | 'written' | 'swap' | 'resumed';
+export type CrashPoint = 'plan' | 'fetch' | 'write' | 'written' | 'swap' | 'mark' | 'resumed';
 
 export const CRASH_AT_VARIABLE = 'KLAVIYO_SYNC_TEST_CRASH_AT';
 

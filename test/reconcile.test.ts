@@ -121,6 +121,7 @@ for (const [kind, name] of [
     const b = await dest.finish(run('B'));
     assert.equal(b.markedDeleted, 2);
     assert.equal(b.rows, 1, "the run's rows are its listings' (the ids are not rows)");
+    assert.equal(b.idPassPages, 2, 'the pages of ids, apart');
     const marked = new Date(clock).toISOString();
     assert.deepEqual(await table(), { T1: null, T2: marked, T3: marked, T4: null });
     assert.equal(await dest.lastReconcile(object, 'templates'), day(2), 'reconciled as of when the pass started');
@@ -222,6 +223,8 @@ streams:
       assert.equal(now.live.length, t2[s].count, `${s}: live rows = truth`);
       assert.deepEqual(now.marked, gone, `${s}: exactly the rows gone since the first run are marked`);
       assert.equal(summary.markedDeleted, gone.length, `${s}: the summary counts the rows marked`);
+      const perPage = getStream(s).pageSize ?? getStream(s).servedPageSize;
+      assert.equal(summary.idPassPages, Math.max(1, Math.ceil(t2[s].count / perPage)), `${s}: the pass read full pages of ${perPage} ids`);
     }
     assert.equal(before.profiles.live.length - (await liveAndMarked(dest, 'profiles', schema)).live.length, changes.profilesDeleted);
     t.diagnostic(`${name}: run 2 (with id passes) sent ${JSON.stringify(requests)} for ${JSON.stringify(changes)}`);

@@ -246,6 +246,7 @@ export async function syncStream(task: StreamTask, carried?: StreamCarry): Promi
       pages: fin.pages,
       tableRows: fin.tableRows,
       ...(fin.markedDeleted !== undefined ? { markedDeleted: fin.markedDeleted } : {}),
+      ...(fin.idPassPages !== undefined ? { idPassPages: fin.idPassPages } : {}),
       watermark: fin.watermark,
       ...(notes?.length ? { notes } : {}),
       durationMs: Date.now() - started,

@@ -112,6 +112,8 @@ export interface FinishResult {
   watermark: string | null;
   /** `source_options.deletes: mark`: rows this full refresh did not find again and kept, marked `_deleted_at` */
   markedDeleted?: number;
+  /** pages of ids the run's id pass read (`reconcile_every`), beside `pages` */
+  idPassPages?: number;
 }
 
 export interface StreamSummary {
@@ -125,6 +127,8 @@ export interface StreamSummary {
   tableRows?: number;
   /** rows this run marked deleted (`source_options.deletes: mark`) */
   markedDeleted?: number;
+  /** pages of ids its id pass read (`reconcile_every`), beside `pages` */
+  idPassPages?: number;
   watermark?: string | null;
   durationMs: number;
   error?: string;

@@ -137,6 +137,8 @@ export interface RunTotals {
   pages: number;
   /** rows a full refresh with `markDeleted` did not find again and kept, marked deleted by this run */
   markedDeleted?: number;
+  /** pages of ids the run's id pass read (id-pass.ts), beside the `pages` of its listings */
+  idPassPages?: number;
   watermark: string | null;
 }
 
@@ -424,6 +426,7 @@ export class Destination {
       if (state.status !== 'running') throw new RunStateError(`${where}: the run is ${state.status}; nothing more can be written to it`);
       const replayed = state.pages > 0 && state.nextUrl === nextUrl && state.done === done;
       await writeIds(trx, this.d, object, ids);
+      crashPoint('write', `${input.stream.name}${partition}`);
       if (!replayed) {
         const pages = state.pages + 1;
         await saveState(trx, this.d, object.schema, {
@@ -600,15 +603,17 @@ export class Destination {
       if (mode === 'full-refresh') await this.swap(trx, object, where);
       if (idPass) {
         marked = await markMissing(trx, d, object, stream, idPass.reconciledAt!, updatedAt);
+        crashPoint('mark', stream.name);
         await deletePartitions(trx, d, object.schema, object.table, [idPass.partition]);
         // every row of the run carries the pass on: the table was reconciled as of its start
         for (const s of states) s.reconciledAt = idPass.reconciledAt;
       }
+      const passed = idPass ? { idPassPages: idPass.pages } : {};
       const marks = marked !== undefined ? { markedDeleted: marked } : {};
       if (states.some((s) => isWindowKey(s.partition))) {
         const collapsed = await this.collapseWindows(trx, object, input, table, states, updatedAt);
         states.splice(0, states.length, collapsed);
-        return { ...summary(), ...marks };
+        return { ...summary(), ...marks, ...passed };
       }
       for (const s of states) {
         s.watermark = laterWatermark(s.watermark, s.runWatermark);
@@ -617,7 +622,7 @@ export class Destination {
         s.updatedAt = updatedAt;
         await saveState(trx, d, object.schema, s);
       }
-      return { ...summary(), ...marks };
+      return { ...summary(), ...marks, ...passed };
     });
   }
 

@@ -85,6 +85,11 @@ interface KillCase {
   streams: Partial<Record<StreamName, 'incremental' | 'full-refresh'>>;
   /** a clean run first, then /__sandbox/advance: the killed run is incremental and must leave no stale value */
   advanceFirst?: boolean;
+  /**
+   * the incremental streams mark deletes by an id pass at every run (`deletes: mark`, `reconcile_every: 0`), and the
+   * advance deletes profiles and templates: the live rows (not marked `_deleted_at`) must equal the truth
+   */
+  reconcile?: boolean;
   /** what the test saw of the run once the worker died: asserts the kill landed where it was meant to */
   atKill?: (ctx: Ctx) => Promise<Record<string, number | string>>;
 }
@@ -190,6 +195,36 @@ const CASES: KillCase[] = [
     },
   },
   {
+    name: 'mid id pass, after advance deleted profiles and templates',
+    crashAt: 'write@profiles#ids:1',
+    streams: { profiles: 'incremental', templates: 'incremental' },
+    advanceFirst: true,
+    reconcile: true,
+    atKill: async ({ schema }) => {
+      const ids = await sql.raw(`select to_regclass('${schema}.profiles__ids') is not null as s`);
+      assert.equal(ids.rows[0].s, true, 'the id pass had started when the worker died');
+      return { idPassAtKill: 1 };
+    },
+  },
+  {
+    name: 'mid marking of deletes at the finish',
+    crashAt: 'mark@templates',
+    streams: { profiles: 'incremental', templates: 'incremental' },
+    advanceFirst: true,
+    reconcile: true,
+    atKill: async ({ schema }) => {
+      // the finish's transaction died with the worker: nothing is marked yet
+      const marked = await sql
+        .withSchema(schema)
+        .table('templates')
+        .whereNotNull('_deleted_at')
+        .count({ n: '*' })
+        .catch(() => [{ n: 0 }]);
+      assert.equal(Number(marked[0].n), 0, 'no row marked by a finish that did not commit');
+      return { markedAtKill: 0 };
+    },
+  },
+  {
     name: 'mid write of an incremental run after advance (no stale value)',
     crashAt: 'write@profiles:1',
     streams: { profiles: 'incremental', templates: 'incremental', events: 'incremental' },
@@ -203,7 +238,7 @@ async function runCase(c: KillCase, index: number): Promise<void> {
   const queue = `reliability-${id}`;
   const schema = `wk_${slug}`;
   const streams = Object.keys(c.streams) as StreamName[];
-  const yaml = caseYaml(schema, c.streams);
+  const yaml = caseYaml(schema, c.streams, c.reconcile ? ['deletes: mark', 'reconcile_every: 0'] : []);
   const sandbox = await caseSandbox(SIZE, LATENCY);
   const workers: RunningProcess[] = [];
   const replacements: Array<{ stop(): Promise<void> }> = [];
@@ -225,9 +260,14 @@ async function runCase(c: KillCase, index: number): Promise<void> {
       const pages = JSON.stringify(first.streams.map((s) => [s.stream, s.pages]));
       assert.equal(extra, 0, `a run without a kill fetches no page twice (the measure is right): ${ops} for ${pages}`);
       await clean.stop();
-      const adv = (await sandbox.admin('advance', { scale: 20 })) as Record<string, number>;
+      const adv = (await sandbox.admin('advance', { scale: 20, ...(c.reconcile ? { deletes: true } : {}) })) as Record<string, number>;
       details.profilesUpdated = adv.profilesUpdated;
       details.templatesUpdated = adv.templatesUpdated;
+      if (c.reconcile) {
+        assert.ok(adv.profilesDeleted > 0 && adv.templatesDeleted > 0, `advance deleted some: ${JSON.stringify(adv)}`);
+        details.profilesDeleted = adv.profilesDeleted;
+        details.templatesDeleted = adv.templatesDeleted;
+      }
     }
 
     const requestsBefore = await sandboxRequests(sandbox);
@@ -260,7 +300,15 @@ async function runCase(c: KillCase, index: number): Promise<void> {
         .join(' ');
       details.pagesPerStream = summary.streams.map((s) => `${s.stream}=${s.pages}`).join(' ');
     }
-    const exact = await compareToTruth(dest, schema, streams, sandbox);
+    const exact = await compareToTruth(dest, schema, streams, sandbox, { live: c.reconcile });
+    if (c.reconcile && summary !== 'hang') {
+      details.markedDeleted = summary.streams.map((s) => `${s.stream}=${s.markedDeleted ?? 0}`).join(' ');
+      assert.deepEqual(
+        summary.streams.map((s) => [s.stream, (s.markedDeleted ?? 0) > 0]),
+        streams.map((s) => [s, true]),
+        'each stream marked the rows advance deleted',
+      );
+    }
     let stale = 0;
     if (c.advanceFirst) {
       const s = await staleRows(dest, schema, sandbox);
