@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { getStream } from '../streams/streams';
 import type { StreamDef } from '../streams/types';
 import type { KlaviyoResource, Row } from '../lib/db/columns';
-import { closeAll, connect, type Target } from '../lib/db/connect';
+import { closeAll, connect, DatabasePools, type Target } from '../lib/db/connect';
 import { Destination, RunStateError } from '../lib/db/destination';
 import { dialectFor, query } from '../lib/db/dialect';
 import { physicalTable, stateTable, tableSql } from '../lib/db/naming';
@@ -558,6 +558,67 @@ void describe('mysql connections', () => {
     for (const c of [denied, noDb, refused]) assert.ok(!c!.message.includes(my.password), 'no password in the message');
   });
 
+  void test('lock waits and deadlocks of a real server are transient', async () => {
+    const db = connect(target);
+    const t = tableSql({ schema: my.database, name: `locks_${runTag}` });
+    await db.raw(`CREATE TABLE ${t} ("id" int PRIMARY KEY)`);
+    await db.raw(`INSERT INTO ${t} VALUES (1), (2)`);
+    const a = await db.transaction();
+    const b = await db.transaction();
+    try {
+      await b.raw('SET SESSION innodb_lock_wait_timeout = 1');
+      await a.raw(`SELECT * FROM ${t} WHERE "id" = 1 FOR UPDATE`);
+      const wait = await b.raw(`SELECT * FROM ${t} WHERE "id" = 1 FOR UPDATE`).then(
+        () => assert.fail('expected a lock wait timeout'),
+        (err: unknown) => err,
+      );
+      assert.equal((wait as { code?: string }).code, 'ER_LOCK_WAIT_TIMEOUT');
+      assert.equal(classify(wait)?.kind, 'transient');
+      await b.raw('SET SESSION innodb_lock_wait_timeout = 20');
+      // a and b each hold one row and want the other's: InnoDB ends one of them
+      await b.raw(`SELECT * FROM ${t} WHERE "id" = 2 FOR UPDATE`);
+      const crossed = await Promise.allSettled([
+        a.raw(`SELECT * FROM ${t} WHERE "id" = 2 FOR UPDATE`),
+        new Promise((r) => setTimeout(r, 200)).then(() => b.raw(`SELECT * FROM ${t} WHERE "id" = 1 FOR UPDATE`)),
+      ]);
+      const deadlock = crossed.find((c): c is PromiseRejectedResult => c.status === 'rejected')?.reason;
+      assert.equal((deadlock as { code?: string })?.code, 'ER_LOCK_DEADLOCK');
+      assert.equal(classify(deadlock)?.kind, 'transient');
+    } finally {
+      await a.rollback().catch(() => undefined);
+      await b.rollback().catch(() => undefined);
+      await db.raw(`DROP TABLE ${t}`);
+    }
+  });
+
+  void test('a server whose sql_mode has NO_BACKSLASH_ESCAPES: quotes and backslashes stay values, and the session runs without it', async () => {
+    const db = connect(target);
+    const [{ mode }] = await query<{ mode: string }>(db, 'SELECT @@GLOBAL.sql_mode AS mode');
+    await db.raw('SET GLOBAL sql_mode = ?', [`${mode},NO_BACKSLASH_ESCAPES`]);
+    const pools = new DatabasePools();
+    try {
+      const other = new Destination(target, { databases: pools });
+      const object = fresh('profiles');
+      const run = { stream: profiles, mode: 'incremental' as const, object, runId: 'run-1' };
+      await other.prepare(run);
+      const tricky = `a\\' OR '1'='1 \\"; --`;
+      await other.writePage({
+        ...run,
+        partition: '',
+        resources: [profile('A', '2025-01-01T00:00:00Z', { note: tricky })],
+        nextUrl: null,
+        done: true,
+      });
+      const [row] = await other.snapshot(object, ['id']);
+      assert.equal(row.note, tricky);
+      const [{ session }] = await query<{ session: string }>(pools.get(target), 'SELECT @@SESSION.sql_mode AS session');
+      assert.ok(!session.split(',').includes('NO_BACKSLASH_ESCAPES') && session.split(',').includes('ANSI_QUOTES'), session);
+    } finally {
+      await db.raw('SET GLOBAL sql_mode = ?', [mode]);
+      await pools.close();
+    }
+  });
+
   void test('conns test: connects, and creates and drops what it tries; a wrong password names the fix', async () => {
     const lines: string[] = [];
     const schema = `probe_${runTag}`;
@@ -566,6 +627,10 @@ void describe('mysql connections', () => {
     assert.match(lines[0], /^connected to (MariaDB|MySQL) \d/);
     assert.match(lines[1], /does not exist yet, and can be created/);
     assert.equal((await query(connect(target), 'SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [schema])).length, 0);
+    const existing: string[] = [];
+    await probeMysql({ name: 'MY', url: my.url, database: my.database }, { print: (l) => existing.push(l) });
+    assert.match(existing[1], new RegExp(`database ${my.database} exists, and tables can be created in it`));
+    assert.ok(!(await tablesOf(my.database)).includes('_klaviyo_sync_conns_test'), 'the probe table was dropped');
     const wrong = new URL(my.url);
     wrong.password = 'nope';
     await assert.rejects(probeMysql({ name: 'MY', url: wrong.toString() }, { schema, print: () => undefined }), (err: Error) => {

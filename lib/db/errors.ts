@@ -62,6 +62,9 @@ function isMysqlError(e: unknown, code: string): boolean {
 const MYSQL_TRANSIENT = new Set([
   'ER_LOCK_DEADLOCK',
   'ER_LOCK_WAIT_TIMEOUT',
+  'ER_USER_LOCK_DEADLOCK',
+  'ER_LOCK_ABORTED',
+  'ER_STATEMENT_TIMEOUT',
   'ER_CON_COUNT_ERROR',
   'ER_TOO_MANY_USER_CONNECTIONS',
   'ER_SERVER_SHUTDOWN',

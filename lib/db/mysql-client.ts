@@ -1,8 +1,9 @@
 /**
  * knex's mysql2 client, configured for klaviyo-sync's writer:
- * - each connection sets sql_mode ANSI_QUOTES (the double-quoted identifiers of lib/db's hand-written SQL; knex's
- *   builders quote with backticks, which stay valid) and STRICT_ALL_TABLES (a value that does not fit its column is
- *   an error, never silently cut), and time_zone +00:00 (DATETIME holds UTC);
+ * - each connection adds ANSI_QUOTES to the server's sql_mode (the double-quoted identifiers of lib/db's hand-written
+ *   SQL; knex's builders quote with backticks, which stay valid) and STRICT_ALL_TABLES (a value that does not fit its
+ *   column is an error, never silently cut), takes NO_BACKSLASH_ESCAPES out (sessionSqlMode), and sets time_zone
+ *   +00:00 (DATETIME holds UTC);
  * - DDL commits implicitly in MySQL, ending the transaction it runs in, and later statements would autocommit one by
  *   one: inside a knex transaction, the client begins a new one right after each DDL statement, so what a writer
  *   runs after its last DDL commits (or rolls back) together. Writers order their steps for this (destination.ts);
@@ -56,8 +57,18 @@ export function mysqlConnectionOptions(url: string): Record<string, unknown> {
   };
 }
 
-const SESSION =
-  "SET SESSION sql_mode = CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), 'ANSI_QUOTES', 'STRICT_ALL_TABLES'), time_zone = '+00:00'";
+/**
+ * The session's sql_mode: the server's, with ANSI_QUOTES and STRICT_ALL_TABLES added and NO_BACKSLASH_ESCAPES taken
+ * out: mysql2 inlines values escaped with backslashes (version 3 follows that mode by itself; a driver that did not
+ * would let a `\'` in a value end its string).
+ */
+export function sessionSqlMode(serverMode: string): string {
+  const modes = serverMode.split(',').filter((m) => m !== '' && m !== 'NO_BACKSLASH_ESCAPES');
+  for (const m of ['ANSI_QUOTES', 'STRICT_ALL_TABLES']) if (!modes.includes(m)) modes.push(m);
+  return modes.join(',');
+}
+
+type RawConnection = { query(sql: string, values: unknown[], cb: (err: Error | null, rows?: unknown) => void): void };
 
 /** The knex config of a MySQL target's pool. */
 export function mysqlConfig(url: string, pool: Knex.PoolConfig, extra: Record<string, unknown> = {}): Knex.Config {
@@ -66,8 +77,12 @@ export function mysqlConfig(url: string, pool: Knex.PoolConfig, extra: Record<st
     connection: { ...mysqlConnectionOptions(url), ...extra },
     pool: {
       ...pool,
-      afterCreate(conn: { query(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
-        conn.query(SESSION, (err) => done(err, conn));
+      afterCreate(conn: RawConnection, done: (err: Error | null, conn: unknown) => void) {
+        conn.query('SELECT @@SESSION.sql_mode AS mode', [], (err, rows) => {
+          if (err) return done(err, conn);
+          const mode = sessionSqlMode(String((rows as Array<{ mode: string }>)[0].mode));
+          conn.query("SET SESSION sql_mode = ?, time_zone = '+00:00'", [mode], (e) => done(e, conn));
+        });
       },
     },
   };
