@@ -485,6 +485,30 @@ void describe('mysql destination', () => {
     );
   });
 
+  void test("db.test.ts's shared scenario leaves the rows it asserts for Postgres and SQLite", async () => {
+    const object = { schema: `shared_${runTag}`, table: 'events' };
+    const run = { stream: events, mode: 'incremental' as const, object, runId: 'run-1' };
+    await dest.prepare(run);
+    await page(run, [event('E1', '2025-02-01T00:00:00Z'), event('E2', '2025-02-01T10:00:00.250+02:00')], 'p2');
+    const e3 = event('E3', '2025-02-03T00:00:00Z');
+    await page(run, [{ ...e3, attributes: { ...e3.attributes, flag: true, ratio: 0.25 } }], null);
+    await dest.finish(run);
+    const rows = withoutSyncedAt(await dest.snapshot(object, ['id']));
+    assert.equal(rows.length, 3);
+    assert.deepEqual(rows[1], {
+      id: 'E2',
+      metric_id: 'M1',
+      profile_id: 'P-E2',
+      timestamp: 1738396800,
+      event_properties: { value: 9.5 },
+      datetime: '2025-02-01T08:00:00.250Z',
+      uuid: 'uuid-E2',
+      flag: null,
+      ratio: null,
+    });
+    assert.deepEqual([rows[2].flag, rows[2].ratio], [true, 0.25]);
+  });
+
   void test('a page of more rows than one statement takes is written in batches', async () => {
     const { object, run } = await startRun(profiles, 'full-refresh');
     const many = Array.from({ length: 2500 }, (_, i) => profile(`p${String(i).padStart(5, '0')}`, '2025-01-01T00:00:00Z'));
