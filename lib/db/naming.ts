@@ -16,7 +16,8 @@
  * single underscores between letters and digits (see NAME), so the separator cannot occur inside either part and the
  * mapping is one-to-one — `a_b.c` and `a.b_c` stay distinct (`a_b__c`, `a__b_c`), which a single `_` would merge. For
  * the same reason the names this layer makes itself cannot collide with a configured table: staging tables end in
- * `__staging` and the state table starts with `_` (`_klaviyo_sync_state`, in SQLite `klaviyo___klaviyo_sync_state`).
+ * `__staging` (and MySQL's swap renames the old table to `<table>__replaced` for a moment) and the state table starts
+ * with `_` (`_klaviyo_sync_state`, in SQLite `klaviyo___klaviyo_sync_state`).
  */
 
 export type DbKind = 'postgres' | 'sqlite' | 'mysql';
