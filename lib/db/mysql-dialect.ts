@@ -16,7 +16,7 @@ const TEXT = 'CHARACTER SET utf8mb4 COLLATE utf8mb4_bin';
 /**
  * JSON: `json` is MySQL's native JSON type, and in MariaDB an alias of LONGTEXT with a JSON_VALID check (MariaDB has
  * no binary JSON). One declaration works on both and refuses invalid JSON on both; `columns` tells MariaDB's JSON
- * from text by that check. Timestamps: DATETIME(3) holds UTC (the session's time_zone is +00:00, and values are
+ * from text by the result metadata MariaDB sends for it. Timestamps: DATETIME(3) holds UTC (the session's time_zone is +00:00, and values are
  * written as UTC), to the millisecond as every dialect's decode gives them. Primary key text: VARCHAR(255), as
  * InnoDB indexes at most 3072 bytes (a composite key of two is 2040 bytes in utf8mb4).
  */
@@ -30,14 +30,26 @@ const MYSQL_TYPES: Record<ColumnType, string> = {
 };
 const KEY_TEXT = `varchar(255) ${TEXT}`;
 
-function mysqlColumnType(dataType: string, jsonCheck: boolean): ColumnType {
-  const t = dataType.toLowerCase();
-  if (t === 'json' || (t === 'longtext' && jsonCheck)) return 'json';
-  if (['bigint', 'int', 'integer', 'mediumint', 'smallint'].includes(t)) return 'integer';
-  if (['double', 'float', 'decimal', 'real'].includes(t)) return 'number';
-  if (t === 'tinyint') return 'boolean';
-  if (t === 'datetime' || t === 'timestamp') return 'timestamp';
-  return 'text';
+/** The MySQL protocol's column types (mysql2's Types) that the portable types are declared as. */
+const PROTOCOL_TYPES: Record<number, ColumnType> = {
+  1: 'boolean', // TINY: BOOLEAN is TINYINT(1)
+  2: 'integer', // SHORT
+  3: 'integer', // LONG
+  8: 'integer', // LONGLONG: BIGINT
+  9: 'integer', // INT24
+  4: 'number', // FLOAT
+  5: 'number', // DOUBLE
+  246: 'number', // NEWDECIMAL
+  7: 'timestamp', // TIMESTAMP
+  12: 'timestamp', // DATETIME
+  245: 'json', // MySQL's JSON
+};
+
+interface ResultField {
+  name: string;
+  columnType: number;
+  /** MariaDB's extended metadata (MARIADB_CLIENT_EXTENDED_METADATA): `json` for its JSON, which is LONGTEXT */
+  extendedFormat?: string;
 }
 
 /** An ISO datetime (any offset) → `YYYY-MM-DD HH:MM:SS.mmm` in UTC, what DATETIME takes; anything else as given. */
@@ -61,28 +73,23 @@ export const mysql: Dialect = {
   sqlType: (type) => MYSQL_TYPES[type],
   keyType: (type) => (type === 'text' ? KEY_TEXT : MYSQL_TYPES[type]),
   transactionalDdl: false,
-  // hand-written: information_schema's data types, and MariaDB's JSON checks (its JSON is LONGTEXT)
+  // Hand-written: the columns as a `SELECT * ... LIMIT 0` describes them, not information_schema. Its result metadata
+  // has each column's protocol type, and in MariaDB marks JSON (a LONGTEXT there) as such; the statement waits for
+  // an ALTER of the table in progress (information_schema skips such a table, so a concurrent writer read it as
+  // missing), and inside a transaction holds the table's metadata lock to its end, keeping the next ALTER out
+  // (and a MariaDB 10.11 server once crashed, cause not isolated, while the earlier information_schema reads ran
+  // beside concurrent DDL)
   async columns(db, ref) {
-    const schema = ref.schema ?? '';
-    const rows = await query<{ name: string; type: string }>(
-      db,
-      `SELECT COLUMN_NAME AS name, DATA_TYPE AS type FROM information_schema.COLUMNS
-       WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
-      [schema, ref.name],
-    );
-    if (rows.length === 0) return null;
-    let json = new Set<string>();
-    if (rows.some((r) => r.type.toLowerCase() === 'longtext')) {
-      const checks = await query<{ name: string }>(
-        db,
-        `SELECT CONSTRAINT_NAME AS name FROM information_schema.CHECK_CONSTRAINTS
-         WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CHECK_CLAUSE LIKE 'json_valid(%'`,
-        [schema, ref.name],
-      );
-      // MariaDB names a column's own check after the column
-      json = new Set(checks.map((c) => c.name));
+    let fields: ResultField[];
+    try {
+      const result = (await db.raw(`SELECT * FROM ${tableSql(ref)} LIMIT 0`)) as unknown as [unknown, ResultField[]];
+      fields = result[1];
+    } catch (err) {
+      // a failed statement leaves a MySQL transaction open and usable
+      if ((err as { code?: string }).code === 'ER_NO_SUCH_TABLE') return null;
+      throw err;
     }
-    return new Map(rows.map((r) => [r.name, mysqlColumnType(r.type, json.has(r.name))]));
+    return new Map(fields.map((f) => [f.name, f.extendedFormat === 'json' ? 'json' : (PROTOCOL_TYPES[f.columnType] ?? 'text')]));
   },
   // MySQL has no ADD COLUMN IF NOT EXISTS (MariaDB has): two writers adding one column at once fail one of them with
   // ER_DUP_FIELDNAME, which errors.ts classifies as transient; the retry reads the catalog afresh

@@ -129,8 +129,16 @@ export async function startMysql(): Promise<TestMysql> {
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
-  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  let stopping = false;
+  const exited = new Promise<void>((resolve) =>
+    child.once('close', (code, signal) => {
+      // a server that dies under a test (a crash) would otherwise show only as refused connections, retried
+      if (!stopping) process.stderr.write(`${server} exited unexpectedly (${signal ?? code}):\n${log.slice(-4000)}\n`);
+      resolve();
+    }),
+  );
   const stop = async () => {
+    stopping = true;
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     await exited;
