@@ -272,7 +272,7 @@ void test('conns list shows env vars and env.yaml connections, masked, with the 
       'SHELL_OPTS',
       '-',
       'env var',
-      'invalid: env var SHELL_OPTS: unknown type "not a connection": use api (with spec: klaviyo), postgres or sqlite',
+      'invalid: env var SHELL_OPTS: unknown type "not a connection": use api (with spec: klaviyo), postgres, mysql or sqlite',
     ],
     ['LITE', 'sqlite', envFile, `sqlite ${path.join(dir, 'k.db')}`],
     ['KLAVIYO', 'klaviyo', envFile, 'Klaviyo API at https://a.klaviyo.com (private key pk_***) (unused: env var KLAVIYO comes first)'],

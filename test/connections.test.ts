@@ -135,8 +135,8 @@ void describe('Klaviyo connections', () => {
 
   void it('rejects unknown types, other API specs and unknown keys', () => {
     assert.match(
-      connectionError(() => resolveIn(dir, 'K', { K: '{ type: mysql, url: x }' })).message,
-      /unknown type "mysql": use api \(with spec: klaviyo\), postgres or sqlite/,
+      connectionError(() => resolveIn(dir, 'K', { K: '{ type: oracle, url: x }' })).message,
+      /unknown type "oracle": use api \(with spec: klaviyo\), postgres, mysql or sqlite/,
     );
     assert.match(
       connectionError(() => resolveIn(dir, 'K', { K: '{ type: api, spec: stripe }' })).message,
@@ -200,7 +200,7 @@ void describe('SQLite connections', () => {
     assert.equal(filenameOf('{ type: sqlite, url: "sqlite:///srv/k.db" }'), '/srv/k.db');
     assert.match(connectionError(() => filenameOf('sqlite://')).message, /has no path: use sqlite:\/\/\/abs\/path\/file\.db/);
     assert.match(connectionError(() => filenameOf('{ type: sqlite }')).message, /a sqlite connection needs database:/);
-    assert.match(connectionError(() => filenameOf('mysql://u:p@h/db')).message, /URL scheme "mysql" is not supported/);
+    assert.match(connectionError(() => filenameOf('mssql://u:p@h/db')).message, /URL scheme "mssql" is not supported/);
   });
 
   void it('gives a filename that SQLite really opens', async () => {

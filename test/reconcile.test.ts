@@ -1,15 +1,18 @@
 /**
- * Deletes for incremental streams by an id pass (`source_options.reconcile_every` with `deletes: mark`), on real
- * SQLite and Postgres: the pass lists every id with one small attribute at the largest page, and `finish` marks the
- * rows Klaviyo no longer lists with `_deleted_at`, except rows written after the pass started (created while it
- * listed). In the writer, then end to end: replications on a Temporal dev server after the sandbox's
- * `advance {deletes: true}` deleted profiles (their events and memberships with them) and templates.
+ * Deletes for incremental streams by an id pass (`source_options.reconcile_every` with `deletes: mark`): the pass
+ * lists every id with one small attribute at the largest page, and `finish` marks the rows Klaviyo no longer lists
+ * with `_deleted_at`, except rows written after the pass started (created while it listed). In the writer on real
+ * SQLite, Postgres and MariaDB, then end to end into SQLite and Postgres: replications on a Temporal dev server
+ * after the sandbox's `advance {deletes: true}` deleted profiles (their events and memberships with them) and
+ * templates.
  */
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { buildReplicationPlan, parseReplicationYaml } from '../config/replication';
 import { Destination } from '../lib/db/destination';
+import type { Target } from '../lib/db/connect';
+import { startMysql, type TestMysql } from './helpers/mysql';
 import type { KlaviyoResource } from '../lib/db/columns';
 import { idsPageUrl } from '../lib/klaviyo/urls';
 import { formatProgress } from '../client/commands/status';
@@ -25,13 +28,17 @@ const template = (id: string, updated: string): KlaviyoResource => ({ type: 'tem
 const day = (n: number) => `2026-12-0${n}T00:00:00.000Z`;
 
 let stack: Stack;
+let mysql: TestMysql;
 const runTag = crypto.randomBytes(3).toString('hex');
 before(async () => {
-  stack = await startStack(['--profiles', '400', '--events', '3000']);
+  [stack, mysql] = await Promise.all([startStack(['--profiles', '400', '--events', '3000']), startMysql()]);
 });
 after(async () => {
-  await stack?.stop();
+  await Promise.allSettled([stack?.stop(), mysql?.stop()]);
 });
+
+const targetFor = (kind: 'sqlite' | 'postgres' | 'mysql'): Target =>
+  kind === 'mysql' ? { kind: 'mysql', url: mysql.url } : targetOf(stack, kind === 'sqlite' ? 'LITE' : 'PG');
 
 void describe('reconcile_every: configuration', () => {
   const plan = (streams: string) =>
@@ -81,13 +88,10 @@ void describe('reconcile_every: configuration', () => {
   });
 });
 
-for (const [kind, name] of [
-  ['sqlite', 'LITE'],
-  ['postgres', 'PG'],
-] as const) {
+for (const kind of ['sqlite', 'postgres', 'mysql'] as const) {
   void test(`${kind}: the id pass marks what it did not list, but not rows written since it started; a row listed again is live`, async () => {
     let clock = Date.parse(day(1));
-    const dest = new Destination(targetOf(stack, name), { now: () => new Date(clock) });
+    const dest = new Destination(targetFor(kind), { now: () => new Date(clock) });
     const object = { schema: `rec_${kind}_${runTag}`, table: 'templates' };
     const run = (runId: string) => ({ stream: templates, mode: 'incremental' as const, object, runId });
     const table = async () =>

@@ -37,6 +37,7 @@ import { KlaviyoErrorType, type KlaviyoFailureDetails } from '../../lib/klaviyo/
 import { createRateLimiter } from '../../lib/klaviyo/ratelimit';
 import { probeScope, scopeProbes, type ScopeProbe } from '../../lib/klaviyo/scopes';
 import { probePostgres, probeSqlite, type ProbeOptions } from '../../lib/db/probe';
+import { probeMysql } from '../../lib/db/probe-mysql';
 import { formatTable } from './table';
 
 export function registerConnsCommand(program: Command): void {
@@ -55,7 +56,7 @@ export function registerConnsCommand(program: Command): void {
         '(SQLite). Exits 1 if anything is missing.',
     )
     .argument('<NAME>', 'connection name (an env var, or a key under connections: in env.yaml)')
-    .option('--schema <schema>', `Postgres schema to check (default: the connection's schema, else ${DEFAULT_SCHEMA})`)
+    .option('--schema <schema>', `Postgres schema or MySQL database to check (default: the connection's, else ${DEFAULT_SCHEMA})`)
     .action(async (name: string, opts: { schema?: string }) => {
       checkSchemaOption(opts.schema);
       const conn = resolveConnection(name);
@@ -178,6 +179,8 @@ export async function testConnection(conn: Connection, opts: TestOptions): Promi
       return testKlaviyo(conn, opts);
     case 'postgres':
       return probePostgres(conn, { defaultSchema: DEFAULT_SCHEMA, ...opts });
+    case 'mysql':
+      return probeMysql(conn, { defaultSchema: DEFAULT_SCHEMA, ...opts });
     case 'sqlite':
       return probeSqlite(conn, opts);
   }

@@ -78,7 +78,7 @@ export async function runReplication(file: string, opts: RunOptions): Promise<Re
   const source = resolveConnection(config.source, { env, expect: 'klaviyo' }) as KlaviyoConnection;
   const target = resolveConnection(config.target, { env, expect: 'database' });
   // planned as the worker plans it: objects that name no schema go to the target connection's schema
-  const targetSchema = target.kind === 'postgres' ? target.schema : undefined;
+  const targetSchema = target.kind === 'postgres' || target.kind === 'mysql' ? target.schema : undefined;
   const plan = buildReplicationPlan(config, { source: file, name, targetSchema: () => targetSchema });
   for (const schema of new Set(plan.streams.map((s) => s.object.schema))) {
     await withRetries(() => testConnection(target, { schema, print: () => undefined }), {

@@ -43,7 +43,7 @@ interface StateOptions {
 function planOf(file: string, env: NodeJS.ProcessEnv): { plan: ReplicationPlan; dest: Destination } {
   const config = parseReplicationYaml(readConfigFile(file), file);
   const target = resolveConnection(config.target, { env, expect: 'database' }) as DatabaseConnection;
-  const targetSchema = target.kind === 'postgres' ? target.schema : undefined;
+  const targetSchema = target.kind === 'postgres' || target.kind === 'mysql' ? target.schema : undefined;
   const plan = buildReplicationPlan(config, { source: file, targetSchema: () => targetSchema });
   return { plan, dest: new Destination(targetOfConnection(target)) };
 }

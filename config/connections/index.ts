@@ -6,7 +6,8 @@
  *
  * A connection NAME is looked up, first match wins:
  *   1. an environment variable of that name (or its upper-case form) holding
- *      - a URL: `postgresql://user:password@host:5432/db?sslmode=require[&schema=s]`, `sqlite:///abs/path.db`,
+ *      - a URL: `postgresql://user:password@host:5432/db?sslmode=require[&schema=s]`,
+ *        `mysql://user:password@host:3306/db` (or `mariadb://`), `sqlite:///abs/path.db`,
  *        `sqlite://./relative.db` (everything after `sqlite://` is a path; a leading `/` makes it absolute, so
  *        `sqlite:///data/k.db` is `/data/k.db`; other paths are relative to the working directory), or
  *      - a YAML or JSON object, e.g. `{ type: api, spec: klaviyo, secrets: { api_key: pk_... } }`;
@@ -14,6 +15,7 @@
  *
  * Object forms: `{ type: api, spec: klaviyo, secrets: { api_key, base_url? }, base_url? }`,
  * `{ type: postgres, url }` or `{ type: postgres, host, port?, user?, password?, database, schema?, sslmode? }`,
+ * `{ type: mysql, url }` or `{ type: mysql, host, port?, user?, password?, database? }`,
  * `{ type: sqlite, database: path }` (or `url`).
  *
  * Secrets (the API key, a Postgres URL with its password) are non-enumerable and every printable view of a
@@ -24,6 +26,7 @@ export {
   ConnectionError,
   DEFAULT_KLAVIYO_BASE_URL,
   KlaviyoConnection,
+  MysqlConnection,
   PostgresConnection,
   SqliteConnection,
   describeConnection,

@@ -31,14 +31,14 @@ export interface ResolveConnectionOptions {
 }
 
 /**
- * The schema a target connection names (a Postgres connection's `schema`, or `?schema=` in its URL), which is where
- * objects that name no schema go, as in Sling. Undefined for SQLite, for none, and when the connection does not
+ * The schema a target connection names (a Postgres connection's `schema`, or `?schema=` in its URL; a MySQL
+ * connection's database), which is where objects that name no schema go, as in Sling. Undefined for SQLite, for none, and when the connection does not
  * resolve (that is reported where the connection is used).
  */
 export function targetSchemaOf(name: string, opts: Omit<ResolveConnectionOptions, 'expect'> = {}): string | undefined {
   try {
     const conn = resolveConnection(name, { ...opts, expect: 'database' });
-    return conn.kind === 'postgres' ? conn.schema : undefined;
+    return conn.kind === 'postgres' || conn.kind === 'mysql' ? conn.schema : undefined;
   } catch (err) {
     if (err instanceof ConnectionError) return undefined;
     throw err;

@@ -1,5 +1,5 @@
 /**
- * The connection model: what a resolved connection is (Klaviyo, Postgres, SQLite), how it prints (secrets are
+ * The connection model: what a resolved connection is (Klaviyo, Postgres, MySQL/MariaDB, SQLite), how it prints (secrets are
  * non-enumerable and every printable view is redacted), and the error resolving one throws.
  */
 import type { Target } from '../../lib/db/connect';
@@ -9,7 +9,7 @@ export const DEFAULT_KLAVIYO_BASE_URL = 'https://a.klaviyo.com';
 
 /** Examples for messages: what a Klaviyo source and a database target look like. */
 export const KLAVIYO_EXAMPLE = `'{ type: api, spec: klaviyo, secrets: { api_key: pk_... } }'`;
-export const DATABASE_EXAMPLE = `postgresql://user:password@host:5432/db (or sqlite:///abs/path/file.db)`;
+export const DATABASE_EXAMPLE = `postgresql://user:password@host:5432/db (or mysql://user:password@host:3306/db, sqlite:///abs/path/file.db)`;
 
 export class ConnectionError extends Error {
   constructor(
@@ -22,7 +22,7 @@ export class ConnectionError extends Error {
   }
 }
 
-export type ConnectionKind = 'klaviyo' | 'postgres' | 'sqlite';
+export type ConnectionKind = 'klaviyo' | 'postgres' | 'mysql' | 'sqlite';
 
 abstract class BaseConnection {
   abstract readonly kind: ConnectionKind;
@@ -90,6 +90,34 @@ export class PostgresConnection extends BaseConnection {
   }
 }
 
+/**
+ * A MySQL or MariaDB server. Its database is where objects that name no schema go (a schema is a database in MySQL,
+ * as in Sling), so it is the connection's schema too.
+ */
+export class MysqlConnection extends BaseConnection {
+  readonly kind = 'mysql' as const;
+  /** `mysql://user:password@host:port/database`, password included; non-enumerable */
+  declare readonly url: string;
+
+  constructor(
+    name: string,
+    url: string,
+    /** the database named by the connection, if any */
+    readonly database?: string,
+  ) {
+    super(name);
+    hide(this, 'url', url);
+  }
+
+  get schema(): string | undefined {
+    return this.database;
+  }
+
+  redacted(): Record<string, unknown> {
+    return { kind: this.kind, name: this.name, url: redactUrl(this.url), ...(this.database ? { database: this.database } : {}) };
+  }
+}
+
 export class SqliteConnection extends BaseConnection {
   readonly kind = 'sqlite' as const;
 
@@ -106,11 +134,11 @@ export class SqliteConnection extends BaseConnection {
   }
 }
 
-export type DatabaseConnection = PostgresConnection | SqliteConnection;
+export type DatabaseConnection = PostgresConnection | MysqlConnection | SqliteConnection;
 
 /** What a database pool is opened for (lib/db/connect.ts): a resolved database connection's URL or file. */
 export function targetOfConnection(conn: DatabaseConnection): Target {
-  return conn.kind === 'postgres' ? { kind: 'postgres', url: conn.url } : { kind: 'sqlite', filename: conn.filename };
+  return conn.kind === 'sqlite' ? { kind: 'sqlite', filename: conn.filename } : { kind: conn.kind, url: conn.url };
 }
 export type Connection = KlaviyoConnection | DatabaseConnection;
 
@@ -124,6 +152,11 @@ export function describeConnection(c: Connection): string {
       const user = u.username ? `${safeDecode(u.username)}@` : '';
       const where = `${user}${u.host}/${safeDecode(u.pathname.slice(1))}`;
       return `${c.name}: postgres ${where}${c.schema ? ` (schema ${c.schema})` : ''}`;
+    }
+    case 'mysql': {
+      const u = new URL(c.url);
+      const user = u.username ? `${safeDecode(u.username)}@` : '';
+      return `${c.name}: mysql ${user}${u.host}/${safeDecode(u.pathname.slice(1))}`;
     }
     case 'sqlite':
       return `${c.name}: sqlite ${c.filename}`;

@@ -1,7 +1,8 @@
 /**
  * Connections written as YAML or JSON objects: `{ type: api, spec: klaviyo, secrets: { api_key, base_url? },
  * base_url? }`, `{ type: postgres, url }` or `{ type: postgres, host, port?, user?, password?, database, schema?,
- * sslmode? }`, `{ type: sqlite, database: path }` (or `url`); and the entry point for any definition, a string (URL,
+ * sslmode? }`, `{ type: mysql, url }` or `{ type: mysql, host, port?, user?, password?, database? }` (also
+ * `type: mariadb`), `{ type: sqlite, database: path }` (or `url`); and the entry point for any definition, a string (URL,
  * or an object's YAML/JSON text, as env vars hold it) or an object (as env.yaml holds it).
  */
 import { YamlInputError, echo, listKeys, parseYamlSafely } from '../input';
@@ -13,9 +14,10 @@ import {
   KlaviyoConnection,
   SqliteConnection,
   type Connection,
+  type MysqlConnection,
   type PostgresConnection,
 } from './model';
-import { URL_PATTERN, fromUrl, isPlainObject, postgresFromUrl, resolvePath, sqliteFromUrl, type Context } from './parse-url';
+import { URL_PATTERN, fromUrl, isPlainObject, mysqlFromUrl, postgresFromUrl, resolvePath, sqliteFromUrl, type Context } from './parse-url';
 
 /**
  * Parses YAML that may hold secrets: errors keep the position and the parser's description but never the
@@ -54,12 +56,13 @@ export function fromDefinition(ctx: Context, definition: unknown, origin: string
     return fromObject(ctx, parsed, origin);
   }
   if (isPlainObject(definition)) return fromObject(ctx, definition, origin);
-  throw new ConnectionError(ctx.name, `${origin} must be a URL or an object with a type: (api, postgres or sqlite)`);
+  throw new ConnectionError(ctx.name, `${origin} must be a URL or an object with a type: (api, postgres, mysql or sqlite)`);
 }
 
 const KLAVIYO_KEYS = ['type', 'spec', 'secrets', 'base_url'];
 const KLAVIYO_SECRET_KEYS = ['api_key', 'base_url'];
 const POSTGRES_KEYS = ['type', 'url', 'host', 'port', 'user', 'password', 'database', 'schema', 'sslmode'];
+const MYSQL_KEYS = ['type', 'url', 'host', 'port', 'user', 'password', 'database'];
 const SQLITE_KEYS = ['type', 'database', 'url'];
 
 function fromObject(ctx: Context, def: Record<string, unknown>, origin: string): Connection {
@@ -70,13 +73,19 @@ function fromObject(ctx: Context, def: Record<string, unknown>, origin: string):
     case 'postgres':
     case 'postgresql':
       return postgresFromObject(ctx, def, origin);
+    case 'mysql':
+    case 'mariadb':
+      return mysqlFromObject(ctx, def, origin);
     case 'sqlite':
       return sqliteFromObject(ctx, def, origin);
     case undefined:
     case null:
-      throw new ConnectionError(ctx.name, `${origin} has no type: add type: api (with spec: klaviyo), postgres or sqlite`);
+      throw new ConnectionError(ctx.name, `${origin} has no type: add type: api (with spec: klaviyo), postgres, mysql or sqlite`);
     default:
-      throw new ConnectionError(ctx.name, `${origin}: unknown type ${echo(def.type)}: use api (with spec: klaviyo), postgres or sqlite`);
+      throw new ConnectionError(
+        ctx.name,
+        `${origin}: unknown type ${echo(def.type)}: use api (with spec: klaviyo), postgres, mysql or sqlite`,
+      );
   }
 }
 
@@ -151,19 +160,49 @@ function postgresFromObject(ctx: Context, def: Record<string, unknown>, origin: 
       `${origin}: a postgres connection needs url, or host and database (with user, password, port, schema, sslmode as needed)`,
     );
   }
+  const { auth, hostPort } = authority(ctx, def, host, origin);
+  const sslmode = field('sslmode');
+  const query = sslmode === undefined ? '' : `?sslmode=${encodeURIComponent(sslmode)}`;
+  return postgresFromUrl(ctx, `postgresql://${auth}${hostPort}/${encodeURIComponent(database)}${query}`, origin, schema);
+}
+
+/** `user:password@` and `host:port` of an object form, percent-encoded for its URL. */
+function authority(ctx: Context, def: Record<string, unknown>, host: string, origin: string): { auth: string; hostPort: string } {
   const port = def.port ?? undefined;
   const portIsValid =
     (typeof port === 'number' || (typeof port === 'string' && /^\d+$/.test(port))) && Number(port) >= 1 && Number(port) <= 65535;
   if (port !== undefined && !portIsValid) {
     throw new ConnectionError(ctx.name, `${origin}: port must be a number between 1 and 65535`);
   }
+  const field = (key: string): string | undefined => (typeof def[key] === 'string' && def[key] !== '' ? def[key] : undefined);
   const user = field('user');
   const password = field('password');
   const auth = user === undefined ? '' : `${encodeURIComponent(user)}${password === undefined ? '' : `:${encodeURIComponent(password)}`}@`;
   const hostPort = `${host.includes(':') ? `[${host}]` : host}${port === undefined ? '' : `:${Number(port)}`}`;
-  const sslmode = field('sslmode');
-  const query = sslmode === undefined ? '' : `?sslmode=${encodeURIComponent(sslmode)}`;
-  return postgresFromUrl(ctx, `postgresql://${auth}${hostPort}/${encodeURIComponent(database)}${query}`, origin, schema);
+  return { auth, hostPort };
+}
+
+/** Sling's form: `{ type: mysql, host, port?, user?, password?, database? }`, or `{ type: mysql, url }`. */
+function mysqlFromObject(ctx: Context, def: Record<string, unknown>, origin: string): MysqlConnection {
+  rejectUnknownKeys(ctx, def, MYSQL_KEYS, origin);
+  for (const key of ['url', 'host', 'user', 'password', 'database']) {
+    if (def[key] !== undefined && def[key] !== null && typeof def[key] !== 'string') {
+      throw new ConnectionError(ctx.name, `${origin}: ${key} must be a string: quote it`);
+    }
+  }
+  const field = (key: string): string | undefined => (typeof def[key] === 'string' && def[key] !== '' ? def[key] : undefined);
+  const url = field('url');
+  if (url !== undefined) {
+    if (!/^(mysql|mariadb):\/\//i.test(url)) throw new ConnectionError(ctx.name, `${origin}: url must start with mysql://`);
+    return mysqlFromUrl(ctx, url, origin);
+  }
+  const host = field('host');
+  if (host === undefined) {
+    throw new ConnectionError(ctx.name, `${origin}: a mysql connection needs url, or host (with user, password, port, database as needed)`);
+  }
+  const { auth, hostPort } = authority(ctx, def, host, origin);
+  const database = field('database');
+  return mysqlFromUrl(ctx, `mysql://${auth}${hostPort}/${database === undefined ? '' : encodeURIComponent(database)}`, origin);
 }
 
 function sqliteFromObject(ctx: Context, def: Record<string, unknown>, origin: string): SqliteConnection {

@@ -3,12 +3,14 @@
  * shares one pool per target (the worker injects the registry into its activities; by default the process's).
  * Postgres through `pg`; SQLite through better-sqlite3 in WAL mode (readers never block the writer) with a busy
  * timeout, and with write transactions that take the write lock when they begin (see ImmediateSqliteClient).
+ * MySQL/MariaDB through mysql2 (./mysql-client.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
+import { mysqlConfig } from './mysql-client';
 
-export type Target = { kind: 'postgres'; url: string } | { kind: 'sqlite'; filename: string };
+export type Target = { kind: 'postgres'; url: string } | { kind: 'sqlite'; filename: string } | { kind: 'mysql'; url: string };
 
 /** how long a SQLite writer waits for another process's write transaction before failing with SQLITE_BUSY */
 const SQLITE_BUSY_TIMEOUT_MS = 30_000;
@@ -42,7 +44,7 @@ class ImmediateSqliteClient extends BetterSqlite3Client {
 }
 
 function cacheKey(target: Target): string {
-  return target.kind === 'postgres' ? `postgres ${target.url}` : `sqlite ${path.resolve(target.filename)}`;
+  return target.kind === 'sqlite' ? `sqlite ${path.resolve(target.filename)}` : `${target.kind} ${target.url}`;
 }
 
 function create(target: Target): Knex {
@@ -50,6 +52,7 @@ function create(target: Target): Knex {
     // min 0: an idle worker holds no connections
     return knex({ client: 'pg', connection: target.url, pool: { min: 0, max: 10 } });
   }
+  if (target.kind === 'mysql') return knex(mysqlConfig(target.url, { min: 0, max: 10 }));
   const filename = path.resolve(target.filename);
   fs.mkdirSync(path.dirname(filename), { recursive: true });
   return knex({

@@ -35,6 +35,7 @@ import { systemNow, type Now } from '../clock';
 import { createTable, dialectFor, query, schemaOf, tableOf, type Dialect, type EncodedPage, type TypedColumn } from './dialect';
 import {
   primaryKeyName,
+  replacedTable,
   stateTable,
   quoteIdent,
   stagingTable,
@@ -288,23 +289,24 @@ export class Destination {
       // an incremental run writes into the target: if that was dropped, the pages its cursors account for are gone
       let resumed = ofRun.some((s) => s.status === 'running') && (targetExisted || mode === 'full-refresh');
 
-      if (mode === 'full-refresh') {
-        const staging = stagingTable(d.kind, object);
-        // staging gone (dropped by hand?) means the rows the cursors account for are gone too: start over
-        if (resumed && !(await d.columns(trx, staging))) resumed = false;
-        if (!resumed) {
-          await schemaOf(trx, staging).dropTableIfExists(staging.name);
-          await createDataTable(trx, d, staging, baseColumns(stream), stream.primaryKey);
-        }
-      }
+      const staging = mode === 'full-refresh' ? stagingTable(d.kind, object) : null;
+      // staging gone (dropped by hand?) means the rows the cursors account for are gone too: start over
+      if (staging && resumed && !(await d.columns(trx, staging))) resumed = false;
+      // Other runs are superseded before staging is recreated: in MySQL that DDL commits what came before it, so a
+      // late writer of the old run finds its run superseded rather than writing into the new run's staging
       if (!resumed) {
-        if (partitions.some(isIdPass)) await resetIds(trx, d, object);
         await supersedeOtherRuns(trx, d, object.schema, object.table, runId, this.now());
         // the time windows of an earlier run: this run took over what they had left (or starts afresh), so the
         // state table holds one run's windows at most
         const replaced = existing.filter((s) => isWindowKey(s.partition) && !partitions.includes(s.partition)).map((s) => s.partition);
         await deletePartitions(trx, d, object.schema, object.table, replaced);
       }
+      if (staging && !resumed) {
+        await schemaOf(trx, staging).dropTableIfExists(staging.name);
+        await createDataTable(trx, d, staging, baseColumns(stream), stream.primaryKey);
+      }
+      // an id pass's table of ids, afresh, after the same supersede as staging
+      if (!resumed && partitions.some(isIdPass)) await resetIds(trx, d, object);
 
       const byPartition = new Map(existing.map((s) => [s.partition, s]));
       const updatedAt = this.now().toISOString();
@@ -460,14 +462,18 @@ export class Destination {
     const d = this.d;
     return this.db.transaction(async (trx) => {
       await this.stateTableCurrent(trx, object.schema);
-      const state =
-        (await lockPartitionState(trx, d, object.schema, object.table, partition)) ?? (await this.joinRun(trx, input, object, where));
-      if (state.runId !== runId || state.mode !== mode) {
-        throw new RunStateError(`${where}: the partition belongs to run ${state.runId} (${state.mode}); this run was superseded`);
-      }
-      if (state.status !== 'running') {
-        throw new RunStateError(`${where}: the run is ${state.status}; nothing more can be written to it`);
-      }
+      const lockState = async (): Promise<StateRow> => {
+        const state =
+          (await lockPartitionState(trx, d, object.schema, object.table, partition)) ?? (await this.joinRun(trx, input, object, where));
+        if (state.runId !== runId || state.mode !== mode) {
+          throw new RunStateError(`${where}: the partition belongs to run ${state.runId} (${state.mode}); this run was superseded`);
+        }
+        if (state.status !== 'running') {
+          throw new RunStateError(`${where}: the run is ${state.status}; nothing more can be written to it`);
+        }
+        return state;
+      };
+      let state = await lockState();
 
       // The catalog only when nothing is cached or the page brings a column the cache lacks: then read afresh, since
       // another process may have added it meanwhile (in SQLite this transaction holds the write lock, so what it
@@ -487,6 +493,9 @@ export class Destination {
       // after an ALTER (which holds the table's lock until commit), the catalog says which type won if another
       // writer added the same column at the same moment with another type
       if (added.length > 0) existing = (await d.columns(trx, ref))!;
+      // MySQL: the ALTER committed the state row read above and released its lock (mysql-client.ts began a new
+      // transaction): lock and check it again, so the rows and the state below commit together, as in one transaction
+      if (added.length > 0 && !d.transactionalDdl) state = await lockState();
       if (rowCount > 0) await d.upsert(trx, ref, encodedFor(d, page, existing, where), stream.primaryKey);
       crashPoint('write', stream.name);
 
@@ -583,6 +592,14 @@ export class Destination {
         throw new RunStateError(`${where}: the run was prepared as ${states[0].mode}, not ${mode}`);
       }
       if (states.every((s) => s.status === 'finished')) {
+        // MySQL commits the finished state just before the swap (see below): a crash in between left staging
+        // unswapped, and finish called again completes the swap, unless a newer run has begun to use staging
+        const swapLeft =
+          mode === 'full-refresh' &&
+          !d.transactionalDdl &&
+          !table.some((s) => s.status === 'running') &&
+          (await d.columns(trx, stagingTable(d.kind, object)));
+        if (swapLeft) await this.swap(trx, object, where);
         const at = states[0].fullRefreshAt;
         const again = mode === 'full-refresh' && input.markDeleted && at ? await this.markedAt(trx, object, at) : undefined;
         return { ...summary(), ...(again !== undefined ? { markedDeleted: again } : {}) };
@@ -600,7 +617,11 @@ export class Destination {
       }
       const updatedAt = this.now().toISOString();
       let marked = mode === 'full-refresh' && input.markDeleted ? await this.keepDeleted(trx, object, stream, updatedAt) : undefined;
-      if (mode === 'full-refresh') await this.swap(trx, object, where);
+      // The swap and the finished state commit together where DDL is transactional. In MySQL the swap (RENAME
+      // TABLE, atomic by itself) commits implicitly: it comes last, so the state it commits first says finished,
+      // and a crash between the two is completed by finish called again (above)
+      const swapFirst = mode === 'full-refresh' && d.transactionalDdl;
+      if (swapFirst) await this.swap(trx, object, where);
       if (idPass) {
         marked = await markMissing(trx, d, object, stream, idPass.reconciledAt!, updatedAt);
         crashPoint('mark', stream.name);
@@ -613,15 +634,18 @@ export class Destination {
       if (states.some((s) => isWindowKey(s.partition))) {
         const collapsed = await this.collapseWindows(trx, object, input, table, states, updatedAt);
         states.splice(0, states.length, collapsed);
-        return { ...summary(), ...marks, ...passed };
+      } else {
+        for (const s of states) {
+          s.watermark = laterWatermark(s.watermark, s.runWatermark);
+          if (mode === 'full-refresh') s.fullRefreshAt = updatedAt;
+          s.status = 'finished';
+          s.updatedAt = updatedAt;
+          await saveState(trx, d, object.schema, s);
+        }
       }
-      for (const s of states) {
-        s.watermark = laterWatermark(s.watermark, s.runWatermark);
-        if (mode === 'full-refresh') s.fullRefreshAt = updatedAt;
-        s.status = 'finished';
-        s.updatedAt = updatedAt;
-        await saveState(trx, d, object.schema, s);
-      }
+      if (mode === 'full-refresh' && !swapFirst) await this.swap(trx, object, where);
+      // last: in MySQL a DROP commits what came before it, the marks and the finished state together
+      if (idPass) await dropIds(trx, d, object);
       return { ...summary(), ...marks, ...passed };
     });
   }
@@ -751,9 +775,21 @@ export class Destination {
       throw new RunStateError(`${where}: staging table ${tableSql(staging)} is missing; run the stream again`);
     }
     try {
-      await schemaOf(trx, target).dropTableIfExists(target.name);
-      await schemaOf(trx, staging).renameTable(staging.name, target.name);
-      await d.renamePrimaryKey(trx, target, primaryKeyName(staging), primaryKeyName(target));
+      if (d.transactionalDdl) {
+        await schemaOf(trx, target).dropTableIfExists(target.name);
+        await schemaOf(trx, staging).renameTable(staging.name, target.name);
+        await d.renamePrimaryKey(trx, target, primaryKeyName(staging), primaryKeyName(target));
+      } else {
+        // MySQL: one RENAME TABLE of both is atomic, so readers see the old table or the new one, never none
+        const replaced = replacedTable(d.kind, object);
+        await schemaOf(trx, replaced).dropTableIfExists(replaced.name);
+        const renames = (await d.columns(trx, target))
+          ? `${tableSql(target)} TO ${tableSql(replaced)}, ${tableSql(staging)} TO ${tableSql(target)}`
+          : `${tableSql(staging)} TO ${tableSql(target)}`;
+        // hand-written: knex's renameTable renames one table per statement
+        await trx.raw(`RENAME TABLE ${renames}`);
+        await schemaOf(trx, replaced).dropTableIfExists(replaced.name);
+      }
       crashPoint('swap', object.table);
     } catch (err) {
       throw new Error(

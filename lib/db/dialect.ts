@@ -1,12 +1,14 @@
 /**
- * What differs between Postgres and SQLite: SQL types, how to list a table's columns, value encoding, statement
+ * What differs between Postgres, SQLite and MySQL/MariaDB: SQL types, how to list a table's columns, value encoding, statement
  * limits, locking. Everything else in lib/db/ is built with knex's query and schema builders (which quote
  * identifiers in each dialect's way: `"klaviyo"."profiles"`, `` `klaviyo__profiles` ``), or where knex cannot say it,
- * one hand-written SQL text for both (double-quoted identifiers, `?` placeholders that knex numbers for pg).
+ * one hand-written SQL text for all (double-quoted identifiers, which MySQL reads under ANSI_QUOTES, see connect.ts;
+ * `?` placeholders that knex numbers for pg). The MySQL dialect is in ./mysql-dialect.ts.
  */
 import type { Knex } from 'knex';
 import type { ColumnType } from './column-types';
 import { quoteIdent, tableSql, type DbKind, type TableRef } from './naming';
+import { mysql } from './mysql-dialect';
 
 export type Db = Knex | Knex.Transaction;
 
@@ -30,6 +32,13 @@ export interface Dialect {
    */
   maxRows: number;
   sqlType(type: ColumnType): string;
+  /** the SQL type of a primary key column: MySQL cannot index TEXT without a length, so its keys are VARCHAR */
+  keyType(type: ColumnType): string;
+  /**
+   * whether DDL is part of the transaction it runs in. Not in MySQL: each DDL statement commits what came before it
+   * (connect.ts then begins a new transaction), so writers put what must commit together after their last DDL.
+   */
+  transactionalDdl: boolean;
   /** the table's columns with their portable types, or null if the table does not exist */
   columns(db: Db, ref: TableRef): Promise<Map<string, ColumnType> | null>;
   addColumnSql(ref: TableRef, name: string, type: ColumnType): string;
@@ -65,11 +74,13 @@ export interface Dialect {
 /** Runs SQL and returns the result rows, whichever driver answered. */
 export async function query<T = Record<string, unknown>>(db: Db, sql: string, bindings: readonly unknown[] = []): Promise<T[]> {
   const result: unknown = await db.raw(sql, bindings as Knex.RawBinding[]);
+  // mysql2 answers [rows, fields]; better-sqlite3 the rows (objects); pg an object with `rows`
+  if (Array.isArray(result) && Array.isArray(result[0])) return result[0] as T[];
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
 }
 
-function decodeTimestamp(value: unknown): unknown {
+export function decodeTimestamp(value: unknown): unknown {
   const date = value instanceof Date ? value : new Date(String(value));
   return Number.isNaN(date.getTime()) ? value : date.toISOString();
 }
@@ -100,6 +111,8 @@ const postgres: Dialect = {
   maxParams: 65535,
   maxRows: Number.POSITIVE_INFINITY,
   sqlType: (type) => POSTGRES_TYPES[type],
+  keyType: (type) => POSTGRES_TYPES[type],
+  transactionalDdl: true,
   // hand-written: the catalog (format_type: the type as declared); knex's columnInfo reads information_schema's data_type
   async columns(db, ref) {
     const rows = await query<{ name: string; type: string }>(
@@ -231,6 +244,8 @@ const sqlite: Dialect = {
   maxParams: 32766,
   maxRows: 500,
   sqlType: (type) => SQLITE_TYPES[type],
+  keyType: (type) => SQLITE_TYPES[type],
+  transactionalDdl: true,
   // hand-written, like Postgres': the declared types, matched against SQLITE_TYPES (knex's columnInfo rewrites them)
   async columns(db, ref) {
     const rows = await query<{ name: string; type: string }>(db, 'SELECT name, type FROM pragma_table_info(?)', [ref.name]);
@@ -313,7 +328,7 @@ export async function createTable(
 ): Promise<void> {
   await schemaOf(db, ref).createTable(ref.name, (t) => {
     for (const c of columns) {
-      const column = t.specificType(c.name, d.sqlType(c.type));
+      const column = t.specificType(c.name, primaryKey.includes(c.name) ? d.keyType(c.type) : d.sqlType(c.type));
       if (c.notNull) column.notNullable();
     }
     t.primary([...primaryKey], constraintName);
@@ -336,13 +351,14 @@ export async function upsertRows(
   const batch = Math.max(1, Math.min(d.maxRows, Math.floor(d.maxParams / columns.length)));
   for (let i = 0; i < rows.length; i += batch) {
     const chunk = rows.slice(i, i + batch) as Record<string, unknown>[];
-    await tableOf(trx, ref)
+    // MySQL: knex writes `ON DUPLICATE KEY UPDATE col = VALUES(col)`, on the primary key (the table's only unique key)
+    const insert = tableOf(trx, ref)
       .insert(chunk)
-      .onConflict([...key])
-      .merge(updates);
+      .onConflict([...key]);
+    await (updates.length > 0 ? insert.merge(updates) : insert.ignore());
   }
 }
 
 export function dialectFor(kind: DbKind): Dialect {
-  return kind === 'postgres' ? postgres : sqlite;
+  return kind === 'postgres' ? postgres : kind === 'mysql' ? mysql : sqlite;
 }

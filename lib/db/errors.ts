@@ -1,5 +1,5 @@
 /**
- * Database errors (pg's SQLSTATE codes, better-sqlite3's SQLITE_* codes, socket errors) in the classes of
+ * Database errors (pg's SQLSTATE codes, better-sqlite3's SQLITE_* codes, mysql2's ER_* codes, socket errors) in the classes of
  * lib/errors.ts: a connection that drops or a busy database is transient; a wrong password, a missing
  * privilege, a view that blocks the full-refresh swap, a value that no longer fits its column or a table with too
  * many columns is the user's to fix, and the message says how.
@@ -12,6 +12,7 @@ import { TransientError, UserFixableError, type FailureContext, type SyncError }
 interface DriverError {
   code: string;
   message: string;
+  error: unknown;
 }
 
 /** Socket-level codes: the database (or the path to it) is down or restarting. */
@@ -35,8 +36,11 @@ function driverError(err: unknown): DriverError | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 8; depth++) {
     if (e instanceof AggregateError && e.errors.length > 0) e = e.errors[0];
     const { code, message } = e as { code?: unknown; message?: unknown };
-    if (typeof code === 'string' && (code.startsWith('SQLITE_') || NETWORK_CODES.has(code) || (isSqlState(code) && isPgError(e)))) {
-      return { code, message: typeof message === 'string' ? message : code };
+    if (
+      typeof code === 'string' &&
+      (code.startsWith('SQLITE_') || NETWORK_CODES.has(code) || (isSqlState(code) && isPgError(e)) || isMysqlError(e, code))
+    ) {
+      return { code, message: typeof message === 'string' ? message : code, error: e };
     }
     e = (e as { cause?: unknown }).cause;
   }
@@ -46,6 +50,95 @@ function driverError(err: unknown): DriverError | undefined {
 /** pg's DatabaseError carries severity and routine besides the SQLSTATE code. */
 function isPgError(e: unknown): boolean {
   return typeof e === 'object' && e !== null && ('severity' in e || 'routine' in e);
+}
+
+/** mysql2's errors carry the server's errno and SQLSTATE next to the ER_* name; its own protocol errors a PROTOCOL_* one. */
+function isMysqlError(e: unknown, code: string): boolean {
+  const m = e as { errno?: unknown; sqlState?: unknown };
+  return (code.startsWith('ER_') && (typeof m.errno === 'number' || typeof m.sqlState === 'string')) || code.startsWith('PROTOCOL_');
+}
+
+/** Retrying can fix it: deadlocks, lock waits, a server going away or out of connections, two writers adding one column. */
+const MYSQL_TRANSIENT = new Set([
+  'ER_LOCK_DEADLOCK',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_USER_LOCK_DEADLOCK',
+  'ER_LOCK_ABORTED',
+  'ER_STATEMENT_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_TOO_MANY_USER_CONNECTIONS',
+  'ER_SERVER_SHUTDOWN',
+  'ER_NORMAL_SHUTDOWN',
+  'ER_SHUTDOWN_COMPLETE',
+  'ER_QUERY_INTERRUPTED',
+  'ER_CONNECTION_KILLED',
+  'ER_CLIENT_INTERACTION_TIMEOUT',
+  'ER_OUT_OF_RESOURCES',
+  'ER_OUTOFMEMORY',
+  'ER_CANT_CREATE_THREAD',
+  'ER_HOST_IS_BLOCKED',
+  // another writer added the same column at the same moment (MySQL has no ADD COLUMN IF NOT EXISTS); the retry reads
+  // the catalog afresh
+  'ER_DUP_FIELDNAME',
+  // another prepare created the same table at the same moment
+  'ER_TABLE_EXISTS_ERROR',
+]);
+
+function mysqlTransient(code: string): boolean {
+  return MYSQL_TRANSIENT.has(code) || code.startsWith('PROTOCOL_');
+}
+
+/** What to do about a mysql2 ER_* code that retrying cannot fix; undefined when retrying can or the code is unknown. */
+function mysqlFix(code: string, db: string): string | undefined {
+  if (code === 'ER_ACCESS_DENIED_ERROR' || code === 'ER_ACCESS_DENIED_NO_PASSWORD_ERROR') {
+    return `check the user and password of connection ${db}, and the host the user may connect from`;
+  }
+  if (code === 'ER_BAD_DB_ERROR') return `create the database, or fix its name in connection ${db}`;
+  if (/^ER_(DB|TABLE|COLUMN|SPECIFIC|PROC)ACCESS_DENIED_ERROR$|^ER_SPECIFIC_ACCESS_DENIED_ERROR$/.test(code)) {
+    return `grant the user of connection ${db} the privilege named above (e.g. GRANT ALL ON <schema>.* TO <user>)`;
+  }
+  if (code === 'ER_TOO_MANY_FIELDS' || code === 'ER_TOO_BIG_ROWSIZE') {
+    return (
+      'MySQL allows at most 4,096 columns (and 65,535 bytes of a row outside its TEXT/JSON values) per table, and this ' +
+      'stream carries more distinct attributes than that (custom properties become columns): remove unused properties ' +
+      'in Klaviyo, drop unused columns, or disable the stream'
+    );
+  }
+  if (
+    [
+      'ER_DATA_TOO_LONG',
+      'ER_TRUNCATED_WRONG_VALUE',
+      'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD',
+      'ER_WARN_DATA_OUT_OF_RANGE',
+      'ER_INVALID_JSON_TEXT',
+      'ER_WRONG_VALUE',
+      'ER_WRONG_VALUE_FOR_TYPE',
+    ].includes(code)
+  ) {
+    return (
+      'Klaviyo sent a value that does not fit the type its column was created with (an attribute changed type): ' +
+      'alter that column to longtext or json, or drop the table so the next run creates it from the current values'
+    );
+  }
+  if (['ER_NO_SUCH_TABLE', 'ER_BAD_FIELD_ERROR', 'ER_BAD_TABLE_ERROR', 'ER_CANT_DROP_FIELD_OR_KEY'].includes(code)) {
+    return 'the table or schema was changed outside klaviyo-sync: restore it, or drop the table so the next run recreates it';
+  }
+  if (code === 'ER_NET_PACKET_TOO_LARGE') return 'raise max_allowed_packet on the MySQL server (a page of rows is sent in one statement)';
+  if (
+    code.startsWith('ER_ROW_IS_REFERENCED') ||
+    code.startsWith('ER_NO_REFERENCED_ROW') ||
+    code === 'ER_FK_COLUMN_CANNOT_DROP' ||
+    code === 'ER_DROP_INDEX_FK'
+  ) {
+    return 'a full refresh swaps in a new table, so foreign keys on the old one block it: drop them, or sync the stream incrementally';
+  }
+  if (code === 'ER_CONSTRAINT_FAILED' || code === 'ER_CHECK_CONSTRAINT_VIOLATED' || code === 'ER_DUP_ENTRY') {
+    return 'a constraint added to the table outside klaviyo-sync rejects the row: drop it';
+  }
+  if (code === 'ER_PARSE_ERROR' || code === 'ER_NOT_SUPPORTED_YET') {
+    return `the server of connection ${db} does not speak this SQL: klaviyo-sync needs MySQL 8 or MariaDB 10.5 or later`;
+  }
+  return undefined;
 }
 
 /** What to do about a Postgres SQLSTATE that retrying cannot fix; undefined when retrying can. */
@@ -114,7 +207,7 @@ function sqliteFix(code: string, db: string): string | undefined {
 
 /** knex puts the statement (with its values) in front of the driver's message: keep the driver's words, briefly. */
 function driverWords(message: string): string {
-  const m = /^\s*(select|insert|update|delete|create|alter|drop|begin|commit|with|pragma)\b[\s\S]*? - ([\s\S]*)$/i.exec(message);
+  const m = /^\s*(select|insert|update|delete|create|alter|drop|rename|begin|commit|with|pragma)\b[\s\S]*? - ([\s\S]*)$/i.exec(message);
   const words = m ? m[2] : message;
   return words.length > 500 ? `${words.slice(0, 500)}…` : words;
 }
@@ -155,9 +248,11 @@ export function classifyDatabaseError(err: unknown, ctx: FailureContext = {}): S
     );
   }
   const sqlite = code.startsWith('SQLITE_');
-  const fix = sqlite ? sqliteFix(code, db) : postgresTransient(code) ? undefined : postgresFix(code, db);
+  const mysql = !sqlite && isMysqlError(found.error, code);
+  const transient = sqlite ? false : mysql ? mysqlTransient(code) : postgresTransient(code);
+  const fix = sqlite ? sqliteFix(code, db) : transient ? undefined : mysql ? mysqlFix(code, db) : postgresFix(code, db);
   if (fix === undefined) {
-    if (!sqlite && !postgresTransient(code)) return undefined;
+    if (!sqlite && !transient) return undefined;
     return new TransientError(`${wrapping ?? `${database} answered ${code}: ${message}`}; this is retried`, {
       type: 'DatabaseUnavailable',
       details,

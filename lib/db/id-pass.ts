@@ -43,8 +43,8 @@ export async function writeIds(trx: Knex.Transaction, d: Dialect, object: Object
 
 /**
  * Marks the target's rows that the pass did not list and that were written before it started (`startedAt`), with
- * `_deleted_at` = `nowIso`; a row it listed that was marked before is live again. Drops the ids table. Returns how
- * many rows it marked. Identifiers are validated names (naming.ts), quoted; the times are parameters.
+ * `_deleted_at` = `nowIso`; a row it listed that was marked before is live again (the caller drops the ids table
+ * once the run's state is saved: `dropIds`). Returns how many rows it marked. Identifiers are validated names (naming.ts), quoted; the times are parameters.
  */
 export async function markMissing(
   trx: Knex.Transaction,
@@ -71,11 +71,10 @@ export async function markMissing(
     started,
   ]);
   await trx.raw(`UPDATE ${tableSql(target)} SET ${q(DELETED_AT)} = NULL WHERE ${q(DELETED_AT)} IS NOT NULL AND ${listed}`);
-  await schemaOf(trx, ids).dropTableIfExists(ids.name);
   return Number(counted?.n ?? 0);
 }
 
-/** Drops a pass's ids table (a run that failed or was cancelled). */
+/** Drops a pass's ids table (its run finished, failed or was cancelled). */
 export async function dropIds(db: Knex | Knex.Transaction, d: Dialect, object: ObjectName): Promise<void> {
   const ref = idsTable(d, object);
   await schemaOf(db, ref).dropTableIfExists(ref.name);

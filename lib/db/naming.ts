@@ -1,20 +1,26 @@
 /**
  * Object names from the config → physical tables, and the one place identifiers are checked and quoted.
  *
- * Every identifier that reaches SQL is validated here first and then always double-quoted (both dialects accept
- * `"name"`); no SQL in lib/db/ interpolates a name that has not passed through this module.
+ * Every identifier that reaches SQL is validated here first and then always double-quoted (Postgres and SQLite accept
+ * `"name"`; MySQL/MariaDB does under sql_mode ANSI_QUOTES, which lib/db/connect.ts sets on every connection); no SQL
+ * in lib/db/ interpolates a name that has not passed through this module.
  *
  * Postgres: `schema.table` is a real schema and table.
+ *
+ * MySQL/MariaDB: a schema is a database (`CREATE SCHEMA` is `CREATE DATABASE` there), as Sling maps it: `schema.table`
+ * is the table `table` in the database `schema`, created when missing (Dialect.lockSchema). The connection's own
+ * database is only where the session starts, and the schema objects that name none go to.
  *
  * SQLite has no schemas (short of ATTACHing one file per schema), so `schema.table` becomes the single table
  * `schema__table`, e.g. `klaviyo.profiles` → `klaviyo__profiles`. Why a double underscore: names may only contain
  * single underscores between letters and digits (see NAME), so the separator cannot occur inside either part and the
  * mapping is one-to-one — `a_b.c` and `a.b_c` stay distinct (`a_b__c`, `a__b_c`), which a single `_` would merge. For
  * the same reason the names this layer makes itself cannot collide with a configured table: staging tables end in
- * `__staging` and the state table starts with `_` (`_klaviyo_sync_state`, in SQLite `klaviyo___klaviyo_sync_state`).
+ * `__staging` (and MySQL's swap renames the old table to `<table>__replaced` for a moment) and the state table starts
+ * with `_` (`_klaviyo_sync_state`, in SQLite `klaviyo___klaviyo_sync_state`).
  */
 
-export type DbKind = 'postgres' | 'sqlite';
+export type DbKind = 'postgres' | 'sqlite' | 'mysql';
 
 /** Where a stream lands, as configured: `{ schema: 'klaviyo', table: 'profiles' }`. */
 export interface ObjectName {
@@ -29,7 +35,7 @@ export class IdentifierError extends Error {
 
 /** lowercase letters and digits, starting with a letter, words joined by single underscores */
 const NAME = /^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$/;
-/** Postgres silently truncates identifiers to 63 bytes */
+/** Postgres silently truncates identifiers to 63 bytes (MySQL allows 64) */
 const MAX_IDENTIFIER = 63;
 const STAGING_SUFFIX = '__staging';
 const PKEY_SUFFIX = '_pkey';
@@ -89,11 +95,16 @@ export interface TableRef {
 }
 
 export function physicalTable(kind: DbKind, schema: string, table: string): TableRef {
-  return kind === 'postgres' ? { schema, name: table } : { schema: null, name: `${schema}__${table}` };
+  return kind === 'sqlite' ? { schema: null, name: `${schema}__${table}` } : { schema, name: table };
 }
 
 export function targetTable(kind: DbKind, object: ObjectName): TableRef {
   return physicalTable(kind, object.schema, object.table);
+}
+
+/** MySQL's swap renames the old target aside (one atomic RENAME TABLE) and then drops it: `<table>__replaced`. */
+export function replacedTable(kind: DbKind, object: ObjectName): TableRef {
+  return physicalTable(kind, object.schema, object.table + '__replaced');
 }
 
 /** The full-refresh staging table; swapped into the target by `finish`. */

@@ -2,7 +2,8 @@
  * What a replication needs from a database, checked without writing anything (`conns test`, `run`'s pre-check),
  * with the writer's own code: Postgres, a login, the target schema (created only when it is missing:
  * Dialect.lockSchema) and the right to create a table in it (dialect.ts createTable), both in a transaction that is
- * rolled back; SQLite, a file that is a database and can be written, or a place to create one.
+ * rolled back; SQLite, a file that is a database and can be written, or a place to create one; MySQL in
+ * ./probe-mysql.ts.
  * Messages name the connection and where it points, never a secret.
  */
 import fs from 'node:fs';
@@ -34,9 +35,9 @@ export interface ProbeOptions {
   print: (line: string) => void;
 }
 
-const PG_CONNECT_TIMEOUT_MS = 10_000;
+export const PG_CONNECT_TIMEOUT_MS = 10_000;
 /** created and dropped with the rolled-back transaction; only its name could ever be seen */
-const PROBE_TABLE = '_klaviyo_sync_conns_test';
+export const PROBE_TABLE = '_klaviyo_sync_conns_test';
 
 /** `host:port/db` for messages: where the connection points, without user or password. */
 export function postgresAddress(conn: PostgresTarget): string {
@@ -126,9 +127,9 @@ function postgresLoginProblem(err: unknown, conn: PostgresTarget, where: string,
 }
 
 /** knex would log a failed connection with its stack; the failure is reported once, as a sentence, instead. */
-const SILENT = { warn() {}, error() {}, debug() {}, deprecate() {} };
+export const SILENT = { warn() {}, error() {}, debug() {}, deprecate() {} };
 
-function errorMessage(err: unknown): string {
+export function errorMessage(err: unknown): string {
   if (err instanceof AggregateError && err.errors.length > 0) return errorMessage(err.errors[0]);
   let message = err instanceof Error ? err.message : String(err);
   if (/^Knex: Timeout acquiring a connection/.test(message)) return `no answer within ${PG_CONNECT_TIMEOUT_MS / 1000} s`;

@@ -151,6 +151,9 @@ async function rekeyByTable(trx: Knex.Transaction, d: Dialect, ref: TableRef, ex
     await trx.raw(`ALTER TABLE ${tableSql(ref)} ALTER COLUMN "table_name" SET NOT NULL`);
     if (pkey) await trx.raw(`ALTER TABLE ${tableSql(ref)} DROP CONSTRAINT ${quoteIdent(pkey.name)}`);
     await trx.raw(`ALTER TABLE ${tableSql(ref)} ADD CONSTRAINT ${quoteIdent(primaryKeyName(ref))} ${key}`);
+  } else if (d.kind === 'mysql') {
+    // MySQL targets came after issue #7: their state tables were keyed by table from the start
+    throw new Error(`state table ${tableSql(ref)} has no table_name column, which klaviyo-sync never made in MySQL: drop it`);
   } else {
     // SQLite cannot change a primary key: rebuild the table (DDL is transactional in SQLite)
     const rebuilt: TableRef = { schema: null, name: `${ref.name}__rebuild` };
