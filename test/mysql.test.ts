@@ -154,7 +154,8 @@ void describe('mysql destination', () => {
       [profile('A', '2025-01-02T00:00:00+00:00'), profile('B', '2025-01-03T00:00:00.5+00:00')],
       'https://a.klaviyo.com/api/profiles?page[cursor]=2',
     );
-    assert.deepEqual(written, { rows: 2, columnsAdded: [], replayed: false, done: false });
+    // profiles are listed sorted by `updated`: the page's latest is how far the partition has read
+    assert.deepEqual(written, { rows: 2, columnsAdded: [], replayed: false, done: false, watermark: '2025-01-03T00:00:00.500Z' });
     const rows = withoutSyncedAt(await dest.snapshot(object, ['id']));
     assert.deepEqual(rows[0], {
       id: 'A',
@@ -296,8 +297,9 @@ void describe('mysql destination', () => {
       nextUrl: 'https://a.klaviyo.com/api/events?page[cursor]=p2',
       done: false,
     };
-    assert.deepEqual(await dest.writePage(first), { rows: 2, columnsAdded: [], replayed: false, done: false });
-    assert.deepEqual(await dest.writePage(first), { rows: 2, columnsAdded: [], replayed: true, done: false });
+    // a full refresh keeps no watermark per page
+    assert.deepEqual(await dest.writePage(first), { rows: 2, columnsAdded: [], replayed: false, done: false, watermark: null });
+    assert.deepEqual(await dest.writePage(first), { rows: 2, columnsAdded: [], replayed: true, done: false, watermark: null });
     const last = { ...first, resources: [event('E3', '2025-02-03T00:00:00Z')], nextUrl: null, done: true };
     assert.equal((await dest.writePage(last)).replayed, false);
     assert.equal((await dest.writePage(last)).replayed, true);

@@ -284,9 +284,11 @@ export class SyntheticAccount implements Account {
     // A few tries per change: a drawn profile may already be a member, a drawn slot may already be gone.
     for (let k = 0; k < changes; k++) {
       for (let attempt = 0; attempt < 10; attempt++) {
+        // drawn in this order (group, then profile) as ever, so an account's advances stay what they were
+        const group = r.pick(groups);
         const p = r.int(profileCount);
         if (this.deletedProfiles.has(p)) continue;
-        if (r.pick(groups).add(p, atSec)) {
+        if (group.add(p, atSec)) {
           membershipsAdded++;
           break;
         }

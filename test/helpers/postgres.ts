@@ -41,6 +41,7 @@ export interface PostgresOptions {
 
 const DATABASE = 'klaviyo_sync_test';
 const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 10_000;
 
 export async function startPostgres(options: PostgresOptions = {}): Promise<TestPostgres> {
   if (process.env.PG_TEST_URL && !options.embedded) {
@@ -77,7 +78,9 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Test
   try {
     await Promise.race([boot(), timeout]);
   } catch (err) {
-    await pg.stop().catch(() => undefined);
+    // a server that never got going may never answer stop() either: give up on it after a while, or the test run
+    // would wait forever for a promise no handle keeps alive (seen on a machine loaded with two test runs)
+    await Promise.race([pg.stop().catch(() => undefined), new Promise((r) => setTimeout(r, STOP_TIMEOUT_MS))]);
     // stop() only removes the data directory of a server that got as far as starting
     await fs.promises.rm(databaseDir, { recursive: true, force: true }).catch(() => undefined);
     const why = err instanceof Error ? err.message : String(err ?? 'the server exited during start-up');
