@@ -26,8 +26,7 @@ import {
 import { IdsChecksum } from '../sandbox/account/checksum';
 import { createAccount } from '../sandbox/account';
 import { SIZE_PRESETS } from '../sandbox/account/presets';
-import { reportRows } from '../sandbox/http/reports';
-import { parseReportRequest, REPORTS } from '../sandbox/http/reports';
+import { parseReportRequest, reportDocument, reportRows, REPORTS } from '../sandbox/http/reports';
 import { validateRequest } from './helpers/spec';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';
 
@@ -366,6 +365,29 @@ void describe('the reporting API through the official SDK (ReportingApi)', () =>
     assert.ok(flowWant.results.length > 0, 'live email flows exist');
     assert.deepEqual(byGrouping(flow.body.data.attributes.results as any), byGrouping(flowWant.results));
     for (const r of flow.body.data.attributes.results) assert.equal((r.groupings as any).send_channel, 'email');
+  });
+
+  void test('reportDocument (the package export) is the very document the server answers, byte for byte once serialized', async () => {
+    const body = {
+      data: {
+        type: 'flow-series-report',
+        attributes: {
+          statistics: ['recipients', 'conversion_value', 'open_rate'],
+          timeframe: { start: start.toISOString(), end: end.toISOString() },
+          interval: 'weekly',
+          conversion_metric_id: metricId,
+        },
+      },
+    };
+    const res = await request(`${rsb.baseUrl}/api/flow-series-reports`, {
+      method: 'POST',
+      headers: { authorization: `Klaviyo-API-Key ${KEY}`, revision: '2025-07-15', 'content-type': 'application/vnd.api+json' },
+      body: JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    assert.equal(res.statusCode, 200, text);
+    assert.equal(text, JSON.stringify(reportDocument('query_flow_series', account, body, Date.now())));
+    assert.ok(JSON.parse(text).data.attributes.results.length > 0);
   });
 
   void test('queryFlowSeries (daily) and querySegmentSeries: date_times and per-day arrays as the model gives them, summing to the values', async () => {

@@ -377,11 +377,27 @@ export function answerReport(req: ReportRequest): Answer {
   } catch {
     throw new ApiError(400, 'parse_error', 'Malformed request.', 'The request body is not valid JSON.');
   }
-  const query = parseReportRequest(report, req.account, body, req.now);
-  const { dateTimes, results } = reportRows(req.account, query, req.now);
-  const attributes: Record<string, unknown> = { results };
+  const document = reportDocument(report.id, req.account, body, req.now);
+  return { body: Buffer.from(JSON.stringify(document)), rows: document.data.attributes.results.length };
+}
+
+/**
+ * The whole JSON:API document the sandbox answers to a report request body (already parsed JSON) at `now`, or a
+ * thrown 400 ApiError: the server's own answer, for tests (e.g. the connector's report streams, through
+ * `startSandbox().account`) that check a sync against what the sandbox said, exactly.
+ */
+export function reportDocument(
+  operationId: string,
+  account: Account,
+  body: unknown,
+  now: number,
+): { data: { type: string; attributes: { results: ReportResult[]; date_times?: string[] }; relationships?: Record<string, unknown> } } {
+  const report = REPORTS.find((r) => r.id === operationId);
+  if (!report) throw new Error(`${operationId} is not a report operation; they are ${REPORTS.map((r) => r.id).join(', ')}`);
+  const query = parseReportRequest(report, account, body, now);
+  const { dateTimes, results } = reportRows(account, query, now);
+  const attributes: { results: ReportResult[]; date_times?: string[] } = { results };
   if (dateTimes !== null) attributes.date_times = dateTimes.map(isoHour);
   const relationships = relationshipsOf(report, results);
-  const data = { type: report.spec.resourceType, attributes, ...(relationships ? { relationships } : {}) };
-  return { body: Buffer.from(JSON.stringify({ data })), rows: results.length };
+  return { data: { type: report.spec.resourceType, attributes, ...(relationships ? { relationships } : {}) } };
 }
