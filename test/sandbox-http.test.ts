@@ -11,6 +11,7 @@ import { request } from 'undici';
 import { buildOperationsSpec } from '../sandbox/http/generate-operations-spec';
 import snapshot from '../sandbox/http/operations-spec.json';
 import { RateLimiter } from '../sandbox/http/ratelimit';
+import { bucketStarts, keyedTimeframe, REPORTS } from '../sandbox/http/reports';
 import { ROOT, runSandboxCli as runCli, startSandbox, type SandboxProcess } from './helpers/sandbox';
 
 const KEY = 'pk_http_test_key';
@@ -1113,6 +1114,14 @@ void describe('the reporting API (POST /api/*-reports)', () => {
     );
   });
 
+  void test('injected faults reach report POSTs as they reach GETs', async () => {
+    await admin('POST', '/__sandbox/faults', { failNext: { count: 1, status: 503 } });
+    const failed = await post('/api/flow-values-reports', flowValues({ timeframe: month }));
+    assert.equal(failed.status, 503);
+    assert.equal(failed.body.errors[0].code, 'service_unavailable');
+    assert.equal((await post('/api/flow-values-reports', flowValues({ timeframe: month }))).status, 200, 'only the next one');
+  });
+
   void test('rate limits: 1/s, 2/m and 225/d per operation under documented, none when off', async () => {
     await admin('POST', '/__sandbox/rate-limits', { mode: 'documented' });
     try {
@@ -1175,4 +1184,50 @@ void describe('the daily window (RateLimiter, on a fake clock)', () => {
     for (let i = 0; i < 300; i++) assert.equal(plain.take('k', 'q', noDay, day + i * 30_000).ok, true);
     assert.equal(plain.limits(noDay).daily, null);
   });
+});
+
+void test('timeframe keys: every key of the spec, in UTC, as calendar ranges ending at or before now', () => {
+  const now = Date.parse('2026-12-08T10:30:00Z'); // a Tuesday
+  const d = (text: string) => Date.parse(`${text}T00:00:00Z`);
+  const want: Record<string, [number, number]> = {
+    today: [d('2026-12-08'), now],
+    yesterday: [d('2026-12-07'), d('2026-12-08')],
+    last_7_days: [d('2026-12-01'), d('2026-12-08')],
+    last_30_days: [d('2026-11-08'), d('2026-12-08')],
+    last_90_days: [d('2026-09-09'), d('2026-12-08')],
+    last_365_days: [d('2025-12-08'), d('2026-12-08')],
+    this_week: [d('2026-12-06'), now],
+    last_week: [d('2026-11-29'), d('2026-12-06')],
+    this_month: [d('2026-12-01'), now],
+    last_month: [d('2026-11-01'), d('2026-12-01')],
+    last_3_months: [d('2026-09-01'), d('2026-12-01')],
+    last_12_months: [d('2025-12-01'), d('2026-12-01')],
+    this_year: [d('2026-01-01'), now],
+    last_year: [d('2025-01-01'), d('2026-01-01')],
+  };
+  const keys = REPORTS[0].spec.timeframeKeys;
+  assert.deepEqual([...keys].sort(), Object.keys(want).sort(), 'the spec has these 14 keys');
+  for (const key of keys) assert.deepEqual(keyedTimeframe(key, now), want[key], key);
+  for (const r of REPORTS) assert.deepEqual(r.spec.timeframeKeys, keys, `${r.id} takes the same keys`);
+});
+
+void test('series buckets: from the bucket holding the start, hourly, daily, weekly (Sundays) and monthly', () => {
+  const t = (text: string) => Date.parse(text);
+  const iso = (ms: number[]) => ms.map((m) => new Date(m).toISOString());
+  assert.deepEqual(iso(bucketStarts('hourly', t('2026-09-01T22:30:00Z'), t('2026-09-02T01:00:00Z'))), [
+    '2026-09-01T22:00:00.000Z',
+    '2026-09-01T23:00:00.000Z',
+    '2026-09-02T00:00:00.000Z',
+  ]);
+  assert.equal(bucketStarts('daily', t('2026-09-01T00:00:00Z'), t('2026-10-01T00:00:00Z')).length, 30);
+  assert.deepEqual(iso(bucketStarts('weekly', t('2026-09-01T00:00:00Z'), t('2026-09-14T00:00:00Z'))), [
+    '2026-08-30T00:00:00.000Z',
+    '2026-09-06T00:00:00.000Z',
+    '2026-09-13T00:00:00.000Z',
+  ]);
+  assert.deepEqual(iso(bucketStarts('monthly', t('2026-01-15T00:00:00Z'), t('2026-03-02T00:00:00Z'))), [
+    '2026-01-01T00:00:00.000Z',
+    '2026-02-01T00:00:00.000Z',
+    '2026-03-01T00:00:00.000Z',
+  ]);
 });
