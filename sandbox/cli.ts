@@ -9,6 +9,7 @@ import { maskKey, parseApiKey, type ApiKey } from './http/auth';
 import { parseFaultSpec } from './http/faults';
 import { formatLatency, parseLatencySpec } from './http/latency';
 import { CAMPAIGNS_PAGE_SIZE, COUPONS_PAGE_SIZE, COUPON_CODES_PAGE_SIZE, OPERATIONS, REVISION } from './http/operations';
+import { REPORTS } from './http/reports';
 import { formatRateLimitMode, parseRateLimitMode } from './http/ratelimit';
 import { DEFAULT_API_KEY, DEFAULT_PORT, SIZE_PRESET_NAMES, startSandbox, type SizePreset } from './index';
 
@@ -86,7 +87,7 @@ export function registerSandboxCommand(program: Command): void {
     .summary('run a local Klaviyo API (revision ' + REVISION + ') over a synthetic account')
     .description(
       [
-        `Serves the ${OPERATIONS.length} read operations of Klaviyo's API, revision ${REVISION}, from a deterministic synthetic account. JSON:API documents, filters, sorts, cursor pagination, API keys and scopes, rate limits and injected faults behave like Klaviyo's, so a connector that works against the sandbox works against Klaviyo.`,
+        `Serves the ${OPERATIONS.length} read operations and ${REPORTS.length} reporting queries (POST /api/*-reports) of Klaviyo's API, revision ${REVISION}, from a deterministic synthetic account. JSON:API documents, filters, sorts, cursor pagination, API keys and scopes, rate limits and injected faults behave like Klaviyo's, so a connector that works against the sandbox works against Klaviyo.`,
         `Page sizes: profiles and list/segment members take page[size] (default 20, max 100), flows, a flow's actions and an action's messages too (50, max 50), forms (20, max 100); lists, segments and templates serve 10 per page, events and metrics 200, tags 50, tag groups 25, catalog items, variants and categories 100, campaigns ${CAMPAIGNS_PAGE_SIZE}, coupons ${COUPONS_PAGE_SIZE} and a coupon's codes ${COUPON_CODES_PAGE_SIZE}.`,
         'Sandbox endpoints (no API key): GET /__sandbox/health, /__sandbox/truth, /__sandbox/stats, /__sandbox/faults, /__sandbox/rate-limits, /__sandbox/latency; POST /__sandbox/advance {scale?, at?, deletes?}, /__sandbox/faults {...}, /__sandbox/rate-limits {mode}, /__sandbox/latency {spec}.',
         'Latency: --latency klaviyo answers each request after about 150 ms plus 0.75 ms per resource (an events page of 200 in ~300 ms), ±25%, so benchmarks on localhost see the delays of a real API; off (the default) answers at once.',

@@ -71,6 +71,8 @@ export interface RunningSandbox {
 export const DEFAULT_API_KEY = 'pk_sandbox';
 export const DEFAULT_PORT = 4010;
 export { LATENCY_KLAVIYO, LATENCY_OFF, formatLatency, parseLatencySpec, type LatencyModel } from './http/latency';
+/** What the reporting API answers, computed in process: for tests that check report syncs exactly (sandbox/README.md, "Reports"). */
+export { REPORTS, reportDocument, reportRows, parseReportRequest, type ReportQuery, type ReportResult } from './http/reports';
 
 const writeStderr = (line: string): void => {
   process.stderr.write(`${line}\n`);

@@ -19,6 +19,7 @@ interface SpecAttribute {
 }
 
 interface SpecOperation {
+  method: string;
   operationId: string;
   attributes?: SpecAttribute[];
 }
@@ -35,7 +36,8 @@ const out = path.join(root, 'streams', 'attributes.json');
 
 const endpoints = JSON.parse(fs.readFileSync(source, 'utf8')) as Endpoints;
 const operations: Record<string, Array<{ name: string; type: string; onRequest?: true }>> = {};
-for (const op of endpoints.operations) {
+// The reporting POSTs answer statistics, not resources: they have no attributes to store as columns.
+for (const op of endpoints.operations.filter((o) => o.method === 'GET')) {
   operations[op.operationId] = (op.attributes ?? []).map((a) => {
     specColumnType(a.type); // throws on a type we cannot store
     // `subscriptions` / `predictive_analytics` arrive only when asked for with additional-fields

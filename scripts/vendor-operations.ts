@@ -1,12 +1,12 @@
 /**
- * Vendors Klaviyo GET operations from the full official OpenAPI spec into the project's vendored subset
+ * Vendors Klaviyo GET operations (and the reporting API's POST operations) from the full official OpenAPI spec into the project's vendored subset
  * (spec/klaviyo/openapi-2025-07-15-subset.json) and derives their per-operation entries in spec/klaviyo/endpoints.json.
  *
  *   npx tsx scripts/vendor-operations.ts --check [operationId...]
  *       Re-derive every vendored operation (or only those named) from the full spec and compare with endpoints.json
  *       and with the subset's paths, schemas and tags; print each difference and exit 1 if there is any.
  *   npx tsx scripts/vendor-operations.ts [--dry-run] <operationId...>
- *       Add each operation's path (its GET only), its transitive `$ref` closure of component schemas (copied
+ *       Add each operation's path (its GET only, or for a reporting operation its POST only), its transitive `$ref` closure of component schemas (copied
  *       unchanged, new ones appended in discovery order) and the tags it uses to the subset; append its derived entry
  *       to endpoints.json; print the subset's new sha256 and its path and schema counts (for SOURCE.md). An operation
  *       that is already vendored is left alone, so re-running is a no-op. `--dry-run` prints the entries and counts
@@ -146,11 +146,28 @@ function deref(spec: Spec, schema: Schema): Schema {
   return typeof schema.$ref === 'string' ? schemaByRef(spec, schema.$ref) : schema;
 }
 
-/** The path and GET operation whose operationId (or one of its aliases) is `id`. */
-function findGetOperation(spec: Spec, id: string): { path: string; op: Operation } | null {
+/** The methods vendored: GETs, and the POSTs of the reporting API (queries that read, with a request body). */
+type Method = 'get' | 'post';
+const METHODS: readonly Method[] = ['get', 'post'];
+
+/** The one vendored operation of a subset path item, and its method. */
+function vendoredOf(item: Record<string, Operation>): { method: Method; op: Operation } {
+  const method = METHODS.find((m) => item[m]) ?? 'get';
+  return { method, op: item[method] };
+}
+
+/**
+ * The path, method and operation whose operationId (or one of its aliases) is `id`: a GET, or a POST whose request
+ * body only queries (the reporting API's `*-reports` paths); a POST that writes is refused, the sandbox is read-only.
+ */
+function findOperation(spec: Spec, id: string): { path: string; method: Method; op: Operation } | null {
   for (const [p, item] of Object.entries<Record<string, Operation>>(spec.paths)) {
-    const op = item.get;
-    if (op && (op.operationId === id || (op['x-klaviyo-operation-aliases'] ?? []).includes(id))) return { path: p, op };
+    for (const method of METHODS) {
+      const op = item[method];
+      if (!op || !(op.operationId === id || (op['x-klaviyo-operation-aliases'] ?? []).includes(id))) continue;
+      if (method === 'post' && !p.endsWith('-reports')) throw new Error(`${id}: a POST that is not a report query is not vendored`);
+      return { path: p, method, op };
+    }
   }
   return null;
 }
@@ -330,6 +347,63 @@ function deriveEntry(spec: Spec, apiPath: string, op: Operation): Entry {
   };
 }
 
+/** "Allowed filters are a, b, c." / "Allowed operators are equals, contains-any." in a request body's filter description. */
+function allowedList(description: string, what: 'filters' | 'operators'): string[] {
+  const m = new RegExp(`Allowed ${what} are ([^.\\n]+)\\.`).exec(description);
+  return m ? m[1].split(',').map((s) => s.trim()) : [];
+}
+
+/**
+ * The endpoints.json entry for one reporting POST operation: what the request body takes (its schema, statistics,
+ * timeframe keys, intervals, filter fields and operators, read from the request schema and its descriptions) and
+ * the daily rate limit these operations add; fields in the order of the GET entries where they share a meaning.
+ */
+function deriveReportEntry(spec: Spec, apiPath: string, op: Operation): Entry {
+  const requestRef = op.requestBody?.content?.[JSON_API]?.schema?.$ref as string | undefined;
+  if (!requestRef) throw new Error(`${op.operationId}: the request body has no ${JSON_API} schema $ref`);
+  const resource = deref(spec, schemaByRef(spec, requestRef).properties.data);
+  const attributes = resource.properties.attributes as Schema;
+  const props = attributes.properties as Record<string, Schema>;
+  const timeframes = (props.timeframe.oneOf as Schema[]).map((s) => deref(spec, s));
+  const keyed = timeframes.find((t) => t.properties?.key);
+  const filterText = (props.filter?.description ?? '') as string;
+  const responseRef = op.responses?.['200']?.content?.[JSON_API]?.schema?.$ref as string | undefined;
+  if (!responseRef) throw new Error(`${op.operationId}: the 200 response has no ${JSON_API} schema $ref`);
+  const responseData = schemaByRef(spec, responseRef).properties.data as Schema;
+  const query = paramsIn(op, 'query');
+  return {
+    method: 'POST',
+    path: apiPath,
+    operationId: op.operationId,
+    summary: op.summary,
+    aliases: op['x-klaviyo-operation-aliases'] ?? [],
+    tags: op.tags ?? [],
+    scopes: op['x-klaviyo-scopes'] ?? [],
+    ratelimit: op['x-klaviyo-ratelimit'] ?? null,
+    pre_release: op['x-klaviyo-pre-release'] ?? 'None',
+    header_params: paramsIn(op, 'header').map((p) => ({ name: p.name, required: p.required === true, default: p.schema?.default })),
+    query_params: query.map((p) => p.name),
+    request_schema: refName(requestRef),
+    resource_type: (deref(spec, resource.properties.type).enum?.[0] ?? null) as string | null,
+    required_attributes: attributes.required ?? [],
+    statistics: props.statistics.items.enum ?? [],
+    timeframe_keys: keyed ? deref(spec, keyed.properties.key).enum : [],
+    intervals: props.interval?.enum ?? [],
+    filter_fields: allowedList(filterText, 'filters'),
+    filter_operators: allowedList(filterText, 'operators'),
+    filter_description: filterText,
+    response_schema: refName(responseRef),
+    series: (responseData.properties?.attributes?.properties?.date_times ?? null) !== null,
+    relationships: Object.keys(responseData.properties?.relationships?.properties ?? {}),
+    responses: Object.keys(op.responses ?? {}),
+    description: (op.description ?? '') as string,
+  };
+}
+
+function deriveAny(spec: Spec, apiPath: string, method: Method, op: Operation): Entry {
+  return method === 'post' ? deriveReportEntry(spec, apiPath, op) : deriveEntry(spec, apiPath, op);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // --check: compare what is vendored with what the full spec gives
 
@@ -373,7 +447,7 @@ function compareSets(label: string, expected: Iterable<string>, actual: Iterable
 /** Problems with the subset as a whole: schemas, tags and the parts copied from the full spec. */
 function checkSubset(full: Spec, subset: Spec, endpoints: Endpoints): string[] {
   const problems: string[] = [];
-  const ops = Object.values<Record<string, Operation>>(subset.paths).map((item) => item.get);
+  const ops = Object.values<Record<string, Operation>>(subset.paths).map((item) => vendoredOf(item).op);
   const closure = new Set<string>();
   for (const op of ops) schemaClosure(full, op, closure);
   const schemas = subset.components?.schemas ?? {};
@@ -415,19 +489,21 @@ function checkSubset(full: Spec, subset: Spec, endpoints: Endpoints): string[] {
 function checkOperation(full: Spec, subset: Spec, apiPath: string, entry: Entry | undefined): string[] {
   const item = subset.paths[apiPath] as Record<string, Operation>;
   const problems: string[] = [];
-  if (Object.keys(item).join() !== 'get') problems.push(`subset path has ${Object.keys(item).join(', ')}, not only get`);
-  const fullOp = full.paths[apiPath]?.get as Operation | undefined;
-  if (!fullOp) return [...problems, 'no GET operation at this path in the full spec'];
-  if (!isDeepStrictEqual(item.get, fullOp)) problems.push('subset GET operation differs from the full spec');
+  const { method, op } = vendoredOf(item);
+  const verb = method.toUpperCase();
+  if (Object.keys(item).join() !== method) problems.push(`subset path has ${Object.keys(item).join(', ')}, not only ${method}`);
+  const fullOp = full.paths[apiPath]?.[method] as Operation | undefined;
+  if (!fullOp) return [...problems, `no ${verb} operation at this path in the full spec`];
+  if (!isDeepStrictEqual(op, fullOp)) problems.push(`subset ${verb} operation differs from the full spec`);
   if (!entry) return [...problems, 'no endpoints.json entry'];
-  return [...problems, ...compareEntries(entry, deriveEntry(full, apiPath, fullOp))];
+  return [...problems, ...compareEntries(entry, deriveAny(full, apiPath, method, fullOp))];
 }
 
 function runCheck(full: Spec, subset: Spec, endpoints: Endpoints, ids: string[]): number {
   const entries = new Map(endpoints.operations.map((e) => [e.operationId as string, e]));
   const vendored = Object.entries<Record<string, Operation>>(subset.paths).map(([p, item]) => ({
     path: p,
-    id: item.get?.operationId as string,
+    id: vendoredOf(item).op?.operationId as string,
   }));
   const selected = ids.length ? vendored.filter((v) => ids.includes(v.id)) : vendored;
   let failures = 0;
@@ -472,17 +548,18 @@ function summary(subset: Spec): string {
 
 /** Adds one operation to the subset and endpoints (in place); returns what it did, for the log. */
 function vendorOne(full: Spec, subset: Spec, endpoints: Endpoints, id: string): string {
-  const found = findGetOperation(full, id);
-  if (!found) throw new Error(`${id}: no GET operation with this operationId or alias in the full spec`);
-  const { path: apiPath, op } = found;
+  const found = findOperation(full, id);
+  if (!found) throw new Error(`${id}: no GET (or report POST) operation with this operationId or alias in the full spec`);
+  const { path: apiPath, method, op } = found;
+  const verb = method.toUpperCase();
   const opId = op.operationId as string;
-  const hasPath = subset.paths[apiPath]?.get?.operationId === opId;
+  const hasPath = subset.paths[apiPath]?.[method]?.operationId === opId;
   const hasEntry = endpoints.operations.some((e) => e.operationId === opId);
-  if (hasPath && hasEntry) return `${opId} (GET ${apiPath}): already vendored, left alone`;
+  if (hasPath && hasEntry) return `${opId} (${verb} ${apiPath}): already vendored, left alone`;
   if (subset.paths[apiPath] && !hasPath) throw new Error(`${apiPath} is in the subset with a different operation`);
   const newSchemas: string[] = [];
   if (!hasPath) {
-    subset.paths[apiPath] = { get: structuredClone(op) };
+    subset.paths[apiPath] = { [method]: structuredClone(op) };
     const schemas = subset.components.schemas as Record<string, Schema>;
     for (const name of schemaClosure(full, op)) {
       if (schemas[name]) continue;
@@ -495,9 +572,9 @@ function vendorOne(full: Spec, subset: Spec, endpoints: Endpoints, id: string): 
       subset.tags.push(structuredClone(tagObject ?? { name: tag }));
     }
   }
-  if (!hasEntry) endpoints.operations.push(deriveEntry(full, apiPath, op));
+  if (!hasEntry) endpoints.operations.push(deriveAny(full, apiPath, method, op));
   const what = newSchemas.length ? `${newSchemas.length} new schema(s): ${newSchemas.join(', ')}` : 'no new schemas';
-  return `${opId} (GET ${apiPath}): added; ${what}`;
+  return `${opId} (${verb} ${apiPath}): added; ${what}`;
 }
 
 function runVendor(full: Spec, opts: Options): number {

@@ -55,13 +55,15 @@ function liveRows(table: Table): Row[] {
   return rows;
 }
 
-/** Sort fields per operation, from the spec's sort enums (endpoints.json), without the '-' variants. */
+/** Sort fields per GET operation, from the spec's sort enums (endpoints.json), without the '-' variants. */
 const SORTS: Record<string, string[]> = Object.fromEntries(
   (
     JSON.parse(fs.readFileSync(path.join(KLAVIYO_DIR, 'endpoints.json'), 'utf8')) as {
-      operations: Array<{ operationId: string; sort: string[] }>;
+      operations: Array<{ method: string; operationId: string; sort: string[] }>;
     }
-  ).operations.map((op) => [op.operationId, op.sort.filter((s) => !s.startsWith('-'))]),
+  ).operations
+    .filter((op) => op.method === 'GET')
+    .map((op) => [op.operationId, op.sort.filter((s) => !s.startsWith('-'))]),
 );
 
 let validators: ((name: string) => ValidateFunction) | undefined;

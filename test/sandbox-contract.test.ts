@@ -7,7 +7,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';
-import { klaviyoGet, validateResponse, type KlaviyoResponse } from './helpers/spec';
+import { request } from 'undici';
+import { REPORTS } from '../sandbox/http/reports';
+import { klaviyoGet, validateRequest, validateResponse, type KlaviyoResponse } from './helpers/spec';
 
 const KEY = 'pk_test';
 const CHANNELS = ['email', 'sms', 'mobile_push'] as const;
@@ -707,5 +709,89 @@ void describe('sandbox contract against the Klaviyo 2025-07-15 spec', () => {
         if (parameter) assert.equal(res.body.errors[0].source?.parameter, parameter, `GET ${path}: source.parameter`);
       });
     }
+  });
+});
+
+void describe('the reporting API (POST) against its official response schemas', () => {
+  before(async () => {
+    sb = await startSandbox(['--size', 'small', '--seed', '7', '--api-key', KEY, '--rate-limits', 'off']);
+  });
+  after(async () => {
+    await sb?.stop();
+  });
+
+  async function post(path: string, body: unknown, contentType = 'application/vnd.api+json'): Promise<KlaviyoResponse> {
+    const res = await request(`${sb.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Klaviyo-API-Key ${KEY}`, revision: '2025-07-15', 'content-type': contentType },
+      body: JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, headers: res.headers, text, body: JSON.parse(text) };
+  }
+
+  void test('every statistic of each operation, values and each interval of series: 200s that match the spec, and the requests too', async () => {
+    const metric = (await get('/api/metrics')).body.data[0].id as string;
+    const reports = [
+      {
+        id: 'query_campaign_values',
+        path: '/api/campaign-values-reports',
+        type: 'campaign-values-report',
+        metric: true,
+        intervals: [undefined],
+      },
+      { id: 'query_flow_values', path: '/api/flow-values-reports', type: 'flow-values-report', metric: true, intervals: [undefined] },
+      {
+        id: 'query_flow_series',
+        path: '/api/flow-series-reports',
+        type: 'flow-series-report',
+        metric: true,
+        intervals: ['hourly', 'daily', 'weekly', 'monthly'],
+      },
+      {
+        id: 'query_segment_series',
+        path: '/api/segment-series-reports',
+        type: 'segment-series-report',
+        metric: false,
+        intervals: ['hourly', 'daily', 'weekly', 'monthly'],
+      },
+    ];
+    for (const r of reports) {
+      const statistics = REPORTS.find((o) => o.id === r.id)!.spec.statistics;
+      for (const interval of r.intervals) {
+        const body = {
+          data: {
+            type: r.type,
+            attributes: {
+              statistics,
+              timeframe: { key: interval === 'hourly' ? 'last_7_days' : 'last_30_days' },
+              ...(interval ? { interval } : {}),
+              ...(r.metric ? { conversion_metric_id: metric } : {}),
+            },
+          },
+        };
+        assert.deepEqual(validateRequest(r.id, body), [], `${r.id}: the request is valid`);
+        const res = await post(r.path, body);
+        assert.equal(res.status, 200, `${r.id} ${interval ?? ''}: ${res.text.slice(0, 400)}`);
+        assertValid(r.id, res, `POST ${r.path} ${interval ?? ''}`);
+        const results = res.body.data.attributes.results as Array<{ statistics: Record<string, unknown> }>;
+        assert.ok(results.length > 0, `${r.id}: some rows`);
+        for (const row of results)
+          assert.deepEqual(Object.keys(row.statistics).sort(), [...statistics].sort(), 'every statistic asked for');
+        if (interval) {
+          const n = res.body.data.attributes.date_times.length;
+          for (const row of results) for (const v of Object.values(row.statistics)) assert.equal((v as number[]).length, n);
+        }
+      }
+    }
+  });
+
+  void test('errors (bad body, bad content type) are ClientErrors as the spec says', async () => {
+    const bad = await post('/api/flow-values-reports', { data: { type: 'flow-values-report', attributes: { statistics: ['opens'] } } });
+    assert.equal(bad.status, 400);
+    assertValid('query_flow_values', bad, 'a body without timeframe');
+    const type = await post('/api/flow-values-reports', {}, 'text/plain');
+    assert.equal(type.status, 415);
+    assertValid('query_flow_values', type, 'a text/plain body');
   });
 });

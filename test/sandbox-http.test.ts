@@ -10,6 +10,8 @@ import path from 'node:path';
 import { request } from 'undici';
 import { buildOperationsSpec } from '../sandbox/http/generate-operations-spec';
 import snapshot from '../sandbox/http/operations-spec.json';
+import { RateLimiter } from '../sandbox/http/ratelimit';
+import { bucketStarts, keyedTimeframe, REPORTS } from '../sandbox/http/reports';
 import { ROOT, runSandboxCli as runCli, startSandbox, type SandboxProcess } from './helpers/sandbox';
 
 const KEY = 'pk_http_test_key';
@@ -883,4 +885,349 @@ void test('--log writes a line per request and never the API key', () => {
   const out = sb.output();
   assert.match(out, /GET \/api\/profiles\?page\[size\]=37\S* 200 [\d.]+ms/);
   assert.ok(!out.includes(KEY) && !out.includes(READ_PROFILES), 'an API key appears in the output');
+});
+
+void describe('the reporting API (POST /api/*-reports)', () => {
+  const CT = { 'content-type': 'application/vnd.api+json' };
+  let metric: string;
+  async function post(p: string, body: unknown, opts: { key?: string; headers?: Record<string, string>; raw?: string } = {}): Promise<Res> {
+    const res = await request(`${sb.baseUrl}${p}`, {
+      method: 'POST',
+      headers: { authorization: `Klaviyo-API-Key ${opts.key ?? KEY}`, revision: '2025-07-15', ...CT, ...opts.headers },
+      body: opts.raw ?? JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    return { status: res.statusCode, headers: res.headers, text, body: JSON.parse(text) };
+  }
+  const flowValues = (attributes: Record<string, unknown>) => ({
+    data: { type: 'flow-values-report', attributes: { statistics: ['recipients', 'clicks'], conversion_metric_id: metric, ...attributes } },
+  });
+  async function expectBodyError(p: string, body: unknown, pointer: string | undefined, detail: RegExp, status = 400): Promise<void> {
+    const res = await post(p, body);
+    assert.equal(res.status, status, `${JSON.stringify(body).slice(0, 200)}: ${res.text.slice(0, 300)}`);
+    const e = res.body.errors[0];
+    assert.equal(e.status, status);
+    if (pointer !== undefined) assert.equal(e.source?.pointer, pointer, e.detail);
+    assert.match(e.detail, detail);
+  }
+  // A month wholly before the sandbox's start, so that the answers do not move with the clock.
+  const month = { start: '2026-09-01T00:00:00+00:00', end: '2026-10-01T00:00:00+00:00' };
+  const HOUR = 3_600_000;
+
+  before(async () => {
+    metric = (await ok('/api/metrics')).data[0].id;
+  });
+
+  void test('the request body is held to the official DTO: 400s that point at the member, 415, 405, 401, 403', async () => {
+    const p = '/api/flow-values-reports';
+    await expectBodyError(
+      p,
+      flowValues({ timeframe: month, statistics: ['opens', 'total_members'] }),
+      '/data/attributes/statistics/1',
+      /expected one of/,
+    );
+    await expectBodyError(p, { data: { type: 'campaign-values-report', attributes: {} } }, '/data/type', /flow-values-report/);
+    await expectBodyError(p, flowValues({}), '/data/attributes/timeframe', /timeframe|expected/);
+    await expectBodyError(p, flowValues({ timeframe: { key: 'last_2_days' } }), '/data/attributes/timeframe', /last_30_days/);
+    await expectBodyError(p, flowValues({ timeframe: { ...month, key: 'today' } }), '/data/attributes/timeframe', /key/);
+    await expectBodyError(p, flowValues({ timeframe: month, group_by: ['flow_id'] }), '/data/attributes', /group_by/);
+    await expectBodyError(
+      p,
+      flowValues({ timeframe: { start: month.end, end: month.start } }),
+      '/data/attributes/timeframe',
+      /before its end/,
+    );
+    await expectBodyError(
+      p,
+      flowValues({ timeframe: { start: '2025-01-01T00:00:00Z', end: '2026-06-01T00:00:00Z' } }),
+      '/data/attributes/timeframe',
+      /1 year/,
+    );
+    await expectBodyError(
+      p,
+      flowValues({ timeframe: month, conversion_metric_id: 'NOPE00' }),
+      '/data/attributes/conversion_metric_id',
+      /no metric/,
+    );
+    const noMetric = flowValues({ timeframe: month });
+    delete (noMetric.data.attributes as Record<string, unknown>).conversion_metric_id;
+    await expectBodyError(p, noMetric, '/data/attributes/conversion_metric_id', /expected string/);
+    const series = (interval: string, timeframe: unknown) => ({
+      data: { type: 'flow-series-report', attributes: { statistics: ['opens'], conversion_metric_id: metric, timeframe, interval } },
+    });
+    await expectBodyError('/api/flow-series-reports', series('hourly', month), '/data/attributes/interval', /7 days/);
+    await expectBodyError('/api/flow-series-reports', series('daily', { key: 'last_90_days' }), '/data/attributes/interval', /60 days/);
+    await expectBodyError('/api/flow-series-reports', series('yearly', month), '/data/attributes/interval', /expected one of/);
+    const segments = {
+      data: {
+        type: 'segment-series-report',
+        attributes: {
+          statistics: ['total_members'],
+          interval: 'monthly',
+          timeframe: { start: '2023-01-01T00:00:00Z', end: '2023-12-01T00:00:00Z' },
+        },
+      },
+    };
+    await expectBodyError('/api/segment-series-reports', segments, '/data/attributes/timeframe', /June 1st, 2023/);
+
+    const bodyless = await post(p, null, { raw: '{"data":' });
+    assert.equal(bodyless.status, 400);
+    assert.equal(bodyless.body.errors[0].code, 'parse_error');
+    const text = await post(p, flowValues({ timeframe: month }), { headers: { 'content-type': 'text/plain' } });
+    assert.equal(text.status, 415, text.text);
+    const cursor = await request(`${sb.baseUrl}${p}?page_cursor=abc`, {
+      method: 'POST',
+      headers: { authorization: `Klaviyo-API-Key ${KEY}`, revision: '2025-07-15', ...CT },
+      body: JSON.stringify(flowValues({ timeframe: month })),
+    });
+    assert.equal(cursor.statusCode, 400);
+    assert.equal(((await cursor.body.json()) as any).errors[0].source.parameter, 'page_cursor');
+    const asGet = await get(p);
+    assert.equal(asGet.status, 405);
+    assert.equal(asGet.headers.allow, 'POST');
+    assert.equal((await get('/api/profiles', { method: 'POST', body: '{}' })).status, 405, 'a GET operation still refuses POST');
+    assert.equal((await post(p, flowValues({ timeframe: month }), { key: 'pk_nobody' })).status, 401);
+    const scoped = await post(p, flowValues({ timeframe: month }), { key: READ_PROFILES });
+    assert.equal(scoped.status, 403);
+    assert.match(scoped.body.errors[0].detail, /flows:read/);
+  });
+
+  void test('filters: the documented fields and operators, one per field, and nothing else', async () => {
+    const p = '/api/campaign-values-reports';
+    const campaignValues = (filter: string) => ({
+      data: {
+        type: 'campaign-values-report',
+        attributes: { statistics: ['recipients'], conversion_metric_id: metric, timeframe: { key: 'last_365_days' }, filter },
+      },
+    });
+    const all = await post(p, campaignValues('contains-any(send_channel,["email","sms","push-notification"])'));
+    assert.equal(all.status, 200, all.text);
+    const rows = all.body.data.attributes.results as Array<{ groupings: Record<string, string> }>;
+    assert.ok(rows.length > 3, 'sent campaigns in the last year');
+    const one = rows[0].groupings.campaign_id;
+    const narrowed = await post(
+      p,
+      campaignValues(`and(equals(campaign_id,"${one}"),equals(send_channel,"${rows[0].groupings.send_channel}"))`),
+    );
+    assert.deepEqual(
+      narrowed.body.data.attributes.results,
+      (all.body.data.attributes.results as any[]).filter((r) => r.groupings.campaign_id === one),
+    );
+    assert.deepEqual(narrowed.body.data.relationships.campaigns.data, [{ type: 'campaign', id: one }]);
+    const pointer = '/data/attributes/filter';
+    await expectBodyError(
+      p,
+      campaignValues('equals(flow_id,"x")'),
+      pointer,
+      /not a valid filter field.*send_channel, campaign_id, campaign_message_id/,
+    );
+    await expectBodyError(p, campaignValues('any(campaign_id,["x"])'), pointer, /not a valid filter operator/);
+    await expectBodyError(
+      p,
+      campaignValues('and(equals(campaign_id,"a"),equals(campaign_id,"b"))'),
+      pointer,
+      /one filter can be used per attribute/,
+    );
+    await expectBodyError(p, campaignValues('equals(send_channel,"whatsapp")'), pointer, /push-notification/);
+    await expectBodyError(p, campaignValues('or(equals(campaign_id,"a"),equals(campaign_id,"b"))'), pointer, /and/);
+    await expectBodyError(p, campaignValues('equals(campaign_id,["a"])'), pointer, /one quoted string/);
+    const segment = (filter: string) => ({
+      data: { type: 'segment-series-report', attributes: { statistics: ['total_members'], interval: 'weekly', timeframe: month, filter } },
+    });
+    const segmentId = (await ok('/api/segments')).data[0].id;
+    const segs = await post('/api/segment-series-reports', segment(`any(segment_id,["${segmentId}","NOPE00"])`));
+    assert.equal(segs.status, 200, segs.text);
+    assert.deepEqual(
+      segs.body.data.attributes.results.map((r: any) => r.groupings),
+      [{ segment_id: segmentId }],
+    );
+  });
+
+  void test('numbers: identical requests answer identically; a daily series sums to the values over the same month', async () => {
+    const values = await post('/api/flow-values-reports', flowValues({ timeframe: month }));
+    assert.equal(values.status, 200, values.text);
+    assert.equal((await post('/api/flow-values-reports', flowValues({ timeframe: month }))).text, values.text);
+    const series = await post('/api/flow-series-reports', {
+      data: {
+        type: 'flow-series-report',
+        attributes: { statistics: ['recipients', 'clicks'], conversion_metric_id: metric, timeframe: month, interval: 'daily' },
+      },
+    });
+    assert.equal(series.status, 200, series.text);
+    const dates = series.body.data.attributes.date_times as string[];
+    assert.equal(dates.length, 30);
+    assert.deepEqual(dates.slice(0, 2), ['2026-09-01T00:00:00+00:00', '2026-09-02T00:00:00+00:00']);
+    const v = values.body.data.attributes.results as any[];
+    const s = series.body.data.attributes.results as any[];
+    assert.deepEqual(
+      s.map((r) => r.groupings),
+      v.map((r) => r.groupings),
+      'the same groupings in the same order',
+    );
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    let recipients = 0;
+    v.forEach((r, i) => {
+      assert.equal(sum(s[i].statistics.recipients), r.statistics.recipients);
+      assert.equal(sum(s[i].statistics.clicks), r.statistics.clicks);
+      recipients += r.statistics.recipients;
+    });
+    assert.ok(recipients > 0, 'the flows sent something');
+    // a rate is computed from the summed counts, and a different conversion metric gives other conversions
+    const rates = await post(
+      '/api/flow-values-reports',
+      flowValues({ timeframe: month, statistics: ['click_rate', 'clicks_unique', 'delivered'] }),
+    );
+    for (const r of rates.body.data.attributes.results as any[])
+      assert.equal(r.statistics.click_rate, r.statistics.delivered ? r.statistics.clicks_unique / r.statistics.delivered : 0);
+  });
+
+  void test('only what exists has rows: sent campaigns of the timeframe, live flows, with their ids', async () => {
+    const range = { start: '2026-03-01T00:00:00+00:00', end: '2026-06-01T00:00:00+00:00' };
+    const res = await post('/api/campaign-values-reports', {
+      data: {
+        type: 'campaign-values-report',
+        attributes: { statistics: ['recipients'], conversion_metric_id: metric, timeframe: range, filter: 'equals(send_channel,"email")' },
+      },
+    });
+    assert.equal(res.status, 200, res.text);
+    const listed = [
+      ...(await walk(`/api/campaigns?filter=${encodeURIComponent("equals(messages.channel,'email')")}`, 10)),
+      ...(await walk(`/api/campaigns?filter=${encodeURIComponent("and(equals(messages.channel,'email'),equals(archived,true))")}`, 10)),
+    ];
+    const [from, to] = [Date.parse(range.start), Date.parse(range.end)];
+    const sent = listed
+      .filter((c) => ['Sent', 'Variations Sent'].includes(c.attributes.status) && c.attributes.send_time)
+      .filter(
+        (c) => Date.parse(c.attributes.send_time) + 24 * HOUR > from && Math.floor(Date.parse(c.attributes.send_time) / HOUR) * HOUR < to,
+      )
+      .map((c) => c.id)
+      .sort();
+    const got = [...new Set((res.body.data.attributes.results as any[]).map((r) => r.groupings.campaign_id))].sort();
+    assert.ok(sent.length > 0);
+    assert.deepEqual(got, sent);
+    const flows = await post('/api/flow-values-reports', flowValues({ timeframe: month }));
+    const live = new Set((await walk('/api/flows?page[size]=50', 50)).filter((f) => f.attributes.status === 'live').map((f) => f.id));
+    for (const r of flows.body.data.attributes.results as any[]) assert.ok(live.has(r.groupings.flow_id), `${r.groupings.flow_id} is live`);
+    assert.deepEqual(
+      new Set(flows.body.data.relationships.flows.data.map((f: any) => f.id)),
+      new Set((flows.body.data.attributes.results as any[]).map((r) => r.groupings.flow_id)),
+    );
+  });
+
+  void test('injected faults reach report POSTs as they reach GETs', async () => {
+    await admin('POST', '/__sandbox/faults', { failNext: { count: 1, status: 503 } });
+    const failed = await post('/api/flow-values-reports', flowValues({ timeframe: month }));
+    assert.equal(failed.status, 503);
+    assert.equal(failed.body.errors[0].code, 'service_unavailable');
+    assert.equal((await post('/api/flow-values-reports', flowValues({ timeframe: month }))).status, 200, 'only the next one');
+  });
+
+  void test('rate limits: 1/s, 2/m and 225/d per operation under documented, none when off', async () => {
+    await admin('POST', '/__sandbox/rate-limits', { mode: 'documented' });
+    try {
+      const first = await post('/api/flow-values-reports', flowValues({ timeframe: month }));
+      assert.equal(first.status, 200, first.text);
+      assert.equal(first.headers['ratelimit-limit'], '1, 1;w=1, 2;w=60, 225;w=86400');
+      const second = await post('/api/flow-values-reports', flowValues({ timeframe: month }));
+      assert.equal(second.status, 429, 'the burst of 1/s');
+      assert.ok(Number(second.headers['retry-after']) >= 1);
+      assert.equal(
+        (
+          await post('/api/flow-series-reports', {
+            data: {
+              type: 'flow-series-report',
+              attributes: { statistics: ['opens'], conversion_metric_id: metric, timeframe: month, interval: 'weekly' },
+            },
+          })
+        ).status,
+        200,
+        'per operation',
+      );
+    } finally {
+      await admin('POST', '/__sandbox/rate-limits', { mode: 'off' });
+    }
+    for (let i = 0; i < 5; i++) assert.equal((await post('/api/flow-values-reports', flowValues({ timeframe: month }))).status, 200);
+  });
+});
+
+void describe('the daily window (RateLimiter, on a fake clock)', () => {
+  const tier = { name: 'default', burst: 1, steady: 2, daily: 225 };
+  const day = Date.UTC(2026, 11, 7);
+
+  void test('the 226th request of a UTC day answers 429 with Retry-After until midnight; the next day is new', () => {
+    const limiter = new RateLimiter({ kind: 'documented' });
+    // 225 requests, one every 30 s from midnight: inside 1/s and 2/m, so only the day can refuse
+    for (let i = 0; i < 225; i++) {
+      const d = limiter.take('k', 'query_flow_values', tier, day + i * 30_000);
+      assert.equal(d.ok, true, `request ${i + 1}`);
+    }
+    const at = day + 225 * 30_000;
+    const refused = limiter.take('k', 'query_flow_values', tier, at);
+    assert.equal(refused.ok, false);
+    if (refused.ok) return;
+    assert.equal(refused.error.status, 429);
+    assert.equal(refused.error.headers['retry-after'], String(Math.ceil((day + 86_400_000 - at) / 1000)));
+    assert.equal(limiter.take('k', 'query_flow_series', tier, at).ok, true, 'per operation');
+    assert.equal(limiter.take('other', 'query_flow_values', tier, at).ok, true, 'per key');
+    assert.equal(limiter.take('k', 'query_flow_values', tier, day + 86_400_000).ok, true, 'a new day');
+  });
+
+  void test('off never refuses; scale:N scales the day; a tier without a day has none', () => {
+    const off = new RateLimiter({ kind: 'off' });
+    for (let i = 0; i < 300; i++) assert.equal(off.take('k', 'q', tier, day + i * 30_000).ok, true);
+    const scaled = new RateLimiter({ kind: 'scale', factor: 0.02 });
+    assert.deepEqual(scaled.limits(tier), { burst: 1, steady: 1, daily: 5 });
+    for (let i = 0; i < 5; i++) assert.equal(scaled.take('k', 'q', tier, day + i * 61_000).ok, true);
+    assert.equal(scaled.take('k', 'q', tier, day + 5 * 61_000).ok, false);
+    const plain = new RateLimiter({ kind: 'documented' });
+    const noDay = { name: 'default', burst: 1, steady: 2 };
+    for (let i = 0; i < 300; i++) assert.equal(plain.take('k', 'q', noDay, day + i * 30_000).ok, true);
+    assert.equal(plain.limits(noDay).daily, null);
+  });
+});
+
+void test('timeframe keys: every key of the spec, in UTC, as calendar ranges ending at or before now', () => {
+  const now = Date.parse('2026-12-08T10:30:00Z'); // a Tuesday
+  const d = (text: string) => Date.parse(`${text}T00:00:00Z`);
+  const want: Record<string, [number, number]> = {
+    today: [d('2026-12-08'), now],
+    yesterday: [d('2026-12-07'), d('2026-12-08')],
+    last_7_days: [d('2026-12-01'), d('2026-12-08')],
+    last_30_days: [d('2026-11-08'), d('2026-12-08')],
+    last_90_days: [d('2026-09-09'), d('2026-12-08')],
+    last_365_days: [d('2025-12-08'), d('2026-12-08')],
+    this_week: [d('2026-12-06'), now],
+    last_week: [d('2026-11-29'), d('2026-12-06')],
+    this_month: [d('2026-12-01'), now],
+    last_month: [d('2026-11-01'), d('2026-12-01')],
+    last_3_months: [d('2026-09-01'), d('2026-12-01')],
+    last_12_months: [d('2025-12-01'), d('2026-12-01')],
+    this_year: [d('2026-01-01'), now],
+    last_year: [d('2025-01-01'), d('2026-01-01')],
+  };
+  const keys = REPORTS[0].spec.timeframeKeys;
+  assert.deepEqual([...keys].sort(), Object.keys(want).sort(), 'the spec has these 14 keys');
+  for (const key of keys) assert.deepEqual(keyedTimeframe(key, now), want[key], key);
+  for (const r of REPORTS) assert.deepEqual(r.spec.timeframeKeys, keys, `${r.id} takes the same keys`);
+});
+
+void test('series buckets: from the bucket holding the start, hourly, daily, weekly (Sundays) and monthly', () => {
+  const t = (text: string) => Date.parse(text);
+  const iso = (ms: number[]) => ms.map((m) => new Date(m).toISOString());
+  assert.deepEqual(iso(bucketStarts('hourly', t('2026-09-01T22:30:00Z'), t('2026-09-02T01:00:00Z'))), [
+    '2026-09-01T22:00:00.000Z',
+    '2026-09-01T23:00:00.000Z',
+    '2026-09-02T00:00:00.000Z',
+  ]);
+  assert.equal(bucketStarts('daily', t('2026-09-01T00:00:00Z'), t('2026-10-01T00:00:00Z')).length, 30);
+  assert.deepEqual(iso(bucketStarts('weekly', t('2026-09-01T00:00:00Z'), t('2026-09-14T00:00:00Z'))), [
+    '2026-08-30T00:00:00.000Z',
+    '2026-09-06T00:00:00.000Z',
+    '2026-09-13T00:00:00.000Z',
+  ]);
+  assert.deepEqual(iso(bucketStarts('monthly', t('2026-01-15T00:00:00Z'), t('2026-03-02T00:00:00Z'))), [
+    '2026-01-01T00:00:00.000Z',
+    '2026-02-01T00:00:00.000Z',
+    '2026-03-01T00:00:00.000Z',
+  ]);
 });

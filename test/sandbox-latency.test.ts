@@ -294,3 +294,33 @@ void test('startSandbox({ latency }): a spec or a parsed model, off by default; 
   }
   await assert.rejects(startInProcess({ port: 0, size: 'tiny', latency: 'slow' }), /latency 'slow' is not off, klaviyo/);
 });
+
+void test('a report POST waits base + row × its results, as a GET page does; an invalid body the base only', async () => {
+  await admin('POST', '/__sandbox/latency', { base: 50, row: 10, jitter: 0 });
+  try {
+    const post = async (attributes: Record<string, unknown>) => {
+      const t0 = performance.now();
+      const res = await request(`${sb.baseUrl}/api/segment-series-reports`, {
+        method: 'POST',
+        headers: { ...HEADERS, 'content-type': 'application/vnd.api+json' },
+        body: JSON.stringify({ data: { type: 'segment-series-report', attributes } }),
+      });
+      const doc = (await res.body.json()) as any;
+      return { status: res.statusCode, ms: performance.now() - t0, doc };
+    };
+    const before = await traffic('query_segment_series');
+    const ok = await post({ statistics: ['total_members'], interval: 'weekly', timeframe: { key: 'last_30_days' } });
+    assert.equal(ok.status, 200, JSON.stringify(ok.doc));
+    const rows = ok.doc.data.attributes.results.length as number;
+    assert.ok(rows > 0);
+    assert.ok(ok.ms >= 50 + 10 * rows, `${rows} rows answered after ${ok.ms.toFixed(1)} ms`);
+    const bad = await post({ statistics: ['opens'], interval: 'weekly', timeframe: { key: 'last_30_days' } });
+    assert.equal(bad.status, 400);
+    const after = await traffic('query_segment_series');
+    assert.equal(after.requests - before.requests, 2);
+    assert.equal(after.rows - before.rows, rows);
+    assert.equal(after.delayMs - before.delayMs, 50 + 10 * rows + 50, 'the delays the server added, exactly');
+  } finally {
+    await admin('POST', '/__sandbox/latency', { spec: 'off' });
+  }
+});

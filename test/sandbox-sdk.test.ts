@@ -4,7 +4,7 @@
  * after `POST /__sandbox/advance` the truth moves and the SDK still finds it. If the SDK can sync the sandbox,
  * the sandbox speaks Klaviyo as the SDK understands it.
  */
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import {
@@ -18,11 +18,16 @@ import {
   ListsApi,
   MetricsApi,
   ProfilesApi,
+  ReportingApi,
   SegmentsApi,
   TagsApi,
   TemplatesApi,
 } from 'klaviyo-api';
 import { IdsChecksum } from '../sandbox/account/checksum';
+import { createAccount } from '../sandbox/account';
+import { SIZE_PRESETS } from '../sandbox/account/presets';
+import { parseReportRequest, reportDocument, reportRows, REPORTS } from '../sandbox/http/reports';
+import { validateRequest } from './helpers/spec';
 import { startSandbox, type SandboxProcess } from './helpers/sandbox';
 
 const KEY = 'pk_test';
@@ -268,4 +273,191 @@ void test("the official SDK's getList and getSegment with additional-fields prof
     }
   }
   assert.equal(groups, 6);
+});
+
+void describe('the reporting API through the official SDK (ReportingApi)', () => {
+  // A sandbox of its own with a fixed anchor, so that an in-process account of the same seed, size and anchor is the
+  // very account the process serves, and reportRows (the sandbox's documented numbers) says what it must answer.
+  const ANCHOR = new Date('2026-11-01T00:00:00Z');
+  const account = createAccount({ seed: 7, sizes: SIZE_PRESETS.tiny, anchor: ANCHOR });
+  let rsb: SandboxProcess;
+  let reporting: ReportingApi;
+  let metricId: string;
+  // a custom timeframe wholly in the past, so the answer does not depend on the hour the test runs
+  const start = new Date('2026-09-01T00:00:00Z');
+  const end = new Date('2026-10-01T00:00:00Z');
+  /** values reports over the year before `end` (the longest timeframe), where even a tiny account sent campaigns */
+  const yearStart = new Date('2025-10-01T00:00:00Z');
+
+  before(async () => {
+    rsb = await startSandbox(['--size', 'tiny', '--seed', '7', '--anchor', ANCHOR.toISOString(), '--api-key', KEY, '--rate-limits', 'off']);
+    const session = new ApiKeySession(KEY);
+    reporting = new ReportingApi(session);
+    reporting.basePath = rsb.baseUrl;
+    const metrics = new MetricsApi(session);
+    metrics.basePath = rsb.baseUrl;
+    metricId = (await metrics.getMetrics()).body.data[0].id!;
+  });
+  after(async () => {
+    await rsb?.stop();
+  });
+
+  /** What the sandbox's own model says for a request, through the same validation the HTTP layer runs. */
+  function expected(operationId: string, attributes: Record<string, unknown>, type: string) {
+    const report = REPORTS.find((r) => r.id === operationId)!;
+    const body = { data: { type, attributes } };
+    assert.deepEqual(validateRequest(operationId, body), [], 'the expectation is a valid request');
+    return reportRows(account, parseReportRequest(report, account, body, Date.now()), Date.now());
+  }
+
+  const byGrouping = (results: Array<{ groupings: object; statistics: object }>) =>
+    new Map(results.map((r) => [JSON.stringify(r.groupings), r.statistics]));
+
+  void test('queryCampaignValues and queryFlowValues: every grouping and total as the sandbox model gives them', async () => {
+    const statistics = ['recipients', 'delivered', 'opens_unique', 'clicks', 'conversions', 'conversion_value', 'open_rate'];
+    const campaign = await reporting
+      .queryCampaignValues({
+        data: {
+          type: 'campaign-values-report',
+          attributes: { statistics, timeframe: { start: yearStart, end }, conversionMetricId: metricId },
+        },
+      } as any)
+      .catch((err: unknown) => {
+        throw explain('queryCampaignValues', err);
+      });
+    const want = expected(
+      'query_campaign_values',
+      { statistics, timeframe: { start: yearStart.toISOString(), end: end.toISOString() }, conversion_metric_id: metricId },
+      'campaign-values-report',
+    );
+    const got = campaign.body.data.attributes.results;
+    assert.ok(want.results.length > 0, 'the year has sent campaigns');
+    assert.deepEqual(byGrouping(got as any), byGrouping(want.results));
+    const total = (rs: Array<{ statistics: any }>) => rs.reduce((sum, r) => sum + r.statistics.recipients, 0);
+    assert.equal(total(got as any), total(want.results));
+    assert.ok(total(got as any) > 0);
+
+    const flow = await reporting
+      .queryFlowValues({
+        data: {
+          type: 'flow-values-report',
+          attributes: {
+            statistics,
+            timeframe: { start: yearStart, end },
+            conversionMetricId: metricId,
+            filter: 'equals(send_channel,"email")',
+          },
+        },
+      } as any)
+      .catch((err: unknown) => {
+        throw explain('queryFlowValues', err);
+      });
+    const flowWant = expected(
+      'query_flow_values',
+      {
+        statistics,
+        timeframe: { start: yearStart.toISOString(), end: end.toISOString() },
+        conversion_metric_id: metricId,
+        filter: 'equals(send_channel,"email")',
+      },
+      'flow-values-report',
+    );
+    assert.ok(flowWant.results.length > 0, 'live email flows exist');
+    assert.deepEqual(byGrouping(flow.body.data.attributes.results as any), byGrouping(flowWant.results));
+    for (const r of flow.body.data.attributes.results) assert.equal((r.groupings as any).send_channel, 'email');
+  });
+
+  void test('reportDocument (the package export) is the very document the server answers, byte for byte once serialized', async () => {
+    const body = {
+      data: {
+        type: 'flow-series-report',
+        attributes: {
+          statistics: ['recipients', 'conversion_value', 'open_rate'],
+          timeframe: { start: start.toISOString(), end: end.toISOString() },
+          interval: 'weekly',
+          conversion_metric_id: metricId,
+        },
+      },
+    };
+    const res = await request(`${rsb.baseUrl}/api/flow-series-reports`, {
+      method: 'POST',
+      headers: { authorization: `Klaviyo-API-Key ${KEY}`, revision: '2025-07-15', 'content-type': 'application/vnd.api+json' },
+      body: JSON.stringify(body),
+    });
+    const text = await res.body.text();
+    assert.equal(res.statusCode, 200, text);
+    assert.equal(text, JSON.stringify(reportDocument('query_flow_series', account, body, Date.now())));
+    assert.ok(JSON.parse(text).data.attributes.results.length > 0);
+  });
+
+  void test('queryFlowSeries (daily) and querySegmentSeries: date_times and per-day arrays as the model gives them, summing to the values', async () => {
+    const series = await reporting
+      .queryFlowSeries({
+        data: {
+          type: 'flow-series-report',
+          attributes: { statistics: ['recipients', 'clicks'], timeframe: { start, end }, interval: 'daily', conversionMetricId: metricId },
+        },
+      } as any)
+      .catch((err: unknown) => {
+        throw explain('queryFlowSeries', err);
+      });
+    const attrs = series.body.data.attributes;
+    assert.equal(attrs.dateTimes.length, 30, 'one bucket per day of September');
+    assert.equal(new Date(attrs.dateTimes[0]).toISOString(), start.toISOString());
+    const want = expected(
+      'query_flow_series',
+      {
+        statistics: ['recipients', 'clicks'],
+        timeframe: { start: start.toISOString(), end: end.toISOString() },
+        interval: 'daily',
+        conversion_metric_id: metricId,
+      },
+      'flow-series-report',
+    );
+    assert.deepEqual(byGrouping(attrs.results as any), byGrouping(want.results));
+    const values = expected(
+      'query_flow_values',
+      {
+        statistics: ['recipients', 'clicks'],
+        timeframe: { start: start.toISOString(), end: end.toISOString() },
+        conversion_metric_id: metricId,
+      },
+      'flow-values-report',
+    );
+    const valuesBy = byGrouping(values.results) as Map<string, any>;
+    for (const r of attrs.results as any[]) {
+      const v = valuesBy.get(JSON.stringify(r.groupings));
+      const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+      assert.equal(sum(r.statistics.recipients), v.recipients, `recipients of ${JSON.stringify(r.groupings)}`);
+      assert.equal(sum(r.statistics.clicks), v.clicks);
+    }
+
+    const segments = await reporting
+      .querySegmentSeries({
+        data: {
+          type: 'segment-series-report',
+          attributes: { statistics: ['total_members', 'net_members_changed'], timeframe: { start, end }, interval: 'weekly' },
+        },
+      } as any)
+      .catch((err: unknown) => {
+        throw explain('querySegmentSeries', err);
+      });
+    const segWant = expected(
+      'query_segment_series',
+      {
+        statistics: ['total_members', 'net_members_changed'],
+        timeframe: { start: start.toISOString(), end: end.toISOString() },
+        interval: 'weekly',
+      },
+      'segment-series-report',
+    );
+    const segGot = segments.body.data.attributes.results as any[];
+    assert.equal(segGot.length, account.segments.count(), 'every segment created before October has a row');
+    assert.deepEqual(byGrouping(segGot), byGrouping(segWant.results));
+    for (const r of segGot) {
+      const t = r.statistics.total_members as number[];
+      const n = r.statistics.net_members_changed as number[];
+      for (let i = 1; i < t.length; i++) assert.equal(t[i] - t[i - 1], n[i], 'a week changes the total by its net change');
+    }
+  });
 });

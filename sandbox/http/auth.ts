@@ -37,7 +37,11 @@ export function maskKey(key: string): string {
 }
 
 /** The key the request authenticates with, after checking it holds every scope the operation needs. */
-export function authenticate(header: string | undefined, keys: ReadonlyMap<string, ApiKey>, operation: Operation): string {
+export function authenticate(
+  header: string | undefined,
+  keys: ReadonlyMap<string, ApiKey>,
+  operation: Pick<Operation, 'id' | 'scopes'>,
+): string {
   const m = /^Klaviyo-API-Key\s+(\S+)\s*$/i.exec(header?.trim() ?? '');
   if (!header?.trim() || !m) throw notAuthenticated();
   const key = keys.get(m[1]);

@@ -17,6 +17,7 @@ import { RangeCache } from './listing';
 import { OPERATIONS, route, type Operation } from './operations';
 import { parseQuery } from './query';
 import { RateLimiter, type RateLimitMode, type RateTier } from './ratelimit';
+import { answerReport, REPORTS, reportRoute, type ReportOperation } from './reports';
 import { RequestStats } from './stats';
 
 export interface SandboxServerOptions {
@@ -57,6 +58,26 @@ function tierOf(operation: Operation, params: ReadonlyMap<string, string>): Rate
     if (sent.includes(value) || sent.includes(`${value}s`)) return tier;
   }
   return operation.tiers[0];
+}
+
+/** A report request's body is a few hundred bytes; a megabyte is refused rather than buffered. */
+const MAX_BODY = 1 << 20;
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY) chunks.push(chunk);
+    });
+    req.on('end', () =>
+      size > MAX_BODY
+        ? reject(new ApiError(413, 'request_too_large', 'Request entity too large.', `The request body exceeds ${MAX_BODY} bytes.`))
+        : resolve(Buffer.concat(chunks)),
+    );
+    req.on('error', reject);
+  });
 }
 
 function sleep(ms: number): Promise<void> {
@@ -119,7 +140,8 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
       await sleep(delayMs);
     }
     const found = route(rawPath);
-    outcome.opId = found?.operation.id ?? 'unknown';
+    const report = found ? null : reportRoute(rawPath);
+    outcome.opId = found?.operation.id ?? report?.id ?? 'unknown';
     if (fault?.kind === 'reset') {
       stats.recordFault('reset');
       req.socket.destroy();
@@ -131,10 +153,11 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
       sendError(res, outcome, injectedFault(fault.status));
       return;
     }
+    if (report) return handleReport(req, res, outcome, report, rawQuery);
     if (req.method !== 'GET') throw methodNotAllowed(req.method ?? '?', 'GET', rawPath);
     if (!found)
       throw notFound(
-        `No API endpoint at ${rawPath}. The sandbox serves the ${OPERATIONS.length} GET operations of revision 2025-07-15 (e.g. /api/profiles).`,
+        `No API endpoint at ${rawPath}. The sandbox serves the ${OPERATIONS.length} GET operations and ${REPORTS.length} reporting POSTs of revision 2025-07-15 (e.g. /api/profiles).`,
       );
     const { operation } = found;
     const apiKey = authenticate(req.headers.authorization, keys, operation);
@@ -165,6 +188,35 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
     else if (spoiled.kind === 'answer') send(res, outcome, spoiled.status, spoiled.body, spoiled.headers, spoiled.contentType);
     else if (spoiled.kind === 'trickle') await trickle(req, res, outcome, spoiled.head, spoiled.everyMs);
     else await silence(req);
+  }
+
+  /** A reporting API POST: the same order as a GET (auth, revision, query, rate limit), then the body. */
+  async function handleReport(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    outcome: Outcome,
+    report: ReportOperation,
+    rawQuery: string,
+  ): Promise<void> {
+    if (req.method !== 'POST') throw methodNotAllowed(req.method ?? '?', 'POST', report.spec.path);
+    const apiKey = authenticate(req.headers.authorization, keys, report);
+    const revisionError = checkRevision(req.headers.revision, options.revisionsAsOf ?? new Date());
+    if (revisionError) throw revisionError;
+    const query = parseQuery(rawQuery);
+    const body = await readBody(req);
+    const decision = rateLimiter.take(apiKey, report.id, report.tiers[0]);
+    if (!decision.ok) throw decision.error;
+    const { body: answerBody, rows } = answerReport({
+      account,
+      report,
+      params: query.params,
+      contentType: req.headers['content-type'],
+      body,
+      now: Date.now(),
+    });
+    outcome.rows = rows;
+    outcome.delayMs = await latency.wait(rows);
+    send(res, outcome, 200, answerBody, decision.headers);
   }
 
   /** Headers and the start of a body, then one byte every `everyMs` until the client goes away. */
@@ -209,7 +261,7 @@ export function createSandboxServer(options: SandboxServerOptions): SandboxServe
         throw notFound(`Nothing at ${rawPath}: the API is under /api/ and the sandbox's own endpoints under /__sandbox/.`);
       }
     } catch (err) {
-      if (outcome.opId === 'unknown') outcome.opId = route(rawPath)?.operation.id ?? 'unknown';
+      if (outcome.opId === 'unknown') outcome.opId = route(rawPath)?.operation.id ?? reportRoute(rawPath)?.id ?? 'unknown';
       const apiError = err instanceof ApiError ? err : serverError(500, 'The sandbox failed unexpectedly; see its log.');
       if (!(err instanceof ApiError))
         logError(`sandbox: unexpected error on ${req.method} ${url}: ${err instanceof Error ? err.stack : String(err)}`);

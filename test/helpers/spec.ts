@@ -64,7 +64,7 @@ let loaded: LoadedSpec | undefined;
 
 function load(): LoadedSpec {
   if (loaded) return loaded;
-  let raw: { paths: Record<string, { get: Operation }>; components: Json };
+  let raw: { paths: Record<string, { get?: Operation; post?: Operation }>; components: Json };
   try {
     raw = JSON.parse(fs.readFileSync(SPEC_FILE, 'utf8'));
   } catch (err) {
@@ -74,7 +74,11 @@ function load(): LoadedSpec {
   addFormats(ajv);
   ajv.addSchema({ components: toJsonSchema(raw.components) }, 'spec');
   const operations = new Map<string, Operation>();
-  for (const [p, item] of Object.entries(raw.paths)) operations.set(item.get.operationId, { ...item.get, path: p });
+  // a GET, or a reporting API POST (the subset vendors one operation per path)
+  for (const [p, item] of Object.entries(raw.paths)) {
+    const op = (item.get ?? item.post)!;
+    operations.set(op.operationId, { ...op, path: p });
+  }
   loaded = { ajv, operations, validators: new Map() };
   return loaded;
 }
@@ -165,4 +169,22 @@ export async function klaviyoGet(baseUrl: string, pathAndQuery: string, opts: Kl
     body = undefined;
   }
   return { status: res.statusCode, headers: res.headers, body, text };
+}
+
+/**
+ * Validates a request body against the official request schema of a reporting POST (its requestBody `$ref`), so
+ * that tests hold what they send, and what the sandbox accepts, to the real contract as well.
+ */
+export function validateRequest(operationId: string, body: Json): string[] {
+  const spec = load();
+  const op = spec.operations.get(operationId) as
+    (Operation & { requestBody?: { content: Record<string, { schema: { $ref: string } }> } }) | undefined;
+  const ref = op?.requestBody?.content['application/vnd.api+json']?.schema.$ref;
+  if (!ref) throw new Error(`${operationId} has no application/vnd.api+json request body`);
+  let v = spec.validators.get(`spec${ref}`);
+  if (!v) {
+    v = spec.ajv.compile({ $ref: `spec${ref}` });
+    spec.validators.set(`spec${ref}`, v);
+  }
+  return v(body) ? [] : (v.errors ?? []).map((e) => describeError(e, body));
 }
