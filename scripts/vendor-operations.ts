@@ -308,6 +308,24 @@ function describeResponse(spec: Spec, op: Operation) {
   };
 }
 
+/** The fields every endpoints.json entry starts with, in the order the file uses. */
+function entryHead(method: 'GET' | 'POST', apiPath: string, op: Operation) {
+  return {
+    method,
+    path: apiPath,
+    operationId: op.operationId,
+    summary: op.summary,
+    aliases: op['x-klaviyo-operation-aliases'] ?? [],
+    tags: op.tags ?? [],
+    scopes: op['x-klaviyo-scopes'] ?? [],
+    ratelimit: op['x-klaviyo-ratelimit'] ?? null,
+  };
+}
+
+function headerParams(op: Operation) {
+  return paramsIn(op, 'header').map((p) => ({ name: p.name, required: p.required === true, default: p.schema?.default }));
+}
+
 /** The endpoints.json entry for one GET operation, fields in the order the file uses. */
 function deriveEntry(spec: Spec, apiPath: string, op: Operation): Entry {
   const description = (op.description ?? '') as string;
@@ -316,18 +334,11 @@ function deriveEntry(spec: Spec, apiPath: string, op: Operation): Entry {
   const filter = byName('filter');
   const maxPerPage = MAX_PER_PAGE.exec(description);
   return {
-    method: 'GET',
-    path: apiPath,
-    operationId: op.operationId,
-    summary: op.summary,
-    aliases: op['x-klaviyo-operation-aliases'] ?? [],
-    tags: op.tags ?? [],
-    scopes: op['x-klaviyo-scopes'] ?? [],
-    ratelimit: op['x-klaviyo-ratelimit'] ?? null,
+    ...entryHead('GET', apiPath, op),
     ratelimit_conditional: conditionalRatelimits(description),
     pre_release: op['x-klaviyo-pre-release'] ?? 'None',
     path_params: paramsIn(op, 'path').map((p) => p.name),
-    header_params: paramsIn(op, 'header').map((p) => ({ name: p.name, required: p.required === true, default: p.schema?.default })),
+    header_params: headerParams(op),
     query_params: query.map((p) => p.name),
     required_query_params: query.filter((p) => p.required === true).map((p) => p.name),
     filter: filter ? parseFilter(filter.description ?? '') : null,
@@ -372,16 +383,9 @@ function deriveReportEntry(spec: Spec, apiPath: string, op: Operation): Entry {
   const responseData = schemaByRef(spec, responseRef).properties.data as Schema;
   const query = paramsIn(op, 'query');
   return {
-    method: 'POST',
-    path: apiPath,
-    operationId: op.operationId,
-    summary: op.summary,
-    aliases: op['x-klaviyo-operation-aliases'] ?? [],
-    tags: op.tags ?? [],
-    scopes: op['x-klaviyo-scopes'] ?? [],
-    ratelimit: op['x-klaviyo-ratelimit'] ?? null,
+    ...entryHead('POST', apiPath, op),
     pre_release: op['x-klaviyo-pre-release'] ?? 'None',
-    header_params: paramsIn(op, 'header').map((p) => ({ name: p.name, required: p.required === true, default: p.schema?.default })),
+    header_params: headerParams(op),
     query_params: query.map((p) => p.name),
     request_schema: refName(requestRef),
     resource_type: (deref(spec, resource.properties.type).enum?.[0] ?? null) as string | null,

@@ -17,6 +17,7 @@ import { Destination, RunStateError } from '../lib/db/destination';
 import { dialectFor, toUtcIso } from '../lib/db/dialect';
 import { IdentifierError, physicalTable, stateTable, tableSql } from '../lib/db/naming';
 import { startPostgres, type TestPostgres } from './helpers/postgres';
+import { event, ids, item, member, profile, withoutSyncedAt } from './helpers/resources';
 
 // the real stream table: the layer must work with the definitions the engine runs
 const profiles = getStream('profiles');
@@ -24,42 +25,6 @@ const events = getStream('events');
 const listProfiles = getStream('list_profiles');
 const catalogItems = getStream('catalog_items');
 const campaigns = getStream('campaigns');
-
-function profile(id: string, updated: string, extra: Record<string, unknown> = {}): KlaviyoResource {
-  return {
-    type: 'profile',
-    id,
-    attributes: {
-      email: `${id}@example.com`,
-      first_name: id.toUpperCase(),
-      created: '2024-01-01T00:00:00+00:00',
-      updated,
-      location: { city: 'Boston', latitude: 42.36 },
-      properties: { plan: 'gold', tags: ['a', 'b'] },
-      ...extra,
-    },
-  };
-}
-
-function event(id: string, datetime: string): KlaviyoResource {
-  return {
-    type: 'event',
-    id,
-    attributes: { timestamp: Math.floor(Date.parse(datetime) / 1000), datetime, uuid: `uuid-${id}`, event_properties: { value: 9.5 } },
-    relationships: {
-      metric: { data: { type: 'metric', id: 'M1' } },
-      profile: { data: { type: 'profile', id: `P-${id}` } },
-      attributions: { data: [{ type: 'attribution', id: 'X' }] },
-    },
-  };
-}
-
-function member(id: string, joined: string): KlaviyoResource {
-  return { type: 'profile', id, attributes: { email: `${id}@example.com`, joined_group_at: joined } };
-}
-
-const withoutSyncedAt = (rows: Row[]): Row[] => rows.map(({ _synced_at: _ignored, ...rest }) => rest);
-const ids = (rows: Row[]): unknown[] => rows.map((r) => r.id);
 
 void describe('flattening (no database)', () => {
   void test('an event becomes id, relationship ids, one column per attribute and _synced_at', () => {
@@ -424,11 +389,6 @@ for (const kind of ['sqlite', 'postgres'] as const) {
 
     void test('full refresh: an unfinished run leaves the old table intact; the swap drops rows deleted in Klaviyo', async () => {
       const object = fresh('catalog_items');
-      const item = (id: string, price: number): KlaviyoResource => ({
-        type: 'catalog-item',
-        id,
-        attributes: { title: `Item ${id}`, price, published: true, images: [`https://img/${id}.png`] },
-      });
       const run1 = { stream: catalogItems, mode: 'full-refresh' as const, object, runId: 'run-1' };
       await dest.prepare(run1);
       await page(run1, [item('a', 1), item('b', 2), item('c', 3)], null);

@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { getStream } from '../streams/streams';
-import type { StreamName } from '../streams/types';
 import type { KlaviyoResource } from '../lib/db/columns';
 import { Destination } from '../lib/db/destination';
-import { advance, replicateWith, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
+import { advance, replicateWith, startStack, liveAndMarked, targetOf, truth, type Stack } from './helpers/stack';
 
 const tags = getStream('tags');
 
@@ -97,18 +96,6 @@ for (const [kind, name] of [
       assert.deepEqual(Object.keys(await table()).sort(), ['A', 'D']);
     });
   });
-}
-
-/** The table's rows as truth ids, split into live ones and those marked deleted. */
-async function liveAndMarked(dest: Destination, stream: StreamName, schema: string): Promise<{ live: string[]; marked: string[] }> {
-  const def = getStream(stream);
-  const object = { schema, table: stream };
-  const ids = await tableIds(dest, stream, object);
-  const rows = await dest.snapshot(object, def.primaryKey);
-  return {
-    live: ids.filter((_, i) => rows[i]._deleted_at === null).sort(),
-    marked: ids.filter((_, i) => rows[i]._deleted_at !== null).sort(),
-  };
 }
 
 void test('end to end: catalog items and members deleted by advance stay, marked; the live rows equal the truth', async () => {

@@ -12,7 +12,7 @@ import { inspect } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { getStream } from '../streams/streams';
 import type { StreamDef } from '../streams/types';
-import type { KlaviyoResource, Row } from '../lib/db/columns';
+import type { KlaviyoResource } from '../lib/db/columns';
 import { closeAll, connect, DatabasePools, type Target } from '../lib/db/connect';
 import { Destination, RunStateError } from '../lib/db/destination';
 import { dialectFor, query } from '../lib/db/dialect';
@@ -21,49 +21,12 @@ import { classify } from '../lib/errors';
 import { probeMysql } from '../lib/db/probe-mysql';
 import { resolveConnection, targetOfConnection, MysqlConnection } from '../config/connections';
 import { startMysql, type TestMysql } from './helpers/mysql';
+import { event, ids, item, member, profile, withoutSyncedAt } from './helpers/resources';
 
 const profiles = getStream('profiles');
 const events = getStream('events');
 const listProfiles = getStream('list_profiles');
 const catalogItems = getStream('catalog_items');
-
-function profile(id: string, updated: string, extra: Record<string, unknown> = {}): KlaviyoResource {
-  return {
-    type: 'profile',
-    id,
-    attributes: {
-      email: `${id}@example.com`,
-      first_name: id.toUpperCase(),
-      created: '2024-01-01T00:00:00+00:00',
-      updated,
-      location: { city: 'Boston', latitude: 42.36 },
-      properties: { plan: 'gold', tags: ['a', 'b'] },
-      ...extra,
-    },
-  };
-}
-
-function event(id: string, datetime: string): KlaviyoResource {
-  return {
-    type: 'event',
-    id,
-    attributes: { timestamp: Math.floor(Date.parse(datetime) / 1000), datetime, uuid: `uuid-${id}`, event_properties: { value: 9.5 } },
-    relationships: { metric: { data: { type: 'metric', id: 'M1' } }, profile: { data: { type: 'profile', id: `P-${id}` } } },
-  };
-}
-
-function member(id: string, joined: string): KlaviyoResource {
-  return { type: 'profile', id, attributes: { email: `${id}@example.com`, joined_group_at: joined } };
-}
-
-const item = (id: string, price: number): KlaviyoResource => ({
-  type: 'catalog-item',
-  id,
-  attributes: { title: `Item ${id}`, price, published: true, images: [`https://img/${id}.png`] },
-});
-
-const withoutSyncedAt = (rows: Row[]): Row[] => rows.map(({ _synced_at: _ignored, ...rest }) => rest);
-const ids = (rows: Row[]): unknown[] => rows.map((r) => r.id);
 
 let my: TestMysql;
 let target: Target;

@@ -21,7 +21,7 @@ import { ID_PASS } from '../streams/partitions';
 import { getStream } from '../streams/streams';
 import type { StreamName } from '../streams/types';
 import type { ReplicationSummary } from '../workflows/types';
-import { requestsDuring, replicateWith, stackWorker, startStack, tableIds, targetOf, truth, type Stack } from './helpers/stack';
+import { requestsDuring, replicateWith, stackWorker, startStack, liveAndMarked, targetOf, truth, type Stack } from './helpers/stack';
 
 const templates = getStream('templates');
 const template = (id: string, updated: string): KlaviyoResource => ({ type: 'template', id, attributes: { name: `t ${id}`, updated } });
@@ -173,18 +173,6 @@ for (const kind of ['sqlite', 'postgres', 'mysql'] as const) {
     });
     assert.equal((await dest.finish(run('E'))).markedDeleted, 0, "run D's ids did not linger");
   });
-}
-
-/** The table's rows as truth ids, split into live ones and those marked deleted. */
-async function liveAndMarked(dest: Destination, stream: StreamName, schema: string): Promise<{ live: string[]; marked: string[] }> {
-  const def = getStream(stream);
-  const object = { schema, table: stream };
-  const ids = await tableIds(dest, stream, object);
-  const rows = await dest.snapshot(object, def.primaryKey);
-  return {
-    live: ids.filter((_, i) => (rows[i]._deleted_at ?? null) === null).sort(),
-    marked: ids.filter((_, i) => (rows[i]._deleted_at ?? null) !== null).sort(),
-  };
 }
 
 void test('end to end: profiles, their events and templates deleted by advance are marked by the id pass; live rows equal the truth', async (t) => {

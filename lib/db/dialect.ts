@@ -270,24 +270,7 @@ const sqlite: Dialect = {
     return value;
   },
   // knex's multi-row INSERT ... ON CONFLICT, of values encoded for better-sqlite3
-  encodePage(rows, columns) {
-    const data = rows.map((row) => {
-      const out: Record<string, unknown> = {};
-      for (const [name, type] of columns) out[name] = sqlite.encode(row[name], type);
-      return out;
-    });
-    return { columns, count: rows.length, data };
-  },
-  async upsert(trx, ref, page, key) {
-    await upsertRows(
-      trx,
-      sqlite,
-      ref,
-      page.data as Record<string, unknown>[],
-      page.columns.map(([name]) => name),
-      key,
-    );
-  },
+  ...multiRowUpsert(() => sqlite),
   decode(value, type) {
     if (value === null) return null;
     if (type === 'timestamp') return decodeTimestamp(value);
@@ -296,6 +279,29 @@ const sqlite: Dialect = {
     return value;
   },
 };
+
+/**
+ * A dialect's `encodePage` and `upsert` as knex's multi-row INSERT with its upsert clause (SQLite's ON CONFLICT,
+ * MySQL's ON DUPLICATE KEY UPDATE): the page's rows as objects of values `encode`d for the driver. `dialect` is
+ * read when called, so a dialect's own object literal can spread these.
+ */
+export function multiRowUpsert(dialect: () => Dialect): Pick<Dialect, 'encodePage' | 'upsert'> {
+  return {
+    encodePage(rows, columns) {
+      const d = dialect();
+      const data = rows.map((row) => {
+        const out: Record<string, unknown> = {};
+        for (const [name, type] of columns) out[name] = d.encode(row[name], type);
+        return out;
+      });
+      return { columns, count: rows.length, data };
+    },
+    async upsert(trx, ref, page, key) {
+      const names = page.columns.map(([name]) => name);
+      await upsertRows(trx, dialect(), ref, page.data as Record<string, unknown>[], names, key);
+    },
+  };
+}
 
 /** A table's columns as the schema builder declares them: the dialect's SQL type, NOT NULL where asked. */
 export interface TableColumn {

@@ -6,7 +6,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { ColumnType } from './column-types';
-import { decodeTimestamp, query, upsertRows, type Dialect } from './dialect';
+import { decodeTimestamp, multiRowUpsert, query, type Dialect } from './dialect';
 import { quoteIdent, tableSql } from './naming';
 import { TransientError } from '../errors';
 
@@ -123,24 +123,7 @@ export const mysql: Dialect = {
     return value;
   },
   // knex's multi-row INSERT ... ON DUPLICATE KEY UPDATE
-  encodePage(rows, columns) {
-    const data = rows.map((row) => {
-      const out: Record<string, unknown> = {};
-      for (const [name, type] of columns) out[name] = mysql.encode(row[name], type);
-      return out;
-    });
-    return { columns, count: rows.length, data };
-  },
-  async upsert(trx, ref, page, key) {
-    await upsertRows(
-      trx,
-      mysql,
-      ref,
-      page.data as Record<string, unknown>[],
-      page.columns.map(([name]) => name),
-      key,
-    );
-  },
+  ...multiRowUpsert(() => mysql),
   decode(value, type) {
     if (value === null) return null;
     if (type === 'timestamp') return decodeTimestamp(value);

@@ -123,6 +123,18 @@ export async function tableIds(
   return rows.map((r) => def.primaryKey.map((k) => String(r[k])).join(':'));
 }
 
+/** A table's rows as truth ids, split into live ones and those marked deleted (`_deleted_at`), each sorted. */
+export async function liveAndMarked(dest: Destination, stream: StreamName, schema: string): Promise<{ live: string[]; marked: string[] }> {
+  const def = getStream(stream);
+  const object = { schema, table: stream };
+  const ids = await tableIds(dest, stream, object);
+  const rows = await dest.snapshot(object, def.primaryKey);
+  return {
+    live: ids.filter((_, i) => (rows[i]._deleted_at ?? null) === null).sort(),
+    marked: ids.filter((_, i) => (rows[i]._deleted_at ?? null) !== null).sort(),
+  };
+}
+
 export async function truth(stack: Stack): Promise<Record<StreamName, { count: number; checksum: string }>> {
   return (await stack.sandbox.truth()) as Truth & Record<StreamName, { count: number; checksum: string }>;
 }
